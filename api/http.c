@@ -1,0 +1,284 @@
+#include "api/http.h"
+
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/metrics_text.h"
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/net.h"
+
+struct http_server {
+    /* One reference is the owner's, one each registered packager wait's: a wake-up may come
+     * after http_server_destroy (from hls_server_destroy), and must still find the lock. */
+    atomic_int refs;
+    struct MHD_Daemon *daemon;
+    struct http_server_config cfg;
+    char *cors_origin;
+    int port;
+    atomic_bool ready;
+    /* Guards `stopped` and every request's `alive`: a packager wake-up must not resume a
+     * connection MHD has already closed. */
+    pthread_mutex_t lock;
+    bool stopped;
+};
+
+/* One per HTTP request, from the first call of the access handler. One reference belongs to MHD
+ * (dropped when the request completes), one to a registered packager wait (dropped in wake). */
+struct request {
+    atomic_int refs;
+    struct http_server *srv;
+    struct MHD_Connection *conn;
+    bool alive; /* under srv->lock */
+    int64_t wait_started_us;
+};
+
+static void request_unref(struct request *r)
+{
+    if (atomic_fetch_sub(&r->refs, 1) == 1)
+        free(r);
+}
+
+static void server_unref(struct http_server *srv)
+{
+    if (atomic_fetch_sub(&srv->refs, 1) != 1)
+        return;
+    pthread_mutex_destroy(&srv->lock);
+    free(srv->cors_origin);
+    free(srv);
+}
+
+static void wake(void *arg)
+{
+    struct request *r = arg;
+    struct http_server *srv = r->srv;
+    pthread_mutex_lock(&srv->lock);
+    if (r->alive && !srv->stopped)
+        MHD_resume_connection(r->conn);
+    pthread_mutex_unlock(&srv->lock);
+    request_unref(r);
+    server_unref(srv);
+}
+
+static void request_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                              enum MHD_RequestTerminationCode toe)
+{
+    struct http_server *srv = cls;
+    struct request *r = *req_cls;
+    if (!r)
+        return;
+    pthread_mutex_lock(&srv->lock);
+    r->alive = false;
+    pthread_mutex_unlock(&srv->lock);
+    request_unref(r);
+    *req_cls = NULL;
+}
+
+static void blob_free_cb(void *cls)
+{
+    blob_unref(cls);
+}
+
+static enum MHD_Result send_text(struct MHD_Connection *conn, unsigned status, const char *ctype,
+                                 const char *text, const char *cors)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
+    MHD_add_response_header(resp, "Content-Type", ctype);
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    if (cors)
+        MHD_add_response_header(resp, "Access-Control-Allow-Origin", cors);
+    enum MHD_Result ret = MHD_queue_response(conn, status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static enum MHD_Result send_status(struct MHD_Connection *conn, unsigned status, const char *msg,
+                                   const char *cors)
+{
+    char text[256];
+    snprintf(text, sizeof(text), "%s\n", msg);
+    return send_text(conn, status, "text/plain; charset=utf-8", text, cors);
+}
+
+static enum MHD_Result send_blob(struct http_server *srv, struct MHD_Connection *conn,
+                                 const struct hls_response *hr)
+{
+    struct blob *b = hr->body;
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer_with_free_callback_cls(b->len, b->data, blob_free_cb, b);
+    MHD_add_response_header(resp, "Content-Type", hr->content_type);
+    MHD_add_response_header(resp, "Cache-Control", hr->cache_control);
+    MHD_add_response_header(resp, "Access-Control-Allow-Origin", srv->cors_origin);
+    metrics_add(&srv->cfg.metrics->hls_bytes_out_total, (int64_t)b->len);
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)hr->status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static enum MHD_Result preflight(struct http_server *srv, struct MHD_Connection *conn)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    MHD_add_response_header(resp, "Access-Control-Allow-Origin", srv->cors_origin);
+    MHD_add_response_header(resp, "Access-Control-Allow-Methods", "GET, HEAD, OPTIONS");
+    const char *want =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Access-Control-Request-Headers");
+    MHD_add_response_header(resp, "Access-Control-Allow-Headers", want ? want : "Range");
+    MHD_add_response_header(resp, "Access-Control-Max-Age", "86400");
+    enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_NO_CONTENT, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static enum MHD_Result serve_hls(struct http_server *srv, struct MHD_Connection *conn,
+                                 struct request *r, const char *path)
+{
+    struct hls_request hq = {
+        .path = path,
+        .hls_msn = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "_HLS_msn"),
+        .hls_part = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "_HLS_part"),
+        .hls_skip = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "_HLS_skip"),
+        .wait_started_us = r->wait_started_us,
+    };
+    struct hls_response hr;
+    for (;;) {
+        memset(&hr, 0, sizeof(hr));
+        if (hls_handle(srv->cfg.hls, &hq, &hr) != HLS_BLOCK)
+            break;
+        if (r->wait_started_us == 0)
+            hq.wait_started_us = r->wait_started_us = clock_mono_us();
+        /* Suspend first, then register: a wake that comes at once finds the connection
+         * suspended and resumes it, so no wake-up can be lost in between. */
+        MHD_suspend_connection(conn);
+        atomic_fetch_add(&r->refs, 1);
+        atomic_fetch_add(&srv->refs, 1);
+        if (hls_wait(srv->cfg.hls, &hq, wake, r) == 0)
+            return MHD_YES;
+        atomic_fetch_sub(&srv->refs, 1);
+        atomic_fetch_sub(&r->refs, 1);
+        MHD_resume_connection(conn);
+        /* The part arrived between hls_handle and hls_wait: answer now. */
+    }
+    if (hr.status == 200 && hr.body)
+        return send_blob(srv, conn, &hr);
+    blob_unrefp(&hr.body);
+    return send_status(conn, (unsigned)(hr.status ? hr.status : 500),
+                       hr.error[0] ? hr.error : "error", srv->cors_origin);
+}
+
+static enum MHD_Result serve_metrics(struct http_server *srv, struct MHD_Connection *conn)
+{
+    struct buf out;
+    buf_init(&out);
+    metrics_text_write(&out, srv->cfg.metrics, srv->cfg.hubs, srv->cfg.hls);
+    buf_append(&out, "", 1);
+    enum MHD_Result ret = send_text(conn, MHD_HTTP_OK, "text/plain; version=0.0.4",
+                                    (const char *)buf_head(&out), NULL);
+    buf_free(&out);
+    return ret;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
+                              const char *method, const char *version, const char *upload_data,
+                              size_t *upload_data_size, void **req_cls)
+{
+    struct http_server *srv = cls;
+    struct request *r = *req_cls;
+    if (!r) {
+        r = xcalloc(1, sizeof(*r));
+        atomic_init(&r->refs, 1);
+        r->srv = srv;
+        r->conn = conn;
+        r->alive = true;
+        *req_cls = r;
+    }
+    bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+    if (!strncmp(url, "/hls/", 5)) {
+        if (r->wait_started_us == 0)
+            metrics_add(&srv->cfg.metrics->hls_requests_total, 1);
+        if (!strcmp(method, "OPTIONS"))
+            return preflight(srv, conn);
+        if (!get)
+            return send_status(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed",
+                               srv->cors_origin);
+        return serve_hls(srv, conn, r, url + 5);
+    }
+    if (!strcmp(url, "/health") || !strcmp(url, "/metrics")) {
+        if (!get)
+            return send_status(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed", NULL);
+        if (!strcmp(url, "/metrics"))
+            return serve_metrics(srv, conn);
+        if (atomic_load(&srv->ready))
+            return send_text(conn, MHD_HTTP_OK, "text/plain", "ok\n", NULL);
+        return send_status(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready", NULL);
+    }
+    return send_status(conn, MHD_HTTP_NOT_FOUND, "not found", NULL);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char line[512];
+    vsnprintf(line, sizeof(line), fmt, ap);
+    log_warn("http", NULL, "libmicrohttpd: %s", line);
+}
+
+struct http_server *http_server_create(const struct http_server_config *cfg)
+{
+    struct sockaddr_storage ss;
+    if (net_parse_addr(cfg->listen_addr, &ss) < 0) {
+        log_error("http", NULL, "bad listen address '%s'", cfg->listen_addr);
+        return NULL;
+    }
+    struct http_server *srv = xcalloc(1, sizeof(*srv));
+    atomic_init(&srv->refs, 1);
+    srv->cfg = *cfg;
+    srv->cors_origin = xstrdup(cfg->cors_origin);
+    pthread_mutex_init(&srv->lock, NULL);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG;
+    if (ss.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    srv->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, handle, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4000, MHD_OPTION_NOTIFY_COMPLETED,
+        request_completed, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+    if (!srv->daemon) {
+        log_error("http", NULL, "cannot listen on %s (port in use, or no permission?)",
+                  cfg->listen_addr);
+        free(srv->cors_origin);
+        pthread_mutex_destroy(&srv->lock);
+        free(srv);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = info ? info->port : 0;
+    return srv;
+}
+
+int http_server_port(const struct http_server *srv)
+{
+    return srv->port;
+}
+
+void http_server_set_ready(struct http_server *srv, bool ready)
+{
+    atomic_store(&srv->ready, ready);
+}
+
+void http_server_destroy(struct http_server **psrv)
+{
+    struct http_server *srv = *psrv;
+    if (!srv)
+        return;
+    pthread_mutex_lock(&srv->lock);
+    srv->stopped = true;
+    pthread_mutex_unlock(&srv->lock);
+    MHD_stop_daemon(srv->daemon);
+    server_unref(srv);
+    *psrv = NULL;
+}

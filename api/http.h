@@ -1,0 +1,36 @@
+/* The HTTP server (libmicrohttpd, its own internal epoll thread pool): /hls/..., /health and
+ * /metrics. Later issues add /api/... and the pages here.
+ *
+ * Blocking playlist reloads suspend the MHD connection and register a wake-up with the packager;
+ * no HTTP thread ever sleeps. The wake-up may arrive on any thread and after the connection has
+ * gone (closed by the client, or by the server stopping): a per-request record, refcounted
+ * between MHD and the packager, makes that safe. */
+#ifndef KIBITKA_API_HTTP_H
+#define KIBITKA_API_HTTP_H
+
+#include <stdbool.h>
+
+#include "core/hub.h"
+#include "core/metrics.h"
+#include "packager/hls.h"
+
+struct http_server;
+
+struct http_server_config {
+    const char *listen_addr; /* "ADDR:PORT" */
+    const char *cors_origin; /* Access-Control-Allow-Origin for /hls */
+    int threads;
+    struct hls_server *hls;
+    struct hub_registry *hubs;
+    struct metrics *metrics;
+};
+
+/* Binds and starts serving. NULL after logging why. */
+struct http_server *http_server_create(const struct http_server_config *cfg);
+int http_server_port(const struct http_server *srv);
+/* /health answers 200 once ready, 503 before and while stopping. */
+void http_server_set_ready(struct http_server *srv, bool ready);
+/* Stops serving, closes every connection (suspended ones too), frees. */
+void http_server_destroy(struct http_server **psrv);
+
+#endif

@@ -1,0 +1,235 @@
+#include "core/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/log.h"
+#include "core/net.h"
+
+enum flag_type { FLAG_STR, FLAG_DOUBLE, FLAG_INT, FLAG_BOOL };
+
+struct flag {
+    const char *name; /* without the leading dashes */
+    enum flag_type type;
+    size_t offset;
+    const char *def; /* default, as text (NULL for bools: false) */
+    const char *arg; /* name of the value in --help */
+    const char *help;
+};
+
+#define F(name, type, field, def, arg, help) {name, type, offsetof(struct config, field), def, arg, help}
+
+static const struct flag flags[] = {
+    F("http", FLAG_STR, http_addr, "0.0.0.0:8080", "ADDR:PORT",
+      "HTTP listener: /hls, /health, /metrics"),
+    F("rtmp", FLAG_STR, rtmp_addr, "0.0.0.0:1935", "ADDR:PORT",
+      "RTMP listener for publishers: rtmp://HOST:PORT/live/<key>"),
+    F("open-publish", FLAG_BOOL, open_publish, NULL, NULL,
+      "development mode: any key publishes as a stream of that name (names are [a-z0-9_-]{1,64}); "
+      "without it every publish is refused, since stream keys come with the API (not built yet)"),
+    F("part", FLAG_DOUBLE, part_seconds, "0.5", "SECONDS",
+      "LL-HLS part target duration, 0.1 to 2"),
+    F("cors-origin", FLAG_STR, cors_origin, "*", "ORIGIN",
+      "Access-Control-Allow-Origin sent with /hls responses"),
+    F("ladder", FLAG_STR, ladder, "source", "SPEC",
+      "renditions; only 'none' or 'source' (the source, no re-encode) until the transcoder lands"),
+    F("no-record", FLAG_BOOL, no_record, NULL, NULL,
+      "do not record streams (recording is not built yet, so this changes nothing today)"),
+    F("idle-timeout", FLAG_DOUBLE, idle_timeout, "10", "SECONDS",
+      "close an RTMP connection silent this long (handshake or publisher); ends its stream"),
+    F("hls-linger", FLAG_DOUBLE, hls_linger, "60", "SECONDS",
+      "after a stream ends, its playlists (with #EXT-X-ENDLIST) stay served this long"),
+    F("stop-grace", FLAG_DOUBLE, stop_grace, "1", "SECONDS",
+      "on SIGTERM/SIGINT, HTTP keeps serving the ended playlists this long before exit"),
+    F("http-threads", FLAG_INT, http_threads, "2", "N", "HTTP worker threads"),
+    F("max-connections", FLAG_INT, max_connections, "1000", "N",
+      "RTMP connections accepted at once; more are closed at accept"),
+    F("log-level", FLAG_STR, log_level, "info", "LEVEL", "debug, info, warn or error"),
+};
+
+#define NFLAGS (sizeof(flags) / sizeof(flags[0]))
+
+static int set_flag(struct config *cfg, const struct flag *f, const char *val, FILE *err,
+                    const char *origin)
+{
+    void *field = (char *)cfg + f->offset;
+    char *end;
+    switch (f->type) {
+    case FLAG_STR:
+        free(*(char **)field);
+        *(char **)field = xstrdup(val);
+        return 0;
+    case FLAG_DOUBLE: {
+        errno = 0;
+        double d = strtod(val, &end);
+        if (errno || end == val || *end || !isfinite(d)) {
+            fprintf(err, "kibitka: %s --%s: '%s' is not a number\n", origin, f->name, val);
+            return -EINVAL;
+        }
+        *(double *)field = d;
+        return 0;
+    }
+    case FLAG_INT: {
+        errno = 0;
+        long l = strtol(val, &end, 10);
+        if (errno || end == val || *end || l < 0 || l > 1000000) {
+            fprintf(err, "kibitka: %s --%s: '%s' is not a whole number from 0 to 1000000\n",
+                    origin, f->name, val);
+            return -EINVAL;
+        }
+        *(int *)field = (int)l;
+        return 0;
+    }
+    case FLAG_BOOL:
+        if (!strcmp(val, "1") || !strcmp(val, "true") || !strcmp(val, "yes")) {
+            *(bool *)field = true;
+        } else if (!strcmp(val, "0") || !strcmp(val, "false") || !strcmp(val, "no")) {
+            *(bool *)field = false;
+        } else {
+            fprintf(err, "kibitka: %s --%s: '%s' is not one of 1/0, true/false, yes/no\n", origin,
+                    f->name, val);
+            return -EINVAL;
+        }
+        return 0;
+    }
+    return -EINVAL;
+}
+
+void config_defaults(struct config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    for (size_t i = 0; i < NFLAGS; i++)
+        if (flags[i].def)
+            set_flag(cfg, &flags[i], flags[i].def, stderr, "default");
+}
+
+static void env_name(const char *flag, char *out, size_t outlen)
+{
+    size_t n = (size_t)snprintf(out, outlen, "KIBITKA_");
+    for (const char *p = flag; *p && n + 1 < outlen; p++)
+        out[n++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
+    out[n] = '\0';
+}
+
+static const struct flag *find_flag(const char *name, size_t len)
+{
+    for (size_t i = 0; i < NFLAGS; i++)
+        if (strlen(flags[i].name) == len && strncmp(flags[i].name, name, len) == 0)
+            return &flags[i];
+    return NULL;
+}
+
+int config_parse(struct config *cfg, int argc, char **argv, FILE *err)
+{
+    for (size_t i = 0; i < NFLAGS; i++) {
+        char env[64];
+        env_name(flags[i].name, env, sizeof(env));
+        const char *v = getenv(env);
+        if (v && set_flag(cfg, &flags[i], v, err, env) < 0)
+            return -EINVAL;
+    }
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strncmp(a, "--", 2) != 0) {
+            fprintf(err, "kibitka: unexpected argument '%s' (see kibitka --help)\n", a);
+            return -EINVAL;
+        }
+        const char *name = a + 2, *eq = strchr(name, '=');
+        size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+        const struct flag *f = find_flag(name, nlen);
+        if (!f) {
+            fprintf(err, "kibitka: unknown flag '--%.*s' (see kibitka --help)\n", (int)nlen, name);
+            return -EINVAL;
+        }
+        const char *val = eq ? eq + 1 : NULL;
+        if (!val && f->type == FLAG_BOOL)
+            val = "true";
+        if (!val) {
+            if (i + 1 >= argc) {
+                fprintf(err, "kibitka: flag --%s needs a value (%s)\n", f->name, f->arg);
+                return -EINVAL;
+            }
+            val = argv[++i];
+        }
+        if (set_flag(cfg, f, val, err, "flag") < 0)
+            return -EINVAL;
+    }
+    return 0;
+}
+
+int config_check(const struct config *cfg, FILE *err)
+{
+    struct sockaddr_storage ss;
+    enum log_level lvl;
+    if (net_parse_addr(cfg->http_addr, &ss) < 0) {
+        fprintf(err, "kibitka: --http '%s' is not ADDR:PORT (e.g. 0.0.0.0:8080)\n", cfg->http_addr);
+        return -EINVAL;
+    }
+    if (net_parse_addr(cfg->rtmp_addr, &ss) < 0) {
+        fprintf(err, "kibitka: --rtmp '%s' is not ADDR:PORT (e.g. 0.0.0.0:1935)\n", cfg->rtmp_addr);
+        return -EINVAL;
+    }
+    if (cfg->part_seconds < 0.1 || cfg->part_seconds > 2.0) {
+        fprintf(err, "kibitka: --part %g is out of range (0.1 to 2 seconds)\n", cfg->part_seconds);
+        return -EINVAL;
+    }
+    if (strcmp(cfg->ladder, "none") != 0 && strcmp(cfg->ladder, "source") != 0) {
+        fprintf(err,
+                "kibitka: --ladder '%s': only 'none' or 'source' work in this build; the "
+                "transcoding ladder is not built yet\n",
+                cfg->ladder);
+        return -EINVAL;
+    }
+    if (log_parse_level(cfg->log_level, &lvl) < 0) {
+        fprintf(err, "kibitka: --log-level '%s' is not debug, info, warn or error\n",
+                cfg->log_level);
+        return -EINVAL;
+    }
+    if (cfg->idle_timeout < 0.5 || cfg->hls_linger < 0 || cfg->stop_grace < 0) {
+        fprintf(err, "kibitka: --idle-timeout must be at least 0.5 s; --hls-linger and "
+                     "--stop-grace must not be negative\n");
+        return -EINVAL;
+    }
+    if (cfg->http_threads < 1 || cfg->http_threads > 64 || cfg->max_connections < 1) {
+        fprintf(err, "kibitka: --http-threads must be 1 to 64 and --max-connections at least 1\n");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+void config_print_help(FILE *out)
+{
+    fprintf(out, "kibitka: live video server (RTMP in, LL-HLS out)\n\n"
+                 "usage:\n"
+                 "  kibitka [serve] [FLAGS]   run the server\n"
+                 "  kibitka version           print the version\n"
+                 "  kibitka --help            this text\n\n"
+                 "flags of serve (each also read from the environment as KIBITKA_<FLAG>, e.g.\n"
+                 "KIBITKA_OPEN_PUBLISH=1; the command line wins):\n");
+    for (size_t i = 0; i < NFLAGS; i++) {
+        const struct flag *f = &flags[i];
+        char left[64];
+        snprintf(left, sizeof(left), "--%s%s%s", f->name, f->arg ? " " : "", f->arg ? f->arg : "");
+        fprintf(out, "  %-26s %s", left, f->help);
+        if (f->def && f->type != FLAG_BOOL)
+            fprintf(out, " (default %s)", f->def);
+        fprintf(out, "\n");
+    }
+    fprintf(out, "\nURLs:\n"
+                 "  publish  rtmp://HOST:1935/live/<key>     (OBS: server rtmp://HOST/live)\n"
+                 "  watch    http://HOST:8080/hls/<name>/index.m3u8\n"
+                 "  health   http://HOST:8080/health    metrics  http://HOST:8080/metrics\n"
+                 "\nSIGTERM or SIGINT stops gracefully: playlists end with #EXT-X-ENDLIST, exit 0.\n");
+}
+
+void config_free(struct config *cfg)
+{
+    for (size_t i = 0; i < NFLAGS; i++)
+        if (flags[i].type == FLAG_STR)
+            xfreep((char *)cfg + flags[i].offset);
+}

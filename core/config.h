@@ -1,0 +1,39 @@
+/* The process configuration: every flag of `kibitka serve`, each also read from the environment
+ * as KIBITKA_<FLAG> (dashes become underscores: --open-publish is KIBITKA_OPEN_PUBLISH). The
+ * command line wins over the environment, which wins over the defaults.
+ *
+ * This is the only process-wide state the modules share; it is filled once at start and only
+ * read after that. */
+#ifndef KIBITKA_CORE_CONFIG_H
+#define KIBITKA_CORE_CONFIG_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+struct config {
+    char *http_addr;        /* --http ADDR:PORT */
+    char *rtmp_addr;        /* --rtmp ADDR:PORT */
+    double part_seconds;    /* --part: LL-HLS part target duration */
+    char *cors_origin;      /* --cors-origin */
+    bool open_publish;      /* --open-publish: the RTMP key is the stream name */
+    char *ladder;           /* --ladder: "none" or "source" until the transcoder exists */
+    bool no_record;         /* --no-record */
+    char *log_level;        /* --log-level */
+    double idle_timeout;    /* --idle-timeout: silent connection or publisher ends after this */
+    double hls_linger;      /* --hls-linger: ended playlists stay served this long */
+    double stop_grace;      /* --stop-grace: on SIGTERM, keep serving HTTP this long after ENDLIST */
+    int http_threads;       /* --http-threads */
+    int max_connections;    /* --max-connections: RTMP connections at once */
+};
+
+/* Fills cfg with defaults. */
+void config_defaults(struct config *cfg);
+/* Applies KIBITKA_* environment variables, then argv (the flags after the subcommand).
+ * On a bad flag or value, writes one line to err naming it and returns -EINVAL. */
+int config_parse(struct config *cfg, int argc, char **argv, FILE *err);
+/* Validates cross-flag rules and value ranges; writes the reason to err. */
+int config_check(const struct config *cfg, FILE *err);
+void config_print_help(FILE *out);
+void config_free(struct config *cfg);
+
+#endif

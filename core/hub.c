@@ -1,0 +1,264 @@
+#include "core/hub.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/log.h"
+
+struct sink {
+    const struct hub_sink_ops *ops;
+    void *opaque;
+    bool active;
+};
+
+#define HUB_MAX_SINKS 8
+
+struct hub {
+    atomic_int refs;
+    char name[HUB_NAME_MAX + 1];
+    struct hub_registry *reg;
+    int64_t started_mono_us, started_wall_us;
+    struct sink sinks[HUB_MAX_SINKS];
+    int nsinks;
+    struct hub_track tracks[HUB_MAX_TRACKS];
+    int ntracks;
+    bool started, ended;
+    atomic_uint_fast64_t bytes_in;
+    struct hub *next; /* registry list, under the registry lock */
+};
+
+struct observer {
+    hub_observer_fn fn;
+    void *opaque;
+};
+
+#define HUB_MAX_OBSERVERS 8
+
+struct hub_registry {
+    pthread_mutex_t lock;
+    struct hub *live;
+    int nlive;
+    struct observer observers[HUB_MAX_OBSERVERS];
+    int nobservers;
+};
+
+struct hub_registry *hub_registry_create(void)
+{
+    struct hub_registry *reg = xcalloc(1, sizeof(*reg));
+    pthread_mutex_init(&reg->lock, NULL);
+    return reg;
+}
+
+void hub_registry_destroy(struct hub_registry **preg)
+{
+    struct hub_registry *reg = *preg;
+    if (!reg)
+        return;
+    pthread_mutex_destroy(&reg->lock);
+    free(reg);
+    *preg = NULL;
+}
+
+void hub_registry_observe(struct hub_registry *reg, hub_observer_fn fn, void *opaque)
+{
+    if (reg->nobservers == HUB_MAX_OBSERVERS)
+        abort(); /* a programming error: the set of consumers is fixed at build time */
+    reg->observers[reg->nobservers++] = (struct observer){fn, opaque};
+}
+
+bool hub_name_valid(const char *name)
+{
+    size_t n = 0;
+    for (; name[n]; n++) {
+        char c = name[n];
+        if (n >= HUB_NAME_MAX)
+            return false;
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+            return false;
+    }
+    return n > 0;
+}
+
+int hub_registry_claim(struct hub_registry *reg, const char *name, struct hub **out)
+{
+    if (!hub_name_valid(name))
+        return -EINVAL;
+    pthread_mutex_lock(&reg->lock);
+    for (struct hub *h = reg->live; h; h = h->next) {
+        if (strcmp(h->name, name) == 0) {
+            pthread_mutex_unlock(&reg->lock);
+            return -EBUSY;
+        }
+    }
+    struct hub *hub = xcalloc(1, sizeof(*hub));
+    atomic_init(&hub->refs, 2); /* the registry's and the caller's */
+    strcpy(hub->name, name);
+    hub->reg = reg;
+    hub->started_mono_us = clock_mono_us();
+    hub->started_wall_us = clock_wall_us();
+    atomic_init(&hub->bytes_in, 0);
+    hub->next = reg->live;
+    reg->live = hub;
+    reg->nlive++;
+    pthread_mutex_unlock(&reg->lock);
+
+    for (int i = 0; i < reg->nobservers; i++)
+        reg->observers[i].fn(reg->observers[i].opaque, hub);
+    *out = hub;
+    return 0;
+}
+
+void hub_registry_foreach(struct hub_registry *reg, void (*fn)(void *opaque, struct hub *hub),
+                          void *opaque)
+{
+    pthread_mutex_lock(&reg->lock);
+    for (struct hub *h = reg->live; h; h = h->next)
+        fn(opaque, h);
+    pthread_mutex_unlock(&reg->lock);
+}
+
+int hub_registry_count(struct hub_registry *reg)
+{
+    pthread_mutex_lock(&reg->lock);
+    int n = reg->nlive;
+    pthread_mutex_unlock(&reg->lock);
+    return n;
+}
+
+struct hub *hub_ref(struct hub *hub)
+{
+    atomic_fetch_add(&hub->refs, 1);
+    return hub;
+}
+
+void hub_unref(struct hub *hub)
+{
+    if (!hub || atomic_fetch_sub(&hub->refs, 1) != 1)
+        return;
+    for (int i = 0; i < hub->ntracks; i++)
+        avcodec_parameters_free(&hub->tracks[i].par);
+    free(hub);
+}
+
+void hub_unrefp(struct hub **phub)
+{
+    hub_unref(*phub);
+    *phub = NULL;
+}
+
+const char *hub_name(const struct hub *hub)
+{
+    return hub->name;
+}
+
+int64_t hub_started_mono_us(const struct hub *hub)
+{
+    return hub->started_mono_us;
+}
+
+int64_t hub_started_wall_us(const struct hub *hub)
+{
+    return hub->started_wall_us;
+}
+
+void hub_add_sink(struct hub *hub, const struct hub_sink_ops *ops, void *opaque)
+{
+    if (hub->nsinks == HUB_MAX_SINKS || hub->started)
+        abort(); /* programming error: sinks attach from observers, during the claim */
+    hub->sinks[hub->nsinks++] = (struct sink){ops, opaque, true};
+}
+
+static void drop_sink(struct sink *s)
+{
+    s->active = false;
+    s->ops->destroy(s->opaque);
+}
+
+int hub_start(struct hub *hub, const struct hub_track *tracks, int ntracks)
+{
+    if (hub->started || hub->ended || ntracks <= 0 || ntracks > HUB_MAX_TRACKS)
+        return -EINVAL;
+    for (int i = 0; i < ntracks; i++) {
+        hub->tracks[i] = tracks[i];
+        hub->tracks[i].par = avcodec_parameters_alloc();
+        if (!hub->tracks[i].par || avcodec_parameters_copy(hub->tracks[i].par, tracks[i].par) < 0)
+            abort(); /* out of memory */
+        hub->ntracks = i + 1;
+    }
+    hub->started = true;
+    for (int i = 0; i < hub->nsinks; i++) {
+        struct sink *s = &hub->sinks[i];
+        int err = s->ops->start(s->opaque, hub, hub->tracks, hub->ntracks);
+        if (err < 0) {
+            log_warn("hub", hub->name, "sink %s refused the stream (%s); it gets no packets",
+                     s->ops->name, strerror(-err));
+            drop_sink(s);
+        }
+    }
+    return 0;
+}
+
+bool hub_started(const struct hub *hub)
+{
+    return hub->started;
+}
+
+const struct hub_track *hub_tracks(const struct hub *hub, int *ntracks)
+{
+    *ntracks = hub->ntracks;
+    return hub->tracks;
+}
+
+void hub_push(struct hub *hub, const struct hub_packet *pkt)
+{
+    if (!hub->started || hub->ended)
+        return;
+    for (int i = 0; i < hub->nsinks; i++)
+        if (hub->sinks[i].active)
+            hub->sinks[i].ops->packet(hub->sinks[i].opaque, pkt);
+}
+
+void hub_end(struct hub *hub)
+{
+    if (hub->ended)
+        return;
+    hub->ended = true;
+    struct hub_registry *reg = hub->reg;
+    pthread_mutex_lock(&reg->lock);
+    for (struct hub **pp = &reg->live; *pp; pp = &(*pp)->next) {
+        if (*pp == hub) {
+            *pp = hub->next;
+            reg->nlive--;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&reg->lock);
+    for (int i = 0; i < hub->nsinks; i++) {
+        struct sink *s = &hub->sinks[i];
+        if (!s->active)
+            continue;
+        if (hub->started)
+            s->ops->end(s->opaque);
+        drop_sink(s);
+    }
+    hub_unref(hub); /* the registry's reference */
+}
+
+bool hub_ended(const struct hub *hub)
+{
+    return hub->ended;
+}
+
+void hub_count_bytes_in(struct hub *hub, uint64_t n)
+{
+    atomic_fetch_add(&hub->bytes_in, n);
+}
+
+uint64_t hub_bytes_in(const struct hub *hub)
+{
+    return atomic_load(&((struct hub *)hub)->bytes_in);
+}

@@ -1,0 +1,115 @@
+/* The hub: one per live stream, the single point where a source hands packets to its sinks.
+ *
+ * How the parts fit. A source (the RTMP session now, WHIP later) claims a stream name in the
+ * hub_registry and gets a hub. Claiming calls every registry observer: the packager (and later
+ * the transcoder and the recorder) registered one at start, and each observer attaches a sink to
+ * the new hub. The source therefore never knows who consumes its packets, and a new consumer is
+ * added without touching ingest code.
+ *
+ *   source --hub_start(tracks)--> hub --sink.start-->  packager, transcoder, recorder ...
+ *   source --hub_push(packet)---> hub --sink.packet--> (each sink av_packet_ref's what it keeps)
+ *   source --hub_end()----------> hub --sink.end-->    (sinks finish; the name is free again)
+ *
+ * Threads. Sink callbacks run synchronously on the source's thread (the network thread for RTMP)
+ * in the order the sinks were attached. A sink must not block in them: one with heavy work (the
+ * transcoder) copies the packet reference into its own queue and returns. A sink that produces
+ * new renditions pushes them back through its own API to the packager, not through this hub.
+ *
+ * Packets are AVPackets whose stream_index is a track index from hub_start, with pts/dts in that
+ * track's time_base, plus the wall-clock time the source received them (for
+ * EXT-X-PROGRAM-DATE-TIME and latency figures). The hub never modifies or frees a pushed packet;
+ * the source keeps ownership, a sink that keeps data takes its own reference.
+ *
+ * Lifetime. A hub is refcounted. The registry holds one reference while the stream is live, the
+ * source holds one, and each sink may hold one (hub_ref) for as long as it serves the stream
+ * after the end (an ended HLS playlist lingers). hub_end releases the name at once, so a new
+ * publisher may take it again, even while sinks of the old hub still linger. */
+#ifndef KIBITKA_CORE_HUB_H
+#define KIBITKA_CORE_HUB_H
+
+#include <libavcodec/avcodec.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define HUB_MAX_TRACKS 4
+#define HUB_NAME_MAX 64
+
+struct hub;
+struct hub_registry;
+
+struct hub_track {
+    /* Codec parameters: codec_type, codec_id, extradata (avcC for H.264, AudioSpecificConfig for
+     * AAC), width/height, sample_rate, ch_layout, bit_rate when known. Owned by the hub. */
+    AVCodecParameters *par;
+    AVRational time_base; /* of pts/dts in this track's packets */
+    AVRational frame_rate; /* video: nominal frame rate when the source declared one, else 0/1 */
+};
+
+struct hub_packet {
+    const AVPacket *pkt;  /* stream_index = track index; flags & AV_PKT_FLAG_KEY on keyframes */
+    int64_t wallclock_us; /* when the source received it (clock_wall_us) */
+};
+
+struct hub_sink_ops {
+    const char *name;
+    /* The tracks are known; packets follow. Called once per hub, from hub_start. The tracks
+     * array is valid until end; copy what you keep beyond it. Return 0, or a negative errno to
+     * detach (the sink then gets no more calls except destroy). */
+    int (*start)(void *opaque, struct hub *hub, const struct hub_track *tracks, int ntracks);
+    void (*packet)(void *opaque, const struct hub_packet *pkt);
+    /* The source is gone (normal end, timeout, or server stop). No more packets. */
+    void (*end)(void *opaque);
+    /* The hub drops the sink; release the opaque's hub-facing state. Called exactly once, after
+     * end, or right away when start failed or the hub never started. */
+    void (*destroy)(void *opaque);
+};
+
+/* Observers are called, under no lock of the registry, on the claiming thread, for each new hub;
+ * they typically call hub_add_sink. */
+typedef void (*hub_observer_fn)(void *opaque, struct hub *hub);
+
+struct hub_registry *hub_registry_create(void);
+/* Frees the registry; every hub must have ended. */
+void hub_registry_destroy(struct hub_registry **preg);
+/* Registers an observer; call at start, before any claim. */
+void hub_registry_observe(struct hub_registry *reg, hub_observer_fn fn, void *opaque);
+/* Claims a live stream name. On success *out is a new hub holding one reference for the caller
+ * (the source) and returns 0. Returns -EBUSY if the name is live, -EINVAL for a bad name
+ * (names are [a-z0-9_-]{1,64}). */
+int hub_registry_claim(struct hub_registry *reg, const char *name, struct hub **out);
+/* Calls fn for each live hub, under the registry lock: fn must not claim or end hubs. */
+void hub_registry_foreach(struct hub_registry *reg, void (*fn)(void *opaque, struct hub *hub),
+                          void *opaque);
+int hub_registry_count(struct hub_registry *reg);
+/* True when name matches [a-z0-9_-]{1,64}. */
+bool hub_name_valid(const char *name);
+
+struct hub *hub_ref(struct hub *hub);
+void hub_unref(struct hub *hub);
+/* hub_unref(*phub) and clear it; NULL-safe. */
+void hub_unrefp(struct hub **phub);
+
+const char *hub_name(const struct hub *hub);
+/* Monotonic time of the claim, and wall-clock time of the claim. */
+int64_t hub_started_mono_us(const struct hub *hub);
+int64_t hub_started_wall_us(const struct hub *hub);
+
+/* Attaches a sink. Called by observers during the claim (before hub_start). */
+void hub_add_sink(struct hub *hub, const struct hub_sink_ops *ops, void *opaque);
+
+/* Source side. hub_start copies the tracks (it takes a copy of each par) and starts every sink.
+ * ntracks <= HUB_MAX_TRACKS. Returns 0 or -EINVAL. */
+int hub_start(struct hub *hub, const struct hub_track *tracks, int ntracks);
+bool hub_started(const struct hub *hub);
+const struct hub_track *hub_tracks(const struct hub *hub, int *ntracks);
+void hub_push(struct hub *hub, const struct hub_packet *pkt);
+/* Ends the stream: sinks get end then destroy; the name is released. Idempotent. */
+void hub_end(struct hub *hub);
+bool hub_ended(const struct hub *hub);
+
+/* Ingest accounting for /metrics, updated by the source. */
+void hub_count_bytes_in(struct hub *hub, uint64_t n);
+uint64_t hub_bytes_in(const struct hub *hub);
+
+#endif

@@ -1,0 +1,43 @@
+/* The event loop: epoll over non-blocking file descriptors plus a few timers.
+ *
+ * One loop runs on one thread (the network thread); every function here except loop_stop must be
+ * called on that thread. Callbacks run on it and must never block. A handler may delete its own
+ * fd, or any other, from inside a callback: registrations are freed only after the current batch
+ * of events has been dispatched, so a stale event for a deleted fd is skipped, not delivered. */
+#ifndef KIBITKA_CORE_LOOP_H
+#define KIBITKA_CORE_LOOP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+
+struct loop;
+struct loop_timer;
+
+/* events: EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP as returned by epoll_wait. */
+typedef void (*loop_fd_cb)(struct loop *loop, int fd, uint32_t events, void *opaque);
+typedef void (*loop_timer_cb)(struct loop *loop, void *opaque);
+
+struct loop *loop_create(void);
+/* Frees the loop and every registration and timer; does not close the fds. */
+void loop_destroy(struct loop **ploop);
+
+/* Watches fd for events (EPOLLIN and/or EPOLLOUT, level-triggered). 0 or -errno. */
+int loop_add_fd(struct loop *loop, int fd, uint32_t events, loop_fd_cb cb, void *opaque);
+int loop_mod_fd(struct loop *loop, int fd, uint32_t events);
+/* Stops watching fd. The caller still owns and closes fd. */
+void loop_del_fd(struct loop *loop, int fd);
+
+/* Calls cb after interval_ms, and every interval_ms after that when repeat is true. The handle
+ * stays valid until loop_timer_cancel, or, for a one-shot timer, until its callback returns. */
+struct loop_timer *loop_timer_add(struct loop *loop, int64_t interval_ms, bool repeat,
+                                  loop_timer_cb cb, void *opaque);
+void loop_timer_cancel(struct loop *loop, struct loop_timer *t);
+
+/* Runs until loop_stop. Returns 0, or -errno if epoll itself failed. */
+int loop_run(struct loop *loop);
+/* Asks loop_run to return after the current batch. Safe from any thread and from a signal
+ * handler (it writes an eventfd). */
+void loop_stop(struct loop *loop);
+
+#endif

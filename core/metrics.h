@@ -1,0 +1,33 @@
+/* Process-wide counters for /metrics. One struct metrics is created by the server and handed to
+ * each module at create time; modules bump the counters with the inline helpers (relaxed atomics,
+ * any thread). Per-stream figures live with the stream (hub bytes in, packager parts) and are
+ * written by their module's *_metrics_write function. */
+#ifndef KIBITKA_CORE_METRICS_H
+#define KIBITKA_CORE_METRICS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+struct metrics {
+    atomic_int_fast64_t rtmp_connections;        /* gauge: open RTMP connections */
+    atomic_int_fast64_t rtmp_connections_total;  /* counter: accepted */
+    atomic_int_fast64_t rtmp_rejected_total;     /* counter: closed for bad input or refused */
+    atomic_int_fast64_t publishers;              /* gauge: publishing sessions */
+    atomic_int_fast64_t hls_requests_total;      /* counter */
+    atomic_int_fast64_t hls_bytes_out_total;     /* counter: body bytes of /hls responses */
+    atomic_int_fast64_t hls_blocking_waiting;    /* gauge: suspended blocking playlist requests */
+    atomic_int_fast64_t hls_parts_total;         /* counter: parts produced, all streams */
+    atomic_int_fast64_t hls_segments_total;      /* counter: segments produced, all streams */
+};
+
+static inline void metrics_add(atomic_int_fast64_t *m, int64_t n)
+{
+    atomic_fetch_add_explicit(m, n, memory_order_relaxed);
+}
+
+static inline int64_t metrics_get(atomic_int_fast64_t *m)
+{
+    return atomic_load_explicit(m, memory_order_relaxed);
+}
+
+#endif

@@ -1,0 +1,35 @@
+/* RTMP ingest: the TCP server publishers (OBS, ffmpeg) connect to, on the network thread's loop.
+ *
+ * A connection goes handshake -> chunk stream -> AMF0 commands (connect, releaseStream,
+ * FCPublish, createStream, publish) -> FLV audio/video messages. On publish it claims the stream
+ * name in the hub registry (with --open-publish the key is the name), and hands every H.264/AAC
+ * frame to the hub as an AVPacket. Disconnects, a silent publisher (idle timeout) and
+ * rtmp_server_shutdown end the hub. Nothing here blocks; all sockets are non-blocking. */
+#ifndef KIBITKA_INGEST_RTMP_H
+#define KIBITKA_INGEST_RTMP_H
+
+#include <stdbool.h>
+
+#include "core/hub.h"
+#include "core/loop.h"
+#include "core/metrics.h"
+
+struct rtmp_server;
+
+struct rtmp_server_config {
+    const char *listen_addr; /* "ADDR:PORT" */
+    bool open_publish;
+    double idle_timeout; /* seconds: handshake, between messages, publisher silence */
+    int max_connections;
+    struct hub_registry *hubs;
+    struct metrics *metrics;
+};
+
+/* Binds and starts accepting on loop. Returns NULL after logging why (e.g. port in use). */
+struct rtmp_server *rtmp_server_create(struct loop *loop, const struct rtmp_server_config *cfg);
+int rtmp_server_port(const struct rtmp_server *srv);
+/* Stops accepting, ends every live stream (so playlists get ENDLIST), closes every connection. */
+void rtmp_server_shutdown(struct rtmp_server *srv);
+void rtmp_server_destroy(struct rtmp_server **psrv);
+
+#endif

@@ -1,0 +1,184 @@
+/* kibitka's entry point: parses the command line, wires the modules together and runs the
+ * network loop until SIGTERM or SIGINT.
+ *
+ * Wiring, in start order: the hub registry (where sources meet sinks), the packager (observes
+ * the registry, so every new stream gets LL-HLS), the HTTP server (serves what the packager
+ * made), the RTMP server (the source). Stop runs the other way round: RTMP first, so every
+ * stream ends and its playlists get #EXT-X-ENDLIST; HTTP keeps serving those for --stop-grace;
+ * then HTTP stops and the rest is freed. */
+#include <errno.h>
+#include <pthread.h>
+#include <libavformat/avformat.h>
+#include <microhttpd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/http.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "ingest/rtmp/rtmp.h"
+#include "packager/hls.h"
+
+struct app {
+    struct config cfg;
+    struct metrics metrics;
+    struct loop *loop;
+    struct hub_registry *hubs;
+    struct hls_server *hls;
+    struct http_server *http;
+    struct rtmp_server *rtmp;
+    int sigfd;
+    int stop_signal;
+};
+
+static void on_signal(struct loop *loop, int fd, uint32_t events, void *opaque)
+{
+    struct app *app = opaque;
+    struct signalfd_siginfo si;
+    if (read(fd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+        return;
+    app->stop_signal = (int)si.ssi_signo;
+    loop_stop(loop);
+}
+
+static void on_tick(struct loop *loop, void *opaque)
+{
+    struct app *app = opaque;
+    hls_server_tick(app->hls);
+}
+
+static int print_version(void)
+{
+    printf("kibitka %s (libavformat %s, libmicrohttpd %s)\n", KIBITKA_VERSION,
+           AV_STRINGIFY(LIBAVFORMAT_VERSION), MHD_get_version());
+    return 0;
+}
+
+static int setup_signals(struct app *app)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    /* Blocked in every thread (MHD's and libav's inherit the mask), delivered to the loop. */
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    app->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    return app->sigfd < 0 ? -errno : 0;
+}
+
+static int start(struct app *app)
+{
+    struct config *c = &app->cfg;
+    app->loop = loop_create();
+    if (!app->loop || setup_signals(app) < 0 ||
+        loop_add_fd(app->loop, app->sigfd, EPOLLIN, on_signal, app) < 0) {
+        log_error("main", NULL, "cannot set up the event loop: %s", strerror(errno));
+        return -1;
+    }
+    app->hubs = hub_registry_create();
+    struct hls_config hc = {c->part_seconds, c->hls_linger, &app->metrics};
+    app->hls = hls_server_create(&hc, app->hubs);
+    struct http_server_config htc = {c->http_addr, c->cors_origin, c->http_threads,
+                                     app->hls,    app->hubs,     &app->metrics};
+    app->http = http_server_create(&htc);
+    if (!app->http)
+        return -1;
+    struct rtmp_server_config rc = {c->rtmp_addr,       c->open_publish, c->idle_timeout,
+                                    c->max_connections, app->hubs,       &app->metrics};
+    app->rtmp = rtmp_server_create(app->loop, &rc);
+    if (!app->rtmp)
+        return -1;
+    loop_timer_add(app->loop, 100, true, on_tick, app);
+    return 0;
+}
+
+static void stop(struct app *app)
+{
+    if (app->rtmp) {
+        rtmp_server_shutdown(app->rtmp); /* ends every stream: playlists get ENDLIST */
+        if (app->http && app->cfg.stop_grace > 0) {
+            struct timespec ts = {(time_t)app->cfg.stop_grace,
+                                  (long)((app->cfg.stop_grace - (time_t)app->cfg.stop_grace) *
+                                         1e9)};
+            nanosleep(&ts, NULL); /* HTTP threads keep serving the ended playlists */
+        }
+    }
+    if (app->http)
+        http_server_set_ready(app->http, false);
+    http_server_destroy(&app->http);
+    rtmp_server_destroy(&app->rtmp);
+    hls_server_destroy(&app->hls);
+    hub_registry_destroy(&app->hubs);
+    loop_destroy(&app->loop);
+    if (app->sigfd > 0)
+        close(app->sigfd);
+}
+
+static int serve(int argc, char **argv)
+{
+    static struct app app;
+    config_defaults(&app.cfg);
+    if (config_parse(&app.cfg, argc, argv, stderr) < 0 || config_check(&app.cfg, stderr) < 0) {
+        config_free(&app.cfg);
+        return 2;
+    }
+    enum log_level lvl = LOG_INFO;
+    log_parse_level(app.cfg.log_level, &lvl);
+    log_set_level(lvl);
+    av_log_set_level(lvl == LOG_DEBUG ? AV_LOG_INFO : AV_LOG_ERROR);
+
+    int rc = 1;
+    if (start(&app) == 0) {
+        http_server_set_ready(app.http, true);
+        log_info("main", NULL, "kibitka %s ready: rtmp %s (port %d), http %s (port %d)%s",
+                 KIBITKA_VERSION, app.cfg.rtmp_addr, rtmp_server_port(app.rtmp),
+                 app.cfg.http_addr, http_server_port(app.http),
+                 app.cfg.open_publish ? ", open publish: any key publishes under its own name"
+                                      : ", publishing refused until the API issues stream keys "
+                                        "(use --open-publish for development)");
+        if (loop_run(app.loop) == 0) {
+            log_info("main", NULL, "stopping (%s): ending streams, closing connections",
+                     strsignal(app.stop_signal));
+            rc = 0;
+        }
+    }
+    stop(&app);
+    config_free(&app.cfg);
+    if (rc == 0)
+        log_info("main", NULL, "stopped");
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 2) {
+        const char *cmd = argv[1];
+        if (!strcmp(cmd, "version") || !strcmp(cmd, "--version"))
+            return print_version();
+        if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+            config_print_help(stdout);
+            return 0;
+        }
+        if (!strcmp(cmd, "serve"))
+            return serve(argc - 2, argv + 2);
+        if (strncmp(cmd, "--", 2) != 0) {
+            fprintf(stderr, "kibitka: unknown command '%s' (commands: serve, version; see "
+                            "kibitka --help)\n",
+                    cmd);
+            return 2;
+        }
+    }
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            config_print_help(stdout);
+            return 0;
+        }
+    }
+    return serve(argc - 1, argv + 1);
+}

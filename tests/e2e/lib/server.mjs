@@ -1,0 +1,120 @@
+// Helpers shared by the end-to-end tests: start a real kibitka on free loopback ports, publish
+// with real ffmpeg, fetch with timeouts. Everything listens on 127.0.0.1 only.
+import { spawn, execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const repo = path.resolve(here, '../../..');
+export const binary = process.env.KIBITKA_BIN || path.join(repo, 'build-test', 'kibitka');
+export const workDir = process.env.KIBITKA_E2E_DIR || '/tmp/kibitka-e2e';
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// Starts kibitka with the given extra flags; resolves once /health answers 200.
+export async function startServer(extra = [], env = {}) {
+  const http = await freePort();
+  const rtmp = await freePort();
+  const args = ['serve', '--http', `127.0.0.1:${http}`, '--rtmp', `127.0.0.1:${rtmp}`, ...extra];
+  const proc = spawn(binary, args, {
+    env: { ...process.env, ASAN_OPTIONS: 'detect_leaks=1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  proc.stdout.on('data', (d) => { log += d; });
+  proc.stderr.on('data', (d) => { log += d; });
+  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+  const srv = {
+    proc, http, rtmp, exited,
+    base: `http://127.0.0.1:${http}`,
+    rtmpUrl: (key) => `rtmp://127.0.0.1:${rtmp}/live/${key}`,
+    log: () => log,
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+      return exited;
+    },
+  };
+  const deadline = Date.now() + 15000;
+  while (Date.now() < deadline) {
+    if (proc.exitCode !== null) throw new Error(`kibitka exited at start:\n${log}`);
+    try {
+      const r = await fetch(`${srv.base}/health`);
+      if (r.status === 200) return srv;
+    } catch { /* not listening yet */ }
+    await sleep(50);
+  }
+  proc.kill('SIGKILL');
+  throw new Error(`kibitka did not become healthy:\n${log}`);
+}
+
+// A 720p30 H.264 High + AAC clip with a 2 s GOP, made once per machine and cached.
+export function testClip({ seconds = 20, size = '1280x720', rate = 30, gop = 60, name } = {}) {
+  mkdirSync(workDir, { recursive: true });
+  const file = path.join(workDir, name || `clip-${size}-${rate}-${gop}-${seconds}.flv`);
+  if (!existsSync(file)) {
+    execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y',
+      '-f', 'lavfi', '-i', `testsrc2=size=${size}:rate=${rate}`,
+      '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
+      '-t', String(seconds), '-c:v', 'libx264', '-preset', 'veryfast', '-profile:v', 'high',
+      '-pix_fmt', 'yuv420p', '-g', String(gop), '-keyint_min', String(gop), '-sc_threshold', '0',
+      '-b:v', '2500k', '-maxrate', '2500k', '-bufsize', '5000k',
+      '-c:a', 'aac', '-b:a', '128k', '-ac', '2', '-f', 'flv', file + '.tmp']);
+    execFileSync('mv', [file + '.tmp', file]);
+  }
+  return file;
+}
+
+// Publishes a file in real time with stream copy (like OBS would, at the source's pace).
+export function publish(url, file, { loop = false, extra = [] } = {}) {
+  const args = ['-hide_banner', '-loglevel', 'error', '-re'];
+  if (loop) args.push('-stream_loop', '-1');
+  args.push('-i', file, '-c', 'copy', ...extra, '-f', 'flv', url);
+  const proc = spawn('ffmpeg', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  proc.stderr.on('data', (d) => { err += d; });
+  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal, err })));
+  return { proc, exited, stop() { if (proc.exitCode === null) proc.kill('SIGINT'); return exited; } };
+}
+
+export async function fetchText(url, { timeout = 10000 } = {}) {
+  const r = await fetch(url, { signal: AbortSignal.timeout(timeout) });
+  return { status: r.status, headers: r.headers, text: await r.text() };
+}
+
+export async function fetchBytes(url, { timeout = 10000 } = {}) {
+  const r = await fetch(url, { signal: AbortSignal.timeout(timeout) });
+  return { status: r.status, headers: r.headers, body: Buffer.from(await r.arrayBuffer()) };
+}
+
+// Polls until fn() returns a truthy value or the time is up.
+export async function waitFor(fn, { timeout = 15000, interval = 100, what = 'condition' } = {}) {
+  const deadline = Date.now() + timeout;
+  let last;
+  while (Date.now() < deadline) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (e) { last = e; }
+    await sleep(interval);
+  }
+  throw new Error(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
+}
+
+export async function metric(srv, name) {
+  const { text } = await fetchText(`${srv.base}/metrics`);
+  const line = text.split('\n').find((l) => l.startsWith(name + ' ') || l.startsWith(name + '{'));
+  return line ? Number(line.split(' ').pop()) : undefined;
+}

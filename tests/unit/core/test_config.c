@@ -1,0 +1,97 @@
+/* Flags, KIBITKA_* environment variables, precedence and error messages. */
+#include <stdlib.h>
+
+#include "core/config.h"
+#include "test.h"
+
+static int parse(struct config *c, int argc, char **argv, char *err, size_t errlen)
+{
+    FILE *f = fmemopen(err, errlen, "w");
+    int rc = config_parse(c, argc, argv, f);
+    if (rc == 0)
+        rc = config_check(c, f);
+    fclose(f);
+    return rc;
+}
+
+int main(void)
+{
+    struct config c;
+    char err[512];
+
+    config_defaults(&c);
+    CHECK_STREQ(c.http_addr, "0.0.0.0:8080");
+    CHECK_STREQ(c.rtmp_addr, "0.0.0.0:1935");
+    CHECK(c.part_seconds == 0.5);
+    CHECK(!c.open_publish);
+    CHECK_STREQ(c.cors_origin, "*");
+    config_free(&c);
+
+    /* flags, both --flag value and --flag=value forms */
+    config_defaults(&c);
+    char *a1[] = {"--http", "127.0.0.1:9000", "--part=0.25", "--open-publish", "--ladder", "none"};
+    CHECK_EQ_INT(parse(&c, 6, a1, err, sizeof(err)), 0);
+    CHECK_STREQ(c.http_addr, "127.0.0.1:9000");
+    CHECK(c.part_seconds == 0.25);
+    CHECK(c.open_publish);
+    CHECK_STREQ(c.ladder, "none");
+    config_free(&c);
+
+    /* environment, and the command line winning over it */
+    setenv("KIBITKA_PART", "1.5", 1);
+    setenv("KIBITKA_OPEN_PUBLISH", "yes", 1);
+    setenv("KIBITKA_CORS_ORIGIN", "https://example.com", 1);
+    config_defaults(&c);
+    char *a2[] = {"--part", "0.3"};
+    CHECK_EQ_INT(parse(&c, 2, a2, err, sizeof(err)), 0);
+    CHECK(c.part_seconds == 0.3);
+    CHECK(c.open_publish);
+    CHECK_STREQ(c.cors_origin, "https://example.com");
+    config_free(&c);
+    unsetenv("KIBITKA_PART");
+    unsetenv("KIBITKA_OPEN_PUBLISH");
+    unsetenv("KIBITKA_CORS_ORIGIN");
+
+    /* errors name the flag */
+    struct {
+        int argc;
+        char *argv[3];
+        const char *want;
+    } bad[] = {
+        {1, {"--nope"}, "unknown flag '--nope'"},
+        {2, {"--part", "abc"}, "--part: 'abc' is not a number"},
+        {2, {"--part", "5"}, "--part 5 is out of range"},
+        {1, {"--http"}, "--http needs a value"},
+        {2, {"--http", "localhost"}, "--http 'localhost' is not ADDR:PORT"},
+        {2, {"--ladder", "source,720p:2500k"}, "the transcoding ladder is not built yet"},
+        {2, {"--log-level", "loud"}, "--log-level 'loud'"},
+        {1, {"stray"}, "unexpected argument 'stray'"},
+        {2, {"--open-publish=maybe", ""}, "not one of 1/0"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        config_defaults(&c);
+        memset(err, 0, sizeof(err));
+        int argc = bad[i].argc;
+        CHECK(parse(&c, argc, bad[i].argv, err, sizeof(err)) < 0);
+        if (!strstr(err, bad[i].want)) {
+            test_failures++;
+            fprintf(stderr, "case %zu: '%s' not in '%s'\n", i, bad[i].want, err);
+        }
+        config_free(&c);
+    }
+
+    setenv("KIBITKA_IDLE_TIMEOUT", "soon", 1);
+    config_defaults(&c);
+    CHECK(parse(&c, 0, NULL, err, sizeof(err)) < 0);
+    CHECK(strstr(err, "KIBITKA_IDLE_TIMEOUT") != NULL);
+    config_free(&c);
+    unsetenv("KIBITKA_IDLE_TIMEOUT");
+
+    char help[8192] = {0};
+    FILE *f = fmemopen(help, sizeof(help), "w");
+    config_print_help(f);
+    fclose(f);
+    CHECK(strstr(help, "--open-publish") && strstr(help, "--part SECONDS") &&
+          strstr(help, "KIBITKA_"));
+    return test_report("test_config");
+}

@@ -1,0 +1,114 @@
+/* The hub registry and fan-out: claims, busy names, observers attaching sinks, packet order,
+ * end and release of the name, refcounts (ASan reports any leak). */
+#include <errno.h>
+
+#include "core/hub.h"
+#include "test.h"
+
+struct rec {
+    int starts, packets, ends, destroys;
+    int64_t last_pts;
+    int refuse;
+    struct hub *kept; /* a sink that outlives the source keeps a reference */
+};
+
+static int rec_start(void *o, struct hub *hub, const struct hub_track *t, int n)
+{
+    struct rec *r = o;
+    r->starts++;
+    return r->refuse ? -ENOTSUP : (n == 2 && t[0].par->codec_id == AV_CODEC_ID_H264 ? 0 : -EINVAL);
+}
+static void rec_packet(void *o, const struct hub_packet *p)
+{
+    struct rec *r = o;
+    r->packets++;
+    r->last_pts = p->pkt->pts;
+}
+static void rec_end(void *o)
+{
+    ((struct rec *)o)->ends++;
+}
+static void rec_destroy(void *o)
+{
+    struct rec *r = o;
+    r->destroys++;
+    hub_unrefp(&r->kept);
+}
+
+static const struct hub_sink_ops rec_ops = {"rec", rec_start, rec_packet, rec_end, rec_destroy};
+
+static struct rec sinks[2];
+static void observer(void *opaque, struct hub *hub)
+{
+    int *calls = opaque;
+    sinks[*calls % 2].kept = hub_ref(hub);
+    hub_add_sink(hub, &rec_ops, &sinks[*calls % 2]);
+    (*calls)++;
+}
+
+int main(void)
+{
+    CHECK(hub_name_valid("cam-1_b"));
+    CHECK(!hub_name_valid(""));
+    CHECK(!hub_name_valid("Cam"));
+    CHECK(!hub_name_valid("../x"));
+    CHECK(!hub_name_valid("a b"));
+    CHECK(!hub_name_valid("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")); /* 65 */
+
+    struct hub_registry *reg = hub_registry_create();
+    int calls = 0;
+    hub_registry_observe(reg, observer, &calls);
+    hub_registry_observe(reg, observer, &calls);
+
+    struct hub *h = NULL, *h2 = NULL;
+    CHECK_EQ_INT(hub_registry_claim(reg, "bad name", &h), -EINVAL);
+    CHECK_EQ_INT(hub_registry_claim(reg, "cam", &h), 0);
+    CHECK_EQ_INT(calls, 2);
+    CHECK_EQ_INT(hub_registry_claim(reg, "cam", &h2), -EBUSY);
+    CHECK_EQ_INT(hub_registry_count(reg), 1);
+    sinks[1].refuse = 1;
+
+    AVCodecParameters *v = avcodec_parameters_alloc(), *a = avcodec_parameters_alloc();
+    v->codec_type = AVMEDIA_TYPE_VIDEO;
+    v->codec_id = AV_CODEC_ID_H264;
+    a->codec_type = AVMEDIA_TYPE_AUDIO;
+    a->codec_id = AV_CODEC_ID_AAC;
+    struct hub_track tracks[2] = {{v, {1, 1000}, {30, 1}}, {a, {1, 1000}, {0, 1}}};
+    CHECK_EQ_INT(hub_start(h, tracks, 2), 0);
+    CHECK_EQ_INT(hub_start(h, tracks, 2), -EINVAL); /* once only */
+    avcodec_parameters_free(&v);                     /* the hub copied them */
+    avcodec_parameters_free(&a);
+    CHECK_EQ_INT(sinks[0].starts, 1);
+    CHECK_EQ_INT(sinks[1].starts, 1);
+    CHECK_EQ_INT(sinks[1].destroys, 1); /* refused: dropped at once */
+
+    AVPacket *pkt = av_packet_alloc();
+    for (int i = 0; i < 10; i++) {
+        pkt->pts = pkt->dts = i * 33;
+        struct hub_packet hp = {pkt, 0};
+        hub_push(h, &hp);
+    }
+    av_packet_free(&pkt);
+    CHECK_EQ_INT(sinks[0].packets, 10);
+    CHECK_EQ_INT(sinks[0].last_pts, 297);
+    CHECK_EQ_INT(sinks[1].packets, 0);
+
+    hub_end(h);
+    hub_end(h); /* idempotent */
+    CHECK(hub_ended(h));
+    CHECK_EQ_INT(sinks[0].ends, 1);
+    CHECK_EQ_INT(sinks[0].destroys, 1);
+    CHECK_EQ_INT(sinks[1].ends, 0);
+    CHECK_EQ_INT(hub_registry_count(reg), 0);
+
+    /* the name is free again at once, while the old hub still has a holder (the source) */
+    CHECK_EQ_INT(hub_registry_claim(reg, "cam", &h2), 0);
+    hub_end(h2); /* never started: sinks are destroyed without end */
+    CHECK_EQ_INT(sinks[0].ends, 1);
+    CHECK_EQ_INT(sinks[0].destroys, 2);
+    hub_unrefp(&h2);
+    hub_unrefp(&h);
+    CHECK(h == NULL);
+    hub_registry_destroy(&reg);
+    return test_report("test_hub");
+}

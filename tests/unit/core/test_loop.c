@@ -1,0 +1,73 @@
+/* The event loop: fd readiness, one-shot and repeating timers, deleting an fd from inside a
+ * callback, and loop_stop from another thread. */
+#include <errno.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/loop.h"
+#include "test.h"
+
+struct st {
+    int reads, ticks, once;
+    int fds[2];
+};
+
+static void on_read(struct loop *loop, int fd, uint32_t ev, void *o)
+{
+    struct st *s = o;
+    char c;
+    if (read(fd, &c, 1) == 1)
+        s->reads++;
+    loop_del_fd(loop, fd); /* deleting itself inside its callback is allowed */
+}
+
+static void on_tick(struct loop *loop, void *o)
+{
+    struct st *s = o;
+    if (++s->ticks == 5)
+        loop_stop(loop);
+}
+
+static void on_once(struct loop *loop, void *o)
+{
+    ((struct st *)o)->once++;
+}
+
+static void *stopper(void *arg)
+{
+    usleep(50000);
+    loop_stop(arg);
+    return NULL;
+}
+
+int main(void)
+{
+    struct loop *loop = loop_create();
+    struct st s = {0};
+    CHECK(pipe(s.fds) == 0);
+    CHECK_EQ_INT(loop_add_fd(loop, s.fds[0], EPOLLIN, on_read, &s), 0);
+    CHECK(write(s.fds[1], "ab", 2) == 2);
+    loop_timer_add(loop, 10, true, on_tick, &s);
+    loop_timer_add(loop, 5, false, on_once, &s);
+    int64_t t0 = clock_mono_us();
+    CHECK_EQ_INT(loop_run(loop), 0);
+    int64_t took = clock_mono_us() - t0;
+    CHECK_EQ_INT(s.reads, 1); /* deleted after the first byte */
+    CHECK_EQ_INT(s.ticks, 5);
+    CHECK_EQ_INT(s.once, 1);
+    CHECK(took >= 45000);
+    CHECK_EQ_INT(loop_mod_fd(loop, s.fds[0], EPOLLIN), -ENOENT);
+    loop_destroy(&loop);
+
+    loop = loop_create();
+    pthread_t th;
+    pthread_create(&th, NULL, stopper, loop);
+    CHECK_EQ_INT(loop_run(loop), 0); /* returns once the other thread stops it */
+    pthread_join(th, NULL);
+    loop_destroy(&loop);
+    CHECK(loop == NULL);
+    close(s.fds[0]);
+    close(s.fds[1]);
+    return test_report("test_loop");
+}
