@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { startServer, testClip, publish, fetchText, fetchBytes, waitFor, metric, sleep } from './lib/server.mjs';
 import { getPlaylist, listParts, attr, probe } from './lib/hls.mjs';
 
-const clip = testClip({ seconds: 24 });
+const clip = testClip({ seconds: 30 });
 const srv = await startServer(['--open-publish', '--part', '0.5']);
 after(() => srv.stop());
 
@@ -127,6 +127,16 @@ test('a blocking reload for the next part returns when that part exists', async 
   const h = await fetchBytes(new URL(hint, media).href);
   assert.equal(h.status, 200);
   assert.ok(h.body.length > 100);
+});
+
+test('a player that does not speak LL-HLS (ffmpeg) plays the same playlist', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const r = spawnSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-i', `${base}/index.m3u8`,
+    '-t', '4', '-map', '0:v', '-map', '0:a', '-f', 'null', '-progress', 'pipe:1', '-'],
+  { encoding: 'utf8', timeout: 30000 });
+  assert.equal(r.status, 0, r.stderr);
+  const frames = Number((r.stdout.match(/frame=(\d+)/g) || []).pop()?.split('=')[1]);
+  assert.ok(frames >= 100, `decoded ${frames} frames of 4 s at 30 fps`);
 });
 
 test('blocking reload rejects bad directives', async () => {
