@@ -10,10 +10,12 @@
  * URLs (below /hls/, relative URIs inside the playlists):
  *   <name>/index.m3u8                  multivariant playlist
  *   <name>/<rendition>/media.m3u8      media playlist (LL-HLS), with _HLS_msn/_HLS_part/_HLS_skip
- *   <name>/<rendition>/init.mp4        fMP4 init section (ftyp+moov)
- *   <name>/<rendition>/seg<M>.m4s      segment M (the concatenation of its parts)
- *   <name>/<rendition>/part<M>.<K>.m4s part K of segment M (moof+mdat)
- * Until the ladder lands there is one rendition, "source". */
+ *   <name>/<rendition>/init-<sid>.mp4            fMP4 init section (ftyp+moov)
+ *   <name>/<rendition>/seg-<sid>-<M>.m4s         segment M (the concatenation of its parts)
+ *   <name>/<rendition>/part-<sid>-<M>.<K>.m4s    part K of segment M (moof+mdat)
+ * <sid> names the publish session ([0-9a-f]+): init, segments and parts are served as immutable,
+ * so a republish under the same name must never reuse their URIs. Until the ladder lands there
+ * is one rendition, "source". */
 #ifndef KIBITKA_PACKAGER_HLS_H
 #define KIBITKA_PACKAGER_HLS_H
 
@@ -34,15 +36,17 @@ struct hls_config {
 };
 
 struct hls_server *hls_server_create(const struct hls_config *cfg, struct hub_registry *hubs);
-/* Wakes every waiter and frees every stream. Call after HTTP has stopped calling in. */
+/* Wakes every waiter and frees every stream. Call after HTTP has stopped calling in, and when
+ * the registry claims no more hubs (its observer points here); sinks of hubs still live keep
+ * their stream alive until the hub ends, harmlessly. */
 void hls_server_destroy(struct hls_server **psrv);
 /* Expires blocking waits past their deadline (their wake is called) and drops ended streams
  * past the linger time. */
 void hls_server_tick(struct hls_server *srv);
 
 struct hls_request {
-    const char *path;     /* after "/hls/", e.g. "cam1/source/media.m3u8"; not URL-decoded */
-    const char *hls_msn;  /* query values, or NULL when absent */
+    const char *path;    /* after "/hls/", e.g. "cam1/source/media.m3u8"; not URL-decoded */
+    const char *hls_msn; /* query values, or NULL when absent */
     const char *hls_part;
     const char *hls_skip;
     int64_t wait_started_us; /* 0 on the first call; clock_mono_us() of the first block after */

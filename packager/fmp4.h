@@ -1,0 +1,43 @@
+/* An in-memory fMP4/CMAF muxer: libavformat's "mp4" muxer writing into a struct buf through a
+ * custom AVIOContext (movflags=cmaf+frag_custom+empty_moov+default_base_moof, see DESIGN.md,
+ * plus frag_discont: each track's first tfdt is then its first dts as given, so the tracks keep
+ * their relative start times without an edit list, and the muxer does not warn about a
+ * nonzero first dts after the moov. cmaf implies negative composition offsets: the muxer
+ * shifts a B-frame track's dts by its first composition offset so the first sample's pts and
+ * dts are equal; presentation times are unchanged).
+ *
+ * fmp4_create writes the header at once and returns the init section (ftyp+moov) as a blob, so
+ * every track's extradata must be known then. Each fmp4_flush emits one moof+mdat over every
+ * track with the samples written since the previous flush: one LL-HLS part.
+ *
+ * The caller feeds packets with non-negative, strictly increasing dts per track and a duration
+ * set on every packet (the muxer needs it for the last sample of a fragment). Not thread-safe:
+ * one owner, one thread at a time. */
+#ifndef KIBITKA_PACKAGER_FMP4_H
+#define KIBITKA_PACKAGER_FMP4_H
+
+#include <libavcodec/avcodec.h>
+
+#include "core/blob.h"
+
+struct fmp4;
+
+struct fmp4_track {
+    const AVCodecParameters *par; /* copied */
+    AVRational time_base;         /* of the packets given to fmp4_write for this track */
+};
+
+/* Returns 0 and *out plus the init section in *init (a reference for the caller), or a negative
+ * AVERROR after logging why (stream names the stream in the log). */
+int fmp4_create(struct fmp4 **out, const struct fmp4_track *tracks, int ntracks, const char *stream,
+                struct blob **init);
+/* Frees the muxer; NULL-safe, clears *pm. Whatever was written since the last flush is lost. */
+void fmp4_destroy(struct fmp4 **pm);
+/* Adds one packet of track idx (pts/dts/duration in that track's time_base). The packet is not
+ * modified or kept. Returns 0 or a negative AVERROR. */
+int fmp4_write(struct fmp4 *m, int idx, const AVPacket *pkt);
+/* Closes the current fragment. Returns 0 with *out = the moof+mdat bytes (a new reference), or
+ * *out = NULL when nothing was written since the last flush; or a negative AVERROR. */
+int fmp4_flush(struct fmp4 *m, struct blob **out);
+
+#endif

@@ -1,0 +1,620 @@
+#include "packager/hls_stream.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/log.h"
+
+/* A playlist request before the first segment exists waits at most this long (the target
+ * duration, which normally bounds the wait, is not known yet). */
+#define NOT_READY_WAIT_US (10 * 1000000LL)
+/* The playlist lasts at least this many target durations: more than CAN-SKIP-UNTIL (6), so that
+ * delta updates skip something, and far more than the 3 a client needs. */
+#define WINDOW_TARGETS 12
+/* Bytes of segments and parts that left the playlist stay fetchable this many target durations
+ * (a client may have fetched the playlist just before). */
+#define KEEP_TARGETS 3
+
+#define TYPE_PLAYLIST "application/vnd.apple.mpegurl"
+#define TYPE_INIT "video/mp4"
+#define TYPE_MEDIA "video/iso.segment"
+#define TYPE_TEXT "text/plain; charset=utf-8"
+#define CACHE_IMMUTABLE "public, max-age=31536000, immutable"
+#define CACHE_PLAYLIST "no-cache"
+/* A blocking reload's URL names a playlist state, so a cache may keep its answer a while. */
+#define CACHE_BLOCKED "public, max-age=5"
+#define CACHE_ERROR "no-store"
+
+struct seg {
+    int64_t msn;
+    int64_t duration_us; /* sum of the parts */
+    int64_t wall_us;
+    bool complete;
+    struct pl_part *parts;
+    struct blob **pdata; /* NULL once freed */
+    int nparts, cap;
+    struct blob *data;     /* the whole segment, once complete */
+    int64_t gone_us;       /* when it left the playlist; 0 while listed */
+    int64_t parts_gone_us; /* when its parts left the playlist; 0 while listed */
+};
+
+struct waiter {
+    struct waiter *next;
+    void (*wake)(void *);
+    void *arg;
+    struct hls_query q;
+    int64_t deadline_us;
+};
+
+struct hls_stream {
+    atomic_int refs;
+    char name[HUB_NAME_MAX + 1];
+    char sid[PL_SID_MAX + 1];
+    struct hls_stream_config cfg;
+    int64_t started_mono_us;
+    pthread_mutex_t lock;
+    /* Everything below is under lock. */
+    struct blob *init;
+    struct hls_variant_info vi;
+    struct seg *segs; /* oldest first: [0, listed) left the playlist but are still kept */
+    int nsegs, cap, listed;
+    int target_s; /* 0 until the first segment is complete */
+    bool ready, ended, detached;
+    int64_t ended_us;
+    struct blob *media, *media_skip, *multivariant;
+    struct pl_segment *scratch;
+    int scratch_cap;
+    struct waiter *waiters;
+    uint64_t parts_total, segments_total;
+    int64_t bytes_total, duration_total_us, peak_bps;
+};
+
+struct hls_stream *hls_stream_create(const char *name, const char *sid,
+                                     const struct hls_stream_config *cfg, int64_t started_mono_us)
+{
+    struct hls_stream *st = xcalloc(1, sizeof(*st));
+    atomic_init(&st->refs, 1);
+    snprintf(st->name, sizeof(st->name), "%s", name);
+    snprintf(st->sid, sizeof(st->sid), "%s", sid);
+    st->cfg = *cfg;
+    st->started_mono_us = started_mono_us;
+    pthread_mutex_init(&st->lock, NULL);
+    return st;
+}
+
+struct hls_stream *hls_stream_ref(struct hls_stream *st)
+{
+    atomic_fetch_add(&st->refs, 1);
+    return st;
+}
+
+static void seg_free(struct seg *s)
+{
+    for (int k = 0; k < s->nparts; k++)
+        blob_unref(s->pdata[k]);
+    free(s->parts);
+    free(s->pdata);
+    blob_unref(s->data);
+}
+
+static void wake_list(struct hls_stream *st, struct waiter *list)
+{
+    while (list) {
+        struct waiter *w = list;
+        list = w->next;
+        if (st->cfg.metrics)
+            metrics_add(&st->cfg.metrics->hls_blocking_waiting, -1);
+        w->wake(w->arg);
+        free(w);
+    }
+}
+
+void hls_stream_unref(struct hls_stream *st)
+{
+    if (!st || atomic_fetch_sub(&st->refs, 1) != 1)
+        return;
+    wake_list(st, st->waiters); /* none normally: detach woke them */
+    for (int i = 0; i < st->nsegs; i++)
+        seg_free(&st->segs[i]);
+    free(st->segs);
+    free(st->scratch);
+    blob_unref(st->init);
+    blob_unref(st->media);
+    blob_unref(st->media_skip);
+    blob_unref(st->multivariant);
+    pthread_mutex_destroy(&st->lock);
+    free(st);
+}
+
+const char *hls_stream_name(const struct hls_stream *st)
+{
+    return st->name;
+}
+
+/* ---- lookups (under lock) ---- */
+
+static struct seg *find_seg(const struct hls_stream *st, int64_t msn)
+{
+    if (st->nsegs == 0 || msn < st->segs[0].msn || msn - st->segs[0].msn >= st->nsegs)
+        return NULL;
+    return &st->segs[msn - st->segs[0].msn];
+}
+
+static struct seg *last_seg(const struct hls_stream *st)
+{
+    return st->nsegs ? &st->segs[st->nsegs - 1] : NULL;
+}
+
+/* The media sequence number of the segment being cut (the preload hint's). */
+static int64_t next_msn(const struct hls_stream *st)
+{
+    const struct seg *s = last_seg(st);
+    return !s ? 0 : s->complete ? s->msn + 1 : s->msn;
+}
+
+static int next_part(const struct hls_stream *st)
+{
+    const struct seg *s = last_seg(st);
+    return !s || s->complete ? 0 : s->nparts;
+}
+
+static int64_t target_us(const struct hls_stream *st)
+{
+    return (int64_t)st->target_s * 1000000;
+}
+
+/* ---- playlists (under lock) ---- */
+
+static struct blob *blob_from_buf(struct buf *b)
+{
+    struct blob *out = blob_create(buf_head(b), buf_size(b));
+    buf_free(b);
+    return out;
+}
+
+/* Builds the playlist description of the listed segments into st->scratch. */
+static struct pl_media describe(struct hls_stream *st)
+{
+    int n = st->nsegs - st->listed;
+    if (n > st->scratch_cap) {
+        st->scratch_cap = n * 2;
+        st->scratch = xrealloc(st->scratch, sizeof(*st->scratch) * (size_t)st->scratch_cap);
+    }
+    for (int i = 0; i < n; i++) {
+        const struct seg *s = &st->segs[st->listed + i];
+        st->scratch[i] = (struct pl_segment){
+            .msn = s->msn,
+            .duration_us = s->duration_us,
+            .wall_us = s->wall_us,
+            .complete = s->complete,
+            .parts = s->parts,
+            .nparts = s->nparts,
+        };
+    }
+    return (struct pl_media){
+        .sid = st->sid,
+        .target_duration = st->target_s,
+        .part_target_us = st->cfg.part_target_us,
+        .segs = st->scratch,
+        .nsegs = n,
+        .ended = st->ended,
+    };
+}
+
+static void regen_media(struct hls_stream *st, int64_t now)
+{
+    struct pl_media m = describe(st);
+    /* Parts of segments before parts_from are no longer listed: their keep time starts. */
+    int parts_from = st->listed + pl_parts_from(&m);
+    for (int i = 0; i < parts_from; i++)
+        if (st->segs[i].complete && st->segs[i].parts_gone_us == 0)
+            st->segs[i].parts_gone_us = now;
+    struct buf b;
+    buf_init(&b);
+    pl_write_media(&b, &m, 0);
+    blob_unref(st->media);
+    st->media = blob_from_buf(&b);
+    blob_unref(st->media_skip);
+    int skip = pl_skippable(&m);
+    if (skip > 0) {
+        pl_write_media(&b, &m, skip);
+        st->media_skip = blob_from_buf(&b);
+    } else {
+        st->media_skip = blob_ref(st->media);
+    }
+}
+
+static void regen_multivariant(struct hls_stream *st)
+{
+    int64_t avg =
+        st->duration_total_us > 0 ? st->bytes_total * 8 * 1000000 / st->duration_total_us : 0;
+    struct pl_variant v = {
+        .bandwidth = st->peak_bps > 0 ? st->peak_bps : 1000000,
+        .avg_bandwidth = avg,
+        .width = st->vi.width,
+        .height = st->vi.height,
+        .frame_rate = st->vi.frame_rate,
+        .codecs = st->vi.codecs,
+        .uri = "source/media.m3u8",
+    };
+    struct buf b;
+    buf_init(&b);
+    pl_write_multivariant(&b, &v, 1);
+    blob_unref(st->multivariant);
+    st->multivariant = blob_from_buf(&b);
+}
+
+/* Moves old segments out of the playlist and frees bytes past their keep time. */
+static void trim(struct hls_stream *st, int64_t now)
+{
+    int64_t window = WINDOW_TARGETS * target_us(st), keep = KEEP_TARGETS * target_us(st);
+    int64_t total = 0;
+    for (int i = st->listed; i < st->nsegs; i++)
+        if (st->segs[i].complete)
+            total += st->segs[i].duration_us;
+    while (st->listed < st->nsegs && st->segs[st->listed].complete &&
+           total - st->segs[st->listed].duration_us >= window) {
+        total -= st->segs[st->listed].duration_us;
+        st->segs[st->listed++].gone_us = now;
+    }
+    for (int i = 0; i < st->nsegs; i++) {
+        struct seg *s = &st->segs[i];
+        if (s->parts_gone_us == 0 || now - s->parts_gone_us < keep)
+            continue;
+        for (int k = 0; k < s->nparts; k++)
+            blob_unrefp(&s->pdata[k]);
+    }
+    int drop = 0;
+    while (drop < st->listed && now - st->segs[drop].gone_us >= keep)
+        seg_free(&st->segs[drop++]);
+    if (drop > 0) {
+        memmove(st->segs, st->segs + drop, sizeof(*st->segs) * (size_t)(st->nsegs - drop));
+        st->nsegs -= drop;
+        st->listed -= drop;
+    }
+}
+
+/* ---- blocking (under lock) ---- */
+
+/* Whether segment msn is complete (part < 0) or its part exists; a part past the last part of a
+ * finished segment means part 0 of the next one. Segments older than the playlist count as
+ * reached: the current playlist is the answer. */
+static bool msn_reached(const struct hls_stream *st, int64_t msn, int part)
+{
+    if (st->listed < st->nsegs && msn < st->segs[st->listed].msn)
+        return true;
+    const struct seg *s = find_seg(st, msn);
+    if (!s)
+        return false;
+    if (part < 0)
+        return s->complete;
+    if (part < s->nparts)
+        return true;
+    if (!s->complete)
+        return false;
+    const struct seg *t = find_seg(st, msn + 1);
+    return t && t->nparts > 0;
+}
+
+/* True when q must wait: only playlists before the first segment, blocking reloads whose part
+ * is not there yet, and the preload-hinted part. */
+static bool must_block(const struct hls_stream *st, const struct hls_query *q)
+{
+    if (st->detached || st->ended)
+        return false;
+    switch (q->file) {
+    case HLS_FILE_MULTIVARIANT:
+        return !st->ready;
+    case HLS_FILE_MEDIA:
+        if (q->bad || (q->has_msn && q->hls_msn > next_msn(st) + 2))
+            return false; /* 400 at once */
+        if (!st->ready)
+            return true;
+        return q->has_msn && !msn_reached(st, q->hls_msn, q->has_part ? q->hls_part : -1);
+    case HLS_FILE_PART:
+        return strcmp(q->sid, st->sid) == 0 && q->msn == next_msn(st) && q->part == next_part(st);
+    default:
+        return false;
+    }
+}
+
+static int64_t wait_limit_us(const struct hls_stream *st)
+{
+    return st->ready ? 3 * target_us(st) : NOT_READY_WAIT_US;
+}
+
+/* Unlinks the waiters that are satisfied (or all, or past now when now > 0). */
+static struct waiter *collect(struct hls_stream *st, bool all, int64_t now)
+{
+    struct waiter *out = NULL;
+    for (struct waiter **pp = &st->waiters; *pp;) {
+        struct waiter *w = *pp;
+        if (all || !must_block(st, &w->q) || (now > 0 && now >= w->deadline_us)) {
+            *pp = w->next;
+            w->next = out;
+            out = w;
+        } else {
+            pp = &w->next;
+        }
+    }
+    return out;
+}
+
+/* ---- sink side ---- */
+
+void hls_stream_set_init(struct hls_stream *st, struct blob *init,
+                         const struct hls_variant_info *vi)
+{
+    pthread_mutex_lock(&st->lock);
+    blob_unref(st->init);
+    st->init = init;
+    st->vi = *vi;
+    pthread_mutex_unlock(&st->lock);
+}
+
+void hls_stream_set_variant(struct hls_stream *st, const struct hls_variant_info *vi)
+{
+    pthread_mutex_lock(&st->lock);
+    st->vi = *vi;
+    if (st->ready)
+        regen_multivariant(st);
+    pthread_mutex_unlock(&st->lock);
+}
+
+static struct seg *open_seg(struct hls_stream *st)
+{
+    struct seg *last = last_seg(st);
+    if (last && !last->complete)
+        return last;
+    if (st->nsegs == st->cap) {
+        st->cap = st->cap ? st->cap * 2 : 16;
+        st->segs = xrealloc(st->segs, sizeof(*st->segs) * (size_t)st->cap);
+    }
+    struct seg *s = &st->segs[st->nsegs++];
+    *s = (struct seg){.msn = last ? last->msn + 1 : 0};
+    return s;
+}
+
+static void add_part(struct hls_stream *st, struct seg *s, const struct hls_part_pub *pub)
+{
+    if (s->nparts == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 8;
+        s->parts = xrealloc(s->parts, sizeof(*s->parts) * (size_t)s->cap);
+        s->pdata = xrealloc(s->pdata, sizeof(*s->pdata) * (size_t)s->cap);
+    }
+    if (s->nparts == 0)
+        s->wall_us = pub->seg_wall_us;
+    s->parts[s->nparts] = (struct pl_part){pub->duration_us, pub->independent};
+    s->pdata[s->nparts++] = pub->data;
+    s->duration_us += pub->duration_us;
+    st->parts_total++;
+    if (st->cfg.metrics)
+        metrics_add(&st->cfg.metrics->hls_parts_total, 1);
+}
+
+/* The segment's bytes are the concatenation of its parts. */
+static void complete_seg(struct hls_stream *st, struct seg *s)
+{
+    size_t len = 0;
+    for (int k = 0; k < s->nparts; k++)
+        len += s->pdata[k]->len;
+    s->data = blob_create(NULL, len);
+    len = 0;
+    for (int k = 0; k < s->nparts; k++) {
+        memcpy(s->data->data + len, s->pdata[k]->data, s->pdata[k]->len);
+        len += s->pdata[k]->len;
+    }
+    s->complete = true;
+    st->segments_total++;
+    if (st->cfg.metrics)
+        metrics_add(&st->cfg.metrics->hls_segments_total, 1);
+    st->bytes_total += (int64_t)len;
+    st->duration_total_us += s->duration_us;
+    if (s->duration_us > 0) {
+        int64_t bps = (int64_t)len * 8 * 1000000 / s->duration_us;
+        if (bps > st->peak_bps)
+            st->peak_bps = bps;
+    }
+}
+
+void hls_stream_publish(struct hls_stream *st, const struct hls_part_pub *pub)
+{
+    int64_t now = clock_mono_us();
+    pthread_mutex_lock(&st->lock);
+    struct seg *s = open_seg(st);
+    add_part(st, s, pub);
+    if (pub->target_s > 0 && st->target_s == 0)
+        st->target_s = pub->target_s;
+    if (pub->seg_end)
+        complete_seg(st, s);
+    if (!st->ready && st->target_s > 0 && pub->seg_end) {
+        st->ready = true;
+        log_info("hls", st->name, "first playlist ready %.3f s after the publish started",
+                 (double)(now - st->started_mono_us) / 1e6);
+    }
+    if (st->ready) {
+        trim(st, now);
+        regen_media(st, now);
+        if (pub->seg_end)
+            regen_multivariant(st);
+    }
+    struct waiter *wake = collect(st, false, 0);
+    pthread_mutex_unlock(&st->lock);
+    wake_list(st, wake);
+}
+
+void hls_stream_end(struct hls_stream *st)
+{
+    int64_t now = clock_mono_us();
+    pthread_mutex_lock(&st->lock);
+    st->ended = true;
+    st->ended_us = now;
+    /* The sink closes its last segment before it ends; one left open (a muxer failure) is
+     * closed here with the parts it has. */
+    struct seg *last = last_seg(st);
+    if (last && !last->complete)
+        complete_seg(st, last);
+    if (st->ready)
+        regen_media(st, now);
+    struct waiter *wake = collect(st, true, 0);
+    log_info("hls", st->name, "stream ended: %" PRIu64 " segments, %" PRIu64 " parts",
+             st->segments_total, st->parts_total);
+    pthread_mutex_unlock(&st->lock);
+    wake_list(st, wake);
+}
+
+/* ---- server side ---- */
+
+void hls_stream_detach(struct hls_stream *st)
+{
+    pthread_mutex_lock(&st->lock);
+    st->detached = true;
+    struct waiter *wake = collect(st, true, 0);
+    pthread_mutex_unlock(&st->lock);
+    wake_list(st, wake);
+}
+
+bool hls_stream_tick(struct hls_stream *st, int64_t now_us)
+{
+    pthread_mutex_lock(&st->lock);
+    struct waiter *wake = collect(st, false, now_us);
+    if (st->ready)
+        trim(st, now_us);
+    bool done = st->ended && now_us - st->ended_us >= st->cfg.linger_us;
+    pthread_mutex_unlock(&st->lock);
+    wake_list(st, wake);
+    return done;
+}
+
+void hls_stream_counts(struct hls_stream *st, uint64_t *parts, uint64_t *segments,
+                       int64_t *bytes_held)
+{
+    pthread_mutex_lock(&st->lock);
+    *parts = st->parts_total;
+    *segments = st->segments_total;
+    int64_t held = 0;
+    for (int i = 0; i < st->nsegs; i++) {
+        const struct seg *s = &st->segs[i];
+        held += s->data ? (int64_t)s->data->len : 0;
+        for (int k = 0; k < s->nparts; k++)
+            held += s->pdata[k] ? (int64_t)s->pdata[k]->len : 0;
+    }
+    *bytes_held = held;
+    pthread_mutex_unlock(&st->lock);
+}
+
+/* ---- answers (under lock) ---- */
+
+static int answer_error(struct hls_response *resp, int status, const char *why)
+{
+    resp->status = status;
+    resp->body = NULL;
+    resp->content_type = TYPE_TEXT;
+    resp->cache_control = CACHE_ERROR;
+    snprintf(resp->error, sizeof(resp->error), "%s", why);
+    return 0;
+}
+
+static int answer_blob(struct hls_response *resp, struct blob *b, const char *type,
+                       const char *cache)
+{
+    resp->status = 200;
+    resp->body = blob_ref(b);
+    resp->content_type = type;
+    resp->cache_control = cache;
+    resp->error[0] = '\0';
+    return 0;
+}
+
+static int answer_media(struct hls_stream *st, const struct hls_query *q, struct hls_response *resp)
+{
+    if (!st->ended && q->bad)
+        return answer_error(resp, 400, q->bad);
+    if (!st->ended && q->has_msn && q->hls_msn > next_msn(st) + 2)
+        return answer_error(resp, 400, "_HLS_msn is more than two segments past the last one");
+    if (!st->media)
+        return answer_error(resp, 404, "the stream has no playlist");
+    bool blocking = !st->ended && q->has_msn;
+    struct blob *b = q->skip && !st->ended ? st->media_skip : st->media;
+    return answer_blob(resp, b, TYPE_PLAYLIST, blocking ? CACHE_BLOCKED : CACHE_PLAYLIST);
+}
+
+static int answer_file(struct hls_stream *st, const struct hls_query *q, struct hls_response *resp)
+{
+    if (strcmp(q->sid, st->sid) != 0)
+        return answer_error(resp, 404, "no such file in this publish session");
+    if (q->file == HLS_FILE_INIT)
+        return st->init ? answer_blob(resp, st->init, TYPE_INIT, CACHE_IMMUTABLE)
+                        : answer_error(resp, 404, "no init section yet");
+    const struct seg *s = find_seg(st, q->msn);
+    if (q->file == HLS_FILE_SEGMENT) {
+        if (!s || !s->data)
+            return answer_error(resp, 404, "no such segment");
+        return answer_blob(resp, s->data, TYPE_MEDIA, CACHE_IMMUTABLE);
+    }
+    if (!s || q->part >= s->nparts || !s->pdata[q->part])
+        return answer_error(resp, 404, "no such part");
+    return answer_blob(resp, s->pdata[q->part], TYPE_MEDIA, CACHE_IMMUTABLE);
+}
+
+static int answer_locked(struct hls_stream *st, const struct hls_query *q,
+                         struct hls_response *resp, int64_t now)
+{
+    if (must_block(st, q)) {
+        if (q->wait_started_us > 0 && now - q->wait_started_us >= wait_limit_us(st))
+            return answer_error(resp, 503, "blocked longer than three target durations");
+        return HLS_BLOCK;
+    }
+    switch (q->file) {
+    case HLS_FILE_MULTIVARIANT:
+        if (!st->multivariant)
+            return answer_error(resp, 404, "the stream has no playlist");
+        return answer_blob(resp, st->multivariant, TYPE_PLAYLIST, CACHE_PLAYLIST);
+    case HLS_FILE_MEDIA:
+        return answer_media(st, q, resp);
+    default:
+        return answer_file(st, q, resp);
+    }
+}
+
+int hls_stream_answer(struct hls_stream *st, const struct hls_query *q, struct hls_response *resp)
+{
+    pthread_mutex_lock(&st->lock);
+    int rc = answer_locked(st, q, resp, clock_mono_us());
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+int hls_stream_wait(struct hls_stream *st, const struct hls_query *q, void (*wake)(void *),
+                    void *arg)
+{
+    int64_t now = clock_mono_us();
+    struct hls_response resp;
+    pthread_mutex_lock(&st->lock);
+    if (st->detached) {
+        pthread_mutex_unlock(&st->lock);
+        return 1;
+    }
+    if (answer_locked(st, q, &resp, now) != HLS_BLOCK) {
+        pthread_mutex_unlock(&st->lock);
+        blob_unrefp(&resp.body);
+        return 1;
+    }
+    struct waiter *w = xcalloc(1, sizeof(*w));
+    w->wake = wake;
+    w->arg = arg;
+    w->q = *q;
+    w->deadline_us = (q->wait_started_us > 0 ? q->wait_started_us : now) + wait_limit_us(st);
+    w->next = st->waiters;
+    st->waiters = w;
+    if (st->cfg.metrics)
+        metrics_add(&st->cfg.metrics->hls_blocking_waiting, 1);
+    pthread_mutex_unlock(&st->lock);
+    return 0;
+}

@@ -1,0 +1,104 @@
+/* One packaged live stream as HTTP sees it: the init section, the segments and parts cut so far
+ * with their bytes, the current playlists as blobs, and the blocked requests waiting on it.
+ *
+ * Threads. The stream's sink (hls_sink.c, the source's thread) publishes parts into it; HTTP
+ * threads answer requests from it; the server's tick expires waits and frees old bytes. All
+ * state below is guarded by the stream's mutex. Waiters are always woken after it is released,
+ * so a wake callback may call straight back into hls_handle.
+ *
+ * Lifetime. Refcounted: the server's list holds one reference while the stream is served, the
+ * sink one until the hub destroys it, and a request one while it looks at it. */
+#ifndef KIBITKA_PACKAGER_HLS_STREAM_H
+#define KIBITKA_PACKAGER_HLS_STREAM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/blob.h"
+#include "core/hub.h"
+#include "core/metrics.h"
+#include "packager/hls.h"
+#include "packager/playlist.h"
+
+struct hls_stream;
+
+struct hls_stream_config {
+    int64_t part_target_us;
+    int64_t linger_us;
+    struct metrics *metrics; /* may be NULL (tests) */
+};
+
+/* What the multivariant playlist says about the one rendition. */
+struct hls_variant_info {
+    char codecs[64];
+    int width, height;
+    double frame_rate; /* 0 when unknown */
+};
+
+/* One part handed over by the sink. */
+struct hls_part_pub {
+    struct blob *data;   /* moof+mdat; the stream takes this reference */
+    int64_t duration_us; /* its length on the main track's timeline */
+    bool independent;    /* starts with a keyframe */
+    int64_t seg_wall_us; /* wall clock of the segment's first sample (PDT) */
+    bool seg_end;        /* the last part of its segment */
+    int target_s;        /* the target duration, once the sink has chosen it (0 before) */
+};
+
+struct hls_stream *hls_stream_create(const char *name, const char *sid,
+                                     const struct hls_stream_config *cfg, int64_t started_mono_us);
+struct hls_stream *hls_stream_ref(struct hls_stream *st);
+void hls_stream_unref(struct hls_stream *st);
+const char *hls_stream_name(const struct hls_stream *st);
+
+/* Sink side (one thread). set_init: the init section (the stream takes the reference) and the
+ * variant description, known at start. set_variant updates the description (measured frame
+ * rate). publish: a new part; wakes the waiters it satisfies. end: ENDLIST, wakes everyone. */
+void hls_stream_set_init(struct hls_stream *st, struct blob *init,
+                         const struct hls_variant_info *vi);
+void hls_stream_set_variant(struct hls_stream *st, const struct hls_variant_info *vi);
+void hls_stream_publish(struct hls_stream *st, const struct hls_part_pub *pub);
+void hls_stream_end(struct hls_stream *st);
+
+/* Server side. detach: the stream is no longer served (replaced, lingered out, server
+ * destroyed): wakes every waiter, refuses new ones. tick: wakes waiters past their deadline,
+ * frees bytes past their keep time; returns true when the stream ended more than the linger
+ * time ago. */
+void hls_stream_detach(struct hls_stream *st);
+bool hls_stream_tick(struct hls_stream *st, int64_t now_us);
+
+/* A parsed request for one stream. */
+enum hls_file {
+    HLS_FILE_MULTIVARIANT,
+    HLS_FILE_MEDIA,
+    HLS_FILE_INIT,
+    HLS_FILE_SEGMENT,
+    HLS_FILE_PART,
+};
+
+struct hls_query {
+    enum hls_file file;
+    char sid[PL_SID_MAX + 1]; /* init, segment, part */
+    int64_t msn;              /* segment, part */
+    int part;                 /* part */
+    /* Media playlist directives. bad: why they are malformed (NULL when fine); answered with
+     * 400 unless the playlist has ended (then directives are ignored). */
+    const char *bad;
+    bool has_msn, has_part, skip;
+    int64_t hls_msn;
+    int hls_part;
+    int64_t wait_started_us;
+};
+
+/* Answers q: returns 0 with resp filled, or HLS_BLOCK (nothing filled). */
+int hls_stream_answer(struct hls_stream *st, const struct hls_query *q, struct hls_response *resp);
+/* Registers wake for a query that blocked; returns 0 when registered (wake is then called once),
+ * 1 when it can be answered now. */
+int hls_stream_wait(struct hls_stream *st, const struct hls_query *q, void (*wake)(void *),
+                    void *arg);
+
+/* Counters for /metrics. */
+void hls_stream_counts(struct hls_stream *st, uint64_t *parts, uint64_t *segments,
+                       int64_t *bytes_held);
+
+#endif

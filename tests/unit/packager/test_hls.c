@@ -1,0 +1,860 @@
+/* The packager end to end, without HTTP: a real hub fed with H.264 + AAC from libavcodec
+ * encoders, answers checked through hls_handle / hls_wait / hls_server_tick. */
+#include "packager/hls.h"
+
+#include <libavformat/avformat.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "clip.h"
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "test.h"
+
+#define WALL0 1767225600000000LL /* 2026-01-01T00:00:00.000Z */
+
+static struct clip clip;
+
+/* ---- helpers ---- */
+
+static void push(struct hub *hub, const AVPacket *p)
+{
+    /* The source received each packet one second after the clip's dts 0. */
+    struct hub_packet hp = {p, WALL0 + (p->dts + 1000) * 1000};
+    hub_push(hub, &hp);
+}
+
+/* Pushes clip packets from *i while their dts is below ms. */
+static void push_until(struct hub *hub, int *i, int64_t ms)
+{
+    while (*i < clip.n && clip.pkts[*i].pkt->dts < ms)
+        push(hub, clip.pkts[(*i)++].pkt);
+}
+
+static int ask(struct hls_server *srv, const char *path, const char *msn, const char *part,
+               const char *skip, int64_t started, struct hls_response *r)
+{
+    struct hls_request rq = {path, msn, part, skip, started};
+    memset(r, 0, sizeof(*r));
+    return hls_handle(srv, &rq, r);
+}
+
+/* The status of a request (-1 for HLS_BLOCK); frees the body. */
+static int status(struct hls_server *srv, const char *path, const char *msn, const char *part,
+                  const char *skip, int64_t started)
+{
+    struct hls_response r;
+    if (ask(srv, path, msn, part, skip, started, &r) == HLS_BLOCK)
+        return -1;
+    blob_unref(r.body);
+    return r.status;
+}
+
+/* The body of a 200 answer as a string (caller frees), or NULL. */
+static char *text(struct hls_server *srv, const char *path, const char *msn, const char *part,
+                  const char *skip)
+{
+    struct hls_response r;
+    if (ask(srv, path, msn, part, skip, 0, &r) == HLS_BLOCK || r.status != 200)
+        return NULL;
+    char *s = xstrndup((const char *)r.body->data, r.body->len);
+    blob_unref(r.body);
+    return s;
+}
+
+static struct blob *fetch(struct hls_server *srv, const char *path)
+{
+    struct hls_response r;
+    if (ask(srv, path, NULL, NULL, NULL, 0, &r) == HLS_BLOCK || r.status != 200)
+        return NULL;
+    return r.body;
+}
+
+struct wake_count {
+    int n;
+};
+
+static void on_wake(void *arg)
+{
+    ((struct wake_count *)arg)->n++;
+}
+
+static int wait_on(struct hls_server *srv, const char *path, const char *msn, const char *part,
+                   struct wake_count *w)
+{
+    struct hls_request rq = {path, msn, part, NULL, clock_mono_us()};
+    return hls_wait(srv, &rq, on_wake, w);
+}
+
+/* The session id from the playlist's EXT-X-MAP. */
+static void sid_of(const char *pl, char sid[32])
+{
+    const char *p = strstr(pl, "init-");
+    sid[0] = '\0';
+    if (!p)
+        return;
+    p += 5;
+    size_t n = strcspn(p, ".");
+    if (n < 32) {
+        memcpy(sid, p, n);
+        sid[n] = '\0';
+    }
+}
+
+/* The preload hint's segment and part. */
+static bool hint_of(const char *pl, int64_t *msn, int *part)
+{
+    const char *p = strstr(pl, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part-");
+    if (!p)
+        return false;
+    p = strchr(p + 40, '-');
+    long long m;
+    return p && sscanf(p + 1, "%lld.%d.m4s", &m, part) == 2 && (*msn = m, true);
+}
+
+static int64_t tag_int(const char *pl, const char *tag)
+{
+    const char *p = strstr(pl, tag);
+    return p ? atoll(p + strlen(tag)) : -1;
+}
+
+static int count(const char *s, const char *needle)
+{
+    int n = 0;
+    for (const char *p = s; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+static bool has(const char *s, const char *needle)
+{
+    return s && strstr(s, needle);
+}
+
+/* Demuxes and decodes init + segment (through a file, as a player would get them) and counts
+ * the frames per track; *first_key tells whether the first video packet is a keyframe. */
+struct decoded {
+    int video, audio, video_packets;
+    bool first_key, h264, aac;
+};
+
+static void decode_track(AVFormatContext *fmt, AVCodecContext **dec, int idx)
+{
+    const AVCodec *c = avcodec_find_decoder(fmt->streams[idx]->codecpar->codec_id);
+    dec[idx] = avcodec_alloc_context3(c);
+    avcodec_parameters_to_context(dec[idx], fmt->streams[idx]->codecpar);
+    if (avcodec_open2(dec[idx], c, NULL) < 0)
+        avcodec_free_context(&dec[idx]);
+}
+
+static int receive_all(AVCodecContext *dec, AVFrame *f)
+{
+    int n = 0;
+    while (dec && avcodec_receive_frame(dec, f) == 0)
+        n++;
+    return n;
+}
+
+static struct decoded decode(const struct blob *init, const struct blob *seg)
+{
+    struct decoded d = {0};
+    char path[64];
+    snprintf(path, sizeof(path), "/tmp/kibitka-test-hls-%d.mp4", (int)getpid());
+    FILE *f = fopen(path, "wb");
+    fwrite(init->data, 1, init->len, f);
+    fwrite(seg->data, 1, seg->len, f);
+    fclose(f);
+    AVFormatContext *fmt = NULL;
+    if (avformat_open_input(&fmt, path, NULL, NULL) < 0 || fmt->nb_streams != 2) {
+        avformat_close_input(&fmt);
+        unlink(path);
+        return d;
+    }
+    avformat_find_stream_info(fmt, NULL);
+    AVCodecContext *dec[2] = {NULL, NULL};
+    for (int i = 0; i < 2; i++)
+        decode_track(fmt, dec, i);
+    d.h264 = fmt->streams[0]->codecpar->codec_id == AV_CODEC_ID_H264;
+    d.aac = fmt->streams[1]->codecpar->codec_id == AV_CODEC_ID_AAC;
+    AVPacket *pkt = av_packet_alloc();
+    AVFrame *frame = av_frame_alloc();
+    while (av_read_frame(fmt, pkt) >= 0) {
+        int s = pkt->stream_index;
+        if (s == 0 && d.video_packets++ == 0)
+            d.first_key = pkt->flags & AV_PKT_FLAG_KEY;
+        if (dec[s] && avcodec_send_packet(dec[s], pkt) == 0)
+            *(s == 0 ? &d.video : &d.audio) += receive_all(dec[s], frame);
+        av_packet_unref(pkt);
+    }
+    for (int s = 0; s < 2; s++) {
+        if (dec[s] && avcodec_send_packet(dec[s], NULL) == 0)
+            *(s == 0 ? &d.video : &d.audio) += receive_all(dec[s], frame);
+        avcodec_free_context(&dec[s]);
+    }
+    av_frame_free(&frame);
+    av_packet_free(&pkt);
+    avformat_close_input(&fmt);
+    unlink(path);
+    return d;
+}
+
+static struct hls_server *make_server(struct hub_registry *reg, struct metrics *m, double linger)
+{
+    struct hls_config cfg = {.part_seconds = 0.5, .linger_seconds = linger, .metrics = m};
+    return hls_server_create(&cfg, reg);
+}
+
+static struct hub *start_hub(struct hub_registry *reg, const char *name, bool video, bool audio)
+{
+    struct hub *hub = NULL;
+    CHECK_EQ_INT(hub_registry_claim(reg, name, &hub), 0);
+    struct hub_track tr[2];
+    int n = 0;
+    if (video)
+        tr[n++] = (struct hub_track){clip.par[0], {1, 1000}, {0, 1}};
+    if (audio)
+        tr[n++] = (struct hub_track){clip.par[1], {1, 1000}, {0, 1}};
+    CHECK_EQ_INT(hub_start(hub, tr, n), 0);
+    return hub;
+}
+
+/* ---- one live stream, step by step ---- */
+
+struct live {
+    struct hub_registry *reg;
+    struct metrics m;
+    struct hls_server *srv;
+    struct hub *hub;
+    int i; /* next clip packet */
+    char sid[32];
+};
+
+#define MEDIA "cam1/source/media.m3u8"
+
+static void live_first_playlist(struct live *L)
+{
+    /* Nothing is cut yet: playlists block until the first segment exists. */
+    CHECK_EQ_INT(status(L->srv, MEDIA, NULL, NULL, NULL, 0), -1);
+    CHECK_EQ_INT(status(L->srv, "cam1/index.m3u8", NULL, NULL, NULL, 0), -1);
+    struct wake_count w = {0};
+    CHECK_EQ_INT(wait_on(L->srv, MEDIA, NULL, NULL, &w), 0);
+    CHECK_EQ_INT(metrics_get(&L->m.hls_blocking_waiting), 1);
+    push_until(L->hub, &L->i, 1900);
+    CHECK_EQ_INT(w.n, 0);
+    while (w.n == 0 && L->i < 200)
+        push(L->hub, clip.pkts[L->i++].pkt);
+    CHECK_EQ_INT(w.n, 1);
+    CHECK_EQ_INT(metrics_get(&L->m.hls_blocking_waiting), 0);
+
+    char *pl = text(L->srv, MEDIA, NULL, NULL, NULL);
+    CHECK(pl != NULL);
+    if (!pl)
+        return;
+    sid_of(pl, L->sid);
+    CHECK(strlen(L->sid) > 0);
+    CHECK(has(pl, "#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-TARGETDURATION:2\n"));
+    CHECK(has(pl, "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL=12.000,"
+                  "HOLD-BACK=6.000,PART-HOLD-BACK=1.500\n"));
+    CHECK(has(pl, "#EXT-X-PART-INF:PART-TARGET=0.500\n#EXT-X-MEDIA-SEQUENCE:0\n"));
+    /* The first keyframe (dts -67 ms) arrived at 1 s - 67 ms past WALL0. */
+    CHECK(has(pl, "#EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:00:00.933Z\n"));
+    char want[160];
+    snprintf(want, sizeof(want), "#EXTINF:2.00000,\nseg-%s-0.m4s\n", L->sid);
+    CHECK(has(pl, want));
+    snprintf(want, sizeof(want), "#EXT-X-MAP:URI=\"init-%s.mp4\"\n", L->sid);
+    CHECK(has(pl, want));
+    CHECK(has(pl, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part-"));
+    CHECK(!has(pl, "#EXT-X-ENDLIST"));
+    free(pl);
+
+    pl = text(L->srv, "cam1/index.m3u8", NULL, NULL, NULL);
+    const uint8_t *ex = clip.par[0]->extradata;
+    snprintf(want, sizeof(want),
+             "CODECS=\"avc1.%02x%02x%02x,mp4a.40.2\",RESOLUTION=160x96,"
+             "FRAME-RATE=30.000\nsource/media.m3u8\n",
+             ex[1], ex[2], ex[3]);
+    CHECK(has(pl, want));
+    CHECK(has(pl, "#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-STREAM-INF:BANDWIDTH="));
+    CHECK(tag_int(pl ? pl : "", "BANDWIDTH=") > 10000);
+    free(pl);
+}
+
+static void live_files(struct live *L)
+{
+    char path[128];
+    struct hls_response r;
+    snprintf(path, sizeof(path), "cam1/source/init-%s.mp4", L->sid);
+    CHECK_EQ_INT(ask(L->srv, path, NULL, NULL, NULL, 0, &r), 0);
+    CHECK_EQ_INT(r.status, 200);
+    CHECK_STREQ(r.content_type, "video/mp4");
+    CHECK_STREQ(r.cache_control, "public, max-age=31536000, immutable");
+    struct blob *init = r.body;
+    CHECK(init && init->len > 16 && memcmp(init->data + 4, "ftyp", 4) == 0);
+    CHECK(init && memmem(init->data, init->len, "moov", 4) != NULL);
+
+    /* A segment is the concatenation of its parts, starts with a keyframe and decodes. */
+    snprintf(path, sizeof(path), "cam1/source/seg-%s-0.m4s", L->sid);
+    CHECK_EQ_INT(ask(L->srv, path, NULL, NULL, NULL, 0, &r), 0);
+    CHECK_STREQ(r.content_type, "video/iso.segment");
+    struct blob *seg = r.body;
+    CHECK(seg && memcmp(seg->data + 4, "moof", 4) == 0);
+    size_t off = 0;
+    for (int k = 0; k < 4; k++) {
+        snprintf(path, sizeof(path), "cam1/source/part-%s-0.%d.m4s", L->sid, k);
+        struct blob *part = fetch(L->srv, path);
+        CHECK(part && seg && off + part->len <= seg->len &&
+              memcmp(seg->data + off, part->data, part->len) == 0);
+        off += part ? part->len : 0;
+        blob_unref(part);
+    }
+    CHECK(seg && off == seg->len);
+    if (init && seg) {
+        struct decoded d = decode(init, seg);
+        CHECK(d.h264 && d.aac);
+        CHECK(d.first_key);
+        CHECK_EQ_INT(d.video, 60);             /* one 2 s GOP at 30 fps */
+        CHECK(d.audio >= 84 && d.audio <= 88); /* 2 s of 1024-sample frames at 44.1 kHz */
+    }
+    blob_unref(seg);
+    blob_unref(init);
+
+    snprintf(path, sizeof(path), "cam1/source/init-%sx.mp4", L->sid);
+    CHECK_EQ_INT(status(L->srv, path, NULL, NULL, NULL, 0), 404);
+    CHECK_EQ_INT(status(L->srv, "cam1/source/init-0.mp4", NULL, NULL, NULL, 0), 404);
+    snprintf(path, sizeof(path), "cam1/source/seg-%s-1.m4s", L->sid); /* not complete yet */
+    CHECK_EQ_INT(status(L->srv, path, NULL, NULL, NULL, 0), 404);
+    CHECK_EQ_INT(status(L->srv, "cam1/source/../index.m3u8", NULL, NULL, NULL, 0), 404);
+    CHECK_EQ_INT(status(L->srv, "nosuch/index.m3u8", NULL, NULL, NULL, 0), 404);
+    CHECK_EQ_INT(status(L->srv, "cam1/other/media.m3u8", NULL, NULL, NULL, 0), 404);
+    CHECK_EQ_INT(status(L->srv, "cam1", NULL, NULL, NULL, 0), 404);
+}
+
+/* Walks the playlist: every part within the part target, the first part of each segment (and
+ * only it, with a 2 s GOP) independent, every segment as long as the GOP. Returns the number of
+ * complete segments listed. */
+static int check_playlist_shape(const char *pl, double extinf)
+{
+    int segs = 0;
+    bool first = false;
+    for (const char *line = pl; line && *line; line = strchr(line, '\n'), line += line ? 1 : 0) {
+        double d;
+        if (strncmp(line, "#EXT-X-PROGRAM-DATE-TIME:", 25) == 0) {
+            first = true;
+        } else if (sscanf(line, "#EXT-X-PART:DURATION=%lf,", &d) == 1) {
+            CHECK(d > 0.3 && d <= 0.5);
+            const char *eol = strchr(line, '\n');
+            const char *ind = strstr(line, "INDEPENDENT=YES");
+            CHECK((ind && ind < eol) == first);
+            first = false;
+        } else if (sscanf(line, "#EXTINF:%lf,", &d) == 1) {
+            if (extinf > 0 && d != extinf)
+                fprintf(stderr, "EXTINF %f\n", d);
+            CHECK(extinf <= 0 || d == extinf);
+            segs++;
+        }
+    }
+    return segs;
+}
+
+static void live_parts_and_segments(struct live *L)
+{
+    push_until(L->hub, &L->i, 7000);
+    char *pl = text(L->srv, MEDIA, NULL, NULL, NULL);
+    CHECK_EQ_INT(check_playlist_shape(pl, 2.0), 3);
+    free(pl);
+    char path[128];
+    snprintf(path, sizeof(path), "cam1/source/init-%s.mp4", L->sid);
+    struct blob *init = fetch(L->srv, path);
+    for (int m = 1; m <= 2; m++) {
+        snprintf(path, sizeof(path), "cam1/source/seg-%s-%d.m4s", L->sid, m);
+        struct blob *seg = fetch(L->srv, path);
+        CHECK(init && seg);
+        if (init && seg) {
+            struct decoded d = decode(init, seg);
+            CHECK(d.first_key);
+            CHECK_EQ_INT(d.video, 60);
+        }
+        blob_unref(seg);
+    }
+    blob_unref(init);
+    CHECK(metrics_get(&L->m.hls_segments_total) == 3);
+    CHECK(metrics_get(&L->m.hls_parts_total) >= 12);
+}
+
+static void live_blocking(struct live *L)
+{
+    char *pl = text(L->srv, MEDIA, NULL, NULL, NULL);
+    int64_t msn = -1;
+    int part = -1;
+    CHECK(pl && hint_of(pl, &msn, &part));
+    free(pl);
+    char smsn[32], spart[32], hinted[128], uri[96];
+    snprintf(smsn, sizeof(smsn), "%lld", (long long)msn);
+    snprintf(spart, sizeof(spart), "%d", part);
+    snprintf(uri, sizeof(uri), "part-%s-%lld.%d.m4s", L->sid, (long long)msn, part);
+    snprintf(hinted, sizeof(hinted), "cam1/source/%s", uri);
+
+    /* The playlist with the next part, and the hinted part itself, both block... */
+    CHECK_EQ_INT(status(L->srv, MEDIA, smsn, spart, NULL, 0), -1);
+    CHECK_EQ_INT(status(L->srv, hinted, NULL, NULL, NULL, 0), -1);
+    struct wake_count w1 = {0}, w2 = {0};
+    CHECK_EQ_INT(wait_on(L->srv, MEDIA, smsn, spart, &w1), 0);
+    CHECK_EQ_INT(wait_on(L->srv, hinted, NULL, NULL, &w2), 0);
+    CHECK_EQ_INT(metrics_get(&L->m.hls_blocking_waiting), 2);
+    /* ...until that part is cut: both wake at the same packet, exactly once. */
+    while (w1.n == 0 && L->i < clip.n) {
+        push(L->hub, clip.pkts[L->i++].pkt);
+        CHECK_EQ_INT(w1.n, w2.n);
+    }
+    push(L->hub, clip.pkts[L->i++].pkt);
+    CHECK_EQ_INT(w1.n, 1);
+    CHECK_EQ_INT(w2.n, 1);
+    CHECK_EQ_INT(metrics_get(&L->m.hls_blocking_waiting), 0);
+    struct hls_response r;
+    CHECK_EQ_INT(ask(L->srv, MEDIA, smsn, spart, NULL, clock_mono_us(), &r), 0);
+    CHECK_EQ_INT(r.status, 200);
+    CHECK_STREQ(r.content_type, "application/vnd.apple.mpegurl");
+    CHECK(r.body && memmem(r.body->data, r.body->len, uri, strlen(uri)));
+    blob_unref(r.body);
+    CHECK_EQ_INT(status(L->srv, hinted, NULL, NULL, NULL, clock_mono_us()), 200);
+    /* Already there: hls_wait registers nothing and says answer now. */
+    struct wake_count w3 = {0};
+    CHECK_EQ_INT(wait_on(L->srv, hinted, NULL, NULL, &w3), 1);
+    CHECK_EQ_INT(wait_on(L->srv, MEDIA, smsn, spart, &w3), 1);
+    CHECK_EQ_INT(metrics_get(&L->m.hls_blocking_waiting), 0);
+
+    /* A part index past the end of the open segment means part 0 of the next segment. */
+    CHECK_EQ_INT(status(L->srv, MEDIA, smsn, "40", NULL, 0), -1);
+    CHECK_EQ_INT(wait_on(L->srv, MEDIA, smsn, "40", &w3), 0);
+    while (w3.n == 0 && L->i < clip.n)
+        push(L->hub, clip.pkts[L->i++].pkt);
+    CHECK_EQ_INT(w3.n, 1);
+    pl = text(L->srv, MEDIA, smsn, "40", NULL);
+    snprintf(uri, sizeof(uri), "part-%s-%lld.0.m4s", L->sid, (long long)msn + 1);
+    CHECK(has(pl, uri));
+    snprintf(uri, sizeof(uri), "seg-%s-%lld.m4s", L->sid, (long long)msn);
+    CHECK(has(pl, uri));
+    free(pl);
+    /* A finished segment with a part past its end: answered at once. */
+    CHECK_EQ_INT(status(L->srv, MEDIA, "1", "9", NULL, 0), 200);
+    CHECK_EQ_INT(status(L->srv, MEDIA, "1", NULL, NULL, 0), 200);
+}
+
+static void live_bad_requests(struct live *L)
+{
+    char *pl = text(L->srv, MEDIA, NULL, NULL, NULL);
+    int64_t next = -1;
+    int part;
+    CHECK(pl && hint_of(pl, &next, &part));
+    free(pl);
+    char s2[32], s3[32];
+    snprintf(s2, sizeof(s2), "%lld", (long long)next + 2);
+    snprintf(s3, sizeof(s3), "%lld", (long long)next + 3);
+    struct hls_response r;
+    CHECK_EQ_INT(ask(L->srv, MEDIA, NULL, "1", NULL, 0, &r), 0);
+    CHECK_EQ_INT(r.status, 400);
+    CHECK(r.body == NULL && strlen(r.error) > 0);
+    CHECK_EQ_INT(status(L->srv, MEDIA, s3, NULL, NULL, 0), 400);
+    CHECK_EQ_INT(status(L->srv, MEDIA, s3, "0", NULL, 0), 400);
+    CHECK_EQ_INT(status(L->srv, MEDIA, s2, NULL, NULL, 0), -1); /* two ahead is allowed */
+    CHECK_EQ_INT(status(L->srv, MEDIA, "abc", NULL, NULL, 0), 400);
+    CHECK_EQ_INT(status(L->srv, MEDIA, "-1", NULL, NULL, 0), 400);
+    CHECK_EQ_INT(status(L->srv, MEDIA, "", NULL, NULL, 0), 400);
+    CHECK_EQ_INT(status(L->srv, MEDIA, "99999999999999999999", NULL, NULL, 0), 400);
+    CHECK_EQ_INT(status(L->srv, MEDIA, "1", "x", NULL, 0), 400);
+    CHECK_EQ_INT(status(L->srv, MEDIA, "1", "1e3", NULL, 0), 400);
+    CHECK_EQ_INT(status(L->srv, MEDIA, NULL, NULL, "NO", 0), 400);
+    CHECK_EQ_INT(status(L->srv, MEDIA, NULL, NULL, "YES", 0), 200);
+    /* A part that will never exist (past the hint) is 404 at once, not a wait. */
+    char path[128];
+    snprintf(path, sizeof(path), "cam1/source/part-%s-%lld.%d.m4s", L->sid, (long long)next,
+             part + 1);
+    CHECK_EQ_INT(status(L->srv, path, NULL, NULL, NULL, 0), 404);
+    snprintf(path, sizeof(path), "cam1/source/part-%s-%lld.0.m4s", L->sid, (long long)next + 5);
+    CHECK_EQ_INT(status(L->srv, path, NULL, NULL, NULL, 0), 404);
+}
+
+static void live_deadline(struct live *L)
+{
+    char *pl = text(L->srv, MEDIA, NULL, NULL, NULL);
+    int64_t next = -1;
+    int part;
+    CHECK(pl && hint_of(pl, &next, &part));
+    free(pl);
+    char s1[32];
+    snprintf(s1, sizeof(s1), "%lld", (long long)next + 1);
+    /* Blocked for longer than three target durations (6 s): 503. */
+    int64_t now = clock_mono_us();
+    CHECK_EQ_INT(status(L->srv, MEDIA, s1, NULL, NULL, now - 6100000), 503);
+    CHECK_EQ_INT(status(L->srv, MEDIA, s1, NULL, NULL, now - 5000000), -1);
+    /* The tick wakes a waiter when its deadline passes; the retry then gets 503. */
+    struct wake_count w = {0};
+    struct hls_request rq = {MEDIA, s1, NULL, NULL, now - 5900000};
+    CHECK_EQ_INT(hls_wait(L->srv, &rq, on_wake, &w), 0);
+    hls_server_tick(L->srv);
+    CHECK_EQ_INT(w.n, 0);
+    usleep(150000);
+    hls_server_tick(L->srv);
+    CHECK_EQ_INT(w.n, 1);
+    hls_server_tick(L->srv);
+    CHECK_EQ_INT(w.n, 1);
+    CHECK_EQ_INT(status(L->srv, MEDIA, s1, NULL, NULL, rq.wait_started_us), 503);
+    CHECK_EQ_INT(metrics_get(&L->m.hls_blocking_waiting), 0);
+}
+
+static void live_window_and_skip(struct live *L)
+{
+    int64_t last_seq = 0;
+    bool skipped = false;
+    char seg0[96];
+    snprintf(seg0, sizeof(seg0), "seg-%s-0.m4s\n", L->sid);
+    while (L->i < clip.n) {
+        push(L->hub, clip.pkts[L->i++].pkt);
+        if (L->i % 10)
+            continue;
+        char *pl = text(L->srv, MEDIA, NULL, NULL, NULL);
+        int64_t seq = tag_int(pl, "#EXT-X-MEDIA-SEQUENCE:");
+        CHECK(seq >= last_seq); /* never decreases */
+        last_seq = seq;
+        double total = 0, d;
+        for (const char *p = pl; (p = strstr(p, "#EXTINF:")); p++)
+            total += sscanf(p, "#EXTINF:%lf", &d) == 1 ? d : 0;
+        CHECK(total >= 6.0 || tag_int(pl, "#EXT-X-MEDIA-SEQUENCE:") == 0);
+        char *delta = text(L->srv, MEDIA, NULL, NULL, "YES");
+        int64_t n = tag_int(delta, "#EXT-X-SKIP:SKIPPED-SEGMENTS=");
+        if (n > 0) {
+            /* The delta update keeps at least CAN-SKIP-UNTIL (12 s) and the same sequence. */
+            skipped = true;
+            CHECK_EQ_INT(tag_int(delta, "#EXT-X-MEDIA-SEQUENCE:"), seq);
+            CHECK(count(delta, "#EXTINF:") + n == count(pl, "#EXTINF:"));
+            CHECK(count(delta, "#EXTINF:") >= 5);
+            CHECK(has(pl, "#EXT-X-MEDIA-SEQUENCE:0\n") == has(pl, seg0));
+            CHECK(!has(delta, seg0));
+        }
+        free(delta);
+        free(pl);
+    }
+    CHECK(skipped);
+    /* 30 s in 2 s segments with a 24 s window: the oldest left the playlist, still fetchable. */
+    CHECK(last_seq >= 2);
+    char path[128];
+    snprintf(path, sizeof(path), "cam1/source/seg-%s-0.m4s", L->sid);
+    CHECK_EQ_INT(status(L->srv, path, NULL, NULL, NULL, 0), 200);
+    snprintf(path, sizeof(path), "cam1/source/part-%s-0.1.m4s", L->sid);
+    CHECK_EQ_INT(status(L->srv, path, NULL, NULL, NULL, 0), 200);
+    char *pl = text(L->srv, MEDIA, NULL, NULL, NULL);
+    check_playlist_shape(pl, 2.0);
+    free(pl);
+}
+
+static void live_end_and_linger(struct live *L)
+{
+    char *pl = text(L->srv, MEDIA, NULL, NULL, NULL);
+    int64_t next = -1;
+    int part;
+    CHECK(pl && hint_of(pl, &next, &part));
+    free(pl);
+    char s1[32], hinted[128];
+    snprintf(s1, sizeof(s1), "%lld", (long long)next + 1);
+    snprintf(hinted, sizeof(hinted), "cam1/source/part-%s-%lld.%d.m4s", L->sid, (long long)next,
+             part);
+    struct wake_count w1 = {0}, w2 = {0};
+    CHECK_EQ_INT(wait_on(L->srv, MEDIA, s1, NULL, &w1), 0);
+    CHECK_EQ_INT(wait_on(L->srv, hinted, NULL, NULL, &w2), 0);
+
+    uint64_t parts_before = (uint64_t)metrics_get(&L->m.hls_parts_total);
+    hub_end(L->hub);
+    hub_unrefp(&L->hub);
+    /* The end wakes everyone, closes the last part and segment, and adds ENDLIST. */
+    CHECK_EQ_INT(w1.n, 1);
+    CHECK_EQ_INT(w2.n, 1);
+    CHECK_EQ_INT(metrics_get(&L->m.hls_blocking_waiting), 0);
+    CHECK((uint64_t)metrics_get(&L->m.hls_parts_total) > parts_before);
+    pl = text(L->srv, MEDIA, NULL, NULL, NULL);
+    CHECK(pl && strlen(pl) > 15 && strcmp(pl + strlen(pl) - 15, "#EXT-X-ENDLIST\n") == 0);
+    CHECK(!has(pl, "PRELOAD-HINT"));
+    /* 901 frames: 15 segments of 2 s and a last one of one frame. */
+    snprintf(hinted, sizeof(hinted), "seg-%s-15.m4s\n", L->sid);
+    CHECK(has(pl, hinted));
+    CHECK(has(pl, "#EXTINF:0.03"));
+    free(pl);
+    /* Directives are ignored once the playlist has ENDLIST; the hinted part is now 404. */
+    CHECK_EQ_INT(status(L->srv, MEDIA, s1, NULL, NULL, 0), 200);
+    CHECK_EQ_INT(status(L->srv, MEDIA, "999", "3", NULL, 0), 200);
+    CHECK_EQ_INT(status(L->srv, MEDIA, NULL, "3", NULL, 0), 200);
+    snprintf(hinted, sizeof(hinted), "cam1/source/part-%s-%lld.%d.m4s", L->sid, (long long)next + 1,
+             5);
+    CHECK_EQ_INT(status(L->srv, hinted, NULL, NULL, NULL, 0), 404);
+    CHECK_EQ_INT(metrics_get(&L->m.hls_segments_total), 16);
+
+    struct buf out;
+    buf_init(&out);
+    hls_metrics_write(L->srv, &out);
+    buf_append(&out, "", 1);
+    char want[128];
+    snprintf(want, sizeof(want), "kibitka_hls_parts_total{stream=\"cam1\"} %lld\n",
+             (long long)metrics_get(&L->m.hls_parts_total));
+    CHECK(has((char *)buf_head(&out), want));
+    CHECK(has((char *)buf_head(&out), "kibitka_hls_segments_total{stream=\"cam1\"} 16\n"));
+    CHECK_EQ_INT(count((char *)buf_head(&out), "# TYPE kibitka_hls_parts_total counter\n"), 1);
+    buf_free(&out);
+
+    /* Served for the linger time (0.2 s), then dropped by the tick. */
+    hls_server_tick(L->srv);
+    CHECK_EQ_INT(status(L->srv, MEDIA, NULL, NULL, NULL, 0), 200);
+    usleep(250000);
+    hls_server_tick(L->srv);
+    CHECK_EQ_INT(status(L->srv, MEDIA, NULL, NULL, NULL, 0), 404);
+    CHECK_EQ_INT(status(L->srv, "cam1/index.m3u8", NULL, NULL, NULL, 0), 404);
+}
+
+static void test_live(void)
+{
+    struct live L = {0};
+    L.reg = hub_registry_create();
+    L.srv = make_server(L.reg, &L.m, 0.2);
+    L.hub = start_hub(L.reg, "cam1", true, true);
+    live_first_playlist(&L);
+    live_files(&L);
+    live_parts_and_segments(&L);
+    live_blocking(&L);
+    live_bad_requests(&L);
+    live_deadline(&L);
+    live_window_and_skip(&L);
+    live_end_and_linger(&L);
+    hls_server_destroy(&L.srv);
+    CHECK(L.srv == NULL);
+    hub_registry_destroy(&L.reg);
+}
+
+/* ---- other streams ---- */
+
+/* A republish under the same name replaces the ended stream at once, with new URIs. */
+static void test_republish(void)
+{
+    struct hub_registry *reg = hub_registry_create();
+    struct metrics m = {0};
+    struct hls_server *srv = make_server(reg, &m, 30);
+    struct hub *hub = start_hub(reg, "cam2", true, true);
+    int i = 0;
+    push_until(hub, &i, 3000);
+    hub_end(hub);
+    hub_unrefp(&hub);
+    char *pl = text(srv, "cam2/source/media.m3u8", NULL, NULL, NULL);
+    char old[32], sid[32], path[128];
+    sid_of(pl ? pl : "", old);
+    CHECK(has(pl, "#EXT-X-ENDLIST"));
+    free(pl);
+    snprintf(path, sizeof(path), "cam2/source/init-%s.mp4", old);
+    CHECK_EQ_INT(status(srv, path, NULL, NULL, NULL, 0), 200);
+
+    hub = start_hub(reg, "cam2", true, true);
+    CHECK_EQ_INT(status(srv, "cam2/source/media.m3u8", NULL, NULL, NULL, 0), -1);
+    CHECK_EQ_INT(status(srv, path, NULL, NULL, NULL, 0), 404);
+    i = 0;
+    push_until(hub, &i, 2500);
+    pl = text(srv, "cam2/source/media.m3u8", NULL, NULL, NULL);
+    sid_of(pl ? pl : "", sid);
+    CHECK(strlen(sid) > 0 && strcmp(sid, old) != 0);
+    CHECK(!has(pl, "#EXT-X-ENDLIST"));
+    free(pl);
+    hub_end(hub);
+    hub_unrefp(&hub);
+    hls_server_destroy(&srv);
+    hub_registry_destroy(&reg);
+}
+
+/* hls_server_destroy wakes every waiter; the hub may end after it. */
+static void test_destroy_wakes(void)
+{
+    struct hub_registry *reg = hub_registry_create();
+    struct metrics m = {0};
+    struct hls_server *srv = make_server(reg, &m, 30);
+    struct hub *hub = start_hub(reg, "cam3", true, true);
+    int i = 0;
+    push_until(hub, &i, 2500);
+    struct wake_count w = {0};
+    CHECK_EQ_INT(wait_on(srv, "cam3/source/media.m3u8", "1", NULL, &w), 0);
+    CHECK_EQ_INT(metrics_get(&m.hls_blocking_waiting), 1);
+    hls_server_destroy(&srv);
+    CHECK_EQ_INT(w.n, 1);
+    CHECK_EQ_INT(metrics_get(&m.hls_blocking_waiting), 0);
+    push_until(hub, &i, 3000); /* the sink outlives the server harmlessly */
+    hub_end(hub);
+    hub_unrefp(&hub);
+    CHECK_EQ_INT(w.n, 1);
+    hub_registry_destroy(&reg);
+}
+
+/* Audio only: segments cut by time at part boundaries, every part independent. */
+static void test_audio_only(void)
+{
+    struct hub_registry *reg = hub_registry_create();
+    struct metrics m = {0};
+    struct hls_server *srv = make_server(reg, &m, 30);
+    struct hub *hub = NULL;
+    CHECK_EQ_INT(hub_registry_claim(reg, "radio", &hub), 0);
+    struct hub_track tr = {clip.par[1], {1, 1000}, {0, 1}};
+    CHECK_EQ_INT(hub_start(hub, &tr, 1), 0);
+    for (int i = 0; i < clip.n; i++)
+        if (clip.pkts[i].pkt->stream_index == 1 && clip.pkts[i].pkt->dts < 10000) {
+            AVPacket *p = av_packet_clone(clip.pkts[i].pkt);
+            p->stream_index = 0;
+            push(hub, p);
+            av_packet_free(&p);
+        }
+    char *pl = text(srv, "radio/source/media.m3u8", NULL, NULL, NULL);
+    CHECK(has(pl, "#EXT-X-TARGETDURATION:2\n"));
+    CHECK(count(pl ? pl : "", "#EXTINF:") >= 4);
+    CHECK_EQ_INT(count(pl ? pl : "", "INDEPENDENT=YES"), count(pl ? pl : "", "#EXT-X-PART:"));
+    double d;
+    for (const char *p = pl; p && (p = strstr(p, "#EXTINF:")); p++)
+        CHECK(sscanf(p, "#EXTINF:%lf", &d) == 1 && d > 1.5 && d <= 2.0);
+    free(pl);
+    pl = text(srv, "radio/index.m3u8", NULL, NULL, NULL);
+    CHECK(has(pl, "CODECS=\"mp4a.40.2\"\n"));
+    CHECK(!has(pl, "RESOLUTION"));
+    free(pl);
+    hub_end(hub);
+    hub_unrefp(&hub);
+    hls_server_destroy(&srv);
+    hub_registry_destroy(&reg);
+}
+
+/* A GOP longer than the target: the segment is cut between keyframes rather than exceed the
+ * target duration (EXTINF rounds to at most TARGETDURATION), and the target never changes. */
+static void test_long_gop(void)
+{
+    struct hub_registry *reg = hub_registry_create();
+    struct metrics m = {0};
+    struct hls_server *srv = make_server(reg, &m, 30);
+    struct hub *hub = start_hub(reg, "cam4", true, true);
+    for (int i = 0; i < clip.n && clip.pkts[i].pkt->dts < 12000; i++) {
+        AVPacket *p = av_packet_clone(clip.pkts[i].pkt);
+        if (p->stream_index == 0 && (p->pts == 4000 || p->pts == 6000))
+            p->flags &= ~AV_PKT_FLAG_KEY; /* a 6 s GOP from 2 s to 8 s */
+        push(hub, p);
+        av_packet_free(&p);
+    }
+    char *pl = text(srv, "cam4/source/media.m3u8", NULL, NULL, NULL);
+    CHECK(has(pl, "#EXT-X-TARGETDURATION:2\n"));
+    double d, longest = 0;
+    int n = 0;
+    for (const char *p = pl; p && (p = strstr(p, "#EXTINF:")); p++, n++)
+        if (sscanf(p, "#EXTINF:%lf", &d) == 1 && d > longest)
+            longest = d;
+    CHECK(n >= 5);
+    CHECK(longest > 2.0 && longest < 2.5);
+    free(pl);
+    hub_end(hub);
+    hub_unrefp(&hub);
+    hls_server_destroy(&srv);
+    hub_registry_destroy(&reg);
+}
+
+/* ---- concurrency: HTTP-like threads doing blocking reloads while the source pushes ---- */
+
+struct reloader {
+    struct hls_server *srv;
+    sem_t woken;
+    atomic_int registered, wakes;
+    int answers, errors;
+};
+
+static void on_wake_sem(void *arg)
+{
+    struct reloader *r = arg;
+    atomic_fetch_add(&r->wakes, 1);
+    sem_post(&r->woken);
+}
+
+/* Follows the live edge part by part, as an LL-HLS client does, until ENDLIST. */
+static void *reload_loop(void *arg)
+{
+    struct reloader *r = arg;
+    char *pl = NULL;
+    while (!(pl = text(r->srv, "cam5/source/media.m3u8", NULL, NULL, NULL)))
+        usleep(1000);
+    for (;;) {
+        int64_t msn;
+        int part;
+        bool live = hint_of(pl, &msn, &part);
+        free(pl);
+        if (!live)
+            return NULL;
+        char smsn[32], spart[32];
+        snprintf(smsn, sizeof(smsn), "%lld", (long long)msn);
+        snprintf(spart, sizeof(spart), "%d", part);
+        struct hls_request rq = {"cam5/source/media.m3u8", smsn, spart, NULL, 0};
+        struct hls_response resp;
+        while (hls_handle(r->srv, &rq, &resp) == HLS_BLOCK) {
+            rq.wait_started_us = rq.wait_started_us ? rq.wait_started_us : clock_mono_us();
+            if (hls_wait(r->srv, &rq, on_wake_sem, r) == 0) {
+                atomic_fetch_add(&r->registered, 1);
+                sem_wait(&r->woken);
+            }
+        }
+        if (resp.status != 200) {
+            r->errors++;
+            return NULL;
+        }
+        r->answers++;
+        pl = xstrndup((const char *)resp.body->data, resp.body->len);
+        blob_unref(resp.body);
+    }
+}
+
+static void test_threads(void)
+{
+    struct hub_registry *reg = hub_registry_create();
+    struct metrics m = {0};
+    struct hls_server *srv = make_server(reg, &m, 30);
+    struct hub *hub = start_hub(reg, "cam5", true, true);
+    struct reloader r[3];
+    pthread_t th[3];
+    for (int t = 0; t < 3; t++) {
+        r[t] = (struct reloader){.srv = srv};
+        sem_init(&r[t].woken, 0, 0);
+        pthread_create(&th[t], NULL, reload_loop, &r[t]);
+    }
+    for (int i = 0; i < clip.n && clip.pkts[i].pkt->dts < 12000; i++) {
+        push(hub, clip.pkts[i].pkt);
+        usleep(100);
+        if (i % 50 == 0)
+            hls_server_tick(srv);
+    }
+    hub_end(hub);
+    hub_unrefp(&hub);
+    for (int t = 0; t < 3; t++) {
+        pthread_join(th[t], NULL);
+        CHECK_EQ_INT(r[t].errors, 0);
+        CHECK(r[t].answers >= 10);
+        CHECK_EQ_INT(atomic_load(&r[t].wakes), atomic_load(&r[t].registered));
+        sem_destroy(&r[t].woken);
+    }
+    CHECK_EQ_INT(metrics_get(&m.hls_blocking_waiting), 0);
+    hls_server_destroy(&srv);
+    hub_registry_destroy(&reg);
+}
+
+int main(void)
+{
+    av_log_set_level(AV_LOG_ERROR);
+    if (clip_make(&clip, 30, 30, 60, true) < 0) {
+        fprintf(stderr, "test_hls: cannot encode the test clip (libx264 and aac needed)\n");
+        return 1;
+    }
+    test_live();
+    test_republish();
+    test_destroy_wakes();
+    test_audio_only();
+    test_long_gop();
+    test_threads();
+    clip_free(&clip);
+    return test_report("test_hls");
+}
