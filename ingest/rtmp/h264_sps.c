@@ -1,0 +1,170 @@
+/* H.264 sequence parameter set: just enough to learn the picture size and profile
+ * (ITU-T H.264 7.3.2.1.1), including the high profiles' chroma format and scaling lists, frame
+ * cropping and field coding. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "ingest/rtmp/bits.h"
+#include "ingest/rtmp/flv.h"
+
+#define MAX_DIMENSION 16384
+
+const char *h264_profile_name(int profile_idc, bool constraint_set1)
+{
+    switch (profile_idc) {
+    case 66:
+        return constraint_set1 ? "Constrained Baseline" : "Baseline";
+    case 77:
+        return "Main";
+    case 88:
+        return "Extended";
+    case 100:
+        return "High";
+    case 110:
+        return "High 10";
+    case 122:
+        return "High 4:2:2";
+    case 244:
+        return "High 4:4:4";
+    default:
+        return "profile?";
+    }
+}
+
+static bool high_profile(int p)
+{
+    return p == 100 || p == 110 || p == 122 || p == 244 || p == 44 || p == 83 || p == 86 ||
+           p == 118 || p == 128 || p == 138 || p == 139 || p == 134 || p == 135;
+}
+
+static void skip_scaling_list(struct bits *b, int size)
+{
+    int last = 8, next = 8;
+    for (int j = 0; j < size && !b->err; j++) {
+        if (next != 0) {
+            int32_t delta = bits_se(b);
+            if (delta < -128 || delta > 127) {
+                b->err = true;
+                return;
+            }
+            next = (last + delta + 256) % 256;
+        }
+        last = next == 0 ? last : next;
+    }
+}
+
+/* Reads the high-profile fields; returns ChromaArrayType (chroma_format_idc, or 0 with separate
+ * colour planes), or -1 on a bad value. Other profiles are 4:2:0, ChromaArrayType 1. */
+static int parse_chroma(struct bits *b, int profile)
+{
+    if (!high_profile(profile))
+        return 1;
+    uint32_t chroma = bits_ue(b);
+    if (chroma > 3)
+        return -1;
+    int array_type = (int)chroma;
+    if (chroma == 3 && bits_get(b, 1))
+        array_type = 0;   /* separate_colour_plane_flag */
+    bits_ue(b);           /* bit_depth_luma_minus8 */
+    bits_ue(b);           /* bit_depth_chroma_minus8 */
+    bits_get(b, 1);       /* qpprime_y_zero_transform_bypass_flag */
+    if (bits_get(b, 1)) { /* seq_scaling_matrix_present_flag */
+        for (int i = 0; i < (chroma == 3 ? 12 : 8) && !b->err; i++)
+            if (bits_get(b, 1))
+                skip_scaling_list(b, i < 6 ? 16 : 64);
+    }
+    return b->err ? -1 : array_type;
+}
+
+static int skip_poc(struct bits *b)
+{
+    bits_ue(b); /* log2_max_frame_num_minus4 */
+    uint32_t poc_type = bits_ue(b);
+    if (poc_type == 0) {
+        bits_ue(b); /* log2_max_pic_order_cnt_lsb_minus4 */
+    } else if (poc_type == 1) {
+        bits_get(b, 1);
+        bits_se(b);
+        bits_se(b);
+        uint32_t cycle = bits_ue(b);
+        if (cycle > 255)
+            return -EINVAL;
+        for (uint32_t i = 0; i < cycle && !b->err; i++)
+            bits_se(b);
+    } else if (poc_type != 2) {
+        return -EINVAL;
+    }
+    return b->err ? -EINVAL : 0;
+}
+
+/* The SPS without emulation-prevention bytes (00 00 03 -> 00 00). */
+static uint8_t *unescape(const uint8_t *p, size_t n, size_t *out_len)
+{
+    uint8_t *o = xmalloc(n ? n : 1);
+    size_t k = 0, zeros = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (zeros >= 2 && p[i] == 3) {
+            zeros = 0;
+            continue;
+        }
+        zeros = p[i] == 0 ? zeros + 1 : 0;
+        o[k++] = p[i];
+    }
+    *out_len = k;
+    return o;
+}
+
+static int parse_size(struct bits *b, int chroma_array_type, struct avc_config *c)
+{
+    bits_ue(b);     /* max_num_ref_frames */
+    bits_get(b, 1); /* gaps_in_frame_num_value_allowed_flag */
+    uint32_t w_mbs = bits_ue(b) + 1, h_units = bits_ue(b) + 1;
+    int frame_mbs_only = (int)bits_get(b, 1);
+    if (!frame_mbs_only)
+        bits_get(b, 1); /* mb_adaptive_frame_field_flag */
+    bits_get(b, 1);     /* direct_8x8_inference_flag */
+    uint32_t crop[4] = {0, 0, 0, 0};
+    if (bits_get(b, 1))
+        for (int i = 0; i < 4; i++)
+            crop[i] = bits_ue(b);
+    if (b->err || w_mbs > MAX_DIMENSION / 16 || h_units > MAX_DIMENSION / 16)
+        return -EINVAL;
+    int64_t unit_x = 1, unit_y = 2 - frame_mbs_only;
+    if (chroma_array_type != 0) {
+        unit_x = chroma_array_type == 3 ? 1 : 2;
+        unit_y = (chroma_array_type == 1 ? 2 : 1) * (2 - frame_mbs_only);
+    }
+    int64_t w = (int64_t)w_mbs * 16 - unit_x * ((int64_t)crop[0] + crop[1]);
+    int64_t h =
+        (int64_t)h_units * 16 * (2 - frame_mbs_only) - unit_y * ((int64_t)crop[2] + crop[3]);
+    if (w <= 0 || h <= 0 || w > MAX_DIMENSION || h > MAX_DIMENSION)
+        return -EINVAL;
+    c->width = (int)w;
+    c->height = (int)h;
+    return 0;
+}
+
+int h264_sps_parse(const uint8_t *p, size_t n, struct avc_config *c)
+{
+    int ret = -EINVAL;
+    size_t len;
+    uint8_t *rbsp = unescape(p, n, &len);
+    struct bits b;
+    bits_init(&b, rbsp, len);
+    if ((bits_get(&b, 8) & 0x1F) != 7) /* NAL header: must be an SPS */
+        goto fail;
+    c->profile_idc = (int)bits_get(&b, 8);
+    c->constraint_set1 = (bits_get(&b, 8) & 0x40) != 0;
+    c->level_idc = (int)bits_get(&b, 8);
+    if (bits_ue(&b) > 31 || b.err) /* seq_parameter_set_id */
+        goto fail;
+    int chroma_array_type = parse_chroma(&b, c->profile_idc);
+    if (chroma_array_type < 0 || skip_poc(&b) < 0)
+        goto fail;
+    ret = parse_size(&b, chroma_array_type, c);
+fail:
+    free(rbsp);
+    return ret;
+}

@@ -1,0 +1,287 @@
+/* The RTMP TCP server on the network thread's loop: accept, read -> session -> write, idle
+ * sweep. All protocol logic is in session.c; this file only moves bytes and enforces the
+ * connection-level limits (--max-connections, the idle timeout, the outgoing buffer bound). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/net.h"
+#include "ingest/rtmp/rtmp.h"
+#include "ingest/rtmp/session.h"
+
+#define READ_CHUNK (64 * 1024)
+#define READS_PER_EVENT 16    /* then let other connections run */
+#define OUT_MAX (1024 * 1024) /* a peer that does not read our replies is dropped */
+#define ACCEPT_PAUSE_MS 1000  /* after EMFILE: stop accepting for this long */
+
+struct conn {
+    struct rtmp_server *srv;
+    int fd;
+    struct rtmp_session *sess;
+    char peer[64];
+    int64_t last_progress_us;
+    uint64_t progress;
+    bool want_out;
+    struct conn *prev, *next;
+};
+
+struct rtmp_server {
+    struct loop *loop;
+    struct rtmp_server_config cfg;
+    int lfd, port;
+    struct loop_timer *sweep, *resume;
+    struct conn *conns;
+    int nconns;
+    bool stopped;
+};
+
+static void conn_close(struct conn *c, const char *reason)
+{
+    struct rtmp_server *srv = c->srv;
+    loop_del_fd(srv->loop, c->fd);
+    close(c->fd);
+    rtmp_session_destroy(&c->sess, reason);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    srv->nconns--;
+    if (srv->cfg.metrics)
+        metrics_add(&srv->cfg.metrics->rtmp_connections, -1);
+    log_debug("rtmp", NULL, "connection from %s closed (%s)", c->peer, reason);
+    free(c);
+}
+
+/* Sends what the session queued. 0, or -1 when the connection is broken or over its bound. */
+static int conn_flush(struct conn *c)
+{
+    struct buf *out = rtmp_session_output(c->sess);
+    while (buf_size(out) > 0) {
+        ssize_t n = send(c->fd, buf_head(out), buf_size(out), MSG_NOSIGNAL);
+        if (n > 0) {
+            buf_consume(out, (size_t)n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        return -1;
+    }
+    if (buf_size(out) > OUT_MAX)
+        return -1;
+    bool want = buf_size(out) > 0;
+    if (want != c->want_out) {
+        c->want_out = want;
+        loop_mod_fd(c->srv->loop, c->fd, EPOLLIN | (want ? EPOLLOUT : 0));
+    }
+    return 0;
+}
+
+/* Reads and feeds. Returns 0 to keep the connection, or -1 after closing it. */
+static int conn_read(struct conn *c)
+{
+    uint8_t data[READ_CHUNK];
+    for (int i = 0; i < READS_PER_EVENT; i++) {
+        ssize_t n = recv(c->fd, data, sizeof(data), 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        if (n <= 0) {
+            conn_close(c, "publisher disconnected");
+            return -1;
+        }
+        if (rtmp_session_feed(c->sess, data, (size_t)n) < 0) {
+            conn_flush(c); /* best effort: the refusal's onStatus */
+            conn_close(c, "protocol error");
+            return -1;
+        }
+        if ((size_t)n < sizeof(data))
+            break;
+    }
+    uint64_t progress = rtmp_session_progress(c->sess);
+    if (progress != c->progress) {
+        c->progress = progress;
+        c->last_progress_us = clock_mono_us();
+    }
+    return 0;
+}
+
+static void conn_cb(struct loop *loop, int fd, uint32_t events, void *opaque)
+{
+    struct conn *c = opaque;
+    if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && conn_read(c) < 0)
+        return;
+    if (conn_flush(c) < 0) {
+        if (c->srv->cfg.metrics && buf_size(rtmp_session_output(c->sess)) > OUT_MAX)
+            metrics_add(&c->srv->cfg.metrics->rtmp_rejected_total, 1);
+        conn_close(c, "publisher disconnected or not reading");
+    }
+}
+
+static void conn_new(struct rtmp_server *srv, int fd, const struct sockaddr_storage *ss)
+{
+    struct conn *c = xcalloc(1, sizeof(*c));
+    c->srv = srv;
+    c->fd = fd;
+    net_addr_str(ss, c->peer, sizeof(c->peer));
+    c->last_progress_us = clock_mono_us();
+    struct rtmp_session_config sc = {srv->cfg.open_publish, srv->cfg.hubs, srv->cfg.metrics,
+                                     c->peer};
+    c->sess = rtmp_session_create(&sc);
+    int err = loop_add_fd(srv->loop, fd, EPOLLIN, conn_cb, c);
+    if (err < 0) {
+        log_error("rtmp", NULL, "cannot watch connection from %s: %s", c->peer, strerror(-err));
+        rtmp_session_destroy(&c->sess, "internal error");
+        close(fd);
+        free(c);
+        return;
+    }
+    c->next = srv->conns;
+    if (srv->conns)
+        srv->conns->prev = c;
+    srv->conns = c;
+    srv->nconns++;
+    if (srv->cfg.metrics) {
+        metrics_add(&srv->cfg.metrics->rtmp_connections, 1);
+        metrics_add(&srv->cfg.metrics->rtmp_connections_total, 1);
+    }
+    log_debug("rtmp", NULL, "connection from %s", c->peer);
+}
+
+static void accept_cb(struct loop *loop, int fd, uint32_t events, void *opaque);
+
+static void resume_accept(struct loop *loop, void *opaque)
+{
+    struct rtmp_server *srv = opaque;
+    srv->resume = NULL;
+    if (!srv->stopped)
+        loop_mod_fd(loop, srv->lfd, EPOLLIN);
+}
+
+static void accept_cb(struct loop *loop, int lfd, uint32_t events, void *opaque)
+{
+    struct rtmp_server *srv = opaque;
+    for (;;) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof(ss);
+        int fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* Level-triggered: without a pause the loop would spin on the backlog. */
+                log_error("rtmp", NULL, "accept: %s; pausing new connections for %d ms",
+                          strerror(errno), ACCEPT_PAUSE_MS);
+                loop_mod_fd(loop, lfd, 0);
+                if (!srv->resume)
+                    srv->resume = loop_timer_add(loop, ACCEPT_PAUSE_MS, false, resume_accept, srv);
+            }
+            return;
+        }
+        if (srv->nconns >= srv->cfg.max_connections) {
+            char peer[64];
+            net_addr_str(&ss, peer, sizeof(peer));
+            log_warn("rtmp", NULL,
+                     "refusing connection from %s: %d connections open (--max-connections)", peer,
+                     srv->nconns);
+            close(fd);
+            if (srv->cfg.metrics)
+                metrics_add(&srv->cfg.metrics->rtmp_rejected_total, 1);
+            continue;
+        }
+        conn_new(srv, fd, &ss);
+    }
+}
+
+/* Closes connections that made no progress (handshake, command, media) for idle_timeout. */
+static void sweep_cb(struct loop *loop, void *opaque)
+{
+    struct rtmp_server *srv = opaque;
+    int64_t now = clock_mono_us(), limit = (int64_t)(srv->cfg.idle_timeout * 1e6);
+    for (struct conn *c = srv->conns, *next; c; c = next) {
+        next = c->next;
+        if (now - c->last_progress_us <= limit)
+            continue;
+        log_info("rtmp", NULL, "closing %s: nothing received for %.1f s", c->peer,
+                 srv->cfg.idle_timeout);
+        if (srv->cfg.metrics)
+            metrics_add(&srv->cfg.metrics->rtmp_rejected_total, 1);
+        conn_close(c, "idle timeout");
+    }
+}
+
+struct rtmp_server *rtmp_server_create(struct loop *loop, const struct rtmp_server_config *cfg)
+{
+    struct sockaddr_storage addr;
+    if (net_parse_addr(cfg->listen_addr, &addr) < 0) {
+        log_error("rtmp", NULL, "bad listen address \"%s\" (want ADDR:PORT)", cfg->listen_addr);
+        return NULL;
+    }
+    int fd = net_listen_tcp(&addr, 128);
+    if (fd < 0) {
+        log_error("rtmp", NULL, "cannot listen on %s: %s", cfg->listen_addr, strerror(-fd));
+        return NULL;
+    }
+    struct rtmp_server *srv = xcalloc(1, sizeof(*srv));
+    srv->loop = loop;
+    srv->cfg = *cfg;
+    srv->cfg.listen_addr = NULL; /* not kept: the caller owns the string */
+    if (srv->cfg.max_connections <= 0)
+        srv->cfg.max_connections = 1;
+    srv->lfd = fd;
+    srv->port = net_local_port(fd);
+    int err = loop_add_fd(loop, fd, EPOLLIN, accept_cb, srv);
+    if (err < 0) {
+        log_error("rtmp", NULL, "cannot watch the listening socket: %s", strerror(-err));
+        close(fd);
+        free(srv);
+        return NULL;
+    }
+    if (srv->cfg.idle_timeout > 0) {
+        int64_t ms = (int64_t)(srv->cfg.idle_timeout * 1000 / 4);
+        ms = ms < 100 ? 100 : ms > 1000 ? 1000 : ms;
+        srv->sweep = loop_timer_add(loop, ms, true, sweep_cb, srv);
+    }
+    log_info("rtmp", NULL, "listening on %s (port %d)", cfg->listen_addr, srv->port);
+    return srv;
+}
+
+int rtmp_server_port(const struct rtmp_server *srv)
+{
+    return srv->port;
+}
+
+void rtmp_server_shutdown(struct rtmp_server *srv)
+{
+    if (srv->stopped)
+        return;
+    srv->stopped = true;
+    loop_del_fd(srv->loop, srv->lfd);
+    close(srv->lfd);
+    srv->lfd = -1;
+    loop_timer_cancel(srv->loop, srv->sweep);
+    loop_timer_cancel(srv->loop, srv->resume);
+    srv->sweep = srv->resume = NULL;
+    while (srv->conns)
+        conn_close(srv->conns, "server stopping");
+}
+
+void rtmp_server_destroy(struct rtmp_server **psrv)
+{
+    struct rtmp_server *srv = *psrv;
+    if (!srv)
+        return;
+    rtmp_server_shutdown(srv);
+    free(srv);
+    *psrv = NULL;
+}
