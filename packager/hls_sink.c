@@ -16,6 +16,10 @@
 /* EXTINF rounded to the nearest integer must not exceed the target duration. */
 #define ROUNDING_SLACK_US 499000LL
 #define US_TB ((AVRational){1, 1000000})
+/* Packets waiting for the other tracks to catch up, per track (see drain). A track this far
+ * ahead stops waiting for a stalled one. */
+#define QUEUE_MAX 64
+#define QUEUE_WAIT 48
 
 struct track {
     int mux; /* index in the muxer; -1: not packaged */
@@ -24,9 +28,14 @@ struct track {
     int64_t offset;   /* subtracted from pts and dts (tb) */
     int64_t last_dts; /* after the shift; INT64_MIN before the first packet */
     int64_t last_dur, default_dur;
-    AVPacket *held; /* written once the next packet gives its duration */
+    AVPacket *held; /* queued once the next packet gives its duration */
     int64_t held_wall_us;
     int64_t dropped;
+    /* Packets with known durations, in dts order, waiting to be interleaved with the other
+     * tracks: a ring of QUEUE_MAX. */
+    AVPacket *q[QUEUE_MAX];
+    int64_t q_wall_us[QUEUE_MAX];
+    int q_head, q_len;
 };
 
 struct hls_sink {
@@ -290,7 +299,50 @@ static AVPacket *normalize(struct hls_sink *k, struct track *t, const AVPacket *
     return p;
 }
 
-/* Writes t's held packet, whose duration is dur. */
+static int64_t queued_dts_us(const struct track *t)
+{
+    return av_rescale_q(t->q[t->q_head]->dts, t->tb, US_TB);
+}
+
+/* Writes queued packets in dts order across tracks, so that every part holds the audio of the
+ * same time span as its video: RTMP interleaves by arrival, and an audio frame that arrived
+ * before the video frame that closes a part may still belong after the cut. A packet is
+ * written only once every other track has one queued (or is far behind: a stalled track must
+ * not stop the stream), or when all is true (the end). On equal dts the main track goes first,
+ * so its cut precedes the audio of the new part. */
+static void drain(struct hls_sink *k, bool all)
+{
+    for (;;) {
+        int best = -1;
+        bool waiting = false, full = false;
+        for (int i = 0; i < k->ntracks; i++) {
+            struct track *t = &k->tr[i];
+            if (t->mux < 0)
+                continue;
+            if (t->q_len == 0) {
+                waiting = true;
+                continue;
+            }
+            full |= t->q_len >= QUEUE_WAIT;
+            if (best < 0 || queued_dts_us(t) < queued_dts_us(&k->tr[best]) ||
+                (queued_dts_us(t) == queued_dts_us(&k->tr[best]) && i == k->main))
+                best = i;
+        }
+        if (best < 0 || (waiting && !all && !full))
+            return;
+        struct track *t = &k->tr[best];
+        AVPacket *p = t->q[t->q_head];
+        int64_t wall = t->q_wall_us[t->q_head];
+        t->q[t->q_head] = NULL;
+        t->q_head = (t->q_head + 1) % QUEUE_MAX;
+        t->q_len--;
+        if (!k->failed)
+            emit(k, best, p, wall);
+        av_packet_free(&p);
+    }
+}
+
+/* Queues t's held packet, whose duration is dur, and writes what the interleaving allows. */
 static void release_held(struct hls_sink *k, int idx, int64_t dur)
 {
     struct track *t = &k->tr[idx];
@@ -298,9 +350,13 @@ static void release_held(struct hls_sink *k, int idx, int64_t dur)
         return;
     t->held->duration = dur;
     t->last_dur = dur;
-    if (!k->failed)
-        emit(k, idx, t->held, t->held_wall_us);
-    av_packet_free(&t->held);
+    if (t->q_len == QUEUE_MAX)
+        drain(k, true); /* cannot happen while QUEUE_WAIT < QUEUE_MAX; kept as a bound */
+    t->q[(t->q_head + t->q_len) % QUEUE_MAX] = t->held;
+    t->q_wall_us[(t->q_head + t->q_len) % QUEUE_MAX] = t->held_wall_us;
+    t->q_len++;
+    t->held = NULL;
+    drain(k, false);
 }
 
 static void sink_packet(void *opaque, const struct hub_packet *hp)
@@ -332,6 +388,7 @@ static void sink_end(void *opaque)
             struct track *t = &k->tr[i];
             release_held(k, i, t->last_dur > 0 ? t->last_dur : t->default_dur);
         }
+        drain(k, true);
         if (k->part_open && !k->failed)
             close_part(k, true);
     }
@@ -346,8 +403,12 @@ static void sink_destroy(void *opaque)
      * still has to end so that it lingers out of the server. */
     if (!k->ended)
         hls_stream_end(k->st);
-    for (int i = 0; i < HUB_MAX_TRACKS; i++)
-        av_packet_free(&k->tr[i].held);
+    for (int i = 0; i < HUB_MAX_TRACKS; i++) {
+        struct track *t = &k->tr[i];
+        av_packet_free(&t->held);
+        for (; t->q_len > 0; t->q_len--, t->q_head = (t->q_head + 1) % QUEUE_MAX)
+            av_packet_free(&t->q[t->q_head]);
+    }
     fmp4_destroy(&k->mux);
     hls_stream_unref(k->st);
     free(k);

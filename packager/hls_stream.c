@@ -13,7 +13,9 @@
 
 /* A playlist request before the first segment exists waits at most this long (the target
  * duration, which normally bounds the wait, is not known yet). */
-#define NOT_READY_WAIT_US (10 * 1000000LL)
+#define NOT_READY_WAIT_US (15 * 1000000LL)
+/* Complete segments before the first playlist (see hls_stream_publish). */
+#define READY_SEGMENTS 2
 /* The playlist lasts at least this many target durations: more than CAN-SKIP-UNTIL (6), so that
  * delta updates skip something, and far more than the 3 a client needs. */
 #define WINDOW_TARGETS 12
@@ -433,7 +435,10 @@ void hls_stream_publish(struct hls_stream *st, const struct hls_part_pub *pub)
         st->target_s = pub->target_s;
     if (pub->seg_end)
         complete_seg(st, s);
-    if (!st->ready && st->target_s > 0 && pub->seg_end) {
+    /* Playlists appear with the second complete segment, not the first: hls.js (1.5) that
+     * joins a one-segment playlist starts inside segment 0 and re-loads its last part in a
+     * loop until it stalls; with two it joins at the live edge and plays smoothly. */
+    if (!st->ready && st->target_s > 0 && pub->seg_end && st->segments_total >= READY_SEGMENTS) {
         st->ready = true;
         log_info("hls", st->name, "first playlist ready %.3f s after the publish started",
                  (double)(now - st->started_mono_us) / 1e6);
@@ -460,6 +465,8 @@ void hls_stream_end(struct hls_stream *st)
     struct seg *last = last_seg(st);
     if (last && !last->complete)
         complete_seg(st, last);
+    if (!st->ready && st->target_s > 0 && st->nsegs > 0)
+        st->ready = true; /* a stream shorter than READY_SEGMENTS is still served */
     if (st->ready)
         regen_media(st, now);
     struct waiter *wake = collect(st, true, 0);

@@ -238,15 +238,15 @@ struct live {
 
 static void live_first_playlist(struct live *L)
 {
-    /* Nothing is cut yet: playlists block until the first segment exists. */
+    /* Nothing is cut yet: playlists block until the second segment is complete. */
     CHECK_EQ_INT(status(L->srv, MEDIA, NULL, NULL, NULL, 0), -1);
     CHECK_EQ_INT(status(L->srv, "cam1/index.m3u8", NULL, NULL, NULL, 0), -1);
     struct wake_count w = {0};
     CHECK_EQ_INT(wait_on(L->srv, MEDIA, NULL, NULL, &w), 0);
     CHECK_EQ_INT(metrics_get(&L->m.hls_blocking_waiting), 1);
-    push_until(L->hub, &L->i, 1900);
+    push_until(L->hub, &L->i, 3900);
     CHECK_EQ_INT(w.n, 0);
-    while (w.n == 0 && L->i < 200)
+    while (w.n == 0 && L->i < 400)
         push(L->hub, clip.pkts[L->i++].pkt);
     CHECK_EQ_INT(w.n, 1);
     CHECK_EQ_INT(metrics_get(&L->m.hls_blocking_waiting), 0);
@@ -326,7 +326,7 @@ static void live_files(struct live *L)
     snprintf(path, sizeof(path), "cam1/source/init-%sx.mp4", L->sid);
     CHECK_EQ_INT(status(L->srv, path, NULL, NULL, NULL, 0), 404);
     CHECK_EQ_INT(status(L->srv, "cam1/source/init-0.mp4", NULL, NULL, NULL, 0), 404);
-    snprintf(path, sizeof(path), "cam1/source/seg-%s-1.m4s", L->sid); /* not complete yet */
+    snprintf(path, sizeof(path), "cam1/source/seg-%s-2.m4s", L->sid); /* not complete yet */
     CHECK_EQ_INT(status(L->srv, path, NULL, NULL, NULL, 0), 404);
     CHECK_EQ_INT(status(L->srv, "cam1/source/../index.m3u8", NULL, NULL, NULL, 0), 404);
     CHECK_EQ_INT(status(L->srv, "nosuch/index.m3u8", NULL, NULL, NULL, 0), 404);
@@ -657,7 +657,7 @@ static void test_republish(void)
     CHECK_EQ_INT(status(srv, "cam2/source/media.m3u8", NULL, NULL, NULL, 0), -1);
     CHECK_EQ_INT(status(srv, path, NULL, NULL, NULL, 0), 404);
     i = 0;
-    push_until(hub, &i, 2500);
+    push_until(hub, &i, 4500);
     pl = text(srv, "cam2/source/media.m3u8", NULL, NULL, NULL);
     sid_of(pl ? pl : "", sid);
     CHECK(strlen(sid) > 0 && strcmp(sid, old) != 0);
