@@ -449,7 +449,7 @@ static void live_bad_requests(struct live *L)
 {
     char *pl = text(L->srv, MEDIA, NULL, NULL, NULL);
     int64_t next = -1;
-    int part;
+    int part = 0;
     CHECK(pl && hint_of(pl, &next, &part));
     free(pl);
     char s2[32], s3[32];
@@ -483,7 +483,7 @@ static void live_deadline(struct live *L)
 {
     char *pl = text(L->srv, MEDIA, NULL, NULL, NULL);
     int64_t next = -1;
-    int part;
+    int part = 0;
     CHECK(pl && hint_of(pl, &next, &part));
     free(pl);
     char s1[32];
@@ -556,7 +556,7 @@ static void live_end_and_linger(struct live *L)
 {
     char *pl = text(L->srv, MEDIA, NULL, NULL, NULL);
     int64_t next = -1;
-    int part;
+    int part = 0;
     CHECK(pl && hint_of(pl, &next, &part));
     free(pl);
     char s1[32], hinted[128];
