@@ -292,7 +292,7 @@ static int read_body(struct chunk_reader *r, const uint8_t *p, size_t n, size_t 
 int chunk_reader_feed(struct chunk_reader *r, const uint8_t *p, size_t n)
 {
     while (n > 0) {
-        size_t used;
+        size_t used = 0;
         if (r->cur) {
             int err = read_body(r, p, n, &used);
             if (err < 0)
