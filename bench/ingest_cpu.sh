@@ -10,7 +10,7 @@ MEASURE=${MEASURE:-30}
 clip=$(bench_clip 60)
 tck=$(clk_tck)
 
-measure() { # pid label -> prints "cpu_seconds rss_idle_kb rss_live_kb"
+measure() { # pid url [metrics-url] -> prints "cpu_seconds rss_idle_kb rss_live_kb"
     local pid=$1 url=$2 idle live c0 c1
     idle=$(rss_kb "$pid")
     start_publishers "$STREAMS" "$url" "$clip"
@@ -19,6 +19,9 @@ measure() { # pid label -> prints "cpu_seconds rss_idle_kb rss_live_kb"
     sleep "$MEASURE"
     c1=$(cpu_ticks "$pid")
     live=$(rss_kb "$pid")
+    if [ -n "${3:-}" ]; then
+        curl -s "$3" | awk '/^kibitka_live_streams / {print $2}' >"$BENCH_DIR/live_streams"
+    fi
     stop_publishers
     echo "$(echo "($c1 - $c0) / $tck" | bc -l) $idle $live"
 }
@@ -28,8 +31,9 @@ hp=$(free_port); rp=$(free_port)
 "$KIBITKA" serve --open-publish --http 127.0.0.1:$hp --rtmp 127.0.0.1:$rp --log-level warn &
 kpid=$!; PIDS+=($kpid)
 wait_http "http://127.0.0.1:$hp/health"
-read -r k_cpu k_idle k_live < <(measure $kpid "rtmp://127.0.0.1:$rp/live/s")
-live_streams=$(curl -s "http://127.0.0.1:$hp/metrics" | awk '/^kibitka_live_streams /{print $2}')
+read -r k_cpu k_idle k_live < <(measure $kpid "rtmp://127.0.0.1:$rp/live/s" \
+    "http://127.0.0.1:$hp/metrics")
+live_streams=$(cat "$BENCH_DIR/live_streams")
 kill -TERM $kpid; wait $kpid || true
 
 # nginx-rtmp, one process (master_process off) so its CPU is one /proc entry
