@@ -223,7 +223,9 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char line[512];
     vsnprintf(line, sizeof(line), fmt, ap);
-    log_warn("http", NULL, "libmicrohttpd: %s", line);
+    /* Almost all of these are clients going away mid-response: debug, not warnings. Failures
+     * that matter (a port in use) are logged by http_server_create in words of our own. */
+    log_debug("http", NULL, "libmicrohttpd: %s", line);
 }
 
 struct http_server *http_server_create(const struct http_server_config *cfg)
@@ -238,8 +240,10 @@ struct http_server *http_server_create(const struct http_server_config *cfg)
     srv->cfg = *cfg;
     srv->cors_origin = xstrdup(cfg->cors_origin);
     pthread_mutex_init(&srv->lock, NULL);
+    /* MHD_USE_TURBO: no shutdown() before close and fewer syscalls per request; playlist
+     * polling is many small requests, where per-request cost is what counts. */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-                     MHD_USE_ERROR_LOG;
+                     MHD_USE_ERROR_LOG | MHD_USE_TURBO;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     srv->daemon = MHD_start_daemon(

@@ -12,15 +12,15 @@ hp=$(free_port); rp=$(free_port)
 "$KIBITKA" serve --open-publish --http 127.0.0.1:$hp --rtmp 127.0.0.1:$rp --log-level warn &
 kpid=$!; PIDS+=($kpid)
 wait_http "http://127.0.0.1:$hp/health"
-start_publishers 1 "rtmp://127.0.0.1:$rp/live/egress" "$clip"
-media="http://127.0.0.1:$hp/hls/egress/source/media.m3u8"
+start_publishers 1 "rtmp://127.0.0.1:$rp/live/egress" "$clip" # publishes as egress0
+media="http://127.0.0.1:$hp/hls/egress0/source/media.m3u8"
 for _ in $(seq 1 100); do
     n=$(curl -fs "$media" 2>/dev/null | grep -c '^#EXTINF' || true)
     [ "${n:-0}" -ge 3 ] && break
     sleep 0.3
 done
 seg=$(curl -fs "$media" | grep -v '^#' | grep . | tail -1)
-segurl="http://127.0.0.1:$hp/hls/egress/source/$seg"
+segurl="http://127.0.0.1:$hp/hls/egress0/source/$seg"
 www="$BENCH_DIR/egress-www"; rm -rf "$www"; mkdir -p "$www"
 curl -fs "$segurl" -o "$www/segment.m4s"
 curl -fs "$media" -o "$www/media.m3u8"
