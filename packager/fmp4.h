@@ -1,18 +1,20 @@
-/* An in-memory fMP4/CMAF muxer: libavformat's "mp4" muxer writing into a struct buf through a
- * custom AVIOContext (movflags=cmaf+frag_custom+empty_moov+default_base_moof, see DESIGN.md,
- * plus frag_discont: each track's first tfdt is then its first dts as given, so the tracks keep
- * their relative start times without an edit list, and the muxer does not warn about a
- * nonzero first dts after the moov. cmaf implies negative composition offsets: the muxer
- * shifts a B-frame track's dts by its first composition offset so the first sample's pts and
- * dts are equal; presentation times are unchanged).
+/* An in-memory fMP4/CMAF muxer. The init section (ftyp+moov) comes from libavformat's "mp4"
+ * muxer (movflags=cmaf+frag_custom+empty_moov+default_base_moof, no edit list), which knows
+ * every codec's sample entry. The fragments are written here: one moof (mfhd, and per track
+ * tfhd with default-base-is-moof, tfdt, trun version 1 with per-sample duration, size, flags
+ * and composition offset) and one mdat, straight into the part's blob. Writing them ourselves
+ * copies each frame once instead of through the muxer's growing per-fragment buffers, which
+ * cost about a quarter of the server's CPU per stream (perf, 20 publishers).
  *
- * fmp4_create writes the header at once and returns the init section (ftyp+moov) as a blob, so
- * every track's extradata must be known then. Each fmp4_flush emits one moof+mdat over every
- * track with the samples written since the previous flush: one LL-HLS part.
+ * Timestamps are the tracks' own, rescaled to the timescales the moov declares: tfdt is the
+ * first sample's dts, so the tracks keep their relative timing (A/V sync) with no shift.
+ *
+ * fmp4_create writes the header at once and returns the init section as a blob, so every
+ * track's extradata must be known then. Each fmp4_flush emits one moof+mdat over every track
+ * with the samples written since the previous flush: one LL-HLS part.
  *
  * The caller feeds packets with non-negative, strictly increasing dts per track and a duration
- * set on every packet (the muxer needs it for the last sample of a fragment). Not thread-safe:
- * one owner, one thread at a time. */
+ * set on every packet. Not thread-safe: one owner, one thread at a time. */
 #ifndef KIBITKA_PACKAGER_FMP4_H
 #define KIBITKA_PACKAGER_FMP4_H
 
