@@ -39,11 +39,11 @@ struct seg {
     int64_t wall_us;
     bool complete;
     struct pl_part *parts;
-    struct blob **pdata; /* NULL once freed */
+    struct blob **pdata; /* kept for the segment's whole life: the segment is made of them */
     int nparts, cap;
-    struct blob *data;     /* the whole segment, once complete */
-    int64_t gone_us;       /* when it left the playlist; 0 while listed */
-    int64_t parts_gone_us; /* when its parts left the playlist; 0 while listed */
+    int64_t bytes;     /* sum of the parts */
+    struct blob *data; /* the whole segment: built on its first request (segment_data) */
+    int64_t gone_us;   /* when it left the playlist; 0 while listed */
 };
 
 struct waiter {
@@ -209,14 +209,9 @@ static struct pl_media describe(struct hls_stream *st)
     };
 }
 
-static void regen_media(struct hls_stream *st, int64_t now)
+static void regen_media(struct hls_stream *st)
 {
     struct pl_media m = describe(st);
-    /* Parts of segments before parts_from are no longer listed: their keep time starts. */
-    int parts_from = st->listed + pl_parts_from(&m);
-    for (int i = 0; i < parts_from; i++)
-        if (st->segs[i].complete && st->segs[i].parts_gone_us == 0)
-            st->segs[i].parts_gone_us = now;
     struct buf b;
     buf_init(&b);
     pl_write_media(&b, &m, 0);
@@ -264,13 +259,6 @@ static void trim(struct hls_stream *st, int64_t now)
            total - st->segs[st->listed].duration_us >= window) {
         total -= st->segs[st->listed].duration_us;
         st->segs[st->listed++].gone_us = now;
-    }
-    for (int i = 0; i < st->nsegs; i++) {
-        struct seg *s = &st->segs[i];
-        if (s->parts_gone_us == 0 || now - s->parts_gone_us < keep)
-            continue;
-        for (int k = 0; k < s->nparts; k++)
-            blob_unrefp(&s->pdata[k]);
     }
     int drop = 0;
     while (drop < st->listed && now - st->segs[drop].gone_us >= keep)
@@ -401,22 +389,33 @@ static void add_part(struct hls_stream *st, struct seg *s, const struct hls_part
 }
 
 /* The segment's bytes are the concatenation of its parts. */
-static void complete_seg(struct hls_stream *st, struct seg *s)
+/* The segment's bytes are its parts' in order. Built when a player first asks for the segment
+ * (LL-HLS players mostly fetch parts; others fetch segments) and then kept: a segment nobody
+ * requests costs no copy and no memory beyond its parts. */
+static struct blob *segment_data(struct seg *s)
 {
+    if (s->data)
+        return s->data;
+    s->data = blob_create(NULL, (size_t)s->bytes);
     size_t len = 0;
-    for (int k = 0; k < s->nparts; k++)
-        len += s->pdata[k]->len;
-    s->data = blob_create(NULL, len);
-    len = 0;
     for (int k = 0; k < s->nparts; k++) {
         memcpy(s->data->data + len, s->pdata[k]->data, s->pdata[k]->len);
         len += s->pdata[k]->len;
     }
+    return s->data;
+}
+
+static void complete_seg(struct hls_stream *st, struct seg *s)
+{
+    int64_t len = 0;
+    for (int k = 0; k < s->nparts; k++)
+        len += (int64_t)s->pdata[k]->len;
+    s->bytes = len;
     s->complete = true;
     st->segments_total++;
     if (st->cfg.metrics)
         metrics_add(&st->cfg.metrics->hls_segments_total, 1);
-    st->bytes_total += (int64_t)len;
+    st->bytes_total += len;
     st->duration_total_us += s->duration_us;
     if (s->duration_us > 0) {
         int64_t bps = (int64_t)len * 8 * 1000000 / s->duration_us;
@@ -445,7 +444,7 @@ void hls_stream_publish(struct hls_stream *st, const struct hls_part_pub *pub)
     }
     if (st->ready) {
         trim(st, now);
-        regen_media(st, now);
+        regen_media(st);
         if (pub->seg_end)
             regen_multivariant(st);
     }
@@ -468,7 +467,7 @@ void hls_stream_end(struct hls_stream *st)
     if (!st->ready && st->target_s > 0 && st->nsegs > 0)
         st->ready = true; /* a stream shorter than READY_SEGMENTS is still served */
     if (st->ready)
-        regen_media(st, now);
+        regen_media(st);
     struct waiter *wake = collect(st, true, 0);
     log_info("hls", st->name, "stream ended: %" PRIu64 " segments, %" PRIu64 " parts",
              st->segments_total, st->parts_total);
@@ -559,13 +558,13 @@ static int answer_file(struct hls_stream *st, const struct hls_query *q, struct 
     if (q->file == HLS_FILE_INIT)
         return st->init ? answer_blob(resp, st->init, TYPE_INIT, CACHE_IMMUTABLE)
                         : answer_error(resp, 404, "no init section yet");
-    const struct seg *s = find_seg(st, q->msn);
+    struct seg *s = find_seg(st, q->msn);
     if (q->file == HLS_FILE_SEGMENT) {
-        if (!s || !s->data)
+        if (!s || !s->complete)
             return answer_error(resp, 404, "no such segment");
-        return answer_blob(resp, s->data, TYPE_MEDIA, CACHE_IMMUTABLE);
+        return answer_blob(resp, segment_data(s), TYPE_MEDIA, CACHE_IMMUTABLE);
     }
-    if (!s || q->part >= s->nparts || !s->pdata[q->part])
+    if (!s || q->part >= s->nparts)
         return answer_error(resp, 404, "no such part");
     return answer_blob(resp, s->pdata[q->part], TYPE_MEDIA, CACHE_IMMUTABLE);
 }
