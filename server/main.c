@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <libavformat/avformat.h>
+#include <malloc.h>
 #include <microhttpd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -120,9 +121,19 @@ static void stop(struct app *app)
         close(app->sigfd);
 }
 
+/* Parts (~100-200 KB) and segments are allocated and freed all the time. Above glibc's default
+ * mmap threshold each one was a fresh mmap, page-faulted in and unmapped again (a fifth of the
+ * CPU in perf with 20 streams); kept in the heap, their memory is reused. */
+static void tune_malloc(void)
+{
+    mallopt(M_MMAP_THRESHOLD, 4 << 20);
+    mallopt(M_TRIM_THRESHOLD, 128 << 20);
+}
+
 static int serve(int argc, char **argv)
 {
     static struct app app;
+    tune_malloc();
     config_defaults(&app.cfg);
     if (config_parse(&app.cfg, argc, argv, stderr) < 0 || config_check(&app.cfg, stderr) < 0) {
         config_free(&app.cfg);
