@@ -189,12 +189,20 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     struct http_server *srv = cls;
     struct request *r = *req_cls;
     if (!r) {
+        /* The first call only sees the headers. Answering before MHD has seen the (empty) body
+         * makes it close the connection after the response ("Connection: close"), which cost
+         * a TCP handshake per request: every player polls the playlist many times. */
         r = xcalloc(1, sizeof(*r));
         atomic_init(&r->refs, 1);
         r->srv = srv;
         r->conn = conn;
         r->alive = true;
         *req_cls = r;
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        *upload_data_size = 0; /* no route takes a body yet; read and ignore it */
+        return MHD_YES;
     }
     bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
     if (!strncmp(url, "/hls/", 5)) {
