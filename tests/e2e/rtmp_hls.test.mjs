@@ -97,6 +97,9 @@ test('cache and CORS headers fit a CDN and players on other origins', async () =
   assert.match(r.headers.get('cache-control'), /immutable/);
   assert.equal(r.headers.get('access-control-allow-origin'), '*');
   const pl = await fetchText(media);
+  // Players poll the playlist: each poll must not cost a new TCP connection.
+  assert.notEqual(pl.headers.get('connection'), 'close', 'HTTP keep-alive');
+  assert.notEqual(r.headers.get('connection'), 'close', 'HTTP keep-alive');
   assert.doesNotMatch(pl.headers.get('cache-control'), /immutable/);
   assert.equal(pl.headers.get('access-control-allow-origin'), '*');
   const pre = await fetch(media, { method: 'OPTIONS', headers: { Origin: 'http://example.test', 'Access-Control-Request-Method': 'GET' } });
