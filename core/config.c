@@ -22,7 +22,10 @@ struct flag {
     const char *help;
 };
 
-#define F(name, type, field, def, arg, help) {name, type, offsetof(struct config, field), def, arg, help}
+#define F(name, type, field, def, arg, help)                                                       \
+    {                                                                                              \
+        name, type, offsetof(struct config, field), def, arg, help                                 \
+    }
 
 static const struct flag flags[] = {
     F("http", FLAG_STR, http_addr, "0.0.0.0:8080", "ADDR:PORT",
@@ -32,8 +35,7 @@ static const struct flag flags[] = {
     F("open-publish", FLAG_BOOL, open_publish, NULL, NULL,
       "development mode: any key publishes as a stream of that name (names are [a-z0-9_-]{1,64}); "
       "without it every publish is refused, since stream keys come with the API (not built yet)"),
-    F("part", FLAG_DOUBLE, part_seconds, "0.5", "SECONDS",
-      "LL-HLS part target duration, 0.1 to 2"),
+    F("part", FLAG_DOUBLE, part_seconds, "0.5", "SECONDS", "LL-HLS part target duration, 0.1 to 2"),
     F("cors-origin", FLAG_STR, cors_origin, "*", "ORIGIN",
       "Access-Control-Allow-Origin sent with /hls responses"),
     F("ladder", FLAG_STR, ladder, "source", "SPEC",
@@ -78,8 +80,8 @@ static int set_flag(struct config *cfg, const struct flag *f, const char *val, F
         errno = 0;
         long l = strtol(val, &end, 10);
         if (errno || end == val || *end || l < 0 || l > 1000000) {
-            fprintf(err, "kibitka: %s --%s: '%s' is not a whole number from 0 to 1000000\n",
-                    origin, f->name, val);
+            fprintf(err, "kibitka: %s --%s: '%s' is not a whole number from 0 to 1000000\n", origin,
+                    f->name, val);
             return -EINVAL;
         }
         *(int *)field = (int)l;
@@ -202,6 +204,28 @@ int config_check(const struct config *cfg, FILE *err)
     return 0;
 }
 
+/* Writes text as " word word...", the cursor being at column indent, wrapping at width with
+ * continuation lines indented to the same column. */
+static void print_wrapped(FILE *out, const char *text, int indent, int width)
+{
+    int col = indent;
+    const char *p = text;
+    while (*p) {
+        const char *end = strchr(p, ' ');
+        int len = end ? (int)(end - p) : (int)strlen(p);
+        if (col > indent && col + 1 + len > width) {
+            fprintf(out, "\n%*s", indent, "");
+            col = indent;
+        }
+        fprintf(out, " %.*s", len, p);
+        col += len + 1;
+        p += len;
+        while (*p == ' ')
+            p++;
+    }
+    fprintf(out, "\n");
+}
+
 void config_print_help(FILE *out)
 {
     fprintf(out, "kibitka: live video server (RTMP in, LL-HLS out)\n\n"
@@ -215,16 +239,20 @@ void config_print_help(FILE *out)
         const struct flag *f = &flags[i];
         char left[64];
         snprintf(left, sizeof(left), "--%s%s%s", f->name, f->arg ? " " : "", f->arg ? f->arg : "");
-        fprintf(out, "  %-26s %s", left, f->help);
-        if (f->def && f->type != FLAG_BOOL)
-            fprintf(out, " (default %s)", f->def);
-        fprintf(out, "\n");
+        char text[512];
+        snprintf(text, sizeof(text), "%s%s%s%s", f->help,
+                 f->def && f->type != FLAG_BOOL ? " (default " : "",
+                 f->def && f->type != FLAG_BOOL ? f->def : "",
+                 f->def && f->type != FLAG_BOOL ? ")" : "");
+        fprintf(out, "  %-26s", left);
+        print_wrapped(out, text, 28, 100);
     }
-    fprintf(out, "\nURLs:\n"
-                 "  publish  rtmp://HOST:1935/live/<key>     (OBS: server rtmp://HOST/live)\n"
-                 "  watch    http://HOST:8080/hls/<name>/index.m3u8\n"
-                 "  health   http://HOST:8080/health    metrics  http://HOST:8080/metrics\n"
-                 "\nSIGTERM or SIGINT stops gracefully: playlists end with #EXT-X-ENDLIST, exit 0.\n");
+    fprintf(out,
+            "\nURLs:\n"
+            "  publish  rtmp://HOST:1935/live/<key>     (OBS: server rtmp://HOST/live)\n"
+            "  watch    http://HOST:8080/hls/<name>/index.m3u8\n"
+            "  health   http://HOST:8080/health    metrics  http://HOST:8080/metrics\n"
+            "\nSIGTERM or SIGINT stops gracefully: playlists end with #EXT-X-ENDLIST, exit 0.\n");
 }
 
 void config_free(struct config *cfg)
