@@ -1,0 +1,126 @@
+/* The database: users, sessions, streams, recordings and nodes, on SQLite (one node, embedded, the
+ * default) or PostgreSQL (several nodes sharing one server).
+ *
+ * One `struct db` is opened at start with db_open and shared by every thread that needs it (the
+ * HTTP handlers, the CLI, the recorder). Every call is thread-safe and blocking: it takes one of a
+ * few pooled connections (waiting for a free one), runs one prepared statement with bound
+ * parameters, and returns. So it must never run on the network thread.
+ *
+ * db_open applies the embedded schema migrations (db/migrations/NNN_*.sql) that the database has
+ * not seen yet, under a lock that makes two nodes starting at once safe (see db/README.md).
+ *
+ * Results: 0 on success; -ENOENT when the row asked for (or a row it refers to, such as a
+ * stream's owner) does not exist; -EEXIST when a unique name, token or key is already taken (no
+ * row is changed); -EINVAL for a bad argument; -EBUSY when SQLite stayed locked past its busy
+ * timeout; -EIO for any other database error (logged with module "db").
+ *
+ * Memory: the db copies every string it is given. Strings in a struct it fills are heap copies
+ * owned by the caller, released with the matching *_clear (one struct) or *_list_free (an array).
+ * Ids are 32 lowercase hex characters made by the db; times are unix microseconds (clock.h). */
+#ifndef KIBITKA_DB_DB_H
+#define KIBITKA_DB_DB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct db;
+
+/* url: "sqlite:PATH" (the file is created, with its parent directory, if missing) or
+ * "postgres://..." / "postgresql://..." (a libpq connection URI). On failure, logs why (a bad url,
+ * an unreachable server, a failed migration), leaves *out NULL and returns -EINVAL, -ECONNREFUSED,
+ * -EIO or another negative errno. */
+int db_open(const char *url, struct db **out);
+/* Closes every pooled connection and frees the db; sets *dbp to NULL. No call may be in flight. */
+void db_close(struct db **dbp);
+/* "sqlite:DATA_DIR/kibitka.db", the default --db. The caller frees it. */
+char *db_default_url(const char *data_dir);
+/* "sqlite" or "postgres". */
+const char *db_backend_name(const struct db *db);
+
+enum db_role { DB_ROLE_USER = 0, DB_ROLE_ADMIN = 1 };
+const char *db_role_name(enum db_role role);
+
+struct db_user {
+    char *id;
+    char *name;          /* unique */
+    char *password_hash; /* whatever the auth layer stores (an argon2id string) */
+    enum db_role role;
+    int64_t created_at;
+};
+
+/* Creates u->name with u->password_hash and u->role; on success sets u->id (a new heap string
+ * the caller frees; whatever u->id held is overwritten, not freed) and u->created_at. -EEXIST
+ * if the name is taken. */
+int db_user_create(struct db *db, struct db_user *u);
+/* Fill *out (zeroed first) with the user of that name / id. -ENOENT if none. */
+int db_user_get(struct db *db, const char *name, struct db_user *out);
+int db_user_get_by_id(struct db *db, const char *id, struct db_user *out);
+/* Every user, by name. *out is a heap array of *n users; free with db_user_list_free. */
+int db_user_list(struct db *db, struct db_user **out, size_t *n);
+/* Sets the password hash when password_hash is not NULL, the role when role is not NULL. */
+int db_user_update(struct db *db, const char *name, const char *password_hash,
+                   const enum db_role *role);
+/* Deletes the user, their sessions and streams (and those streams' recordings). */
+int db_user_delete(struct db *db, const char *name);
+void db_user_clear(struct db_user *u);
+void db_user_list_free(struct db_user **list, size_t n);
+
+struct db_session {
+    char *token_hash; /* unique; the token itself is never stored */
+    char *user_id;
+    int64_t expires_at;
+    int64_t created_at;
+};
+
+/* Stores s (token_hash, user_id, expires_at); sets s->created_at. -ENOENT if the user does not
+ * exist, -EEXIST if the token hash does. */
+int db_session_create(struct db *db, struct db_session *s);
+/* Returns the session even when expired: comparing expires_at with now is the caller's rule. */
+int db_session_get(struct db *db, const char *token_hash, struct db_session *out);
+int db_session_delete(struct db *db, const char *token_hash);
+/* Deletes sessions with expires_at <= now; returns how many (>= 0) or a negative error. */
+int db_session_delete_expired(struct db *db, int64_t now);
+void db_session_clear(struct db_session *s);
+
+struct db_stream {
+    char *id;
+    char *name;       /* unique across all users (it is the /hls/<name>/ path) */
+    char *owner_id;   /* users.id */
+    char *owner_name; /* filled by reads (joined from users); ignored by create */
+    char *key_hash;   /* unique; the stream key as the auth layer stores it */
+    bool record;
+    int64_t created_at;
+};
+
+/* Creates st->name owned by st->owner_id with st->key_hash and st->record; sets st->id (as
+ * db_user_create does) and st->created_at. -EEXIST if the name or key hash is taken, -ENOENT if the
+ * owner does not exist. */
+int db_stream_create(struct db *db, struct db_stream *st);
+int db_stream_get(struct db *db, const char *name, struct db_stream *out);
+int db_stream_get_by_key_hash(struct db *db, const char *key_hash, struct db_stream *out);
+/* Streams by name: all of them when owner_id is NULL, else that user's. */
+int db_stream_list(struct db *db, const char *owner_id, struct db_stream **out, size_t *n);
+/* Replaces the key hash (the old key stops matching at once). -EEXIST if the new one is taken. */
+int db_stream_set_key(struct db *db, const char *name, const char *key_hash);
+int db_stream_delete(struct db *db, const char *name);
+void db_stream_clear(struct db_stream *st);
+void db_stream_list_free(struct db_stream **list, size_t n);
+
+struct db_node {
+    char *id;
+    char *address;
+    int64_t last_seen;
+};
+
+/* Inserts the node or updates its address and last_seen. */
+int db_node_upsert(struct db *db, const struct db_node *node);
+int db_node_list(struct db *db, struct db_node **out, size_t *n);
+void db_node_clear(struct db_node *node);
+void db_node_list_free(struct db_node **list, size_t n);
+
+/* Rows in schema_migrations and the number of embedded migrations (for tests and `version`). */
+int db_migrations_applied(struct db *db, int64_t *count);
+size_t db_migrations_embedded(void);
+
+#endif
