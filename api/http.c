@@ -1,12 +1,16 @@
 #include "api/http.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/api.h"
 #include "api/metrics_text.h"
+#include "auth/password.h"
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -21,6 +25,7 @@ struct http_server {
     char *cors_origin;
     int port;
     atomic_bool ready;
+    struct api *api;
     /* Guards `stopped` and every request's `alive`: a packager wake-up must not resume a
      * connection MHD has already closed. */
     pthread_mutex_t lock;
@@ -35,12 +40,17 @@ struct request {
     struct MHD_Connection *conn;
     bool alive; /* under srv->lock */
     int64_t wait_started_us;
+    struct buf body; /* /api request body, at most API_BODY_MAX bytes */
+    bool answered;   /* a response was queued early (413) */
+    bool too_large;  /* the body grew past API_BODY_MAX: discarding it, then 413 */
 };
 
 static void request_unref(struct request *r)
 {
-    if (atomic_fetch_sub(&r->refs, 1) == 1)
+    if (atomic_fetch_sub(&r->refs, 1) == 1) {
+        buf_free(&r->body);
         free(r);
+    }
 }
 
 static void server_unref(struct http_server *srv)
@@ -48,6 +58,7 @@ static void server_unref(struct http_server *srv)
     if (atomic_fetch_sub(&srv->refs, 1) != 1)
         return;
     pthread_mutex_destroy(&srv->lock);
+    api_destroy(&srv->api);
     free(srv->cors_origin);
     free(srv);
 }
@@ -182,6 +193,108 @@ static enum MHD_Result serve_metrics(struct http_server *srv, struct MHD_Connect
     return ret;
 }
 
+static enum MHD_Result send_api(struct MHD_Connection *conn, const struct api_response *ar)
+{
+    char *text = ar->body ? json_dumps(ar->body, JSON_COMPACT) : NULL;
+    struct MHD_Response *resp =
+        text ? MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE)
+             : MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    if (text)
+        MHD_add_response_header(resp, "Content-Type", "application/json");
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    if (ar->allow[0])
+        MHD_add_response_header(resp, "Allow", ar->allow);
+    if (ar->www_authenticate)
+        MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
+    if (ar->retry_after_s > 0) {
+        char secs[24];
+        snprintf(secs, sizeof(secs), "%lld", (long long)ar->retry_after_s);
+        MHD_add_response_header(resp, "Retry-After", secs);
+    }
+    enum MHD_Result ret = MHD_queue_response(conn, ar->status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* 413 at once, without reading the rest of the body: MHD closes the connection after it. */
+static enum MHD_Result api_too_large(struct request *r, struct MHD_Connection *conn)
+{
+    struct api_response ar = {0};
+    char msg[64];
+    snprintf(msg, sizeof(msg), "the body is larger than %d bytes", API_BODY_MAX);
+    api_response_error(&ar, MHD_HTTP_CONTENT_TOO_LARGE, "payload_too_large", msg);
+    r->answered = true;
+    enum MHD_Result ret = send_api(conn, &ar);
+    api_response_clear(&ar);
+    return ret;
+}
+
+static const char *query_arg(void *ctx, const char *name)
+{
+    return MHD_lookup_connection_value(ctx, MHD_GET_ARGUMENT_KIND, name);
+}
+
+static void client_text(struct MHD_Connection *conn, char out[INET6_ADDRSTRLEN])
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    strcpy(out, "unknown");
+    if (sa && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, INET6_ADDRSTRLEN);
+    else if (sa && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, INET6_ADDRSTRLEN);
+}
+
+static enum MHD_Result serve_api(struct http_server *srv, struct MHD_Connection *conn,
+                                 struct request *r, const char *url, const char *method)
+{
+    char client[INET6_ADDRSTRLEN];
+    client_text(conn, client);
+    struct api_request req = {
+        .method = method,
+        .path = url,
+        .authorization = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization"),
+        .client = client,
+        .arg = query_arg,
+        .arg_ctx = conn,
+        .body = buf_size(&r->body) ? (const char *)buf_head(&r->body) : NULL,
+        .body_len = buf_size(&r->body),
+    };
+    struct api_response ar;
+    api_handle(srv->api, &req, &ar);
+    enum MHD_Result ret = send_api(conn, &ar);
+    api_response_clear(&ar);
+    return ret;
+}
+
+/* Collects an /api body across calls, at most API_BODY_MAX bytes. A declared Content-Length
+ * over the limit was refused on the first call; a chunked body that grows past it is discarded
+ * as it arrives (memory stays bounded; libmicrohttpd 0.9.75 does not let a response be queued
+ * in the middle of an upload) and answered 413 when it ends or the connection times out. */
+static enum MHD_Result api_upload(struct request *r, const char *data, size_t *size)
+{
+    if (!r->too_large && buf_size(&r->body) + *size > API_BODY_MAX) {
+        r->too_large = true;
+        buf_free(&r->body);
+    }
+    if (!r->too_large)
+        buf_append(&r->body, data, *size);
+    *size = 0;
+    return MHD_YES;
+}
+
+static bool declared_too_large(struct MHD_Connection *conn)
+{
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+    if (!cl)
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(cl, &end, 10);
+    return errno == ERANGE || n > API_BODY_MAX;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
                               const char *method, const char *version, const char *upload_data,
                               size_t *upload_data_size, void **req_cls)
@@ -197,9 +310,22 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         r->srv = srv;
         r->conn = conn;
         r->alive = true;
+        buf_init(&r->body);
         *req_cls = r;
+        /* A declared body over the limit is refused before any of it is read. */
+        if (!strncmp(url, "/api/", 5) && declared_too_large(conn))
+            return api_too_large(r, conn);
         return MHD_YES;
     }
+    bool api = !strncmp(url, "/api/", 5);
+    if (api && *upload_data_size > 0)
+        return api_upload(r, upload_data, upload_data_size);
+    if (r->answered)
+        return MHD_YES;
+    if (api && r->too_large)
+        return api_too_large(r, conn);
+    if (api)
+        return serve_api(srv, conn, r, url, method);
     if (*upload_data_size > 0) {
         *upload_data_size = 0; /* no route takes a body yet; read and ignore it */
         return MHD_YES;
@@ -248,6 +374,9 @@ struct http_server *http_server_create(const struct http_server_config *cfg)
     srv->cfg = *cfg;
     srv->cors_origin = xstrdup(cfg->cors_origin);
     pthread_mutex_init(&srv->lock, NULL);
+    if (password_init() < 0)
+        log_warn("http", NULL, "libsodium failed to initialise: logins will fail");
+    srv->api = api_create(cfg->db, cfg->hubs);
     /* MHD_USE_TURBO: no shutdown() before close and fewer syscalls per request; playlist
      * polling is many small requests, where per-request cost is what counts. */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
@@ -263,6 +392,7 @@ struct http_server *http_server_create(const struct http_server_config *cfg)
     if (!srv->daemon) {
         log_error("http", NULL, "cannot listen on %s (port in use, or no permission?)",
                   cfg->listen_addr);
+        api_destroy(&srv->api);
         free(srv->cors_origin);
         pthread_mutex_destroy(&srv->lock);
         free(srv);

@@ -12,6 +12,7 @@
 
 #include "core/hub.h"
 #include "core/metrics.h"
+#include "db/db.h"
 #include "packager/hls.h"
 
 struct http_server;
@@ -23,6 +24,9 @@ struct http_server_config {
     struct hls_server *hls;
     struct hub_registry *hubs;
     struct metrics *metrics;
+    /* /api/...: the database (NULL: every /api route but /api/live and /api/openapi.json answers
+     * 503). Not owned; must outlive the server. */
+    struct db *db;
 };
 
 /* Binds and starts serving. NULL after logging why. */

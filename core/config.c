@@ -32,9 +32,15 @@ static const struct flag flags[] = {
       "HTTP listener: /hls, /health, /metrics"),
     F("rtmp", FLAG_STR, rtmp_addr, "0.0.0.0:1935", "ADDR:PORT",
       "RTMP listener for publishers: rtmp://HOST:PORT/live/<key>"),
+    F("data", FLAG_STR, data_dir, "./kibitka-data", "DIR",
+      "where kibitka keeps its files: the SQLite database by default"),
+    F("db", FLAG_STR, db_url, "", "URL",
+      "database: sqlite:PATH or postgres://USER@HOST:PORT/DB (several nodes share one "
+      "PostgreSQL); empty means sqlite:DATA/kibitka.db"),
     F("open-publish", FLAG_BOOL, open_publish, NULL, NULL,
-      "development mode: any key publishes as a stream of that name (names are [a-z0-9_-]{1,64}); "
-      "without it every publish is refused, since stream keys come with the API (not built yet)"),
+      "development mode: any key publishes as a stream of that name (names are "
+      "[a-z0-9_-]{1,64}); without it a publish needs a stream key from the API or "
+      "`kibitka stream add`"),
     F("part", FLAG_DOUBLE, part_seconds, "0.5", "SECONDS", "LL-HLS part target duration, 0.1 to 2"),
     F("cors-origin", FLAG_STR, cors_origin, "*", "ORIGIN",
       "Access-Control-Allow-Origin sent with /hls responses"),
@@ -180,6 +186,16 @@ int config_check(const struct config *cfg, FILE *err)
         fprintf(err, "kibitka: --part %g is out of range (0.1 to 2 seconds)\n", cfg->part_seconds);
         return -EINVAL;
     }
+    if (cfg->db_url[0] && strncmp(cfg->db_url, "sqlite:", 7) != 0 &&
+        strncmp(cfg->db_url, "postgres://", 11) != 0 &&
+        strncmp(cfg->db_url, "postgresql://", 13) != 0) {
+        fprintf(err, "kibitka: --db '%s' is not sqlite:PATH or postgres://...\n", cfg->db_url);
+        return -EINVAL;
+    }
+    if (!cfg->data_dir[0]) {
+        fprintf(err, "kibitka: --data must name a directory\n");
+        return -EINVAL;
+    }
     if (strcmp(cfg->ladder, "none") != 0 && strcmp(cfg->ladder, "source") != 0) {
         fprintf(err,
                 "kibitka: --ladder '%s': only 'none' or 'source' work in this build; the "
@@ -228,31 +244,48 @@ static void print_wrapped(FILE *out, const char *text, int indent, int width)
 
 void config_print_help(FILE *out)
 {
-    fprintf(out, "kibitka: live video server (RTMP in, LL-HLS out)\n\n"
-                 "usage:\n"
-                 "  kibitka [serve] [FLAGS]   run the server\n"
-                 "  kibitka version           print the version\n"
-                 "  kibitka --help            this text\n\n"
-                 "flags of serve (each also read from the environment as KIBITKA_<FLAG>, e.g.\n"
-                 "KIBITKA_OPEN_PUBLISH=1; the command line wins):\n");
+    fprintf(
+        out,
+        "kibitka: live video server (RTMP in, LL-HLS out)\n\n"
+        "usage:\n"
+        "  kibitka [serve] [FLAGS]   run the server\n"
+        "  kibitka user add NAME [--admin] --password-stdin     add a user (password on stdin)\n"
+        "  kibitka user list                                    list users and roles\n"
+        "  kibitka stream add --user NAME --name STREAM         add a stream, print its key\n"
+        "      (these three take --data DIR and --db URL, like serve, and work with the\n"
+        "      server stopped or running)\n"
+        "  kibitka version           print the version\n"
+        "  kibitka --help            this text\n\n"
+        "flags of serve (each also read from the environment as KIBITKA_<FLAG>, e.g.\n"
+        "KIBITKA_OPEN_PUBLISH=1; the command line wins):\n");
     for (size_t i = 0; i < NFLAGS; i++) {
         const struct flag *f = &flags[i];
         char left[64];
         snprintf(left, sizeof(left), "--%s%s%s", f->name, f->arg ? " " : "", f->arg ? f->arg : "");
         char text[512];
         snprintf(text, sizeof(text), "%s%s%s%s", f->help,
-                 f->def && f->type != FLAG_BOOL ? " (default " : "",
-                 f->def && f->type != FLAG_BOOL ? f->def : "",
-                 f->def && f->type != FLAG_BOOL ? ")" : "");
+                 f->def && f->def[0] && f->type != FLAG_BOOL ? " (default " : "",
+                 f->def && f->def[0] && f->type != FLAG_BOOL ? f->def : "",
+                 f->def && f->def[0] && f->type != FLAG_BOOL ? ")" : "");
         fprintf(out, "  %-26s", left);
         print_wrapped(out, text, 28, 100);
     }
     fprintf(out,
             "\nURLs:\n"
-            "  publish  rtmp://HOST:1935/live/<key>     (OBS: server rtmp://HOST/live)\n"
+            "  publish  rtmp://HOST:1935/live/<key>     (OBS: server rtmp://HOST/live, the key from stream add)\n"
             "  watch    http://HOST:8080/hls/<name>/index.m3u8\n"
             "  health   http://HOST:8080/health    metrics  http://HOST:8080/metrics\n"
             "\nSIGTERM or SIGINT stops gracefully: playlists end with #EXT-X-ENDLIST, exit 0.\n");
+}
+
+char *config_db_url(const struct config *cfg)
+{
+    if (cfg->db_url[0])
+        return xstrdup(cfg->db_url);
+    size_t n = strlen(cfg->data_dir) + 32;
+    char *url = xmalloc(n);
+    snprintf(url, n, "sqlite:%s/kibitka.db", cfg->data_dir);
+    return url;
 }
 
 void config_free(struct config *cfg)

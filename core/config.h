@@ -13,6 +13,8 @@
 struct config {
     char *http_addr;        /* --http ADDR:PORT */
     char *rtmp_addr;        /* --rtmp ADDR:PORT */
+    char *data_dir;         /* --data DIR: the database file and, later, the recording spool */
+    char *db_url;           /* --db: sqlite:PATH or postgres://...; "" = sqlite:DATA/kibitka.db */
     double part_seconds;    /* --part: LL-HLS part target duration */
     char *cors_origin;      /* --cors-origin */
     bool open_publish;      /* --open-publish: the RTMP key is the stream name */
@@ -33,6 +35,8 @@ void config_defaults(struct config *cfg);
 int config_parse(struct config *cfg, int argc, char **argv, FILE *err);
 /* Validates cross-flag rules and value ranges; writes the reason to err. */
 int config_check(const struct config *cfg, FILE *err);
+/* The database URL: --db, or sqlite:DATA/kibitka.db when it is empty. The caller frees it. */
+char *config_db_url(const struct config *cfg);
 void config_print_help(FILE *out);
 void config_free(struct config *cfg);
 

@@ -1,6 +1,7 @@
 #include "core/loop.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,10 +29,18 @@ struct loop_timer {
     struct loop_timer *next;
 };
 
+struct post {
+    void (*fn)(void *arg);
+    void *arg;
+    struct post *next;
+};
+
 struct loop {
     int epfd;
     int wakefd;
     atomic_bool stop;
+    pthread_mutex_t post_lock;
+    struct post *posts, **posts_tail; /* under post_lock */
     struct reg *regs;
     struct loop_timer *timers;
 };
@@ -54,8 +63,12 @@ struct loop *loop_create(void)
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &wake_reg};
     epoll_ctl(loop->epfd, EPOLL_CTL_ADD, loop->wakefd, &ev);
     atomic_init(&loop->stop, false);
+    pthread_mutex_init(&loop->post_lock, NULL);
+    loop->posts_tail = &loop->posts;
     return loop;
 }
+
+static void run_posts(struct loop *loop);
 
 void loop_destroy(struct loop **ploop)
 {
@@ -70,6 +83,8 @@ void loop_destroy(struct loop **ploop)
         n = t->next;
         free(t);
     }
+    run_posts(loop); /* their owners may be waiting to free what they carry */
+    pthread_mutex_destroy(&loop->post_lock);
     close(loop->epfd);
     close(loop->wakefd);
     free(loop);
@@ -148,6 +163,35 @@ void loop_stop(struct loop *loop)
     (void)w;
 }
 
+void loop_post(struct loop *loop, void (*fn)(void *arg), void *arg)
+{
+    struct post *p = xcalloc(1, sizeof(*p));
+    p->fn = fn;
+    p->arg = arg;
+    pthread_mutex_lock(&loop->post_lock);
+    *loop->posts_tail = p;
+    loop->posts_tail = &p->next;
+    pthread_mutex_unlock(&loop->post_lock);
+    uint64_t one = 1;
+    ssize_t w = write(loop->wakefd, &one, sizeof(one));
+    (void)w;
+}
+
+static void run_posts(struct loop *loop)
+{
+    pthread_mutex_lock(&loop->post_lock);
+    struct post *list = loop->posts;
+    loop->posts = NULL;
+    loop->posts_tail = &loop->posts;
+    pthread_mutex_unlock(&loop->post_lock);
+    while (list) {
+        struct post *p = list;
+        list = p->next;
+        p->fn(p->arg);
+        free(p);
+    }
+}
+
 static void reap(struct loop *loop)
 {
     for (struct reg **pp = &loop->regs; *pp;) {
@@ -210,6 +254,7 @@ int loop_run(struct loop *loop)
                 uint64_t v;
                 ssize_t rd = read(loop->wakefd, &v, sizeof(v));
                 (void)rd;
+                run_posts(loop);
                 continue;
             }
             if (!r->dead)
@@ -218,5 +263,6 @@ int loop_run(struct loop *loop)
         run_timers(loop);
         reap(loop);
     }
+    atomic_store(&loop->stop, false); /* so the loop can be run again */
     return 0;
 }

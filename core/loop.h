@@ -34,7 +34,14 @@ struct loop_timer *loop_timer_add(struct loop *loop, int64_t interval_ms, bool r
                                   loop_timer_cb cb, void *opaque);
 void loop_timer_cancel(struct loop *loop, struct loop_timer *t);
 
-/* Runs until loop_stop. Returns 0, or -errno if epoll itself failed. */
+/* Runs fn(arg) on the loop's thread soon. Safe from any thread: the way worker threads hand
+ * results back (a database answer for a waiting RTMP publish, say). Calls run in the order
+ * posted. Posts still queued when the loop is destroyed are run by loop_destroy, so whatever they
+ * carry is freed: their owners must be ready for that (cancelled requests, say). */
+void loop_post(struct loop *loop, void (*fn)(void *arg), void *arg);
+
+/* Runs until loop_stop, which it then forgets: the loop may be run again. Returns 0, or -errno
+ * if epoll itself failed. */
 int loop_run(struct loop *loop);
 /* Asks loop_run to return after the current batch. Safe from any thread and from a signal
  * handler (it writes an eventfd). */

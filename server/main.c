@@ -7,28 +7,34 @@
  * stream ends and its playlists get #EXT-X-ENDLIST; HTTP keeps serving those for --stop-grace;
  * then HTTP stops and the rest is freed. */
 #include <errno.h>
-#include <pthread.h>
 #include <libavformat/avformat.h>
 #include <malloc.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "api/http.h"
+#include "auth/publish.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "db/db.h"
 #include "ingest/rtmp/rtmp.h"
 #include "packager/hls.h"
+#include "server/cli.h"
 
 struct app {
     struct config cfg;
     struct metrics metrics;
     struct loop *loop;
+    struct db *db;
+    struct publish_auth *auth;
     struct hub_registry *hubs;
     struct hls_server *hls;
     struct http_server *http;
@@ -82,16 +88,44 @@ static int start(struct app *app)
         log_error("main", NULL, "cannot set up the event loop: %s", strerror(errno));
         return -1;
     }
+    char *url = config_db_url(c);
+    int err = db_open(url, &app->db);
+    if (err < 0) {
+        log_error("main", NULL, "cannot open the database %s (%s); see --db and --data", url,
+                  strerror(-err));
+        free(url);
+        return -1;
+    }
+    log_info("main", NULL, "database: %s (%s)", db_backend_name(app->db),
+             strncmp(url, "sqlite:", 7) == 0 ? url : "postgres");
+    free(url);
+    app->auth = publish_auth_create(app->db, app->loop);
+    if (!app->auth)
+        return -1;
     app->hubs = hub_registry_create();
     struct hls_config hc = {c->part_seconds, c->hls_linger, &app->metrics};
     app->hls = hls_server_create(&hc, app->hubs);
-    struct http_server_config htc = {c->http_addr, c->cors_origin, c->http_threads,
-                                     app->hls,    app->hubs,     &app->metrics};
+    struct http_server_config htc = {
+        .listen_addr = c->http_addr,
+        .cors_origin = c->cors_origin,
+        .threads = c->http_threads,
+        .hls = app->hls,
+        .hubs = app->hubs,
+        .metrics = &app->metrics,
+        .db = app->db,
+    };
     app->http = http_server_create(&htc);
     if (!app->http)
         return -1;
-    struct rtmp_server_config rc = {c->rtmp_addr,       c->open_publish, c->idle_timeout,
-                                    c->max_connections, app->hubs,       &app->metrics};
+    struct rtmp_server_config rc = {
+        .listen_addr = c->rtmp_addr,
+        .open_publish = c->open_publish,
+        .idle_timeout = c->idle_timeout,
+        .max_connections = c->max_connections,
+        .hubs = app->hubs,
+        .metrics = &app->metrics,
+        .auth = app->auth,
+    };
     app->rtmp = rtmp_server_create(app->loop, &rc);
     if (!app->rtmp)
         return -1;
@@ -104,19 +138,21 @@ static void stop(struct app *app)
     if (app->rtmp) {
         rtmp_server_shutdown(app->rtmp); /* ends every stream: playlists get ENDLIST */
         if (app->http && app->cfg.stop_grace > 0) {
-            struct timespec ts = {(time_t)app->cfg.stop_grace,
-                                  (long)((app->cfg.stop_grace - (time_t)app->cfg.stop_grace) *
-                                         1e9)};
+            struct timespec ts = {
+                (time_t)app->cfg.stop_grace,
+                (long)((app->cfg.stop_grace - (time_t)app->cfg.stop_grace) * 1e9)};
             nanosleep(&ts, NULL); /* HTTP threads keep serving the ended playlists */
         }
     }
     if (app->http)
         http_server_set_ready(app->http, false);
     http_server_destroy(&app->http);
-    rtmp_server_destroy(&app->rtmp);
+    rtmp_server_destroy(&app->rtmp); /* cancels key checks under way */
+    publish_auth_destroy(&app->auth);
     hls_server_destroy(&app->hls);
     hub_registry_destroy(&app->hubs);
-    loop_destroy(&app->loop);
+    loop_destroy(&app->loop); /* runs what the key worker posted last, freeing it */
+    db_close(&app->db);
     if (app->sigfd > 0)
         close(app->sigfd);
 }
@@ -148,11 +184,10 @@ static int serve(int argc, char **argv)
     if (start(&app) == 0) {
         http_server_set_ready(app.http, true);
         log_info("main", NULL, "kibitka %s ready: rtmp %s (port %d), http %s (port %d)%s",
-                 KIBITKA_VERSION, app.cfg.rtmp_addr, rtmp_server_port(app.rtmp),
-                 app.cfg.http_addr, http_server_port(app.http),
+                 KIBITKA_VERSION, app.cfg.rtmp_addr, rtmp_server_port(app.rtmp), app.cfg.http_addr,
+                 http_server_port(app.http),
                  app.cfg.open_publish ? ", open publish: any key publishes under its own name"
-                                      : ", publishing refused until the API issues stream keys "
-                                        "(use --open-publish for development)");
+                                      : ", publishing with stream keys");
         if (loop_run(app.loop) == 0) {
             log_info("main", NULL, "stopping (%s): ending streams, closing connections",
                      strsignal(app.stop_signal));
@@ -178,9 +213,12 @@ int main(int argc, char **argv)
         }
         if (!strcmp(cmd, "serve"))
             return serve(argc - 2, argv + 2);
+        if (!strcmp(cmd, "user") || !strcmp(cmd, "stream"))
+            return cli_main(argc - 1, argv + 1);
         if (strncmp(cmd, "--", 2) != 0) {
-            fprintf(stderr, "kibitka: unknown command '%s' (commands: serve, version; see "
-                            "kibitka --help)\n",
+            fprintf(stderr,
+                    "kibitka: unknown command '%s' (commands: serve, version; see "
+                    "kibitka --help)\n",
                     cmd);
             return 2;
         }

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "auth/publish.h"
 #include "core/log.h"
 #include "ingest/rtmp/session_priv.h"
 
@@ -171,32 +172,65 @@ static int refuse_publish(struct rtmp_session *s, int err, const char *code, con
     return err;
 }
 
+/* Claims name and starts publishing. key is what the log may show (the name under
+ * --open-publish; never a secret stream key). */
+static int start_publish(struct rtmp_session *s, const char *name)
+{
+    struct hub *hub;
+    int err = hub_registry_claim(s->hubs, name, &hub);
+    if (err == -EBUSY)
+        return refuse_publish(s, err, "NetStream.Publish.BadName", "stream is already live", name);
+    if (err < 0)
+        return refuse_publish(s, err, "NetStream.Publish.BadName", "bad stream name", name);
+    s->stream = rtmp_stream_create(hub, s->metrics, s->peer);
+    session_send_user_control(s, 0, RTMP_STREAM_ID); /* StreamBegin */
+    session_send_status(s, "status", "NetStream.Publish.Start", "publishing");
+    log_info("rtmp", name, "publishing from %s, waiting for codec configuration", s->peer);
+    return 0;
+}
+
+/* The database's answer to a key check, on the loop's thread. */
+static void key_checked(void *arg, int err, const char *name)
+{
+    struct rtmp_session *s = arg;
+    s->auth_req = NULL;
+    if (err == -ENOENT)
+        err = refuse_publish(s, -EACCES, "NetStream.Publish.BadName",
+                             "invalid stream key (key not shown)", NULL);
+    else if (err < 0)
+        err = refuse_publish(s, -EIO, "NetStream.Publish.Rejected",
+                             "the stream key could not be checked (database error)", NULL);
+    else
+        err = start_publish(s, name);
+    if (err < 0)
+        s->failed = true;
+    if (s->wake)
+        s->wake(s->wake_opaque, err);
+}
+
 static int on_publish(struct rtmp_session *s, const struct cmd *c)
 {
     const char *key = cmd_str(c, 3);
     if (!s->connected || !s->stream_created)
         return refuse_publish(s, -EPROTO, "NetStream.Publish.Rejected",
-                              "publish before connect and createStream", key);
-    if (s->stream)
+                              "publish before connect and createStream", NULL);
+    if (s->stream || s->auth_req)
         return refuse_publish(s, -EPROTO, "NetStream.Publish.Rejected",
-                              "this connection is already publishing", key);
-    if (!s->open_publish)
-        return refuse_publish(
-            s, -EACCES, "NetStream.Publish.BadName",
-            "publishing needs a stream key from the API (not built yet) or --open-publish", key);
-    if (!key || !hub_name_valid(key))
-        return refuse_publish(s, -EINVAL, "NetStream.Publish.BadName",
-                              "the stream key must be 1 to 64 characters of a-z 0-9 _ -", key);
-    struct hub *hub;
-    int err = hub_registry_claim(s->hubs, key, &hub);
-    if (err == -EBUSY)
-        return refuse_publish(s, err, "NetStream.Publish.BadName", "stream is already live", key);
-    if (err < 0)
-        return refuse_publish(s, err, "NetStream.Publish.BadName", "bad stream key", key);
-    s->stream = rtmp_stream_create(hub, s->metrics, s->peer);
-    session_send_user_control(s, 0, RTMP_STREAM_ID); /* StreamBegin */
-    session_send_status(s, "status", "NetStream.Publish.Start", "publishing");
-    log_info("rtmp", key, "publishing from %s, waiting for codec configuration", s->peer);
+                              "this connection is already publishing", NULL);
+    if (s->open_publish) {
+        if (!key || !hub_name_valid(key))
+            return refuse_publish(s, -EINVAL, "NetStream.Publish.BadName",
+                                  "the stream key must be 1 to 64 characters of a-z 0-9 _ -", key);
+        return start_publish(s, key);
+    }
+    if (!s->auth)
+        return refuse_publish(s, -EACCES, "NetStream.Publish.BadName",
+                              "publishing needs a stream key or --open-publish", NULL);
+    if (!key || !key[0] || strlen(key) > 128)
+        return refuse_publish(s, -EACCES, "NetStream.Publish.BadName",
+                              "invalid stream key (key not shown)", NULL);
+    s->auth_req = publish_auth_check(s->auth, key, key_checked, s);
+    log_debug("rtmp", NULL, "checking the stream key from %s", s->peer);
     return 0;
 }
 

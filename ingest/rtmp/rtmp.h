@@ -15,6 +15,7 @@
 #include "core/metrics.h"
 
 struct rtmp_server;
+struct publish_auth;
 
 struct rtmp_server_config {
     const char *listen_addr; /* "ADDR:PORT" */
@@ -23,6 +24,8 @@ struct rtmp_server_config {
     int max_connections;
     struct hub_registry *hubs;
     struct metrics *metrics;
+    /* Checks stream keys when open_publish is off (NULL: every publish is refused). */
+    struct publish_auth *auth;
 };
 
 /* Binds and starts accepting on loop. Returns NULL after logging why (e.g. port in use). */

@@ -158,6 +158,22 @@ static int conn_read(struct conn *c)
     return 0;
 }
 
+/* The session answered something asynchronously (a stream-key check): send it, and close when
+ * it refused. */
+static void conn_wake(void *opaque, int err)
+{
+    struct conn *c = opaque;
+    if (err < 0) {
+        if (c->srv->cfg.metrics)
+            metrics_add(&c->srv->cfg.metrics->rtmp_rejected_total, 1);
+        conn_flush(c); /* best effort: the refusal's onStatus */
+        conn_close(c, "publish refused");
+        return;
+    }
+    if (conn_flush(c) < 0)
+        conn_close(c, "publisher disconnected or not reading");
+}
+
 static void conn_cb(struct loop *loop, int fd, uint32_t events, void *opaque)
 {
     struct conn *c = opaque;
@@ -177,8 +193,15 @@ static void conn_new(struct rtmp_server *srv, int fd, const struct sockaddr_stor
     c->fd = fd;
     net_addr_str(ss, c->peer, sizeof(c->peer));
     c->last_progress_us = clock_mono_us();
-    struct rtmp_session_config sc = {srv->cfg.open_publish, srv->cfg.hubs, srv->cfg.metrics,
-                                     c->peer};
+    struct rtmp_session_config sc = {
+        .open_publish = srv->cfg.open_publish,
+        .hubs = srv->cfg.hubs,
+        .metrics = srv->cfg.metrics,
+        .peer = c->peer,
+        .auth = srv->cfg.auth,
+        .wake = conn_wake,
+        .wake_opaque = c,
+    };
     c->sess = rtmp_session_create(&sc);
     int err = loop_add_fd(srv->loop, fd, EPOLLIN, conn_cb, c);
     if (err < 0) {

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/publish.h"
 #include "core/alloc.h"
 #include "core/log.h"
 #include "ingest/rtmp/session_priv.h"
@@ -13,6 +14,9 @@ struct rtmp_session *rtmp_session_create(const struct rtmp_session_config *cfg)
 {
     struct rtmp_session *s = xcalloc(1, sizeof(*s));
     s->open_publish = cfg->open_publish;
+    s->auth = cfg->auth;
+    s->wake = cfg->wake;
+    s->wake_opaque = cfg->wake_opaque;
     s->hubs = cfg->hubs;
     s->metrics = cfg->metrics;
     snprintf(s->peer, sizeof(s->peer), "%s", cfg->peer ? cfg->peer : "?");
@@ -29,6 +33,8 @@ void rtmp_session_destroy(struct rtmp_session **ps, const char *reason)
     struct rtmp_session *s = *ps;
     if (!s)
         return;
+    if (s->auth_req)
+        publish_auth_cancel(s->auth, s->auth_req);
     rtmp_session_end_stream(s, reason ? reason : "connection closed");
     chunk_reader_destroy(&s->chunks);
     buf_free(&s->out);

@@ -19,11 +19,19 @@
 
 struct rtmp_session;
 
+struct publish_auth;
+
 struct rtmp_session_config {
     bool open_publish;
     struct hub_registry *hubs;
     struct metrics *metrics; /* may be NULL (tests) */
     const char *peer;        /* "1.2.3.4:5678", for log lines; copied */
+    /* Without open_publish, a publish's key is checked here, asynchronously (NULL: every publish
+     * is refused). When the answer has been handled, the session calls wake(wake_opaque, err)
+     * on the loop's thread: output is waiting, and err < 0 means the connection must close. */
+    struct publish_auth *auth;
+    void (*wake)(void *opaque, int err);
+    void *wake_opaque;
 };
 
 struct rtmp_session *rtmp_session_create(const struct rtmp_session_config *cfg);

@@ -23,6 +23,10 @@
 
 struct rtmp_session {
     bool open_publish;
+    struct publish_auth *auth;
+    struct publish_auth_req *auth_req; /* a key check under way */
+    void (*wake)(void *opaque, int err);
+    void *wake_opaque;
     struct hub_registry *hubs;
     struct metrics *metrics;
     char peer[64];

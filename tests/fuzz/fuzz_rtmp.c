@@ -52,7 +52,7 @@ static struct hub_registry *registry(void)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const size_t slices[] = {1, 3, 12, 128, 4096, 65536};
-    struct rtmp_session_config cfg = {true, registry(), NULL, "fuzz:1"};
+    struct rtmp_session_config cfg = {.open_publish = true, .hubs = registry(), .peer = "fuzz:1"};
     struct rtmp_session *s = rtmp_session_create(&cfg);
     int err = 0;
     if (size > 0 && data[0] != 3) {

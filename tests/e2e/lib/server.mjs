@@ -1,7 +1,7 @@
 // Helpers shared by the end-to-end tests: start a real kibitka on free loopback ports, publish
 // with real ffmpeg, fetch with timeouts. Everything listens on 127.0.0.1 only.
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,7 +28,11 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export async function startServer(extra = [], env = {}) {
   const http = await freePort();
   const rtmp = await freePort();
-  const args = ['serve', '--http', `127.0.0.1:${http}`, '--rtmp', `127.0.0.1:${rtmp}`, ...extra];
+  // Each server gets its own data directory (its SQLite database) unless the test names one.
+  mkdirSync(workDir, { recursive: true });
+  const dataDir = mkdtempSync(path.join(workDir, 'data-'));
+  const args = ['serve', '--http', `127.0.0.1:${http}`, '--rtmp', `127.0.0.1:${rtmp}`,
+    ...(extra.includes('--data') ? [] : ['--data', dataDir]), ...extra];
   const proc = spawn(binary, args, {
     env: { ...process.env, ASAN_OPTIONS: 'detect_leaks=1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -38,7 +42,7 @@ export async function startServer(extra = [], env = {}) {
   proc.stderr.on('data', (d) => { log += d; });
   const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
   const srv = {
-    proc, http, rtmp, exited,
+    proc, http, rtmp, exited, dataDir,
     base: `http://127.0.0.1:${http}`,
     rtmpUrl: (key) => `rtmp://127.0.0.1:${rtmp}/live/${key}`,
     log: () => log,

@@ -34,6 +34,33 @@ static void on_once(struct loop *loop, void *o)
     ((struct st *)o)->once++;
 }
 
+struct posted {
+    struct loop *loop;
+    int order[3], n;
+};
+
+static void on_post(void *arg)
+{
+    struct posted *p = arg;
+    p->order[p->n] = p->n + 1;
+    if (++p->n == 3)
+        loop_stop(p->loop);
+}
+
+static void *poster(void *arg)
+{
+    struct posted *p = arg;
+    usleep(20000);
+    for (int i = 0; i < 3; i++)
+        loop_post(p->loop, on_post, p);
+    return NULL;
+}
+
+static void post_at_destroy(void *arg)
+{
+    (*(int *)arg)++;
+}
+
 static void *stopper(void *arg)
 {
     usleep(50000);
@@ -67,6 +94,18 @@ int main(void)
     pthread_join(th, NULL);
     loop_destroy(&loop);
     CHECK(loop == NULL);
+    /* loop_post from another thread runs on the loop, in order */
+    struct posted p = {loop_create(), {0}, 0};
+    pthread_create(&th, NULL, poster, &p);
+    CHECK_EQ_INT(loop_run(p.loop), 0);
+    pthread_join(th, NULL);
+    CHECK_EQ_INT(p.n, 3);
+    CHECK(p.order[0] == 1 && p.order[1] == 2 && p.order[2] == 3);
+    int never = 0;
+    loop_post(p.loop, post_at_destroy, &never); /* run by destroy, so nothing leaks */
+    loop_destroy(&p.loop);
+    CHECK_EQ_INT(never, 1);
+
     close(s.fds[0]);
     close(s.fds[1]);
     return test_report("test_loop");

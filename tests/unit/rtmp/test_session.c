@@ -126,7 +126,7 @@ static struct hub_registry *reg;
 static void client_init(struct client *c, bool open_publish)
 {
     memset(c, 0, sizeof(*c));
-    struct rtmp_session_config cfg = {open_publish, reg, NULL, "test:1"};
+    struct rtmp_session_config cfg = {.open_publish = open_publish, .hubs = reg, .peer = "test:1"};
     c->s = rtmp_session_create(&cfg);
     c->replies = chunk_reader_create(on_reply, c);
     buf_init(&c->in);

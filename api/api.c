@@ -1,0 +1,168 @@
+/* /api dispatch: route, parse and check the body, authenticate, call the handler. */
+#include "api/api.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "api/internal.h"
+#include "core/alloc.h"
+#include "core/clock.h"
+
+struct api *api_create(struct db *db, struct hub_registry *hubs)
+{
+    struct api *api = xcalloc(1, sizeof(*api));
+    api->db = db;
+    api->hubs = hubs;
+    api->fail_by_addr = ratelimit_create(API_LOGIN_FAILURES, API_LOGIN_WINDOW_US, 4096);
+    api->fail_by_user = ratelimit_create(API_LOGIN_FAILURES, API_LOGIN_WINDOW_US, 4096);
+    return api;
+}
+
+void api_destroy(struct api **papi)
+{
+    struct api *api = *papi;
+    if (!api)
+        return;
+    ratelimit_destroy(&api->fail_by_addr);
+    ratelimit_destroy(&api->fail_by_user);
+    free(api);
+    *papi = NULL;
+}
+
+void api_response_clear(struct api_response *resp)
+{
+    json_decref(resp->body);
+    memset(resp, 0, sizeof(*resp));
+}
+
+void api_response_error(struct api_response *resp, unsigned status, const char *code,
+                        const char *message)
+{
+    json_decref(resp->body);
+    resp->status = status;
+    resp->body = json_error_body(code, message);
+}
+
+void api_ok(struct api_call *c, unsigned status, json_t *body)
+{
+    json_decref(c->resp->body);
+    c->resp->status = status;
+    c->resp->body = body;
+}
+
+void api_fail(struct api_call *c, unsigned status, const char *code, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    api_response_error(c->resp, status, code, msg);
+}
+
+void api_fail_db(struct api_call *c, int err, const char *what)
+{
+    if (err == -ENOENT)
+        api_fail(c, 404, "not_found", "no such %s", what);
+    else if (err == -EEXIST)
+        api_fail(c, 409, "conflict", "that %s already exists", what);
+    else if (err == -EBUSY)
+        api_fail(c, 503, "unavailable", "the database is busy; try again");
+    else
+        api_fail(c, 500, "internal", "database error");
+}
+
+bool api_name_valid(const char *name)
+{
+    return name && hub_name_valid(name);
+}
+
+json_t *api_user_json(const struct db_user *u)
+{
+    return json_pack("{s:s,s:s,s:o}", "name", u->name, "role", db_role_name(u->role), "created_at",
+                     json_time(u->created_at));
+}
+
+bool api_authenticate(struct api_call *c)
+{
+    const char *h = c->req->authorization;
+    const char *token = NULL;
+    if (h && !strncasecmp(h, "Bearer ", 7)) {
+        token = h + 7;
+        while (*token == ' ')
+            token++;
+    }
+    c->resp->www_authenticate = true;
+    if (!token || !*token) {
+        api_fail(c, 401, "unauthorized", "an Authorization: Bearer token is required");
+        return false;
+    }
+    secret_hash(token, c->token_hash);
+    struct db_session s = {0};
+    int err = db_session_get(c->api->db, c->token_hash, &s);
+    if (err == 0 && s.expires_at <= clock_wall_us())
+        err = -ENOENT;
+    if (err == 0)
+        err = db_user_get_by_id(c->api->db, s.user_id, &c->user);
+    db_session_clear(&s);
+    if (err == -ENOENT) {
+        api_fail(c, 401, "unauthorized", "the token is invalid or has expired");
+        return false;
+    }
+    c->resp->www_authenticate = false;
+    if (err < 0) {
+        api_fail_db(c, err, "session");
+        return false;
+    }
+    return true;
+}
+
+static void dispatch(struct api_call *c)
+{
+    const struct api_request *req = c->req;
+    size_t i;
+    char allow[ROUTER_ALLOW_MAX];
+    switch (router_match(api_routes, api_nroutes, sizeof(api_routes[0]), req->method, req->path, &i,
+                         &c->params, allow)) {
+    case ROUTER_NOT_FOUND:
+        api_fail(c, 404, "not_found", "no such route");
+        return;
+    case ROUTER_BAD_METHOD:
+        snprintf(c->resp->allow, sizeof(c->resp->allow), "%s", allow);
+        api_fail(c, 405, "method_not_allowed", "allowed here: %s", allow);
+        return;
+    case ROUTER_FOUND:
+        break;
+    }
+    const struct api_route *route = &api_routes[i];
+    if (!c->api->db && route->fn != api_live_list && route->fn != api_openapi) {
+        api_fail(c, 503, "unavailable", "no database configured");
+        return;
+    }
+    /* Authenticate before looking at the body: a caller without a token learns nothing about
+     * what a route accepts. */
+    if (route->access != API_PUBLIC && !api_authenticate(c))
+        return;
+    if (route->access == API_ADMIN && c->user.role != DB_ROLE_ADMIN) {
+        api_fail(c, 403, "forbidden", "only admins may do this");
+        return;
+    }
+    struct json_error je;
+    if (json_body_parse(req->body, req->body_len, route->body, route->nbody, &c->body, &je) < 0) {
+        api_fail(c, 400, je.code, "%s", je.message);
+        return;
+    }
+    c->resp->status = route->status;
+    route->fn(c);
+}
+
+void api_handle(struct api *api, const struct api_request *req, struct api_response *resp)
+{
+    memset(resp, 0, sizeof(*resp));
+    struct api_call c = {.api = api, .req = req, .resp = resp};
+    dispatch(&c);
+    json_decref(c.body);
+    db_user_clear(&c.user);
+}

@@ -1,0 +1,55 @@
+/* The JSON API under /api: users, sessions, streams, the public live list and the OpenAPI
+ * document. Transport-free: http.c turns an MHD request into a struct api_request (with the
+ * whole body, at most API_BODY_MAX bytes) and sends the struct api_response back, so the whole
+ * API can be driven from a unit test without sockets.
+ *
+ * Threads: api_handle blocks on the database (and on argon2id for logins), so it runs on the
+ * HTTP threads, never the network thread. It is thread-safe; the struct api is shared. */
+#ifndef KIBITKA_API_API_H
+#define KIBITKA_API_API_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "api/router.h"
+#include "core/hub.h"
+#include "db/db.h"
+
+#define API_BODY_MAX (64 * 1024)
+
+struct api;
+
+struct api_request {
+    const char *method;
+    const char *path;          /* decoded, without the query */
+    const char *authorization; /* the Authorization header, or NULL */
+    const char *client;        /* the client address as text (for rate limits) */
+    /* A query argument, or NULL (may itself be NULL: no arguments). */
+    const char *(*arg)(void *ctx, const char *name);
+    void *arg_ctx;
+    const char *body; /* not NUL-terminated; NULL when empty */
+    size_t body_len;
+};
+
+struct api_response {
+    unsigned status;
+    json_t *body;                 /* owned by the response; NULL for an empty body (204) */
+    char allow[ROUTER_ALLOW_MAX]; /* Allow header when not empty (405) */
+    bool www_authenticate;        /* WWW-Authenticate: Bearer (401) */
+    int64_t retry_after_s;        /* Retry-After when > 0 (429) */
+};
+
+/* db and hubs are not owned and must outlive the api; either may be NULL (routes needing the
+ * db answer 503; /api/live lists nothing without hubs). */
+struct api *api_create(struct db *db, struct hub_registry *hubs);
+void api_destroy(struct api **papi);
+/* Fills *resp (zeroed first). The caller releases it with api_response_clear. */
+void api_handle(struct api *api, const struct api_request *req, struct api_response *resp);
+void api_response_clear(struct api_response *resp);
+/* An error response {"error":{"code","message"}} (for the transport's own errors, e.g. 413). */
+void api_response_error(struct api_response *resp, unsigned status, const char *code,
+                        const char *message);
+
+#endif

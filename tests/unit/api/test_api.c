@@ -1,0 +1,229 @@
+/* The /api handlers in process, on a SQLite file: every route, every error of the issue, and the
+ * OpenAPI document against the route table. (tests/e2e/api.test.mjs does the same over HTTP on
+ * both databases.) */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/internal.h"
+#include "auth/password.h"
+#include "test.h"
+
+static struct api *api;
+static struct db *db;
+static const char *query_user;
+
+static const char *arg(void *ctx, const char *name)
+{
+    return !strcmp(name, "user") ? query_user : NULL;
+}
+
+/* Runs one request; returns the status, leaves the body in *out (caller decrefs). */
+static unsigned call(const char *method, const char *path, const char *token, const char *body,
+                     struct api_response *out)
+{
+    char auth[128];
+    snprintf(auth, sizeof(auth), "Bearer %s", token ? token : "");
+    struct api_request req = {method, path, token ? auth : NULL,    "10.0.0.1", arg,
+                              NULL,   body, body ? strlen(body) : 0};
+    api_handle(api, &req, out);
+    return out->status;
+}
+
+static unsigned st(const char *method, const char *path, const char *token, const char *body)
+{
+    struct api_response r;
+    unsigned s = call(method, path, token, body, &r);
+    api_response_clear(&r);
+    return s;
+}
+
+static const char *err_code(const struct api_response *r)
+{
+    return json_string_value(json_object_get(json_object_get(r->body, "error"), "code"));
+}
+
+static char *login(const char *user, const char *pw)
+{
+    char body[256];
+    snprintf(body, sizeof(body), "{\"username\":\"%s\",\"password\":\"%s\"}", user, pw);
+    struct api_response r;
+    char *tok = NULL;
+    if (call("POST", "/api/auth/login", NULL, body, &r) == 200)
+        tok = strdup(json_string_value(json_object_get(r.body, "token")));
+    api_response_clear(&r);
+    return tok;
+}
+
+static void test_openapi_matches_table(void)
+{
+    json_t *doc = api_openapi_document();
+    json_t *paths = json_object_get(doc, "paths");
+    size_t ops = 0;
+    const char *path;
+    json_t *item;
+    json_object_foreach(paths, path, item) ops += json_object_size(item);
+    CHECK_EQ_INT(ops, api_nroutes);
+    for (size_t i = 0; i < api_nroutes; i++) {
+        char m[8] = {0};
+        for (size_t k = 0; api_routes[i].r.method[k] && k < 7; k++)
+            m[k] = (char)(api_routes[i].r.method[k] | 0x20);
+        json_t *op = json_object_get(json_object_get(paths, api_routes[i].r.pattern), m);
+        CHECK(op != NULL);
+        CHECK((json_object_get(op, "requestBody") != NULL) == (api_routes[i].nbody > 0));
+    }
+    json_decref(doc);
+}
+
+static void test_flow(void)
+{
+    struct api_response r;
+    char hash[PASSWORD_HASH_MAX];
+    CHECK_EQ_INT(password_hash("adminpass1", hash), 0);
+    struct db_user admin = {.name = "admin", .password_hash = hash, .role = DB_ROLE_ADMIN};
+    CHECK_EQ_INT(db_user_create(db, &admin), 0);
+    free(admin.id);
+
+    CHECK_EQ_INT(st("GET", "/api/nope", NULL, NULL), 404);
+    CHECK_EQ_INT(call("PUT", "/api/users", NULL, NULL, &r), 405);
+    CHECK_STREQ(r.allow, "GET, HEAD, POST");
+    CHECK_STREQ(err_code(&r), "method_not_allowed");
+    api_response_clear(&r);
+    CHECK_EQ_INT(call("GET", "/api/me", NULL, NULL, &r), 401);
+    CHECK(r.www_authenticate);
+    api_response_clear(&r);
+    CHECK_EQ_INT(st("GET", "/api/me", "tk_bogus", NULL), 401);
+    CHECK_EQ_INT(st("POST", "/api/auth/login", NULL, "{\"username\":"), 400);
+    CHECK_EQ_INT(call("POST", "/api/auth/login", NULL, "{\"username\":1,\"password\":\"x\"}", &r),
+                 400);
+    CHECK(strstr(json_string_value(json_object_get(json_object_get(r.body, "error"), "message")),
+                 "'username'") != NULL);
+    api_response_clear(&r);
+
+    char *atok = login("admin", "adminpass1");
+    CHECK(atok && !strncmp(atok, "tk_", 3));
+    CHECK_EQ_INT(call("GET", "/api/me", atok, NULL, &r), 200);
+    CHECK_STREQ(json_string_value(json_object_get(r.body, "role")), "admin");
+    api_response_clear(&r);
+
+    /* Users: create, duplicate, bad name, SQL metacharacters in the password. */
+    const char *bob = "{\"name\":\"bob\",\"password\":\"x'); DROP TABLE users;--\"}";
+    CHECK_EQ_INT(st("POST", "/api/users", atok, bob), 201);
+    CHECK_EQ_INT(st("POST", "/api/users", atok, bob), 409);
+    CHECK_EQ_INT(st("POST", "/api/users", atok, "{\"name\":\"b'ob\",\"password\":\"12345678\"}"),
+                 400);
+    CHECK_EQ_INT(st("POST", "/api/users", atok, "{\"name\":\"carl\",\"password\":\"short\"}"), 400);
+    CHECK_EQ_INT(st("POST", "/api/users", atok,
+                    "{\"name\":\"carl\",\"password\":\"12345678\","
+                    "\"role\":\"root\"}"),
+                 400);
+    char *btok = login("bob", "x'); DROP TABLE users;--");
+    CHECK(btok != NULL);
+    CHECK_EQ_INT(st("GET", "/api/users", btok, NULL), 403);
+    CHECK_EQ_INT(st("POST", "/api/users", btok, "{\"name\":\"eve\",\"password\":\"12345678\"}"),
+                 403);
+    CHECK_EQ_INT(st("GET", "/api/users/bob", atok, NULL), 200);
+    CHECK_EQ_INT(st("GET", "/api/users/nobody", atok, NULL), 404);
+    CHECK_EQ_INT(st("PATCH", "/api/users/bob", atok, "{\"role\":\"user\"}"), 200);
+    CHECK_EQ_INT(call("GET", "/api/users", atok, NULL, &r), 200);
+    CHECK_EQ_INT(json_array_size(json_object_get(r.body, "users")), 2);
+    api_response_clear(&r);
+
+    /* Streams. */
+    CHECK_EQ_INT(call("POST", "/api/streams", btok, "{\"name\":\"cam\"}", &r), 201);
+    const char *key = json_string_value(json_object_get(r.body, "key"));
+    CHECK(key && !strncmp(key, "sk_", 3));
+    CHECK_STREQ(json_string_value(json_object_get(r.body, "hls_url")), "/hls/cam/index.m3u8");
+    CHECK(json_is_false(json_object_get(r.body, "live")));
+    api_response_clear(&r);
+    CHECK_EQ_INT(st("POST", "/api/streams", atok, "{\"name\":\"cam\"}"), 409);
+    CHECK_EQ_INT(st("POST", "/api/streams", btok, "{\"name\":\"cam\",\"record\":\"no\"}"), 400);
+    CHECK_EQ_INT(st("POST", "/api/streams", atok, "{\"name\":\"admincam\"}"), 201);
+    CHECK_EQ_INT(st("GET", "/api/streams/admincam", btok, NULL), 404); /* not bob's */
+    CHECK_EQ_INT(st("DELETE", "/api/streams/admincam", btok, NULL), 404);
+    CHECK_EQ_INT(st("POST", "/api/streams/admincam/key", btok, NULL), 404);
+    CHECK_EQ_INT(call("GET", "/api/streams/cam", btok, NULL, &r), 200);
+    CHECK(json_object_get(r.body, "key") == NULL);
+    CHECK_STREQ(json_string_value(json_object_get(r.body, "owner")), "bob");
+    api_response_clear(&r);
+    CHECK_EQ_INT(call("GET", "/api/streams", btok, NULL, &r), 200);
+    CHECK_EQ_INT(json_array_size(json_object_get(r.body, "streams")), 1);
+    api_response_clear(&r);
+    CHECK_EQ_INT(call("GET", "/api/streams", atok, NULL, &r), 200);
+    CHECK_EQ_INT(json_array_size(json_object_get(r.body, "streams")), 2);
+    api_response_clear(&r);
+    query_user = "bob";
+    CHECK_EQ_INT(call("GET", "/api/streams", atok, NULL, &r), 200);
+    CHECK_EQ_INT(json_array_size(json_object_get(r.body, "streams")), 1);
+    api_response_clear(&r);
+    query_user = "admin";
+    CHECK_EQ_INT(st("GET", "/api/streams", btok, NULL), 403);
+    query_user = NULL;
+    CHECK_EQ_INT(call("POST", "/api/streams/cam/key", btok, NULL, &r), 200);
+    CHECK(json_string_value(json_object_get(r.body, "key")) != NULL);
+    api_response_clear(&r);
+    CHECK_EQ_INT(st("DELETE", "/api/streams/cam", btok, NULL), 204);
+    CHECK_EQ_INT(st("GET", "/api/streams/cam", btok, NULL), 404);
+    CHECK_EQ_INT(st("GET", "/api/live", NULL, NULL), 200);
+    CHECK_EQ_INT(st("GET", "/api/openapi.json", NULL, NULL), 200);
+
+    /* Own password. */
+    CHECK_EQ_INT(st("PATCH", "/api/me", btok,
+                    "{\"old_password\":\"wrongwrong\","
+                    "\"password\":\"newpass12\"}"),
+                 403);
+    CHECK_EQ_INT(st("PATCH", "/api/me", btok,
+                    "{\"old_password\":\"x'); DROP TABLE users;--\","
+                    "\"password\":\"newpass12\"}"),
+                 200);
+    char *b2 = login("bob", "newpass12");
+    CHECK(b2 != NULL);
+
+    /* Logout revokes at once. */
+    CHECK_EQ_INT(st("POST", "/api/auth/logout", b2, NULL), 204);
+    CHECK_EQ_INT(st("GET", "/api/me", b2, NULL), 401);
+    CHECK_EQ_INT(st("GET", "/api/me", btok, NULL), 200);
+
+    /* 40 wrong logins: 401 then 429 with Retry-After. */
+    int n429 = 0;
+    for (int i = 0; i < 40; i++) {
+        unsigned s = call("POST", "/api/auth/login", NULL,
+                          "{\"username\":\"admin\",\"password\":\"wrong-pass\"}", &r);
+        CHECK(s == 401 || s == 429);
+        if (s == 429) {
+            n429++;
+            CHECK(r.retry_after_s > 0);
+        }
+        api_response_clear(&r);
+    }
+    CHECK(n429 >= 30); /* 31: the wrong old_password above counted for this address */
+    CHECK(login("admin", "adminpass1") == NULL); /* blocked for the window, even when right */
+
+    CHECK_EQ_INT(st("DELETE", "/api/users/bob", atok, NULL), 204);
+    CHECK_EQ_INT(st("GET", "/api/me", btok, NULL), 401); /* sessions went with the user */
+    free(atok);
+    free(btok);
+    free(b2);
+}
+
+int main(void)
+{
+    CHECK_EQ_INT(password_init(), 0);
+    char dir[] = "/tmp/kibitka-api-XXXXXX", url[128], path[128];
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(url, sizeof(url), "sqlite:%s/k.db", dir);
+    CHECK_EQ_INT(db_open(url, &db), 0);
+    api = api_create(db, NULL);
+    test_openapi_matches_table();
+    test_flow();
+    api_destroy(&api);
+    db_close(&db);
+    const char *suffix[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof(path), "%s/k.db%s", dir, suffix[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+    return test_report("test_api");
+}
