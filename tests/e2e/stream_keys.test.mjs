@@ -45,3 +45,49 @@ test('a valid key publishes under the stream name', async () => {
     await pub.stop();
   }
 });
+
+test('a rotated key stops working at once; the live publisher on the old key is not cut', async () => {
+  const login = await fetch(`${srv.base}/api/auth/login`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ username: 'alice', password: 'correct horse battery' }),
+  });
+  assert.equal(login.status, 200);
+  const { token } = await login.json();
+  const media = `${srv.base}/hls/alicecam/source/media.m3u8`;
+  const live = publish(srv.rtmpUrl(key), clip, { loop: true });
+  try {
+    await waitFor(async () => (await fetchText(media)).status === 200 &&
+      !(await fetchText(media)).text.includes('#EXT-X-ENDLIST'), { timeout: 20000, what: 'live on the old key' });
+    const rot = await fetch(`${srv.base}/api/streams/alicecam/key`, {
+      method: 'POST', headers: { Authorization: `Bearer ${token}` },
+    });
+    assert.equal(rot.status, 200);
+    const newKey = (await rot.json()).key;
+    assert.match(newKey, /^sk_/);
+    assert.notEqual(newKey, key);
+    // The old key no longer opens the stream (a second publisher with it is refused as invalid,
+    // not as "already live").
+    const before = (srv.log().match(/invalid stream key/g) || []).length;
+    const old = await publish(srv.rtmpUrl(key), clip).exited;
+    assert.notEqual(old.code, 0);
+    assert.equal((srv.log().match(/invalid stream key/g) || []).length, before + 1);
+    // The publisher that went live with the old key goes on.
+    const parts = (t) => (t.match(/#EXT-X-PART:/g) || []).length + 1000 * Number((t.match(/#EXT-X-MEDIA-SEQUENCE:(\d+)/) || [])[1]);
+    const p0 = parts((await fetchText(media)).text);
+    await waitFor(async () => parts((await fetchText(media)).text) !== p0, { timeout: 3000, what: 'new parts from the old-key publisher' });
+    assert.equal(live.proc.exitCode, null, 'old-key publisher still connected');
+    await live.stop();
+    await waitFor(async () => (await metric(srv, 'kibitka_live_streams')) === 0, { what: 'the stream to end' });
+    // The new key publishes.
+    const next = publish(srv.rtmpUrl(newKey), clip, { loop: true });
+    try {
+      await waitFor(async () => (await metric(srv, 'kibitka_publishers')) === 1 &&
+        (srv.log().match(/stream=alicecam publish started/g) || []).length >= 3,
+      { timeout: 10000, what: 'a publish with the new key' });
+    } finally {
+      await next.stop();
+    }
+  } finally {
+    if (live.proc.exitCode === null) await live.stop();
+  }
+});
