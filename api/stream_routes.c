@@ -18,6 +18,7 @@ struct live_info {
     int64_t started_wall_us;
     int64_t started_mono_us;
     uint64_t bytes_in;
+    struct hub_info media;
 };
 
 struct live_find {
@@ -34,6 +35,7 @@ static void find_cb(void *opaque, struct hub *hub)
     f->info->started_wall_us = hub_started_wall_us(hub);
     f->info->started_mono_us = hub_started_mono_us(hub);
     f->info->bytes_in = hub_bytes_in(hub);
+    hub_info_get(hub, &f->info->media); /* safe here: foreach holds the registry lock */
 }
 
 static void live_lookup(struct api *api, const char *name, struct live_info *info)
@@ -52,6 +54,23 @@ static json_t *hls_url(const char *name)
     return json_string(url);
 }
 
+/* Codecs and sizes once the source has its codec configuration; null before. */
+static json_t *media_json(const struct hub_info *m)
+{
+    if (!m->started)
+        return json_null();
+    json_t *o = json_object();
+    if (m->video_codec[0])
+        json_object_set_new(o, "video",
+                            json_pack("{s:s,s:i,s:i,s:f}", "codec", m->video_codec, "width",
+                                      m->width, "height", m->height, "frame_rate", m->frame_rate));
+    if (m->audio_codec[0])
+        json_object_set_new(o, "audio",
+                            json_pack("{s:s,s:i,s:i}", "codec", m->audio_codec, "sample_rate",
+                                      m->sample_rate, "channels", m->channels));
+    return o;
+}
+
 static json_t *stream_json(struct api *api, const struct db_stream *st)
 {
     struct live_info li;
@@ -67,6 +86,7 @@ static json_t *stream_json(struct api *api, const struct db_stream *st)
             o, "bitrate_bps",
             json_integer(secs_us > 0 ? (json_int_t)(li.bytes_in * 8 * 1000000.0 / (double)secs_us)
                                      : 0));
+        json_object_set_new(o, "media", media_json(&li.media));
     }
     return o;
 }

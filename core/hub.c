@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +28,7 @@ struct hub {
     struct hub_track tracks[HUB_MAX_TRACKS];
     int ntracks;
     bool started, ended;
+    struct hub_info info; /* under reg->lock */
     atomic_uint_fast64_t bytes_in;
     struct hub *next; /* registry list, under the registry lock */
 };
@@ -178,6 +180,40 @@ static void drop_sink(struct sink *s)
     s->ops->destroy(s->opaque);
 }
 
+static void describe(const struct hub_track *tracks, int ntracks, struct hub_info *info)
+{
+    memset(info, 0, sizeof(*info));
+    info->started = true;
+    for (int i = 0; i < ntracks; i++) {
+        const AVCodecParameters *par = tracks[i].par;
+        const char *profile = avcodec_profile_name(par->codec_id, par->profile);
+        if (par->codec_type == AVMEDIA_TYPE_VIDEO && !info->video_codec[0]) {
+            if (par->level > 0)
+                snprintf(info->video_codec, sizeof(info->video_codec), "%s %s %d.%d",
+                         avcodec_get_name(par->codec_id), profile ? profile : "", par->level / 10,
+                         par->level % 10);
+            else
+                snprintf(info->video_codec, sizeof(info->video_codec), "%s%s%s",
+                         avcodec_get_name(par->codec_id), profile ? " " : "",
+                         profile ? profile : "");
+            info->width = par->width;
+            info->height = par->height;
+            if (tracks[i].frame_rate.num > 0 && tracks[i].frame_rate.den > 0)
+                info->frame_rate = av_q2d(tracks[i].frame_rate);
+        } else if (par->codec_type == AVMEDIA_TYPE_AUDIO && !info->audio_codec[0]) {
+            snprintf(info->audio_codec, sizeof(info->audio_codec), "%s%s%s",
+                     avcodec_get_name(par->codec_id), profile ? " " : "", profile ? profile : "");
+            info->sample_rate = par->sample_rate;
+            info->channels = par->ch_layout.nb_channels;
+        }
+    }
+}
+
+void hub_info_get(const struct hub *hub, struct hub_info *out)
+{
+    *out = hub->info;
+}
+
 int hub_start(struct hub *hub, const struct hub_track *tracks, int ntracks)
 {
     if (hub->started || hub->ended || ntracks <= 0 || ntracks > HUB_MAX_TRACKS)
@@ -190,6 +226,11 @@ int hub_start(struct hub *hub, const struct hub_track *tracks, int ntracks)
         hub->ntracks = i + 1;
     }
     hub->started = true;
+    struct hub_info info;
+    describe(hub->tracks, hub->ntracks, &info);
+    pthread_mutex_lock(&hub->reg->lock);
+    hub->info = info;
+    pthread_mutex_unlock(&hub->reg->lock);
     for (int i = 0; i < hub->nsinks; i++) {
         struct sink *s = &hub->sinks[i];
         int err = s->ops->start(s->opaque, hub, hub->tracks, hub->ntracks);

@@ -42,7 +42,7 @@ struct hub_track {
     /* Codec parameters: codec_type, codec_id, extradata (avcC for H.264, AudioSpecificConfig for
      * AAC), width/height, sample_rate, ch_layout, bit_rate when known. Owned by the hub. */
     AVCodecParameters *par;
-    AVRational time_base; /* of pts/dts in this track's packets */
+    AVRational time_base;  /* of pts/dts in this track's packets */
     AVRational frame_rate; /* video: nominal frame rate when the source declared one, else 0/1 */
 };
 
@@ -107,6 +107,18 @@ void hub_push(struct hub *hub, const struct hub_packet *pkt);
 /* Ends the stream: sinks get end then destroy; the name is released. Idempotent. */
 void hub_end(struct hub *hub);
 bool hub_ended(const struct hub *hub);
+
+/* What a live stream carries, for the API (GET /api/streams/{name}). Written by hub_start under
+ * the registry lock; read it only inside hub_registry_foreach's callback (which holds that lock),
+ * never straight from another thread. */
+struct hub_info {
+    bool started;                          /* false until the source knows its codecs */
+    char video_codec[24], audio_codec[24]; /* "h264 High 3.1", "aac LC"; "" when absent */
+    int width, height;
+    double frame_rate; /* 0 when the source did not declare one */
+    int sample_rate, channels;
+};
+void hub_info_get(const struct hub *hub, struct hub_info *out);
 
 /* Ingest accounting for /metrics, updated by the source. */
 void hub_count_bytes_in(struct hub *hub, uint64_t n);

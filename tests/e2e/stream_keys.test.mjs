@@ -40,6 +40,21 @@ test('a valid key publishes under the stream name', async () => {
       { timeout: 20000, what: 'the stream published under its name' });
     assert.equal(await metric(srv, 'kibitka_live_streams'), 1);
     assert.equal((await fetchText(`${srv.base}/hls/${key}/index.m3u8`)).status, 404);
+    // The API describes the live stream: codecs and size from the source.
+    const login = await fetch(`${srv.base}/api/auth/login`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ username: 'alice', password: 'correct horse battery' }),
+    });
+    const { token } = await login.json();
+    const info = await (await fetch(`${srv.base}/api/streams/alicecam`,
+      { headers: { Authorization: `Bearer ${token}` } })).json();
+    assert.equal(info.live, true, JSON.stringify(info));
+    assert.match(info.media.video.codec, /^h264 High/);
+    assert.equal(info.media.video.width, 1280);
+    assert.equal(info.media.video.height, 720);
+    assert.match(info.media.audio.codec, /^aac/);
+    assert.equal(info.media.audio.sample_rate, 48000);
+    assert.ok(info.bitrate_bps > 100000, `bitrate ${info.bitrate_bps}`);
     assert.ok(!srv.log().includes(key), 'the key never reaches the log');
   } finally {
     await pub.stop();
