@@ -10,11 +10,12 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 
-struct api *api_create(struct db *db, struct hub_registry *hubs)
+struct api *api_create(struct db *db, struct hub_registry *hubs, struct hls_server *hls)
 {
     struct api *api = xcalloc(1, sizeof(*api));
     api->db = db;
     api->hubs = hubs;
+    api->hls = hls;
     api->fail_by_addr = ratelimit_create(API_LOGIN_FAILURES, API_LOGIN_WINDOW_US, 4096);
     api->fail_by_user = ratelimit_create(API_LOGIN_FAILURES, API_LOGIN_WINDOW_US, 4096);
     return api;

@@ -8,6 +8,8 @@
 #ifndef KIBITKA_API_API_H
 #define KIBITKA_API_API_H
 
+#include "packager/hls.h"
+
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -43,7 +45,7 @@ struct api_response {
 
 /* db and hubs are not owned and must outlive the api; either may be NULL (routes needing the
  * db answer 503; /api/live lists nothing without hubs). */
-struct api *api_create(struct db *db, struct hub_registry *hubs);
+struct api *api_create(struct db *db, struct hub_registry *hubs, struct hls_server *hls);
 void api_destroy(struct api **papi);
 /* Fills *resp (zeroed first). The caller releases it with api_response_clear. */
 void api_handle(struct api *api, const struct api_request *req, struct api_response *resp);

@@ -145,11 +145,27 @@ static enum MHD_Result preflight(struct http_server *srv, struct MHD_Connection 
     return ret;
 }
 
+/* The client's IP address as text (no port), or "" when MHD cannot tell. */
+static void client_address(struct MHD_Connection *conn, char *out, size_t outlen)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    out[0] = '\0';
+    if (sa && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)outlen);
+    else if (sa && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)outlen);
+}
+
 static enum MHD_Result serve_hls(struct http_server *srv, struct MHD_Connection *conn,
                                  struct request *r, const char *path)
 {
+    char client[INET6_ADDRSTRLEN] = "";
+    client_address(conn, client, sizeof(client));
     struct hls_request hq = {
         .path = path,
+        .client = client[0] ? client : NULL,
         .hls_msn = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "_HLS_msn"),
         .hls_part = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "_HLS_part"),
         .hls_skip = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "_HLS_skip"),
@@ -376,7 +392,7 @@ struct http_server *http_server_create(const struct http_server_config *cfg)
     pthread_mutex_init(&srv->lock, NULL);
     if (password_init() < 0)
         log_warn("http", NULL, "libsodium failed to initialise: logins will fail");
-    srv->api = api_create(cfg->db, cfg->hubs);
+    srv->api = api_create(cfg->db, cfg->hubs, cfg->hls);
     /* MHD_USE_TURBO: no shutdown() before close and fewer syscalls per request; playlist
      * polling is many small requests, where per-request cost is what counts. */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |

@@ -18,6 +18,7 @@
 struct api {
     struct db *db;
     struct hub_registry *hubs;
+    struct hls_server *hls; /* for viewer counts; may be NULL */
     struct ratelimit *fail_by_addr;
     struct ratelimit *fail_by_user;
 };

@@ -87,6 +87,8 @@ static json_t *stream_json(struct api *api, const struct db_stream *st)
             json_integer(secs_us > 0 ? (json_int_t)(li.bytes_in * 8 * 1000000.0 / (double)secs_us)
                                      : 0));
         json_object_set_new(o, "media", media_json(&li.media));
+        int viewers = api->hls ? hls_viewers(api->hls, st->name) : 0;
+        json_object_set_new(o, "viewers", json_integer(viewers > 0 ? viewers : 0));
     }
     return o;
 }

@@ -2,6 +2,7 @@
  * list of served streams, and the request entry points (path parsing, then hls_stream.c). */
 #include "packager/hls.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -232,6 +233,24 @@ static int not_found(struct hls_response *resp, const char *why)
     return 0;
 }
 
+static uint64_t fnv1a(const char *s)
+{
+    uint64_t h = 14695981039346656037ULL;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 1099511628211ULL;
+    return h;
+}
+
+int hls_viewers(struct hls_server *srv, const char *name)
+{
+    struct hls_stream *st = find_stream(srv, name);
+    if (!st)
+        return -ENOENT;
+    int n = hls_stream_viewers(st, clock_mono_us(), HLS_VIEWER_WINDOW_S * 1000000LL);
+    hls_stream_unref(st);
+    return n;
+}
+
 int hls_handle(struct hls_server *srv, const struct hls_request *req, struct hls_response *resp)
 {
     char name[HUB_NAME_MAX + 1];
@@ -242,6 +261,9 @@ int hls_handle(struct hls_server *srv, const struct hls_request *req, struct hls
     struct hls_stream *st = find_stream(srv, name);
     if (!st)
         return not_found(resp, "no such stream");
+    bool playlist = q.file == HLS_FILE_MEDIA || q.file == HLS_FILE_MULTIVARIANT;
+    if (playlist && req->client && req->wait_started_us == 0)
+        hls_stream_note_viewer(st, fnv1a(req->client), clock_mono_us());
     int rc = hls_stream_answer(st, &q, resp);
     hls_stream_unref(st);
     return rc;

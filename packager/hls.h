@@ -50,6 +50,7 @@ struct hls_request {
     const char *hls_part;
     const char *hls_skip;
     int64_t wait_started_us; /* 0 on the first call; clock_mono_us() of the first block after */
+    const char *client;      /* the client's address, for the viewer count; may be NULL */
 };
 
 struct hls_response {
@@ -74,6 +75,12 @@ int hls_handle(struct hls_server *srv, const struct hls_request *req, struct hls
  * (nothing is registered; call hls_handle again now). */
 int hls_wait(struct hls_server *srv, const struct hls_request *req, void (*wake)(void *arg),
              void *arg);
+
+/* Viewers of stream name: distinct client addresses that fetched its playlists in the last
+ * HLS_VIEWER_WINDOW_S seconds (players reload them every part, so a watching player is always
+ * counted; viewers behind one NAT or CDN address count once). -ENOENT for no such stream. */
+#define HLS_VIEWER_WINDOW_S 30
+int hls_viewers(struct hls_server *srv, const char *name);
 
 /* Appends per-stream Prometheus lines (parts, segments, ...) to out. */
 void hls_metrics_write(struct hls_server *srv, struct buf *out);

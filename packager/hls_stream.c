@@ -54,8 +54,18 @@ struct waiter {
     int64_t deadline_us;
 };
 
+/* Distinct playlist clients, by address hash: a fixed table, the least recently seen slot
+ * reused when full, so memory stays bounded whatever the audience. */
+#define VIEWER_SLOTS 1024
+
+struct viewer {
+    uint64_t client;
+    int64_t seen_us;
+};
+
 struct hls_stream {
     atomic_int refs;
+    struct viewer viewers[VIEWER_SLOTS]; /* under lock */
     char name[HUB_NAME_MAX + 1];
     char sid[PL_SID_MAX + 1];
     struct hls_stream_config cfg;
@@ -496,6 +506,34 @@ bool hls_stream_tick(struct hls_stream *st, int64_t now_us)
     pthread_mutex_unlock(&st->lock);
     wake_list(st, wake);
     return done;
+}
+
+void hls_stream_note_viewer(struct hls_stream *st, uint64_t client, int64_t now_us)
+{
+    pthread_mutex_lock(&st->lock);
+    struct viewer *slot = &st->viewers[0];
+    for (int i = 0; i < VIEWER_SLOTS; i++) {
+        struct viewer *v = &st->viewers[i];
+        if (v->seen_us && v->client == client) {
+            slot = v;
+            break;
+        }
+        if (v->seen_us < slot->seen_us)
+            slot = v; /* empty (0) or least recent so far */
+    }
+    slot->client = client;
+    slot->seen_us = now_us;
+    pthread_mutex_unlock(&st->lock);
+}
+
+int hls_stream_viewers(struct hls_stream *st, int64_t now_us, int64_t window_us)
+{
+    int n = 0;
+    pthread_mutex_lock(&st->lock);
+    for (int i = 0; i < VIEWER_SLOTS; i++)
+        n += st->viewers[i].seen_us && now_us - st->viewers[i].seen_us <= window_us;
+    pthread_mutex_unlock(&st->lock);
+    return n;
 }
 
 void hls_stream_counts(struct hls_stream *st, uint64_t *parts, uint64_t *segments,

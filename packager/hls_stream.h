@@ -90,6 +90,11 @@ struct hls_query {
     int64_t wait_started_us;
 };
 
+/* Notes a playlist fetch by the client whose address hashes to client (see hls_viewers), and
+ * counts the distinct clients seen within window_us. */
+void hls_stream_note_viewer(struct hls_stream *st, uint64_t client, int64_t now_us);
+int hls_stream_viewers(struct hls_stream *st, int64_t now_us, int64_t window_us);
+
 /* Answers q: returns 0 with resp filled, or HLS_BLOCK (nothing filled). */
 int hls_stream_answer(struct hls_stream *st, const struct hls_query *q, struct hls_response *resp);
 /* Registers wake for a query that blocked; returns 0 when registered (wake is then called once),

@@ -55,6 +55,7 @@ test('a valid key publishes under the stream name', async () => {
     assert.match(info.media.audio.codec, /^aac/);
     assert.equal(info.media.audio.sample_rate, 48000);
     assert.ok(info.bitrate_bps > 100000, `bitrate ${info.bitrate_bps}`);
+    assert.equal(info.viewers, 1, 'this test fetched the playlists from one address');
     assert.ok(!srv.log().includes(key), 'the key never reaches the log');
   } finally {
     await pub.stop();

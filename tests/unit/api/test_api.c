@@ -214,7 +214,7 @@ int main(void)
     CHECK(mkdtemp(dir) != NULL);
     snprintf(url, sizeof(url), "sqlite:%s/k.db", dir);
     CHECK_EQ_INT(db_open(url, &db), 0);
-    api = api_create(db, NULL);
+    api = api_create(db, NULL, NULL);
     test_openapi_matches_table();
     test_flow();
     api_destroy(&api);

@@ -39,7 +39,7 @@ static void push_until(struct hub *hub, int *i, int64_t ms)
 static int ask(struct hls_server *srv, const char *path, const char *msn, const char *part,
                const char *skip, int64_t started, struct hls_response *r)
 {
-    struct hls_request rq = {path, msn, part, skip, started};
+    struct hls_request rq = {path, msn, part, skip, started, NULL};
     memset(r, 0, sizeof(*r));
     return hls_handle(srv, &rq, r);
 }
@@ -87,7 +87,7 @@ static void on_wake(void *arg)
 static int wait_on(struct hls_server *srv, const char *path, const char *msn, const char *part,
                    struct wake_count *w)
 {
-    struct hls_request rq = {path, msn, part, NULL, clock_mono_us()};
+    struct hls_request rq = {path, msn, part, NULL, clock_mono_us(), NULL};
     return hls_wait(srv, &rq, on_wake, w);
 }
 
@@ -494,7 +494,7 @@ static void live_deadline(struct live *L)
     CHECK_EQ_INT(status(L->srv, MEDIA, s1, NULL, NULL, now - 5000000), -1);
     /* The tick wakes a waiter when its deadline passes; the retry then gets 503. */
     struct wake_count w = {0};
-    struct hls_request rq = {MEDIA, s1, NULL, NULL, now - 5900000};
+    struct hls_request rq = {MEDIA, s1, NULL, NULL, now - 5900000, NULL};
     CHECK_EQ_INT(hls_wait(L->srv, &rq, on_wake, &w), 0);
     hls_server_tick(L->srv);
     CHECK_EQ_INT(w.n, 0);
@@ -613,6 +613,25 @@ static void live_end_and_linger(struct live *L)
     CHECK_EQ_INT(status(L->srv, "cam1/index.m3u8", NULL, NULL, NULL, 0), 404);
 }
 
+/* Distinct playlist clients count as viewers; parts and repeated polls do not add any. */
+static void live_viewers(struct live *L)
+{
+    CHECK_EQ_INT(hls_viewers(L->srv, "cam1"), 0);
+    const char *clients[] = {"10.0.0.1", "10.0.0.2", "10.0.0.1", "2001:db8::1"};
+    for (int i = 0; i < 4; i++) {
+        struct hls_request rq = {MEDIA, NULL, NULL, NULL, 0, clients[i]};
+        struct hls_response r;
+        CHECK_EQ_INT(hls_handle(L->srv, &rq, &r), 0);
+        blob_unref(r.body);
+    }
+    struct hls_request idx = {"cam1/index.m3u8", NULL, NULL, NULL, 0, "10.0.0.2"};
+    struct hls_response r;
+    CHECK_EQ_INT(hls_handle(L->srv, &idx, &r), 0);
+    blob_unref(r.body);
+    CHECK_EQ_INT(hls_viewers(L->srv, "cam1"), 3);
+    CHECK_EQ_INT(hls_viewers(L->srv, "nosuch"), -ENOENT);
+}
+
 static void test_live(void)
 {
     struct live L = {0};
@@ -620,6 +639,7 @@ static void test_live(void)
     L.srv = make_server(L.reg, &L.m, 0.2);
     L.hub = start_hub(L.reg, "cam1", true, true);
     live_first_playlist(&L);
+    live_viewers(&L);
     live_files(&L);
     live_parts_and_segments(&L);
     live_blocking(&L);
@@ -790,7 +810,7 @@ static void *reload_loop(void *arg)
         char smsn[32], spart[32];
         snprintf(smsn, sizeof(smsn), "%lld", (long long)msn);
         snprintf(spart, sizeof(spart), "%d", part);
-        struct hls_request rq = {"cam5/source/media.m3u8", smsn, spart, NULL, 0};
+        struct hls_request rq = {"cam5/source/media.m3u8", smsn, spart, NULL, 0, NULL};
         struct hls_response resp;
         while (hls_handle(r->srv, &rq, &resp) == HLS_BLOCK) {
             rq.wait_started_us = rq.wait_started_us ? rq.wait_started_us : clock_mono_us();
