@@ -1,7 +1,6 @@
 #include "api/metrics_text.h"
 
-static void gauge(struct buf *out, const char *name, const char *help, const char *type,
-                  int64_t v)
+static void gauge(struct buf *out, const char *name, const char *help, const char *type, int64_t v)
 {
     buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s %lld\n", name, help, name, type, name,
                (long long)v);
@@ -32,8 +31,8 @@ void metrics_text_write(struct buf *out, struct metrics *m, struct hub_registry 
     hub_registry_foreach(hubs, stream_bytes, out);
     gauge(out, "kibitka_parts_total", "LL-HLS parts produced since start, all streams.", "counter",
           metrics_get(&m->hls_parts_total));
-    gauge(out, "kibitka_segments_total", "HLS segments produced since start, all streams.", "counter",
-          metrics_get(&m->hls_segments_total));
+    gauge(out, "kibitka_segments_total", "HLS segments produced since start, all streams.",
+          "counter", metrics_get(&m->hls_segments_total));
     gauge(out, "kibitka_hls_requests_total", "HTTP requests under /hls.", "counter",
           metrics_get(&m->hls_requests_total));
     gauge(out, "kibitka_hls_bytes_out_total", "Body bytes sent for /hls requests.", "counter",

@@ -11,7 +11,9 @@
 #include "core/log.h"
 #include "core/net.h"
 
-enum flag_type { FLAG_STR, FLAG_DOUBLE, FLAG_INT, FLAG_BOOL };
+/* FLAG_STR_LIST is repeatable: each occurrence appends its value, split at commas, to a
+ * struct config_list (so the environment can carry several: KIBITKA_WEBHOOK=URL1,URL2). */
+enum flag_type { FLAG_STR, FLAG_DOUBLE, FLAG_INT, FLAG_BOOL, FLAG_STR_LIST };
 
 struct flag {
     const char *name; /* without the leading dashes */
@@ -58,9 +60,35 @@ static const struct flag flags[] = {
     F("max-connections", FLAG_INT, max_connections, "1000", "N",
       "RTMP connections accepted at once; more are closed at accept"),
     F("log-level", FLAG_STR, log_level, "info", "LEVEL", "debug, info, warn or error"),
+    F("webhook", FLAG_STR_LIST, webhook_urls, NULL, "URL",
+      "POST stream.live and stream.ended events as JSON to this http(s) URL; repeat the flag "
+      "(or separate URLs with commas) for several; retried with backoff on errors, 5xx and 429"),
+    F("webhook-secret", FLAG_STR, webhook_secret, "", "SECRET",
+      "key of the X-Kibitka-Signature: sha256=<hex HMAC-SHA256 of the body> header; prefer "
+      "KIBITKA_WEBHOOK_SECRET (a flag shows in ps); without it events go unsigned"),
 };
 
 #define NFLAGS (sizeof(flags) / sizeof(flags[0]))
+
+static void list_clear(struct config_list *l)
+{
+    for (int i = 0; i < l->n; i++)
+        free(l->v[i]);
+    xfreep(&l->v);
+    l->n = 0;
+}
+
+static void list_append(struct config_list *l, const char *val)
+{
+    for (const char *p = val; *p;) {
+        size_t len = strcspn(p, ",");
+        if (len) {
+            l->v = xrealloc(l->v, sizeof(*l->v) * (size_t)(l->n + 1));
+            l->v[l->n++] = xstrndup(p, len);
+        }
+        p += len + (p[len] == ',');
+    }
+}
 
 static int set_flag(struct config *cfg, const struct flag *f, const char *val, FILE *err,
                     const char *origin)
@@ -71,6 +99,9 @@ static int set_flag(struct config *cfg, const struct flag *f, const char *val, F
     case FLAG_STR:
         free(*(char **)field);
         *(char **)field = xstrdup(val);
+        return 0;
+    case FLAG_STR_LIST:
+        list_append(field, val);
         return 0;
     case FLAG_DOUBLE: {
         errno = 0;
@@ -141,6 +172,7 @@ int config_parse(struct config *cfg, int argc, char **argv, FILE *err)
         if (v && set_flag(cfg, &flags[i], v, err, env) < 0)
             return -EINVAL;
     }
+    bool list_seen[NFLAGS] = {false};
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (strncmp(a, "--", 2) != 0) {
@@ -163,6 +195,11 @@ int config_parse(struct config *cfg, int argc, char **argv, FILE *err)
                 return -EINVAL;
             }
             val = argv[++i];
+        }
+        if (f->type == FLAG_STR_LIST && !list_seen[f - flags]) {
+            /* the command line's values replace the environment's, not add to them */
+            list_clear((struct config_list *)((char *)cfg + f->offset));
+            list_seen[f - flags] = true;
         }
         if (set_flag(cfg, f, val, err, "flag") < 0)
             return -EINVAL;
@@ -216,6 +253,13 @@ int config_check(const struct config *cfg, FILE *err)
     if (cfg->http_threads < 1 || cfg->http_threads > 64 || cfg->max_connections < 1) {
         fprintf(err, "kibitka: --http-threads must be 1 to 64 and --max-connections at least 1\n");
         return -EINVAL;
+    }
+    for (int i = 0; i < cfg->webhook_urls.n; i++) {
+        const char *u = cfg->webhook_urls.v[i];
+        if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0) {
+            fprintf(err, "kibitka: --webhook '%s' is not an http:// or https:// URL\n", u);
+            return -EINVAL;
+        }
     }
     return 0;
 }
@@ -293,4 +337,6 @@ void config_free(struct config *cfg)
     for (size_t i = 0; i < NFLAGS; i++)
         if (flags[i].type == FLAG_STR)
             xfreep((char *)cfg + flags[i].offset);
+        else if (flags[i].type == FLAG_STR_LIST)
+            list_clear((struct config_list *)((char *)cfg + flags[i].offset));
 }

@@ -10,6 +10,12 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+/* A repeatable flag's values, in order. Owned by the config. */
+struct config_list {
+    char **v;
+    int n;
+};
+
 struct config {
     char *http_addr;        /* --http ADDR:PORT */
     char *rtmp_addr;        /* --rtmp ADDR:PORT */
@@ -26,6 +32,8 @@ struct config {
     double stop_grace;      /* --stop-grace: on SIGTERM, keep serving HTTP this long after ENDLIST */
     int http_threads;       /* --http-threads */
     int max_connections;    /* --max-connections: RTMP connections at once */
+    struct config_list webhook_urls; /* --webhook URL, repeatable (or comma-separated) */
+    char *webhook_secret;   /* --webhook-secret: HMAC-SHA256 key of X-Kibitka-Signature */
 };
 
 /* Fills cfg with defaults. */

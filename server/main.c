@@ -2,10 +2,12 @@
  * network loop until SIGTERM or SIGINT.
  *
  * Wiring, in start order: the hub registry (where sources meet sinks), the packager (observes
- * the registry, so every new stream gets LL-HLS), the HTTP server (serves what the packager
- * made), the RTMP server (the source). Stop runs the other way round: RTMP first, so every
- * stream ends and its playlists get #EXT-X-ENDLIST; HTTP keeps serving those for --stop-grace;
- * then HTTP stops and the rest is freed. */
+ * the registry, so every new stream gets LL-HLS), the webhooks (observe it too: stream.live
+ * and stream.ended, POSTed by their own worker thread), the HTTP server (serves what the
+ * packager made), the RTMP server (the source). Stop runs the other way round: RTMP first, so
+ * every stream ends and its playlists get #EXT-X-ENDLIST (and its stream.ended is queued); HTTP
+ * keeps serving those for --stop-grace while the webhook worker delivers; then HTTP stops and
+ * the rest is freed. */
 #include <errno.h>
 #include <libavformat/avformat.h>
 #include <malloc.h>
@@ -20,6 +22,7 @@
 #include <unistd.h>
 
 #include "api/http.h"
+#include "api/webhook.h"
 #include "auth/publish.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -37,6 +40,7 @@ struct app {
     struct publish_auth *auth;
     struct hub_registry *hubs;
     struct hls_server *hls;
+    struct webhook *webhooks;
     struct http_server *http;
     struct rtmp_server *rtmp;
     int sigfd;
@@ -105,6 +109,16 @@ static int start(struct app *app)
     app->hubs = hub_registry_create();
     struct hls_config hc = {c->part_seconds, c->hls_linger, &app->metrics};
     app->hls = hls_server_create(&hc, app->hubs);
+    if (c->webhook_urls.n) { /* an observer: registered before the RTMP server claims */
+        struct webhook_config wc = {
+            .urls = (const char *const *)c->webhook_urls.v,
+            .nurls = c->webhook_urls.n,
+            .secret = c->webhook_secret,
+        };
+        app->webhooks = webhook_create(&wc, app->hubs);
+        if (!app->webhooks)
+            return -1;
+    }
     struct http_server_config htc = {
         .listen_addr = c->http_addr,
         .cors_origin = c->cors_origin,
@@ -148,6 +162,7 @@ static void stop(struct app *app)
         http_server_set_ready(app->http, false);
     http_server_destroy(&app->http);
     rtmp_server_destroy(&app->rtmp); /* cancels key checks under way */
+    webhook_destroy(&app->webhooks); /* after every stream ended: its sinks point at it */
     publish_auth_destroy(&app->auth);
     hls_server_destroy(&app->hls);
     hub_registry_destroy(&app->hubs);
