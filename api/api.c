@@ -101,13 +101,7 @@ bool api_authenticate(struct api_call *c)
         return false;
     }
     secret_hash(token, c->token_hash);
-    struct db_session s = {0};
-    int err = db_session_get(c->api->db, c->token_hash, &s);
-    if (err == 0 && s.expires_at <= clock_wall_us())
-        err = -ENOENT;
-    if (err == 0)
-        err = db_user_get_by_id(c->api->db, s.user_id, &c->user);
-    db_session_clear(&s);
+    int err = db_session_user(c->api->db, c->token_hash, clock_wall_us(), &c->user);
     if (err == -ENOENT) {
         api_fail(c, 401, "unauthorized", "the token is invalid or has expired");
         return false;

@@ -78,6 +78,9 @@ struct db_session {
 int db_session_create(struct db *db, struct db_session *s);
 /* Returns the session even when expired: comparing expires_at with now is the caller's rule. */
 int db_session_get(struct db *db, const char *token_hash, struct db_session *out);
+/* The user of the session token_hash if it has not expired at now (one round trip): fills *out
+ * (free with db_user_clear); -ENOENT for no such or an expired session. */
+int db_session_user(struct db *db, const char *token_hash, int64_t now, struct db_user *out);
 int db_session_delete(struct db *db, const char *token_hash);
 /* Deletes sessions with expires_at <= now; returns how many (>= 0) or a negative error. */
 int db_session_delete_expired(struct db *db, int64_t now);

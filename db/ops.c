@@ -20,6 +20,7 @@ enum {
     ST_USER_DELETE,
     ST_SESSION_INSERT,
     ST_SESSION_GET,
+    ST_SESSION_USER,
     ST_SESSION_DELETE,
     ST_SESSION_DELETE_EXPIRED,
     ST_STREAM_INSERT,
@@ -63,6 +64,12 @@ static const struct db_stmt stmts[ST_COUNT] = {
                         "SELECT token_hash, user_id, expires_at, created_at FROM "
                         "sessions WHERE token_hash = $1",
                         "ssii"},
+    /* Authenticating a request: the session and its user in one round trip. */
+    [ST_SESSION_USER] = {ST_SESSION_USER,
+                         "SELECT u.id, u.name, u.password_hash, u.role, u.created_at FROM "
+                         "sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 "
+                         "AND s.expires_at > $2",
+                         "ssssi"},
     [ST_SESSION_DELETE] = {ST_SESSION_DELETE, "DELETE FROM sessions WHERE token_hash = $1", ""},
     [ST_SESSION_DELETE_EXPIRED] = {ST_SESSION_DELETE_EXPIRED,
                                    "DELETE FROM sessions WHERE expires_at <= $1", ""},
@@ -309,6 +316,12 @@ int db_session_get(struct db *db, const char *token_hash, struct db_session *out
 {
     struct db_val p[] = {txt(token_hash)};
     return query_one(db, ST_SESSION_GET, p, 1, out, sizeof(*out), fill_session, session_clear_item);
+}
+
+int db_session_user(struct db *db, const char *token_hash, int64_t now, struct db_user *out)
+{
+    struct db_val p[] = {txt(token_hash), num(now)};
+    return query_one(db, ST_SESSION_USER, p, 2, out, sizeof(*out), fill_user, user_clear_item);
 }
 
 int db_session_delete(struct db *db, const char *token_hash)

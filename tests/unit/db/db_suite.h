@@ -143,6 +143,17 @@ static void suite_sessions(struct db *db)
     db_session_clear(&got);
     CHECK_EQ_INT(db_session_get(db, "tok2", &got), -ENOENT);
 
+    /* the session's user in one query; expired and unknown sessions give none */
+    struct db_user su = {0};
+    CHECK_EQ_INT(db_session_user(db, "tok1", now, &su), 0);
+    CHECK_STREQ(su.name, "sess");
+    CHECK_STREQ(su.id, u.id);
+    CHECK_EQ_INT(su.role, DB_ROLE_USER);
+    db_user_clear(&su);
+    CHECK_EQ_INT(db_session_user(db, "tok0", now, &su), -ENOENT);
+    CHECK_EQ_INT(db_session_user(db, "tok1", now + 1000000, &su), -ENOENT);
+    CHECK_EQ_INT(db_session_user(db, "nope", now, &su), -ENOENT);
+
     CHECK_EQ_INT(db_session_delete_expired(db, now), 1);
     CHECK_EQ_INT(db_session_get(db, "tok0", &got), -ENOENT);
     CHECK_EQ_INT(db_session_delete_expired(db, now), 0);
