@@ -143,6 +143,9 @@ void api_me_patch(struct api_call *c)
         return;
     }
     err = db_user_update(c->api->db, c->user.name, hash, NULL);
+    /* A new password ends every other session: whoever knew the old one is logged out. */
+    if (err == 0)
+        err = db_session_delete_user(c->api->db, c->user.id, c->token_hash);
     if (err < 0)
         api_fail_db(c, err, "user");
     else

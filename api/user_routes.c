@@ -32,6 +32,27 @@ static const char *path_name(struct api_call *c)
     return name;
 }
 
+/* Refuses (409) to delete or demote name when it is the only admin: nobody could manage users
+ * any more. Two admins removing each other at the same instant can still both succeed; the CLI
+ * (`kibitka user add --admin`) is the way back. */
+static bool last_admin(struct api_call *c, const char *name)
+{
+    struct db_user *users = NULL;
+    size_t n = 0, admins = 0;
+    bool is_admin = false;
+    if (db_user_list(c->api->db, &users, &n) < 0)
+        return false; /* the update itself will report the database error */
+    for (size_t i = 0; i < n; i++) {
+        admins += users[i].role == DB_ROLE_ADMIN;
+        is_admin |= users[i].role == DB_ROLE_ADMIN && strcmp(users[i].name, name) == 0;
+    }
+    db_user_list_free(&users, n);
+    if (!is_admin || admins > 1)
+        return false;
+    api_fail(c, 409, "conflict", "the last admin cannot be deleted or made a user");
+    return true;
+}
+
 void api_users_list(struct api_call *c)
 {
     struct db_user *list;
@@ -101,6 +122,8 @@ void api_user_patch(struct api_call *c)
     if ((pw && !api_password_ok(c, pw, "password")) ||
         (role_text && !parse_role(c, role_text, &role)))
         return;
+    if (role_text && role == DB_ROLE_USER && last_admin(c, name))
+        return;
     char hash[PASSWORD_HASH_MAX];
     if (pw && password_hash(pw, hash) < 0) {
         api_fail(c, 500, "internal", "cannot hash the password");
@@ -110,6 +133,9 @@ void api_user_patch(struct api_call *c)
     struct db_user u = {0};
     if (err == 0)
         err = db_user_get(c->api->db, name, &u);
+    if (err == 0 && pw) /* a password set by an admin logs the user out everywhere */
+        err = db_session_delete_user(c->api->db, u.id, NULL);
+    err = err > 0 ? 0 : err;
     if (err < 0)
         api_fail_db(c, err, "user");
     else
@@ -120,7 +146,7 @@ void api_user_patch(struct api_call *c)
 void api_user_delete(struct api_call *c)
 {
     const char *name = path_name(c);
-    if (!name)
+    if (!name || last_admin(c, name))
         return;
     int err = db_user_delete(c->api->db, name);
     if (err < 0) {

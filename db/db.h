@@ -82,6 +82,8 @@ int db_session_get(struct db *db, const char *token_hash, struct db_session *out
  * (free with db_user_clear); -ENOENT for no such or an expired session. */
 int db_session_user(struct db *db, const char *token_hash, int64_t now, struct db_user *out);
 int db_session_delete(struct db *db, const char *token_hash);
+/* Revokes every session of user_id except keep_token_hash (NULL: all); returns how many. */
+int db_session_delete_user(struct db *db, const char *user_id, const char *keep_token_hash);
 /* Deletes sessions with expires_at <= now; returns how many (>= 0) or a negative error. */
 int db_session_delete_expired(struct db *db, int64_t now);
 void db_session_clear(struct db_session *s);

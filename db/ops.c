@@ -22,6 +22,7 @@ enum {
     ST_SESSION_GET,
     ST_SESSION_USER,
     ST_SESSION_DELETE,
+    ST_SESSION_DELETE_USER,
     ST_SESSION_DELETE_EXPIRED,
     ST_STREAM_INSERT,
     ST_STREAM_GET,
@@ -71,6 +72,8 @@ static const struct db_stmt stmts[ST_COUNT] = {
                          "AND s.expires_at > $2",
                          "ssssi"},
     [ST_SESSION_DELETE] = {ST_SESSION_DELETE, "DELETE FROM sessions WHERE token_hash = $1", ""},
+    [ST_SESSION_DELETE_USER] = {ST_SESSION_DELETE_USER,
+                                "DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2", ""},
     [ST_SESSION_DELETE_EXPIRED] = {ST_SESSION_DELETE_EXPIRED,
                                    "DELETE FROM sessions WHERE expires_at <= $1", ""},
     [ST_STREAM_INSERT] = {ST_STREAM_INSERT,
@@ -328,6 +331,14 @@ int db_session_delete(struct db *db, const char *token_hash)
 {
     struct db_val p[] = {txt(token_hash)};
     return exec_change(db, ST_SESSION_DELETE, p, 1);
+}
+
+int db_session_delete_user(struct db *db, const char *user_id, const char *keep_token_hash)
+{
+    struct db_val p[] = {txt(user_id), txt(keep_token_hash ? keep_token_hash : "")};
+    int64_t changed = 0;
+    int rc = db_exec(db, &stmts[ST_SESSION_DELETE_USER], p, 2, NULL, NULL, &changed);
+    return rc < 0 ? rc : (int)changed;
 }
 
 int db_session_delete_expired(struct db *db, int64_t now)

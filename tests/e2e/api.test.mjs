@@ -59,6 +59,10 @@ for (const backend of backends) {
   test(`${backend.name}: every route and every error`, async () => {
     const admin = await login('admin', ADMIN_PW);
     assert.match(admin, /^tk_[A-Za-z0-9_-]{43}$/);
+    // The only admin can be neither deleted nor demoted (nobody could manage users after).
+    expectError(await call('DELETE', '/api/users/admin', { token: admin }), 409, 'conflict');
+    expectError(await call('PATCH', '/api/users/admin', { token: admin, body: { role: 'user' } }), 409, 'conflict');
+    assert.equal((await call('GET', '/api/me', { token: admin })).json.role, 'admin');
     const me = await call('GET', '/api/me', { token: admin });
     assert.deepEqual([me.status, me.json.name, me.json.role], [200, 'admin', 'admin']);
 
@@ -104,7 +108,11 @@ for (const backend of backends) {
 
     // Own password change, logout.
     expectError(await call('PATCH', '/api/me', { token: bob, body: { old_password: 'wrong-wrong', password: 'new-pass-1' } }), 403);
+    const bobElsewhere = await login('bob', bobPw);
     assert.equal((await call('PATCH', '/api/me', { token: bob, body: { old_password: bobPw, password: 'new-pass-1' } })).status, 200);
+    // The new password ends bob's other sessions, not the one that changed it.
+    expectError(await call('GET', '/api/me', { token: bobElsewhere }), 401);
+    assert.equal((await call('GET', '/api/me', { token: bob })).status, 200);
     const bob2 = await login('bob', 'new-pass-1');
     assert.equal((await call('POST', '/api/auth/logout', { token: bob2 })).status, 204);
     expectError(await call('GET', '/api/me', { token: bob2 }), 401);

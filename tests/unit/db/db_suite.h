@@ -154,6 +154,16 @@ static void suite_sessions(struct db *db)
     CHECK_EQ_INT(db_session_user(db, "tok1", now + 1000000, &su), -ENOENT);
     CHECK_EQ_INT(db_session_user(db, "nope", now, &su), -ENOENT);
 
+    /* revoking a user's other sessions keeps the named one */
+    struct db_session s3 = {.token_hash = "tok3", .user_id = u.id, .expires_at = now + 1000000};
+    CHECK_EQ_INT(db_session_create(db, &s3), 0);
+    CHECK_EQ_INT(db_session_delete_user(db, u.id, "tok3"), 2); /* tok1 and the expired tok0 */
+    CHECK_EQ_INT(db_session_user(db, "tok3", now, &su), 0);
+    db_user_clear(&su);
+    CHECK_EQ_INT(db_session_delete_user(db, u.id, NULL), 1);
+    CHECK_EQ_INT(db_session_create(db, &s), 0);
+    CHECK_EQ_INT(db_session_create(db, &old), 0);
+
     CHECK_EQ_INT(db_session_delete_expired(db, now), 1);
     CHECK_EQ_INT(db_session_get(db, "tok0", &got), -ENOENT);
     CHECK_EQ_INT(db_session_delete_expired(db, now), 0);
