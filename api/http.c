@@ -150,12 +150,9 @@ static void client_address(struct MHD_Connection *conn, char *out, size_t outlen
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
     out[0] = '\0';
-    if (sa && sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)outlen);
-    else if (sa && sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)outlen);
+    if (ci && ci->client_addr)
+        net_ip_str(ci->client_addr, out, outlen);
 }
 
 static enum MHD_Result serve_hls(struct http_server *srv, struct MHD_Connection *conn,
@@ -250,23 +247,13 @@ static const char *query_arg(void *ctx, const char *name)
     return MHD_lookup_connection_value(ctx, MHD_GET_ARGUMENT_KIND, name);
 }
 
-static void client_text(struct MHD_Connection *conn, char out[INET6_ADDRSTRLEN])
-{
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
-    strcpy(out, "unknown");
-    if (sa && sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, INET6_ADDRSTRLEN);
-    else if (sa && sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, INET6_ADDRSTRLEN);
-}
-
 static enum MHD_Result serve_api(struct http_server *srv, struct MHD_Connection *conn,
                                  struct request *r, const char *url, const char *method)
 {
     char client[INET6_ADDRSTRLEN];
-    client_text(conn, client);
+    client_address(conn, client, sizeof(client));
+    if (!client[0])
+        strcpy(client, "unknown"); /* the rate limits still need a key */
     struct api_request req = {
         .method = method,
         .path = url,

@@ -45,8 +45,8 @@ int net_listen_tcp(const struct sockaddr_storage *addr, int backlog)
         return -errno;
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    socklen_t len = addr->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                                : sizeof(struct sockaddr_in);
+    socklen_t len =
+        addr->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
     if (bind(fd, (const struct sockaddr *)addr, len) < 0 || listen(fd, backlog) < 0) {
         int err = -errno;
         close(fd);
@@ -55,20 +55,27 @@ int net_listen_tcp(const struct sockaddr_storage *addr, int backlog)
     return fd;
 }
 
+void net_ip_str(const struct sockaddr *addr, char *out, size_t outlen)
+{
+    out[0] = '\0';
+    if (addr->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)addr)->sin_addr, out, (socklen_t)outlen);
+    else if (addr->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)addr)->sin6_addr, out,
+                  (socklen_t)outlen);
+}
+
 void net_addr_str(const struct sockaddr_storage *addr, char *out, size_t outlen)
 {
-    char host[INET6_ADDRSTRLEN] = "?";
+    char host[INET6_ADDRSTRLEN];
+    net_ip_str((const struct sockaddr *)addr, host, sizeof(host));
     int port = 0;
-    if (addr->ss_family == AF_INET) {
-        const struct sockaddr_in *a = (const struct sockaddr_in *)addr;
-        inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
-        port = ntohs(a->sin_port);
-    } else if (addr->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)addr;
-        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
-        port = ntohs(a->sin6_port);
-    }
-    snprintf(out, outlen, addr->ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", host, port);
+    if (addr->ss_family == AF_INET)
+        port = ntohs(((const struct sockaddr_in *)addr)->sin_port);
+    else if (addr->ss_family == AF_INET6)
+        port = ntohs(((const struct sockaddr_in6 *)addr)->sin6_port);
+    snprintf(out, outlen, addr->ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", host[0] ? host : "?",
+             port);
 }
 
 int net_local_port(int fd)
