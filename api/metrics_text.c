@@ -39,5 +39,13 @@ void metrics_text_write(struct buf *out, struct metrics *m, struct hub_registry 
           metrics_get(&m->hls_bytes_out_total));
     gauge(out, "kibitka_hls_blocking_requests", "Blocking playlist reloads waiting now.", "gauge",
           metrics_get(&m->hls_blocking_waiting));
+    gauge(out, "kibitka_webhook_delivered_total", "Webhook deliveries answered 2xx.", "counter",
+          metrics_get(&m->webhook_delivered_total));
+    gauge(out, "kibitka_webhook_failed_total",
+          "Webhook deliveries refused (4xx) or given up after retries.", "counter",
+          metrics_get(&m->webhook_failed_total));
+    gauge(out, "kibitka_webhook_dropped_total",
+          "Webhook events dropped unsent (queue full, or the server stopping).", "counter",
+          metrics_get(&m->webhook_dropped_total));
     hls_metrics_write(hls, out);
 }

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,7 @@ struct webhook {
     int nurls;
     char *secret; /* "" when none */
     int queue_max, max_attempts, backoff_ms;
+    struct metrics *metrics;
 
     pthread_mutex_t mu;
     pthread_cond_t cond; /* an event was queued, or stop */
@@ -47,6 +49,13 @@ struct webhook {
     bool worker_started;
     pthread_t worker;
 };
+
+/* Adds n to the counter at offset in m (one of the webhook_*_total); m may be NULL. */
+static void count(struct metrics *m, size_t offset, int64_t n)
+{
+    if (m)
+        metrics_add((atomic_int_fast64_t *)((char *)m + offset), n);
+}
 
 /* ---- body and signature ---- */
 
@@ -131,6 +140,7 @@ void webhook_emit(struct webhook *wh, const char *type, json_t *data)
     pthread_cond_signal(&wh->cond);
     pthread_mutex_unlock(&wh->mu);
     if (dropped) {
+        count(wh->metrics, offsetof(struct metrics, webhook_dropped_total), 1);
         log_warn("webhook", NULL, "queue full (%d events): dropped the oldest, %s %s",
                  wh->queue_max, dropped->type, dropped->id);
         event_free(dropped);
@@ -234,6 +244,7 @@ static bool deliver_to(struct webhook *wh, CURL *curl, const struct event *ev, c
         if (status >= 200 && status < 300) {
             log_debug("webhook", NULL, "%s %s delivered to %s (%ld, attempt %d)", ev->type, ev->id,
                       url, status, attempt);
+            count(wh->metrics, offsetof(struct metrics, webhook_delivered_total), 1);
             return true;
         }
         char why[CURL_ERROR_SIZE + 32];
@@ -244,11 +255,13 @@ static bool deliver_to(struct webhook *wh, CURL *curl, const struct event *ev, c
         if (!retryable(status)) {
             log_error("webhook", NULL, "%s %s to %s refused (%s); not retried", ev->type, ev->id,
                       url, why);
+            count(wh->metrics, offsetof(struct metrics, webhook_failed_total), 1);
             return true;
         }
         if (attempt == wh->max_attempts) {
             log_error("webhook", NULL, "%s %s to %s failed %d times (last: %s); dropped", ev->type,
                       ev->id, url, attempt, why);
+            count(wh->metrics, offsetof(struct metrics, webhook_failed_total), 1);
             return true;
         }
         int64_t wait = (int64_t)wh->backoff_ms << (attempt - 1);
@@ -406,6 +419,7 @@ static struct webhook *webhook_alloc(const struct webhook_config *cfg)
     wh->queue_max = cfg->queue_max > 0 ? cfg->queue_max : DEFAULT_QUEUE_MAX;
     wh->max_attempts = cfg->max_attempts > 0 ? cfg->max_attempts : DEFAULT_MAX_ATTEMPTS;
     wh->backoff_ms = cfg->backoff_ms > 0 ? cfg->backoff_ms : DEFAULT_BACKOFF_MS;
+    wh->metrics = cfg->metrics;
     pthread_mutex_init(&wh->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -423,8 +437,10 @@ static void webhook_free(struct webhook *wh)
         next = ev->next;
         event_free(ev);
     }
-    if (left)
+    if (left) {
+        count(wh->metrics, offsetof(struct metrics, webhook_dropped_total), left);
         log_warn("webhook", NULL, "stopping with %d undelivered event(s); dropped", left);
+    }
     for (int i = 0; i < wh->nurls; i++)
         free(wh->urls[i]);
     free(wh->urls);

@@ -34,6 +34,7 @@
 #include <stdint.h>
 
 #include "core/hub.h"
+#include "core/metrics.h"
 
 struct webhook;
 
@@ -44,6 +45,7 @@ struct webhook_config {
     int queue_max;           /* 0: 1000 events */
     int max_attempts;        /* 0: 5 */
     int backoff_ms;          /* 0: 1000; the wait before retry k (1-based) is backoff_ms << (k-1) */
+    struct metrics *metrics; /* webhook_*_total counters; may be NULL */
 };
 
 /* Starts the worker and registers the observer on hubs (call before any claim). Returns NULL

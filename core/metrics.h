@@ -18,6 +18,10 @@ struct metrics {
     atomic_int_fast64_t hls_blocking_waiting;    /* gauge: suspended blocking playlist requests */
     atomic_int_fast64_t hls_parts_total;         /* counter: parts produced, all streams */
     atomic_int_fast64_t hls_segments_total;      /* counter: segments produced, all streams */
+    atomic_int_fast64_t webhook_delivered_total; /* counter: event deliveries answered 2xx */
+    atomic_int_fast64_t webhook_failed_total;    /* counter: deliveries refused or given up */
+    atomic_int_fast64_t webhook_dropped_total;   /* counter: events dropped unsent (queue full,
+                                                    stopping) */
 };
 
 static inline void metrics_add(atomic_int_fast64_t *m, int64_t n)

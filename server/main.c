@@ -114,6 +114,7 @@ static int start(struct app *app)
             .urls = (const char *const *)c->webhook_urls.v,
             .nurls = c->webhook_urls.n,
             .secret = c->webhook_secret,
+            .metrics = &app->metrics,
         };
         app->webhooks = webhook_create(&wc, app->hubs);
         if (!app->webhooks)

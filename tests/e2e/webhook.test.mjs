@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import crypto from 'node:crypto';
-import { startServer, testClip, publish, fetchText, waitFor } from './lib/server.mjs';
+import { startServer, testClip, publish, fetchText, waitFor, metric } from './lib/server.mjs';
 
 const clip = testClip({ seconds: 24 });
 const secret = 'e2e-webhook-secret';
@@ -91,6 +91,11 @@ test('stream.live (retried after a 503) and stream.ended arrive signed; ingest i
       }
       assert.deepEqual(rx.requests.map((r) => r.type),
         ['stream.live', 'stream.live', 'stream.ended']);
+      // /metrics: the 503 was retried, not counted as failed; two events delivered.
+      await waitFor(async () => (await metric(srv, 'kibitka_webhook_delivered_total')) === 2,
+        { timeout: 5000, what: 'two delivered webhooks in /metrics' });
+      assert.equal(await metric(srv, 'kibitka_webhook_failed_total'), 0);
+      assert.equal(await metric(srv, 'kibitka_webhook_dropped_total'), 0);
       assert.notEqual(ended.delivery, live.delivery);
       const codecs = live.json.data.tracks.map((t) => t.codec).sort();
       assert.deepEqual(codecs, ['aac', 'h264']);
