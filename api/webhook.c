@@ -381,9 +381,6 @@ static void sink_end(void *opaque)
     s->live = false;
 }
 
-/* The hub calls packet unconditionally; this sink only cares about start and end. */
-static void sink_packet(void *opaque, const struct hub_packet *pkt) {}
-
 static void sink_destroy(void *opaque)
 {
     free(opaque);
@@ -392,7 +389,7 @@ static void sink_destroy(void *opaque)
 static const struct hub_sink_ops sink_ops = {
     .name = "webhook",
     .start = sink_start,
-    .packet = sink_packet,
+    .packet = NULL, /* only the start and the end matter */
     .end = sink_end,
     .destroy = sink_destroy,
 };

@@ -259,7 +259,7 @@ void hub_push(struct hub *hub, const struct hub_packet *pkt)
     if (!hub->started || hub->ended)
         return;
     for (int i = 0; i < hub->nsinks; i++)
-        if (hub->sinks[i].active)
+        if (hub->sinks[i].active && hub->sinks[i].ops->packet)
             hub->sinks[i].ops->packet(hub->sinks[i].opaque, pkt);
 }
 

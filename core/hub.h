@@ -57,6 +57,7 @@ struct hub_sink_ops {
      * array is valid until end; copy what you keep beyond it. Return 0, or a negative errno to
      * detach (the sink then gets no more calls except destroy). */
     int (*start)(void *opaque, struct hub *hub, const struct hub_track *tracks, int ntracks);
+    /* May be NULL for a sink that only follows the stream's start and end (webhooks). */
     void (*packet)(void *opaque, const struct hub_packet *pkt);
     /* The source is gone (normal end, timeout, or server stop). No more packets. */
     void (*end)(void *opaque);
