@@ -47,5 +47,8 @@ void metrics_text_write(struct buf *out, struct metrics *m, struct hub_registry 
     gauge(out, "kibitka_webhook_dropped_total",
           "Webhook events dropped unsent (queue full, or the server stopping).", "counter",
           metrics_get(&m->webhook_dropped_total));
+    gauge(out, "kibitka_transcode_dropped_frames_total",
+          "Rendition frames not encoded because a transcode worker fell behind (per rung).",
+          "counter", metrics_get(&m->transcode_dropped_frames_total));
     hls_metrics_write(hls, out);
 }

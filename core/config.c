@@ -46,8 +46,12 @@ static const struct flag flags[] = {
     F("part", FLAG_DOUBLE, part_seconds, "0.5", "SECONDS", "LL-HLS part target duration, 0.1 to 2"),
     F("cors-origin", FLAG_STR, cors_origin, "*", "ORIGIN",
       "Access-Control-Allow-Origin sent with /hls responses"),
-    F("ladder", FLAG_STR, ladder, "source", "SPEC",
-      "renditions; only 'none' or 'source' (the source, no re-encode) until the transcoder lands"),
+    F("ladder", FLAG_STR, ladder, "source,720p:2500k,480p:1000k,360p:600k", "SPEC",
+      "HLS renditions: 'source' (passed through) and HEIGHTp:BITRATE rungs encoded with libx264 "
+      "(rungs as tall as the source or taller are skipped), or 'none' for the source only"),
+    F("x264-preset", FLAG_STR, x264_preset, "veryfast", "NAME",
+      "libx264 preset of the encoded rungs: ultrafast, superfast, veryfast, faster, fast, "
+      "medium ..."),
     F("no-record", FLAG_BOOL, no_record, NULL, NULL,
       "do not record streams (recording is not built yet, so this changes nothing today)"),
     F("idle-timeout", FLAG_DOUBLE, idle_timeout, "10", "SECONDS",
@@ -233,11 +237,14 @@ int config_check(const struct config *cfg, FILE *err)
         fprintf(err, "kibitka: --data must name a directory\n");
         return -EINVAL;
     }
-    if (strcmp(cfg->ladder, "none") != 0 && strcmp(cfg->ladder, "source") != 0) {
-        fprintf(err,
-                "kibitka: --ladder '%s': only 'none' or 'source' work in this build; the "
-                "transcoding ladder is not built yet\n",
-                cfg->ladder);
+    static const char *const presets[] = {"ultrafast", "superfast", "veryfast", "faster", "fast",
+                                          "medium",    "slow",      "slower",   "veryslow"};
+    bool preset_ok = false;
+    for (size_t i = 0; i < sizeof(presets) / sizeof(presets[0]); i++)
+        preset_ok |= strcmp(cfg->x264_preset, presets[i]) == 0;
+    if (!preset_ok) {
+        fprintf(err, "kibitka: --x264-preset '%s' is not one of ultrafast, superfast, veryfast, "
+                     "faster, fast, medium, slow, slower, veryslow\n", cfg->x264_preset);
         return -EINVAL;
     }
     if (log_parse_level(cfg->log_level, &lvl) < 0) {

@@ -24,7 +24,8 @@ struct config {
     double part_seconds;    /* --part: LL-HLS part target duration */
     char *cors_origin;      /* --cors-origin */
     bool open_publish;      /* --open-publish: the RTMP key is the stream name */
-    char *ladder;           /* --ladder: "none" or "source" until the transcoder exists */
+    char *ladder;           /* --ladder: "none" or a spec for transcode/ladder.h (checked by main) */
+    char *x264_preset;      /* --x264-preset */
     bool no_record;         /* --no-record */
     char *log_level;        /* --log-level */
     double idle_timeout;    /* --idle-timeout: silent connection or publisher ends after this */

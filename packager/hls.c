@@ -12,25 +12,29 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "packager/hls_group.h"
 #include "packager/hls_sink.h"
 #include "packager/hls_stream.h"
 
 struct hls_server {
     struct hls_stream_config scfg;
+    struct hls_sink_config sink;
+    struct ladder ladder; /* parsed --ladder */
+    char preset[32];
     pthread_mutex_t lock;
-    struct hls_stream **streams; /* one reference each */
+    struct hls_group **streams; /* one reference each */
     int nstreams, cap;
     int64_t last_sid;
 };
 
 /* Unlinks the stream named name (or exactly st when st is not NULL); returns the list's
  * reference, or NULL. Under the server lock. */
-static struct hls_stream *unlink_stream(struct hls_server *srv, const char *name,
-                                        const struct hls_stream *st)
+static struct hls_group *unlink_stream(struct hls_server *srv, const char *name,
+                                       const struct hls_group *st)
 {
     for (int i = 0; i < srv->nstreams; i++) {
-        struct hls_stream *s = srv->streams[i];
-        if (st ? s != st : strcmp(hls_stream_name(s), name) != 0)
+        struct hls_group *s = srv->streams[i];
+        if (st ? s != st : strcmp(hls_group_name(s), name) != 0)
             continue;
         srv->streams[i] = srv->streams[--srv->nstreams];
         return s;
@@ -38,8 +42,8 @@ static struct hls_stream *unlink_stream(struct hls_server *srv, const char *name
     return NULL;
 }
 
-/* The registry observer: every new hub gets a stream (replacing an ended one of the same name
- * at once) and a sink feeding it. */
+/* The registry observer: every new hub gets a group of renditions (replacing an ended one of
+ * the same name at once) and a sink feeding it. */
 static void on_hub(void *opaque, struct hub *hub)
 {
     struct hls_server *srv = opaque;
@@ -51,8 +55,8 @@ static void on_hub(void *opaque, struct hub *hub)
     int64_t v = hub_started_wall_us(hub);
     srv->last_sid = v > srv->last_sid ? v : srv->last_sid + 1;
     snprintf(sid, sizeof(sid), "%" PRIx64, (uint64_t)srv->last_sid);
-    struct hls_stream *st = hls_stream_create(name, sid, &srv->scfg, hub_started_mono_us(hub));
-    struct hls_stream *old = unlink_stream(srv, name, NULL);
+    struct hls_group *st = hls_group_create(name, sid, &srv->scfg, hub_started_mono_us(hub));
+    struct hls_group *old = unlink_stream(srv, name, NULL);
     if (srv->nstreams == srv->cap) {
         srv->cap = srv->cap ? srv->cap * 2 : 8;
         srv->streams = xrealloc(srv->streams, sizeof(*srv->streams) * (size_t)srv->cap);
@@ -60,10 +64,10 @@ static void on_hub(void *opaque, struct hub *hub)
     srv->streams[srv->nstreams++] = st;
     pthread_mutex_unlock(&srv->lock);
     if (old) {
-        hls_stream_detach(old);
-        hls_stream_unref(old);
+        hls_group_detach(old);
+        hls_group_unref(old);
     }
-    hls_sink_attach(hub, st, srv->scfg.part_target_us);
+    hls_sink_attach(hub, st, &srv->sink);
 }
 
 struct hls_server *hls_server_create(const struct hls_config *cfg, struct hub_registry *hubs)
@@ -74,6 +78,14 @@ struct hls_server *hls_server_create(const struct hls_config *cfg, struct hub_re
     srv->scfg = (struct hls_stream_config){
         .part_target_us = (int64_t)(part * 1e6 + 0.5),
         .linger_us = (int64_t)(linger * 1e6 + 0.5),
+        .metrics = cfg->metrics,
+    };
+    srv->ladder = cfg->ladder ? *cfg->ladder : (struct ladder){.source = true};
+    snprintf(srv->preset, sizeof(srv->preset), "%s", cfg->x264_preset ? cfg->x264_preset : "veryfast");
+    srv->sink = (struct hls_sink_config){
+        .part_target_us = srv->scfg.part_target_us,
+        .ladder = &srv->ladder,
+        .preset = srv->preset,
         .metrics = cfg->metrics,
     };
     pthread_mutex_init(&srv->lock, NULL);
@@ -87,8 +99,8 @@ void hls_server_destroy(struct hls_server **psrv)
     if (!srv)
         return;
     for (int i = 0; i < srv->nstreams; i++) {
-        hls_stream_detach(srv->streams[i]);
-        hls_stream_unref(srv->streams[i]);
+        hls_group_detach(srv->streams[i]);
+        hls_group_unref(srv->streams[i]);
     }
     free(srv->streams);
     pthread_mutex_destroy(&srv->lock);
@@ -97,13 +109,13 @@ void hls_server_destroy(struct hls_server **psrv)
 }
 
 /* References to every served stream (the caller unrefs each and frees the array). */
-static struct hls_stream **snapshot(struct hls_server *srv, int *n)
+static struct hls_group **snapshot(struct hls_server *srv, int *n)
 {
     pthread_mutex_lock(&srv->lock);
     *n = srv->nstreams;
-    struct hls_stream **all = xmalloc(sizeof(*all) * (size_t)(*n ? *n : 1));
+    struct hls_group **all = xmalloc(sizeof(*all) * (size_t)(*n ? *n : 1));
     for (int i = 0; i < *n; i++)
-        all[i] = hls_stream_ref(srv->streams[i]);
+        all[i] = hls_group_ref(srv->streams[i]);
     pthread_mutex_unlock(&srv->lock);
     return all;
 }
@@ -112,30 +124,30 @@ void hls_server_tick(struct hls_server *srv)
 {
     int64_t now = clock_mono_us();
     int n;
-    struct hls_stream **all = snapshot(srv, &n);
+    struct hls_group **all = snapshot(srv, &n);
     for (int i = 0; i < n; i++) {
-        if (hls_stream_tick(all[i], now)) {
+        if (hls_group_tick(all[i], now)) {
             pthread_mutex_lock(&srv->lock);
-            struct hls_stream *gone = unlink_stream(srv, NULL, all[i]);
+            struct hls_group *gone = unlink_stream(srv, NULL, all[i]);
             pthread_mutex_unlock(&srv->lock);
             if (gone) {
-                log_info("hls", hls_stream_name(gone), "ended stream no longer served");
-                hls_stream_detach(gone);
-                hls_stream_unref(gone);
+                log_info("hls", hls_group_name(gone), "ended stream no longer served");
+                hls_group_detach(gone);
+                hls_group_unref(gone);
             }
         }
-        hls_stream_unref(all[i]);
+        hls_group_unref(all[i]);
     }
     free(all);
 }
 
-static struct hls_stream *find_stream(struct hls_server *srv, const char *name)
+static struct hls_group *find_stream(struct hls_server *srv, const char *name)
 {
-    struct hls_stream *st = NULL;
+    struct hls_group *st = NULL;
     pthread_mutex_lock(&srv->lock);
     for (int i = 0; i < srv->nstreams && !st; i++)
-        if (strcmp(hls_stream_name(srv->streams[i]), name) == 0)
-            st = hls_stream_ref(srv->streams[i]);
+        if (strcmp(hls_group_name(srv->streams[i]), name) == 0)
+            st = hls_group_ref(srv->streams[i]);
     pthread_mutex_unlock(&srv->lock);
     return st;
 }
@@ -183,9 +195,26 @@ static void parse_directives(const struct hls_request *req, struct hls_query *q)
     }
 }
 
-/* Splits "<name>/index.m3u8" or "<name>/source/<file>"; returns false for anything else. */
+/* The rendition of "<rendition>/<file>": [a-z0-9]{1,HLS_RENDITION_MAX}; the rest after it, or
+ * NULL. */
+static const char *parse_rendition(const char *s, char out[HLS_RENDITION_MAX + 1])
+{
+    int n = 0;
+    for (; s[n] && s[n] != '/'; n++) {
+        bool ok = (s[n] >= 'a' && s[n] <= 'z') || (s[n] >= '0' && s[n] <= '9');
+        if (!ok || n == HLS_RENDITION_MAX)
+            return NULL;
+        out[n] = s[n];
+    }
+    if (n == 0 || s[n] != '/')
+        return NULL;
+    out[n] = '\0';
+    return s + n + 1;
+}
+
+/* Splits "<name>/index.m3u8" or "<name>/<rendition>/<file>"; returns false for anything else. */
 static bool parse_path(const struct hls_request *req, char name[HUB_NAME_MAX + 1],
-                       struct hls_query *q)
+                       char rendition[HLS_RENDITION_MAX + 1], struct hls_query *q)
 {
     const char *slash = strchr(req->path, '/');
     size_t n = slash ? (size_t)(slash - req->path) : 0;
@@ -200,9 +229,9 @@ static bool parse_path(const struct hls_request *req, char name[HUB_NAME_MAX + 1
         q->file = HLS_FILE_MULTIVARIANT;
         return true;
     }
-    if (strncmp(rest, "source/", 7) != 0)
+    rest = parse_rendition(rest, rendition);
+    if (!rest)
         return false;
-    rest += 7;
     if (strcmp(rest, "media.m3u8") == 0) {
         q->file = HLS_FILE_MEDIA;
         parse_directives(req, q);
@@ -243,44 +272,59 @@ static uint64_t fnv1a(const char *s)
 
 int hls_viewers(struct hls_server *srv, const char *name)
 {
-    struct hls_stream *st = find_stream(srv, name);
-    if (!st)
+    struct hls_group *g = find_stream(srv, name);
+    if (!g)
         return -ENOENT;
-    int n = hls_stream_viewers(st, clock_mono_us(), HLS_VIEWER_WINDOW_S * 1000000LL);
-    hls_stream_unref(st);
+    int n = hls_group_viewers(g, clock_mono_us(), HLS_VIEWER_WINDOW_S * 1000000LL);
+    hls_group_unref(g);
     return n;
 }
 
 int hls_handle(struct hls_server *srv, const struct hls_request *req, struct hls_response *resp)
 {
-    char name[HUB_NAME_MAX + 1];
+    char name[HUB_NAME_MAX + 1], rendition[HLS_RENDITION_MAX + 1];
     struct hls_query q = {.wait_started_us = req->wait_started_us};
     memset(resp, 0, sizeof(*resp));
-    if (!req->path || !parse_path(req, name, &q))
+    if (!req->path || !parse_path(req, name, rendition, &q))
         return not_found(resp, "no such file");
-    struct hls_stream *st = find_stream(srv, name);
-    if (!st)
+    struct hls_group *g = find_stream(srv, name);
+    if (!g)
         return not_found(resp, "no such stream");
     bool playlist = q.file == HLS_FILE_MEDIA || q.file == HLS_FILE_MULTIVARIANT;
     if (playlist && req->client && req->wait_started_us == 0)
-        hls_stream_note_viewer(st, fnv1a(req->client), clock_mono_us());
-    int rc = hls_stream_answer(st, &q, resp);
-    hls_stream_unref(st);
+        hls_group_note_viewer(g, fnv1a(req->client), clock_mono_us());
+    int rc;
+    if (q.file == HLS_FILE_MULTIVARIANT) {
+        rc = hls_group_answer(g, req->wait_started_us, resp);
+    } else {
+        struct hls_stream *st = hls_group_find(g, rendition);
+        rc = st ? hls_stream_answer(st, &q, resp) : not_found(resp, "no such rendition");
+        hls_stream_unref(st);
+    }
+    hls_group_unref(g);
     return rc;
 }
 
 int hls_wait(struct hls_server *srv, const struct hls_request *req, void (*wake)(void *arg),
              void *arg)
 {
-    char name[HUB_NAME_MAX + 1];
+    char name[HUB_NAME_MAX + 1], rendition[HLS_RENDITION_MAX + 1];
     struct hls_query q = {.wait_started_us = req->wait_started_us};
-    if (!req->path || !parse_path(req, name, &q))
+    if (!req->path || !parse_path(req, name, rendition, &q))
         return 1;
-    struct hls_stream *st = find_stream(srv, name);
-    if (!st)
+    struct hls_group *g = find_stream(srv, name);
+    if (!g)
         return 1;
-    int rc = hls_stream_wait(st, &q, wake, arg);
-    hls_stream_unref(st);
+    int rc = 1;
+    if (q.file == HLS_FILE_MULTIVARIANT) {
+        rc = hls_group_wait(g, req->wait_started_us, wake, arg);
+    } else {
+        struct hls_stream *st = hls_group_find(g, rendition);
+        if (st)
+            rc = hls_stream_wait(st, &q, wake, arg);
+        hls_stream_unref(st);
+    }
+    hls_group_unref(g);
     return rc;
 }
 
@@ -296,11 +340,12 @@ void hls_metrics_write(struct hls_server *srv, struct buf *out)
         {"kibitka_hls_bytes_held", "gauge", "Bytes of segments and parts kept in memory."},
     };
     int n;
-    struct hls_stream **all = snapshot(srv, &n);
+    struct hls_group **all = snapshot(srv, &n);
     int64_t(*vals)[3] = xcalloc((size_t)(n ? n : 1), sizeof(*vals));
+    double *lag = xcalloc((size_t)(n ? n : 1), sizeof(*lag));
     for (int i = 0; i < n; i++) {
         uint64_t parts, segs;
-        hls_stream_counts(all[i], &parts, &segs, &vals[i][2]);
+        hls_group_counts(all[i], &parts, &segs, &vals[i][2], &lag[i]);
         vals[i][0] = (int64_t)parts;
         vals[i][1] = (int64_t)segs;
     }
@@ -308,11 +353,18 @@ void hls_metrics_write(struct hls_server *srv, struct buf *out)
         buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", fam[f].name, fam[f].help, fam[f].name,
                    fam[f].type);
         for (int i = 0; i < n; i++)
-            buf_printf(out, "%s{stream=\"%s\"} %" PRId64 "\n", fam[f].name, hls_stream_name(all[i]),
+            buf_printf(out, "%s{stream=\"%s\"} %" PRId64 "\n", fam[f].name, hls_group_name(all[i]),
                        vals[i][f]);
     }
+    buf_printf(out, "# HELP kibitka_transcode_lag_seconds How far the stream's transcode worker is "
+                    "behind its source (age of the packet being encoded).\n"
+                    "# TYPE kibitka_transcode_lag_seconds gauge\n");
     for (int i = 0; i < n; i++)
-        hls_stream_unref(all[i]);
+        buf_printf(out, "kibitka_transcode_lag_seconds{stream=\"%s\"} %.3f\n",
+                   hls_group_name(all[i]), lag[i]);
+    free(lag);
+    for (int i = 0; i < n; i++)
+        hls_group_unref(all[i]);
     free(vals);
     free(all);
 }

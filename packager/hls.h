@@ -14,8 +14,13 @@
  *   <name>/<rendition>/seg-<sid>-<M>.m4s         segment M (the concatenation of its parts)
  *   <name>/<rendition>/part-<sid>-<M>.<K>.m4s    part K of segment M (moof+mdat)
  * <sid> names the publish session ([0-9a-f]+): init, segments and parts are served as immutable,
- * so a republish under the same name must never reuse their URIs. Until the ladder lands there
- * is one rendition, "source". */
+ * so a republish under the same name must never reuse their URIs.
+ *
+ * Renditions ([a-z0-9]{1,15}): "source" (the publisher's video passed through), one per encoded
+ * rung of the ladder named by its height ("720p"), and "audio" (the source's AAC, shared by every
+ * variant) when the stream has encoded rungs. Without encoded rungs (--ladder none, or a source
+ * no taller than every rung) the source rendition carries video and audio muxed, one request
+ * per part instead of two. */
 #ifndef KIBITKA_PACKAGER_HLS_H
 #define KIBITKA_PACKAGER_HLS_H
 
@@ -29,9 +34,13 @@
 struct hls_server;
 struct hls_waiter;
 
+struct ladder;
+
 struct hls_config {
     double part_seconds;   /* part target duration (--part) */
     double linger_seconds; /* how long an ended stream stays served (--hls-linger) */
+    const struct ladder *ladder; /* parsed --ladder (copied); NULL: the source only */
+    const char *x264_preset;     /* --x264-preset; NULL: veryfast */
     struct metrics *metrics;
 };
 

@@ -9,6 +9,8 @@
 #include "core/alloc.h"
 #include "core/log.h"
 #include "packager/fmp4.h"
+#include "packager/hls_group.h"
+#include "packager/hls_ladder.h"
 
 #define MIN_SEG_US 1000000LL        /* a keyframe starts a new segment after this long */
 #define AUDIO_SEG_US 2000000LL      /* audio-only segments stay under this */
@@ -21,8 +23,20 @@
 #define QUEUE_MAX 64
 #define QUEUE_WAIT 48
 
+/* Where the cut media goes: one rendition, its muxer, the tracks it carries. */
+struct output {
+    struct hls_stream *st;
+    struct fmp4 *mux;
+    struct hls_variant_info vi;
+    int ntracks;
+};
+
+#define MAX_OUTPUTS 2
+
 struct track {
-    int mux; /* index in the muxer; -1: not packaged */
+    bool used; /* packaged: cut, and written to an output or fed to the ladder */
+    int out;   /* output index, -1: not written (a video only fed to the ladder) */
+    int mux;   /* index in that output's muxer */
     bool video;
     AVRational tb;
     int64_t offset;   /* subtracted from pts and dts (tb) */
@@ -39,15 +53,20 @@ struct track {
 };
 
 struct hls_sink {
-    struct hls_stream *st;
+    struct hls_group *group;   /* source mode; NULL in feed mode */
+    struct hls_stream *feed_st; /* feed mode: the rung's rendition */
+    bool feed;                  /* timestamps already on the stream's timeline */
+    struct hls_sink_config cfg;
     char name[HUB_NAME_MAX + 1];
     int64_t part_target_us;
-    struct fmp4 *mux;
+    struct output out[MAX_OUTPUTS];
+    int nout;
+    struct hls_ladder *ladder; /* owned by the group; ours to push to until finish */
+    int ladder_track;
     struct track tr[HUB_MAX_TRACKS];
     int ntracks;
     int main; /* the track cuts follow: video if any, else audio */
     bool has_video, started, failed, warned_long, ended;
-    struct hls_variant_info vi;
     /* The segment and part being cut, on the main track's timeline (us after the shift). */
     bool seg_open, part_open, part_independent;
     int64_t seg_start_us, seg_wall_us, part_start_us, part_end_us;
@@ -92,40 +111,138 @@ static bool pick_track(struct hls_sink *k, int i, const struct hub_track *t, boo
     return false;
 }
 
-static void describe_variant(struct hls_sink *k, const struct hub_track *tracks, int ntracks)
+/* What the multivariant playlist says of output o, from the tracks it carries. */
+static void describe_output(struct hls_sink *k, int o, const struct hub_track *tracks, int ntracks)
 {
     char avc[24] = "", aac[24] = "";
+    struct hls_variant_info *vi = &k->out[o].vi;
     for (int i = 0; i < ntracks; i++) {
         const AVCodecParameters *par = tracks[i].par;
-        if (k->tr[i].mux < 0)
+        if (!k->tr[i].used || k->tr[i].out != o)
             continue;
         if (k->tr[i].video) {
             pl_codec_avc(par->extradata, par->extradata_size, avc, sizeof(avc));
-            k->vi.width = par->width;
-            k->vi.height = par->height;
+            vi->width = par->width;
+            vi->height = par->height;
             if (tracks[i].frame_rate.num > 0 && tracks[i].frame_rate.den > 0)
-                k->vi.frame_rate = av_q2d(tracks[i].frame_rate);
+                vi->frame_rate = av_q2d(tracks[i].frame_rate);
         } else {
             pl_codec_aac(par->extradata, par->extradata_size, aac, sizeof(aac));
+            vi->channels = par->ch_layout.nb_channels;
         }
     }
-    snprintf(k->vi.codecs, sizeof(k->vi.codecs), "%s%s%s", avc, avc[0] && aac[0] ? "," : "", aac);
+    snprintf(vi->codecs, sizeof(vi->codecs), "%s%s%s", avc, avc[0] && aac[0] ? "," : "", aac);
+}
+
+/* Opens each output's muxer over its tracks and hands the rendition its init section. */
+static int open_outputs(struct hls_sink *k, const struct hub_track *tracks, int ntracks)
+{
+    for (int o = 0; o < k->nout; o++) {
+        struct fmp4_track ft[HUB_MAX_TRACKS];
+        int n = 0;
+        for (int i = 0; i < ntracks; i++) {
+            if (!k->tr[i].used || k->tr[i].out != o)
+                continue;
+            k->tr[i].mux = n;
+            ft[n++] = (struct fmp4_track){tracks[i].par, tracks[i].time_base};
+        }
+        struct blob *init = NULL;
+        if (fmp4_create(&k->out[o].mux, ft, n, k->name, &init) < 0)
+            return -EINVAL;
+        k->out[o].ntracks = n;
+        describe_output(k, o, tracks, ntracks);
+        hls_stream_set_init(k->out[o].st, init, &k->out[o].vi);
+    }
+    return 0;
+}
+
+static int add_output(struct hls_sink *k, const char *rendition, enum hls_rendition_kind kind)
+{
+    struct hls_stream *st = hls_group_add(k->group, rendition, kind);
+    if (!st)
+        return -1;
+    k->out[k->nout].st = st;
+    return k->nout++;
+}
+
+/* The ladder for this source: its encoded rungs (none without video, with --ladder none, or when
+ * the source is no taller than every rung). */
+static void fit_ladder(struct hls_sink *k, const struct hub_track *tracks, int ntracks,
+                       struct ladder *fitted)
+{
+    *fitted = (struct ladder){.source = true};
+    if (!k->cfg.ladder || !k->has_video)
+        return;
+    for (int i = 0; i < ntracks; i++)
+        if (k->tr[i].used && k->tr[i].video) {
+            const AVCodecParameters *par = tracks[i].par;
+            if (par->width > 0 && par->height > 0)
+                ladder_fit(k->cfg.ladder, par->width, par->height, fitted);
+            k->ladder_track = i;
+        }
+}
+
+/* Starts the transcode ladder: one rendition per rung, fed through hls_ladder. */
+static void start_ladder(struct hls_sink *k, const struct hub_track *video,
+                         const struct ladder *fitted)
+{
+    struct hls_stream *rungs[LADDER_MAX_RUNGS];
+    for (int r = 0; r < fitted->nrungs; r++) {
+        char name[HLS_RENDITION_MAX + 1];
+        snprintf(name, sizeof(name), "%dp", fitted->rungs[r].height);
+        rungs[r] = hls_group_add(k->group, name, HLS_RENDITION_VARIANT);
+    }
+    struct hls_ladder_config lc = {
+        .name = k->name,
+        .fitted = fitted,
+        .src = video->par,
+        .time_base = video->time_base,
+        .frame_rate = video->frame_rate,
+        .preset = k->cfg.preset,
+        .part_target_us = k->part_target_us,
+        .metrics = k->cfg.metrics,
+        .rungs = rungs,
+    };
+    if (hls_ladder_start(&lc, &k->ladder) == 0)
+        hls_group_set_ladder(k->group, k->ladder);
+    else
+        for (int r = 0; r < fitted->nrungs; r++)
+            hls_stream_fail(rungs[r]);
+    for (int r = 0; r < fitted->nrungs; r++)
+        hls_stream_unref(rungs[r]);
+}
+
+/* Assigns tracks to outputs: muxed in "source" without encoded rungs; with them, video in
+ * "source" (when the ladder keeps it) and audio in the shared "audio" rendition. */
+static void plan_outputs(struct hls_sink *k, int ntracks, bool split)
+{
+    int video_out = -1, audio_out = -1;
+    if (!split) {
+        video_out = audio_out = add_output(k, "source", HLS_RENDITION_VARIANT);
+    } else {
+        if (k->cfg.ladder->source)
+            video_out = add_output(k, "source", HLS_RENDITION_VARIANT);
+        for (int i = 0; i < ntracks; i++)
+            if (k->tr[i].used && !k->tr[i].video)
+                audio_out = add_output(k, "audio", HLS_RENDITION_AUDIO);
+    }
+    for (int i = 0; i < ntracks; i++)
+        k->tr[i].out = k->tr[i].video ? video_out : audio_out;
 }
 
 static int sink_start(void *opaque, struct hub *hub, const struct hub_track *tracks, int ntracks)
 {
     struct hls_sink *k = opaque;
-    struct fmp4_track ft[HUB_MAX_TRACKS];
     int n = 0, audio = -1;
     bool has_audio = false;
     k->ntracks = ntracks;
     for (int i = 0; i < ntracks; i++) {
-        k->tr[i].mux = -1;
         k->tr[i].last_dts = INT64_MIN;
+        k->tr[i].out = -1;
         if (!pick_track(k, i, &tracks[i], &has_audio))
             continue;
-        k->tr[i].mux = n;
-        ft[n++] = (struct fmp4_track){tracks[i].par, tracks[i].time_base};
+        k->tr[i].used = true;
+        n++;
         if (k->tr[i].video)
             k->main = i;
         else
@@ -138,11 +255,20 @@ static int sink_start(void *opaque, struct hub *hub, const struct hub_track *tra
     if (!k->has_video)
         k->main = audio;
     k->max_seg_us = k->has_video ? FIRST_SEG_MAX_US : AUDIO_SEG_US;
-    struct blob *init = NULL;
-    if (fmp4_create(&k->mux, ft, n, k->name, &init) < 0)
+    struct ladder fitted;
+    if (k->feed) {
+        k->out[0].st = hls_stream_ref(k->feed_st);
+        k->nout = 1;
+        k->tr[k->main].out = 0;
+        fitted.nrungs = 0;
+    } else {
+        fit_ladder(k, tracks, ntracks, &fitted);
+        plan_outputs(k, ntracks, fitted.nrungs > 0);
+    }
+    if (open_outputs(k, tracks, ntracks) < 0)
         return -EINVAL;
-    describe_variant(k, tracks, ntracks);
-    hls_stream_set_init(k->st, init, &k->vi);
+    if (fitted.nrungs > 0)
+        start_ladder(k, &tracks[k->ladder_track], &fitted);
     return 0;
 }
 
@@ -159,35 +285,44 @@ static void choose_target(struct hls_sink *k)
     log_info("hls", k->name, "target duration %d s (first segment %.3f s)", k->target_s,
              (double)len / 1e6);
     /* No declared frame rate: frames per second of the first segment. */
-    if (k->has_video && k->vi.frame_rate == 0 && k->fr_frames >= 2 && len > 0) {
-        double fps = (double)k->fr_frames * 1e6 / (double)len;
-        k->vi.frame_rate = (double)(int64_t)(fps * 1000 + 0.5) / 1000;
-        hls_stream_set_variant(k->st, &k->vi);
+    if (!k->has_video || k->fr_frames < 2 || len <= 0)
+        return;
+    double fps = (double)k->fr_frames * 1e6 / (double)len;
+    for (int o = 0; o < k->nout; o++) {
+        struct hls_variant_info *vi = &k->out[o].vi;
+        if (vi->width > 0 && vi->frame_rate == 0) {
+            vi->frame_rate = (double)(int64_t)(fps * 1000 + 0.5) / 1000;
+            hls_stream_set_variant(k->out[o].st, vi);
+        }
     }
 }
 
+/* Closes the current part in every output, all at the same point of the timeline, so part K of
+ * segment M covers the same time span in every rendition. */
 static void close_part(struct hls_sink *k, bool seg_end)
 {
-    struct blob *data = NULL;
-    int err = fmp4_flush(k->mux, &data);
     k->part_open = false;
-    if (err < 0) {
-        fail(k, "writing a part", err);
-        return;
-    }
-    if (!data)
-        return;
     if (seg_end && k->target_s == 0)
         choose_target(k);
-    struct hls_part_pub pub = {
-        .data = data,
-        .duration_us = k->part_end_us - k->part_start_us,
-        .independent = k->part_independent,
-        .seg_wall_us = k->seg_wall_us,
-        .seg_end = seg_end,
-        .target_s = k->target_s,
-    };
-    hls_stream_publish(k->st, &pub);
+    for (int o = 0; o < k->nout; o++) {
+        struct blob *data = NULL;
+        int err = fmp4_flush(k->out[o].mux, &data);
+        if (err < 0) {
+            fail(k, "writing a part", err);
+            return;
+        }
+        if (!data)
+            continue; /* no sample of this output's tracks in the part (audio stalled) */
+        struct hls_part_pub pub = {
+            .data = data,
+            .duration_us = k->part_end_us - k->part_start_us,
+            .independent = k->part_independent || k->out[o].vi.width == 0,
+            .seg_wall_us = k->seg_wall_us,
+            .seg_end = seg_end,
+            .target_s = k->target_s,
+        };
+        hls_stream_publish(k->out[o].st, &pub);
+    }
     if (seg_end)
         k->seg_open = false;
 }
@@ -240,7 +375,9 @@ static void emit(struct hls_sink *k, int idx, AVPacket *pkt, int64_t wall_us)
         if (t->video && k->target_s == 0)
             k->fr_frames++;
     }
-    int err = fmp4_write(k->mux, t->mux, pkt);
+    if (t->out < 0)
+        return;
+    int err = fmp4_write(k->out[t->out].mux, t->mux, pkt);
     if (err < 0)
         fail(k, "muxing a packet", err);
 }
@@ -265,7 +402,8 @@ static bool begin(struct hls_sink *k, const struct track *t, const AVPacket *in)
     int64_t dts = in->dts != AV_NOPTS_VALUE ? in->dts : in->pts;
     if (dts == AV_NOPTS_VALUE)
         return false;
-    int64_t offset_us = av_rescale_q(dts, t->tb, US_TB);
+    /* In feed mode (a rung) the source sink already shifted the timeline. */
+    int64_t offset_us = k->feed ? 0 : av_rescale_q(dts, t->tb, US_TB);
     for (int i = 0; i < k->ntracks; i++)
         k->tr[i].offset = av_rescale_q(offset_us, US_TB, k->tr[i].tb);
     k->started = true;
@@ -317,7 +455,7 @@ static void drain(struct hls_sink *k, bool all)
         bool waiting = false, full = false;
         for (int i = 0; i < k->ntracks; i++) {
             struct track *t = &k->tr[i];
-            if (t->mux < 0)
+            if (!t->used)
                 continue;
             if (t->q_len == 0) {
                 waiting = true;
@@ -363,7 +501,7 @@ static void sink_packet(void *opaque, const struct hub_packet *hp)
 {
     struct hls_sink *k = opaque;
     int idx = hp->pkt->stream_index;
-    if (k->failed || idx < 0 || idx >= k->ntracks || k->tr[idx].mux < 0)
+    if (k->failed || idx < 0 || idx >= k->ntracks || !k->tr[idx].used)
         return;
     struct track *t = &k->tr[idx];
     if (!begin(k, t, hp->pkt))
@@ -371,6 +509,8 @@ static void sink_packet(void *opaque, const struct hub_packet *hp)
     AVPacket *p = normalize(k, t, hp->pkt);
     if (!p)
         return;
+    if (k->ladder && idx == k->ladder_track)
+        hls_ladder_push(k->ladder, p, hp->wallclock_us);
     if (t->held)
         release_held(k, idx, p->dts - t->held->dts);
     t->held = p;
@@ -393,7 +533,13 @@ static void sink_end(void *opaque)
             close_part(k, true);
     }
     k->ended = true;
-    hls_stream_end(k->st);
+    if (k->ladder)
+        hls_ladder_finish(k->ladder); /* the group reaps it once its rungs are flushed */
+    k->ladder = NULL;
+    for (int o = 0; o < k->nout; o++)
+        hls_stream_end(k->out[o].st);
+    if (k->group)
+        hls_group_end(k->group);
 }
 
 static void sink_destroy(void *opaque)
@@ -401,16 +547,23 @@ static void sink_destroy(void *opaque)
     struct hls_sink *k = opaque;
     /* A hub that never started, or whose start this sink refused, gets no end: the stream
      * still has to end so that it lingers out of the server. */
-    if (!k->ended)
-        hls_stream_end(k->st);
+    if (!k->ended) {
+        k->started = false; /* nothing more to cut */
+        sink_end(k);
+    }
     for (int i = 0; i < HUB_MAX_TRACKS; i++) {
         struct track *t = &k->tr[i];
         av_packet_free(&t->held);
         for (; t->q_len > 0; t->q_len--, t->q_head = (t->q_head + 1) % QUEUE_MAX)
             av_packet_free(&t->q[t->q_head]);
     }
-    fmp4_destroy(&k->mux);
-    hls_stream_unref(k->st);
+    for (int o = 0; o < k->nout; o++) {
+        fmp4_destroy(&k->out[o].mux);
+        hls_stream_unref(k->out[o].st);
+    }
+    hls_stream_unref(k->feed_st);
+    if (k->group)
+        hls_group_unref(k->group);
     free(k);
 }
 
@@ -422,11 +575,54 @@ static const struct hub_sink_ops sink_ops = {
     .destroy = sink_destroy,
 };
 
-void hls_sink_attach(struct hub *hub, struct hls_stream *st, int64_t part_target_us)
+void hls_sink_attach(struct hub *hub, struct hls_group *group, const struct hls_sink_config *cfg)
 {
     struct hls_sink *k = xcalloc(1, sizeof(*k));
-    k->st = hls_stream_ref(st);
+    k->group = hls_group_ref(group);
+    k->cfg = *cfg;
     snprintf(k->name, sizeof(k->name), "%s", hub_name(hub));
-    k->part_target_us = part_target_us;
+    k->part_target_us = cfg->part_target_us;
     hub_add_sink(hub, &sink_ops, k);
+}
+
+/* ---- feed mode ---- */
+
+struct hls_sink *hls_sink_feed_create(const char *name, struct hls_stream *st,
+                                      int64_t part_target_us)
+{
+    struct hls_sink *k = xcalloc(1, sizeof(*k));
+    k->feed = true;
+    k->feed_st = hls_stream_ref(st);
+    snprintf(k->name, sizeof(k->name), "%s", name);
+    k->part_target_us = part_target_us;
+    return k;
+}
+
+int hls_sink_feed_start(struct hls_sink *k, const struct hub_track *video)
+{
+    int rc = sink_start(k, NULL, video, 1);
+    if (rc < 0 || !k->has_video) {
+        k->failed = true;
+        return rc < 0 ? rc : -EINVAL;
+    }
+    return 0;
+}
+
+void hls_sink_feed_packet(struct hls_sink *k, const AVPacket *pkt, int64_t wall_us)
+{
+    struct hub_packet hp = {.pkt = pkt, .wallclock_us = wall_us};
+    sink_packet(k, &hp);
+}
+
+void hls_sink_feed_end(struct hls_sink *k)
+{
+    if (!k->ended)
+        sink_end(k);
+}
+
+void hls_sink_feed_destroy(struct hls_sink **pk)
+{
+    if (*pk)
+        sink_destroy(*pk);
+    *pk = NULL;
 }

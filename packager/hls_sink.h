@@ -19,10 +19,38 @@
 #define KIBITKA_PACKAGER_HLS_SINK_H
 
 #include "core/hub.h"
+#include "core/metrics.h"
 #include "packager/hls_stream.h"
+#include "transcode/ladder.h"
 
-/* Attaches a packager sink for st to hub (from the registry observer). The sink holds a
- * reference to st until the hub destroys it. */
-void hls_sink_attach(struct hub *hub, struct hls_stream *st, int64_t part_target_us);
+struct hls_group;
+struct hls_sink;
+
+struct hls_sink_config {
+    int64_t part_target_us;
+    const struct ladder *ladder; /* NULL or --ladder none: the source only, A/V muxed */
+    const char *preset;          /* x264 */
+    struct metrics *metrics;
+};
+
+/* Attaches a packager sink feeding group to hub (from the registry observer). At the hub's start
+ * it adds the group's renditions: "source" with every packaged track when there are no encoded
+ * rungs; otherwise "source" with the video (if the ladder keeps it), "audio" with the audio, and
+ * one rendition per rung, fed by a transcode ladder (hls_ladder.h) that this sink feeds with its
+ * normalised video packets. Every output is cut at the same points (the video's), so parts and
+ * segments line up across renditions. The sink holds a reference to the group until the hub
+ * destroys it. */
+void hls_sink_attach(struct hub *hub, struct hls_group *group, const struct hls_sink_config *cfg);
+
+/* Feed mode: the same segmenter, driven directly (by the ladder, on its worker thread) for one
+ * video rendition whose timestamps are already on the stream's timeline (no shift). One thread
+ * at a time. start returns 0 or a negative errno (nothing to package); packets then follow,
+ * then end (publishes the last part and ends the rendition), then destroy. */
+struct hls_sink *hls_sink_feed_create(const char *name, struct hls_stream *st,
+                                      int64_t part_target_us);
+int hls_sink_feed_start(struct hls_sink *k, const struct hub_track *video);
+void hls_sink_feed_packet(struct hls_sink *k, const AVPacket *pkt, int64_t wall_us);
+void hls_sink_feed_end(struct hls_sink *k);
+void hls_sink_feed_destroy(struct hls_sink **pk);
 
 #endif

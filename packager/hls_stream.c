@@ -54,19 +54,10 @@ struct waiter {
     int64_t deadline_us;
 };
 
-/* Distinct playlist clients, by address hash: a fixed table, the least recently seen slot
- * reused when full, so memory stays bounded whatever the audience. */
-#define VIEWER_SLOTS 1024
-
-struct viewer {
-    uint64_t client;
-    int64_t seen_us;
-};
-
 struct hls_stream {
     atomic_int refs;
-    struct viewer viewers[VIEWER_SLOTS]; /* under lock */
     char name[HUB_NAME_MAX + 1];
+    char rendition[HLS_RENDITION_MAX + 1];
     char sid[PL_SID_MAX + 1];
     struct hls_stream_config cfg;
     int64_t started_mono_us;
@@ -77,9 +68,9 @@ struct hls_stream {
     struct seg *segs; /* oldest first: [0, listed) left the playlist but are still kept */
     int nsegs, cap, listed;
     int target_s; /* 0 until the first segment is complete */
-    bool ready, ended, detached;
+    bool ready, ended, detached, failed;
     int64_t ended_us;
-    struct blob *media, *media_skip, *multivariant;
+    struct blob *media, *media_skip;
     struct pl_segment *scratch;
     int scratch_cap;
     struct waiter *waiters;
@@ -87,12 +78,13 @@ struct hls_stream {
     int64_t bytes_total, duration_total_us, peak_bps;
 };
 
-struct hls_stream *hls_stream_create(const char *name, const char *sid,
+struct hls_stream *hls_stream_create(const char *name, const char *rendition, const char *sid,
                                      const struct hls_stream_config *cfg, int64_t started_mono_us)
 {
     struct hls_stream *st = xcalloc(1, sizeof(*st));
     atomic_init(&st->refs, 1);
     snprintf(st->name, sizeof(st->name), "%s", name);
+    snprintf(st->rendition, sizeof(st->rendition), "%s", rendition);
     snprintf(st->sid, sizeof(st->sid), "%s", sid);
     st->cfg = *cfg;
     st->started_mono_us = started_mono_us;
@@ -139,7 +131,6 @@ void hls_stream_unref(struct hls_stream *st)
     blob_unref(st->init);
     blob_unref(st->media);
     blob_unref(st->media_skip);
-    blob_unref(st->multivariant);
     pthread_mutex_destroy(&st->lock);
     free(st);
 }
@@ -147,6 +138,11 @@ void hls_stream_unref(struct hls_stream *st)
 const char *hls_stream_name(const struct hls_stream *st)
 {
     return st->name;
+}
+
+const char *hls_stream_rendition(const struct hls_stream *st)
+{
+    return st->rendition;
 }
 
 /* ---- lookups (under lock) ---- */
@@ -235,26 +231,6 @@ static void regen_media(struct hls_stream *st)
     } else {
         st->media_skip = blob_ref(st->media);
     }
-}
-
-static void regen_multivariant(struct hls_stream *st)
-{
-    int64_t avg =
-        st->duration_total_us > 0 ? st->bytes_total * 8 * 1000000 / st->duration_total_us : 0;
-    struct pl_variant v = {
-        .bandwidth = st->peak_bps > 0 ? st->peak_bps : 1000000,
-        .avg_bandwidth = avg,
-        .width = st->vi.width,
-        .height = st->vi.height,
-        .frame_rate = st->vi.frame_rate,
-        .codecs = st->vi.codecs,
-        .uri = "source/media.m3u8",
-    };
-    struct buf b;
-    buf_init(&b);
-    pl_write_multivariant(&b, &v, 1);
-    blob_unref(st->multivariant);
-    st->multivariant = blob_from_buf(&b);
 }
 
 /* Moves old segments out of the playlist and frees bytes past their keep time. */
@@ -362,8 +338,6 @@ void hls_stream_set_variant(struct hls_stream *st, const struct hls_variant_info
 {
     pthread_mutex_lock(&st->lock);
     st->vi = *vi;
-    if (st->ready)
-        regen_multivariant(st);
     pthread_mutex_unlock(&st->lock);
 }
 
@@ -449,14 +423,12 @@ void hls_stream_publish(struct hls_stream *st, const struct hls_part_pub *pub)
      * loop until it stalls; with two it joins at the live edge and plays smoothly. */
     if (!st->ready && st->target_s > 0 && pub->seg_end && st->segments_total >= READY_SEGMENTS) {
         st->ready = true;
-        log_info("hls", st->name, "first playlist ready %.3f s after the publish started",
-                 (double)(now - st->started_mono_us) / 1e6);
+        log_info("hls", st->name, "%s: first playlist ready %.3f s after the publish started",
+                 st->rendition, (double)(now - st->started_mono_us) / 1e6);
     }
     if (st->ready) {
         trim(st, now);
         regen_media(st);
-        if (pub->seg_end)
-            regen_multivariant(st);
     }
     struct waiter *wake = collect(st, false, 0);
     pthread_mutex_unlock(&st->lock);
@@ -467,6 +439,10 @@ void hls_stream_end(struct hls_stream *st)
 {
     int64_t now = clock_mono_us();
     pthread_mutex_lock(&st->lock);
+    if (st->ended) {
+        pthread_mutex_unlock(&st->lock);
+        return;
+    }
     st->ended = true;
     st->ended_us = now;
     /* The sink closes its last segment before it ends; one left open (a muxer failure) is
@@ -479,7 +455,7 @@ void hls_stream_end(struct hls_stream *st)
     if (st->ready)
         regen_media(st);
     struct waiter *wake = collect(st, true, 0);
-    log_info("hls", st->name, "stream ended: %" PRIu64 " segments, %" PRIu64 " parts",
+    log_info("hls", st->name, "%s ended: %" PRIu64 " segments, %" PRIu64 " parts", st->rendition,
              st->segments_total, st->parts_total);
     pthread_mutex_unlock(&st->lock);
     wake_list(st, wake);
@@ -508,32 +484,29 @@ bool hls_stream_tick(struct hls_stream *st, int64_t now_us)
     return done;
 }
 
-void hls_stream_note_viewer(struct hls_stream *st, uint64_t client, int64_t now_us)
+void hls_stream_fail(struct hls_stream *st)
 {
     pthread_mutex_lock(&st->lock);
-    struct viewer *slot = &st->viewers[0];
-    for (int i = 0; i < VIEWER_SLOTS; i++) {
-        struct viewer *v = &st->viewers[i];
-        if (v->seen_us && v->client == client) {
-            slot = v;
-            break;
-        }
-        if (v->seen_us < slot->seen_us)
-            slot = v; /* empty (0) or least recent so far */
-    }
-    slot->client = client;
-    slot->seen_us = now_us;
+    st->failed = true;
     pthread_mutex_unlock(&st->lock);
+    hls_stream_end(st);
 }
 
-int hls_stream_viewers(struct hls_stream *st, int64_t now_us, int64_t window_us)
+void hls_stream_stats(struct hls_stream *st, struct hls_stream_stats *out)
 {
-    int n = 0;
     pthread_mutex_lock(&st->lock);
-    for (int i = 0; i < VIEWER_SLOTS; i++)
-        n += st->viewers[i].seen_us && now_us - st->viewers[i].seen_us <= window_us;
+    *out = (struct hls_stream_stats){
+        .ready = st->ready,
+        .ended = st->ended,
+        .failed = st->failed,
+        .peak_bps = st->peak_bps,
+        .avg_bps = st->duration_total_us > 0
+                       ? st->bytes_total * 8 * 1000000 / st->duration_total_us
+                       : 0,
+        .vi = st->vi,
+        .target_s = st->target_s,
+    };
     pthread_mutex_unlock(&st->lock);
-    return n;
 }
 
 void hls_stream_counts(struct hls_stream *st, uint64_t *parts, uint64_t *segments,
@@ -617,9 +590,7 @@ static int answer_locked(struct hls_stream *st, const struct hls_query *q,
     }
     switch (q->file) {
     case HLS_FILE_MULTIVARIANT:
-        if (!st->multivariant)
-            return answer_error(resp, 404, "the stream has no playlist");
-        return answer_blob(resp, st->multivariant, TYPE_PLAYLIST, CACHE_PLAYLIST);
+        return answer_error(resp, 404, "the multivariant playlist is the group's");
     case HLS_FILE_MEDIA:
         return answer_media(st, q, resp);
     default:

@@ -1,5 +1,8 @@
-/* One packaged live stream as HTTP sees it: the init section, the segments and parts cut so far
- * with their bytes, the current playlists as blobs, and the blocked requests waiting on it.
+/* One rendition of a packaged live stream as HTTP sees it (the source, an encoded rung, or the
+ * shared audio): the init section, the segments and parts cut so far with their bytes, the
+ * current media playlists as blobs, and the blocked requests waiting on it. A live stream's
+ * renditions are gathered in an hls_group (hls_group.h), which writes the multivariant
+ * playlist.
  *
  * Threads. The stream's sink (hls_sink.c, the source's thread) publishes parts into it; HTTP
  * threads answer requests from it; the server's tick expires waits and frees old bytes. All
@@ -28,11 +31,15 @@ struct hls_stream_config {
     struct metrics *metrics; /* may be NULL (tests) */
 };
 
-/* What the multivariant playlist says about the one rendition. */
+/* Rendition names in URLs ("source", "720p", "audio"): [a-z0-9]{1,15}. */
+#define HLS_RENDITION_MAX 15
+
+/* What the multivariant playlist says about the rendition. */
 struct hls_variant_info {
     char codecs[64];
-    int width, height;
-    double frame_rate; /* 0 when unknown */
+    int width, height;  /* 0 for audio */
+    double frame_rate;  /* 0 when unknown */
+    int channels;       /* audio, 0 when unknown */
 };
 
 /* One part handed over by the sink. */
@@ -45,11 +52,12 @@ struct hls_part_pub {
     int target_s;        /* the target duration, once the sink has chosen it (0 before) */
 };
 
-struct hls_stream *hls_stream_create(const char *name, const char *sid,
+struct hls_stream *hls_stream_create(const char *name, const char *rendition, const char *sid,
                                      const struct hls_stream_config *cfg, int64_t started_mono_us);
 struct hls_stream *hls_stream_ref(struct hls_stream *st);
 void hls_stream_unref(struct hls_stream *st);
 const char *hls_stream_name(const struct hls_stream *st);
+const char *hls_stream_rendition(const struct hls_stream *st);
 
 /* Sink side (one thread). set_init: the init section (the stream takes the reference) and the
  * variant description, known at start. set_variant updates the description (measured frame
@@ -59,6 +67,17 @@ void hls_stream_set_init(struct hls_stream *st, struct blob *init,
 void hls_stream_set_variant(struct hls_stream *st, const struct hls_variant_info *vi);
 void hls_stream_publish(struct hls_stream *st, const struct hls_part_pub *pub);
 void hls_stream_end(struct hls_stream *st);
+/* The rendition will never have media (its transcoder could not start): it ends, and the
+ * multivariant playlist leaves it out. */
+void hls_stream_fail(struct hls_stream *st);
+
+struct hls_stream_stats {
+    bool ready, ended, failed;
+    int64_t peak_bps, avg_bps; /* of complete segments; 0 before the first */
+    struct hls_variant_info vi;
+    int target_s;
+};
+void hls_stream_stats(struct hls_stream *st, struct hls_stream_stats *out);
 
 /* Server side. detach: the stream is no longer served (replaced, lingered out, server
  * destroyed): wakes every waiter, refuses new ones. tick: wakes waiters past their deadline,
@@ -89,11 +108,6 @@ struct hls_query {
     int hls_part;
     int64_t wait_started_us;
 };
-
-/* Notes a playlist fetch by the client whose address hashes to client (see hls_viewers), and
- * counts the distinct clients seen within window_us. */
-void hls_stream_note_viewer(struct hls_stream *st, uint64_t client, int64_t now_us);
-int hls_stream_viewers(struct hls_stream *st, int64_t now_us, int64_t window_us);
 
 /* Answers q: returns 0 with resp filled, or HLS_BLOCK (nothing filled). */
 int hls_stream_answer(struct hls_stream *st, const struct hls_query *q, struct hls_response *resp);

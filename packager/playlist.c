@@ -106,9 +106,17 @@ void pl_write_media(struct buf *out, const struct pl_media *m, int skip)
     buf_printf(out, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"%s\"\n", uri);
 }
 
-void pl_write_multivariant(struct buf *out, const struct pl_variant *v, int n)
+void pl_write_multivariant(struct buf *out, const struct pl_variant *v, int n,
+                           const struct pl_audio *audio)
 {
     buf_printf(out, "#EXTM3U\n#EXT-X-INDEPENDENT-SEGMENTS\n");
+    if (audio) {
+        buf_printf(out, "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"audio\",DEFAULT=YES,"
+                        "AUTOSELECT=YES");
+        if (audio->channels > 0)
+            buf_printf(out, ",CHANNELS=\"%d\"", audio->channels);
+        buf_printf(out, ",URI=\"%s\"\n", audio->uri);
+    }
     for (int i = 0; i < n; i++) {
         buf_printf(out, "#EXT-X-STREAM-INF:BANDWIDTH=%" PRId64, v[i].bandwidth);
         if (v[i].avg_bandwidth > 0)
@@ -118,6 +126,8 @@ void pl_write_multivariant(struct buf *out, const struct pl_variant *v, int n)
             buf_printf(out, ",RESOLUTION=%dx%d", v[i].width, v[i].height);
         if (v[i].frame_rate > 0)
             buf_printf(out, ",FRAME-RATE=%.3f", v[i].frame_rate);
+        if (audio)
+            buf_printf(out, ",AUDIO=\"audio\"");
         buf_printf(out, "\n%s\n", v[i].uri);
     }
 }

@@ -60,7 +60,16 @@ struct pl_variant {
     const char *uri;       /* "source/media.m3u8" */
 };
 
-void pl_write_multivariant(struct buf *out, const struct pl_variant *v, int n);
+/* The one audio rendition that video-only variants share (EXT-X-MEDIA, GROUP-ID "audio"). */
+struct pl_audio {
+    int channels; /* 0: no CHANNELS attribute */
+    const char *uri;
+};
+
+/* Appends the multivariant playlist. With audio (not NULL) every variant names the audio group
+ * (AUDIO="audio"); its BANDWIDTH and CODECS must already include the audio's. */
+void pl_write_multivariant(struct buf *out, const struct pl_variant *v, int n,
+                           const struct pl_audio *audio);
 
 /* RFC 6381 codec strings from extradata: "avc1.PPCCLL" from an avcC record (or Annex B
  * SPS), "mp4a.40.N" from an AudioSpecificConfig. Fall back to avc1.42e01f / mp4a.40.2 when the

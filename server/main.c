@@ -30,10 +30,13 @@
 #include "db/db.h"
 #include "ingest/rtmp/rtmp.h"
 #include "packager/hls.h"
+#include "transcode/ladder.h"
 #include "server/cli.h"
 
 struct app {
     struct config cfg;
+    struct ladder ladder; /* parsed --ladder */
+    bool ladder_none;
     struct metrics metrics;
     struct loop *loop;
     struct db *db;
@@ -107,7 +110,13 @@ static int start(struct app *app)
     if (!app->auth)
         return -1;
     app->hubs = hub_registry_create();
-    struct hls_config hc = {c->part_seconds, c->hls_linger, &app->metrics};
+    struct hls_config hc = {
+        .part_seconds = c->part_seconds,
+        .linger_seconds = c->hls_linger,
+        .ladder = app->ladder_none ? NULL : &app->ladder,
+        .x264_preset = c->x264_preset,
+        .metrics = &app->metrics,
+    };
     app->hls = hls_server_create(&hc, app->hubs);
     if (c->webhook_urls.n) { /* an observer: registered before the RTMP server claims */
         struct webhook_config wc = {
@@ -182,12 +191,27 @@ static void tune_malloc(void)
     mallopt(M_TRIM_THRESHOLD, 128 << 20);
 }
 
+/* --ladder: "none", or a spec ladder_parse takes. */
+static int parse_ladder(struct app *app)
+{
+    char err[160];
+    app->ladder_none = strcmp(app->cfg.ladder, "none") == 0;
+    if (app->ladder_none)
+        return 0;
+    if (ladder_parse(app->cfg.ladder, &app->ladder, err, sizeof(err)) < 0) {
+        fprintf(stderr, "kibitka: --%s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
 static int serve(int argc, char **argv)
 {
     static struct app app;
     tune_malloc();
     config_defaults(&app.cfg);
-    if (config_parse(&app.cfg, argc, argv, stderr) < 0 || config_check(&app.cfg, stderr) < 0) {
+    if (config_parse(&app.cfg, argc, argv, stderr) < 0 || config_check(&app.cfg, stderr) < 0 ||
+        parse_ladder(&app) < 0) {
         config_free(&app.cfg);
         return 2;
     }

@@ -143,7 +143,9 @@ int ladder_fit(const struct ladder *in, int src_width, int src_height, struct la
     struct ladder fitted = {.source = in->source};
     for (int i = 0; i < in->nrungs; i++) {
         struct ladder_rung r = in->rungs[i];
-        if (r.height > src_height)
+        /* Beside the passthrough, a rung as tall as the source would be a second rendition of
+         * the same size, at a lower quality, for the cost of an encode. */
+        if (r.height > src_height || (in->source && r.height == src_height))
             continue;
         r.width = ladder_even_width(src_width, src_height, r.height);
         fitted.rungs[fitted.nrungs++] = r;

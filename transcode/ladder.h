@@ -5,7 +5,7 @@
  * optional `k` or `M` suffix: `source,720p:2500k,480p:1000k,360p:600k` (LADDER_DEFAULT).
  *
  * Parsing knows nothing of the source; ladder_fit then takes the source's size, drops the encoded
- * rungs taller than it and gives each kept rung a width that follows the source's aspect ratio,
+ * rungs taller than it (and as tall, when `source` is kept) and gives each kept rung a width that follows the source's aspect ratio,
  * rounded to an even number (4:2:0 chroma needs even sizes). Encoded rungs come out sorted tallest
  * first, which is the order the transcoder cascades its scalers in. Plain data, no allocation. */
 #ifndef KIBITKA_TRANSCODE_LADDER_H
@@ -35,8 +35,9 @@ struct ladder {
  * all are errors. */
 int ladder_parse(const char *spec, struct ladder *out, char *err, size_t errlen);
 
-/* Copies in to *out keeping the encoded rungs no taller than src_height, with widths computed
- * from src_width:src_height, tallest first. Returns 0 or -EINVAL for a non-positive source size. */
+/* Copies in to *out keeping the encoded rungs no taller than src_height (shorter than it when
+ * the source rendition is in the ladder), with widths computed from src_width:src_height,
+ * tallest first. Returns 0 or -EINVAL for a non-positive source size. */
 int ladder_fit(const struct ladder *in, int src_width, int src_height, struct ladder *out);
 
 /* The width for height at the aspect ratio src_width:src_height, rounded to the nearest even

@@ -19,6 +19,7 @@
 #define KEY_PTS_MAX 16
 
 struct rung {
+    bool skip; /* encode keyframes only (the worker is behind) */
     AVCodecContext *enc;
     AVCodecParameters *par;
     struct SwsContext *sws;
@@ -40,6 +41,7 @@ struct transcoder {
     struct queued *queue; /* FIFO: [head, tail) of cap */
     int head, tail, cap;
     bool flushed;
+    int64_t skipped;
     char stream[64];
 };
 
@@ -275,6 +277,12 @@ static int encode_frame(struct transcoder *t, AVFrame *in)
     int64_t pts = in->best_effort_timestamp;
     bool key = take_key_pts(t, pts);
     for (int i = 0; i < t->nrungs; i++) {
+        /* Skipping rungs are the lowest ones (see transcoder_set_skip), so no rung that is
+         * encoded scales from a skipped rung's stale picture. */
+        if (t->rungs[i].skip && !key) {
+            t->skipped++;
+            continue;
+        }
         const AVFrame *src = i == 0 ? in : t->rungs[i - 1].frame; /* the cascade */
         int rc = scale_rung(t, i, src);
         if (rc < 0)
@@ -341,6 +349,17 @@ int transcoder_send(struct transcoder *t, const AVPacket *pkt)
         log_error("transcode", stream_name(t), "transcode error at pts %" PRId64 ": %s", pkt->pts,
                   av_err2str(rc));
     return rc;
+}
+
+void transcoder_set_skip(struct transcoder *t, int nskip)
+{
+    for (int i = 0; i < t->nrungs; i++)
+        t->rungs[i].skip = i >= t->nrungs - nskip;
+}
+
+int64_t transcoder_skipped(const struct transcoder *t)
+{
+    return t->skipped;
 }
 
 int transcoder_receive(struct transcoder *t, AVPacket *out, int *rung)

@@ -56,6 +56,13 @@ const AVCodecParameters *transcoder_rung_par(const struct transcoder *t, int i);
  * decode is logged and skipped (returns 0), as a live source can recover at its next keyframe. */
 int transcoder_send(struct transcoder *t, const AVPacket *pkt);
 
+/* Sheds load: the nskip lowest rungs encode only the source's keyframes from now on (their
+ * segments stay aligned, with one picture per GOP), until called again with a smaller nskip.
+ * 0 encodes every frame in every rung. */
+void transcoder_set_skip(struct transcoder *t, int nskip);
+/* Frames not encoded because of transcoder_set_skip, summed over rungs. */
+int64_t transcoder_skipped(const struct transcoder *t);
+
 /* Takes the next encoded packet into out (which must be blank) and its rung index into *rung.
  * Returns 0, or -EAGAIN when nothing is queued. Packets of one rung come out in order. */
 int transcoder_receive(struct transcoder *t, AVPacket *out, int *rung);

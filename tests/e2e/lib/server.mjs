@@ -24,7 +24,10 @@ export function freePort() {
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-// Starts kibitka with the given extra flags; resolves once /health answers 200.
+// Starts kibitka with the given extra flags; resolves once /health answers 200. Without a
+// --ladder flag the server runs `--ladder none`: most tests are about packaging the source, and
+// transcoding every 720p test publish would cost CPU they do not need (ladder.test.mjs names its
+// ladders).
 export async function startServer(extra = [], env = {}) {
   const http = await freePort();
   const rtmp = await freePort();
@@ -32,7 +35,8 @@ export async function startServer(extra = [], env = {}) {
   mkdirSync(workDir, { recursive: true });
   const dataDir = mkdtempSync(path.join(workDir, 'data-'));
   const args = ['serve', '--http', `127.0.0.1:${http}`, '--rtmp', `127.0.0.1:${rtmp}`,
-    ...(extra.includes('--data') ? [] : ['--data', dataDir]), ...extra];
+    ...(extra.includes('--data') ? [] : ['--data', dataDir]),
+    ...(extra.includes('--ladder') ? [] : ['--ladder', 'none']), ...extra];
   const proc = spawn(binary, args, {
     env: { ...process.env, ASAN_OPTIONS: 'detect_leaks=1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -63,7 +63,7 @@ int main(void)
         {2, {"--part", "5"}, "--part 5 is out of range"},
         {1, {"--http"}, "--http needs a value"},
         {2, {"--http", "localhost"}, "--http 'localhost' is not ADDR:PORT"},
-        {2, {"--ladder", "source,720p:2500k"}, "the transcoding ladder is not built yet"},
+        {2, {"--x264-preset", "turbo"}, "--x264-preset 'turbo' is not one of"},
         {2, {"--log-level", "loud"}, "--log-level 'loud'"},
         {1, {"stray"}, "unexpected argument 'stray'"},
         {2, {"--open-publish=maybe", ""}, "not one of 1/0"},

@@ -76,16 +76,27 @@ static void test_fit(void)
 {
     struct ladder l, f;
     CHECK_EQ_INT(ladder_parse("source,1080p:5M,720p:2500k,480p:1000k,360p:600k", &l, NULL, 0), 0);
+    struct ladder with_source = l;
+    CHECK_EQ_INT(ladder_parse("1080p:5M,720p:2500k,480p:1000k,360p:600k", &l, NULL, 0), 0);
 
     /* 16:9 1080p: every rung, widths from the aspect ratio, rounded to even */
     CHECK_EQ_INT(ladder_fit(&l, 1920, 1080, &f), 0);
-    CHECK(f.source);
+    CHECK(!f.source);
     CHECK_EQ_INT(f.nrungs, 4);
     CHECK_EQ_INT(f.rungs[0].width, 1920);
     CHECK_EQ_INT(f.rungs[1].width, 1280);
     CHECK_EQ_INT(f.rungs[2].width, 854); /* 853.33 -> 854 */
     CHECK_EQ_INT(f.rungs[3].width, 640);
     CHECK_EQ_INT(f.rungs[3].bit_rate, 600000);
+
+    /* 16:9 480p beside the source: the 480p rung would duplicate it; only 360p is encoded */
+    CHECK_EQ_INT(ladder_fit(&with_source, 854, 480, &f), 0);
+    CHECK_EQ_INT(f.nrungs, 1);
+    CHECK_EQ_INT(f.rungs[0].height, 360);
+    CHECK_EQ_INT(ladder_fit(&with_source, 1920, 1080, &f), 0);
+    CHECK(f.source);
+    CHECK_EQ_INT(f.nrungs, 3); /* no second 1080p */
+    CHECK_EQ_INT(f.rungs[0].height, 720);
 
     /* 16:9 480p: only 480p and 360p */
     CHECK_EQ_INT(ladder_fit(&l, 854, 480, &f), 0);
@@ -120,7 +131,7 @@ static void test_fit(void)
     CHECK_EQ_INT(f.rungs[1].width, 406); /* 405 -> nearest even: 404 or 406, rounds up */
 
     /* smaller than every rung: the source only */
-    CHECK_EQ_INT(ladder_fit(&l, 320, 240, &f), 0);
+    CHECK_EQ_INT(ladder_fit(&with_source, 320, 240, &f), 0);
     CHECK(f.source);
     CHECK_EQ_INT(f.nrungs, 0);
 

@@ -1,0 +1,364 @@
+/* A live stream's renditions and its multivariant playlist. See hls_group.h. */
+#include "packager/hls_group.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "packager/hls_ladder.h"
+
+/* A multivariant request before the renditions are ready waits at most this long. */
+#define NOT_READY_WAIT_US (15 * 1000000LL)
+
+/* Distinct playlist clients, by address hash: a fixed table, the least recently seen slot
+ * reused when full, so memory stays bounded whatever the audience. */
+#define VIEWER_SLOTS 1024
+
+struct viewer {
+    uint64_t client;
+    int64_t seen_us;
+};
+
+struct rendition {
+    char name[HLS_RENDITION_MAX + 1];
+    enum hls_rendition_kind kind;
+    struct hls_stream *st;
+};
+
+struct waiter {
+    struct waiter *next;
+    void (*wake)(void *);
+    void *arg;
+    int64_t deadline_us;
+};
+
+struct hls_group {
+    atomic_int refs;
+    char name[HUB_NAME_MAX + 1];
+    char sid[PL_SID_MAX + 1];
+    struct hls_stream_config cfg;
+    int64_t started_mono_us;
+    pthread_mutex_t lock;
+    /* Under lock. */
+    struct rendition r[HLS_GROUP_MAX_RENDITIONS];
+    int n;
+    bool detached, ended;
+    int64_t ended_us;
+    struct waiter *waiters;
+    struct hls_ladder *ladder;
+    struct viewer viewers[VIEWER_SLOTS];
+};
+
+struct hls_group *hls_group_create(const char *name, const char *sid,
+                                   const struct hls_stream_config *cfg, int64_t started_mono_us)
+{
+    struct hls_group *g = xcalloc(1, sizeof(*g));
+    atomic_init(&g->refs, 1);
+    snprintf(g->name, sizeof(g->name), "%s", name);
+    snprintf(g->sid, sizeof(g->sid), "%s", sid);
+    g->cfg = *cfg;
+    g->started_mono_us = started_mono_us;
+    pthread_mutex_init(&g->lock, NULL);
+    return g;
+}
+
+struct hls_group *hls_group_ref(struct hls_group *g)
+{
+    atomic_fetch_add(&g->refs, 1);
+    return g;
+}
+
+static void wake_list(struct hls_group *g, struct waiter *list)
+{
+    while (list) {
+        struct waiter *w = list;
+        list = w->next;
+        if (g->cfg.metrics)
+            metrics_add(&g->cfg.metrics->hls_blocking_waiting, -1);
+        w->wake(w->arg);
+        free(w);
+    }
+}
+
+void hls_group_unref(struct hls_group *g)
+{
+    if (!g || atomic_fetch_sub(&g->refs, 1) != 1)
+        return;
+    wake_list(g, g->waiters);
+    hls_ladder_destroy(&g->ladder);
+    for (int i = 0; i < g->n; i++)
+        hls_stream_unref(g->r[i].st);
+    pthread_mutex_destroy(&g->lock);
+    free(g);
+}
+
+const char *hls_group_name(const struct hls_group *g)
+{
+    return g->name;
+}
+
+struct hls_stream *hls_group_add(struct hls_group *g, const char *rendition,
+                                 enum hls_rendition_kind kind)
+{
+    struct hls_stream *st = NULL;
+    pthread_mutex_lock(&g->lock);
+    bool taken = false;
+    for (int i = 0; i < g->n; i++)
+        taken |= strcmp(g->r[i].name, rendition) == 0;
+    if (!taken && g->n < HLS_GROUP_MAX_RENDITIONS) {
+        struct rendition *r = &g->r[g->n++];
+        snprintf(r->name, sizeof(r->name), "%s", rendition);
+        r->kind = kind;
+        r->st = hls_stream_create(g->name, rendition, g->sid, &g->cfg, g->started_mono_us);
+        if (g->detached)
+            hls_stream_detach(r->st);
+        st = hls_stream_ref(r->st);
+    }
+    pthread_mutex_unlock(&g->lock);
+    return st;
+}
+
+struct hls_stream *hls_group_find(struct hls_group *g, const char *rendition)
+{
+    struct hls_stream *st = NULL;
+    pthread_mutex_lock(&g->lock);
+    for (int i = 0; i < g->n && !st; i++)
+        if (strcmp(g->r[i].name, rendition) == 0)
+            st = hls_stream_ref(g->r[i].st);
+    pthread_mutex_unlock(&g->lock);
+    return st;
+}
+
+void hls_group_set_ladder(struct hls_group *g, struct hls_ladder *ladder)
+{
+    pthread_mutex_lock(&g->lock);
+    hls_ladder_destroy(&g->ladder); /* none: one ladder per publish */
+    g->ladder = ladder;
+    pthread_mutex_unlock(&g->lock);
+}
+
+/* ---- the multivariant playlist (under lock) ---- */
+
+/* Whether the playlist can be written now: some variant is ready and no rendition that may
+ * still produce media is not. */
+static bool mv_ready(struct hls_group *g, struct hls_stream_stats *stats)
+{
+    bool any = false, waiting = g->n == 0 && !g->ended;
+    for (int i = 0; i < g->n; i++) {
+        hls_stream_stats(g->r[i].st, &stats[i]);
+        if (stats[i].ready && !stats[i].failed)
+            any |= g->r[i].kind == HLS_RENDITION_VARIANT;
+        else if (!stats[i].ended)
+            waiting = true;
+    }
+    return any && !waiting;
+}
+
+static struct blob *mv_write(struct hls_group *g, const struct hls_stream_stats *stats)
+{
+    struct pl_variant v[HLS_GROUP_MAX_RENDITIONS];
+    char codecs[HLS_GROUP_MAX_RENDITIONS][160], uri[HLS_GROUP_MAX_RENDITIONS + 1][32];
+    struct pl_audio audio = {0};
+    const struct hls_stream_stats *a = NULL;
+    int nv = 0;
+    for (int i = 0; i < g->n; i++)
+        if (g->r[i].kind == HLS_RENDITION_AUDIO && stats[i].ready && !stats[i].failed) {
+            a = &stats[i];
+            snprintf(uri[0], sizeof(uri[0]), "%s/media.m3u8", g->r[i].name);
+            audio = (struct pl_audio){.channels = a->vi.channels, .uri = uri[0]};
+        }
+    for (int i = 0; i < g->n; i++) {
+        const struct hls_stream_stats *s = &stats[i];
+        if (g->r[i].kind != HLS_RENDITION_VARIANT || !s->ready || s->failed)
+            continue;
+        int k = nv + 1; /* uri[0] is the audio's */
+        snprintf(uri[k], sizeof(uri[k]), "%s/media.m3u8", g->r[i].name);
+        snprintf(codecs[nv], sizeof(codecs[nv]), "%s%s%s", s->vi.codecs, a ? "," : "",
+                 a ? a->vi.codecs : "");
+        int64_t peak = s->peak_bps + (a ? a->peak_bps : 0);
+        v[nv] = (struct pl_variant){
+            .bandwidth = peak > 0 ? peak : 1000000,
+            .avg_bandwidth = s->avg_bps > 0 ? s->avg_bps + (a ? a->avg_bps : 0) : 0,
+            .width = s->vi.width,
+            .height = s->vi.height,
+            .frame_rate = s->vi.frame_rate,
+            .codecs = codecs[nv],
+            .uri = uri[k],
+        };
+        nv++;
+    }
+    struct buf b;
+    buf_init(&b);
+    pl_write_multivariant(&b, v, nv, a ? &audio : NULL);
+    struct blob *out = blob_create(buf_head(&b), buf_size(&b));
+    buf_free(&b);
+    return out;
+}
+
+int hls_group_answer(struct hls_group *g, int64_t wait_started_us, struct hls_response *resp)
+{
+    struct hls_stream_stats stats[HLS_GROUP_MAX_RENDITIONS];
+    memset(resp, 0, sizeof(*resp));
+    pthread_mutex_lock(&g->lock);
+    bool ready = mv_ready(g, stats);
+    bool gone = g->detached;
+    bool all_ended = g->n > 0 || g->ended;
+    for (int i = 0; i < g->n; i++)
+        all_ended &= stats[i].ended;
+    bool any_variant = false;
+    for (int i = 0; i < g->n; i++)
+        any_variant |= g->r[i].kind == HLS_RENDITION_VARIANT && stats[i].ready && !stats[i].failed;
+    struct blob *body = ready || (gone && any_variant) ? mv_write(g, stats) : NULL;
+    pthread_mutex_unlock(&g->lock);
+    resp->content_type = "application/vnd.apple.mpegurl";
+    resp->cache_control = "no-cache";
+    if (body) {
+        resp->status = 200;
+        resp->body = body;
+        return 0;
+    }
+    int64_t now = clock_mono_us();
+    if (!gone && !all_ended && (wait_started_us == 0 || now - wait_started_us < NOT_READY_WAIT_US))
+        return HLS_BLOCK;
+    resp->status = gone || all_ended ? 404 : 503;
+    resp->content_type = "text/plain; charset=utf-8";
+    resp->cache_control = "no-store";
+    snprintf(resp->error, sizeof(resp->error), "%s",
+             resp->status == 404 ? "the stream has no playlist"
+                                 : "the stream's renditions are not ready yet");
+    return 0;
+}
+
+int hls_group_wait(struct hls_group *g, int64_t wait_started_us, void (*wake)(void *), void *arg)
+{
+    struct hls_response resp;
+    if (hls_group_answer(g, wait_started_us, &resp) != HLS_BLOCK) {
+        blob_unrefp(&resp.body);
+        return 1;
+    }
+    int64_t now = clock_mono_us();
+    struct waiter *w = xcalloc(1, sizeof(*w));
+    w->wake = wake;
+    w->arg = arg;
+    w->deadline_us = (wait_started_us > 0 ? wait_started_us : now) + NOT_READY_WAIT_US;
+    pthread_mutex_lock(&g->lock);
+    if (g->detached) {
+        pthread_mutex_unlock(&g->lock);
+        free(w);
+        return 1;
+    }
+    w->next = g->waiters;
+    g->waiters = w;
+    if (g->cfg.metrics)
+        metrics_add(&g->cfg.metrics->hls_blocking_waiting, 1);
+    pthread_mutex_unlock(&g->lock);
+    return 0;
+}
+
+/* ---- server side ---- */
+
+void hls_group_end(struct hls_group *g)
+{
+    pthread_mutex_lock(&g->lock);
+    if (!g->ended) {
+        g->ended = true;
+        g->ended_us = clock_mono_us();
+    }
+    pthread_mutex_unlock(&g->lock);
+}
+
+void hls_group_detach(struct hls_group *g)
+{
+    pthread_mutex_lock(&g->lock);
+    g->detached = true;
+    struct waiter *wake = g->waiters;
+    g->waiters = NULL;
+    for (int i = 0; i < g->n; i++)
+        hls_stream_detach(g->r[i].st);
+    pthread_mutex_unlock(&g->lock);
+    wake_list(g, wake);
+}
+
+bool hls_group_tick(struct hls_group *g, int64_t now_us)
+{
+    struct hls_stream_stats stats[HLS_GROUP_MAX_RENDITIONS];
+    pthread_mutex_lock(&g->lock);
+    bool done = g->ended && now_us - g->ended_us >= g->cfg.linger_us;
+    for (int i = 0; i < g->n; i++)
+        done &= hls_stream_tick(g->r[i].st, now_us);
+    struct waiter *wake = NULL;
+    if (g->waiters) {
+        bool ready = mv_ready(g, stats);
+        bool all_ended = g->n > 0 || g->ended;
+        for (int i = 0; i < g->n; i++)
+            all_ended &= stats[i].ended;
+        for (struct waiter **pp = &g->waiters; *pp;) {
+            struct waiter *w = *pp;
+            if (ready || all_ended || now_us >= w->deadline_us) {
+                *pp = w->next;
+                w->next = wake;
+                wake = w;
+            } else {
+                pp = &w->next;
+            }
+        }
+    }
+    struct hls_ladder *reap = g->ladder && hls_ladder_done(g->ladder) ? g->ladder : NULL;
+    if (reap)
+        g->ladder = NULL;
+    pthread_mutex_unlock(&g->lock);
+    hls_ladder_destroy(&reap);
+    wake_list(g, wake);
+    return done;
+}
+
+void hls_group_note_viewer(struct hls_group *g, uint64_t client, int64_t now_us)
+{
+    pthread_mutex_lock(&g->lock);
+    struct viewer *slot = &g->viewers[0];
+    for (int i = 0; i < VIEWER_SLOTS; i++) {
+        struct viewer *v = &g->viewers[i];
+        if (v->seen_us && v->client == client) {
+            slot = v;
+            break;
+        }
+        if (v->seen_us < slot->seen_us)
+            slot = v; /* empty (0) or least recent so far */
+    }
+    slot->client = client;
+    slot->seen_us = now_us;
+    pthread_mutex_unlock(&g->lock);
+}
+
+int hls_group_viewers(struct hls_group *g, int64_t now_us, int64_t window_us)
+{
+    int n = 0;
+    pthread_mutex_lock(&g->lock);
+    for (int i = 0; i < VIEWER_SLOTS; i++)
+        n += g->viewers[i].seen_us && now_us - g->viewers[i].seen_us <= window_us;
+    pthread_mutex_unlock(&g->lock);
+    return n;
+}
+
+void hls_group_counts(struct hls_group *g, uint64_t *parts, uint64_t *segments,
+                      int64_t *bytes_held, double *lag_s)
+{
+    *parts = *segments = 0;
+    *bytes_held = 0;
+    pthread_mutex_lock(&g->lock);
+    for (int i = 0; i < g->n; i++) {
+        uint64_t p, s;
+        int64_t b;
+        hls_stream_counts(g->r[i].st, &p, &s, &b);
+        *parts += p;
+        *segments += s;
+        *bytes_held += b;
+    }
+    *lag_s = g->ladder ? hls_ladder_lag(g->ladder) : 0;
+    pthread_mutex_unlock(&g->lock);
+}

@@ -1,0 +1,139 @@
+/* The packager's side of a stream's transcode ladder. See hls_ladder.h. */
+#include "packager/hls_ladder.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "core/alloc.h"
+#include "core/log.h"
+#include "packager/hls_sink.h"
+#include "transcode/worker.h"
+
+struct hls_ladder {
+    char name[HUB_NAME_MAX + 1];
+    struct transcode_worker *worker;
+    int nrungs;
+    struct hls_stream *st[LADDER_MAX_RUNGS];
+    /* Worker thread only (and destroy, after the join). */
+    struct hls_sink *seg[LADDER_MAX_RUNGS];
+    AVRational time_base, frame_rate;
+    int64_t part_target_us;
+    atomic_bool finished;
+};
+
+static void on_start(void *opaque, const struct transcoder *t)
+{
+    struct hls_ladder *l = opaque;
+    for (int r = 0; r < l->nrungs; r++) {
+        const AVCodecParameters *par = transcoder_rung_par(t, r);
+        struct hub_track track = {
+            .par = (AVCodecParameters *)par,
+            .time_base = l->time_base,
+            .frame_rate = l->frame_rate,
+        };
+        l->seg[r] = hls_sink_feed_create(l->name, l->st[r], l->part_target_us);
+        if (!par || hls_sink_feed_start(l->seg[r], &track) < 0) {
+            log_error("hls", l->name, "rendition %s cannot be packaged",
+                      hls_stream_rendition(l->st[r]));
+            hls_sink_feed_destroy(&l->seg[r]);
+            hls_stream_fail(l->st[r]);
+        }
+    }
+}
+
+static void on_packet(void *opaque, int rung, const AVPacket *pkt, int64_t wall_us)
+{
+    struct hls_ladder *l = opaque;
+    if (rung >= 0 && rung < l->nrungs && l->seg[rung])
+        hls_sink_feed_packet(l->seg[rung], pkt, wall_us);
+}
+
+static void on_end(void *opaque)
+{
+    struct hls_ladder *l = opaque;
+    for (int r = 0; r < l->nrungs; r++)
+        if (l->seg[r])
+            hls_sink_feed_end(l->seg[r]);
+}
+
+static void on_fail(void *opaque, int err)
+{
+    struct hls_ladder *l = opaque;
+    log_error("hls", l->name, "no transcoded renditions: the ladder did not open (%s)",
+              av_err2str(err));
+    for (int r = 0; r < l->nrungs; r++)
+        hls_stream_fail(l->st[r]);
+}
+
+int hls_ladder_start(const struct hls_ladder_config *cfg, struct hls_ladder **out)
+{
+    struct hls_ladder *l = xcalloc(1, sizeof(*l));
+    snprintf(l->name, sizeof(l->name), "%s", cfg->name);
+    l->nrungs = cfg->fitted->nrungs;
+    for (int r = 0; r < l->nrungs; r++)
+        l->st[r] = hls_stream_ref(cfg->rungs[r]);
+    l->time_base = cfg->time_base;
+    l->frame_rate = cfg->frame_rate;
+    l->part_target_us = cfg->part_target_us;
+    struct transcode_worker_config wc = {
+        .tc =
+            {
+                .src = cfg->src,
+                .time_base = cfg->time_base,
+                .frame_rate = cfg->frame_rate,
+                .ladder = cfg->fitted,
+                .preset = cfg->preset,
+                .stream = cfg->name,
+            },
+        .ops = {.start = on_start, .packet = on_packet, .end = on_end, .fail = on_fail},
+        .opaque = l,
+        .metrics = cfg->metrics,
+    };
+    int rc = transcode_worker_start(&wc, &l->worker);
+    if (rc < 0) {
+        log_error("hls", l->name, "cannot start the transcode worker: %s", strerror(-rc));
+        atomic_store(&l->finished, true);
+        hls_ladder_destroy(&l);
+        *out = NULL;
+        return rc;
+    }
+    *out = l;
+    return 0;
+}
+
+void hls_ladder_push(struct hls_ladder *l, const AVPacket *pkt, int64_t wall_us)
+{
+    transcode_worker_push(l->worker, pkt, wall_us);
+}
+
+void hls_ladder_finish(struct hls_ladder *l)
+{
+    transcode_worker_finish(l->worker);
+    atomic_store(&l->finished, true);
+}
+
+bool hls_ladder_done(struct hls_ladder *l)
+{
+    return atomic_load(&l->finished) && (!l->worker || transcode_worker_done(l->worker));
+}
+
+void hls_ladder_destroy(struct hls_ladder **pl)
+{
+    struct hls_ladder *l = *pl;
+    if (!l)
+        return;
+    transcode_worker_destroy(&l->worker); /* joins: the segmenters are ours after this */
+    for (int r = 0; r < l->nrungs; r++) {
+        hls_sink_feed_destroy(&l->seg[r]);
+        hls_stream_end(l->st[r]); /* a no-op after the worker's end */
+        hls_stream_unref(l->st[r]);
+    }
+    xfreep(pl);
+}
+
+double hls_ladder_lag(struct hls_ladder *l)
+{
+    return l->worker ? transcode_worker_lag(l->worker) : 0;
+}

@@ -1,0 +1,45 @@
+/* The transcode ladder of one stream, on the packager's side: a transcode worker (transcode/
+ * worker.h) fed with the source sink's normalised video packets, and one segmenter per encoded
+ * rung (an hls_sink in feed mode, run on the worker thread) publishing into the rung's
+ * rendition.
+ *
+ * Why the packager feeds the transcoder instead of the transcoder being a sink on the hub: the
+ * packager must know every rendition when the stream starts (the multivariant playlist and the
+ * shared audio depend on it), and the rungs must use the source sink's timeline (the same shift
+ * of timestamps), so that segment N starts at the same presentation time in every rendition.
+ *
+ * Lifetime. The source sink creates it, pushes packets and calls finish at its end, and never
+ * touches it after that. The group (hls_group_set_ladder) owns it: it is destroyed once it is
+ * done (finish was called and the worker exited) or with the group. */
+#ifndef KIBITKA_PACKAGER_HLS_LADDER_H
+#define KIBITKA_PACKAGER_HLS_LADDER_H
+
+#include <libavcodec/avcodec.h>
+#include <stdbool.h>
+
+#include "core/metrics.h"
+#include "packager/hls_stream.h"
+#include "transcode/ladder.h"
+
+struct hls_ladder;
+
+struct hls_ladder_config {
+    const char *name;             /* the stream, for logs */
+    const struct ladder *fitted;  /* ladder_fit'ted to the source; nrungs > 0 */
+    const AVCodecParameters *src; /* the source video track */
+    AVRational time_base, frame_rate;
+    const char *preset; /* x264 preset, NULL: veryfast */
+    int64_t part_target_us;
+    struct metrics *metrics;
+    struct hls_stream *const *rungs; /* one rendition per fitted rung; the ladder takes refs */
+};
+
+int hls_ladder_start(const struct hls_ladder_config *cfg, struct hls_ladder **out);
+/* A normalised source video packet (the source sink's thread). */
+void hls_ladder_push(struct hls_ladder *l, const AVPacket *pkt, int64_t wall_us);
+void hls_ladder_finish(struct hls_ladder *l);
+bool hls_ladder_done(struct hls_ladder *l);
+void hls_ladder_destroy(struct hls_ladder **pl);
+double hls_ladder_lag(struct hls_ladder *l);
+
+#endif

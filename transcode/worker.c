@@ -1,0 +1,292 @@
+/* The transcode worker thread. See worker.h. */
+#include "transcode/worker.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/log.h"
+
+/* Lag thresholds for keyframe-only rungs (see worker.h). */
+#define SKIP_FIRST_S 1.0
+#define SKIP_STEP_S 0.5
+#define SKIP_CLEAR_S 0.5
+/* Output pts -> wall clock: the encoders hold far fewer frames than this. */
+#define WALL_RING 256
+
+struct item {
+    AVPacket *pkt;
+    int64_t wall_us;
+    int64_t queued_us; /* clock_mono_us() at push */
+};
+
+struct transcode_worker {
+    struct transcode_worker_config cfg;
+    struct ladder ladder;
+    char preset[32], stream[64];
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    /* Under lock: the queue (a ring of WORKER_QUEUE_MAX), and the flags. */
+    struct item q[WORKER_QUEUE_MAX];
+    int head, len;
+    bool finishing, abort, dropping;
+    int64_t dropped; /* source packets dropped by push */
+    /* Read by any thread. */
+    atomic_bool done;
+    atomic_int_fast64_t lag_us;
+    atomic_int skipping;
+    /* Worker thread only. */
+    struct transcoder *t;
+    int64_t wall_pts[WALL_RING], wall_us[WALL_RING];
+    int wall_next;
+    int64_t skipped_seen;
+};
+
+static const char *name_of(const struct transcode_worker *w)
+{
+    return w->stream[0] ? w->stream : NULL;
+}
+
+static int64_t wall_for(const struct transcode_worker *w, int64_t pts)
+{
+    int64_t best = 0, best_pts = INT64_MIN;
+    for (int i = 0; i < WALL_RING; i++) {
+        if (w->wall_us[i] == 0)
+            continue;
+        if (w->wall_pts[i] == pts)
+            return w->wall_us[i];
+        if (w->wall_pts[i] < pts && w->wall_pts[i] > best_pts) {
+            best_pts = w->wall_pts[i];
+            best = w->wall_us[i];
+        }
+    }
+    if (best == 0)
+        return clock_wall_us();
+    return best + av_rescale_q(pts - best_pts, w->cfg.tc.time_base, (AVRational){1, 1000000});
+}
+
+/* Adjusts the keyframe-only rungs to the lag. */
+static void shed(struct transcode_worker *w, double lag_s)
+{
+    int n = transcoder_rung_count(w->t), cur = atomic_load(&w->skipping), want = cur;
+    if (lag_s < SKIP_CLEAR_S)
+        want = 0;
+    else if (lag_s >= SKIP_FIRST_S)
+        want = 1 + (int)((lag_s - SKIP_FIRST_S) / SKIP_STEP_S);
+    if (want > n)
+        want = n;
+    if (want < cur && lag_s >= SKIP_CLEAR_S)
+        want = cur; /* hysteresis: only clear once well caught up */
+    if (want == cur)
+        return;
+    if (want > cur)
+        log_warn("transcode", name_of(w),
+                 "%.1f s behind the source: the %d lowest rung(s) now encode keyframes only",
+                 lag_s, want);
+    else
+        log_info("transcode", name_of(w), "caught up (%.2f s behind): every rung encodes again",
+                 lag_s);
+    transcoder_set_skip(w->t, want);
+    atomic_store(&w->skipping, want);
+}
+
+static void emit_ready(struct transcode_worker *w)
+{
+    AVPacket *out = av_packet_alloc();
+    if (!out)
+        abort();
+    int rung;
+    while (transcoder_receive(w->t, out, &rung) == 0) {
+        w->cfg.ops.packet(w->cfg.opaque, rung, out, wall_for(w, out->pts));
+        av_packet_unref(out);
+    }
+    av_packet_free(&out);
+    int64_t skipped = transcoder_skipped(w->t);
+    if (w->cfg.metrics && skipped > w->skipped_seen)
+        metrics_add(&w->cfg.metrics->transcode_dropped_frames_total, skipped - w->skipped_seen);
+    w->skipped_seen = skipped;
+}
+
+/* Takes the next item; false when the worker must stop (finished and empty, or aborted). */
+static bool take(struct transcode_worker *w, struct item *it)
+{
+    pthread_mutex_lock(&w->lock);
+    while (w->len == 0 && !w->finishing && !w->abort)
+        pthread_cond_wait(&w->cond, &w->lock);
+    bool ok = !w->abort && w->len > 0;
+    if (ok) {
+        *it = w->q[w->head];
+        w->q[w->head].pkt = NULL;
+        w->head = (w->head + 1) % WORKER_QUEUE_MAX;
+        w->len--;
+    }
+    pthread_mutex_unlock(&w->lock);
+    return ok;
+}
+
+static void transcode_one(struct transcode_worker *w, struct item *it)
+{
+    int64_t lag = clock_mono_us() - it->queued_us;
+    atomic_store(&w->lag_us, lag);
+    shed(w, (double)lag / 1e6);
+    w->wall_pts[w->wall_next] = it->pkt->pts;
+    w->wall_us[w->wall_next] = it->wall_us;
+    w->wall_next = (w->wall_next + 1) % WALL_RING;
+    transcoder_send(w->t, it->pkt); /* errors are logged there; a live source recovers */
+    av_packet_free(&it->pkt);
+    emit_ready(w);
+}
+
+static void *run(void *arg)
+{
+    struct transcode_worker *w = arg;
+    int rc = transcoder_create(&w->cfg.tc, &w->t);
+    if (rc < 0) {
+        w->cfg.ops.fail(w->cfg.opaque, rc);
+        atomic_store(&w->done, true);
+        return NULL;
+    }
+    w->cfg.ops.start(w->cfg.opaque, w->t);
+    struct item it;
+    while (take(w, &it))
+        transcode_one(w, &it);
+    atomic_store(&w->lag_us, 0);
+    pthread_mutex_lock(&w->lock);
+    bool aborted = w->abort;
+    pthread_mutex_unlock(&w->lock);
+    if (!aborted) {
+        transcoder_send(w->t, NULL);
+        emit_ready(w);
+    }
+    w->cfg.ops.end(w->cfg.opaque);
+    transcoder_destroy(&w->t);
+    atomic_store(&w->done, true);
+    return NULL;
+}
+
+int transcode_worker_start(const struct transcode_worker_config *cfg,
+                           struct transcode_worker **out)
+{
+    struct transcode_worker *w = xcalloc(1, sizeof(*w));
+    w->cfg = *cfg;
+    w->ladder = *cfg->tc.ladder;
+    w->cfg.tc.ladder = &w->ladder;
+    snprintf(w->preset, sizeof(w->preset), "%s", cfg->tc.preset ? cfg->tc.preset : "veryfast");
+    w->cfg.tc.preset = w->preset;
+    snprintf(w->stream, sizeof(w->stream), "%s", cfg->tc.stream ? cfg->tc.stream : "");
+    w->cfg.tc.stream = w->stream;
+    /* The source's codec parameters are the caller's: keep a copy. */
+    AVCodecParameters *src = avcodec_parameters_alloc();
+    if (!src || avcodec_parameters_copy(src, cfg->tc.src) < 0)
+        abort();
+    w->cfg.tc.src = src;
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->cond, NULL);
+    int rc = pthread_create(&w->thread, NULL, run, w);
+    if (rc != 0) {
+        avcodec_parameters_free(&src);
+        pthread_mutex_destroy(&w->lock);
+        pthread_cond_destroy(&w->cond);
+        free(w);
+        *out = NULL;
+        return -rc;
+    }
+    *out = w;
+    return 0;
+}
+
+/* Under lock: whether pkt must be dropped to keep the queue bounded. */
+static bool must_drop(struct transcode_worker *w, const AVPacket *pkt, int64_t now)
+{
+    bool key = pkt->flags & AV_PKT_FLAG_KEY;
+    if (w->dropping && !key)
+        return true;
+    bool behind = w->len > 0 && now - w->q[w->head].queued_us > (int64_t)(WORKER_LAG_DROP_S * 1e6);
+    if (w->len < WORKER_QUEUE_MAX && !behind) {
+        if (w->dropping)
+            log_info("transcode", name_of(w),
+                     "transcoding again from a keyframe after dropping %lld source frames",
+                     (long long)w->dropped);
+        w->dropping = false;
+        return false;
+    }
+    if (!w->dropping)
+        log_warn("transcode", name_of(w),
+                 "%d packets (%.1f s) queued: dropping source frames until the next keyframe",
+                 w->len, (double)(now - w->q[w->head].queued_us) / 1e6);
+    w->dropping = true;
+    return true;
+}
+
+void transcode_worker_push(struct transcode_worker *w, const AVPacket *pkt, int64_t wall_us)
+{
+    int64_t now = clock_mono_us();
+    pthread_mutex_lock(&w->lock);
+    if (w->finishing || w->abort) {
+        pthread_mutex_unlock(&w->lock);
+        return;
+    }
+    if (must_drop(w, pkt, now)) {
+        w->dropped++;
+        pthread_mutex_unlock(&w->lock);
+        if (w->cfg.metrics)
+            metrics_add(&w->cfg.metrics->transcode_dropped_frames_total, w->ladder.nrungs);
+        return;
+    }
+    AVPacket *ref = av_packet_clone(pkt);
+    if (!ref)
+        abort();
+    w->q[(w->head + w->len) % WORKER_QUEUE_MAX] =
+        (struct item){.pkt = ref, .wall_us = wall_us, .queued_us = now};
+    w->len++;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+void transcode_worker_finish(struct transcode_worker *w)
+{
+    pthread_mutex_lock(&w->lock);
+    w->finishing = true;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+bool transcode_worker_done(struct transcode_worker *w)
+{
+    return atomic_load(&w->done);
+}
+
+void transcode_worker_destroy(struct transcode_worker **pw)
+{
+    struct transcode_worker *w = *pw;
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->lock);
+    if (!atomic_load(&w->done))
+        w->abort = true;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+    pthread_join(w->thread, NULL);
+    for (; w->len > 0; w->len--, w->head = (w->head + 1) % WORKER_QUEUE_MAX)
+        av_packet_free(&w->q[w->head].pkt);
+    avcodec_parameters_free((AVCodecParameters **)&w->cfg.tc.src);
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->cond);
+    xfreep(pw);
+}
+
+double transcode_worker_lag(struct transcode_worker *w)
+{
+    return (double)atomic_load(&w->lag_us) / 1e6;
+}
+
+int transcode_worker_skipping(struct transcode_worker *w)
+{
+    return atomic_load(&w->skipping);
+}
