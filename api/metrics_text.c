@@ -1,5 +1,7 @@
 #include "api/metrics_text.h"
 
+#include "core/clock.h"
+
 static void gauge(struct buf *out, const char *name, const char *help, const char *type, int64_t v)
 {
     buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s %lld\n", name, help, name, type, name,
@@ -10,6 +12,39 @@ static void stream_bytes(void *opaque, struct hub *hub)
 {
     buf_printf(opaque, "kibitka_stream_bytes_in_total{stream=\"%s\"} %llu\n", hub_name(hub),
                (unsigned long long)hub_bytes_in(hub));
+}
+
+/* Recorder and upload queue figures (recorder/, storage/upload.c). */
+static void recording_metrics(struct buf *out, struct metrics *m)
+{
+    int64_t oldest = metrics_get(&m->upload_oldest_pending_us), now = clock_wall_us();
+    gauge(out, "kibitka_recordings_active", "Streams being recorded now.", "gauge",
+          metrics_get(&m->recordings_active));
+    gauge(out, "kibitka_recordings_paused",
+          "Recordings paused because the spool reached --spool-max-bytes.", "gauge",
+          metrics_get(&m->recorder_paused));
+    gauge(out, "kibitka_recorder_dropped_total",
+          "Recording fragments dropped (disk too slow: I/O queue full, or a write error).",
+          "counter", metrics_get(&m->recorder_dropped_total));
+    gauge(out, "kibitka_spool_bytes", "Bytes of recording chunks in the local spool.", "gauge",
+          metrics_get(&m->spool_bytes));
+    gauge(out, "kibitka_upload_queue_chunks", "Closed chunks waiting for the store.", "gauge",
+          metrics_get(&m->upload_queue_chunks));
+    gauge(out, "kibitka_upload_oldest_pending_seconds",
+          "Age of the oldest chunk waiting for the store (0 when none).", "gauge",
+          oldest > 0 && now > oldest ? (now - oldest) / 1000000 : 0);
+    gauge(out, "kibitka_upload_chunks_total", "Chunks the store confirmed.", "counter",
+          metrics_get(&m->upload_chunks_total));
+    gauge(out, "kibitka_upload_bytes_total", "Bytes of the chunks the store confirmed.",
+          "counter", metrics_get(&m->upload_bytes_total));
+    gauge(out, "kibitka_upload_failures_total", "Failed upload attempts (each is retried).",
+          "counter", metrics_get(&m->upload_failures_total));
+    gauge(out, "kibitka_storage_errors_total",
+          "Uploads refused for credentials or a missing bucket.", "counter",
+          metrics_get(&m->storage_errors_total));
+    gauge(out, "kibitka_storage_access_denied",
+          "1 while the store refuses the credentials (see the log).", "gauge",
+          metrics_get(&m->storage_access_denied));
 }
 
 void metrics_text_write(struct buf *out, struct metrics *m, struct hub_registry *hubs,
@@ -50,5 +85,6 @@ void metrics_text_write(struct buf *out, struct metrics *m, struct hub_registry 
     gauge(out, "kibitka_transcode_dropped_frames_total",
           "Rendition frames not encoded because a transcode worker fell behind (per rung).",
           "counter", metrics_get(&m->transcode_dropped_frames_total));
+    recording_metrics(out, m);
     hls_metrics_write(hls, out);
 }

@@ -19,6 +19,7 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "db/db.h"
 
 #define DEFAULT_QUEUE_MAX 1000
 #define DEFAULT_MAX_ATTEMPTS 5
@@ -400,6 +401,33 @@ static void on_hub(void *opaque, struct hub *hub)
     s->wh = opaque;
     snprintf(s->name, sizeof(s->name), "%s", hub_name(hub));
     hub_add_sink(hub, &sink_ops, s);
+}
+
+/* ---- recording.ready (queued by the upload worker, storage/upload.c) ---- */
+
+void webhook_emit_recording_ready(struct webhook *wh, const struct db_recording *r,
+                                  const struct db_chunk *chunks, size_t n)
+{
+    json_t *d = json_object();
+    json_object_set_new(d, "id", json_string(r->id));
+    json_object_set_new(d, "stream", json_string(r->stream_name));
+    json_object_set_new(d, "user", json_string(r->user_name));
+    json_object_set_new(d, "started_at", time_json(r->started_at));
+    json_object_set_new(d, "ended_at", time_json(r->ended_at ? r->ended_at : r->started_at));
+    json_object_set_new(d, "duration_seconds", json_real((double)(r->duration_us / 1000) / 1e3));
+    json_object_set_new(d, "bytes", json_integer(r->bytes));
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *c = json_object();
+        json_object_set_new(c, "seq", json_integer(chunks[i].seq));
+        json_object_set_new(c, "key", json_string(chunks[i].object_key));
+        json_object_set_new(c, "bytes", json_integer(chunks[i].bytes));
+        json_object_set_new(c, "duration_seconds",
+                            json_real((double)(chunks[i].duration_us / 1000) / 1e3));
+        json_array_append_new(a, c);
+    }
+    json_object_set_new(d, "chunks", a);
+    webhook_emit(wh, "recording.ready", d);
 }
 
 /* ---- lifetime ---- */

@@ -1,4 +1,4 @@
-/* Webhooks: events (stream.live, stream.ended; recording.ready later) POSTed as JSON to the
+/* Webhooks: events (stream.live, stream.ended, recording.ready) POSTed as JSON to the
  * --webhook URLs, signed with --webhook-secret.
  *
  * How it fits. webhook_create registers a hub registry observer, so every new hub gets a small
@@ -58,6 +58,14 @@ void webhook_destroy(struct webhook **pwh);
 /* Queues an event of any type; never blocks beyond a short mutex, callable from any thread.
  * Takes ownership of data (a JSON object, the event's "data"). */
 void webhook_emit(struct webhook *wh, const char *type, json_t *data);
+
+/* Queues recording.ready (any thread): every chunk of the finished recording r is in the store.
+ * data: {"id","stream","user","started_at","ended_at","duration_seconds","bytes",
+ *        "chunks":[{"seq","key","bytes","duration_seconds"}...]}. */
+struct db_recording;
+struct db_chunk;
+void webhook_emit_recording_ready(struct webhook *wh, const struct db_recording *r,
+                                  const struct db_chunk *chunks, size_t n);
 
 /* The request body of an event: compact JSON, keys in the order shown above. The caller
  * frees it. Exposed for tests. */

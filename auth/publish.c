@@ -19,6 +19,7 @@ struct publish_auth_req {
     bool cancelled; /* only touched on the loop thread */
     int err;
     char name[72];
+    struct hub_publisher pub;
     struct publish_auth_req *next;
 };
 
@@ -41,8 +42,14 @@ static void lookup(struct publish_auth *pa, struct publish_auth_req *r)
     int err = db_stream_get_by_key_hash(pa->db, hash, &st);
     if (err == 0 && (!st.key_hash || !secret_matches(r->key, st.key_hash)))
         err = -ENOENT;
-    if (err == 0)
+    if (err == 0) {
         snprintf(r->name, sizeof(r->name), "%s", st.name);
+        snprintf(r->pub.stream_id, sizeof(r->pub.stream_id), "%s", st.id ? st.id : "");
+        snprintf(r->pub.user_id, sizeof(r->pub.user_id), "%s", st.owner_id ? st.owner_id : "");
+        snprintf(r->pub.user_name, sizeof(r->pub.user_name), "%s",
+                 st.owner_name ? st.owner_name : "");
+        r->pub.record = st.record;
+    }
     r->err = err == 0 || err == -ENOENT ? err : -EIO;
     db_stream_clear(&st);
 }
@@ -132,6 +139,11 @@ struct publish_auth_req *publish_auth_check(struct publish_auth *pa, const char 
     pthread_cond_signal(&pa->cond);
     pthread_mutex_unlock(&pa->lock);
     return r;
+}
+
+const struct hub_publisher *publish_auth_req_publisher(const struct publish_auth_req *req)
+{
+    return &req->pub;
 }
 
 void publish_auth_cancel(struct publish_auth *pa, struct publish_auth_req *req)

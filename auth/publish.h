@@ -11,6 +11,7 @@
 #ifndef KIBITKA_AUTH_PUBLISH_H
 #define KIBITKA_AUTH_PUBLISH_H
 
+#include "core/hub.h"
 #include "core/loop.h"
 #include "db/db.h"
 
@@ -26,6 +27,9 @@ struct publish_auth *publish_auth_create(struct db *db, struct loop *loop);
 void publish_auth_destroy(struct publish_auth **pa);
 struct publish_auth_req *publish_auth_check(struct publish_auth *pa, const char *key,
                                             publish_auth_done done, void *arg);
+/* Inside done with err 0 only: the stream the key opened (ids, owner, record flag), for the
+ * source to hand to hub_set_publisher. Valid during done. */
+const struct hub_publisher *publish_auth_req_publisher(const struct publish_auth_req *req);
 /* done will not be called for req; call it on the loop's thread. */
 void publish_auth_cancel(struct publish_auth *pa, struct publish_auth_req *req);
 

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,7 +14,7 @@
 
 /* FLAG_STR_LIST is repeatable: each occurrence appends its value, split at commas, to a
  * struct config_list (so the environment can carry several: KIBITKA_WEBHOOK=URL1,URL2). */
-enum flag_type { FLAG_STR, FLAG_DOUBLE, FLAG_INT, FLAG_BOOL, FLAG_STR_LIST };
+enum flag_type { FLAG_STR, FLAG_DOUBLE, FLAG_INT, FLAG_BOOL, FLAG_STR_LIST, FLAG_SIZE };
 
 struct flag {
     const char *name; /* without the leading dashes */
@@ -35,7 +36,8 @@ static const struct flag flags[] = {
     F("rtmp", FLAG_STR, rtmp_addr, "0.0.0.0:1935", "ADDR:PORT",
       "RTMP listener for publishers: rtmp://HOST:PORT/live/<key>"),
     F("data", FLAG_STR, data_dir, "./kibitka-data", "DIR",
-      "where kibitka keeps its files: the SQLite database by default"),
+      "where kibitka keeps its files: the SQLite database by default, the recording spool "
+      "(DATA/spool) and, by default, the recordings (DATA/recordings)"),
     F("db", FLAG_STR, db_url, "", "URL",
       "database: sqlite:PATH or postgres://USER@HOST:PORT/DB (several nodes share one "
       "PostgreSQL); empty means sqlite:DATA/kibitka.db"),
@@ -53,7 +55,19 @@ static const struct flag flags[] = {
       "libx264 preset of the encoded rungs: ultrafast, superfast, veryfast, faster, fast, "
       "medium ..."),
     F("no-record", FLAG_BOOL, no_record, NULL, NULL,
-      "do not record streams (recording is not built yet, so this changes nothing today)"),
+      "do not record streams (chunks left in the spool by an earlier run are still uploaded); "
+      "without it every stream whose record flag is set is recorded, and --open-publish "
+      "streams under the user _open"),
+    F("storage", FLAG_STR, storage_url, "", "URL",
+      "where recordings go: file:DIR or s3://BUCKET/PREFIX?endpoint=URL&region=R (credentials "
+      "from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN); empty means "
+      "file:DATA/recordings"),
+    F("record-chunk", FLAG_DOUBLE, record_chunk, "300", "SECONDS",
+      "recordings are cut into chunks at the first keyframe past this much media, 1 to 86400; "
+      "each chunk is an fMP4 file of its own, spooled under DATA/spool until uploaded"),
+    F("spool-max-bytes", FLAG_SIZE, spool_max_bytes, "0", "BYTES",
+      "when the spool would grow past this (suffixes K, M, G, T), recording pauses until "
+      "uploads free space; the live stream goes on; 0 means no limit"),
     F("idle-timeout", FLAG_DOUBLE, idle_timeout, "10", "SECONDS",
       "close an RTMP connection silent this long (handshake or publisher); ends its stream"),
     F("hls-linger", FLAG_DOUBLE, hls_linger, "60", "SECONDS",
@@ -94,6 +108,15 @@ static void list_append(struct config_list *l, const char *val)
     }
 }
 
+/* The binary multiplier of a size suffix ("", K, M, G, T) as a shift; -1 for anything else. */
+static int size_shift(const char *suffix)
+{
+    if (!suffix[0])
+        return 0;
+    const char *units = "KMGT", *u = suffix[1] ? NULL : strchr(units, toupper(suffix[0]));
+    return u && *u ? 10 * (int)(u - units + 1) : -1;
+}
+
 static int set_flag(struct config *cfg, const struct flag *f, const char *val, FILE *err,
                     const char *origin)
 {
@@ -126,6 +149,18 @@ static int set_flag(struct config *cfg, const struct flag *f, const char *val, F
             return -EINVAL;
         }
         *(int *)field = (int)l;
+        return 0;
+    }
+    case FLAG_SIZE: {
+        errno = 0;
+        long long v = strtoll(val, &end, 10);
+        int shift = size_shift(end);
+        if (errno || end == val || v < 0 || shift < 0 || v > (INT64_MAX >> shift)) {
+            fprintf(err, "kibitka: %s --%s: '%s' is not a size in bytes (e.g. 500000000, 20G)\n",
+                    origin, f->name, val);
+            return -EINVAL;
+        }
+        *(int64_t *)field = (int64_t)v << shift;
         return 0;
     }
     case FLAG_BOOL:
@@ -247,6 +282,17 @@ int config_check(const struct config *cfg, FILE *err)
                      "faster, fast, medium, slow, slower, veryslow\n", cfg->x264_preset);
         return -EINVAL;
     }
+    if (cfg->record_chunk < 1 || cfg->record_chunk > 86400) {
+        fprintf(err, "kibitka: --record-chunk %g is out of range (1 to 86400 seconds)\n",
+                cfg->record_chunk);
+        return -EINVAL;
+    }
+    if (cfg->storage_url[0] && strncmp(cfg->storage_url, "file:", 5) != 0 &&
+        strncmp(cfg->storage_url, "s3://", 5) != 0) {
+        fprintf(err, "kibitka: --storage '%s' is not file:DIR or s3://BUCKET/PREFIX\n",
+                cfg->storage_url);
+        return -EINVAL;
+    }
     if (log_parse_level(cfg->log_level, &lvl) < 0) {
         fprintf(err, "kibitka: --log-level '%s' is not debug, info, warn or error\n",
                 cfg->log_level);
@@ -337,6 +383,24 @@ char *config_db_url(const struct config *cfg)
     char *url = xmalloc(n);
     snprintf(url, n, "sqlite:%s/kibitka.db", cfg->data_dir);
     return url;
+}
+
+char *config_storage_url(const struct config *cfg)
+{
+    if (cfg->storage_url[0])
+        return xstrdup(cfg->storage_url);
+    size_t n = strlen(cfg->data_dir) + 32;
+    char *url = xmalloc(n);
+    snprintf(url, n, "file:%s/recordings", cfg->data_dir);
+    return url;
+}
+
+char *config_spool_dir(const struct config *cfg)
+{
+    size_t n = strlen(cfg->data_dir) + 16;
+    char *dir = xmalloc(n);
+    snprintf(dir, n, "%s/spool", cfg->data_dir);
+    return dir;
 }
 
 void config_free(struct config *cfg)

@@ -8,6 +8,7 @@
 #define KIBITKA_CORE_CONFIG_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /* A repeatable flag's values, in order. Owned by the config. */
@@ -27,6 +28,9 @@ struct config {
     char *ladder;           /* --ladder: "none" or a spec for transcode/ladder.h (checked by main) */
     char *x264_preset;      /* --x264-preset */
     bool no_record;         /* --no-record */
+    char *storage_url;      /* --storage: file:DIR or s3://...; "" = file:DATA/recordings */
+    double record_chunk;    /* --record-chunk: seconds of media per recording chunk */
+    int64_t spool_max_bytes; /* --spool-max-bytes: recording pauses past this; 0 = no limit */
     char *log_level;        /* --log-level */
     double idle_timeout;    /* --idle-timeout: silent connection or publisher ends after this */
     double hls_linger;      /* --hls-linger: ended playlists stay served this long */
@@ -46,6 +50,10 @@ int config_parse(struct config *cfg, int argc, char **argv, FILE *err);
 int config_check(const struct config *cfg, FILE *err);
 /* The database URL: --db, or sqlite:DATA/kibitka.db when it is empty. The caller frees it. */
 char *config_db_url(const struct config *cfg);
+/* The store URL: --storage, or file:DATA/recordings when it is empty. The caller frees it. */
+char *config_storage_url(const struct config *cfg);
+/* DATA/spool, where recording chunks wait for the store. The caller frees it. */
+char *config_spool_dir(const struct config *cfg);
 void config_print_help(FILE *out);
 void config_free(struct config *cfg);
 

@@ -30,6 +30,8 @@ struct hub {
     bool started, ended;
     struct hub_info info; /* under reg->lock */
     atomic_uint_fast64_t bytes_in;
+    struct hub_publisher publisher;
+    bool has_publisher;
     struct hub *next; /* registry list, under the registry lock */
 };
 
@@ -165,6 +167,17 @@ int64_t hub_started_mono_us(const struct hub *hub)
 int64_t hub_started_wall_us(const struct hub *hub)
 {
     return hub->started_wall_us;
+}
+
+void hub_set_publisher(struct hub *hub, const struct hub_publisher *p)
+{
+    hub->publisher = *p;
+    hub->has_publisher = true;
+}
+
+const struct hub_publisher *hub_publisher(const struct hub *hub)
+{
+    return hub->has_publisher ? &hub->publisher : NULL;
 }
 
 void hub_add_sink(struct hub *hub, const struct hub_sink_ops *ops, void *opaque)

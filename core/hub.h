@@ -121,6 +121,19 @@ struct hub_info {
 };
 void hub_info_get(const struct hub *hub, struct hub_info *out);
 
+/* Who publishes, when the source knows it (a stream-key publish: the stream's row). The source
+ * sets it right after the claim and before hub_start, on its own thread; sinks read it from
+ * start on (the recorder: whether to record, and under which user). An --open-publish stream has
+ * none: hub_publisher returns NULL. */
+struct hub_publisher {
+    char stream_id[40]; /* streams.id */
+    char user_id[40];   /* users.id of the owner */
+    char user_name[72];
+    bool record; /* the stream's record flag */
+};
+void hub_set_publisher(struct hub *hub, const struct hub_publisher *p);
+const struct hub_publisher *hub_publisher(const struct hub *hub);
+
 /* Ingest accounting for /metrics, updated by the source. */
 void hub_count_bytes_in(struct hub *hub, uint64_t n);
 uint64_t hub_bytes_in(const struct hub *hub);

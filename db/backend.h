@@ -19,7 +19,7 @@ struct db_val {
     int64_t i;
 };
 
-#define DB_MAX_COLS 8
+#define DB_MAX_COLS 16
 
 struct db_stmt {
     int id;           /* index into the backend's per-connection statement cache */
@@ -74,7 +74,9 @@ struct db;
 int db_exec(struct db *db, const struct db_stmt *st, const struct db_val *params, int nparams,
             db_row_fn row, void *ctx, int64_t *changed);
 
-/* Number of statements in db.c (the size of a backend's statement cache). */
-#define DB_STMT_MAX 32
+/* The size of a backend's statement cache: ops.c uses ids 0..DB_STMT_OPS_END-1, recordings.c
+ * the ids from DB_STMT_OPS_END on. */
+#define DB_STMT_OPS_END 32
+#define DB_STMT_MAX 64
 
 #endif

@@ -61,7 +61,8 @@ int db_user_list(struct db *db, struct db_user **out, size_t *n);
 /* Sets the password hash when password_hash is not NULL, the role when role is not NULL. */
 int db_user_update(struct db *db, const char *name, const char *password_hash,
                    const enum db_role *role);
-/* Deletes the user, their sessions and streams (and those streams' recordings). */
+/* Deletes the user, their sessions and streams; their recordings stay (user_id and stream_id
+ * become NULL), since the recordings' objects do. */
 int db_user_delete(struct db *db, const char *name);
 void db_user_clear(struct db_user *u);
 void db_user_list_free(struct db_user **list, size_t n);
@@ -111,6 +112,108 @@ int db_stream_set_key(struct db *db, const char *name, const char *key_hash);
 int db_stream_delete(struct db *db, const char *name);
 void db_stream_clear(struct db_stream *st);
 void db_stream_list_free(struct db_stream **list, size_t n);
+
+/* Recordings (issue 6): one per publish of a recorded stream, in chunks of fragmented MP4 that
+ * the recorder writes to the spool and the upload worker (storage/upload.h) moves to the store.
+ *
+ *   recording: recording -> finished (the stream ended) -> ready (every chunk uploaded)
+ *                                                       -> failed (a chunk failed for good)
+ *   chunk:     recording (being written) -> pending (closed, in the spool) -> uploading
+ *                -> uploaded (the store confirmed it, the spool file is gone) | failed */
+enum db_recording_state {
+    DB_REC_RECORDING = 0,
+    DB_REC_FINISHED,
+    DB_REC_READY,
+    DB_REC_FAILED,
+};
+enum db_chunk_state {
+    DB_CHUNK_RECORDING = 0,
+    DB_CHUNK_PENDING,
+    DB_CHUNK_UPLOADING,
+    DB_CHUNK_UPLOADED,
+    DB_CHUNK_FAILED,
+};
+/* "recording", "finished", ... as stored; the parse functions return -EINVAL for other text. */
+const char *db_recording_state_name(enum db_recording_state s);
+int db_recording_state_parse(const char *text, enum db_recording_state *out);
+const char *db_chunk_state_name(enum db_chunk_state s);
+int db_chunk_state_parse(const char *text, enum db_chunk_state *out);
+
+struct db_recording {
+    char *id;          /* 32 hex; made by the recorder (it names the spool directory) */
+    char *stream_id;   /* NULL for an --open-publish stream, or once the stream was deleted */
+    char *stream_name; /* at the start of the recording */
+    char *user_id;     /* the stream's owner; NULL as stream_id */
+    char *user_name;   /* the owner's name at the start ("_open" without an owner) */
+    char *node_id;     /* may be NULL */
+    int64_t started_at;
+    int64_t ended_at; /* 0 while recording */
+    enum db_recording_state state;
+    int64_t created_at;
+    /* Filled by reads, over the recording's chunks: */
+    int64_t bytes, duration_us;
+    int chunks, chunks_uploaded;
+};
+
+/* Inserts r (id, stream_name, user_name and started_at required; state as given, normally
+ * DB_REC_RECORDING). An id left NULL is made and set (a heap string the caller frees). Sets
+ * r->created_at. -EEXIST if the id exists; -ENOENT if stream_id or user_id names no row. */
+int db_recording_create(struct db *db, struct db_recording *r);
+int db_recording_get(struct db *db, const char *id, struct db_recording *out);
+/* The recording ended at ended_at: state recording becomes finished (any other state is kept);
+ * ended_at is set when it was not. -ENOENT for no such recording. */
+int db_recording_finish(struct db *db, const char *id, int64_t ended_at);
+/* Sets the state (ready, failed...). -ENOENT for no such recording. */
+int db_recording_set_state(struct db *db, const char *id, enum db_recording_state state);
+
+/* A filter for db_recording_list; zero/NULL fields match everything. */
+struct db_recording_filter {
+    const char *stream_name;
+    const char *user_id;   /* the owner (for "my recordings") */
+    const char *user_name; /* the owner's name at the start */
+    int64_t from, to;      /* started_at >= from, started_at < to (unix us; 0: open) */
+    int limit;             /* rows per page; 0: 100 */
+    int offset;            /* rows skipped (pagination) */
+};
+/* Recordings matching f, newest first (started_at descending, then id), a page of them;
+ * *total (when not NULL) counts every match ignoring limit and offset. Free with
+ * db_recording_list_free. */
+int db_recording_list(struct db *db, const struct db_recording_filter *f,
+                      struct db_recording **out, size_t *n, int64_t *total);
+/* Deletes the recording's rows (its chunks' too). The objects in the store are the caller's
+ * to remove first (their keys are in the chunks). -ENOENT for no such recording. */
+int db_recording_delete(struct db *db, const char *id);
+void db_recording_clear(struct db_recording *r);
+void db_recording_list_free(struct db_recording **list, size_t n);
+
+struct db_chunk {
+    char *recording_id;
+    int seq;          /* 1, 2, ... in the recording */
+    char *object_key; /* <user>/<stream>/<YYYY-MM-DD>/<recording-id>/<seq>.mp4 (store-relative) */
+    int64_t bytes, duration_us;
+    enum db_chunk_state state;
+    int64_t started_at;  /* wall clock of its first frame */
+    int64_t ended_at;    /* 0 until closed */
+    int64_t uploaded_at; /* 0 until uploaded */
+};
+
+/* Inserts c. -EEXIST if (recording_id, seq) exists, -ENOENT if the recording does not. */
+int db_chunk_create(struct db *db, const struct db_chunk *c);
+int db_chunk_get(struct db *db, const char *recording_id, int seq, struct db_chunk *out);
+/* Writes c's state, bytes, duration_us, ended_at and uploaded_at (0 stores NULL) to the row
+ * (recording_id, seq). -ENOENT for no such chunk. */
+int db_chunk_update(struct db *db, const struct db_chunk *c);
+/* Sets only the state, and uploaded_at when it is not 0. */
+int db_chunk_set_state(struct db *db, const char *recording_id, int seq,
+                       enum db_chunk_state state, int64_t uploaded_at);
+/* The recording's chunks by seq. */
+int db_chunk_list(struct db *db, const char *recording_id, struct db_chunk **out, size_t *n);
+/* Every chunk in state pending or uploading (waiting for the store; uploading ones were cut
+ * short by a restart), oldest first (started_at, then recording_id and seq). */
+int db_chunk_list_pending(struct db *db, struct db_chunk **out, size_t *n);
+int db_chunk_delete(struct db *db, const char *recording_id, int seq);
+void db_chunk_clear(struct db_chunk *c);
+void db_chunk_list_free(struct db_chunk **list, size_t n);
 
 struct db_node {
     char *id;

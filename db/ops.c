@@ -36,7 +36,7 @@ enum {
     ST_MIGRATIONS_COUNT,
     ST_COUNT
 };
-_Static_assert(ST_COUNT <= DB_STMT_MAX, "raise DB_STMT_MAX");
+_Static_assert(ST_COUNT <= DB_STMT_OPS_END, "raise DB_STMT_OPS_END");
 
 #define USER_COLS "SELECT id, name, password_hash, role, created_at FROM users "
 #define STREAM_COLS                                                                                \

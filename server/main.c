@@ -3,11 +3,14 @@
  *
  * Wiring, in start order: the hub registry (where sources meet sinks), the packager (observes
  * the registry, so every new stream gets LL-HLS), the webhooks (observe it too: stream.live
- * and stream.ended, POSTed by their own worker thread), the HTTP server (serves what the
- * packager made), the RTMP server (the source). Stop runs the other way round: RTMP first, so
- * every stream ends and its playlists get #EXT-X-ENDLIST (and its stream.ended is queued); HTTP
- * keeps serving those for --stop-grace while the webhook worker delivers; then HTTP stops and
- * the rest is freed. */
+ * and stream.ended, POSTed by their own worker thread), the store and the upload worker, the
+ * recovery of the recording spool, the recorder (another observer), the HTTP server (serves
+ * what the packager made), the RTMP server (the source). Stop runs the other way round: RTMP
+ * first, so every stream ends and its playlists get #EXT-X-ENDLIST (and its stream.ended is
+ * queued, and its recording's last chunk is closed); HTTP keeps serving those for --stop-grace
+ * while the webhook and upload workers deliver; then HTTP stops, the recorder writes out its
+ * queue, the upload worker finishes or abandons its upload (a few seconds at most), and the
+ * rest is freed. */
 #include <errno.h>
 #include <libavformat/avformat.h>
 #include <malloc.h>
@@ -30,8 +33,11 @@
 #include "db/db.h"
 #include "ingest/rtmp/rtmp.h"
 #include "packager/hls.h"
-#include "transcode/ladder.h"
+#include "recorder/recorder.h"
 #include "server/cli.h"
+#include "storage/storage.h"
+#include "storage/upload.h"
+#include "transcode/ladder.h"
 
 struct app {
     struct config cfg;
@@ -44,6 +50,9 @@ struct app {
     struct hub_registry *hubs;
     struct hls_server *hls;
     struct webhook *webhooks;
+    struct storage *store;
+    struct upload *upload;
+    struct recorder *recorder;
     struct http_server *http;
     struct rtmp_server *rtmp;
     int sigfd;
@@ -84,6 +93,58 @@ static int setup_signals(struct app *app)
     signal(SIGPIPE, SIG_IGN);
     app->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     return app->sigfd < 0 ? -errno : 0;
+}
+
+/* The store, the upload worker, crash recovery of the spool, then the recorder (an observer:
+ * before the RTMP server claims). A store that refuses us is logged and shown in /metrics; the
+ * server still starts and chunks wait in the spool. */
+static int start_recordings(struct app *app)
+{
+    struct config *c = &app->cfg;
+    char *url = config_storage_url(c), *spool = config_spool_dir(c), err[512] = "";
+    int rc = storage_open(url, &app->store, err, sizeof(err));
+    if (rc < 0) {
+        log_error("main", NULL, "--storage %s: %s", url, err[0] ? err : strerror(-rc));
+        goto out;
+    }
+    if ((rc = storage_check(app->store, err, sizeof(err))) < 0) {
+        log_error("main", NULL,
+                  "the store %s is not usable (%s): recordings wait in the spool and are "
+                  "retried",
+                  storage_describe(app->store), err[0] ? err : strerror(-rc));
+        if (rc == -EACCES || rc == -ENOENT) /* credentials or bucket: a person must act */
+            metrics_add(&app->metrics.storage_errors_total, 1);
+        atomic_store(&app->metrics.storage_access_denied, rc == -EACCES);
+    }
+    struct upload_config uc = {
+        .db = app->db, .store = app->store, .put_file = storage_put_file,
+        .store_name = storage_describe(app->store), .spool_dir = spool,
+        .metrics = &app->metrics, .webhooks = app->webhooks,
+    };
+    rc = -1;
+    if (!(app->upload = upload_create(&uc)))
+        goto out;
+    struct recorder_recover_config rr = {app->db, spool, upload_post_cb, app->upload,
+                                         &app->metrics};
+    if ((rc = recorder_recover(&rr)) < 0)
+        log_error("main", NULL, "cannot read the spool %s: %s", spool, strerror(-rc));
+    rc = 0;
+    if (!c->no_record) {
+        struct recorder_config rc_ = {
+            .spool_dir = spool, .chunk_seconds = c->record_chunk,
+            .spool_max_bytes = c->spool_max_bytes, .on_event = upload_post_cb,
+            .opaque = app->upload, .metrics = &app->metrics,
+        };
+        app->recorder = recorder_create(&rc_, app->hubs);
+        rc = app->recorder ? 0 : -1;
+        if (app->recorder)
+            log_info("main", NULL, "recording to %s (chunks of %g s, spool %s)",
+                     storage_describe(app->store), c->record_chunk, spool);
+    }
+out:
+    free(url);
+    free(spool);
+    return rc;
 }
 
 static int start(struct app *app)
@@ -129,6 +190,8 @@ static int start(struct app *app)
         if (!app->webhooks)
             return -1;
     }
+    if (start_recordings(app) < 0)
+        return -1;
     struct http_server_config htc = {
         .listen_addr = c->http_addr,
         .cors_origin = c->cors_origin,
@@ -172,12 +235,16 @@ static void stop(struct app *app)
         http_server_set_ready(app->http, false);
     http_server_destroy(&app->http);
     rtmp_server_destroy(&app->rtmp); /* cancels key checks under way */
+    recorder_destroy(&app->recorder); /* every stream ended: its last chunk is on disk */
+    bool abandoned = upload_destroy(&app->upload); /* before webhooks: recording.ready */
+    if (!abandoned)
+        storage_close(&app->store); /* else the abandoned upload still holds it */
     webhook_destroy(&app->webhooks); /* after every stream ended: its sinks point at it */
     publish_auth_destroy(&app->auth);
     hls_server_destroy(&app->hls);
     hub_registry_destroy(&app->hubs);
     loop_destroy(&app->loop); /* runs what the key worker posted last, freeing it */
-    db_close(&app->db);
+    db_close(&app->db); /* an abandoned upload worker never touches the db again */
     if (app->sigfd > 0)
         close(app->sigfd);
 }

@@ -174,7 +174,8 @@ static int refuse_publish(struct rtmp_session *s, int err, const char *code, con
 
 /* Claims name and starts publishing. key is what the log may show (the name under
  * --open-publish; never a secret stream key). */
-static int start_publish(struct rtmp_session *s, const char *name)
+static int start_publish(struct rtmp_session *s, const char *name,
+                         const struct hub_publisher *pub)
 {
     struct hub *hub;
     int err = hub_registry_claim(s->hubs, name, &hub);
@@ -182,6 +183,8 @@ static int start_publish(struct rtmp_session *s, const char *name)
         return refuse_publish(s, err, "NetStream.Publish.BadName", "stream is already live", name);
     if (err < 0)
         return refuse_publish(s, err, "NetStream.Publish.BadName", "bad stream name", name);
+    if (pub) /* before hub_start: sinks (the recorder) read it at their start */
+        hub_set_publisher(hub, pub);
     s->stream = rtmp_stream_create(hub, s->metrics, s->peer);
     session_send_user_control(s, 0, RTMP_STREAM_ID); /* StreamBegin */
     session_send_status(s, "status", "NetStream.Publish.Start", "publishing");
@@ -193,6 +196,8 @@ static int start_publish(struct rtmp_session *s, const char *name)
 static void key_checked(void *arg, int err, const char *name)
 {
     struct rtmp_session *s = arg;
+    const struct hub_publisher *pub =
+        err == 0 && s->auth_req ? publish_auth_req_publisher(s->auth_req) : NULL;
     s->auth_req = NULL;
     if (err == -ENOENT)
         err = refuse_publish(s, -EACCES, "NetStream.Publish.BadName",
@@ -201,7 +206,7 @@ static void key_checked(void *arg, int err, const char *name)
         err = refuse_publish(s, -EIO, "NetStream.Publish.Rejected",
                              "the stream key could not be checked (database error)", NULL);
     else
-        err = start_publish(s, name);
+        err = start_publish(s, name, pub);
     if (err < 0)
         s->failed = true;
     if (s->wake)
@@ -221,7 +226,7 @@ static int on_publish(struct rtmp_session *s, const struct cmd *c)
         if (!key || !hub_name_valid(key))
             return refuse_publish(s, -EINVAL, "NetStream.Publish.BadName",
                                   "the stream key must be 1 to 64 characters of a-z 0-9 _ -", key);
-        return start_publish(s, key);
+        return start_publish(s, key, NULL);
     }
     if (!s->auth)
         return refuse_publish(s, -EACCES, "NetStream.Publish.BadName",

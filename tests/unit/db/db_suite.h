@@ -14,6 +14,7 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "db/db.h"
+#include "db_recordings.h"
 #include "test.h"
 
 static int64_t user_count(struct db *db)
@@ -371,6 +372,7 @@ static void suite_run(const char *url)
     suite_sessions(db);
     suite_streams(db);
     suite_nodes(db);
+    suite_recordings(db);
     suite_threads(db);
     db_close(&db);
     CHECK(db == NULL);

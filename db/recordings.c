@@ -1,0 +1,441 @@
+/* The recording and chunk operations of db.h (issue 6), in the style of ops.c: one statement
+ * each, written once for both dialects, every value bound. Statement ids start at
+ * DB_STMT_OPS_END so they never collide with ops.c's in a backend's statement cache. Optional
+ * filters are "CAST($n AS TEXT) IS NULL OR col = $n": the cast gives PostgreSQL the parameter's
+ * type, and SQLite accepts it as it is. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "db/backend.h"
+#include "db/db.h"
+
+enum {
+    ST_REC_INSERT = DB_STMT_OPS_END,
+    ST_REC_GET,
+    ST_REC_FINISH,
+    ST_REC_SET_STATE,
+    ST_REC_LIST,
+    ST_REC_COUNT,
+    ST_REC_DELETE,
+    ST_CHUNK_INSERT,
+    ST_CHUNK_GET,
+    ST_CHUNK_UPDATE,
+    ST_CHUNK_SET_STATE,
+    ST_CHUNK_LIST,
+    ST_CHUNK_LIST_PENDING,
+    ST_CHUNK_DELETE,
+    ST_END
+};
+_Static_assert(ST_END <= DB_STMT_MAX, "raise DB_STMT_MAX");
+#define S(id) (&stmts[(id)-DB_STMT_OPS_END])
+
+#define CHUNKS_OF_R "FROM recording_chunks c WHERE c.recording_id = r.id"
+#define REC_COLS                                                                                   \
+    "SELECT r.id, r.stream_id, r.stream_name, r.user_id, r.user_name, r.node_id, r.started_at, "   \
+    "r.ended_at, r.state, r.created_at, (SELECT COALESCE(SUM(c.bytes), 0) " CHUNKS_OF_R            \
+    "), (SELECT COALESCE(SUM(c.duration_us), 0) " CHUNKS_OF_R "), (SELECT COUNT(*) " CHUNKS_OF_R   \
+    "), (SELECT COUNT(*) " CHUNKS_OF_R " AND c.state = 'uploaded') FROM recordings r "
+#define REC_TYPES "ssssssiisiiiii"
+#define REC_FILTER                                                                                 \
+    "WHERE (CAST($1 AS TEXT) IS NULL OR r.stream_name = $1) AND (CAST($2 AS TEXT) IS NULL OR "     \
+    "r.user_id = $2) AND (CAST($3 AS TEXT) IS NULL OR r.user_name = $3) AND r.started_at >= $4 "   \
+    "AND r.started_at < $5 "
+#define CHUNK_COLS                                                                                 \
+    "SELECT recording_id, seq, object_key, bytes, duration_us, state, started_at, ended_at, "      \
+    "uploaded_at FROM recording_chunks "
+#define CHUNK_TYPES "sisiisiii"
+
+static const struct db_stmt stmts[ST_END - DB_STMT_OPS_END] = {
+    {ST_REC_INSERT,
+     "INSERT INTO recordings (id, stream_id, stream_name, user_id, user_name, node_id, "
+     "started_at, ended_at, state, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+     ""},
+    {ST_REC_GET, REC_COLS "WHERE r.id = $1", REC_TYPES},
+    {ST_REC_FINISH,
+     "UPDATE recordings SET state = CASE WHEN state = 'recording' THEN 'finished' ELSE state "
+     "END, ended_at = COALESCE(ended_at, $2) WHERE id = $1",
+     ""},
+    {ST_REC_SET_STATE, "UPDATE recordings SET state = $2 WHERE id = $1", ""},
+    {ST_REC_LIST, REC_COLS REC_FILTER "ORDER BY r.started_at DESC, r.id LIMIT $6 OFFSET $7",
+     REC_TYPES},
+    {ST_REC_COUNT, "SELECT COUNT(*) FROM recordings r " REC_FILTER, "i"},
+    {ST_REC_DELETE, "DELETE FROM recordings WHERE id = $1", ""},
+    {ST_CHUNK_INSERT,
+     "INSERT INTO recording_chunks (recording_id, seq, object_key, bytes, duration_us, state, "
+     "started_at, ended_at, uploaded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+     ""},
+    {ST_CHUNK_GET, CHUNK_COLS "WHERE recording_id = $1 AND seq = $2", CHUNK_TYPES},
+    {ST_CHUNK_UPDATE,
+     "UPDATE recording_chunks SET state = $3, bytes = $4, duration_us = $5, ended_at = $6, "
+     "uploaded_at = $7 WHERE recording_id = $1 AND seq = $2",
+     ""},
+    {ST_CHUNK_SET_STATE,
+     "UPDATE recording_chunks SET state = $3, uploaded_at = COALESCE($4, uploaded_at) WHERE "
+     "recording_id = $1 AND seq = $2",
+     ""},
+    {ST_CHUNK_LIST, CHUNK_COLS "WHERE recording_id = $1 ORDER BY seq", CHUNK_TYPES},
+    {ST_CHUNK_LIST_PENDING,
+     CHUNK_COLS "WHERE state IN ('pending', 'uploading') ORDER BY started_at, recording_id, seq",
+     CHUNK_TYPES},
+    {ST_CHUNK_DELETE, "DELETE FROM recording_chunks WHERE recording_id = $1 AND seq = $2", ""},
+};
+
+static const char *const rec_states[] = {"recording", "finished", "ready", "failed"};
+static const char *const chunk_states[] = {"recording", "pending", "uploading", "uploaded",
+                                           "failed"};
+
+const char *db_recording_state_name(enum db_recording_state s)
+{
+    return (unsigned)s < 4 ? rec_states[s] : "failed";
+}
+
+int db_recording_state_parse(const char *text, enum db_recording_state *out)
+{
+    for (int i = 0; text && i < 4; i++)
+        if (!strcmp(text, rec_states[i]))
+            return *out = (enum db_recording_state)i, 0;
+    return -EINVAL;
+}
+
+const char *db_chunk_state_name(enum db_chunk_state s)
+{
+    return (unsigned)s < 5 ? chunk_states[s] : "failed";
+}
+
+int db_chunk_state_parse(const char *text, enum db_chunk_state *out)
+{
+    for (int i = 0; text && i < 5; i++)
+        if (!strcmp(text, chunk_states[i]))
+            return *out = (enum db_chunk_state)i, 0;
+    return -EINVAL;
+}
+
+/* ---- helpers (as in ops.c) ---- */
+
+static struct db_val txt(const char *s)
+{
+    return (struct db_val){.type = s ? DB_TEXT : DB_NULL, .s = s};
+}
+static struct db_val num(int64_t i)
+{
+    return (struct db_val){.type = DB_INT, .i = i};
+}
+/* 0 is stored as NULL (times not known yet). */
+static struct db_val num_or_null(int64_t i)
+{
+    return i ? num(i) : (struct db_val){.type = DB_NULL};
+}
+static char *dup_col(const struct db_val *v)
+{
+    return v->type == DB_TEXT ? xstrdup(v->s) : NULL;
+}
+static int64_t int_col(const struct db_val *v)
+{
+    return v->type == DB_INT ? v->i : 0;
+}
+
+static char *new_id(void)
+{
+    unsigned char r[16];
+    size_t got = 0;
+    while (got < sizeof(r)) {
+        ssize_t n = getrandom(r + got, sizeof(r) - got, 0);
+        if (n > 0)
+            got += (size_t)n;
+    }
+    char *s = xmalloc(33);
+    for (size_t i = 0; i < sizeof(r); i++) {
+        s[2 * i] = "0123456789abcdef"[r[i] >> 4];
+        s[2 * i + 1] = "0123456789abcdef"[r[i] & 15];
+    }
+    s[32] = '\0';
+    return s;
+}
+
+static int exec_change(struct db *db, int st, const struct db_val *p, int np)
+{
+    int64_t changed = 0;
+    int rc = db_exec(db, S(st), p, np, NULL, NULL, &changed);
+    if (rc == 0 && changed == 0)
+        rc = -ENOENT;
+    return rc;
+}
+
+struct rows {
+    void *items;
+    size_t n, cap, size;
+    void (*fill)(void *item, const struct db_val *cols);
+};
+
+static int collect(void *ctx, const struct db_val *cols)
+{
+    struct rows *r = ctx;
+    if (r->n == r->cap) {
+        r->cap = r->cap ? r->cap * 2 : 8;
+        r->items = xrealloc(r->items, r->cap * r->size);
+    }
+    void *item = (char *)r->items + r->n++ * r->size;
+    memset(item, 0, r->size);
+    r->fill(item, cols);
+    return 0;
+}
+
+static int query_list(struct db *db, int st, const struct db_val *p, int np, void **out, size_t *n,
+                      size_t size, void (*fill)(void *, const struct db_val *),
+                      void (*clear)(void *))
+{
+    struct rows r = {.size = size, .fill = fill};
+    int rc = db_exec(db, S(st), p, np, collect, &r, NULL);
+    if (rc < 0) {
+        for (size_t i = 0; i < r.n; i++)
+            clear((char *)r.items + i * size);
+        xfreep(&r.items);
+        r.n = 0;
+    }
+    *out = r.items;
+    *n = r.n;
+    return rc;
+}
+
+static int query_one(struct db *db, int st, const struct db_val *p, int np, void *out, size_t size,
+                     void (*fill)(void *, const struct db_val *), void (*clear)(void *))
+{
+    void *items;
+    size_t n;
+    memset(out, 0, size);
+    int rc = query_list(db, st, p, np, &items, &n, size, fill, clear);
+    if (rc == 0 && n == 0)
+        rc = -ENOENT;
+    if (rc == 0)
+        memcpy(out, items, size);
+    for (size_t i = 1; i < n; i++)
+        clear((char *)items + i * size);
+    free(items);
+    return rc;
+}
+
+/* ---- recordings ---- */
+
+static void fill_recording(void *item, const struct db_val *c)
+{
+    struct db_recording *r = item;
+    r->id = dup_col(&c[0]);
+    r->stream_id = dup_col(&c[1]);
+    r->stream_name = dup_col(&c[2]);
+    r->user_id = dup_col(&c[3]);
+    r->user_name = dup_col(&c[4]);
+    r->node_id = dup_col(&c[5]);
+    r->started_at = int_col(&c[6]);
+    r->ended_at = int_col(&c[7]);
+    if (c[8].type != DB_TEXT || db_recording_state_parse(c[8].s, &r->state) < 0)
+        r->state = DB_REC_FAILED;
+    r->created_at = int_col(&c[9]);
+    r->bytes = int_col(&c[10]);
+    r->duration_us = int_col(&c[11]);
+    r->chunks = (int)int_col(&c[12]);
+    r->chunks_uploaded = (int)int_col(&c[13]);
+}
+
+void db_recording_clear(struct db_recording *r)
+{
+    xfreep(&r->id);
+    xfreep(&r->stream_id);
+    xfreep(&r->stream_name);
+    xfreep(&r->user_id);
+    xfreep(&r->user_name);
+    xfreep(&r->node_id);
+}
+
+static void recording_clear_item(void *r)
+{
+    db_recording_clear(r);
+}
+
+void db_recording_list_free(struct db_recording **list, size_t n)
+{
+    for (size_t i = 0; *list && i < n; i++)
+        db_recording_clear(&(*list)[i]);
+    xfreep(list);
+}
+
+int db_recording_create(struct db *db, struct db_recording *r)
+{
+    if (!r->stream_name || !r->user_name || r->started_at <= 0)
+        return -EINVAL;
+    char *made = r->id ? NULL : new_id();
+    const char *id = r->id ? r->id : made;
+    int64_t now = clock_wall_us();
+    struct db_val p[] = {txt(id),
+                         txt(r->stream_id),
+                         txt(r->stream_name),
+                         txt(r->user_id),
+                         txt(r->user_name),
+                         txt(r->node_id),
+                         num(r->started_at),
+                         num_or_null(r->ended_at),
+                         txt(db_recording_state_name(r->state)),
+                         num(now)};
+    int rc = db_exec(db, S(ST_REC_INSERT), p, 10, NULL, NULL, NULL);
+    if (rc < 0) {
+        free(made);
+        return rc;
+    }
+    if (made)
+        r->id = made;
+    r->created_at = now;
+    return 0;
+}
+
+int db_recording_get(struct db *db, const char *id, struct db_recording *out)
+{
+    struct db_val p[] = {txt(id)};
+    return query_one(db, ST_REC_GET, p, 1, out, sizeof(*out), fill_recording, recording_clear_item);
+}
+
+int db_recording_finish(struct db *db, const char *id, int64_t ended_at)
+{
+    struct db_val p[] = {txt(id), num(ended_at)};
+    return exec_change(db, ST_REC_FINISH, p, 2);
+}
+
+int db_recording_set_state(struct db *db, const char *id, enum db_recording_state state)
+{
+    struct db_val p[] = {txt(id), txt(db_recording_state_name(state))};
+    return exec_change(db, ST_REC_SET_STATE, p, 2);
+}
+
+static int count_row(void *ctx, const struct db_val *cols)
+{
+    *(int64_t *)ctx = int_col(&cols[0]);
+    return 0;
+}
+
+int db_recording_list(struct db *db, const struct db_recording_filter *f, struct db_recording **out,
+                      size_t *n, int64_t *total)
+{
+    static const struct db_recording_filter none = {0};
+    if (!f)
+        f = &none;
+    if (f->limit < 0 || f->offset < 0)
+        return -EINVAL;
+    struct db_val p[] = {txt(f->stream_name && f->stream_name[0] ? f->stream_name : NULL),
+                         txt(f->user_id && f->user_id[0] ? f->user_id : NULL),
+                         txt(f->user_name && f->user_name[0] ? f->user_name : NULL),
+                         num(f->from),
+                         num(f->to > 0 ? f->to : INT64_MAX),
+                         num(f->limit > 0 ? f->limit : 100),
+                         num(f->offset)};
+    *out = NULL;
+    *n = 0;
+    if (total) {
+        *total = 0;
+        int rc = db_exec(db, S(ST_REC_COUNT), p, 5, count_row, total, NULL);
+        if (rc < 0)
+            return rc;
+    }
+    return query_list(db, ST_REC_LIST, p, 7, (void **)out, n, sizeof(**out), fill_recording,
+                      recording_clear_item);
+}
+
+int db_recording_delete(struct db *db, const char *id)
+{
+    struct db_val p[] = {txt(id)};
+    return exec_change(db, ST_REC_DELETE, p, 1); /* the chunks go with it: ON DELETE CASCADE */
+}
+
+/* ---- chunks ---- */
+
+static void fill_chunk(void *item, const struct db_val *c)
+{
+    struct db_chunk *k = item;
+    k->recording_id = dup_col(&c[0]);
+    k->seq = (int)int_col(&c[1]);
+    k->object_key = dup_col(&c[2]);
+    k->bytes = int_col(&c[3]);
+    k->duration_us = int_col(&c[4]);
+    if (c[5].type != DB_TEXT || db_chunk_state_parse(c[5].s, &k->state) < 0)
+        k->state = DB_CHUNK_FAILED;
+    k->started_at = int_col(&c[6]);
+    k->ended_at = int_col(&c[7]);
+    k->uploaded_at = int_col(&c[8]);
+}
+
+void db_chunk_clear(struct db_chunk *c)
+{
+    xfreep(&c->recording_id);
+    xfreep(&c->object_key);
+}
+
+static void chunk_clear_item(void *c)
+{
+    db_chunk_clear(c);
+}
+
+void db_chunk_list_free(struct db_chunk **list, size_t n)
+{
+    for (size_t i = 0; *list && i < n; i++)
+        db_chunk_clear(&(*list)[i]);
+    xfreep(list);
+}
+
+int db_chunk_create(struct db *db, const struct db_chunk *c)
+{
+    if (!c->recording_id || !c->object_key || c->seq < 0)
+        return -EINVAL;
+    struct db_val p[] = {txt(c->recording_id),       num(c->seq),
+                         txt(c->object_key),         num(c->bytes),
+                         num(c->duration_us),        txt(db_chunk_state_name(c->state)),
+                         num(c->started_at),         num_or_null(c->ended_at),
+                         num_or_null(c->uploaded_at)};
+    return db_exec(db, S(ST_CHUNK_INSERT), p, 9, NULL, NULL, NULL);
+}
+
+int db_chunk_get(struct db *db, const char *recording_id, int seq, struct db_chunk *out)
+{
+    struct db_val p[] = {txt(recording_id), num(seq)};
+    return query_one(db, ST_CHUNK_GET, p, 2, out, sizeof(*out), fill_chunk, chunk_clear_item);
+}
+
+int db_chunk_update(struct db *db, const struct db_chunk *c)
+{
+    struct db_val p[] = {txt(c->recording_id),
+                         num(c->seq),
+                         txt(db_chunk_state_name(c->state)),
+                         num(c->bytes),
+                         num(c->duration_us),
+                         num_or_null(c->ended_at),
+                         num_or_null(c->uploaded_at)};
+    return exec_change(db, ST_CHUNK_UPDATE, p, 7);
+}
+
+int db_chunk_set_state(struct db *db, const char *recording_id, int seq, enum db_chunk_state state,
+                       int64_t uploaded_at)
+{
+    struct db_val p[] = {txt(recording_id), num(seq), txt(db_chunk_state_name(state)),
+                         num_or_null(uploaded_at)};
+    return exec_change(db, ST_CHUNK_SET_STATE, p, 4);
+}
+
+int db_chunk_list(struct db *db, const char *recording_id, struct db_chunk **out, size_t *n)
+{
+    struct db_val p[] = {txt(recording_id)};
+    return query_list(db, ST_CHUNK_LIST, p, 1, (void **)out, n, sizeof(**out), fill_chunk,
+                      chunk_clear_item);
+}
+
+int db_chunk_list_pending(struct db *db, struct db_chunk **out, size_t *n)
+{
+    return query_list(db, ST_CHUNK_LIST_PENDING, NULL, 0, (void **)out, n, sizeof(**out),
+                      fill_chunk, chunk_clear_item);
+}
+
+int db_chunk_delete(struct db *db, const char *recording_id, int seq)
+{
+    struct db_val p[] = {txt(recording_id), num(seq)};
+    return exec_change(db, ST_CHUNK_DELETE, p, 2);
+}

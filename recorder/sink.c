@@ -1,0 +1,420 @@
+/* The recorder's hub sink, on the network thread: normalises timestamps (as the HLS sink
+ * does: the recording starts at the first video keyframe, every track shifted by its dts),
+ * learns each packet's duration from the next one, muxes with packager/fmp4 and cuts
+ * fragments (about every fragment_seconds) and chunks (at the first keyframe past
+ * chunk_seconds). Everything touching the disk is queued for the I/O thread (io.c). */
+#include <errno.h>
+#include <libavutil/avutil.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "packager/fmp4.h"
+#include "recorder/internal.h"
+
+#define US_TB ((AVRational){1, 1000000})
+
+struct track {
+    int mux; /* index in the muxer; -1: not recorded */
+    bool video;
+    AVRational tb;
+    int64_t offset, last_dts, last_dur, default_dur;
+    AVPacket *held; /* waits for the next packet to know its duration */
+};
+
+struct sink {
+    struct recorder *r;
+    char name[HUB_NAME_MAX + 1];
+    struct track tr[HUB_MAX_TRACKS];
+    int ntracks, main;
+    bool has_video, off, begun, failed;
+    struct fmp4 *mux;
+    struct blob *init;
+    struct upload_rec_info info;
+    struct io_file *file; /* NULL until the first chunk opens */
+    int seq;
+    bool chunk_open, paused, warned_drop;
+    int64_t chunk_us, frag_us;
+    int64_t chunk_start_us, chunk_end_us, frag_start_us; /* main track, after the shift */
+    int64_t written_end_us; /* the end of the media handed to the I/O thread in this chunk */
+};
+
+static void fail(struct sink *k, const char *what, int err)
+{
+    if (!k->failed)
+        log_error("recorder", k->name, "%s failed (%s); the recording stops here", what,
+                  av_err2str(err));
+    k->failed = true;
+}
+
+static void push(struct sink *k, enum io_type type, struct blob *data, int64_t dur, int64_t t)
+{
+    struct io_item *it = xcalloc(1, sizeof(*it));
+    *it = (struct io_item){.type = type,
+                           .file = k->file,
+                           .seq = k->seq,
+                           .data = data,
+                           .duration_us = dur,
+                           .time_us = t};
+    io_push(k->r, it, false);
+}
+
+/* ---- chunks ---- */
+
+static int64_t spool_used(const struct sink *k)
+{
+    return metrics_get(&k->r->m->spool_bytes) + atomic_load(&k->r->queued_bytes);
+}
+
+static void new_id(char out[33])
+{
+    unsigned char b[16];
+    if (getrandom(b, sizeof(b), GRND_NONBLOCK) != (ssize_t)sizeof(b)) {
+        int64_t t = clock_wall_us() ^ (int64_t)(intptr_t)out; /* unique enough: never secret */
+        memcpy(b, &t, 8);
+        memcpy(b + 8, &t, 8);
+    }
+    for (int i = 0; i < 16; i++)
+        snprintf(out + 2 * i, 3, "%02x", b[i]);
+}
+
+static void start_recording(struct sink *k)
+{
+    new_id(k->info.id);
+    k->info.started_at = clock_wall_us();
+    k->file = xcalloc(1, sizeof(*k->file));
+    k->file->info = k->info;
+    k->file->fd = -1;
+    push(k, IO_REC_START, NULL, 0, k->info.started_at);
+    metrics_add(&k->r->m->recordings_active, 1);
+    log_info("recorder", k->name, "recording %s (chunks of %.0f s into %s)", k->info.id,
+             k->r->cfg.chunk_seconds, k->r->spool_dir);
+}
+
+static void pause_recording(struct sink *k)
+{
+    if (k->paused)
+        return;
+    k->paused = true;
+    metrics_add(&k->r->m->recorder_paused, 1);
+    log_warn("recorder", k->name,
+             "spool full (%lld of %lld bytes, --spool-max-bytes): recording paused, the live "
+             "stream goes on; it resumes when uploads free space",
+             (long long)spool_used(k), (long long)k->r->cfg.spool_max_bytes);
+}
+
+/* Whether a chunk may open now: false while the spool is full (paused). */
+static bool spool_allows(struct sink *k)
+{
+    int64_t max = k->r->cfg.spool_max_bytes;
+    if (max <= 0)
+        return true;
+    if (k->paused) {
+        if (spool_used(k) > max / 10 * 9)
+            return false;
+        k->paused = false;
+        metrics_add(&k->r->m->recorder_paused, -1);
+        log_info("recorder", k->name, "spool has room again (%lld bytes): recording resumes",
+                 (long long)spool_used(k));
+        return true;
+    }
+    if (spool_used(k) + (int64_t)k->init->len > max) {
+        pause_recording(k);
+        return false;
+    }
+    return true;
+}
+
+/* Hands the fragment written since the last flush to the I/O thread. Returns false when it
+ * was dropped (spool full, I/O queue full, mux error): the chunk must then end. */
+static bool emit_fragment(struct sink *k)
+{
+    struct blob *frag = NULL;
+    int err = fmp4_flush(k->mux, &frag);
+    if (err < 0) {
+        fail(k, "writing a fragment", err);
+        return false;
+    }
+    if (!frag)
+        return true;
+    int64_t end_us = k->chunk_end_us, max = k->r->cfg.spool_max_bytes;
+    if (max > 0 && spool_used(k) + (int64_t)frag->len > max) {
+        blob_unref(frag);
+        pause_recording(k);
+        return false;
+    }
+    struct io_item *it = xcalloc(1, sizeof(*it));
+    *it = (struct io_item){.type = IO_WRITE, .file = k->file, .seq = k->seq, .data = frag};
+    if (io_push(k->r, it, true) == 0) {
+        k->written_end_us = end_us;
+        return true;
+    }
+    metrics_add(&k->r->m->recorder_dropped_total, 1);
+    if (!k->warned_drop)
+        log_warn("recorder", k->name,
+                 "the disk is too slow: %lld bytes wait for the recorder's I/O thread; a "
+                 "fragment was dropped and the chunk closed early (warned once per stream)",
+                 (long long)atomic_load(&k->r->queued_bytes));
+    k->warned_drop = true;
+    blob_unref(frag);
+    free(it);
+    return false;
+}
+
+static void close_chunk(struct sink *k)
+{
+    if (!k->chunk_open)
+        return;
+    emit_fragment(k);
+    push(k, IO_CHUNK_CLOSE, NULL, k->written_end_us - k->chunk_start_us, clock_wall_us());
+    k->chunk_open = false;
+}
+
+static void open_chunk(struct sink *k, int64_t dts_us)
+{
+    if (!spool_allows(k))
+        return;
+    if (!k->file)
+        start_recording(k);
+    k->seq++;
+    push(k, IO_CHUNK_OPEN, blob_ref(k->init), 0, clock_wall_us());
+    k->chunk_open = true;
+    k->chunk_start_us = k->frag_start_us = k->chunk_end_us = k->written_end_us = dts_us;
+}
+
+/* Before the main track's packet [dts, end): the cuts it causes. */
+static void cut(struct sink *k, int64_t dts_us, int64_t end_us, bool key)
+{
+    if (k->chunk_open && key && dts_us - k->chunk_start_us >= k->chunk_us) {
+        close_chunk(k);
+    } else if (k->chunk_open && dts_us - k->frag_start_us >= k->frag_us) {
+        k->frag_start_us = dts_us;
+        if (!emit_fragment(k))
+            close_chunk(k); /* the next keyframe starts a new chunk */
+    }
+    if (!k->chunk_open && key && !k->failed)
+        open_chunk(k, dts_us);
+    if (k->chunk_open)
+        k->chunk_end_us = end_us;
+}
+
+/* Writes one packet whose duration is known. */
+static void emit(struct sink *k, int idx, AVPacket *p)
+{
+    struct track *t = &k->tr[idx];
+    if (idx == k->main) {
+        int64_t dts = av_rescale_q(p->dts, t->tb, US_TB);
+        int64_t end = av_rescale_q(p->dts + p->duration, t->tb, US_TB);
+        cut(k, dts, end, !t->video || (p->flags & AV_PKT_FLAG_KEY));
+    }
+    if (!k->chunk_open || k->failed)
+        return; /* before the first chunk, or in a pause */
+    int err = fmp4_write(k->mux, t->mux, p);
+    if (err < 0)
+        fail(k, "muxing a packet", err);
+}
+
+/* ---- packets ---- */
+
+static bool begin(struct sink *k, const struct track *t, const AVPacket *in)
+{
+    if (k->begun)
+        return true;
+    if (k->has_video && !(t->video && (in->flags & AV_PKT_FLAG_KEY)))
+        return false;
+    int64_t dts = in->dts != AV_NOPTS_VALUE ? in->dts : in->pts;
+    if (dts == AV_NOPTS_VALUE)
+        return false;
+    int64_t offset_us = av_rescale_q(dts, t->tb, US_TB);
+    for (int i = 0; i < k->ntracks; i++)
+        k->tr[i].offset = av_rescale_q(offset_us, US_TB, k->tr[i].tb);
+    k->begun = true;
+    return true;
+}
+
+/* A shifted copy of in, or NULL when it must be dropped (no timestamp, before the start, dts
+ * not increasing). */
+static AVPacket *normalize(struct track *t, const AVPacket *in)
+{
+    int64_t dts = in->dts != AV_NOPTS_VALUE ? in->dts : in->pts;
+    if (dts == AV_NOPTS_VALUE)
+        return NULL;
+    int64_t pts = in->pts != AV_NOPTS_VALUE ? in->pts : dts;
+    dts -= t->offset;
+    pts -= t->offset;
+    if (dts < 0 || (t->last_dts != INT64_MIN && dts <= t->last_dts))
+        return NULL;
+    AVPacket *p = av_packet_clone(in);
+    if (!p)
+        abort(); /* out of memory, as in xmalloc */
+    p->dts = dts;
+    p->pts = pts < dts ? dts : pts;
+    t->last_dts = dts;
+    return p;
+}
+
+static void release_held(struct sink *k, int idx, int64_t dur)
+{
+    struct track *t = &k->tr[idx];
+    if (!t->held)
+        return;
+    t->held->duration = dur > 0 ? dur : t->default_dur;
+    t->last_dur = t->held->duration;
+    emit(k, idx, t->held);
+    av_packet_free(&t->held);
+}
+
+static void sink_packet(void *opaque, const struct hub_packet *hp)
+{
+    struct sink *k = opaque;
+    int idx = hp->pkt->stream_index;
+    if (k->off || k->failed || idx < 0 || idx >= k->ntracks || k->tr[idx].mux < 0)
+        return;
+    struct track *t = &k->tr[idx];
+    if (!begin(k, t, hp->pkt))
+        return;
+    AVPacket *p = normalize(t, hp->pkt);
+    if (!p)
+        return;
+    if (t->held)
+        release_held(k, idx, p->dts - t->held->dts);
+    t->held = p;
+}
+
+/* ---- start, end ---- */
+
+static bool pick_track(struct sink *k, int i, const struct hub_track *ht, bool *has_audio)
+{
+    const AVCodecParameters *par = ht->par;
+    struct track *t = &k->tr[i];
+    t->tb = ht->time_base;
+    t->last_dts = INT64_MIN;
+    if (par->codec_type == AVMEDIA_TYPE_VIDEO && par->codec_id == AV_CODEC_ID_H264 &&
+        par->extradata_size > 0 && !k->has_video) {
+        k->has_video = t->video = true;
+        AVRational fr = ht->frame_rate.num > 0 ? ht->frame_rate : (AVRational){30, 1};
+        t->default_dur = av_rescale_q(1, av_inv_q(fr), t->tb);
+        return true;
+    }
+    if (par->codec_type == AVMEDIA_TYPE_AUDIO && par->codec_id == AV_CODEC_ID_AAC &&
+        par->extradata_size > 0 && !*has_audio) {
+        *has_audio = true;
+        int rate = par->sample_rate > 0 ? par->sample_rate : 44100;
+        t->default_dur = av_rescale_q(1024, (AVRational){1, rate}, t->tb);
+        return true;
+    }
+    log_warn("recorder", k->name, "track %d (%s) is not recorded: only H.264 and AAC are", i,
+             avcodec_get_name(par->codec_id));
+    return false;
+}
+
+/* Whether to record, and under whom (see recorder.h). */
+static bool choose_owner(struct sink *k, struct hub *hub)
+{
+    const struct hub_publisher *pub = hub_publisher(hub);
+    snprintf(k->info.stream_name, sizeof(k->info.stream_name), "%s", k->name);
+    if (!pub) {
+        snprintf(k->info.user_name, sizeof(k->info.user_name), "%s", RECORDER_OPEN_USER);
+        return true;
+    }
+    if (!pub->record) {
+        log_info("recorder", k->name, "not recorded: the stream's record flag is off");
+        return false;
+    }
+    snprintf(k->info.stream_id, sizeof(k->info.stream_id), "%s", pub->stream_id);
+    snprintf(k->info.user_id, sizeof(k->info.user_id), "%s", pub->user_id);
+    snprintf(k->info.user_name, sizeof(k->info.user_name), "%s",
+             pub->user_name[0] ? pub->user_name : "_");
+    return true;
+}
+
+static int sink_start(void *opaque, struct hub *hub, const struct hub_track *tracks, int ntracks)
+{
+    struct sink *k = opaque;
+    k->off = !choose_owner(k, hub);
+    if (k->off)
+        return 0; /* no warning from the hub: a choice, not a failure */
+    struct fmp4_track ft[HUB_MAX_TRACKS];
+    int n = 0, audio = -1;
+    bool has_audio = false;
+    k->ntracks = ntracks;
+    for (int i = 0; i < ntracks; i++) {
+        k->tr[i].mux = -1;
+        if (!pick_track(k, i, &tracks[i], &has_audio))
+            continue;
+        k->tr[i].mux = n;
+        ft[n++] = (struct fmp4_track){tracks[i].par, tracks[i].time_base};
+        if (k->tr[i].video)
+            k->main = i;
+        else
+            audio = i;
+    }
+    if (n == 0) {
+        log_error("recorder", k->name, "no track can be recorded; not recorded");
+        k->off = true;
+        return 0;
+    }
+    if (!k->has_video)
+        k->main = audio;
+    if (fmp4_create(&k->mux, ft, n, k->name, &k->init) < 0) {
+        k->off = true;
+        return 0;
+    }
+    return 0;
+}
+
+static void sink_end(void *opaque)
+{
+    struct sink *k = opaque;
+    if (k->begun && !k->off && !k->failed) {
+        struct track *m = &k->tr[k->main]; /* the main track first: it may open a cut */
+        release_held(k, k->main, m->last_dur);
+        for (int i = 0; i < k->ntracks; i++)
+            if (k->tr[i].mux >= 0)
+                release_held(k, i, k->tr[i].last_dur);
+    }
+    close_chunk(k);
+    if (k->file) {
+        push(k, IO_REC_END, NULL, 0, clock_wall_us()); /* the I/O thread frees the file */
+        k->file = NULL;
+        metrics_add(&k->r->m->recordings_active, -1);
+        log_info("recorder", k->name, "recording %s ended after %d chunk(s)", k->info.id, k->seq);
+    }
+    if (k->paused)
+        metrics_add(&k->r->m->recorder_paused, -1);
+    k->paused = false;
+}
+
+static void sink_destroy(void *opaque)
+{
+    struct sink *k = opaque;
+    sink_end(k); /* a no-op after end; a hub that never started has nothing to end */
+    for (int i = 0; i < HUB_MAX_TRACKS; i++)
+        av_packet_free(&k->tr[i].held);
+    fmp4_destroy(&k->mux);
+    blob_unrefp(&k->init);
+    free(k);
+}
+
+static const struct hub_sink_ops sink_ops = {
+    .name = "recorder",
+    .start = sink_start,
+    .packet = sink_packet,
+    .end = sink_end,
+    .destroy = sink_destroy,
+};
+
+void recorder_on_hub(void *opaque, struct hub *hub)
+{
+    struct recorder *r = opaque;
+    struct sink *k = xcalloc(1, sizeof(*k));
+    k->r = r;
+    snprintf(k->name, sizeof(k->name), "%s", hub_name(hub));
+    k->chunk_us = (int64_t)(r->cfg.chunk_seconds * 1e6);
+    k->frag_us = (int64_t)(r->cfg.fragment_seconds * 1e6);
+    hub_add_sink(hub, &sink_ops, k);
+}
