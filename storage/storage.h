@@ -8,6 +8,11 @@
  *                                             credentials from AWS_ACCESS_KEY_ID,
  *                                             AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN (optional)
  *
+ * s3 url details: endpoint is http(s)://HOST[:PORT] (percent-encoded or not); without it, Amazon
+ * S3 in region (default AWS_REGION, else us-east-1), virtual-hosted style. Optional attempts=N
+ * (tries per request, default 5) and backoff_ms=N (first wait between tries, doubled each
+ * time, default 500). storage/README.md has the rest.
+ *
  * Keys are relative ("alice/show/2026-11-23/<recording-id>/000001.mp4"); the store adds its own
  * prefix (the s3 PREFIX, or DIR). Every call blocks (network and disk), so it runs on the upload
  * worker or an HTTP thread, never on the network thread. A store is safe to use from several
@@ -25,7 +30,9 @@
 
 struct storage;
 
-/* Parses url and prepares the backend; does no I/O beyond creating DIR for file:. */
+/* Parses url and prepares the backend; does no I/O beyond creating DIR for file:. -EINVAL with
+ * a line saying what is wrong for a bad url, or for s3 without AWS_ACCESS_KEY_ID and
+ * AWS_SECRET_ACCESS_KEY in the environment (read here, once). */
 int storage_open(const char *url, struct storage **out, char *err, size_t errlen);
 void storage_close(struct storage **ps);
 /* "file" or "s3". */
@@ -49,8 +56,10 @@ int storage_put_file(struct storage *s, const char *key, const char *path, char 
 int storage_delete(struct storage *s, const char *key, char *err, size_t errlen);
 
 /* Where a client can fetch key: for s3 a presigned GET URL (Signature V4, query-string form)
- * valid for expires_s seconds; for file: the absolute path of the file. Returns 0 and *out (heap,
- * the caller frees), or a negative errno. *is_url tells which one it is. */
+ * valid for expires_s seconds (1..604800, else -EINVAL; no request is made, so a missing
+ * object shows only when the URL is fetched); for file: the absolute path of the file (-ENOENT
+ * when it is not there). Returns 0 and *out (heap, the caller frees), or a negative errno.
+ * *is_url tells which one it is. */
 int storage_locate(struct storage *s, const char *key, int expires_s, char **out, int *is_url);
 
 #endif
