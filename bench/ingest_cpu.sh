@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # CPU and memory per published stream: N publishers (default 20) of a 720p 2.5 Mbit/s clip in
-# real time, stream copy, HLS out; kibitka against nginx-rtmp (`hls on`) in the same run.
+# real time, stream copy (--ladder none), HLS out; kibitka against nginx-rtmp (`hls on`) in the same run.
 # Prints CPU seconds per stream per minute for each, the ratio, and memory per live stream.
 #   STREAMS=20 WARMUP=10 MEASURE=30 bench/ingest_cpu.sh
 source "$(dirname "$0")/lib.sh"
@@ -28,7 +28,7 @@ measure() { # pid url [metrics-url] -> prints "cpu_seconds rss_idle_kb rss_live_
 
 # kibitka
 hp=$(free_port); rp=$(free_port)
-"$KIBITKA" serve --open-publish --http 127.0.0.1:$hp --rtmp 127.0.0.1:$rp --log-level warn &
+"$KIBITKA" serve --open-publish --ladder none --http 127.0.0.1:$hp --rtmp 127.0.0.1:$rp --log-level warn &
 kpid=$!; PIDS+=($kpid)
 wait_http "http://127.0.0.1:$hp/health"
 read -r k_cpu k_idle k_live < <(measure $kpid "rtmp://127.0.0.1:$rp/live/s" \

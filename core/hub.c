@@ -256,6 +256,28 @@ int hub_start(struct hub *hub, const struct hub_track *tracks, int ntracks)
     return 0;
 }
 
+int hub_reconfigure(struct hub *hub, const struct hub_track *tracks, int ntracks)
+{
+    if (!hub->started || hub->ended || ntracks != hub->ntracks)
+        return -EINVAL;
+    for (int i = 0; i < ntracks; i++) {
+        AVCodecParameters *par = hub->tracks[i].par;
+        hub->tracks[i] = tracks[i];
+        hub->tracks[i].par = par;
+        if (avcodec_parameters_copy(par, tracks[i].par) < 0)
+            abort(); /* out of memory */
+    }
+    struct hub_info info;
+    describe(hub->tracks, hub->ntracks, &info);
+    pthread_mutex_lock(&hub->reg->lock);
+    hub->info = info;
+    pthread_mutex_unlock(&hub->reg->lock);
+    for (int i = 0; i < hub->nsinks; i++)
+        if (hub->sinks[i].active && hub->sinks[i].ops->reconfigure)
+            hub->sinks[i].ops->reconfigure(hub->sinks[i].opaque, hub->tracks, hub->ntracks);
+    return 0;
+}
+
 bool hub_started(const struct hub *hub)
 {
     return hub->started;

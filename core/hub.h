@@ -64,6 +64,11 @@ struct hub_sink_ops {
     /* The hub drops the sink; release the opaque's hub-facing state. Called exactly once, after
      * end, or right away when start failed or the hub never started. */
     void (*destroy)(void *opaque);
+    /* The source's codec parameters changed mid-stream (a new H.264 sequence header: a new
+     * resolution or profile). tracks has the same count and kinds as at start; the next packet of
+     * the changed track starts with a keyframe in the new configuration. May be NULL: the sink
+     * then only sees AV_PKT_DATA_NEW_EXTRADATA side data on that packet. */
+    void (*reconfigure)(void *opaque, const struct hub_track *tracks, int ntracks);
 };
 
 /* Observers are called, under no lock of the registry, on the claiming thread, for each new hub;
@@ -103,6 +108,10 @@ void hub_add_sink(struct hub *hub, const struct hub_sink_ops *ops, void *opaque)
  * ntracks <= HUB_MAX_TRACKS. Returns 0 or -EINVAL. */
 int hub_start(struct hub *hub, const struct hub_track *tracks, int ntracks);
 bool hub_started(const struct hub *hub);
+/* The source's codec parameters changed (same number of tracks): copies them and calls every
+ * sink's reconfigure before the packet in the new configuration is pushed. Returns 0 or
+ * -EINVAL. */
+int hub_reconfigure(struct hub *hub, const struct hub_track *tracks, int ntracks);
 const struct hub_track *hub_tracks(const struct hub *hub, int *ntracks);
 void hub_push(struct hub *hub, const struct hub_packet *pkt);
 /* Ends the stream: sinks get end then destroy; the name is released. Idempotent. */

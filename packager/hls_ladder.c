@@ -43,6 +43,21 @@ static void on_start(void *opaque, const struct transcoder *t)
     }
 }
 
+static void on_restart(void *opaque, const struct transcoder *t)
+{
+    struct hls_ladder *l = opaque;
+    for (int r = 0; r < l->nrungs; r++) {
+        const AVCodecParameters *par = transcoder_rung_par(t, r);
+        struct hub_track track = {
+            .par = (AVCodecParameters *)par,
+            .time_base = l->time_base,
+            .frame_rate = l->frame_rate,
+        };
+        if (l->seg[r] && par)
+            hls_sink_feed_restart(l->seg[r], &track);
+    }
+}
+
 static void on_packet(void *opaque, int rung, const AVPacket *pkt, int64_t wall_us)
 {
     struct hls_ladder *l = opaque;
@@ -87,7 +102,11 @@ int hls_ladder_start(const struct hls_ladder_config *cfg, struct hls_ladder **ou
                 .preset = cfg->preset,
                 .stream = cfg->name,
             },
-        .ops = {.start = on_start, .packet = on_packet, .end = on_end, .fail = on_fail},
+        .ops = {.start = on_start,
+                .restart = on_restart,
+                .packet = on_packet,
+                .end = on_end,
+                .fail = on_fail},
         .opaque = l,
         .metrics = cfg->metrics,
     };
@@ -106,6 +125,11 @@ int hls_ladder_start(const struct hls_ladder_config *cfg, struct hls_ladder **ou
 void hls_ladder_push(struct hls_ladder *l, const AVPacket *pkt, int64_t wall_us)
 {
     transcode_worker_push(l->worker, pkt, wall_us);
+}
+
+void hls_ladder_restart(struct hls_ladder *l, const struct hub_track *video)
+{
+    transcode_worker_restart(l->worker, video->par);
 }
 
 void hls_ladder_finish(struct hls_ladder *l)

@@ -37,6 +37,10 @@ struct hls_ladder_config {
 int hls_ladder_start(const struct hls_ladder_config *cfg, struct hls_ladder **out);
 /* A normalised source video packet (the source sink's thread). */
 void hls_ladder_push(struct hls_ladder *l, const AVPacket *pkt, int64_t wall_us);
+/* The source's video changed configuration: the worker finishes the frames before the change,
+ * then re-opens its decoder and encoders on the new source (the same rung heights, widths from
+ * the new aspect ratio) and each rung continues with a new init section. */
+void hls_ladder_restart(struct hls_ladder *l, const struct hub_track *video);
 void hls_ladder_finish(struct hls_ladder *l);
 bool hls_ladder_done(struct hls_ladder *l);
 void hls_ladder_destroy(struct hls_ladder **pl);

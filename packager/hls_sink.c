@@ -134,25 +134,34 @@ static void describe_output(struct hls_sink *k, int o, const struct hub_track *t
     snprintf(vi->codecs, sizeof(vi->codecs), "%s%s%s", avc, avc[0] && aac[0] ? "," : "", aac);
 }
 
-/* Opens each output's muxer over its tracks and hands the rendition its init section. */
+/* Opens output o's muxer over its tracks and hands the rendition its init section (a new
+ * version of it, after a reconfiguration). */
+static int open_output(struct hls_sink *k, int o, const struct hub_track *tracks, int ntracks)
+{
+    struct fmp4_track ft[HUB_MAX_TRACKS];
+    int n = 0;
+    for (int i = 0; i < ntracks; i++) {
+        if (!k->tr[i].used || k->tr[i].out != o)
+            continue;
+        k->tr[i].mux = n;
+        ft[n++] = (struct fmp4_track){tracks[i].par, tracks[i].time_base};
+    }
+    struct blob *init = NULL;
+    fmp4_destroy(&k->out[o].mux);
+    if (fmp4_create(&k->out[o].mux, ft, n, k->name, &init) < 0)
+        return -EINVAL;
+    k->out[o].ntracks = n;
+    k->out[o].vi = (struct hls_variant_info){0};
+    describe_output(k, o, tracks, ntracks);
+    hls_stream_set_init(k->out[o].st, init, &k->out[o].vi);
+    return 0;
+}
+
 static int open_outputs(struct hls_sink *k, const struct hub_track *tracks, int ntracks)
 {
-    for (int o = 0; o < k->nout; o++) {
-        struct fmp4_track ft[HUB_MAX_TRACKS];
-        int n = 0;
-        for (int i = 0; i < ntracks; i++) {
-            if (!k->tr[i].used || k->tr[i].out != o)
-                continue;
-            k->tr[i].mux = n;
-            ft[n++] = (struct fmp4_track){tracks[i].par, tracks[i].time_base};
-        }
-        struct blob *init = NULL;
-        if (fmp4_create(&k->out[o].mux, ft, n, k->name, &init) < 0)
+    for (int o = 0; o < k->nout; o++)
+        if (open_output(k, o, tracks, ntracks) < 0)
             return -EINVAL;
-        k->out[o].ntracks = n;
-        describe_output(k, o, tracks, ntracks);
-        hls_stream_set_init(k->out[o].st, init, &k->out[o].vi);
-    }
     return 0;
 }
 
@@ -517,21 +526,53 @@ static void sink_packet(void *opaque, const struct hub_packet *hp)
     t->held_wall_us = hp->wallclock_us;
 }
 
+/* Writes every packet held or queued and closes the part and the segment: the end, or a
+ * reconfiguration. */
+static void flush_all(struct hls_sink *k)
+{
+    if (!k->started || k->failed)
+        return;
+    /* The main track first: its last packet closes the last part's timeline. */
+    struct track *m = &k->tr[k->main];
+    release_held(k, k->main, m->last_dur > 0 ? m->last_dur : m->default_dur);
+    for (int i = 0; i < k->ntracks; i++) {
+        struct track *t = &k->tr[i];
+        release_held(k, i, t->last_dur > 0 ? t->last_dur : t->default_dur);
+    }
+    drain(k, true);
+    if (k->part_open && !k->failed)
+        close_part(k, true);
+}
+
+/* The source's configuration changed (a new resolution): the segment so far ends, every output
+ * with the video gets a new init section (a discontinuity in its playlist), the timeline goes
+ * on, and the ladder restarts its encoders on the new source. */
+static void sink_reconfigure(void *opaque, const struct hub_track *tracks, int ntracks)
+{
+    struct hls_sink *k = opaque;
+    if (k->failed || ntracks != k->ntracks)
+        return;
+    flush_all(k);
+    for (int o = 0; o < k->nout; o++) {
+        bool video = false;
+        for (int i = 0; i < ntracks; i++)
+            video |= k->tr[i].used && k->tr[i].video && k->tr[i].out == o;
+        if (video && open_output(k, o, tracks, ntracks) < 0) {
+            fail(k, "reopening the muxer", AVERROR(EINVAL));
+            return;
+        }
+    }
+    for (int i = 0; i < ntracks; i++)
+        if (k->tr[i].used && k->tr[i].video && tracks[i].frame_rate.num > 0)
+            k->tr[i].default_dur = av_rescale_q(1, av_inv_q(tracks[i].frame_rate), k->tr[i].tb);
+    if (k->ladder)
+        hls_ladder_restart(k->ladder, &tracks[k->ladder_track]);
+}
+
 static void sink_end(void *opaque)
 {
     struct hls_sink *k = opaque;
-    if (k->started && !k->failed) {
-        /* The main track first: its last packet closes the last part's timeline. */
-        struct track *m = &k->tr[k->main];
-        release_held(k, k->main, m->last_dur > 0 ? m->last_dur : m->default_dur);
-        for (int i = 0; i < k->ntracks; i++) {
-            struct track *t = &k->tr[i];
-            release_held(k, i, t->last_dur > 0 ? t->last_dur : t->default_dur);
-        }
-        drain(k, true);
-        if (k->part_open && !k->failed)
-            close_part(k, true);
-    }
+    flush_all(k);
     k->ended = true;
     if (k->ladder)
         hls_ladder_finish(k->ladder); /* the group reaps it once its rungs are flushed */
@@ -573,6 +614,7 @@ static const struct hub_sink_ops sink_ops = {
     .packet = sink_packet,
     .end = sink_end,
     .destroy = sink_destroy,
+    .reconfigure = sink_reconfigure,
 };
 
 void hls_sink_attach(struct hub *hub, struct hls_group *group, const struct hls_sink_config *cfg)
@@ -612,6 +654,11 @@ void hls_sink_feed_packet(struct hls_sink *k, const AVPacket *pkt, int64_t wall_
 {
     struct hub_packet hp = {.pkt = pkt, .wallclock_us = wall_us};
     sink_packet(k, &hp);
+}
+
+void hls_sink_feed_restart(struct hls_sink *k, const struct hub_track *video)
+{
+    sink_reconfigure(k, video, 1);
 }
 
 void hls_sink_feed_end(struct hls_sink *k)

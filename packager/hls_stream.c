@@ -22,6 +22,9 @@
 /* Bytes of segments and parts that left the playlist stay fetchable this many target durations
  * (a client may have fetched the playlist just before). */
 #define KEEP_TARGETS 3
+/* Init sections kept (the current one and those of older segments still served): a source
+ * would have to change its configuration this often within a playlist window to lose one. */
+#define INIT_VERSIONS 8
 
 #define TYPE_PLAYLIST "application/vnd.apple.mpegurl"
 #define TYPE_INIT "video/mp4"
@@ -35,6 +38,7 @@
 
 struct seg {
     int64_t msn;
+    int init_version;
     int64_t duration_us; /* sum of the parts */
     int64_t wall_us;
     bool complete;
@@ -63,7 +67,9 @@ struct hls_stream {
     int64_t started_mono_us;
     pthread_mutex_t lock;
     /* Everything below is under lock. */
-    struct blob *init;
+    struct blob *inits[INIT_VERSIONS]; /* version v at v % INIT_VERSIONS */
+    int init_version;                  /* the current one; -1 before the first */
+    int64_t disc_seq;                  /* discontinuities before segs[listed] */
     struct hls_variant_info vi;
     struct seg *segs; /* oldest first: [0, listed) left the playlist but are still kept */
     int nsegs, cap, listed;
@@ -88,6 +94,7 @@ struct hls_stream *hls_stream_create(const char *name, const char *rendition, co
     snprintf(st->sid, sizeof(st->sid), "%s", sid);
     st->cfg = *cfg;
     st->started_mono_us = started_mono_us;
+    st->init_version = -1;
     pthread_mutex_init(&st->lock, NULL);
     return st;
 }
@@ -128,7 +135,8 @@ void hls_stream_unref(struct hls_stream *st)
         seg_free(&st->segs[i]);
     free(st->segs);
     free(st->scratch);
-    blob_unref(st->init);
+    for (int i = 0; i < INIT_VERSIONS; i++)
+        blob_unref(st->inits[i]);
     blob_unref(st->media);
     blob_unref(st->media_skip);
     pthread_mutex_destroy(&st->lock);
@@ -203,6 +211,7 @@ static struct pl_media describe(struct hls_stream *st)
             .complete = s->complete,
             .parts = s->parts,
             .nparts = s->nparts,
+            .init_version = s->init_version,
         };
     }
     return (struct pl_media){
@@ -212,6 +221,8 @@ static struct pl_media describe(struct hls_stream *st)
         .segs = st->scratch,
         .nsegs = n,
         .ended = st->ended,
+        .disc_seq = st->disc_seq,
+        .init_version = st->init_version > 0 ? st->init_version : 0,
     };
 }
 
@@ -245,6 +256,9 @@ static void trim(struct hls_stream *st, int64_t now)
            total - st->segs[st->listed].duration_us >= window) {
         total -= st->segs[st->listed].duration_us;
         st->segs[st->listed++].gone_us = now;
+        if (st->listed < st->nsegs &&
+            st->segs[st->listed].init_version != st->segs[st->listed - 1].init_version)
+            st->disc_seq++;
     }
     int drop = 0;
     while (drop < st->listed && now - st->segs[drop].gone_us >= keep)
@@ -328,8 +342,12 @@ void hls_stream_set_init(struct hls_stream *st, struct blob *init,
                          const struct hls_variant_info *vi)
 {
     pthread_mutex_lock(&st->lock);
-    blob_unref(st->init);
-    st->init = init;
+    int v = ++st->init_version;
+    blob_unref(st->inits[v % INIT_VERSIONS]);
+    st->inits[v % INIT_VERSIONS] = init;
+    if (v > 0)
+        log_info("hls", st->name, "%s: new init section (version %d, %dx%d): discontinuity",
+                 st->rendition, v, vi->width, vi->height);
     st->vi = *vi;
     pthread_mutex_unlock(&st->lock);
 }
@@ -351,7 +369,7 @@ static struct seg *open_seg(struct hls_stream *st)
         st->segs = xrealloc(st->segs, sizeof(*st->segs) * (size_t)st->cap);
     }
     struct seg *s = &st->segs[st->nsegs++];
-    *s = (struct seg){.msn = last ? last->msn + 1 : 0};
+    *s = (struct seg){.msn = last ? last->msn + 1 : 0, .init_version = st->init_version};
     return s;
 }
 
@@ -566,9 +584,12 @@ static int answer_file(struct hls_stream *st, const struct hls_query *q, struct 
 {
     if (strcmp(q->sid, st->sid) != 0)
         return answer_error(resp, 404, "no such file in this publish session");
-    if (q->file == HLS_FILE_INIT)
-        return st->init ? answer_blob(resp, st->init, TYPE_INIT, CACHE_IMMUTABLE)
-                        : answer_error(resp, 404, "no init section yet");
+    if (q->file == HLS_FILE_INIT) {
+        int64_t v = q->msn; /* the version */
+        if (st->init_version < 0 || v > st->init_version || v <= st->init_version - INIT_VERSIONS)
+            return answer_error(resp, 404, "no such init section");
+        return answer_blob(resp, st->inits[v % INIT_VERSIONS], TYPE_INIT, CACHE_IMMUTABLE);
+    }
     struct seg *s = find_seg(st, q->msn);
     if (q->file == HLS_FILE_SEGMENT) {
         if (!s || !s->complete)

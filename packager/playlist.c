@@ -56,8 +56,26 @@ static void write_header(struct buf *out, const struct pl_media *m)
                6 * td, 3 * td, 3 * pt);
     buf_printf(out, "#EXT-X-PART-INF:PART-TARGET=%.3f\n", pt);
     buf_printf(out, "#EXT-X-MEDIA-SEQUENCE:%" PRId64 "\n", m->nsegs ? m->segs[0].msn : 0);
-    pl_uri_init(uri, sizeof(uri), m->sid);
+    if (m->disc_seq > 0)
+        buf_printf(out, "#EXT-X-DISCONTINUITY-SEQUENCE:%" PRId64 "\n", m->disc_seq);
+    pl_uri_init(uri, sizeof(uri), m->sid, m->nsegs ? m->segs[0].init_version : m->init_version);
     buf_printf(out, "#EXT-X-MAP:URI=\"%s\"\n", uri);
+}
+
+/* Before segment i: a discontinuity and the new init section where the init version changes;
+ * after a delta update's skip, the init of the first segment shown when it is not the header's. */
+static void write_map_change(struct buf *out, const struct pl_media *m, int i, int skip)
+{
+    char uri[96];
+    int v = m->segs[i].init_version;
+    bool disc = i > 0 && v != m->segs[i - 1].init_version;
+    bool after_skip = i == skip && skip > 0 && v != m->segs[0].init_version;
+    if (disc)
+        buf_printf(out, "#EXT-X-DISCONTINUITY\n");
+    if (disc || after_skip) {
+        pl_uri_init(uri, sizeof(uri), m->sid, v);
+        buf_printf(out, "#EXT-X-MAP:URI=\"%s\"\n", uri);
+    }
 }
 
 static void write_segment(struct buf *out, const struct pl_media *m, const struct pl_segment *s,
@@ -87,8 +105,10 @@ void pl_write_media(struct buf *out, const struct pl_media *m, int skip)
     if (skip > 0)
         buf_printf(out, "#EXT-X-SKIP:SKIPPED-SEGMENTS=%d\n", skip);
     int parts_from = pl_parts_from(m);
-    for (int i = skip > 0 ? skip : 0; i < m->nsegs; i++)
+    for (int i = skip > 0 ? skip : 0; i < m->nsegs; i++) {
+        write_map_change(out, m, i, skip);
         write_segment(out, m, &m->segs[i], i >= parts_from);
+    }
     if (m->ended) {
         buf_printf(out, "#EXT-X-ENDLIST\n");
         return;
@@ -169,9 +189,12 @@ void pl_codec_aac(const uint8_t *extradata, int size, char *out, size_t n)
     snprintf(out, n, "mp4a.40.%d", ot);
 }
 
-void pl_uri_init(char *out, size_t n, const char *sid)
+void pl_uri_init(char *out, size_t n, const char *sid, int version)
 {
-    snprintf(out, n, "init-%s.mp4", sid);
+    if (version > 0)
+        snprintf(out, n, "init-%s-%d.mp4", sid, version);
+    else
+        snprintf(out, n, "init-%s.mp4", sid);
 }
 
 void pl_uri_segment(char *out, size_t n, const char *sid, int64_t msn)
@@ -221,6 +244,8 @@ enum pl_uri_kind pl_uri_parse(const char *name, char sid[PL_SID_MAX + 1], int64_
     *part = 0;
     if (strncmp(name, "init-", 5) == 0) {
         p = parse_sid(name + 5, sid);
+        if (p && *p == '-' && (!(p = parse_num(p + 1, msn)) || *msn == 0 || *msn > 1000000))
+            return PL_URI_NONE; /* init-<sid>-<version>.mp4, version >= 1 */
         return p && strcmp(p, ".mp4") == 0 ? PL_URI_INIT : PL_URI_NONE;
     }
     if (strncmp(name, "seg-", 4) == 0) {

@@ -4,7 +4,8 @@
  * URIs are relative to the playlist and carry the publish session id (sid), because init,
  * segments and parts are served as immutable: a republish under the same name must never reuse
  * a URI a cache may still hold.
- *   init-<sid>.mp4            init section
+ *   init-<sid>.mp4            init section (init-<sid>-<V>.mp4 for version V >= 1: the source
+ *                             changed its codec configuration mid-stream)
  *   seg-<sid>-<M>.m4s         segment with media sequence number M
  *   part-<sid>-<M>.<K>.m4s    part K (from 0) of segment M */
 #ifndef KIBITKA_PACKAGER_PLAYLIST_H
@@ -28,6 +29,8 @@ struct pl_segment {
     int64_t duration_us; /* of a complete segment: the sum of its parts */
     int64_t wall_us;     /* EXT-X-PROGRAM-DATE-TIME of its first sample; 0: none */
     bool complete;       /* false only for the last one, the segment being cut */
+    int init_version;    /* its init section; a change from the previous segment is written as
+                            EXT-X-DISCONTINUITY with a new EXT-X-MAP */
     const struct pl_part *parts;
     int nparts;
 };
@@ -39,6 +42,8 @@ struct pl_media {
     const struct pl_segment *segs; /* oldest first; segs[0].msn is EXT-X-MEDIA-SEQUENCE */
     int nsegs;
     bool ended; /* EXT-X-ENDLIST instead of a preload hint */
+    int64_t disc_seq; /* EXT-X-DISCONTINUITY-SEQUENCE: discontinuities before segs[0] */
+    int init_version; /* the init section when there is no segment yet */
 };
 
 /* Index of the first segment whose parts the playlist lists: those ending less than three target
@@ -77,14 +82,15 @@ void pl_write_multivariant(struct buf *out, const struct pl_variant *v, int n,
 void pl_codec_avc(const uint8_t *extradata, int size, char *out, size_t n);
 void pl_codec_aac(const uint8_t *extradata, int size, char *out, size_t n);
 
-void pl_uri_init(char *out, size_t n, const char *sid);
+void pl_uri_init(char *out, size_t n, const char *sid, int version);
 void pl_uri_segment(char *out, size_t n, const char *sid, int64_t msn);
 void pl_uri_part(char *out, size_t n, const char *sid, int64_t msn, int part);
 
 enum pl_uri_kind { PL_URI_NONE = 0, PL_URI_INIT, PL_URI_SEGMENT, PL_URI_PART };
 
 /* Parses a file name made by pl_uri_*; returns its kind (PL_URI_NONE when it is no such name)
- * and fills the sid (at most PL_SID_MAX chars), msn and part. */
+ * and fills the sid (at most PL_SID_MAX chars), msn and part; for an init section, msn is its
+ * version. */
 enum pl_uri_kind pl_uri_parse(const char *name, char sid[PL_SID_MAX + 1], int64_t *msn, int *part);
 
 #endif

@@ -18,9 +18,12 @@
 #define SKIP_CLEAR_S 0.5
 /* Output pts -> wall clock: the encoders hold far fewer frames than this. */
 #define WALL_RING 256
+/* Ring slots beyond WORKER_QUEUE_MAX, for restarts, which are never dropped. */
+#define RING (WORKER_QUEUE_MAX + 16)
 
 struct item {
-    AVPacket *pkt;
+    AVPacket *pkt;                /* NULL for a restart */
+    AVCodecParameters *restart;   /* the new source, for a restart */
     int64_t wall_us;
     int64_t queued_us; /* clock_mono_us() at push */
 };
@@ -33,7 +36,7 @@ struct transcode_worker {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     /* Under lock: the queue (a ring of WORKER_QUEUE_MAX), and the flags. */
-    struct item q[WORKER_QUEUE_MAX];
+    struct item q[RING];
     int head, len;
     bool finishing, abort, dropping;
     int64_t dropped; /* source packets dropped by push */
@@ -123,15 +126,49 @@ static bool take(struct transcode_worker *w, struct item *it)
     if (ok) {
         *it = w->q[w->head];
         w->q[w->head].pkt = NULL;
-        w->head = (w->head + 1) % WORKER_QUEUE_MAX;
+        w->q[w->head].restart = NULL;
+        w->head = (w->head + 1) % RING;
         w->len--;
     }
     pthread_mutex_unlock(&w->lock);
     return ok;
 }
 
+/* Flushes the frames before a reconfiguration and re-opens the ladder on the new source. */
+static void restart(struct transcode_worker *w, AVCodecParameters *par)
+{
+    if (w->t) {
+        transcoder_send(w->t, NULL);
+        emit_ready(w);
+        transcoder_destroy(&w->t);
+    }
+    avcodec_parameters_free((AVCodecParameters **)&w->cfg.tc.src);
+    w->cfg.tc.src = par;
+    for (int i = 0; i < w->ladder.nrungs; i++)
+        w->ladder.rungs[i].width =
+            ladder_even_width(par->width, par->height, w->ladder.rungs[i].height);
+    atomic_store(&w->skipping, 0);
+    w->skipped_seen = 0;
+    int rc = transcoder_create(&w->cfg.tc, &w->t);
+    if (rc < 0) {
+        w->cfg.ops.fail(w->cfg.opaque, rc);
+        return;
+    }
+    log_info("transcode", name_of(w), "ladder re-opened on the new %dx%d source", par->width,
+             par->height);
+    w->cfg.ops.restart(w->cfg.opaque, w->t);
+}
+
 static void transcode_one(struct transcode_worker *w, struct item *it)
 {
+    if (it->restart) {
+        restart(w, it->restart);
+        return;
+    }
+    if (!w->t) { /* the ladder failed to re-open: nothing to encode with */
+        av_packet_free(&it->pkt);
+        return;
+    }
     int64_t lag = clock_mono_us() - it->queued_us;
     atomic_store(&w->lag_us, lag);
     shed(w, (double)lag / 1e6);
@@ -160,7 +197,7 @@ static void *run(void *arg)
     pthread_mutex_lock(&w->lock);
     bool aborted = w->abort;
     pthread_mutex_unlock(&w->lock);
-    if (!aborted) {
+    if (!aborted && w->t) {
         transcoder_send(w->t, NULL);
         emit_ready(w);
     }
@@ -242,9 +279,28 @@ void transcode_worker_push(struct transcode_worker *w, const AVPacket *pkt, int6
     AVPacket *ref = av_packet_clone(pkt);
     if (!ref)
         abort();
-    w->q[(w->head + w->len) % WORKER_QUEUE_MAX] =
+    w->q[(w->head + w->len) % RING] =
         (struct item){.pkt = ref, .wall_us = wall_us, .queued_us = now};
     w->len++;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+void transcode_worker_restart(struct transcode_worker *w, const AVCodecParameters *par)
+{
+    AVCodecParameters *copy = avcodec_parameters_alloc();
+    if (!copy || avcodec_parameters_copy(copy, par) < 0)
+        abort();
+    pthread_mutex_lock(&w->lock);
+    if (w->finishing || w->abort || w->len == RING) {
+        pthread_mutex_unlock(&w->lock);
+        avcodec_parameters_free(&copy);
+        return;
+    }
+    w->q[(w->head + w->len) % RING] =
+        (struct item){.restart = copy, .queued_us = clock_mono_us()};
+    w->len++;
+    w->dropping = false; /* the next keyframe is in the new configuration */
     pthread_cond_signal(&w->cond);
     pthread_mutex_unlock(&w->lock);
 }
@@ -273,8 +329,10 @@ void transcode_worker_destroy(struct transcode_worker **pw)
     pthread_cond_signal(&w->cond);
     pthread_mutex_unlock(&w->lock);
     pthread_join(w->thread, NULL);
-    for (; w->len > 0; w->len--, w->head = (w->head + 1) % WORKER_QUEUE_MAX)
+    for (; w->len > 0; w->len--, w->head = (w->head + 1) % RING) {
         av_packet_free(&w->q[w->head].pkt);
+        avcodec_parameters_free(&w->q[w->head].restart);
+    }
     avcodec_parameters_free((AVCodecParameters **)&w->cfg.tc.src);
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->cond);

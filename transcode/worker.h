@@ -38,6 +38,10 @@ struct transcode_worker;
 struct transcode_worker_ops {
     /* The ladder is open; t gives rung codec parameters (valid until end). */
     void (*start)(void *opaque, const struct transcoder *t);
+    /* The source was reconfigured (transcode_worker_restart): the frames before the change are
+     * out, and t is the new transcoder (same rungs, new sizes). Called instead of fail when it
+     * opened. */
+    void (*restart)(void *opaque, const struct transcoder *t);
     /* One encoded packet of rung; the callee takes what it needs (av_packet_ref), the worker
      * unrefs pkt after the call. */
     void (*packet)(void *opaque, int rung, const AVPacket *pkt, int64_t wall_us);
@@ -59,6 +63,10 @@ int transcode_worker_start(const struct transcode_worker_config *cfg,
                            struct transcode_worker **out);
 /* Queues a reference to a source video packet (any thread, never blocks on the encoders). */
 void transcode_worker_push(struct transcode_worker *w, const AVPacket *pkt, int64_t wall_us);
+/* The source's codec parameters changed (a new sequence header): queued in order with the
+ * packets, so the worker flushes the frames before it and re-opens its transcoder on par (same
+ * rung heights; widths follow the new aspect ratio). */
+void transcode_worker_restart(struct transcode_worker *w, const AVCodecParameters *par);
 /* The source ended: the worker transcodes what is queued, flushes, calls end and exits. Does
  * not wait for it: transcode_worker_done tells when it has. */
 void transcode_worker_finish(struct transcode_worker *w);

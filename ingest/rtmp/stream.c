@@ -222,16 +222,34 @@ static void log_start(const struct rtmp_stream *st)
              st->avc.height, fps, audio, st->peer);
 }
 
-static void start_hub(struct rtmp_stream *st)
+/* The hub's tracks from what the stream knows: video, then audio when with_audio. */
+static int make_tracks(const struct rtmp_stream *st, bool with_audio, struct hub_track tracks[2])
 {
-    struct hub_track tracks[2];
     int n = 0;
     AVRational fr = {0, 1};
     if (st->meta_fps > 0 && st->meta_fps <= 1000)
         fr = av_d2q(st->meta_fps, 1001000);
     tracks[n++] = (struct hub_track){video_par(st), {1, 1000}, fr};
-    if (st->asc)
+    if (with_audio)
         tracks[n++] = (struct hub_track){audio_par(st), {1, 1000}, {0, 1}};
+    return n;
+}
+
+void stream_reconfigure(struct rtmp_stream *st)
+{
+    struct hub_track tracks[2];
+    int n = make_tracks(st, st->audio_track, tracks);
+    int err = hub_reconfigure(st->hub, tracks, n);
+    for (int i = 0; i < n; i++)
+        avcodec_parameters_free(&tracks[i].par);
+    if (err < 0)
+        log_error("rtmp", hub_name(st->hub), "hub_reconfigure failed: %s", strerror(-err));
+}
+
+static void start_hub(struct rtmp_stream *st)
+{
+    struct hub_track tracks[2];
+    int n = make_tracks(st, st->asc != NULL, tracks);
     int err = hub_start(st->hub, tracks, n);
     for (int i = 0; i < n; i++)
         avcodec_parameters_free(&tracks[i].par);

@@ -31,7 +31,8 @@ static void video_config(struct rtmp_stream *st, const uint8_t *p, size_t n)
         return; /* a repeat (some encoders resend it before keyframes) */
     if (st->started) {
         log_warn("rtmp", hub_name(st->hub),
-                 "H.264 configuration changed mid-stream (now %dx%d); passed on as new extradata",
+                 "H.264 configuration changed mid-stream (now %dx%d): renditions restart with a "
+                 "discontinuity at the next frame",
                  c.width, c.height);
         st->new_extradata = true;
     }
@@ -74,6 +75,7 @@ static void video_frame(struct rtmp_stream *st, uint32_t ts, const struct flv_vi
         if (sd)
             memcpy(sd, st->avcc, st->avcc_len);
         st->new_extradata = false;
+        stream_reconfigure(st); /* sinks restart on the new configuration before this frame */
     }
     stream_deliver(st, pkt);
 }

@@ -53,5 +53,7 @@ int64_t stream_extend_ts(struct rtmp_stream *st, uint32_t ts);
 void stream_deliver(struct rtmp_stream *st, AVPacket *pkt);
 /* Starts the hub when the start condition holds (see stream.h). */
 void stream_maybe_start(struct rtmp_stream *st);
+/* The AVC configuration changed after the start: hands the new tracks to the hub. */
+void stream_reconfigure(struct rtmp_stream *st);
 
 #endif

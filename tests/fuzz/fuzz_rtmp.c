@@ -31,7 +31,8 @@ static void sink_end(void *o) {}
 
 static void sink_destroy(void *o) {}
 
-static const struct hub_sink_ops ops = {"fuzz", sink_start, sink_packet, sink_end, sink_destroy};
+static const struct hub_sink_ops ops = {
+    .name = "fuzz", .start = sink_start, .packet = sink_packet, .end = sink_end, .destroy = sink_destroy};
 
 static void observe(void *opaque, struct hub *hub)
 {

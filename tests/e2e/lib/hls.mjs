@@ -62,3 +62,24 @@ export async function probe(initUrl, mediaUrls) {
     '-of', 'json', file]);
   return JSON.parse(out).streams;
 }
+
+// The earliest presentation time (seconds) of the packets in init + one segment or part, per
+// stream type: what "segment N starts at" means to a player.
+export async function firstPts(initUrl, mediaUrl) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'kibitka-pts-'));
+  const init = (await fetchBytes(initUrl)).body;
+  const r = await fetchBytes(mediaUrl);
+  if (r.status !== 200) throw new Error(`${mediaUrl}: HTTP ${r.status}`);
+  const file = path.join(dir, 'pts.mp4');
+  writeFileSync(file, Buffer.concat([init, r.body]));
+  const out = JSON.parse(execFileSync('ffprobe', ['-v', 'fatal', '-show_entries',
+    'packet=pts_time,stream_index:stream=index,codec_type', '-of', 'json', file]));
+  const type = Object.fromEntries(out.streams.map((s) => [s.index, s.codec_type]));
+  const first = {};
+  for (const p of out.packets) {
+    const t = type[p.stream_index];
+    const v = Number(p.pts_time);
+    if (first[t] === undefined || v < first[t]) first[t] = v;
+  }
+  return first;
+}

@@ -95,3 +95,43 @@ export function setChunkSize(size) {
 export const connectCmd = () => chunked({ type: 20, payload: command('connect', 1, amfObject({ app: 'live', type: 'nonprivate', tcUrl: 'rtmp://127.0.0.1/live' })) });
 export const createStreamCmd = () => chunked({ type: 20, payload: command('createStream', 2, amfNull()) });
 export const publishCmd = (key, streamId = 1) => chunked({ type: 20, streamId, payload: command('publish', 3, amfNull(), amfString(key), amfString('live')) });
+
+// --- publishing FLV files tag by tag (what an encoder changing its resolution sends) ---
+
+// The audio (8) and video (9) tags of an FLV file: { type, ts, data }.
+export function flvTags(buf) {
+  const tags = [];
+  let off = buf.readUInt32BE(5) + 4; // header, then PreviousTagSize0
+  while (off + 11 <= buf.length) {
+    const type = buf[off];
+    const size = buf.readUIntBE(off + 1, 3);
+    const ts = buf.readUIntBE(off + 4, 3) | (buf[off + 7] << 24);
+    if (off + 11 + size > buf.length) break;
+    if (type === 8 || type === 9) tags.push({ type, ts, data: buf.subarray(off + 11, off + 11 + size) });
+    off += 11 + size + 4;
+  }
+  return tags;
+}
+
+// Publishes under key, then sends each file's tags in turn at real-time pace, the timestamps of
+// each file continuing after the previous one. Returns the socket's connection object.
+export async function publishFlvSequence(port, key, files) {
+  const c = await connect(port);
+  await handshake(c);
+  await send(c, Buffer.concat([setChunkSize(65536), connectCmd(), createStreamCmd(), publishCmd(key)]));
+  await new Promise((r) => setTimeout(r, 300));
+  const t0 = Date.now();
+  let base = 0;
+  for (const tags of files) {
+    let last = 0;
+    for (const t of tags) {
+      const ts = base + t.ts;
+      const wait = ts - (Date.now() - t0);
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      await send(c, chunked({ csid: t.type === 9 ? 6 : 4, type: t.type, streamId: 1, ts, payload: t.data, chunkSize: 65536 }));
+      last = Math.max(last, t.ts);
+    }
+    base += last + 33;
+  }
+  return c;
+}

@@ -35,7 +35,8 @@ static void rec_destroy(void *o)
     hub_unrefp(&r->kept);
 }
 
-static const struct hub_sink_ops rec_ops = {"rec", rec_start, rec_packet, rec_end, rec_destroy};
+static const struct hub_sink_ops rec_ops = {
+    .name = "rec", .start = rec_start, .packet = rec_packet, .end = rec_end, .destroy = rec_destroy};
 
 static struct rec sinks[2];
 static void observer(void *opaque, struct hub *hub)

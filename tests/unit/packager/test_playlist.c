@@ -197,6 +197,49 @@ static void test_multivariant(void)
     buf_free(&b);
 }
 
+/* A codec change mid-stream: EXT-X-DISCONTINUITY and the new EXT-X-MAP before the first segment
+ * of the new init version; the discontinuity sequence in the header; a delta update that skips
+ * past the change names the right init at once. */
+static void test_discontinuity(void)
+{
+    struct pl_part p[1] = {{2000000, true}};
+    struct pl_segment s[8];
+    for (int i = 0; i < 8; i++)
+        s[i] = (struct pl_segment){.msn = 20 + i, .duration_us = 2000000, .complete = true,
+                                   .parts = p, .nparts = 1, .init_version = i < 5 ? 1 : 2};
+    struct pl_media m = {.sid = "ab", .target_duration = 2, .part_target_us = 2000000,
+                         .segs = s, .nsegs = 8, .disc_seq = 1};
+    struct buf b;
+    buf_init(&b);
+    pl_write_media(&b, &m, 0);
+    buf_append(&b, "", 1);
+    const char *t = (const char *)buf_head(&b);
+    CHECK(strstr(t, "#EXT-X-DISCONTINUITY-SEQUENCE:1\n#EXT-X-MAP:URI=\"init-ab-1.mp4\"\n"));
+    CHECK(strstr(t, "seg-ab-24.m4s\n#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init-ab-2.mp4\"\n"));
+    int n = 0;
+    for (const char *q = t; (q = strstr(q, "#EXT-X-DISCONTINUITY\n")); q++)
+        n++;
+    CHECK_EQ_INT(n, 1);
+    buf_clear(&b);
+    CHECK_EQ_INT(pl_skippable(&m), 2);
+    pl_write_media(&b, &m, 2);
+    buf_append(&b, "", 1);
+    t = (const char *)buf_head(&b);
+    CHECK(strstr(t, "#EXT-X-SKIP:SKIPPED-SEGMENTS=2\n"));
+    /* segs 22..24 still carry version 1, as the header's map says; the change follows */
+    CHECK(!strstr(t, "SKIPPED-SEGMENTS=2\n#EXT-X-MAP"));
+    CHECK(strstr(t, "seg-ab-24.m4s\n#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init-ab-2.mp4\"\n"));
+    buf_clear(&b);
+    for (int i = 0; i < 8; i++)
+        s[i].init_version = i < 1 ? 1 : 2; /* the change is inside the skipped run */
+    pl_write_media(&b, &m, 2);
+    buf_append(&b, "", 1);
+    t = (const char *)buf_head(&b);
+    CHECK(strstr(t, "SKIPPED-SEGMENTS=2\n#EXT-X-MAP:URI=\"init-ab-2.mp4\"\n"));
+    CHECK(!strstr(t, "#EXT-X-DISCONTINUITY\n"));
+    buf_free(&b);
+}
+
 static void test_codecs(void)
 {
     char s[32];
@@ -233,9 +276,14 @@ static void test_uris(void)
     pl_uri_segment(uri, sizeof(uri), "ab", 0);
     CHECK_EQ_INT(pl_uri_parse(uri, sid, &msn, &part), PL_URI_SEGMENT);
     CHECK_EQ_INT(msn, 0);
-    pl_uri_init(uri, sizeof(uri), "ab");
+    pl_uri_init(uri, sizeof(uri), "ab", 0);
     CHECK_EQ_INT(pl_uri_parse(uri, sid, &msn, &part), PL_URI_INIT);
     CHECK_STREQ(sid, "ab");
+    CHECK_EQ_INT(msn, 0);
+    pl_uri_init(uri, sizeof(uri), "ab", 3);
+    CHECK_STREQ(uri, "init-ab-3.mp4");
+    CHECK_EQ_INT(pl_uri_parse(uri, sid, &msn, &part), PL_URI_INIT);
+    CHECK_EQ_INT(msn, 3);
     const char *bad[] = {"seg-ab-.m4s",
                          "seg-ab-1.m4sx",
                          "seg--1.m4s",
@@ -247,6 +295,9 @@ static void test_uris(void)
                          "seg-ab-99999999999999999.m4s",
                          "part-ab-1.9999999.m4s",
                          "init-.mp4",
+                         "init-ab-0.mp4",
+                         "init-ab-.mp4",
+                         "init-ab-2.mp4x",
                          "../init-ab.mp4",
                          ""};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -262,6 +313,7 @@ int main(void)
     test_live();
     test_ended();
     test_multivariant();
+    test_discontinuity();
     test_codecs();
     test_uris();
     return test_report("test_playlist");

@@ -1,0 +1,140 @@
+// The transcoding ladder: a 1080p publish becomes source + 720p + 480p + 360p renditions sharing
+// one audio rendition, each decodable at its advertised size, with segments and parts starting
+// at the same presentation time in every rendition; a 480p publish gets only 480p (the source)
+// and 360p; --ladder none keeps the source alone with its audio muxed in.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, testClip, publish, fetchText, waitFor, metric } from './lib/server.mjs';
+import { getPlaylist, probe, firstPts } from './lib/hls.mjs';
+
+const FRAME = 1 / 30;
+const servers = [];
+after(() => Promise.all(servers.map((s) => s.stop())));
+
+async function multivariant(base) {
+  await waitFor(async () => (await fetchText(`${base}/index.m3u8`, { timeout: 20000 })).status === 200,
+    { timeout: 30000, what: 'the multivariant playlist' });
+  return getPlaylist(`${base}/index.m3u8`);
+}
+
+// The media playlist of a rendition once it lists segment msn complete.
+async function mediaWith(url, msn) {
+  return waitFor(async () => {
+    const p = await getPlaylist(url);
+    const seq = p.parsed.mediaSequenceBase ?? 0;
+    return p.parsed.segments.filter((s) => s.uri).length + seq > msn ? p : null;
+  }, { timeout: 20000, what: `segment ${msn} in ${url}` });
+}
+
+function initOf(text, url) {
+  return new URL(text.match(/#EXT-X-MAP:URI="([^"]+)"/)[1], url).href;
+}
+
+function segmentUri(text, msn) {
+  const sid = text.match(/init-([0-9a-f]+)\.mp4/)[1];
+  return `seg-${sid}-${msn}.m4s`;
+}
+
+test('1080p: four aligned video renditions and one shared audio rendition', async () => {
+  const srv = await startServer(['--open-publish', '--ladder', 'source,720p:2500k,480p:1000k,360p:600k']);
+  servers.push(srv);
+  const clip = testClip({ seconds: 24, size: '1920x1080' });
+  const base = `${srv.base}/hls/big`;
+  const t0 = Date.now();
+  const pub = publish(srv.rtmpUrl('big'), clip);
+  const { parsed, text } = await multivariant(base);
+  console.log(`# publish -> multivariant with every rendition ready: ${Date.now() - t0} ms`);
+  const sizes = parsed.variants.map((v) => `${v.resolution.width}x${v.resolution.height}`);
+  assert.deepEqual(sizes, ['1920x1080', '1280x720', '854x480', '640x360'], text);
+  assert.match(text, /#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio".*URI="audio\/media.m3u8"/);
+  for (const v of parsed.variants) {
+    assert.match(v.codecs, /^avc1\.[0-9a-f]{6},mp4a\.40\.2$/, v.codecs);
+    assert.ok(/AVERAGE-BANDWIDTH=\d+/.test(text));
+    assert.ok(Math.abs(v.frameRate - 30) < 0.01, `FRAME-RATE ${v.frameRate}`);
+    assert.ok(text.includes(`AUDIO="audio"`));
+  }
+  // Encoded rungs stay near their bitrate (the source is 2.5 Mbit/s): peak under 1.6x target.
+  const bw = Object.fromEntries(parsed.variants.map((v) => [v.resolution.height, v.bandwidth]));
+  assert.ok(bw[480] < 1.6 * 1000000 + 200000, `480p BANDWIDTH ${bw[480]}`);
+  assert.ok(bw[360] < 1.6 * 600000 + 200000, `360p BANDWIDTH ${bw[360]}`);
+  assert.ok(bw[360] < bw[480] && bw[480] < bw[720], `bandwidths ${JSON.stringify(bw)}`);
+
+  const names = ['source', '720p', '480p', '360p'];
+  const msn = 3;
+  const lists = {};
+  for (const n of [...names, 'audio']) lists[n] = await mediaWith(`${base}/${n}/media.m3u8`, msn);
+  const starts = {};
+  for (const [i, n] of names.entries()) {
+    const url = `${base}/${n}/media.m3u8`;
+    const init = initOf(lists[n].text, url);
+    const seg = new URL(segmentUri(lists[n].text, msn), url).href;
+    const [video] = await probe(init, [seg]);
+    const v = parsed.variants[i].resolution;
+    assert.equal(video.codec_type, 'video');
+    assert.equal(video.width, v.width, `${n} decodes at its advertised width`);
+    assert.equal(video.height, v.height, `${n} decodes at its advertised height`);
+    assert.ok(Number(video.nb_read_frames) >= 59, `${n}: ${video.nb_read_frames} frames decoded`);
+    starts[n] = (await firstPts(init, seg)).video;
+  }
+  for (const n of names) {
+    assert.ok(Math.abs(starts[n] - starts.source) <= FRAME + 1e-3,
+      `segment ${msn} starts at ${starts[n]} in ${n}, ${starts.source} in source`);
+  }
+  const aurl = `${base}/audio/media.m3u8`;
+  const audioStart = (await firstPts(initOf(lists.audio.text, aurl),
+    new URL(segmentUri(lists.audio.text, msn), aurl).href)).audio;
+  assert.ok(Math.abs(audioStart - starts.source) <= 0.05, `audio segment starts at ${audioStart}`);
+
+  // Parts: part 2 of the same segment (not independent) starts at the same time everywhere.
+  const partStart = {};
+  for (const n of names) {
+    const url = `${base}/${n}/media.m3u8`;
+    const sid = lists[n].text.match(/init-([0-9a-f]+)\.mp4/)[1];
+    partStart[n] = (await firstPts(initOf(lists[n].text, url),
+      new URL(`part-${sid}-${msn}.2.m4s`, url).href)).video;
+  }
+  for (const n of names) {
+    assert.ok(Math.abs(partStart[n] - partStart.source) <= FRAME + 1e-3,
+      `part ${msn}.2 starts at ${partStart[n]} in ${n}, ${partStart.source} in source`);
+  }
+  assert.ok(partStart.source > starts.source + 0.9, 'part 2 is a second into the segment');
+  const lag = await metric(srv, 'kibitka_transcode_lag_seconds{stream="big"}');
+  assert.ok(lag !== undefined && lag < 2, `transcode lag ${lag}`);
+  await pub.stop();
+});
+
+test('480p: only the source and 360p', async () => {
+  const srv = await startServer(['--open-publish', '--ladder', 'source,720p:2500k,480p:1000k,360p:600k']);
+  servers.push(srv);
+  const clip = testClip({ seconds: 12, size: '854x480' });
+  const pub = publish(srv.rtmpUrl('small'), clip);
+  const { parsed, text } = await multivariant(`${srv.base}/hls/small`);
+  assert.deepEqual(parsed.variants.map((v) => v.resolution.height), [480, 360], text);
+  assert.deepEqual(parsed.variants.map((v) => v.uri), ['source/media.m3u8', '360p/media.m3u8']);
+  await pub.stop();
+});
+
+test('--ladder none: the source alone, audio muxed in', async () => {
+  const srv = await startServer(['--open-publish', '--ladder', 'none']);
+  servers.push(srv);
+  const clip = testClip({ seconds: 12, size: '1920x1080' });
+  const pub = publish(srv.rtmpUrl('plain'), clip);
+  const { parsed, text } = await multivariant(`${srv.base}/hls/plain`);
+  assert.equal(parsed.variants.length, 1, text);
+  assert.ok(!text.includes('#EXT-X-MEDIA'), text);
+  assert.match(parsed.variants[0].codecs, /avc1.*,mp4a/);
+  const r = await fetchText(`${srv.base}/hls/plain/720p/media.m3u8`);
+  assert.equal(r.status, 404);
+  await pub.stop();
+});
+
+test('a bad --ladder or --x264-preset is refused at start with the reason', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { binary } = await import('./lib/server.mjs');
+  const bad = spawnSync(binary, ['serve', '--ladder', 'source,721p:1M'], { encoding: 'utf8' });
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /721p/);
+  const preset = spawnSync(binary, ['serve', '--x264-preset', 'warp'], { encoding: 'utf8' });
+  assert.equal(preset.status, 2);
+  assert.match(preset.stderr, /--x264-preset 'warp'/);
+});
