@@ -44,7 +44,7 @@ static int box_at(int fd, int64_t off, int64_t size, char type[5], int64_t *len)
     } else if (l == 0) {
         l = size - off; /* to the end of the file: only complete if it is the last box */
     }
-    if (l < 8 || off + l > size)
+    if (l < 8 || l > size - off) /* not off + l: a 64-bit largesize would overflow it */
         return -ENODATA;
     *len = l;
     return 0;
