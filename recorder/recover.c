@@ -57,7 +57,7 @@ int64_t recorder_fmp4_complete(int fd, int64_t size, int *fragments)
     *fragments = 0;
     for (;;) {
         char type[5];
-        int64_t len;
+        int64_t len = 0;
         int rc = box_at(fd, off, size, type, &len);
         if (rc == -ENODATA)
             break;
