@@ -6,8 +6,8 @@
 #   ffmpeg:  decode, split, scale, three libx264 veryfast encodes at 2500k/1000k/600k with
 #            -g 60 (the source GOP), AAC 128k, read at the same real-time pace (-re).
 # Prints CPU seconds of each over the same MEASURE seconds of media and the ratio (goal <= 0.9,
-# limit 1.10), kibitka's worst transcode lag, and the time from publish to the first playlist of
-# every rendition.
+# limit 1.10), kibitka's worst transcode lag, the time from publish to the first playlist of
+# every rendition, and kibitka's memory for the stream.
 #   WARMUP=8 MEASURE=40 bench/transcode.sh
 source "$(dirname "$0")/lib.sh"
 WARMUP=${WARMUP:-8}
@@ -29,6 +29,7 @@ hp=$(free_port); rp=$(free_port)
     --no-record >"$BENCH_DIR/transcode-kibitka.log" 2>&1 &
 kpid=$!; PIDS+=($kpid)
 wait_http "http://127.0.0.1:$hp/health"
+rss_idle=$(rss_kb $kpid)
 t0=$(date +%s.%N)
 ffmpeg -hide_banner -loglevel error -re -i "$clip" -c copy -f flv "rtmp://127.0.0.1:$rp/live/b" \
     </dev/null >/dev/null 2>&1 &
@@ -48,6 +49,7 @@ for ((i = 0; i < MEASURE; i++)); do
     maxlag=$(echo "if (${lag:-0} > $maxlag) ${lag:-0} else $maxlag" | bc -l)
 done
 c1=$(cpu_ticks $kpid)
+rss_live=$(rss_kb $kpid)
 dropped=$(curl -s "http://127.0.0.1:$hp/metrics" | awk '/^kibitka_transcode_dropped_frames_total / {print $2}')
 kill -INT $pub 2>/dev/null || true; wait $pub 2>/dev/null || true
 kill -TERM $kpid; wait $kpid || true
@@ -75,3 +77,4 @@ printf '  ffmpeg CLI (split, scale x3, 3 x264, aac):                  %.1f CPU-s
     "$f_cpu" "$(echo "100 * $f_cpu / $MEASURE" | bc -l)"
 printf '  ratio kibitka / ffmpeg: %.2f (goal <= 0.9, limit <= 1.10)\n' "$(echo "$k_cpu / $f_cpu" | bc -l)"
 printf '  publish -> first playlist: %s\n' "${ready%, }"
+printf '  kibitka memory for the stream (RSS live - idle): %.0f MB\n' "$(echo "($rss_live - $rss_idle) / 1024" | bc -l)"
