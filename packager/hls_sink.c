@@ -11,6 +11,7 @@
 #include "packager/fmp4.h"
 #include "packager/hls_group.h"
 #include "packager/hls_ladder.h"
+#include "transcode/audio.h"
 
 #define MIN_SEG_US 1000000LL        /* a keyframe starts a new segment after this long */
 #define AUDIO_SEG_US 2000000LL      /* audio-only segments stay under this */
@@ -45,6 +46,7 @@ struct track {
     AVPacket *held; /* queued once the next packet gives its duration */
     int64_t held_wall_us;
     int64_t dropped;
+    struct audio_transcoder *atx; /* non-AAC audio: transcoded to AAC before anything else */
     /* Packets with known durations, in dts order, waiting to be interleaved with the other
      * tracks: a ring of QUEUE_MAX. */
     AVPacket *q[QUEUE_MAX];
@@ -104,9 +106,18 @@ static bool pick_track(struct hls_sink *k, int i, const struct hub_track *t, boo
         tr->default_dur = av_rescale_q(1024, (AVRational){1, rate}, tr->tb);
         return true;
     }
+    if (par->codec_type == AVMEDIA_TYPE_AUDIO && !*has_audio && !k->feed &&
+        audio_transcoder_create(par, t->time_base, 0, &tr->atx) == 0) {
+        *has_audio = true;
+        tr->tb = audio_transcoder_time_base(tr->atx);
+        tr->default_dur = 1024;
+        log_info("hls", k->name, "track %d (%s) is transcoded to AAC for HLS", i,
+                 avcodec_get_name(par->codec_id));
+        return true;
+    }
     log_warn("hls", k->name,
-             "track %d (%s) is not packaged: only H.264 and AAC with codec "
-             "configuration are",
+             "track %d (%s) is not packaged: only H.264 with its configuration, and audio "
+             "libavcodec decodes, are",
              i, avcodec_get_name(par->codec_id));
     return false;
 }
@@ -239,16 +250,32 @@ static void plan_outputs(struct hls_sink *k, int ntracks, bool split)
         k->tr[i].out = k->tr[i].video ? video_out : audio_out;
 }
 
-static int sink_start(void *opaque, struct hub *hub, const struct hub_track *tracks, int ntracks)
+/* The tracks as packaged: a transcoded audio track carries the AAC output's parameters. */
+static void packaged_tracks(const struct hls_sink *k, const struct hub_track *in, int n,
+                            struct hub_track *out)
+{
+    for (int i = 0; i < n; i++) {
+        out[i] = in[i];
+        if (k->tr[i].atx) {
+            out[i].par = (AVCodecParameters *)audio_transcoder_par(k->tr[i].atx);
+            out[i].time_base = audio_transcoder_time_base(k->tr[i].atx);
+        }
+    }
+}
+
+static int sink_start(void *opaque, struct hub *hub, const struct hub_track *hub_tracks,
+                      int ntracks)
 {
     struct hls_sink *k = opaque;
+    struct hub_track tracks[HUB_MAX_TRACKS];
+    const struct hub_track *given = hub_tracks;
     int n = 0, audio = -1;
     bool has_audio = false;
     k->ntracks = ntracks;
     for (int i = 0; i < ntracks; i++) {
         k->tr[i].last_dts = INT64_MIN;
         k->tr[i].out = -1;
-        if (!pick_track(k, i, &tracks[i], &has_audio))
+        if (!pick_track(k, i, &given[i], &has_audio))
             continue;
         k->tr[i].used = true;
         n++;
@@ -264,6 +291,7 @@ static int sink_start(void *opaque, struct hub *hub, const struct hub_track *tra
     if (!k->has_video)
         k->main = audio;
     k->max_seg_us = k->has_video ? FIRST_SEG_MAX_US : AUDIO_SEG_US;
+    packaged_tracks(k, given, ntracks, tracks);
     struct ladder fitted;
     if (k->feed) {
         k->out[0].st = hls_stream_ref(k->feed_st);
@@ -506,24 +534,50 @@ static void release_held(struct hls_sink *k, int idx, int64_t dur)
     drain(k, false);
 }
 
+/* One packet of track idx as packaged (after the audio transcoder, if any). */
+static void take_packet(struct hls_sink *k, int idx, const AVPacket *in, int64_t wall_us)
+{
+    struct track *t = &k->tr[idx];
+    if (!begin(k, t, in))
+        return;
+    AVPacket *p = normalize(k, t, in);
+    if (!p)
+        return;
+    if (k->ladder && idx == k->ladder_track)
+        hls_ladder_push(k->ladder, p, wall_us);
+    if (t->held)
+        release_held(k, idx, p->dts - t->held->dts);
+    t->held = p;
+    t->held_wall_us = wall_us;
+}
+
+/* Audio to AAC: every AAC packet the transcoder has ready, on the track's AAC timeline. */
+static void transcode_audio(struct hls_sink *k, int idx, const AVPacket *in, int64_t wall_us)
+{
+    struct track *t = &k->tr[idx];
+    if (audio_transcoder_send(t->atx, in) < 0)
+        return;
+    AVPacket *out = av_packet_alloc();
+    if (!out)
+        abort();
+    while (audio_transcoder_receive(t->atx, out) == 0) {
+        out->stream_index = idx;
+        take_packet(k, idx, out, wall_us);
+        av_packet_unref(out);
+    }
+    av_packet_free(&out);
+}
+
 static void sink_packet(void *opaque, const struct hub_packet *hp)
 {
     struct hls_sink *k = opaque;
     int idx = hp->pkt->stream_index;
     if (k->failed || idx < 0 || idx >= k->ntracks || !k->tr[idx].used)
         return;
-    struct track *t = &k->tr[idx];
-    if (!begin(k, t, hp->pkt))
-        return;
-    AVPacket *p = normalize(k, t, hp->pkt);
-    if (!p)
-        return;
-    if (k->ladder && idx == k->ladder_track)
-        hls_ladder_push(k->ladder, p, hp->wallclock_us);
-    if (t->held)
-        release_held(k, idx, p->dts - t->held->dts);
-    t->held = p;
-    t->held_wall_us = hp->wallclock_us;
+    if (k->tr[idx].atx)
+        transcode_audio(k, idx, hp->pkt, hp->wallclock_us);
+    else
+        take_packet(k, idx, hp->pkt, hp->wallclock_us);
 }
 
 /* Writes every packet held or queued and closes the part and the segment: the end, or a
@@ -547,11 +601,13 @@ static void flush_all(struct hls_sink *k)
 /* The source's configuration changed (a new resolution): the segment so far ends, every output
  * with the video gets a new init section (a discontinuity in its playlist), the timeline goes
  * on, and the ladder restarts its encoders on the new source. */
-static void sink_reconfigure(void *opaque, const struct hub_track *tracks, int ntracks)
+static void sink_reconfigure(void *opaque, const struct hub_track *given, int ntracks)
 {
     struct hls_sink *k = opaque;
     if (k->failed || ntracks != k->ntracks)
         return;
+    struct hub_track tracks[HUB_MAX_TRACKS];
+    packaged_tracks(k, given, ntracks, tracks);
     flush_all(k);
     for (int o = 0; o < k->nout; o++) {
         bool video = false;
@@ -572,6 +628,9 @@ static void sink_reconfigure(void *opaque, const struct hub_track *tracks, int n
 static void sink_end(void *opaque)
 {
     struct hls_sink *k = opaque;
+    for (int i = 0; i < k->ntracks; i++) /* the transcoded audio's last frames */
+        if (k->tr[i].atx && k->started && !k->failed)
+            transcode_audio(k, i, NULL, k->tr[i].held_wall_us);
     flush_all(k);
     k->ended = true;
     if (k->ladder)
@@ -594,6 +653,7 @@ static void sink_destroy(void *opaque)
     }
     for (int i = 0; i < HUB_MAX_TRACKS; i++) {
         struct track *t = &k->tr[i];
+        audio_transcoder_destroy(&t->atx);
         av_packet_free(&t->held);
         for (; t->q_len > 0; t->q_len--, t->q_head = (t->q_head + 1) % QUEUE_MAX)
             av_packet_free(&t->q[t->q_head]);

@@ -66,6 +66,21 @@ int flv_audio_parse(const uint8_t *p, size_t n, struct flv_audio *a)
     return 0;
 }
 
+int flv_mp3_header_parse(const uint8_t *p, size_t n, int *sample_rate, int *channels)
+{
+    static const int rates[3] = {44100, 48000, 32000}; /* MPEG-1; halved for 2, quartered 2.5 */
+    if (n < 4 || p[0] != 0xff || (p[1] & 0xe0) != 0xe0)
+        return -EINVAL;
+    int version = (p[1] >> 3) & 3; /* 0: 2.5, 1: reserved, 2: 2, 3: 1 */
+    int layer = (p[1] >> 1) & 3;   /* 0: reserved */
+    int bitrate = p[2] >> 4, rate = (p[2] >> 2) & 3;
+    if (version == 1 || layer == 0 || bitrate == 15 || rate == 3)
+        return -EINVAL;
+    *sample_rate = rates[rate] >> (version == 3 ? 0 : version == 2 ? 1 : 2);
+    *channels = (p[3] >> 6) == 3 ? 1 : 2;
+    return 0;
+}
+
 const char *flv_video_codec_name(int codec_id)
 {
     static const char *names[] = {NULL,

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #define FLV_VIDEO_AVC 7
+#define FLV_AUDIO_MP3 2
 #define FLV_AUDIO_AAC 10
 
 enum flv_avc_type { FLV_AVC_CONFIG = 0, FLV_AVC_NALU = 1, FLV_AVC_END = 2 };
@@ -36,6 +37,9 @@ struct flv_audio {
 /* Parses the video tag header. -EINVAL when the body is too short for it. */
 int flv_video_parse(const uint8_t *p, size_t n, struct flv_video *v);
 int flv_audio_parse(const uint8_t *p, size_t n, struct flv_audio *a);
+/* The sample rate and channel count from an MPEG audio (MP3) frame header at p: 0, or -EINVAL
+ * when p does not start with a valid MPEG-1/2/2.5 layer I-III header. */
+int flv_mp3_header_parse(const uint8_t *p, size_t n, int *sample_rate, int *channels);
 /* "H.264", "HEVC", "VP6" ... for log lines and refusals. */
 const char *flv_video_codec_name(int codec_id);
 const char *flv_audio_codec_name(int format);

@@ -196,6 +196,14 @@ static AVCodecParameters *audio_par(const struct rtmp_stream *st)
     if (!par)
         abort();
     par->codec_type = AVMEDIA_TYPE_AUDIO;
+    if (!st->asc) { /* MP3 */
+        par->codec_id = AV_CODEC_ID_MP3;
+        par->sample_rate = st->mp3_rate;
+        av_channel_layout_default(&par->ch_layout, st->mp3_channels);
+        if (st->meta_arate > 0 && st->meta_arate < 1e6)
+            par->bit_rate = (int64_t)(st->meta_arate * 1000);
+        return par;
+    }
     par->codec_id = AV_CODEC_ID_AAC;
     par->extradata = extradata_copy(st->asc, st->asc_len);
     par->extradata_size = (int)st->asc_len;
@@ -214,9 +222,12 @@ static void log_start(const struct rtmp_stream *st)
     snprintf(level, sizeof(level), l % 10 ? "%d.%d" : "%d", l / 10, l % 10);
     if (st->meta_fps > 0 && st->meta_fps <= 1000)
         snprintf(fps, sizeof(fps), " %gfps", st->meta_fps);
-    if (st->audio_track)
+    if (st->audio_track && st->asc)
         snprintf(audio, sizeof(audio), ", %s %d Hz %dch", aac_object_name(st->aac.object_type),
                  st->aac.sample_rate, st->aac.channels);
+    else if (st->audio_track)
+        snprintf(audio, sizeof(audio), ", MP3 %d Hz %dch (HLS gets it as AAC)", st->mp3_rate,
+                 st->mp3_channels);
     log_info("rtmp", hub_name(st->hub), "publish started: H.264 %s@%s %dx%d%s%s (%s)",
              h264_profile_name(st->avc.profile_idc, st->avc.constraint_set1), level, st->avc.width,
              st->avc.height, fps, audio, st->peer);
@@ -249,7 +260,7 @@ void stream_reconfigure(struct rtmp_stream *st)
 static void start_hub(struct rtmp_stream *st)
 {
     struct hub_track tracks[2];
-    int n = make_tracks(st, st->asc != NULL, tracks);
+    int n = make_tracks(st, st->asc != NULL || st->mp3_rate > 0, tracks);
     int err = hub_start(st->hub, tracks, n);
     for (int i = 0; i < n; i++)
         avcodec_parameters_free(&tracks[i].par);
@@ -275,6 +286,6 @@ void stream_maybe_start(struct rtmp_stream *st)
     if (st->started || !st->avcc)
         return;
     bool no_audio = st->meta_seen && !st->meta_has_audio;
-    if (st->asc || no_audio || queued_video_ms(st) >= STREAM_VIDEO_ONLY_MS)
+    if (st->asc || st->mp3_rate || no_audio || queued_video_ms(st) >= STREAM_VIDEO_ONLY_MS)
         start_hub(st);
 }

@@ -129,6 +129,32 @@ static void audio_config(struct rtmp_stream *st, const uint8_t *p, size_t n)
     stream_maybe_start(st);
 }
 
+/* MP3 has no configuration message: the first frame's header tells the rate and channels, and
+ * the audio track exists from then on (the packager transcodes it to AAC once). */
+static int audio_mp3(struct rtmp_stream *st, uint32_t ts, const struct flv_audio *a)
+{
+    int rate, channels;
+    if (st->asc) {
+        snprintf(st->refusal, sizeof(st->refusal), "audio switched from AAC to MP3 mid-stream");
+        return -EPROTONOSUPPORT;
+    }
+    if (flv_mp3_header_parse(a->data, a->size, &rate, &channels) < 0) {
+        drop(st, &st->warned_bad_frame, "MP3 frame without a valid MPEG audio header");
+        return 0;
+    }
+    if (!st->mp3_rate && !st->started) {
+        st->mp3_rate = rate;
+        st->mp3_channels = channels;
+        stream_maybe_start(st);
+    }
+    if (!st->mp3_rate || (st->started && !st->audio_track)) {
+        st->dropped++;
+        return 0;
+    }
+    stream_deliver(st, packet_new(a->data, a->size, stream_extend_ts(st, ts), 1));
+    return 0;
+}
+
 int rtmp_stream_audio(struct rtmp_stream *st, uint32_t ts, const uint8_t *p, size_t n)
 {
     struct flv_audio a;
@@ -137,8 +163,11 @@ int rtmp_stream_audio(struct rtmp_stream *st, uint32_t ts, const uint8_t *p, siz
         drop(st, NULL, "truncated audio message");
         return 0;
     }
+    if (a.format == FLV_AUDIO_MP3)
+        return audio_mp3(st, ts, &a);
     if (a.format != FLV_AUDIO_AAC) {
-        snprintf(st->refusal, sizeof(st->refusal), "audio codec %s (%d) is not supported; use AAC",
+        snprintf(st->refusal, sizeof(st->refusal),
+                 "audio codec %s (%d) is not supported; use AAC or MP3",
                  flv_audio_codec_name(a.format), a.format);
         return -EPROTONOSUPPORT;
     }

@@ -138,3 +138,29 @@ test('a bad --ladder or --x264-preset is refused at start with the reason', asyn
   assert.equal(preset.status, 2);
   assert.match(preset.stderr, /--x264-preset 'warp'/);
 });
+
+// MP3 from RTMP (older encoders, FMLE): transcoded to AAC-LC once, in the shared audio
+// rendition with a ladder and muxed into the source without one.
+for (const ladder of ['source,360p:600k', 'none']) {
+  test(`MP3 audio is served as AAC (--ladder ${ladder})`, async () => {
+    const srv = await startServer(['--open-publish', '--ladder', ladder]);
+    servers.push(srv);
+    const clip = testClip({ seconds: 12 });
+    const pub = publish(srv.rtmpUrl('mp3'), clip,
+      { extra: ['-c:a', 'libmp3lame', '-b:a', '128k', '-ar', '44100'] });
+    const base = `${srv.base}/hls/mp3`;
+    const { parsed, text } = await multivariant(base);
+    for (const v of parsed.variants) assert.match(v.codecs, /,mp4a\.40\.2$/, text);
+    const r = ladder === 'none' ? 'source' : 'audio';
+    const url = `${base}/${r}/media.m3u8`;
+    const list = await mediaWith(url, 1);
+    const streams = await probe(initOf(list.text, url), [new URL(segmentUri(list.text, 1), url).href]);
+    const a = streams.find((s) => s.codec_type === 'audio');
+    assert.ok(a, JSON.stringify(streams));
+    assert.equal(a.codec_name, 'aac');
+    assert.equal(Number(a.sample_rate), 44100);
+    assert.ok(Number(a.nb_read_frames) >= 80, `${a.nb_read_frames} AAC frames in a 2 s segment`);
+    assert.match(srv.log(), /transcoded to AAC/);
+    await pub.stop();
+  });
+}
