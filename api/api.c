@@ -5,17 +5,23 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
 
 #include "api/internal.h"
 #include "core/alloc.h"
 #include "core/clock.h"
 
-struct api *api_create(struct db *db, struct hub_registry *hubs, struct hls_server *hls)
+struct api *api_create(struct db *db, struct hub_registry *hubs, struct hls_server *hls,
+                       struct storage *store)
 {
     struct api *api = xcalloc(1, sizeof(*api));
     api->db = db;
     api->hubs = hubs;
     api->hls = hls;
+    api->store = store;
+    if (getrandom(api->url_key, sizeof(api->url_key), 0) != (ssize_t)sizeof(api->url_key))
+        abort(); /* no randomness for the URL key: nothing safe to fall back to */
     api->fail_by_addr = ratelimit_create(API_LOGIN_FAILURES, API_LOGIN_WINDOW_US, 4096);
     api->fail_by_user = ratelimit_create(API_LOGIN_FAILURES, API_LOGIN_WINDOW_US, 4096);
     return api;
@@ -32,16 +38,31 @@ void api_destroy(struct api **papi)
     *papi = NULL;
 }
 
-void api_response_clear(struct api_response *resp)
+static void free_payload(struct api_response *resp)
 {
     json_decref(resp->body);
+    resp->body = NULL;
+    free(resp->text);
+    free(resp->location);
+    resp->text = resp->location = NULL;
+    if (resp->has_file && resp->file_fd >= 0)
+        close(resp->file_fd);
+    resp->has_file = false;
+    resp->content_type = NULL;
+}
+
+void api_response_clear(struct api_response *resp)
+{
+    free_payload(resp);
     memset(resp, 0, sizeof(*resp));
 }
 
 void api_response_error(struct api_response *resp, unsigned status, const char *code,
                         const char *message)
 {
-    json_decref(resp->body);
+    free_payload(resp);
+    resp->partial = false;
+    resp->cache_control = NULL;
     resp->status = status;
     resp->body = json_error_body(code, message);
 }
@@ -138,7 +159,9 @@ static void dispatch(struct api_call *c)
     }
     /* Authenticate before looking at the body: a caller without a token learns nothing about
      * what a route accepts. */
-    if (route->access != API_PUBLIC && !api_authenticate(c))
+    if (route->access == API_SIGNED && api_url_signature_ok(c))
+        c->url_signed = true;
+    else if (route->access != API_PUBLIC && !api_authenticate(c))
         return;
     if (route->access == API_ADMIN && c->user.role != DB_ROLE_ADMIN) {
         api_fail(c, 403, "forbidden", "only admins may do this");

@@ -1,5 +1,5 @@
-/* The JSON API under /api: users, sessions, streams, the public live list and the OpenAPI
- * document. Transport-free: http.c turns an MHD request into a struct api_request (with the
+/* The JSON API under /api: users, sessions, streams, recordings, the public live list and the
+ * OpenAPI document. Transport-free: http.c turns an MHD request into a struct api_request (with the
  * whole body, at most API_BODY_MAX bytes) and sends the struct api_response back, so the whole
  * API can be driven from a unit test without sockets.
  *
@@ -18,6 +18,7 @@
 #include "api/router.h"
 #include "core/hub.h"
 #include "db/db.h"
+#include "storage/storage.h"
 
 #define API_BODY_MAX (64 * 1024)
 
@@ -33,6 +34,7 @@ struct api_request {
     void *arg_ctx;
     const char *body; /* not NUL-terminated; NULL when empty */
     size_t body_len;
+    const char *range; /* the Range header, or NULL */
 };
 
 struct api_response {
@@ -41,11 +43,24 @@ struct api_response {
     char allow[ROUTER_ALLOW_MAX]; /* Allow header when not empty (405) */
     bool www_authenticate;        /* WWW-Authenticate: Bearer (401) */
     int64_t retry_after_s;        /* Retry-After when > 0 (429) */
+    /* Answers that are not JSON (the recordings' playlist and chunks). At most one of text and
+     * file is set, and body is NULL then. */
+    char *location; /* Location header (302); heap, owned */
+    char *text;     /* a text body (heap, owned) of content_type */
+    bool has_file;  /* a file body: file_len bytes of file_fd from file_offset */
+    int file_fd;    /* owned: closed by api_response_clear unless taken (-1) */
+    int64_t file_offset, file_len, file_size;
+    bool partial;              /* 206: Content-Range bytes file_offset-.../file_size */
+    const char *content_type;  /* of text or file (static) */
+    const char *cache_control; /* static; NULL: no-store */
+    bool cors;                 /* add the server's Access-Control-Allow-Origin */
 };
 
-/* db and hubs are not owned and must outlive the api; either may be NULL (routes needing the
- * db answer 503; /api/live lists nothing without hubs). */
-struct api *api_create(struct db *db, struct hub_registry *hubs, struct hls_server *hls);
+/* db, hubs and store are not owned and must outlive the api; any may be NULL (routes needing
+ * the db answer 503, so do the recordings' chunk, playlist and delete routes without a store;
+ * /api/live lists nothing without hubs). */
+struct api *api_create(struct db *db, struct hub_registry *hubs, struct hls_server *hls,
+                       struct storage *store);
 void api_destroy(struct api **papi);
 /* Fills *resp (zeroed first). The caller releases it with api_response_clear. */
 void api_handle(struct api *api, const struct api_request *req, struct api_response *resp);

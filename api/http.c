@@ -206,15 +206,53 @@ static enum MHD_Result serve_metrics(struct http_server *srv, struct MHD_Connect
     return ret;
 }
 
-static enum MHD_Result send_api(struct MHD_Connection *conn, const struct api_response *ar)
+/* A file body (the fd goes to MHD, which sends it with sendfile and closes it), a text body,
+ * JSON, or nothing. */
+static struct MHD_Response *api_body(struct api_response *ar)
 {
-    char *text = ar->body ? json_dumps(ar->body, JSON_COMPACT) : NULL;
-    struct MHD_Response *resp =
-        text ? MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE)
-             : MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-    if (text)
-        MHD_add_response_header(resp, "Content-Type", "application/json");
-    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    struct MHD_Response *resp;
+    if (ar->has_file) {
+        resp = MHD_create_response_from_fd_at_offset64((uint64_t)ar->file_len, ar->file_fd,
+                                                       (uint64_t)ar->file_offset);
+        if (resp)
+            ar->has_file = false; /* MHD owns the fd now */
+    } else if (ar->text) {
+        resp = MHD_create_response_from_buffer(strlen(ar->text), ar->text, MHD_RESPMEM_MUST_FREE);
+        if (resp)
+            ar->text = NULL;
+    } else {
+        char *text = ar->body ? json_dumps(ar->body, JSON_COMPACT) : NULL;
+        resp = text ? MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE)
+                    : MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+        if (text)
+            MHD_add_response_header(resp, "Content-Type", "application/json");
+        return resp;
+    }
+    if (resp && ar->content_type)
+        MHD_add_response_header(resp, "Content-Type", ar->content_type);
+    return resp;
+}
+
+static enum MHD_Result send_api(struct http_server *srv, struct MHD_Connection *conn,
+                                struct api_response *ar)
+{
+    struct MHD_Response *resp = api_body(ar);
+    if (!resp)
+        return MHD_NO; /* out of memory in MHD: drop the connection */
+    MHD_add_response_header(resp, "Cache-Control",
+                            ar->cache_control ? ar->cache_control : "no-store");
+    if (ar->location)
+        MHD_add_response_header(resp, "Location", ar->location);
+    if (ar->partial) {
+        char range[96];
+        snprintf(range, sizeof(range), "bytes %lld-%lld/%lld", (long long)ar->file_offset,
+                 (long long)(ar->file_offset + ar->file_len - 1), (long long)ar->file_size);
+        MHD_add_response_header(resp, "Content-Range", range);
+    }
+    if (ar->content_type && !strcmp(ar->content_type, "video/mp4"))
+        MHD_add_response_header(resp, "Accept-Ranges", "bytes");
+    if (ar->cors && srv)
+        MHD_add_response_header(resp, "Access-Control-Allow-Origin", srv->cors_origin);
     if (ar->allow[0])
         MHD_add_response_header(resp, "Allow", ar->allow);
     if (ar->www_authenticate)
@@ -237,7 +275,7 @@ static enum MHD_Result api_too_large(struct request *r, struct MHD_Connection *c
     snprintf(msg, sizeof(msg), "the body is larger than %d bytes", API_BODY_MAX);
     api_response_error(&ar, MHD_HTTP_CONTENT_TOO_LARGE, "payload_too_large", msg);
     r->answered = true;
-    enum MHD_Result ret = send_api(conn, &ar);
+    enum MHD_Result ret = send_api(NULL, conn, &ar);
     api_response_clear(&ar);
     return ret;
 }
@@ -263,10 +301,11 @@ static enum MHD_Result serve_api(struct http_server *srv, struct MHD_Connection 
         .arg_ctx = conn,
         .body = buf_size(&r->body) ? (const char *)buf_head(&r->body) : NULL,
         .body_len = buf_size(&r->body),
+        .range = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Range"),
     };
     struct api_response ar;
     api_handle(srv->api, &req, &ar);
-    enum MHD_Result ret = send_api(conn, &ar);
+    enum MHD_Result ret = send_api(srv, conn, &ar);
     api_response_clear(&ar);
     return ret;
 }
@@ -327,6 +366,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         return MHD_YES;
     if (api && r->too_large)
         return api_too_large(r, conn);
+    /* The recordings' playlists and chunks are fetched by players on other origins (signed
+     * URLs, with a Range header): the same preflight answer as /hls. */
+    if (api && !strcmp(method, "OPTIONS") && !strncmp(url, "/api/recordings/", 16))
+        return preflight(srv, conn);
     if (api)
         return serve_api(srv, conn, r, url, method);
     if (*upload_data_size > 0) {
@@ -379,7 +422,7 @@ struct http_server *http_server_create(const struct http_server_config *cfg)
     pthread_mutex_init(&srv->lock, NULL);
     if (password_init() < 0)
         log_warn("http", NULL, "libsodium failed to initialise: logins will fail");
-    srv->api = api_create(cfg->db, cfg->hubs, cfg->hls);
+    srv->api = api_create(cfg->db, cfg->hubs, cfg->hls, cfg->store);
     /* MHD_USE_TURBO: no shutdown() before close and fewer syscalls per request; playlist
      * polling is many small requests, where per-request cost is what counts. */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |

@@ -1,5 +1,5 @@
-/* The HTTP server (libmicrohttpd, its own internal epoll thread pool): /hls/..., /health and
- * /metrics. Later issues add /api/... and the pages here.
+/* The HTTP server (libmicrohttpd, its own internal epoll thread pool): /hls/..., /api/...
+ * (api.h), /health and /metrics. Later issues add the pages here.
  *
  * Blocking playlist reloads suspend the MHD connection and register a wake-up with the packager;
  * no HTTP thread ever sleeps. The wake-up may arrive on any thread and after the connection has
@@ -14,6 +14,7 @@
 #include "core/metrics.h"
 #include "db/db.h"
 #include "packager/hls.h"
+#include "storage/storage.h"
 
 struct http_server;
 
@@ -27,6 +28,9 @@ struct http_server_config {
     /* /api/...: the database (NULL: every /api route but /api/live and /api/openapi.json answers
      * 503). Not owned; must outlive the server. */
     struct db *db;
+    /* The recordings' store, for /api/recordings (chunks, playlists, delete); NULL: those answer
+     * 503. Not owned; must outlive the server. */
+    struct storage *store;
 };
 
 /* Binds and starts serving. NULL after logging why. */

@@ -15,10 +15,16 @@
 #define API_LOGIN_FAILURES 10
 #define API_LOGIN_WINDOW_US (600 * 1000000LL)
 
+/* Signed URLs of the recordings' playlist and chunks (recording_routes.c): HMAC-SHA256 under a
+ * key drawn at api_create, so they stop working at a restart and on other nodes. */
+#define API_URL_KEY_LEN 32
+
 struct api {
     struct db *db;
     struct hub_registry *hubs;
     struct hls_server *hls; /* for viewer counts; may be NULL */
+    struct storage *store;  /* recordings' objects; may be NULL */
+    unsigned char url_key[API_URL_KEY_LEN];
     struct ratelimit *fail_by_addr;
     struct ratelimit *fail_by_user;
 };
@@ -27,6 +33,7 @@ enum api_access {
     API_PUBLIC, /* no token */
     API_USER,   /* any valid token */
     API_ADMIN,  /* a token of an admin; a user gets 403 */
+    API_SIGNED, /* a token, or a URL signed by this server for this path (?expires=&sig=) */
 };
 
 struct api_call {
@@ -36,6 +43,7 @@ struct api_call {
     struct router_params params;
     json_t *body;        /* the checked body (an object, {} when empty); borrowed */
     struct db_user user; /* the caller, for API_USER and API_ADMIN routes */
+    bool url_signed;     /* API_SIGNED: the URL's signature let it in (user is empty) */
     char token_hash[SECRET_HASH_LEN + 1];
 };
 
@@ -49,7 +57,7 @@ struct api_route {
     const char *summary;
     const struct json_field *body; /* the accepted request fields (none: only {} or empty) */
     size_t nbody;
-    const char *query; /* the one optional query argument it reads, or NULL */
+    const char *query; /* the optional query arguments it reads, comma-separated, or NULL */
 };
 
 extern const struct api_route api_routes[];
@@ -87,6 +95,23 @@ void api_stream_get(struct api_call *c);
 void api_stream_delete(struct api_call *c);
 void api_stream_rotate_key(struct api_call *c);
 void api_live_list(struct api_call *c);
+void api_recordings_list(struct api_call *c); /* recording_routes.c */
+void api_recording_get(struct api_call *c);
+void api_recording_delete(struct api_call *c);
+void api_recording_chunk(struct api_call *c);
+void api_recording_playlist(struct api_call *c);
+/* Signed URLs (recording_media.c). api_url_query writes "expires=E&sig=HEX" for path, valid
+ * until expires (unix seconds); api_url_expiry is when the URLs handed out now for a recording
+ * of that duration expire; api_url_signature_ok checks the request's own ?expires=&sig= against
+ * its path. */
+#define API_URL_QUERY_MAX 96
+void api_url_query(const struct api *api, const char *path, int64_t expires,
+                   char out[API_URL_QUERY_MAX]);
+int64_t api_url_expiry(int64_t duration_us);
+bool api_url_signature_ok(struct api_call *c);
+/* The recording {id} of the path if the caller may see it (owner, admin, or a signed URL),
+ * else false after a 404 exactly like a missing one. Clear *r after true. */
+bool api_recording_visible(struct api_call *c, struct db_recording *r);
 void api_openapi(struct api_call *c); /* openapi.c */
 /* The OpenAPI 3 document for the route table (a new reference). */
 json_t *api_openapi_document(void);

@@ -37,10 +37,13 @@ static json_t *parameters(const struct api_route *r)
                                         (int)(close - p - 1), "in", "path", "required", 1, "schema",
                                         "type", "string", "pattern", "^[a-z0-9_-]{1,64}$"));
     }
-    if (r->query)
+    for (const char *q = r->query; q && *q;) {
+        size_t len = strcspn(q, ",");
         json_array_append_new(params,
-                              json_pack("{s:s,s:s,s:b,s:{s:s}}", "name", r->query, "in", "query",
-                                        "required", 0, "schema", "type", "string"));
+                              json_pack("{s:s#,s:s,s:b,s:{s:s}}", "name", q, (int)len, "in",
+                                        "query", "required", 0, "schema", "type", "string"));
+        q += len + (q[len] == ',');
+    }
     return params;
 }
 
@@ -58,8 +61,10 @@ static json_t *operation(const struct api_route *r)
                            "responses", responses);
     if (r->nbody)
         json_object_set_new(op, "requestBody", request_body(r));
-    json_object_set_new(op, "security",
-                        r->access == API_PUBLIC ? json_array() : json_pack("[{s:[]}]", "bearer"));
+    json_t *security = r->access == API_PUBLIC ? json_array() : json_pack("[{s:[]}]", "bearer");
+    if (r->access == API_SIGNED)
+        json_array_append_new(security, json_pack("{s:[]}", "signed_url"));
+    json_object_set_new(op, "security", security);
     return op;
 }
 
@@ -83,9 +88,11 @@ json_t *api_openapi_document(void)
     json_t *error = json_pack("{s:s,s:{s:{s:s,s:{s:{s:s},s:{s:s}}}}}", "type", "object",
                               "properties", "error", "type", "object", "properties", "code", "type",
                               "string", "message", "type", "string");
-    return json_pack("{s:s,s:{s:s,s:s},s:o,s:{s:{s:{s:s,s:s}},s:{s:o}}}", "openapi", "3.0.3",
-                     "info", "title", "kibitka API", "version", KIBITKA_VERSION, "paths", paths,
-                     "components", "securitySchemes", "bearer", "type", "http", "scheme", "bearer",
+    /* signed_url: ?expires=&sig= as handed out by GET /api/recordings/{id}. */
+    return json_pack("{s:s,s:{s:s,s:s},s:o,s:{s:{s:{s:s,s:s},s:{s:s,s:s,s:s}},s:{s:o}}}", "openapi",
+                     "3.0.3", "info", "title", "kibitka API", "version", KIBITKA_VERSION, "paths",
+                     paths, "components", "securitySchemes", "bearer", "type", "http", "scheme",
+                     "bearer", "signed_url", "type", "apiKey", "in", "query", "name", "sig",
                      "schemas", "Error", error);
 }
 

@@ -367,16 +367,56 @@ static int sink_start(void *opaque, struct hub *hub, const struct hub_track *tra
     return 0;
 }
 
+/* Writes the packets still held (their durations guessed from the previous ones). */
+static void release_all(struct sink *k)
+{
+    if (!k->begun || k->off || k->failed)
+        return;
+    struct track *m = &k->tr[k->main]; /* the main track first: it may open a cut */
+    release_held(k, k->main, m->last_dur);
+    for (int i = 0; i < k->ntracks; i++)
+        if (k->tr[i].mux >= 0)
+            release_held(k, i, k->tr[i].last_dur);
+}
+
+/* The source's configuration changed (a new resolution): the chunk so far ends with the
+ * packets of the old configuration, and a new muxer makes the init section the next chunk
+ * opens with, at the next keyframe (the hub's next packet of the track). The tracks' offsets
+ * and last decode times are kept, so the new chunk's decode times go on from the old one's. */
+static void sink_reconfigure(void *opaque, const struct hub_track *tracks, int ntracks)
+{
+    struct sink *k = opaque;
+    if (k->off || k->failed || ntracks != k->ntracks || !k->mux)
+        return;
+    release_all(k);
+    close_chunk(k);
+    struct fmp4_track ft[HUB_MAX_TRACKS];
+    int n = 0;
+    for (int i = 0; i < ntracks; i++) {
+        struct track *t = &k->tr[i];
+        if (t->mux < 0)
+            continue;
+        ft[n++] = (struct fmp4_track){tracks[i].par, t->tb};
+        if (t->video && tracks[i].frame_rate.num > 0)
+            t->default_dur = av_rescale_q(1, av_inv_q(tracks[i].frame_rate), t->tb);
+    }
+    fmp4_destroy(&k->mux);
+    blob_unrefp(&k->init);
+    int err = fmp4_create(&k->mux, ft, n, k->name, &k->init);
+    if (err < 0) {
+        fail(k, "reopening the muxer for the new configuration", err);
+        return;
+    }
+    log_info("recorder", k->name,
+             "the source's configuration changed: chunk %d ends here, "
+             "the next one has the new parameters",
+             k->seq);
+}
+
 static void sink_end(void *opaque)
 {
     struct sink *k = opaque;
-    if (k->begun && !k->off && !k->failed) {
-        struct track *m = &k->tr[k->main]; /* the main track first: it may open a cut */
-        release_held(k, k->main, m->last_dur);
-        for (int i = 0; i < k->ntracks; i++)
-            if (k->tr[i].mux >= 0)
-                release_held(k, i, k->tr[i].last_dur);
-    }
+    release_all(k);
     close_chunk(k);
     if (k->file) {
         push(k, IO_REC_END, NULL, 0, clock_wall_us()); /* the I/O thread frees the file */
@@ -406,6 +446,7 @@ static const struct hub_sink_ops sink_ops = {
     .packet = sink_packet,
     .end = sink_end,
     .destroy = sink_destroy,
+    .reconfigure = sink_reconfigure,
 };
 
 void recorder_on_hub(void *opaque, struct hub *hub)

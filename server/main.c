@@ -200,6 +200,7 @@ static int start(struct app *app)
         .hubs = app->hubs,
         .metrics = &app->metrics,
         .db = app->db,
+        .store = app->store,
     };
     app->http = http_server_create(&htc);
     if (!app->http)

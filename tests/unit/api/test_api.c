@@ -25,8 +25,8 @@ static unsigned call(const char *method, const char *path, const char *token, co
 {
     char auth[128];
     snprintf(auth, sizeof(auth), "Bearer %s", token ? token : "");
-    struct api_request req = {method, path, token ? auth : NULL,    "10.0.0.1", arg,
-                              NULL,   body, body ? strlen(body) : 0};
+    struct api_request req = {method, path, token ? auth : NULL,     "10.0.0.1", arg,
+                              NULL,   body, body ? strlen(body) : 0, NULL};
     api_handle(api, &req, out);
     return out->status;
 }
@@ -72,7 +72,24 @@ static void test_openapi_matches_table(void)
         json_t *op = json_object_get(json_object_get(paths, api_routes[i].r.pattern), m);
         CHECK(op != NULL);
         CHECK((json_object_get(op, "requestBody") != NULL) == (api_routes[i].nbody > 0));
+        /* every query argument the route reads is listed; signed routes take either scheme */
+        size_t nquery = 0, want = 0;
+        for (const char *q = api_routes[i].query; q && *q; q++)
+            want += q == api_routes[i].query || *q == ',';
+        json_t *p;
+        size_t k;
+        json_array_foreach(json_object_get(op, "parameters"), k, p)
+        {
+            nquery += !strcmp(json_string_value(json_object_get(p, "in")), "query");
+        }
+        CHECK_EQ_INT(nquery, want);
+        CHECK_EQ_INT(json_array_size(json_object_get(op, "security")),
+                     api_routes[i].access == API_PUBLIC   ? 0
+                     : api_routes[i].access == API_SIGNED ? 2
+                                                          : 1);
     }
+    json_t *list = json_object_get(json_object_get(paths, "/api/recordings"), "get");
+    CHECK_EQ_INT(json_array_size(json_object_get(list, "parameters")), 6);
     json_decref(doc);
 }
 
@@ -214,7 +231,7 @@ int main(void)
     CHECK(mkdtemp(dir) != NULL);
     snprintf(url, sizeof(url), "sqlite:%s/k.db", dir);
     CHECK_EQ_INT(db_open(url, &db), 0);
-    api = api_create(db, NULL, NULL);
+    api = api_create(db, NULL, NULL, NULL);
     test_openapi_matches_table();
     test_flow();
     api_destroy(&api);

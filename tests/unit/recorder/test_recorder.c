@@ -225,6 +225,81 @@ static void test_chunks(void)
     CHECK_EQ_INT(metrics_get(&metrics.recordings_active), 0);
 }
 
+/* The width in the first avc1 sample entry of an mp4 file, or -1. */
+static int avc1_width(const char *path)
+{
+    uint8_t head[8192];
+    int fd = open(path, O_RDONLY);
+    ssize_t n = fd >= 0 ? read(fd, head, sizeof(head)) : -1;
+    if (fd >= 0)
+        close(fd);
+    for (ssize_t i = 0; i + 30 < n; i++)
+        if (!memcmp(head + i, "avc1", 4))
+            return head[i + 28] << 8 | head[i + 29];
+    return -1;
+}
+
+/* A resolution change at the keyframe at 4 s (hub_reconfigure, as RTMP ingest does on a new
+ * sequence header) with chunks of 100 s: the chunk ends there and the next one opens with a
+ * new init section (the new width), its decode times going on from the first's; no frame is
+ * lost. */
+static void test_reconfigure(void)
+{
+    reset();
+    clean_spool();
+    struct hub_registry *hubs = hub_registry_create();
+    struct recorder *r = make(100, 0, hubs);
+    struct hub *hub = NULL;
+    CHECK_EQ_INT(hub_registry_claim(hubs, "cam", &hub), 0);
+    struct hub_track tr[2] = {{clip.par[0], {1, 1000}, {30, 1}}, {clip.par[1], {1, 1000}, {0, 1}}};
+    CHECK_EQ_INT(hub_start(hub, tr, 2), 0);
+    AVCodecParameters *wide = avcodec_parameters_alloc();
+    avcodec_parameters_copy(wide, clip.par[0]);
+    wide->width *= 2;
+    wide->height *= 2;
+    bool changed = false;
+    for (int i = 0; i < clip.n; i++) {
+        const AVPacket *p = clip.pkts[i].pkt;
+        if (!changed && p->stream_index == 0 && (p->flags & AV_PKT_FLAG_KEY) && p->pts >= 4000) {
+            struct hub_track tr2[2] = {{wide, {1, 1000}, {30, 1}}, tr[1]};
+            CHECK_EQ_INT(hub_reconfigure(hub, tr2, 2), 0);
+            changed = true;
+        }
+        struct hub_packet hp = {p, 1767225600000000LL + p->dts};
+        hub_push(hub, &hp);
+    }
+    hub_end(hub);
+    hub_unref(hub);
+    recorder_destroy(&r);
+    hub_registry_destroy(&hubs);
+
+    CHECK_EQ_INT(count_events(UPLOAD_CHUNK_CLOSE), 2);
+    int video = 0, seq = 0;
+    int64_t prev_v_end = 0;
+    for (int i = 0; i < nevents; i++) {
+        const struct upload_event *ev = &events[i];
+        if (ev->type != UPLOAD_CHUNK_CLOSE)
+            continue;
+        seq++;
+        char path[512];
+        upload_chunk_path(spool, ev->rec.id, ev->seq, path, sizeof(path));
+        struct chunk_info ci;
+        CHECK(probe(path, &ci));
+        CHECK(ci.first_key);
+        CHECK_EQ_INT(avc1_width(path), seq == 1 ? clip.par[0]->width : wide->width);
+        fprintf(stderr, "reconfigure chunk %d: video %d [%lld, %lld)\n", seq, ci.video,
+                (long long)ci.v_first, (long long)ci.v_end);
+        if (seq == 1)
+            CHECK(llabs(ci.v_end - 4000000) <= 1000); /* ends at the change */
+        else
+            CHECK(llabs(ci.v_first - prev_v_end) <= 1000); /* and the next goes on from there */
+        prev_v_end = ci.v_end;
+        video += ci.video;
+    }
+    CHECK_EQ_INT(video, clip.video_frames);
+    avcodec_parameters_free(&wide);
+}
+
 static void test_record_flag(void)
 {
     reset();
@@ -360,6 +435,7 @@ int main(void)
         return 1;
     }
     test_chunks();
+    test_reconfigure();
     test_record_flag();
     test_spool_limit();
     test_recover();
