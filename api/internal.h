@@ -93,6 +93,7 @@ void api_streams_list(struct api_call *c); /* stream_routes.c */
 void api_streams_create(struct api_call *c);
 void api_stream_get(struct api_call *c);
 void api_stream_delete(struct api_call *c);
+void api_stream_patch(struct api_call *c);
 void api_stream_rotate_key(struct api_call *c);
 void api_live_list(struct api_call *c);
 void api_recordings_list(struct api_call *c); /* recording_routes.c */

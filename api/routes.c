@@ -23,7 +23,11 @@ static const struct json_field user_patch_fields[] = {
 };
 static const struct json_field stream_create_fields[] = {
     {"name", JF_STRING, true, "[a-z0-9_-]{1,64}, unique across all users"},
-    {"record", JF_BOOLEAN, false, "record the stream (default false)"},
+    {"record", JF_BOOLEAN, false, "record the stream's publishes (default true)"},
+};
+
+static const struct json_field stream_patch_fields[] = {
+    {"record", JF_BOOLEAN, true, "record the stream's publishes from the next one on"},
 };
 
 #define BODY(f) f, N(f)
@@ -105,6 +109,13 @@ const struct api_route api_routes[] = {
      "One stream with its live state (owner or admin)",
      NULL,
      0,
+     NULL},
+    {{"PATCH", "/api/streams/{name}"},
+     api_stream_patch,
+     API_USER,
+     200,
+     "Turn the stream's recording on or off, from its next publish (owner or admin)",
+     BODY(stream_patch_fields),
      NULL},
     {{"DELETE", "/api/streams/{name}"},
      api_stream_delete,

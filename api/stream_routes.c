@@ -160,7 +160,8 @@ void api_streams_create(struct api_call *c)
     struct db_stream st = {.name = (char *)name,
                            .owner_id = c->user.id,
                            .key_hash = hash,
-                           .record = json_is_true(json_object_get(c->body, "record"))};
+                           /* recorded unless the body says otherwise (issue 6) */
+                           .record = !json_is_false(json_object_get(c->body, "record"))};
     int err = db_stream_create(c->api->db, &st);
     if (err < 0) {
         api_fail_db(c, err, "stream");
@@ -180,6 +181,24 @@ void api_stream_get(struct api_call *c)
     if (!get_visible(c, &st))
         return;
     api_ok(c, 200, stream_json(c->api, &st));
+    db_stream_clear(&st);
+}
+
+void api_stream_patch(struct api_call *c)
+{
+    struct db_stream st;
+    if (!get_visible(c, &st))
+        return;
+    bool record = json_is_true(json_object_get(c->body, "record"));
+    int err = db_stream_set_record(c->api->db, st.name, record);
+    if (err < 0) {
+        api_fail_db(c, err, "stream");
+    } else {
+        st.record = record;
+        api_ok(c, 200, stream_json(c->api, &st));
+        log_info("api", st.name, "recording turned %s by '%s' (from the next publish)",
+                 record ? "on" : "off", c->user.name);
+    }
     db_stream_clear(&st);
 }
 

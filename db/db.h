@@ -109,6 +109,8 @@ int db_stream_get_by_key_hash(struct db *db, const char *key_hash, struct db_str
 int db_stream_list(struct db *db, const char *owner_id, struct db_stream **out, size_t *n);
 /* Replaces the key hash (the old key stops matching at once). -EEXIST if the new one is taken. */
 int db_stream_set_key(struct db *db, const char *name, const char *key_hash);
+/* Whether the stream's next publishes are recorded. -ENOENT if no such stream. */
+int db_stream_set_record(struct db *db, const char *name, bool record);
 int db_stream_delete(struct db *db, const char *name);
 void db_stream_clear(struct db_stream *st);
 void db_stream_list_free(struct db_stream **list, size_t n);

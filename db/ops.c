@@ -31,6 +31,7 @@ enum {
     ST_STREAM_LIST_OWNER,
     ST_STREAM_SET_KEY,
     ST_STREAM_DELETE,
+    ST_STREAM_SET_RECORD,
     ST_NODE_UPSERT,
     ST_NODE_LIST,
     ST_MIGRATIONS_COUNT,
@@ -88,6 +89,8 @@ static const struct db_stmt stmts[ST_COUNT] = {
     [ST_STREAM_SET_KEY] = {ST_STREAM_SET_KEY, "UPDATE streams SET key_hash = $2 WHERE name = $1",
                            ""},
     [ST_STREAM_DELETE] = {ST_STREAM_DELETE, "DELETE FROM streams WHERE name = $1", ""},
+    [ST_STREAM_SET_RECORD] = {ST_STREAM_SET_RECORD, "UPDATE streams SET record = $2 WHERE name = $1",
+                              ""},
     [ST_NODE_UPSERT] = {ST_NODE_UPSERT,
                         "INSERT INTO nodes (id, address, last_seen) VALUES ($1, "
                         "$2, $3) ON CONFLICT (id) DO UPDATE SET address = "
@@ -429,6 +432,12 @@ int db_stream_set_key(struct db *db, const char *name, const char *key_hash)
         return -EINVAL;
     struct db_val p[] = {txt(name), txt(key_hash)};
     return exec_change(db, ST_STREAM_SET_KEY, p, 2);
+}
+
+int db_stream_set_record(struct db *db, const char *name, bool record)
+{
+    struct db_val p[] = {txt(name), num(record ? 1 : 0)};
+    return exec_change(db, ST_STREAM_SET_RECORD, p, 2);
 }
 
 int db_stream_delete(struct db *db, const char *name)

@@ -96,14 +96,23 @@ for (const backend of backends) {
     r = await call('POST', '/api/streams/bobcam/key', { token: bob });
     assert.equal(r.status, 200);
     assert.match(r.json.key, /^sk_/);
-    assert.equal((await call('POST', '/api/streams', { token: bob, body: { name: 'tmp' } })).status, 201);
+    // Recorded unless told otherwise; PATCH turns recording off and on.
+    assert.equal((await call('GET', '/api/streams/bobcam', { token: bob })).json.record, true);
+    r = await call('PATCH', '/api/streams/bobcam', { token: bob, body: { record: false } });
+    assert.deepEqual([r.status, r.json.record], [200, false]);
+    assert.equal((await call('GET', '/api/streams/bobcam', { token: bob })).json.record, false);
+    assert.equal((await call('PATCH', '/api/streams/bobcam', { token: admin, body: { record: true } })).json.record, true);
+    expectError(await call('PATCH', '/api/streams/bobcam', { token: bob, body: { record: 'no' } }), 400, 'invalid_field');
+    expectError(await call('PATCH', '/api/streams/bobcam', { token: bob, body: {} }), 400);
+    expectError(await call('PATCH', '/api/streams/admincam', { token: bob, body: { record: false } }), 404, 'not_found');
+    assert.equal((await call('POST', '/api/streams', { token: bob, body: { name: 'tmp', record: false } })).json.record, false);
     assert.equal((await call('DELETE', '/api/streams/tmp', { token: bob })).status, 204);
     assert.equal((await call('GET', '/api/streams/tmp', { token: bob })).status, 404);
     r = await call('GET', '/api/live');
     assert.deepEqual([r.status, r.json.live], [200, []]);
     r = await call('GET', '/api/openapi.json');
     assert.equal(r.json.openapi, '3.0.3');
-    for (const [p, m] of [['/api/auth/login', 'post'], ['/api/streams/{name}/key', 'post'], ['/api/users/{name}', 'delete'], ['/api/live', 'get']])
+    for (const [p, m] of [['/api/auth/login', 'post'], ['/api/streams/{name}/key', 'post'], ['/api/streams/{name}', 'patch'], ['/api/users/{name}', 'delete'], ['/api/live', 'get']])
       assert.ok(r.json.paths[p]?.[m], `${m} ${p} in openapi.json`);
 
     // Own password change, logout.

@@ -245,6 +245,17 @@ static void suite_streams(struct db *db)
     check_stream_key(db, "cam2", "k2");
     CHECK_EQ_INT(db_stream_set_key(db, "nope", "k7"), -ENOENT);
 
+    /* the record flag */
+    CHECK_EQ_INT(db_stream_set_record(db, "cam1", false), 0);
+    CHECK_EQ_INT(db_stream_get(db, "cam1", &got), 0);
+    CHECK(!got.record);
+    db_stream_clear(&got);
+    CHECK_EQ_INT(db_stream_set_record(db, "cam1", true), 0);
+    CHECK_EQ_INT(db_stream_get(db, "cam1", &got), 0);
+    CHECK(got.record);
+    db_stream_clear(&got);
+    CHECK_EQ_INT(db_stream_set_record(db, "nope", true), -ENOENT);
+
     CHECK_EQ_INT(db_stream_delete(db, "cam3"), 0);
     CHECK_EQ_INT(db_stream_delete(db, "cam3"), -ENOENT);
     /* deleting the owner deletes their streams */
