@@ -35,8 +35,8 @@ static void recording_metrics(struct buf *out, struct metrics *m)
           oldest > 0 && now > oldest ? (now - oldest) / 1000000 : 0);
     gauge(out, "kibitka_upload_chunks_total", "Chunks the store confirmed.", "counter",
           metrics_get(&m->upload_chunks_total));
-    gauge(out, "kibitka_upload_bytes_total", "Bytes of the chunks the store confirmed.",
-          "counter", metrics_get(&m->upload_bytes_total));
+    gauge(out, "kibitka_upload_bytes_total", "Bytes of the chunks the store confirmed.", "counter",
+          metrics_get(&m->upload_bytes_total));
     gauge(out, "kibitka_upload_failures_total", "Failed upload attempts (each is retried).",
           "counter", metrics_get(&m->upload_failures_total));
     gauge(out, "kibitka_storage_errors_total",

@@ -272,14 +272,16 @@ int config_check(const struct config *cfg, FILE *err)
         fprintf(err, "kibitka: --data must name a directory\n");
         return -EINVAL;
     }
-    static const char *const presets[] = {"ultrafast", "superfast", "veryfast", "faster", "fast",
+    static const char *const presets[] = {"ultrafast", "superfast", "veryfast", "faster",  "fast",
                                           "medium",    "slow",      "slower",   "veryslow"};
     bool preset_ok = false;
     for (size_t i = 0; i < sizeof(presets) / sizeof(presets[0]); i++)
         preset_ok |= strcmp(cfg->x264_preset, presets[i]) == 0;
     if (!preset_ok) {
-        fprintf(err, "kibitka: --x264-preset '%s' is not one of ultrafast, superfast, veryfast, "
-                     "faster, fast, medium, slow, slower, veryslow\n", cfg->x264_preset);
+        fprintf(err,
+                "kibitka: --x264-preset '%s' is not one of ultrafast, superfast, veryfast, "
+                "faster, fast, medium, slow, slower, veryslow\n",
+                cfg->x264_preset);
         return -EINVAL;
     }
     if (cfg->record_chunk < 1 || cfg->record_chunk > 86400) {
@@ -369,7 +371,8 @@ void config_print_help(FILE *out)
     }
     fprintf(out,
             "\nURLs:\n"
-            "  publish  rtmp://HOST:1935/live/<key>     (OBS: server rtmp://HOST/live, the key from stream add)\n"
+            "  publish  rtmp://HOST:1935/live/<key>     (OBS: server rtmp://HOST/live, the key "
+            "from stream add)\n"
             "  watch    http://HOST:8080/hls/<name>/index.m3u8\n"
             "  health   http://HOST:8080/health    metrics  http://HOST:8080/metrics\n"
             "\nSIGTERM or SIGINT stops gracefully: playlists end with #EXT-X-ENDLIST, exit 0.\n");

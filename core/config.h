@@ -18,27 +18,27 @@ struct config_list {
 };
 
 struct config {
-    char *http_addr;        /* --http ADDR:PORT */
-    char *rtmp_addr;        /* --rtmp ADDR:PORT */
-    char *data_dir;         /* --data DIR: the database file and, later, the recording spool */
-    char *db_url;           /* --db: sqlite:PATH or postgres://...; "" = sqlite:DATA/kibitka.db */
-    double part_seconds;    /* --part: LL-HLS part target duration */
-    char *cors_origin;      /* --cors-origin */
-    bool open_publish;      /* --open-publish: the RTMP key is the stream name */
-    char *ladder;           /* --ladder: "none" or a spec for transcode/ladder.h (checked by main) */
-    char *x264_preset;      /* --x264-preset */
-    bool no_record;         /* --no-record */
-    char *storage_url;      /* --storage: file:DIR or s3://...; "" = file:DATA/recordings */
-    double record_chunk;    /* --record-chunk: seconds of media per recording chunk */
+    char *http_addr;     /* --http ADDR:PORT */
+    char *rtmp_addr;     /* --rtmp ADDR:PORT */
+    char *data_dir;      /* --data DIR: the database file and, later, the recording spool */
+    char *db_url;        /* --db: sqlite:PATH or postgres://...; "" = sqlite:DATA/kibitka.db */
+    double part_seconds; /* --part: LL-HLS part target duration */
+    char *cors_origin;   /* --cors-origin */
+    bool open_publish;   /* --open-publish: the RTMP key is the stream name */
+    char *ladder;        /* --ladder: "none" or a spec for transcode/ladder.h (checked by main) */
+    char *x264_preset;   /* --x264-preset */
+    bool no_record;      /* --no-record */
+    char *storage_url;   /* --storage: file:DIR or s3://...; "" = file:DATA/recordings */
+    double record_chunk; /* --record-chunk: seconds of media per recording chunk */
     int64_t spool_max_bytes; /* --spool-max-bytes: recording pauses past this; 0 = no limit */
-    char *log_level;        /* --log-level */
-    double idle_timeout;    /* --idle-timeout: silent connection or publisher ends after this */
-    double hls_linger;      /* --hls-linger: ended playlists stay served this long */
-    double stop_grace;      /* --stop-grace: on SIGTERM, keep serving HTTP this long after ENDLIST */
-    int http_threads;       /* --http-threads */
-    int max_connections;    /* --max-connections: RTMP connections at once */
+    char *log_level;         /* --log-level */
+    double idle_timeout;     /* --idle-timeout: silent connection or publisher ends after this */
+    double hls_linger;       /* --hls-linger: ended playlists stay served this long */
+    double stop_grace;   /* --stop-grace: on SIGTERM, keep serving HTTP this long after ENDLIST */
+    int http_threads;    /* --http-threads */
+    int max_connections; /* --max-connections: RTMP connections at once */
     struct config_list webhook_urls; /* --webhook URL, repeatable (or comma-separated) */
-    char *webhook_secret;   /* --webhook-secret: HMAC-SHA256 key of X-Kibitka-Signature */
+    char *webhook_secret;            /* --webhook-secret: HMAC-SHA256 key of X-Kibitka-Signature */
 };
 
 /* Fills cfg with defaults. */

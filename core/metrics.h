@@ -25,19 +25,19 @@ struct metrics {
     atomic_int_fast64_t transcode_dropped_frames_total; /* counter: rung frames not encoded
                                                            because a worker fell behind */
     /* recordings (recorder/, storage/upload.c) */
-    atomic_int_fast64_t recordings_active;       /* gauge: streams being recorded */
-    atomic_int_fast64_t recorder_paused;         /* gauge: recordings paused (spool full) */
-    atomic_int_fast64_t recorder_dropped_total;  /* counter: fragments dropped (I/O queue full,
-                                                    disk errors) */
-    atomic_int_fast64_t spool_bytes;             /* gauge: bytes of chunk files in the spool */
-    atomic_int_fast64_t upload_queue_chunks;     /* gauge: closed chunks waiting for the store */
+    atomic_int_fast64_t recordings_active;        /* gauge: streams being recorded */
+    atomic_int_fast64_t recorder_paused;          /* gauge: recordings paused (spool full) */
+    atomic_int_fast64_t recorder_dropped_total;   /* counter: fragments dropped (I/O queue full,
+                                                     disk errors) */
+    atomic_int_fast64_t spool_bytes;              /* gauge: bytes of chunk files in the spool */
+    atomic_int_fast64_t upload_queue_chunks;      /* gauge: closed chunks waiting for the store */
     atomic_int_fast64_t upload_oldest_pending_us; /* wall time the oldest waiting chunk closed;
                                                      0: none */
-    atomic_int_fast64_t upload_chunks_total;     /* counter: chunks the store confirmed */
-    atomic_int_fast64_t upload_bytes_total;      /* counter: their bytes */
-    atomic_int_fast64_t upload_failures_total;   /* counter: failed upload attempts */
-    atomic_int_fast64_t storage_errors_total;    /* counter: credentials refused, no bucket */
-    atomic_int_fast64_t storage_access_denied;   /* gauge: 1 while the store refuses us */
+    atomic_int_fast64_t upload_chunks_total;      /* counter: chunks the store confirmed */
+    atomic_int_fast64_t upload_bytes_total;       /* counter: their bytes */
+    atomic_int_fast64_t upload_failures_total;    /* counter: failed upload attempts */
+    atomic_int_fast64_t storage_errors_total;     /* counter: credentials refused, no bucket */
+    atomic_int_fast64_t storage_access_denied;    /* gauge: 1 while the store refuses us */
 };
 
 static inline void metrics_add(atomic_int_fast64_t *m, int64_t n)

@@ -180,8 +180,8 @@ struct db_recording_filter {
 /* Recordings matching f, newest first (started_at descending, then id), a page of them;
  * *total (when not NULL) counts every match ignoring limit and offset. Free with
  * db_recording_list_free. */
-int db_recording_list(struct db *db, const struct db_recording_filter *f,
-                      struct db_recording **out, size_t *n, int64_t *total);
+int db_recording_list(struct db *db, const struct db_recording_filter *f, struct db_recording **out,
+                      size_t *n, int64_t *total);
 /* Deletes the recording's rows (its chunks' too). The objects in the store are the caller's
  * to remove first (their keys are in the chunks). -ENOENT for no such recording. */
 int db_recording_delete(struct db *db, const char *id);
@@ -206,8 +206,8 @@ int db_chunk_get(struct db *db, const char *recording_id, int seq, struct db_chu
  * (recording_id, seq). -ENOENT for no such chunk. */
 int db_chunk_update(struct db *db, const struct db_chunk *c);
 /* Sets only the state, and uploaded_at when it is not 0. */
-int db_chunk_set_state(struct db *db, const char *recording_id, int seq,
-                       enum db_chunk_state state, int64_t uploaded_at);
+int db_chunk_set_state(struct db *db, const char *recording_id, int seq, enum db_chunk_state state,
+                       int64_t uploaded_at);
 /* The recording's chunks by seq. */
 int db_chunk_list(struct db *db, const char *recording_id, struct db_chunk **out, size_t *n);
 /* Every chunk in state pending or uploading (waiting for the store; uploading ones were cut

@@ -3,13 +3,13 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "db/backend.h"
 #include "db/db.h"
+#include "db/rows.h"
 
 enum {
     ST_USER_INSERT,
@@ -89,8 +89,8 @@ static const struct db_stmt stmts[ST_COUNT] = {
     [ST_STREAM_SET_KEY] = {ST_STREAM_SET_KEY, "UPDATE streams SET key_hash = $2 WHERE name = $1",
                            ""},
     [ST_STREAM_DELETE] = {ST_STREAM_DELETE, "DELETE FROM streams WHERE name = $1", ""},
-    [ST_STREAM_SET_RECORD] = {ST_STREAM_SET_RECORD, "UPDATE streams SET record = $2 WHERE name = $1",
-                              ""},
+    [ST_STREAM_SET_RECORD] = {ST_STREAM_SET_RECORD,
+                              "UPDATE streams SET record = $2 WHERE name = $1", ""},
     [ST_NODE_UPSERT] = {ST_NODE_UPSERT,
                         "INSERT INTO nodes (id, address, last_seen) VALUES ($1, "
                         "$2, $3) ON CONFLICT (id) DO UPDATE SET address = "
@@ -99,105 +99,6 @@ static const struct db_stmt stmts[ST_COUNT] = {
     [ST_NODE_LIST] = {ST_NODE_LIST, "SELECT id, address, last_seen FROM nodes ORDER BY id", "ssi"},
     [ST_MIGRATIONS_COUNT] = {ST_MIGRATIONS_COUNT, "SELECT COUNT(*) FROM schema_migrations", "i"},
 };
-
-static struct db_val txt(const char *s)
-{
-    return (struct db_val){.type = s ? DB_TEXT : DB_NULL, .s = s};
-}
-static struct db_val num(int64_t i)
-{
-    return (struct db_val){.type = DB_INT, .i = i};
-}
-static char *dup_col(const struct db_val *v)
-{
-    return v->type == DB_TEXT ? xstrdup(v->s) : NULL;
-}
-
-/* 16 random bytes as 32 hex characters: ids need uniqueness, not secrecy, but getrandom gives
- * both without any state to share between threads. */
-static char *new_id(void)
-{
-    unsigned char r[16];
-    size_t got = 0;
-    while (got < sizeof(r)) {
-        ssize_t n = getrandom(r + got, sizeof(r) - got, 0);
-        if (n > 0)
-            got += (size_t)n;
-    }
-    char *s = xmalloc(33);
-    for (size_t i = 0; i < sizeof(r); i++) {
-        s[2 * i] = "0123456789abcdef"[r[i] >> 4];
-        s[2 * i + 1] = "0123456789abcdef"[r[i] & 15];
-    }
-    s[32] = '\0';
-    return s;
-}
-
-/* Runs an INSERT/UPDATE/DELETE that must change a row; none changed is -ENOENT. */
-static int exec_change(struct db *db, int st, const struct db_val *p, int np)
-{
-    int64_t changed = 0;
-    int rc = db_exec(db, &stmts[st], p, np, NULL, NULL, &changed);
-    if (rc == 0 && changed == 0)
-        rc = -ENOENT;
-    return rc;
-}
-
-/* A growable array of row structs, filled by a row callback. */
-struct rows {
-    void *items;
-    size_t n, cap, size;
-    void (*fill)(void *item, const struct db_val *cols);
-};
-
-static int collect(void *ctx, const struct db_val *cols)
-{
-    struct rows *r = ctx;
-    if (r->n == r->cap) {
-        r->cap = r->cap ? r->cap * 2 : 8;
-        r->items = xrealloc(r->items, r->cap * r->size);
-    }
-    void *item = (char *)r->items + r->n++ * r->size;
-    memset(item, 0, r->size);
-    r->fill(item, cols);
-    return 0;
-}
-
-static int query_list(struct db *db, int st, const struct db_val *p, int np, void **out, size_t *n,
-                      size_t size, void (*fill)(void *, const struct db_val *),
-                      void (*clear)(void *))
-{
-    struct rows r = {.size = size, .fill = fill};
-    int rc = db_exec(db, &stmts[st], p, np, collect, &r, NULL);
-    if (rc < 0) {
-        for (size_t i = 0; i < r.n; i++)
-            clear((char *)r.items + i * size);
-        xfreep(&r.items);
-        r.n = 0;
-    }
-    *out = r.items;
-    *n = r.n;
-    return rc;
-}
-
-/* Runs a query that returns at most one row (a unique key) into out, zeroed first; -ENOENT when
- * there is none. */
-static int query_one(struct db *db, int st, const struct db_val *p, int np, void *out, size_t size,
-                     void (*fill)(void *, const struct db_val *), void (*clear)(void *))
-{
-    void *items;
-    size_t n;
-    memset(out, 0, size);
-    int rc = query_list(db, st, p, np, &items, &n, size, fill, clear);
-    if (rc == 0 && n == 0)
-        rc = -ENOENT;
-    if (rc == 0)
-        memcpy(out, items, size);
-    for (size_t i = 1; i < n; i++)
-        clear((char *)items + i * size);
-    free(items);
-    return rc;
-}
 
 /* users */
 
@@ -209,9 +110,9 @@ const char *db_role_name(enum db_role role)
 static void fill_user(void *item, const struct db_val *c)
 {
     struct db_user *u = item;
-    u->id = dup_col(&c[0]);
-    u->name = dup_col(&c[1]);
-    u->password_hash = dup_col(&c[2]);
+    u->id = db_dup_col(&c[0]);
+    u->name = db_dup_col(&c[1]);
+    u->password_hash = db_dup_col(&c[2]);
     u->role = c[3].type == DB_TEXT && strcmp(c[3].s, "admin") == 0 ? DB_ROLE_ADMIN : DB_ROLE_USER;
     u->created_at = c[4].i;
 }
@@ -239,10 +140,10 @@ int db_user_create(struct db *db, struct db_user *u)
 {
     if (!u->name || !u->password_hash)
         return -EINVAL;
-    char *id = new_id();
+    char *id = db_new_id();
     int64_t now = clock_wall_us();
-    struct db_val p[] = {txt(id), txt(u->name), txt(u->password_hash), txt(db_role_name(u->role)),
-                         num(now)};
+    struct db_val p[] = {db_txt(id), db_txt(u->name), db_txt(u->password_hash),
+                         db_txt(db_role_name(u->role)), db_num(now)};
     int rc = db_exec(db, &stmts[ST_USER_INSERT], p, 5, NULL, NULL, NULL);
     if (rc < 0) {
         free(id);
@@ -255,33 +156,36 @@ int db_user_create(struct db *db, struct db_user *u)
 
 int db_user_get(struct db *db, const char *name, struct db_user *out)
 {
-    struct db_val p[] = {txt(name)};
-    return query_one(db, ST_USER_GET, p, 1, out, sizeof(*out), fill_user, user_clear_item);
+    struct db_val p[] = {db_txt(name)};
+    return db_query_one(db, &stmts[ST_USER_GET], p, 1, out, sizeof(*out), fill_user,
+                        user_clear_item);
 }
 
 int db_user_get_by_id(struct db *db, const char *id, struct db_user *out)
 {
-    struct db_val p[] = {txt(id)};
-    return query_one(db, ST_USER_GET_ID, p, 1, out, sizeof(*out), fill_user, user_clear_item);
+    struct db_val p[] = {db_txt(id)};
+    return db_query_one(db, &stmts[ST_USER_GET_ID], p, 1, out, sizeof(*out), fill_user,
+                        user_clear_item);
 }
 
 int db_user_list(struct db *db, struct db_user **out, size_t *n)
 {
-    return query_list(db, ST_USER_LIST, NULL, 0, (void **)out, n, sizeof(**out), fill_user,
-                      user_clear_item);
+    return db_query_list(db, &stmts[ST_USER_LIST], NULL, 0, (void **)out, n, sizeof(**out),
+                         fill_user, user_clear_item);
 }
 
 int db_user_update(struct db *db, const char *name, const char *password_hash,
                    const enum db_role *role)
 {
-    struct db_val p[] = {txt(name), txt(password_hash), txt(role ? db_role_name(*role) : NULL)};
-    return exec_change(db, ST_USER_UPDATE, p, 3);
+    struct db_val p[] = {db_txt(name), db_txt(password_hash),
+                         db_txt(role ? db_role_name(*role) : NULL)};
+    return db_exec_change(db, &stmts[ST_USER_UPDATE], p, 3);
 }
 
 int db_user_delete(struct db *db, const char *name)
 {
-    struct db_val p[] = {txt(name)};
-    return exec_change(db, ST_USER_DELETE, p, 1);
+    struct db_val p[] = {db_txt(name)};
+    return db_exec_change(db, &stmts[ST_USER_DELETE], p, 1);
 }
 
 /* sessions */
@@ -289,8 +193,8 @@ int db_user_delete(struct db *db, const char *name)
 static void fill_session(void *item, const struct db_val *c)
 {
     struct db_session *s = item;
-    s->token_hash = dup_col(&c[0]);
-    s->user_id = dup_col(&c[1]);
+    s->token_hash = db_dup_col(&c[0]);
+    s->user_id = db_dup_col(&c[1]);
     s->expires_at = c[2].i;
     s->created_at = c[3].i;
 }
@@ -311,7 +215,8 @@ int db_session_create(struct db *db, struct db_session *s)
     if (!s->token_hash || !s->user_id)
         return -EINVAL;
     int64_t now = clock_wall_us();
-    struct db_val p[] = {txt(s->token_hash), txt(s->user_id), num(s->expires_at), num(now)};
+    struct db_val p[] = {db_txt(s->token_hash), db_txt(s->user_id), db_num(s->expires_at),
+                         db_num(now)};
     int rc = db_exec(db, &stmts[ST_SESSION_INSERT], p, 4, NULL, NULL, NULL);
     if (rc == 0)
         s->created_at = now;
@@ -320,25 +225,27 @@ int db_session_create(struct db *db, struct db_session *s)
 
 int db_session_get(struct db *db, const char *token_hash, struct db_session *out)
 {
-    struct db_val p[] = {txt(token_hash)};
-    return query_one(db, ST_SESSION_GET, p, 1, out, sizeof(*out), fill_session, session_clear_item);
+    struct db_val p[] = {db_txt(token_hash)};
+    return db_query_one(db, &stmts[ST_SESSION_GET], p, 1, out, sizeof(*out), fill_session,
+                        session_clear_item);
 }
 
 int db_session_user(struct db *db, const char *token_hash, int64_t now, struct db_user *out)
 {
-    struct db_val p[] = {txt(token_hash), num(now)};
-    return query_one(db, ST_SESSION_USER, p, 2, out, sizeof(*out), fill_user, user_clear_item);
+    struct db_val p[] = {db_txt(token_hash), db_num(now)};
+    return db_query_one(db, &stmts[ST_SESSION_USER], p, 2, out, sizeof(*out), fill_user,
+                        user_clear_item);
 }
 
 int db_session_delete(struct db *db, const char *token_hash)
 {
-    struct db_val p[] = {txt(token_hash)};
-    return exec_change(db, ST_SESSION_DELETE, p, 1);
+    struct db_val p[] = {db_txt(token_hash)};
+    return db_exec_change(db, &stmts[ST_SESSION_DELETE], p, 1);
 }
 
 int db_session_delete_user(struct db *db, const char *user_id, const char *keep_token_hash)
 {
-    struct db_val p[] = {txt(user_id), txt(keep_token_hash ? keep_token_hash : "")};
+    struct db_val p[] = {db_txt(user_id), db_txt(keep_token_hash ? keep_token_hash : "")};
     int64_t changed = 0;
     int rc = db_exec(db, &stmts[ST_SESSION_DELETE_USER], p, 2, NULL, NULL, &changed);
     return rc < 0 ? rc : (int)changed;
@@ -346,7 +253,7 @@ int db_session_delete_user(struct db *db, const char *user_id, const char *keep_
 
 int db_session_delete_expired(struct db *db, int64_t now)
 {
-    struct db_val p[] = {num(now)};
+    struct db_val p[] = {db_num(now)};
     int64_t changed = 0;
     int rc = db_exec(db, &stmts[ST_SESSION_DELETE_EXPIRED], p, 1, NULL, NULL, &changed);
     return rc < 0 ? rc : (int)changed;
@@ -357,11 +264,11 @@ int db_session_delete_expired(struct db *db, int64_t now)
 static void fill_stream(void *item, const struct db_val *c)
 {
     struct db_stream *st = item;
-    st->id = dup_col(&c[0]);
-    st->name = dup_col(&c[1]);
-    st->owner_id = dup_col(&c[2]);
-    st->owner_name = dup_col(&c[3]);
-    st->key_hash = dup_col(&c[4]);
+    st->id = db_dup_col(&c[0]);
+    st->name = db_dup_col(&c[1]);
+    st->owner_id = db_dup_col(&c[2]);
+    st->owner_name = db_dup_col(&c[3]);
+    st->key_hash = db_dup_col(&c[4]);
     st->record = c[5].i != 0;
     st->created_at = c[6].i;
 }
@@ -391,10 +298,10 @@ int db_stream_create(struct db *db, struct db_stream *st)
 {
     if (!st->name || !st->owner_id || !st->key_hash)
         return -EINVAL;
-    char *id = new_id();
+    char *id = db_new_id();
     int64_t now = clock_wall_us();
-    struct db_val p[] = {txt(id),           txt(st->name),           txt(st->owner_id),
-                         txt(st->key_hash), num(st->record ? 1 : 0), num(now)};
+    struct db_val p[] = {db_txt(id),           db_txt(st->name),           db_txt(st->owner_id),
+                         db_txt(st->key_hash), db_num(st->record ? 1 : 0), db_num(now)};
     int rc = db_exec(db, &stmts[ST_STREAM_INSERT], p, 6, NULL, NULL, NULL);
     if (rc < 0) {
         free(id);
@@ -407,43 +314,44 @@ int db_stream_create(struct db *db, struct db_stream *st)
 
 int db_stream_get(struct db *db, const char *name, struct db_stream *out)
 {
-    struct db_val p[] = {txt(name)};
-    return query_one(db, ST_STREAM_GET, p, 1, out, sizeof(*out), fill_stream, stream_clear_item);
+    struct db_val p[] = {db_txt(name)};
+    return db_query_one(db, &stmts[ST_STREAM_GET], p, 1, out, sizeof(*out), fill_stream,
+                        stream_clear_item);
 }
 
 int db_stream_get_by_key_hash(struct db *db, const char *key_hash, struct db_stream *out)
 {
-    struct db_val p[] = {txt(key_hash)};
-    return query_one(db, ST_STREAM_GET_KEY, p, 1, out, sizeof(*out), fill_stream,
-                     stream_clear_item);
+    struct db_val p[] = {db_txt(key_hash)};
+    return db_query_one(db, &stmts[ST_STREAM_GET_KEY], p, 1, out, sizeof(*out), fill_stream,
+                        stream_clear_item);
 }
 
 int db_stream_list(struct db *db, const char *owner_id, struct db_stream **out, size_t *n)
 {
-    struct db_val p[] = {txt(owner_id)};
+    struct db_val p[] = {db_txt(owner_id)};
     int st = owner_id ? ST_STREAM_LIST_OWNER : ST_STREAM_LIST;
-    return query_list(db, st, p, owner_id ? 1 : 0, (void **)out, n, sizeof(**out), fill_stream,
-                      stream_clear_item);
+    return db_query_list(db, &stmts[st], p, owner_id ? 1 : 0, (void **)out, n, sizeof(**out),
+                         fill_stream, stream_clear_item);
 }
 
 int db_stream_set_key(struct db *db, const char *name, const char *key_hash)
 {
     if (!key_hash)
         return -EINVAL;
-    struct db_val p[] = {txt(name), txt(key_hash)};
-    return exec_change(db, ST_STREAM_SET_KEY, p, 2);
+    struct db_val p[] = {db_txt(name), db_txt(key_hash)};
+    return db_exec_change(db, &stmts[ST_STREAM_SET_KEY], p, 2);
 }
 
 int db_stream_set_record(struct db *db, const char *name, bool record)
 {
-    struct db_val p[] = {txt(name), num(record ? 1 : 0)};
-    return exec_change(db, ST_STREAM_SET_RECORD, p, 2);
+    struct db_val p[] = {db_txt(name), db_num(record ? 1 : 0)};
+    return db_exec_change(db, &stmts[ST_STREAM_SET_RECORD], p, 2);
 }
 
 int db_stream_delete(struct db *db, const char *name)
 {
-    struct db_val p[] = {txt(name)};
-    return exec_change(db, ST_STREAM_DELETE, p, 1);
+    struct db_val p[] = {db_txt(name)};
+    return db_exec_change(db, &stmts[ST_STREAM_DELETE], p, 1);
 }
 
 /* nodes */
@@ -451,8 +359,8 @@ int db_stream_delete(struct db *db, const char *name)
 static void fill_node(void *item, const struct db_val *c)
 {
     struct db_node *nd = item;
-    nd->id = dup_col(&c[0]);
-    nd->address = dup_col(&c[1]);
+    nd->id = db_dup_col(&c[0]);
+    nd->address = db_dup_col(&c[1]);
     nd->last_seen = c[2].i;
 }
 
@@ -478,14 +386,14 @@ int db_node_upsert(struct db *db, const struct db_node *node)
 {
     if (!node->id || !node->address)
         return -EINVAL;
-    struct db_val p[] = {txt(node->id), txt(node->address), num(node->last_seen)};
+    struct db_val p[] = {db_txt(node->id), db_txt(node->address), db_num(node->last_seen)};
     return db_exec(db, &stmts[ST_NODE_UPSERT], p, 3, NULL, NULL, NULL);
 }
 
 int db_node_list(struct db *db, struct db_node **out, size_t *n)
 {
-    return query_list(db, ST_NODE_LIST, NULL, 0, (void **)out, n, sizeof(**out), fill_node,
-                      node_clear_item);
+    return db_query_list(db, &stmts[ST_NODE_LIST], NULL, 0, (void **)out, n, sizeof(**out),
+                         fill_node, node_clear_item);
 }
 
 static int count_row(void *ctx, const struct db_val *cols)

@@ -7,12 +7,12 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "db/backend.h"
 #include "db/db.h"
+#include "db/rows.h"
 
 enum {
     ST_REC_INSERT = DB_STMT_OPS_END,
@@ -115,121 +115,26 @@ int db_chunk_state_parse(const char *text, enum db_chunk_state *out)
     return -EINVAL;
 }
 
-/* ---- helpers (as in ops.c) ---- */
-
-static struct db_val txt(const char *s)
-{
-    return (struct db_val){.type = s ? DB_TEXT : DB_NULL, .s = s};
-}
-static struct db_val num(int64_t i)
-{
-    return (struct db_val){.type = DB_INT, .i = i};
-}
 /* 0 is stored as NULL (times not known yet). */
 static struct db_val num_or_null(int64_t i)
 {
-    return i ? num(i) : (struct db_val){.type = DB_NULL};
+    return i ? db_num(i) : (struct db_val){.type = DB_NULL};
 }
-static char *dup_col(const struct db_val *v)
-{
-    return v->type == DB_TEXT ? xstrdup(v->s) : NULL;
-}
+
 static int64_t int_col(const struct db_val *v)
 {
     return v->type == DB_INT ? v->i : 0;
 }
 
-static char *new_id(void)
-{
-    unsigned char r[16];
-    size_t got = 0;
-    while (got < sizeof(r)) {
-        ssize_t n = getrandom(r + got, sizeof(r) - got, 0);
-        if (n > 0)
-            got += (size_t)n;
-    }
-    char *s = xmalloc(33);
-    for (size_t i = 0; i < sizeof(r); i++) {
-        s[2 * i] = "0123456789abcdef"[r[i] >> 4];
-        s[2 * i + 1] = "0123456789abcdef"[r[i] & 15];
-    }
-    s[32] = '\0';
-    return s;
-}
-
-static int exec_change(struct db *db, int st, const struct db_val *p, int np)
-{
-    int64_t changed = 0;
-    int rc = db_exec(db, S(st), p, np, NULL, NULL, &changed);
-    if (rc == 0 && changed == 0)
-        rc = -ENOENT;
-    return rc;
-}
-
-struct rows {
-    void *items;
-    size_t n, cap, size;
-    void (*fill)(void *item, const struct db_val *cols);
-};
-
-static int collect(void *ctx, const struct db_val *cols)
-{
-    struct rows *r = ctx;
-    if (r->n == r->cap) {
-        r->cap = r->cap ? r->cap * 2 : 8;
-        r->items = xrealloc(r->items, r->cap * r->size);
-    }
-    void *item = (char *)r->items + r->n++ * r->size;
-    memset(item, 0, r->size);
-    r->fill(item, cols);
-    return 0;
-}
-
-static int query_list(struct db *db, int st, const struct db_val *p, int np, void **out, size_t *n,
-                      size_t size, void (*fill)(void *, const struct db_val *),
-                      void (*clear)(void *))
-{
-    struct rows r = {.size = size, .fill = fill};
-    int rc = db_exec(db, S(st), p, np, collect, &r, NULL);
-    if (rc < 0) {
-        for (size_t i = 0; i < r.n; i++)
-            clear((char *)r.items + i * size);
-        xfreep(&r.items);
-        r.n = 0;
-    }
-    *out = r.items;
-    *n = r.n;
-    return rc;
-}
-
-static int query_one(struct db *db, int st, const struct db_val *p, int np, void *out, size_t size,
-                     void (*fill)(void *, const struct db_val *), void (*clear)(void *))
-{
-    void *items;
-    size_t n;
-    memset(out, 0, size);
-    int rc = query_list(db, st, p, np, &items, &n, size, fill, clear);
-    if (rc == 0 && n == 0)
-        rc = -ENOENT;
-    if (rc == 0)
-        memcpy(out, items, size);
-    for (size_t i = 1; i < n; i++)
-        clear((char *)items + i * size);
-    free(items);
-    return rc;
-}
-
-/* ---- recordings ---- */
-
 static void fill_recording(void *item, const struct db_val *c)
 {
     struct db_recording *r = item;
-    r->id = dup_col(&c[0]);
-    r->stream_id = dup_col(&c[1]);
-    r->stream_name = dup_col(&c[2]);
-    r->user_id = dup_col(&c[3]);
-    r->user_name = dup_col(&c[4]);
-    r->node_id = dup_col(&c[5]);
+    r->id = db_dup_col(&c[0]);
+    r->stream_id = db_dup_col(&c[1]);
+    r->stream_name = db_dup_col(&c[2]);
+    r->user_id = db_dup_col(&c[3]);
+    r->user_name = db_dup_col(&c[4]);
+    r->node_id = db_dup_col(&c[5]);
     r->started_at = int_col(&c[6]);
     r->ended_at = int_col(&c[7]);
     if (c[8].type != DB_TEXT || db_recording_state_parse(c[8].s, &r->state) < 0)
@@ -267,19 +172,19 @@ int db_recording_create(struct db *db, struct db_recording *r)
 {
     if (!r->stream_name || !r->user_name || r->started_at <= 0)
         return -EINVAL;
-    char *made = r->id ? NULL : new_id();
+    char *made = r->id ? NULL : db_new_id();
     const char *id = r->id ? r->id : made;
     int64_t now = clock_wall_us();
-    struct db_val p[] = {txt(id),
-                         txt(r->stream_id),
-                         txt(r->stream_name),
-                         txt(r->user_id),
-                         txt(r->user_name),
-                         txt(r->node_id),
-                         num(r->started_at),
+    struct db_val p[] = {db_txt(id),
+                         db_txt(r->stream_id),
+                         db_txt(r->stream_name),
+                         db_txt(r->user_id),
+                         db_txt(r->user_name),
+                         db_txt(r->node_id),
+                         db_num(r->started_at),
                          num_or_null(r->ended_at),
-                         txt(db_recording_state_name(r->state)),
-                         num(now)};
+                         db_txt(db_recording_state_name(r->state)),
+                         db_num(now)};
     int rc = db_exec(db, S(ST_REC_INSERT), p, 10, NULL, NULL, NULL);
     if (rc < 0) {
         free(made);
@@ -293,20 +198,21 @@ int db_recording_create(struct db *db, struct db_recording *r)
 
 int db_recording_get(struct db *db, const char *id, struct db_recording *out)
 {
-    struct db_val p[] = {txt(id)};
-    return query_one(db, ST_REC_GET, p, 1, out, sizeof(*out), fill_recording, recording_clear_item);
+    struct db_val p[] = {db_txt(id)};
+    return db_query_one(db, S(ST_REC_GET), p, 1, out, sizeof(*out), fill_recording,
+                        recording_clear_item);
 }
 
 int db_recording_finish(struct db *db, const char *id, int64_t ended_at)
 {
-    struct db_val p[] = {txt(id), num(ended_at)};
-    return exec_change(db, ST_REC_FINISH, p, 2);
+    struct db_val p[] = {db_txt(id), db_num(ended_at)};
+    return db_exec_change(db, S(ST_REC_FINISH), p, 2);
 }
 
 int db_recording_set_state(struct db *db, const char *id, enum db_recording_state state)
 {
-    struct db_val p[] = {txt(id), txt(db_recording_state_name(state))};
-    return exec_change(db, ST_REC_SET_STATE, p, 2);
+    struct db_val p[] = {db_txt(id), db_txt(db_recording_state_name(state))};
+    return db_exec_change(db, S(ST_REC_SET_STATE), p, 2);
 }
 
 static int count_row(void *ctx, const struct db_val *cols)
@@ -323,13 +229,13 @@ int db_recording_list(struct db *db, const struct db_recording_filter *f, struct
         f = &none;
     if (f->limit < 0 || f->offset < 0)
         return -EINVAL;
-    struct db_val p[] = {txt(f->stream_name && f->stream_name[0] ? f->stream_name : NULL),
-                         txt(f->user_id && f->user_id[0] ? f->user_id : NULL),
-                         txt(f->user_name && f->user_name[0] ? f->user_name : NULL),
-                         num(f->from),
-                         num(f->to > 0 ? f->to : INT64_MAX),
-                         num(f->limit > 0 ? f->limit : 100),
-                         num(f->offset)};
+    struct db_val p[] = {db_txt(f->stream_name && f->stream_name[0] ? f->stream_name : NULL),
+                         db_txt(f->user_id && f->user_id[0] ? f->user_id : NULL),
+                         db_txt(f->user_name && f->user_name[0] ? f->user_name : NULL),
+                         db_num(f->from),
+                         db_num(f->to > 0 ? f->to : INT64_MAX),
+                         db_num(f->limit > 0 ? f->limit : 100),
+                         db_num(f->offset)};
     *out = NULL;
     *n = 0;
     if (total) {
@@ -338,14 +244,15 @@ int db_recording_list(struct db *db, const struct db_recording_filter *f, struct
         if (rc < 0)
             return rc;
     }
-    return query_list(db, ST_REC_LIST, p, 7, (void **)out, n, sizeof(**out), fill_recording,
-                      recording_clear_item);
+    return db_query_list(db, S(ST_REC_LIST), p, 7, (void **)out, n, sizeof(**out), fill_recording,
+                         recording_clear_item);
 }
 
 int db_recording_delete(struct db *db, const char *id)
 {
-    struct db_val p[] = {txt(id)};
-    return exec_change(db, ST_REC_DELETE, p, 1); /* the chunks go with it: ON DELETE CASCADE */
+    struct db_val p[] = {db_txt(id)};
+    return db_exec_change(db, S(ST_REC_DELETE), p,
+                          1); /* the chunks go with it: ON DELETE CASCADE */
 }
 
 /* ---- chunks ---- */
@@ -353,9 +260,9 @@ int db_recording_delete(struct db *db, const char *id)
 static void fill_chunk(void *item, const struct db_val *c)
 {
     struct db_chunk *k = item;
-    k->recording_id = dup_col(&c[0]);
+    k->recording_id = db_dup_col(&c[0]);
     k->seq = (int)int_col(&c[1]);
-    k->object_key = dup_col(&c[2]);
+    k->object_key = db_dup_col(&c[2]);
     k->bytes = int_col(&c[3]);
     k->duration_us = int_col(&c[4]);
     if (c[5].type != DB_TEXT || db_chunk_state_parse(c[5].s, &k->state) < 0)
@@ -387,55 +294,51 @@ int db_chunk_create(struct db *db, const struct db_chunk *c)
 {
     if (!c->recording_id || !c->object_key || c->seq < 0)
         return -EINVAL;
-    struct db_val p[] = {txt(c->recording_id),       num(c->seq),
-                         txt(c->object_key),         num(c->bytes),
-                         num(c->duration_us),        txt(db_chunk_state_name(c->state)),
-                         num(c->started_at),         num_or_null(c->ended_at),
-                         num_or_null(c->uploaded_at)};
+    struct db_val p[] = {
+        db_txt(c->recording_id), db_num(c->seq),           db_txt(c->object_key),
+        db_num(c->bytes),        db_num(c->duration_us),   db_txt(db_chunk_state_name(c->state)),
+        db_num(c->started_at),   num_or_null(c->ended_at), num_or_null(c->uploaded_at)};
     return db_exec(db, S(ST_CHUNK_INSERT), p, 9, NULL, NULL, NULL);
 }
 
 int db_chunk_get(struct db *db, const char *recording_id, int seq, struct db_chunk *out)
 {
-    struct db_val p[] = {txt(recording_id), num(seq)};
-    return query_one(db, ST_CHUNK_GET, p, 2, out, sizeof(*out), fill_chunk, chunk_clear_item);
+    struct db_val p[] = {db_txt(recording_id), db_num(seq)};
+    return db_query_one(db, S(ST_CHUNK_GET), p, 2, out, sizeof(*out), fill_chunk, chunk_clear_item);
 }
 
 int db_chunk_update(struct db *db, const struct db_chunk *c)
 {
-    struct db_val p[] = {txt(c->recording_id),
-                         num(c->seq),
-                         txt(db_chunk_state_name(c->state)),
-                         num(c->bytes),
-                         num(c->duration_us),
-                         num_or_null(c->ended_at),
-                         num_or_null(c->uploaded_at)};
-    return exec_change(db, ST_CHUNK_UPDATE, p, 7);
+    struct db_val p[] = {
+        db_txt(c->recording_id),    db_num(c->seq),         db_txt(db_chunk_state_name(c->state)),
+        db_num(c->bytes),           db_num(c->duration_us), num_or_null(c->ended_at),
+        num_or_null(c->uploaded_at)};
+    return db_exec_change(db, S(ST_CHUNK_UPDATE), p, 7);
 }
 
 int db_chunk_set_state(struct db *db, const char *recording_id, int seq, enum db_chunk_state state,
                        int64_t uploaded_at)
 {
-    struct db_val p[] = {txt(recording_id), num(seq), txt(db_chunk_state_name(state)),
+    struct db_val p[] = {db_txt(recording_id), db_num(seq), db_txt(db_chunk_state_name(state)),
                          num_or_null(uploaded_at)};
-    return exec_change(db, ST_CHUNK_SET_STATE, p, 4);
+    return db_exec_change(db, S(ST_CHUNK_SET_STATE), p, 4);
 }
 
 int db_chunk_list(struct db *db, const char *recording_id, struct db_chunk **out, size_t *n)
 {
-    struct db_val p[] = {txt(recording_id)};
-    return query_list(db, ST_CHUNK_LIST, p, 1, (void **)out, n, sizeof(**out), fill_chunk,
-                      chunk_clear_item);
+    struct db_val p[] = {db_txt(recording_id)};
+    return db_query_list(db, S(ST_CHUNK_LIST), p, 1, (void **)out, n, sizeof(**out), fill_chunk,
+                         chunk_clear_item);
 }
 
 int db_chunk_list_pending(struct db *db, struct db_chunk **out, size_t *n)
 {
-    return query_list(db, ST_CHUNK_LIST_PENDING, NULL, 0, (void **)out, n, sizeof(**out),
-                      fill_chunk, chunk_clear_item);
+    return db_query_list(db, S(ST_CHUNK_LIST_PENDING), NULL, 0, (void **)out, n, sizeof(**out),
+                         fill_chunk, chunk_clear_item);
 }
 
 int db_chunk_delete(struct db *db, const char *recording_id, int seq)
 {
-    struct db_val p[] = {txt(recording_id), num(seq)};
-    return exec_change(db, ST_CHUNK_DELETE, p, 2);
+    struct db_val p[] = {db_txt(recording_id), db_num(seq)};
+    return db_exec_change(db, S(ST_CHUNK_DELETE), p, 2);
 }

@@ -81,7 +81,8 @@ struct hls_server *hls_server_create(const struct hls_config *cfg, struct hub_re
         .metrics = cfg->metrics,
     };
     srv->ladder = cfg->ladder ? *cfg->ladder : (struct ladder){.source = true};
-    snprintf(srv->preset, sizeof(srv->preset), "%s", cfg->x264_preset ? cfg->x264_preset : "veryfast");
+    snprintf(srv->preset, sizeof(srv->preset), "%s",
+             cfg->x264_preset ? cfg->x264_preset : "veryfast");
     srv->sink = (struct hls_sink_config){
         .part_target_us = srv->scfg.part_target_us,
         .ladder = &srv->ladder,

@@ -345,8 +345,8 @@ int hls_group_viewers(struct hls_group *g, int64_t now_us, int64_t window_us)
     return n;
 }
 
-void hls_group_counts(struct hls_group *g, uint64_t *parts, uint64_t *segments,
-                      int64_t *bytes_held, double *lag_s)
+void hls_group_counts(struct hls_group *g, uint64_t *parts, uint64_t *segments, int64_t *bytes_held,
+                      double *lag_s)
 {
     *parts = *segments = 0;
     *bytes_held = 0;

@@ -67,7 +67,7 @@ void hls_group_note_viewer(struct hls_group *g, uint64_t client, int64_t now_us)
 int hls_group_viewers(struct hls_group *g, int64_t now_us, int64_t window_us);
 
 /* Sums over renditions, for /metrics; lag_s is the ladder's (0 without one). */
-void hls_group_counts(struct hls_group *g, uint64_t *parts, uint64_t *segments,
-                      int64_t *bytes_held, double *lag_s);
+void hls_group_counts(struct hls_group *g, uint64_t *parts, uint64_t *segments, int64_t *bytes_held,
+                      double *lag_s);
 
 #endif

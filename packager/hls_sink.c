@@ -55,7 +55,7 @@ struct track {
 };
 
 struct hls_sink {
-    struct hls_group *group;   /* source mode; NULL in feed mode */
+    struct hls_group *group;    /* source mode; NULL in feed mode */
     struct hls_stream *feed_st; /* feed mode: the rung's rendition */
     bool feed;                  /* timestamps already on the stream's timeline */
     struct hls_sink_config cfg;

@@ -518,9 +518,8 @@ void hls_stream_stats(struct hls_stream *st, struct hls_stream_stats *out)
         .ended = st->ended,
         .failed = st->failed,
         .peak_bps = st->peak_bps,
-        .avg_bps = st->duration_total_us > 0
-                       ? st->bytes_total * 8 * 1000000 / st->duration_total_us
-                       : 0,
+        .avg_bps =
+            st->duration_total_us > 0 ? st->bytes_total * 8 * 1000000 / st->duration_total_us : 0,
         .vi = st->vi,
         .target_s = st->target_s,
     };

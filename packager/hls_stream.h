@@ -37,9 +37,9 @@ struct hls_stream_config {
 /* What the multivariant playlist says about the rendition. */
 struct hls_variant_info {
     char codecs[64];
-    int width, height;  /* 0 for audio */
-    double frame_rate;  /* 0 when unknown */
-    int channels;       /* audio, 0 when unknown */
+    int width, height; /* 0 for audio */
+    double frame_rate; /* 0 when unknown */
+    int channels;      /* audio, 0 when unknown */
 };
 
 /* One part handed over by the sink. */

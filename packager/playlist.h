@@ -41,7 +41,7 @@ struct pl_media {
     int64_t part_target_us;        /* EXT-X-PART-INF:PART-TARGET */
     const struct pl_segment *segs; /* oldest first; segs[0].msn is EXT-X-MEDIA-SEQUENCE */
     int nsegs;
-    bool ended; /* EXT-X-ENDLIST instead of a preload hint */
+    bool ended;       /* EXT-X-ENDLIST instead of a preload hint */
     int64_t disc_seq; /* EXT-X-DISCONTINUITY-SEQUENCE: discontinuities before segs[0] */
     int init_version; /* the init section when there is no segment yet */
 };

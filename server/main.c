@@ -117,9 +117,13 @@ static int start_recordings(struct app *app)
         atomic_store(&app->metrics.storage_access_denied, rc == -EACCES);
     }
     struct upload_config uc = {
-        .db = app->db, .store = app->store, .put_file = storage_put_file,
-        .store_name = storage_describe(app->store), .spool_dir = spool,
-        .metrics = &app->metrics, .webhooks = app->webhooks,
+        .db = app->db,
+        .store = app->store,
+        .put_file = storage_put_file,
+        .store_name = storage_describe(app->store),
+        .spool_dir = spool,
+        .metrics = &app->metrics,
+        .webhooks = app->webhooks,
     };
     rc = -1;
     if (!(app->upload = upload_create(&uc)))
@@ -131,9 +135,12 @@ static int start_recordings(struct app *app)
     rc = 0;
     if (!c->no_record) {
         struct recorder_config rc_ = {
-            .spool_dir = spool, .chunk_seconds = c->record_chunk,
-            .spool_max_bytes = c->spool_max_bytes, .on_event = upload_post_cb,
-            .opaque = app->upload, .metrics = &app->metrics,
+            .spool_dir = spool,
+            .chunk_seconds = c->record_chunk,
+            .spool_max_bytes = c->spool_max_bytes,
+            .on_event = upload_post_cb,
+            .opaque = app->upload,
+            .metrics = &app->metrics,
         };
         app->recorder = recorder_create(&rc_, app->hubs);
         rc = app->recorder ? 0 : -1;
@@ -235,17 +242,17 @@ static void stop(struct app *app)
     if (app->http)
         http_server_set_ready(app->http, false);
     http_server_destroy(&app->http);
-    rtmp_server_destroy(&app->rtmp); /* cancels key checks under way */
+    rtmp_server_destroy(&app->rtmp);  /* cancels key checks under way */
     recorder_destroy(&app->recorder); /* every stream ended: its last chunk is on disk */
     bool abandoned = upload_destroy(&app->upload); /* before webhooks: recording.ready */
     if (!abandoned)
-        storage_close(&app->store); /* else the abandoned upload still holds it */
+        storage_close(&app->store);  /* else the abandoned upload still holds it */
     webhook_destroy(&app->webhooks); /* after every stream ended: its sinks point at it */
     publish_auth_destroy(&app->auth);
     hls_server_destroy(&app->hls);
     hub_registry_destroy(&app->hubs);
     loop_destroy(&app->loop); /* runs what the key worker posted last, freeing it */
-    db_close(&app->db); /* an abandoned upload worker never touches the db again */
+    db_close(&app->db);       /* an abandoned upload worker never touches the db again */
     if (app->sigfd > 0)
         close(app->sigfd);
 }

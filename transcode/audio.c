@@ -2,11 +2,11 @@
 #include "transcode/audio.h"
 
 #include <errno.h>
-#include <stdbool.h>
-#include <stdlib.h>
 #include <libavutil/audio_fifo.h>
 #include <libavutil/channel_layout.h>
 #include <libswresample/swresample.h>
+#include <stdbool.h>
+#include <stdlib.h>
 
 #include "core/alloc.h"
 #include "core/log.h"
@@ -21,7 +21,7 @@ struct audio_transcoder {
     AVAudioFifo *fifo;
     AVFrame *decoded, *frame;
     AVRational src_tb;
-    int64_t next_pts;     /* of the next sample into the fifo, in 1/rate; INT64_MIN at first */
+    int64_t next_pts;      /* of the next sample into the fifo, in 1/rate; INT64_MIN at first */
     int64_t expect_src_us; /* where the next decoded frame should start */
     int64_t undecodable;
     bool flushed;
@@ -239,8 +239,7 @@ int audio_transcoder_send(struct audio_transcoder *t, const AVPacket *pkt)
     int rc = avcodec_send_packet(t->dec, pkt);
     if (rc < 0) {
         if (t->undecodable++ % 100 == 0)
-            log_warn("transcode", NULL, "audio packet not decodable (%s); skipped",
-                     av_err2str(rc));
+            log_warn("transcode", NULL, "audio packet not decodable (%s); skipped", av_err2str(rc));
         return 0;
     }
     return drain_decoder(t);

@@ -5,9 +5,10 @@
  * optional `k` or `M` suffix: `source,720p:2500k,480p:1000k,360p:600k` (LADDER_DEFAULT).
  *
  * Parsing knows nothing of the source; ladder_fit then takes the source's size, drops the encoded
- * rungs taller than it (and as tall, when `source` is kept) and gives each kept rung a width that follows the source's aspect ratio,
- * rounded to an even number (4:2:0 chroma needs even sizes). Encoded rungs come out sorted tallest
- * first, which is the order the transcoder cascades its scalers in. Plain data, no allocation. */
+ * rungs taller than it (and as tall, when `source` is kept) and gives each kept rung a width that
+ * follows the source's aspect ratio, rounded to an even number (4:2:0 chroma needs even sizes).
+ * Encoded rungs come out sorted tallest first, which is the order the transcoder cascades its
+ * scalers in. Plain data, no allocation. */
 #ifndef KIBITKA_TRANSCODE_LADDER_H
 #define KIBITKA_TRANSCODE_LADDER_H
 

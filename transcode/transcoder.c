@@ -158,9 +158,9 @@ int transcoder_create(const struct transcoder_config *cfg, struct transcoder **o
     }
     if (rc < 0)
         goto fail;
-    log_info("transcode", stream_name(t), "ladder of %d encoded rung%s from %dx%d, preset %s", t->nrungs,
-             t->nrungs == 1 ? "" : "s",
-             cfg->src->width, cfg->src->height, cfg->preset ? cfg->preset : "veryfast");
+    log_info("transcode", stream_name(t), "ladder of %d encoded rung%s from %dx%d, preset %s",
+             t->nrungs, t->nrungs == 1 ? "" : "s", cfg->src->width, cfg->src->height,
+             cfg->preset ? cfg->preset : "veryfast");
     *out = t;
     return 0;
 fail:

@@ -22,8 +22,8 @@
 #define RING (WORKER_QUEUE_MAX + 16)
 
 struct item {
-    AVPacket *pkt;                /* NULL for a restart */
-    AVCodecParameters *restart;   /* the new source, for a restart */
+    AVPacket *pkt;              /* NULL for a restart */
+    AVCodecParameters *restart; /* the new source, for a restart */
     int64_t wall_us;
     int64_t queued_us; /* clock_mono_us() at push */
 };
@@ -90,8 +90,8 @@ static void shed(struct transcode_worker *w, double lag_s)
         return;
     if (want > cur)
         log_warn("transcode", name_of(w),
-                 "%.1f s behind the source: the %d lowest rung(s) now encode keyframes only",
-                 lag_s, want);
+                 "%.1f s behind the source: the %d lowest rung(s) now encode keyframes only", lag_s,
+                 want);
     else
         log_info("transcode", name_of(w), "caught up (%.2f s behind): every rung encodes again",
                  lag_s);
@@ -207,8 +207,7 @@ static void *run(void *arg)
     return NULL;
 }
 
-int transcode_worker_start(const struct transcode_worker_config *cfg,
-                           struct transcode_worker **out)
+int transcode_worker_start(const struct transcode_worker_config *cfg, struct transcode_worker **out)
 {
     struct transcode_worker *w = xcalloc(1, sizeof(*w));
     w->cfg = *cfg;
@@ -297,8 +296,7 @@ void transcode_worker_restart(struct transcode_worker *w, const AVCodecParameter
         avcodec_parameters_free(&copy);
         return;
     }
-    w->q[(w->head + w->len) % RING] =
-        (struct item){.restart = copy, .queued_us = clock_mono_us()};
+    w->q[(w->head + w->len) % RING] = (struct item){.restart = copy, .queued_us = clock_mono_us()};
     w->len++;
     w->dropping = false; /* the next keyframe is in the new configuration */
     pthread_cond_signal(&w->cond);

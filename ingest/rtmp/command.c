@@ -174,8 +174,7 @@ static int refuse_publish(struct rtmp_session *s, int err, const char *code, con
 
 /* Claims name and starts publishing. key is what the log may show (the name under
  * --open-publish; never a secret stream key). */
-static int start_publish(struct rtmp_session *s, const char *name,
-                         const struct hub_publisher *pub)
+static int start_publish(struct rtmp_session *s, const char *name, const struct hub_publisher *pub)
 {
     struct hub *hub;
     int err = hub_registry_claim(s->hubs, name, &hub);

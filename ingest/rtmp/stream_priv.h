@@ -26,7 +26,7 @@ struct rtmp_stream {
     bool new_extradata; /* config changed after the start: attach it to the next video packet */
 
     int mp3_rate, mp3_channels; /* MP3 audio: from the first frame's header; 0 before */
-    uint8_t *asc; /* AudioSpecificConfig */
+    uint8_t *asc;               /* AudioSpecificConfig */
     size_t asc_len;
     struct aac_config aac;
 

@@ -31,8 +31,11 @@ static void sink_end(void *o) {}
 
 static void sink_destroy(void *o) {}
 
-static const struct hub_sink_ops ops = {
-    .name = "fuzz", .start = sink_start, .packet = sink_packet, .end = sink_end, .destroy = sink_destroy};
+static const struct hub_sink_ops ops = {.name = "fuzz",
+                                        .start = sink_start,
+                                        .packet = sink_packet,
+                                        .end = sink_end,
+                                        .destroy = sink_destroy};
 
 static void observe(void *opaque, struct hub *hub)
 {

@@ -35,8 +35,11 @@ static void rec_destroy(void *o)
     hub_unrefp(&r->kept);
 }
 
-static const struct hub_sink_ops rec_ops = {
-    .name = "rec", .start = rec_start, .packet = rec_packet, .end = rec_end, .destroy = rec_destroy};
+static const struct hub_sink_ops rec_ops = {.name = "rec",
+                                            .start = rec_start,
+                                            .packet = rec_packet,
+                                            .end = rec_end,
+                                            .destroy = rec_destroy};
 
 static struct rec sinks[2];
 static void observer(void *opaque, struct hub *hub)
@@ -54,7 +57,8 @@ int main(void)
     CHECK(!hub_name_valid("Cam"));
     CHECK(!hub_name_valid("../x"));
     CHECK(!hub_name_valid("a b"));
-    CHECK(!hub_name_valid("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")); /* 65 */
+    CHECK(!hub_name_valid(
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")); /* 65 */
 
     struct hub_registry *reg = hub_registry_create();
     int calls = 0;
@@ -77,7 +81,7 @@ int main(void)
     struct hub_track tracks[2] = {{v, {1, 1000}, {30, 1}}, {a, {1, 1000}, {0, 1}}};
     CHECK_EQ_INT(hub_start(h, tracks, 2), 0);
     CHECK_EQ_INT(hub_start(h, tracks, 2), -EINVAL); /* once only */
-    avcodec_parameters_free(&v);                     /* the hub copied them */
+    avcodec_parameters_free(&v);                    /* the hub copied them */
     avcodec_parameters_free(&a);
     CHECK_EQ_INT(sinks[0].starts, 1);
     CHECK_EQ_INT(sinks[1].starts, 1);

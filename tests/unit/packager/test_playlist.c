@@ -177,10 +177,18 @@ static void test_multivariant(void)
     buf_clear(&b);
     /* a ladder: video-only variants sharing one audio rendition */
     struct pl_variant ladder[2] = {
-        {.bandwidth = 2600000, .codecs = "avc1.64001f,mp4a.40.2", .width = 1280, .height = 720,
+        {.bandwidth = 2600000,
+         .codecs = "avc1.64001f,mp4a.40.2",
+         .width = 1280,
+         .height = 720,
          .uri = "source/media.m3u8"},
-        {.bandwidth = 700000, .avg_bandwidth = 650000, .codecs = "avc1.64001e,mp4a.40.2",
-         .width = 640, .height = 360, .frame_rate = 30, .uri = "360p/media.m3u8"},
+        {.bandwidth = 700000,
+         .avg_bandwidth = 650000,
+         .codecs = "avc1.64001e,mp4a.40.2",
+         .width = 640,
+         .height = 360,
+         .frame_rate = 30,
+         .uri = "360p/media.m3u8"},
     };
     struct pl_audio aud = {.channels = 2, .uri = "audio/media.m3u8"};
     pl_write_multivariant(&b, ladder, 2, &aud);
@@ -205,10 +213,18 @@ static void test_discontinuity(void)
     struct pl_part p[1] = {{2000000, true}};
     struct pl_segment s[8];
     for (int i = 0; i < 8; i++)
-        s[i] = (struct pl_segment){.msn = 20 + i, .duration_us = 2000000, .complete = true,
-                                   .parts = p, .nparts = 1, .init_version = i < 5 ? 1 : 2};
-    struct pl_media m = {.sid = "ab", .target_duration = 2, .part_target_us = 2000000,
-                         .segs = s, .nsegs = 8, .disc_seq = 1};
+        s[i] = (struct pl_segment){.msn = 20 + i,
+                                   .duration_us = 2000000,
+                                   .complete = true,
+                                   .parts = p,
+                                   .nparts = 1,
+                                   .init_version = i < 5 ? 1 : 2};
+    struct pl_media m = {.sid = "ab",
+                         .target_duration = 2,
+                         .part_target_us = 2000000,
+                         .segs = s,
+                         .nsegs = 8,
+                         .disc_seq = 1};
     struct buf b;
     buf_init(&b);
     pl_write_media(&b, &m, 0);

@@ -34,8 +34,9 @@ static size_t box(uint8_t *out, const char *type, uint32_t payload_len)
 int main(void)
 {
     int frags = -1;
-    static const uint8_t largesize[] = {0, 0, 0, 8, 'f', 't', 'y', 'p', 0, 0, 0, 1, 'm', 'o',
-                                        'o', 'v', 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    static const uint8_t largesize[] = {0,    0,    0,    8,    'f',  't',  'y',  'p',
+                                        0,    0,    0,    1,    'm',  'o',  'o',  'v',
+                                        0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
     CHECK_EQ_INT(walk(largesize, sizeof(largesize), &frags), 0);
     CHECK_EQ_INT(frags, 0);
 

@@ -63,8 +63,11 @@ static void rec_end(void *o)
 
 static void rec_destroy(void *o) {}
 
-static const struct hub_sink_ops rec_ops = {
-    .name = "rec", .start = rec_start, .packet = rec_packet, .end = rec_end, .destroy = rec_destroy};
+static const struct hub_sink_ops rec_ops = {.name = "rec",
+                                            .start = rec_start,
+                                            .packet = rec_packet,
+                                            .end = rec_end,
+                                            .destroy = rec_destroy};
 static struct rec recs[8];
 static int nrecs;
 

@@ -140,7 +140,7 @@ int main(void)
     CHECK_EQ_INT(r.max_step_error, 0); /* exact 1024-sample steps despite ms timestamps */
     CHECK_EQ_INT(r.jump, 0);
     CHECK(llabs(r.samples - SECONDS * RATE) <= 3 * 1024);
-    CHECK(r.rms > 0.2 && r.rms < 0.5); /* a 0.5 tone has an RMS of 0.354 */
+    CHECK(r.rms > 0.2 && r.rms < 0.5);            /* a 0.5 tone has an RMS of 0.354 */
     CHECK(llabs(r.first_pts) <= 2 * 1152 + 1024); /* from 0, less the codecs' priming */
 
     /* a 500 ms hole (about 20 MP3 frames of 24 ms) in the middle */

@@ -78,8 +78,7 @@ static void on_fail(void *o, int err)
 
 static struct metrics metrics;
 
-static struct transcode_worker *start(struct out *x, const AVCodecParameters *par,
-                                      struct ladder *l)
+static struct transcode_worker *start(struct out *x, const AVCodecParameters *par, struct ladder *l)
 {
     memset(x, 0, sizeof(*x));
     pthread_mutex_init(&x->lock, NULL);
@@ -87,9 +86,16 @@ static struct transcode_worker *start(struct out *x, const AVCodecParameters *pa
     CHECK_EQ_INT(ladder_parse("360p:600k,240p:300k", &spec, NULL, 0), 0);
     CHECK_EQ_INT(ladder_fit(&spec, W, H, l), 0);
     struct transcode_worker_config cfg = {
-        .tc = {.src = par, .time_base = TB, .frame_rate = {30, 1}, .ladder = l,
-               .preset = "ultrafast", .stream = "w"},
-        .ops = {.start = on_start, .restart = on_restart, .packet = on_packet, .end = on_end,
+        .tc = {.src = par,
+               .time_base = TB,
+               .frame_rate = {30, 1},
+               .ladder = l,
+               .preset = "ultrafast",
+               .stream = "w"},
+        .ops = {.start = on_start,
+                .restart = on_restart,
+                .packet = on_packet,
+                .end = on_end,
                 .fail = on_fail},
         .opaque = x,
         .metrics = &metrics,
