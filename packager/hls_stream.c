@@ -364,12 +364,13 @@ static struct seg *open_seg(struct hls_stream *st)
     struct seg *last = last_seg(st);
     if (last && !last->complete)
         return last;
+    int64_t msn = last ? last->msn + 1 : 0; /* read before the realloc moves the segments */
     if (st->nsegs == st->cap) {
         st->cap = st->cap ? st->cap * 2 : 16;
         st->segs = xrealloc(st->segs, sizeof(*st->segs) * (size_t)st->cap);
     }
     struct seg *s = &st->segs[st->nsegs++];
-    *s = (struct seg){.msn = last ? last->msn + 1 : 0, .init_version = st->init_version};
+    *s = (struct seg){.msn = msn, .init_version = st->init_version};
     return s;
 }
 

@@ -862,6 +862,33 @@ static void test_threads(void)
     hub_registry_destroy(&reg);
 }
 
+/* More segments held than the segment array's first allocation (16), all at once (a publisher
+ * faster than real time, or the keep window at real time): the array grows under the open
+ * segment and the numbering goes on. Found by the 8x recording e2e test as a use-after-free. */
+static void test_many_segments(void)
+{
+    struct hub_registry *reg = hub_registry_create();
+    struct metrics m = {0};
+    struct hls_server *srv = make_server(reg, &m, 30);
+    struct hub *hub = start_hub(reg, "many", true, true);
+    for (int k = 0; k < 3; k++)
+        for (int i = 0; i < clip.n; i++) {
+            AVPacket *p = av_packet_clone(clip.pkts[i].pkt);
+            p->pts += 30000 * k;
+            p->dts += 30000 * k;
+            push(hub, p);
+            av_packet_free(&p);
+        }
+    char *pl = text(srv, "many/source/media.m3u8", NULL, NULL, NULL);
+    CHECK(has(pl, "seg-") && count(pl, "#EXTINF:") >= 12);
+    CHECK(strstr(pl ? pl : "", "-43.m4s\n")); /* 45 segments of 2 s, the last one still open */
+    free(pl);
+    hub_end(hub);
+    hub_unrefp(&hub);
+    hls_server_destroy(&srv);
+    hub_registry_destroy(&reg);
+}
+
 int main(void)
 {
     av_log_set_level(AV_LOG_ERROR);
@@ -875,6 +902,7 @@ int main(void)
     test_audio_only();
     test_long_gop();
     test_threads();
+    test_many_segments();
     clip_free(&clip);
     return test_report("test_hls");
 }
