@@ -36,15 +36,18 @@ static int box_at(int fd, int64_t off, int64_t size, char type[5], int64_t *len)
         return n < 0 ? -errno : -ENODATA;
     memcpy(type, h + 4, 4);
     type[4] = '\0';
-    int64_t l = be32(h);
+    int64_t l = be32(h), header = 8;
     if (l == 1) { /* 64-bit largesize */
         if (n < 16)
             return -ENODATA;
         l = (int64_t)((uint64_t)be32(h + 8) << 32 | be32(h + 12));
+        header = 16;
     } else if (l == 0) {
         l = size - off; /* to the end of the file: only complete if it is the last box */
     }
-    if (l < 8 || l > size - off) /* not off + l: a 64-bit largesize would overflow it */
+    /* Shorter than its own header is malformed; and not off + l > size: a 64-bit largesize
+     * would overflow it. */
+    if (l < header || l > size - off)
         return -ENODATA;
     *len = l;
     return 0;
