@@ -11,6 +11,7 @@
 #include "packager/fmp4.h"
 #include "packager/hls_group.h"
 #include "packager/hls_ladder.h"
+#include "packager/timeline.h"
 #include "transcode/audio.h"
 
 #define MIN_SEG_US 1000000LL        /* a keyframe starts a new segment after this long */
@@ -92,18 +93,9 @@ static bool pick_track(struct hls_sink *k, int i, const struct hub_track *t, boo
     const AVCodecParameters *par = t->par;
     struct track *tr = &k->tr[i];
     tr->tb = t->time_base;
-    if (par->codec_type == AVMEDIA_TYPE_VIDEO && par->codec_id == AV_CODEC_ID_H264 &&
-        par->extradata_size > 0 && !k->has_video) {
-        k->has_video = tr->video = true;
-        AVRational fr = t->frame_rate.num > 0 ? t->frame_rate : (AVRational){30, 1};
-        tr->default_dur = av_rescale_q(1, av_inv_q(fr), tr->tb);
-        return true;
-    }
-    if (par->codec_type == AVMEDIA_TYPE_AUDIO && par->codec_id == AV_CODEC_ID_AAC &&
-        par->extradata_size > 0 && !*has_audio) {
-        *has_audio = true;
-        int rate = par->sample_rate > 0 ? par->sample_rate : 44100;
-        tr->default_dur = av_rescale_q(1024, (AVRational){1, rate}, tr->tb);
+    if (tl_track_muxable(t, k->has_video, *has_audio, &tr->video, &tr->default_dur)) {
+        k->has_video |= tr->video;
+        *has_audio |= !tr->video;
         return true;
     }
     if (par->codec_type == AVMEDIA_TYPE_AUDIO && !*has_audio && !k->feed &&
@@ -428,19 +420,19 @@ static void drop(struct hls_sink *k, struct track *t, const char *why, int64_t d
                  (long long)dts, (long long)t->dropped);
 }
 
-/* The stream starts at the first video keyframe (or the first audio packet when there is no
- * video); every track is shifted by that packet's dts so no dts is negative. */
+/* The stream starts at the first video keyframe (timeline.h); in feed mode (a rung) the source
+ * sink already shifted the timeline, so nothing is. */
 static bool begin(struct hls_sink *k, const struct track *t, const AVPacket *in)
 {
     if (k->started)
         return true;
     if (k->has_video && !(t->video && (in->flags & AV_PKT_FLAG_KEY)))
         return false;
-    int64_t dts = in->dts != AV_NOPTS_VALUE ? in->dts : in->pts;
-    if (dts == AV_NOPTS_VALUE)
+    int64_t offset_us = tl_dts_us(in, t->tb);
+    if (offset_us == INT64_MIN)
         return false;
-    /* In feed mode (a rung) the source sink already shifted the timeline. */
-    int64_t offset_us = k->feed ? 0 : av_rescale_q(dts, t->tb, US_TB);
+    if (k->feed)
+        offset_us = 0;
     for (int i = 0; i < k->ntracks; i++)
         k->tr[i].offset = av_rescale_q(offset_us, US_TB, k->tr[i].tb);
     k->started = true;
@@ -450,27 +442,17 @@ static bool begin(struct hls_sink *k, const struct track *t, const AVPacket *in)
 /* A shifted copy of in, or NULL when it must be dropped. */
 static AVPacket *normalize(struct hls_sink *k, struct track *t, const AVPacket *in)
 {
-    int64_t dts = in->dts != AV_NOPTS_VALUE ? in->dts : in->pts;
-    if (dts == AV_NOPTS_VALUE) {
+    AVPacket *p;
+    switch (tl_shift(in, t->offset, &t->last_dts, &p)) {
+    case TL_NO_TIMESTAMP:
         drop(k, t, "no timestamp", 0);
-        return NULL;
+        break;
+    case TL_NOT_INCREASING:
+        drop(k, t, "dts does not increase", in->dts - t->offset);
+        break;
+    default: /* kept, or from before the first keyframe */
+        break;
     }
-    int64_t pts = in->pts != AV_NOPTS_VALUE ? in->pts : dts;
-    dts -= t->offset;
-    pts -= t->offset;
-    if (dts < 0)
-        return NULL; /* from before the first keyframe */
-    if (t->last_dts != INT64_MIN && dts <= t->last_dts) {
-        drop(k, t, "dts does not increase", dts);
-        return NULL;
-    }
-    AVPacket *p = av_packet_clone(in);
-    if (!p)
-        abort(); /* out of memory, as in xmalloc */
-    p->dts = dts;
-    p->pts = pts < dts ? dts : pts;
-    p->duration = 0;
-    t->last_dts = dts;
     return p;
 }
 

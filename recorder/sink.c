@@ -14,6 +14,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "packager/fmp4.h"
+#include "packager/timeline.h"
 #include "recorder/internal.h"
 
 #define US_TB ((AVRational){1, 1000000})
@@ -220,16 +221,16 @@ static void emit(struct sink *k, int idx, AVPacket *p)
 
 /* ---- packets ---- */
 
+/* The recording's timeline starts at the first video keyframe (packager/timeline.h). */
 static bool begin(struct sink *k, const struct track *t, const AVPacket *in)
 {
     if (k->begun)
         return true;
     if (k->has_video && !(t->video && (in->flags & AV_PKT_FLAG_KEY)))
         return false;
-    int64_t dts = in->dts != AV_NOPTS_VALUE ? in->dts : in->pts;
-    if (dts == AV_NOPTS_VALUE)
+    int64_t offset_us = tl_dts_us(in, t->tb);
+    if (offset_us == INT64_MIN)
         return false;
-    int64_t offset_us = av_rescale_q(dts, t->tb, US_TB);
     for (int i = 0; i < k->ntracks; i++)
         k->tr[i].offset = av_rescale_q(offset_us, US_TB, k->tr[i].tb);
     k->begun = true;
@@ -240,20 +241,8 @@ static bool begin(struct sink *k, const struct track *t, const AVPacket *in)
  * not increasing). */
 static AVPacket *normalize(struct track *t, const AVPacket *in)
 {
-    int64_t dts = in->dts != AV_NOPTS_VALUE ? in->dts : in->pts;
-    if (dts == AV_NOPTS_VALUE)
-        return NULL;
-    int64_t pts = in->pts != AV_NOPTS_VALUE ? in->pts : dts;
-    dts -= t->offset;
-    pts -= t->offset;
-    if (dts < 0 || (t->last_dts != INT64_MIN && dts <= t->last_dts))
-        return NULL;
-    AVPacket *p = av_packet_clone(in);
-    if (!p)
-        abort(); /* out of memory, as in xmalloc */
-    p->dts = dts;
-    p->pts = pts < dts ? dts : pts;
-    t->last_dts = dts;
+    AVPacket *p;
+    tl_shift(in, t->offset, &t->last_dts, &p);
     return p;
 }
 
@@ -293,18 +282,9 @@ static bool pick_track(struct sink *k, int i, const struct hub_track *ht, bool *
     struct track *t = &k->tr[i];
     t->tb = ht->time_base;
     t->last_dts = INT64_MIN;
-    if (par->codec_type == AVMEDIA_TYPE_VIDEO && par->codec_id == AV_CODEC_ID_H264 &&
-        par->extradata_size > 0 && !k->has_video) {
-        k->has_video = t->video = true;
-        AVRational fr = ht->frame_rate.num > 0 ? ht->frame_rate : (AVRational){30, 1};
-        t->default_dur = av_rescale_q(1, av_inv_q(fr), t->tb);
-        return true;
-    }
-    if (par->codec_type == AVMEDIA_TYPE_AUDIO && par->codec_id == AV_CODEC_ID_AAC &&
-        par->extradata_size > 0 && !*has_audio) {
-        *has_audio = true;
-        int rate = par->sample_rate > 0 ? par->sample_rate : 44100;
-        t->default_dur = av_rescale_q(1024, (AVRational){1, rate}, t->tb);
+    if (tl_track_muxable(ht, k->has_video, *has_audio, &t->video, &t->default_dur)) {
+        k->has_video |= t->video;
+        *has_audio |= !t->video;
         return true;
     }
     log_warn("recorder", k->name, "track %d (%s) is not recorded: only H.264 and AAC are", i,
