@@ -1,5 +1,6 @@
 // Webhooks: stream.live and stream.ended POSTed to a local receiver, signed with HMAC-SHA256,
-// retried after a 5xx, and never holding up ingest.
+// retried after a 5xx, and never holding up ingest. These servers run --no-record so that the
+// event lists are exactly the stream's (recording.ready is tested in recordings_api.test.mjs).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -58,7 +59,7 @@ test('stream.live (retried after a 503) and stream.ended arrive signed; ingest i
     // while that request is still open, and a retry must follow.
     const rx = await receiver((r, n) => (r.type === 'stream.live' && n === 1
       ? { status: 503, delayMs: 7000 } : { status: 200 }));
-    const srv = await startServer(['--open-publish', '--webhook', rx.url],
+    const srv = await startServer(['--open-publish', '--no-record', '--webhook', rx.url],
       { KIBITKA_WEBHOOK_SECRET: secret });
     try {
       const t0 = Date.now();
@@ -114,7 +115,7 @@ test('stream.live (retried after a 503) and stream.ended arrive signed; ingest i
 
 test('a receiver that never answers does not hold up stopping the server', async () => {
   const rx = await receiver(() => ({ status: 200, delayMs: 60000 }));
-  const srv = await startServer(['--open-publish', '--webhook', rx.url, '--stop-grace', '0'],
+  const srv = await startServer(['--open-publish', '--no-record', '--webhook', rx.url, '--stop-grace', '0'],
     { KIBITKA_WEBHOOK_SECRET: secret });
   let t;
   try {
@@ -136,7 +137,7 @@ test('a receiver that never answers does not hold up stopping the server', async
 
 test('stopping the server while a stream is live still delivers its stream.ended', async () => {
   const rx = await receiver(() => ({ status: 200 }));
-  const srv = await startServer(['--open-publish', '--webhook', rx.url],
+  const srv = await startServer(['--open-publish', '--no-record', '--webhook', rx.url],
     { KIBITKA_WEBHOOK_SECRET: secret });
   try {
     const pub = publish(srv.rtmpUrl('atstop'), clip, { loop: true });
