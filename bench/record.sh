@@ -5,10 +5,10 @@
 #    stream: N publishers (default 20) of a 720p 2.5 Mbit/s clip in real time, kibitka
 #    (--ladder none, recording on, --record-chunk RECORD_CHUNK s, file: store under --data)
 #    against nginx-rtmp (`record all`, one FLV file per stream) in the same run. kibitka's
-#    figures include the HLS packaging it always does and, for the file: store, the copy of
-#    each closed chunk from the spool to DATA/recordings (the bytes are written twice; an s3://
-#    store sends them over the network instead): the disk line splits the two. A kibitka run
-#    with --no-record gives its LL-HLS cost, so the recorder's own CPU is the difference.
+#    figures include the HLS packaging it always does; the file: store hard-links each closed
+#    chunk from the spool into DATA/recordings (same filesystem), so the bytes are written once
+#    (an s3:// store sends them over the network). A kibitka run with --no-record gives its
+#    LL-HLS cost, so the recorder's own CPU is the difference.
 # 2. Upload throughput to s3rver behind tests/lib/s3proxy.mjs (which hashes and checks every
 #    byte): UP_STREAMS publishers at 10x real time, --record-chunk 120 (chunks of about 39 MB:
 #    multipart uploads of 8 MiB parts), recorded while the store is unreachable; then a restart
@@ -85,16 +85,16 @@ printf 'streams: %d of 720p30 ~2.6 Mbit/s (~19.5 MB of media per minute), record
     "$STREAMS" "$MEASURE" "$WARMUP"
 printf 'kibitka (fMP4 chunks of %d s, fdatasync per 1 s fragment, file: store; LL-HLS too): %s recording, %d chunks stored\n' \
     "$RECORD_CHUNK" "$k_active" "$k_chunks"
-printf '  CPU %.3f s per stream per minute; disk written %.1f MB per stream per minute (spool %.1f + copy to the file: store %.1f)\n' \
-    "$(per_min "$k_cpu")" "$(mb_min "$k_write")" "$(mb_min "$((k_write - k_up))")" "$(mb_min "$k_up")"
+printf '  CPU %.3f s per stream per minute; disk written %.1f MB per stream per minute (%.1f MB of it stored in the file: store, by hard link)\n' \
+    "$(per_min "$k_cpu")" "$(mb_min "$k_write")" "$(mb_min "$k_up")"
 printf '  the same without recording (--no-record): CPU %.3f, disk %.1f MB; so the recorder costs %.3f CPU-s per stream per minute\n' \
     "$(per_min "$b_cpu")" "$(mb_min "$b_write")" "$(per_min "$(echo "$k_cpu - $b_cpu" | bc -l)")"
 printf 'nginx-rtmp (record all, FLV; no HLS): %d files\n' "$n_files"
 printf '  CPU %.3f s per stream per minute; disk written %.1f MB per stream per minute\n' \
     "$(per_min "$n_cpu")" "$(mb_min "$n_write")"
-printf 'ratio kibitka/nginx-rtmp: CPU %.2f (recorder alone %.2f), disk %.2f (spool alone %.2f)\n' \
+printf 'ratio kibitka/nginx-rtmp: CPU %.2f (recorder alone %.2f), disk %.2f\n' \
     "$(echo "$k_cpu / $n_cpu" | bc -l)" "$(echo "($k_cpu - $b_cpu) / $n_cpu" | bc -l)" \
-    "$(echo "$k_write / $n_write" | bc -l)" "$(echo "($k_write - $k_up) / $n_write" | bc -l)"
+    "$(echo "$k_write / $n_write" | bc -l)"
 
 # ---- 2. upload throughput to s3rver
 s3dir=$(mktemp -d "$BENCH_DIR/s3.XXXXXX")

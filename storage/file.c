@@ -1,5 +1,6 @@
 /* The file: backend: objects are files under DIR, at DIR/<key>. A put copies into a temporary
- * file next to the target, fsyncs it, renames it into place and fsyncs the directory, so after
+ * file next to the target (a hard link to the spool file on the same filesystem, else a copy),
+ * fsyncs it, renames it into place and fsyncs the directory, so after
  * a crash the object is either whole or absent, never a prefix. */
 #include <errno.h>
 #include <fcntl.h>
@@ -152,6 +153,27 @@ static int write_temp(const char *src, char *tmp, char *err, size_t errlen)
     return 0;
 }
 
+/* On the same filesystem the object is a hard link to the (closed, complete) spool file, so the
+ * chunk's bytes are written to disk once, not twice; the spool name is removed after the upload
+ * and the object keeps the data. 0, or -EXDEV (or another errno) when a copy is needed. */
+static int link_temp(const char *src, char *tmp)
+{
+    int fd = mkostemp(tmp, O_CLOEXEC); /* reserves a fresh name in the target directory */
+    if (fd < 0)
+        return -errno;
+    close(fd);
+    unlink(tmp);
+    if (link(src, tmp) < 0)
+        return -errno;
+    fd = open(tmp, O_RDONLY | O_CLOEXEC);
+    int rc = fd < 0 || fsync(fd) < 0 ? -errno : 0; /* the recorder fsync'd it; cheap */
+    if (fd >= 0)
+        close(fd);
+    if (rc < 0)
+        unlink(tmp);
+    return rc;
+}
+
 static int file_put(struct storage *s, const char *key, const char *path, char *err, size_t errlen)
 {
     char dst[PATH_MAX], tmp[PATH_MAX + 16], parent[PATH_MAX];
@@ -164,9 +186,12 @@ static int file_put(struct storage *s, const char *key, const char *path, char *
         return storage_fail(err, errlen, -EIO, "file storage: cannot create %s: %s", parent,
                             strerror(-rc));
     snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", dst);
-    rc = write_temp(path, tmp, err, errlen);
-    if (rc < 0)
-        return rc;
+    if (link_temp(path, tmp) < 0) { /* another filesystem, or no links: copy */
+        snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", dst);
+        rc = write_temp(path, tmp, err, errlen);
+        if (rc < 0)
+            return rc;
+    }
     if (rename(tmp, dst) < 0) {
         int e = errno;
         unlink(tmp);

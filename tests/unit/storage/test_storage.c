@@ -197,6 +197,9 @@ static void test_file_backend(void)
     CHECK_EQ_INT(is_url, 0);
     CHECK(same_file(src, path));
     free(where);
+    /* same filesystem: a hard link, not a second copy of the bytes */
+    struct stat a, b;
+    CHECK(stat(src, &a) == 0 && stat(path, &b) == 0 && a.st_ino == b.st_ino);
 
     /* Overwrite; no temporary file left behind; the source stays. */
     CHECK_EQ_INT(storage_put_file(s, key, src2, err, sizeof(err)), 0);
