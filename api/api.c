@@ -13,13 +13,14 @@
 #include "core/clock.h"
 
 struct api *api_create(struct db *db, struct hub_registry *hubs, struct hls_server *hls,
-                       struct storage *store)
+                       struct storage *store, const char *spool_dir)
 {
     struct api *api = xcalloc(1, sizeof(*api));
     api->db = db;
     api->hubs = hubs;
     api->hls = hls;
     api->store = store;
+    api->spool_dir = spool_dir ? xstrdup(spool_dir) : NULL;
     if (getrandom(api->url_key, sizeof(api->url_key), 0) != (ssize_t)sizeof(api->url_key))
         abort(); /* no randomness for the URL key: nothing safe to fall back to */
     api->fail_by_addr = ratelimit_create(API_LOGIN_FAILURES, API_LOGIN_WINDOW_US, 4096);
@@ -34,6 +35,7 @@ void api_destroy(struct api **papi)
         return;
     ratelimit_destroy(&api->fail_by_addr);
     ratelimit_destroy(&api->fail_by_user);
+    free(api->spool_dir);
     free(api);
     *papi = NULL;
 }

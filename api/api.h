@@ -58,9 +58,10 @@ struct api_response {
 
 /* db, hubs and store are not owned and must outlive the api; any may be NULL (routes needing
  * the db answer 503, so do the recordings' chunk, playlist and delete routes without a store;
- * /api/live lists nothing without hubs). */
+ * /api/live lists nothing without hubs). spool_dir (copied; may be NULL) is the recorder's
+ * spool, cleared of a recording's leftovers when it is deleted. */
 struct api *api_create(struct db *db, struct hub_registry *hubs, struct hls_server *hls,
-                       struct storage *store);
+                       struct storage *store, const char *spool_dir);
 void api_destroy(struct api **papi);
 /* Fills *resp (zeroed first). The caller releases it with api_response_clear. */
 void api_handle(struct api *api, const struct api_request *req, struct api_response *resp);

@@ -24,6 +24,7 @@ struct api {
     struct hub_registry *hubs;
     struct hls_server *hls; /* for viewer counts; may be NULL */
     struct storage *store;  /* recordings' objects; may be NULL */
+    char *spool_dir;        /* the recorder's spool; may be NULL */
     unsigned char url_key[API_URL_KEY_LEN];
     struct ratelimit *fail_by_addr;
     struct ratelimit *fail_by_user;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "api/internal.h"
+#include "storage/upload.h"
 #include "api/vod.h"
 #include "core/alloc.h"
 #include "core/log.h"
@@ -245,6 +246,9 @@ void api_recording_delete(struct api_call *c)
         if (err < 0) {
             api_fail_db(c, err, "recording");
         } else {
+            /* chunks that failed for good left their files: else the next start recovers them */
+            if (c->api->spool_dir)
+                upload_spool_forget(c->api->spool_dir, r.id);
             api_ok(c, 204, NULL);
             log_info("api", r.stream_name, "recording %s (%zu chunks) deleted by '%s'", r.id, n,
                      c->user.name);

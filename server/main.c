@@ -199,6 +199,7 @@ static int start(struct app *app)
     }
     if (start_recordings(app) < 0)
         return -1;
+    char *spool_dir = config_spool_dir(c);
     struct http_server_config htc = {
         .listen_addr = c->http_addr,
         .cors_origin = c->cors_origin,
@@ -208,8 +209,10 @@ static int start(struct app *app)
         .metrics = &app->metrics,
         .db = app->db,
         .store = app->store,
+        .spool_dir = spool_dir,
     };
     app->http = http_server_create(&htc);
+    free(spool_dir);
     if (!app->http)
         return -1;
     struct rtmp_server_config rc = {

@@ -2,6 +2,7 @@
  * closed chunks to the store. See upload.h for the contract. */
 #include "storage/upload.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -344,6 +345,24 @@ static void remove_dir(struct upload *u, const char *rec_id)
     unlink(meta);
     if (rmdir(dir) < 0 && errno != ENOENT)
         log_warn("upload", NULL, "cannot remove %s: %s", dir, strerror(errno));
+}
+
+int upload_spool_forget(const char *spool, const char *id)
+{
+    char dir[1024], path[1400];
+    if (upload_chunk_path(spool, id, 0, dir, sizeof(dir)) < 0)
+        return -ENOSPC;
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOENT ? 0 : -errno;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.') {
+            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+            unlink(path);
+        }
+    closedir(d);
+    return rmdir(dir) < 0 ? -errno : 0;
 }
 
 /* A finished recording whose chunks are all uploaded becomes ready: webhook, spool dir gone. */

@@ -112,5 +112,10 @@ bool upload_wait_idle(struct upload *u, int timeout_ms);
 int upload_object_key(const struct upload_rec_info *rec, int seq, char *out, size_t outlen);
 /* "<spool>/<id>/<seq:06d>.mp4" and "<spool>/<id>". */
 int upload_chunk_path(const char *spool, const char *id, int seq, char *out, size_t outlen);
+/* Removes what the spool still holds of recording id (the files of chunks that failed for good,
+ * recording.json) and its directory, so a deleted recording is not recovered at the next start.
+ * Only for a recording the worker is done with. 0, or a negative errno (a missing directory is
+ * fine). */
+int upload_spool_forget(const char *spool, const char *id);
 
 #endif

@@ -250,8 +250,16 @@ static void test_delete(const char *ann, const char *eve, const char *root)
     char path[256];
     snprintf(path, sizeof(path), "%s/store/ann/cam/2026-01-01/" A "/000001.mp4", dir);
     CHECK(access(path, F_OK) == 0);
+    /* a chunk that failed for good left its spool file: the delete takes it too, else the next
+     * start would recover the recording */
+    char spool[256], cmd[1024];
+    snprintf(spool, sizeof(spool), "%s/spool/" A, dir);
+    snprintf(cmd, sizeof(cmd), "mkdir -p %s && echo x > %s/000003.mp4 && echo {} > %s/recording.json",
+             spool, spool, spool);
+    CHECK_EQ_INT(system(cmd), 0);
     CHECK_EQ_INT(st("DELETE", "/api/recordings/" A, ann), 204);
     CHECK(access(path, F_OK) != 0);
+    CHECK(access(spool, F_OK) != 0);
     CHECK_EQ_INT(st("GET", "/api/recordings/" A, ann), 404);
     CHECK_EQ_INT(st("DELETE", "/api/recordings/" O, root), 409); /* finished: uploads pending */
     db_recording_set_state(db, O, DB_REC_READY);
@@ -284,7 +292,8 @@ int main(void)
     snprintf(url, sizeof(url), "file:%s/store", dir);
     char err[256];
     CHECK_EQ_INT(storage_open(url, &store, err, sizeof(err)), 0);
-    api = api_create(db, NULL, NULL, store);
+    snprintf(url, sizeof(url), "%s/spool", dir);
+    api = api_create(db, NULL, NULL, store, url);
     char *ann_id = user("ann", DB_ROLE_USER), *eve_id = user("eve", DB_ROLE_USER);
     char *root_id = user("root", DB_ROLE_ADMIN);
     char *ann = login("ann"), *eve = login("eve"), *root = login("root");
