@@ -31,7 +31,8 @@ struct http_server_config {
     /* The recordings' store, for /api/recordings (chunks, playlists, delete); NULL: those answer
      * 503. Not owned; must outlive the server. */
     struct storage *store;
-    const char *spool_dir; /* the recorder's spool (a deleted recording's leftovers go); may be NULL */
+    const char
+        *spool_dir; /* the recorder's spool (a deleted recording's leftovers go); may be NULL */
 };
 
 /* Binds and starts serving. NULL after logging why. */

@@ -10,10 +10,10 @@
 #include <string.h>
 
 #include "api/internal.h"
-#include "storage/upload.h"
 #include "api/vod.h"
 #include "core/alloc.h"
 #include "core/log.h"
+#include "storage/upload.h"
 
 #define LIST_DEFAULT 50
 #define LIST_MAX 500

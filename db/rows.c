@@ -91,9 +91,8 @@ int db_query_list(struct db *db, const struct db_stmt *st, const struct db_val *
 
 /* Runs a query that returns at most one row (a unique key) into out, zeroed first; -ENOENT when
  * there is none. */
-int db_query_one(struct db *db, const struct db_stmt *st, const struct db_val *p, int np,
-                 void *out, size_t size, void (*fill)(void *, const struct db_val *),
-                 void (*clear)(void *))
+int db_query_one(struct db *db, const struct db_stmt *st, const struct db_val *p, int np, void *out,
+                 size_t size, void (*fill)(void *, const struct db_val *), void (*clear)(void *))
 {
     void *items;
     size_t n;

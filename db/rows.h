@@ -24,8 +24,7 @@ int db_query_list(struct db *db, const struct db_stmt *st, const struct db_val *
                   void **out, size_t *n, size_t size, void (*fill)(void *, const struct db_val *),
                   void (*clear)(void *));
 /* The same for at most one row (a unique key) into out, zeroed first; -ENOENT when none. */
-int db_query_one(struct db *db, const struct db_stmt *st, const struct db_val *p, int np,
-                 void *out, size_t size, void (*fill)(void *, const struct db_val *),
-                 void (*clear)(void *));
+int db_query_one(struct db *db, const struct db_stmt *st, const struct db_val *p, int np, void *out,
+                 size_t size, void (*fill)(void *, const struct db_val *), void (*clear)(void *));
 
 #endif

@@ -3,9 +3,8 @@
  *
  *   file:DIR                                  (default DATA/recordings) objects are files under DIR
  *   s3://BUCKET/PREFIX?endpoint=URL&region=R  Amazon S3 or anything that speaks it (MinIO, s3rver);
- *                                             path-style URLs when an endpoint is given, signed with
- *                                             AWS Signature V4 by libcurl (CURLOPT_AWS_SIGV4);
- *                                             credentials from AWS_ACCESS_KEY_ID,
+ *                                             path-style URLs when an endpoint is given, signed
+ * with AWS Signature V4 by libcurl (CURLOPT_AWS_SIGV4); credentials from AWS_ACCESS_KEY_ID,
  *                                             AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN (optional)
  *
  * s3 url details: endpoint is http(s)://HOST[:PORT] (percent-encoded or not); without it, Amazon

@@ -254,8 +254,9 @@ static void test_delete(const char *ann, const char *eve, const char *root)
      * start would recover the recording */
     char spool[256], cmd[1024];
     snprintf(spool, sizeof(spool), "%s/spool/" A, dir);
-    snprintf(cmd, sizeof(cmd), "mkdir -p %s && echo x > %s/000003.mp4 && echo {} > %s/recording.json",
-             spool, spool, spool);
+    snprintf(cmd, sizeof(cmd),
+             "mkdir -p %s && echo x > %s/000003.mp4 && echo {} > %s/recording.json", spool, spool,
+             spool);
     CHECK_EQ_INT(system(cmd), 0);
     CHECK_EQ_INT(st("DELETE", "/api/recordings/" A, ann), 204);
     CHECK(access(path, F_OK) != 0);

@@ -42,8 +42,8 @@ int main(void)
     /* a largesize (13) shorter than its own 16-byte header: malformed, not a complete moov
      * (the fuzzer's second find: accepting it made recovery cut the file to 21 bytes, and a
      * second walk of those 21 bytes disagreed) */
-    static const uint8_t short_large[] = {0, 0, 0, 8, 'f', 't', 'y', 'p', 0, 0, 0, 1, 'm', 'o',
-                                          'o', 'v', 0, 0, 0, 0, 0, 0, 0, 13};
+    static const uint8_t short_large[] = {0,   0,   0,   8,   'f', 't', 'y', 'p', 0, 0, 0, 1,
+                                          'm', 'o', 'o', 'v', 0,   0,   0,   0,   0, 0, 0, 13};
     CHECK_EQ_INT(walk(short_large, sizeof(short_large), &frags), 0);
 
     uint8_t f[512];
