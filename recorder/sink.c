@@ -287,7 +287,14 @@ static bool pick_track(struct sink *k, int i, const struct hub_track *ht, bool *
         *has_audio |= !t->video;
         return true;
     }
-    log_warn("recorder", k->name, "track %d (%s) is not recorded: only H.264 and AAC are", i,
+    /* MP3 goes into MP4 as it is (object type 0x6B): source quality, no transcode. */
+    if (par->codec_type == AVMEDIA_TYPE_AUDIO && par->codec_id == AV_CODEC_ID_MP3 && !*has_audio) {
+        int rate = par->sample_rate > 0 ? par->sample_rate : 44100;
+        t->default_dur = av_rescale_q(1152, (AVRational){1, rate}, t->tb);
+        *has_audio = true;
+        return true;
+    }
+    log_warn("recorder", k->name, "track %d (%s) is not recorded: only H.264, AAC and MP3 are", i,
              avcodec_get_name(par->codec_id));
     return false;
 }

@@ -5,6 +5,8 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, testClip, publish, fetchText, waitFor, metric } from './lib/server.mjs';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
 import { getPlaylist, probe, firstPts } from './lib/hls.mjs';
 
 const FRAME = 1 / 30;
@@ -129,7 +131,6 @@ test('--ladder none: the source alone, audio muxed in', async () => {
 });
 
 test('a bad --ladder or --x264-preset is refused at start with the reason', async () => {
-  const { spawnSync } = await import('node:child_process');
   const { binary } = await import('./lib/server.mjs');
   const bad = spawnSync(binary, ['serve', '--ladder', 'source,721p:1M'], { encoding: 'utf8' });
   assert.equal(bad.status, 2);
@@ -162,5 +163,13 @@ for (const ladder of ['source,360p:600k', 'none']) {
     assert.ok(Number(a.nb_read_frames) >= 80, `${a.nb_read_frames} AAC frames in a 2 s segment`);
     assert.match(srv.log(), /transcoded to AAC/);
     await pub.stop();
+    // The recording keeps the source's MP3 (source quality, no transcode).
+    const chunk = await waitFor(() => {
+      const out = spawnSync('find', [path.join(srv.dataDir, 'recordings'), '-name', '*.mp4'], { encoding: 'utf8' });
+      return out.stdout.split('\n').filter(Boolean)[0];
+    }, { timeout: 20000, what: 'a recorded chunk' });
+    const probe1 = JSON.parse(spawnSync('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name',
+      '-of', 'json', chunk], { encoding: 'utf8' }).stdout);
+    assert.deepEqual(probe1.streams.map((x) => x.codec_name).sort(), ['h264', 'mp3']);
   });
 }
