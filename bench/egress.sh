@@ -9,7 +9,7 @@ DURATION=${DURATION:-10}
 clip=$(bench_clip 60)
 
 hp=$(free_port); rp=$(free_port)
-"$KIBITKA" serve --open-publish --ladder none --http 127.0.0.1:$hp --rtmp 127.0.0.1:$rp --log-level warn &
+"$KIBITKA" serve --open-publish --ladder none --no-record --http 127.0.0.1:$hp --rtmp 127.0.0.1:$rp --log-level warn &
 kpid=$!; PIDS+=($kpid)
 wait_http "http://127.0.0.1:$hp/health"
 start_publishers 1 "rtmp://127.0.0.1:$rp/live/egress" "$clip" # publishes as egress0

@@ -9,7 +9,7 @@ process.env.KIBITKA_BIN ||= path.join(here, '..', 'build', 'kibitka');
 const lib = await import('../tests/e2e/lib/server.mjs');
 const { listParts } = await import('../tests/e2e/lib/hls.mjs');
 
-const srv = await lib.startServer(['--open-publish', '--part', '0.5', '--log-level', 'warn']);
+const srv = await lib.startServer(['--open-publish', '--no-record', '--part', '0.5', '--log-level', 'warn']);
 const clip = lib.testClip({ seconds: 24 });
 const runs = [];
 for (let i = 0; i < 3; i++) {
