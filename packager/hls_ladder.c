@@ -23,16 +23,22 @@ struct hls_ladder {
     atomic_bool finished;
 };
 
+/* Rung r's track as its segmenter sees it: the encoder's parameters on the source's timeline. */
+static struct hub_track rung_track(const struct hls_ladder *l, const AVCodecParameters *par)
+{
+    return (struct hub_track){
+        .par = (AVCodecParameters *)par,
+        .time_base = l->time_base,
+        .frame_rate = l->frame_rate,
+    };
+}
+
 static void on_start(void *opaque, const struct transcoder *t)
 {
     struct hls_ladder *l = opaque;
     for (int r = 0; r < l->nrungs; r++) {
         const AVCodecParameters *par = transcoder_rung_par(t, r);
-        struct hub_track track = {
-            .par = (AVCodecParameters *)par,
-            .time_base = l->time_base,
-            .frame_rate = l->frame_rate,
-        };
+        struct hub_track track = rung_track(l, par);
         l->seg[r] = hls_sink_feed_create(l->name, l->st[r], l->part_target_us);
         if (!par || hls_sink_feed_start(l->seg[r], &track) < 0) {
             log_error("hls", l->name, "rendition %s cannot be packaged",
@@ -48,11 +54,7 @@ static void on_restart(void *opaque, const struct transcoder *t)
     struct hls_ladder *l = opaque;
     for (int r = 0; r < l->nrungs; r++) {
         const AVCodecParameters *par = transcoder_rung_par(t, r);
-        struct hub_track track = {
-            .par = (AVCodecParameters *)par,
-            .time_base = l->time_base,
-            .frame_rate = l->frame_rate,
-        };
+        struct hub_track track = rung_track(l, par);
         if (l->seg[r] && par)
             hls_sink_feed_restart(l->seg[r], &track);
     }

@@ -292,15 +292,14 @@ static bool msn_reached(const struct hls_stream *st, int64_t msn, int part)
     return t && t->nparts > 0;
 }
 
-/* True when q must wait: only playlists before the first segment, blocking reloads whose part
- * is not there yet, and the preload-hinted part. */
+/* True when q must wait: only the media playlist before the first segments, blocking reloads
+ * whose part is not there yet, and the preload-hinted part. (The multivariant playlist is the
+ * group's, hls_group.c, which waits on its own.) */
 static bool must_block(const struct hls_stream *st, const struct hls_query *q)
 {
     if (st->detached || st->ended)
         return false;
     switch (q->file) {
-    case HLS_FILE_MULTIVARIANT:
-        return !st->ready;
     case HLS_FILE_MEDIA:
         if (q->bad || (q->has_msn && q->hls_msn > next_msn(st) + 2))
             return false; /* 400 at once */
