@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, renameSync } from 'node:fs';
+import { existsSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import { startServer, waitFor, metric, workDir } from './lib/server.mjs';
 import { checkChunks, probeChunk, storedFiles, spoolFiles, rmrf } from './lib/s3.mjs';
@@ -16,7 +16,6 @@ const GOP = 2;
 
 // 600 s of 320x180 H.264 (2 s GOP) + AAC, small and cheap to make: about 20 s once, cached.
 function longClip() {
-  mkdirSync(workDir, { recursive: true });
   const file = path.join(workDir, `clip-320x180-${SECONDS}s-gop${GOP}.flv`);
   if (!existsSync(file)) {
     execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y',

@@ -23,7 +23,6 @@ export const CREDENTIALS = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY:
 const REGION = 'us-east-1';
 
 export async function startS3() {
-  mkdirSync(workDir, { recursive: true });
   const dir = mkdtempSync(path.join(workDir, 's3-'));
   const { stdout } = await run(path.join(repo, 'tests/lib/s3-start'), [dir]);
   const endpoint = stdout.trim();

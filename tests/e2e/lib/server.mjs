@@ -10,6 +10,9 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 export const repo = path.resolve(here, '../../..');
 export const binary = process.env.KIBITKA_BIN || path.join(repo, 'build-test', 'kibitka');
 export const workDir = process.env.KIBITKA_E2E_DIR || '/tmp/kibitka-e2e';
+// Made here, once, before any test file uses it: test files call mkdtemp under it at their top
+// level, and on a fresh machine the first of them (api.test.mjs) ran before anything had made it.
+mkdirSync(workDir, { recursive: true });
 
 export function freePort() {
   return new Promise((resolve, reject) => {
@@ -32,7 +35,6 @@ export async function startServer(extra = [], env = {}) {
   const http = await freePort();
   const rtmp = await freePort();
   // Each server gets its own data directory (its SQLite database) unless the test names one.
-  mkdirSync(workDir, { recursive: true });
   const dataDir = mkdtempSync(path.join(workDir, 'data-'));
   const args = ['serve', '--http', `127.0.0.1:${http}`, '--rtmp', `127.0.0.1:${rtmp}`,
     ...(extra.includes('--data') ? [] : ['--data', dataDir]),
@@ -70,7 +72,6 @@ export async function startServer(extra = [], env = {}) {
 
 // A 720p30 H.264 High + AAC clip with a 2 s GOP, made once per machine and cached.
 export function testClip({ seconds = 20, size = '1280x720', rate = 30, gop = 60, name } = {}) {
-  mkdirSync(workDir, { recursive: true });
   const file = path.join(workDir, name || `clip-${size}-${rate}-${gop}-${seconds}.flv`);
   if (!existsSync(file)) {
     execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y',
