@@ -70,7 +70,12 @@ test('stream.live (retried after a 503) and stream.ended arrive signed; ingest i
       console.log(`# playlist ${playlistAt - t0} ms after the publish`);
       const first = rx.requests.find((r) => r.type === 'stream.live');
       assert.ok(first, 'the first stream.live attempt arrived');
-      assert.ok(first.at - t0 < 3000, `stream.live sent ${first.at - t0} ms after the publish`);
+      // Timed from the server's own "publish started" line, not from spawning ffmpeg: on a
+      // loaded machine ffmpeg alone took more than 3 s to connect (issue 10 item 14).
+      const started = srv.log().split('\n').find((l) => l.includes('stream=hooked publish started'));
+      assert.ok(started, 'the server logged the publish start');
+      const liveAt = Date.parse(started.split(' ')[0]);
+      assert.ok(first.at - liveAt < 1000, `stream.live sent ${first.at - liveAt} ms after the publish started`);
       assert.equal(first.answeredAt, undefined, 'the playlist appeared while the webhook hung');
       assert.ok(playlistAt - t0 < 10000, `playlist after ${playlistAt - t0} ms`);
 
