@@ -325,7 +325,10 @@ static int parse_ladder(struct app *app)
     if (app->ladder_none)
         return 0;
     if (ladder_parse(app->cfg.ladder, &app->ladder, err, sizeof(err)) < 0) {
-        fprintf(stderr, "kibitka: --%s\n", err);
+        if (config_from_env(&app->cfg, "ladder")) /* err starts with "ladder" */
+            fprintf(stderr, "kibitka: KIBITKA_LADDER='%s': %s\n", app->cfg.ladder, err);
+        else
+            fprintf(stderr, "kibitka: --%s\n", err);
         return -1;
     }
     return 0;
@@ -334,6 +337,10 @@ static int parse_ladder(struct app *app)
 static int serve(int argc, char **argv)
 {
     static struct app app = {.http_fd = -1, .rtmp_fd = -1};
+    if (config_wants_help(argc, argv)) {
+        config_print_help(stdout);
+        return 0;
+    }
     tune_malloc();
     config_defaults(&app.cfg);
     if (config_parse(&app.cfg, argc, argv, stderr) < 0 || config_check(&app.cfg, stderr) < 0 ||
@@ -367,33 +374,87 @@ static int serve(int argc, char **argv)
     return rc;
 }
 
+static void print_usage(FILE *out)
+{
+    fprintf(out,
+            "kibitka: live video server (RTMP in, LL-HLS out)\n\n"
+            "commands:\n"
+            "  kibitka [serve] [FLAGS]     run the server (its flags below)\n"
+            "  kibitka user add NAME [--admin] --password-stdin\n"
+            "                              add a user (the password on stdin)\n"
+            "  kibitka user list           list the users and their roles\n"
+            "  kibitka stream add --user NAME --name STREAM\n"
+            "                              add a stream, print its key\n"
+            "      (user and stream take --data DIR and --db URL, like serve; they only use the\n"
+            "      database, so they work with the server stopped or running)\n"
+            "  kibitka version             print the version\n"
+            "  kibitka help [COMMAND]      this text, or COMMAND's\n"
+            "  kibitka COMMAND [SUBCOMMAND] --help   the same: what it accepts\n\n");
+    config_print_help(out);
+}
+
+static bool is_help(const char *arg)
+{
+    return !strcmp(arg, "--help") || !strcmp(arg, "-h") || !strcmp(arg, "help");
+}
+
+/* `kibitka version [--help]`. */
+static int version_cmd(int argc, char **argv)
+{
+    if (argc == 0)
+        return print_version();
+    if (argc == 1 && is_help(argv[0])) {
+        printf("usage: kibitka version\n\nPrints the version of kibitka and of the libraries it "
+               "was built with.\n");
+        return 0;
+    }
+    fprintf(stderr, "kibitka: version takes no arguments (see kibitka version --help)\n");
+    return 2;
+}
+
+/* `kibitka help [COMMAND ...]`: the same text as COMMAND ... --help. */
+static int help_cmd(int argc, char **argv)
+{
+    if (argc == 0 || is_help(argv[0])) {
+        print_usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[0], "serve")) {
+        config_print_help(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[0], "version"))
+        return version_cmd(1, (char *[]){"--help"});
+    if (!strcmp(argv[0], "user") || !strcmp(argv[0], "stream"))
+        return cli_help(argc, argv);
+    fprintf(stderr, "kibitka: no command '%s' (commands: serve, user, stream, version)\n", argv[0]);
+    return 2;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc >= 2) {
-        const char *cmd = argv[1];
-        if (!strcmp(cmd, "version") || !strcmp(cmd, "--version"))
-            return print_version();
-        if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
-            config_print_help(stdout);
-            return 0;
-        }
-        if (!strcmp(cmd, "serve"))
-            return serve(argc - 2, argv + 2);
-        if (!strcmp(cmd, "user") || !strcmp(cmd, "stream"))
-            return cli_main(argc - 1, argv + 1);
-        if (strncmp(cmd, "--", 2) != 0) {
-            fprintf(stderr,
-                    "kibitka: unknown command '%s' (commands: serve, version; see "
-                    "kibitka --help)\n",
-                    cmd);
-            return 2;
-        }
+    if (argc < 2)
+        return serve(0, argv + 1);
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version"))
+        return version_cmd(argc - 2, argv + 2);
+    if (!strcmp(cmd, "help"))
+        return help_cmd(argc - 2, argv + 2);
+    if (!strcmp(cmd, "serve"))
+        return serve(argc - 2, argv + 2);
+    if (!strcmp(cmd, "user") || !strcmp(cmd, "stream"))
+        return cli_main(argc - 1, argv + 1);
+    if (strncmp(cmd, "-", 1) != 0) {
+        fprintf(stderr,
+                "kibitka: unknown command '%s' (commands: serve, user, stream, version, help; "
+                "see kibitka --help)\n",
+                cmd);
+        return 2;
     }
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            config_print_help(stdout);
-            return 0;
-        }
+    /* Flags without a command: serve, but --help here is the whole command's help. */
+    if (config_wants_help(argc - 1, argv + 1)) {
+        print_usage(stdout);
+        return 0;
     }
     return serve(argc - 1, argv + 1);
 }
