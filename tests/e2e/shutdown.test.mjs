@@ -35,7 +35,7 @@ test('bad flags give a clear error and exit code 2', async () => {
   const { binary } = await import('./lib/server.mjs');
   const bad = spawnSync(binary, ['serve', '--part', 'fast'], { encoding: 'utf8' });
   assert.equal(bad.status, 2);
-  assert.match(bad.stderr, /--part: 'fast' is not a number/);
+  assert.match(bad.stderr, /--part 'fast' is not a number/);
   const unknown = spawnSync(binary, ['--no-such-flag'], { encoding: 'utf8' });
   assert.equal(unknown.status, 2);
   assert.match(unknown.stderr, /unknown flag '--no-such-flag'/);
