@@ -7,6 +7,8 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "api/api.h"
 #include "api/metrics_text.h"
@@ -411,14 +413,17 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 struct http_server *http_server_create(const struct http_server_config *cfg)
 {
     struct sockaddr_storage ss;
-    if (net_parse_addr(cfg->listen_addr, &ss) < 0) {
-        log_error("http", NULL, "bad listen address '%s'", cfg->listen_addr);
+    socklen_t sslen = sizeof(ss);
+    if (getsockname(cfg->listen_fd, (struct sockaddr *)&ss, &sslen) < 0) {
+        log_error("http", NULL, "the HTTP listening socket is not usable: %s", strerror(errno));
+        close(cfg->listen_fd);
         return NULL;
     }
     struct http_server *srv = xcalloc(1, sizeof(*srv));
     atomic_init(&srv->refs, 1);
     srv->cfg = *cfg;
     srv->cors_origin = xstrdup(cfg->cors_origin);
+    srv->port = net_local_port(cfg->listen_fd);
     pthread_mutex_init(&srv->lock, NULL);
     if (password_init() < 0)
         log_warn("http", NULL, "libsodium failed to initialise: logins will fail");
@@ -431,21 +436,20 @@ struct http_server *http_server_create(const struct http_server_config *cfg)
         flags |= MHD_USE_IPv6;
     srv->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, handle, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
+        MHD_OPTION_LISTEN_SOCKET, cfg->listen_fd, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)cfg->threads, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)4000, MHD_OPTION_NOTIFY_COMPLETED, request_completed,
         srv, MHD_OPTION_END);
     if (!srv->daemon) {
-        log_error("http", NULL, "cannot listen on %s (port in use, or no permission?)",
-                  cfg->listen_addr);
+        /* The socket is bound already: what fails here is threads or epoll, not the port. */
+        log_error("http", NULL, "cannot start the HTTP server's threads (see --http-threads)");
+        close(cfg->listen_fd);
         api_destroy(&srv->api);
         free(srv->cors_origin);
         pthread_mutex_destroy(&srv->lock);
         free(srv);
         return NULL;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    srv->port = info ? info->port : 0;
     return srv;
 }
 

@@ -19,7 +19,10 @@
 struct http_server;
 
 struct http_server_config {
-    const char *listen_addr; /* "ADDR:PORT" */
+    /* A bound, listening, non-blocking socket (net_listen_tcp): kibitka binds its ports before
+     * it touches the data directory, so a port in use changes nothing. Owned by the server from
+     * the call on (closed by destroy, or by create when it fails). */
+    int listen_fd;
     const char *cors_origin; /* Access-Control-Allow-Origin for /hls */
     int threads;
     struct hls_server *hls;
@@ -35,7 +38,7 @@ struct http_server_config {
         *spool_dir; /* the recorder's spool (a deleted recording's leftovers go); may be NULL */
 };
 
-/* Binds and starts serving. NULL after logging why. */
+/* Starts serving on cfg->listen_fd. NULL after logging why. */
 struct http_server *http_server_create(const struct http_server_config *cfg);
 int http_server_port(const struct http_server *srv);
 /* /health answers 200 once ready, 503 before and while stopping. */

@@ -87,6 +87,7 @@ static const struct flag flags[] = {
 };
 
 #define NFLAGS (sizeof(flags) / sizeof(flags[0]))
+_Static_assert(NFLAGS <= 64, "struct config's from_env has a bit per flag");
 
 static void list_clear(struct config_list *l)
 {
@@ -117,11 +118,27 @@ static int size_shift(const char *suffix)
     return u && *u ? 10 * (int)(u - units + 1) : -1;
 }
 
+/* "--part 'x'" or "KIBITKA_PART='x'": the setting as the user wrote it, for error messages (a bad
+ * KIBITKA_PART must not be reported as a --part nobody typed). env is the variable's name, or NULL
+ * for the command line; quote puts the value in quotes (text values). */
+static const char *spelled(const char *flag, const char *env, const char *val, bool quote,
+                           char *buf, size_t n)
+{
+    const char *q = quote ? "'" : "";
+    if (env)
+        snprintf(buf, n, "%s=%s%s%s", env, q, val, q);
+    else
+        snprintf(buf, n, "--%s %s%s%s", flag, q, val, q);
+    return buf;
+}
+
+/* env: the KIBITKA_ variable val came from, NULL for the command line, "" for a default. */
 static int set_flag(struct config *cfg, const struct flag *f, const char *val, FILE *err,
-                    const char *origin)
+                    const char *env)
 {
     void *field = (char *)cfg + f->offset;
-    char *end;
+    char *end, who[160];
+    spelled(f->name, env && env[0] ? env : NULL, val, true, who, sizeof(who));
     switch (f->type) {
     case FLAG_STR:
         free(*(char **)field);
@@ -134,7 +151,7 @@ static int set_flag(struct config *cfg, const struct flag *f, const char *val, F
         errno = 0;
         double d = strtod(val, &end);
         if (errno || end == val || *end || !isfinite(d)) {
-            fprintf(err, "kibitka: %s --%s: '%s' is not a number\n", origin, f->name, val);
+            fprintf(err, "kibitka: %s is not a number\n", who);
             return -EINVAL;
         }
         *(double *)field = d;
@@ -144,8 +161,7 @@ static int set_flag(struct config *cfg, const struct flag *f, const char *val, F
         errno = 0;
         long l = strtol(val, &end, 10);
         if (errno || end == val || *end || l < 0 || l > 1000000) {
-            fprintf(err, "kibitka: %s --%s: '%s' is not a whole number from 0 to 1000000\n", origin,
-                    f->name, val);
+            fprintf(err, "kibitka: %s is not a whole number from 0 to 1000000\n", who);
             return -EINVAL;
         }
         *(int *)field = (int)l;
@@ -156,8 +172,7 @@ static int set_flag(struct config *cfg, const struct flag *f, const char *val, F
         long long v = strtoll(val, &end, 10);
         int shift = size_shift(end);
         if (errno || end == val || v < 0 || shift < 0 || v > (INT64_MAX >> shift)) {
-            fprintf(err, "kibitka: %s --%s: '%s' is not a size in bytes (e.g. 500000000, 20G)\n",
-                    origin, f->name, val);
+            fprintf(err, "kibitka: %s is not a size in bytes (e.g. 500000000, 20G)\n", who);
             return -EINVAL;
         }
         *(int64_t *)field = (int64_t)v << shift;
@@ -169,8 +184,7 @@ static int set_flag(struct config *cfg, const struct flag *f, const char *val, F
         } else if (!strcmp(val, "0") || !strcmp(val, "false") || !strcmp(val, "no")) {
             *(bool *)field = false;
         } else {
-            fprintf(err, "kibitka: %s --%s: '%s' is not one of 1/0, true/false, yes/no\n", origin,
-                    f->name, val);
+            fprintf(err, "kibitka: %s is not one of 1/0, true/false, yes/no\n", who);
             return -EINVAL;
         }
         return 0;
@@ -183,7 +197,7 @@ void config_defaults(struct config *cfg)
     memset(cfg, 0, sizeof(*cfg));
     for (size_t i = 0; i < NFLAGS; i++)
         if (flags[i].def)
-            set_flag(cfg, &flags[i], flags[i].def, stderr, "default");
+            set_flag(cfg, &flags[i], flags[i].def, stderr, "");
 }
 
 static void env_name(const char *flag, char *out, size_t outlen)
@@ -210,6 +224,8 @@ int config_parse(struct config *cfg, int argc, char **argv, FILE *err)
         const char *v = getenv(env);
         if (v && set_flag(cfg, &flags[i], v, err, env) < 0)
             return -EINVAL;
+        if (v)
+            cfg->from_env |= 1ULL << i;
     }
     bool list_seen[NFLAGS] = {false};
     for (int i = 0; i < argc; i++) {
@@ -240,83 +256,124 @@ int config_parse(struct config *cfg, int argc, char **argv, FILE *err)
             list_clear((struct config_list *)((char *)cfg + f->offset));
             list_seen[f - flags] = true;
         }
-        if (set_flag(cfg, f, val, err, "flag") < 0)
+        if (set_flag(cfg, f, val, err, NULL) < 0)
             return -EINVAL;
+        cfg->from_env &= ~(1ULL << (f - flags));
+    }
+    return 0;
+}
+
+/* How flag name's value was given, e.g. "--part 9" or "KIBITKA_PART=9" (then the variable's own
+ * text). val is the value as text, shown for the command line and the defaults. */
+static const char *given(const struct config *cfg, const char *name, const char *val, bool quote,
+                         char *buf, size_t n)
+{
+    char env[64];
+    env_name(name, env, sizeof(env));
+    const char *raw = config_from_env(cfg, name) ? getenv(env) : NULL;
+    return spelled(name, raw ? env : NULL, raw ? raw : val, quote, buf, n);
+}
+
+bool config_from_env(const struct config *cfg, const char *flag)
+{
+    const struct flag *f = find_flag(flag, strlen(flag));
+    return f && (cfg->from_env >> (f - flags) & 1);
+}
+
+/* given() for a number. */
+static const char *given_num(const struct config *cfg, const char *name, double v, char *buf,
+                             size_t n)
+{
+    char text[32];
+    snprintf(text, sizeof(text), "%g", v);
+    return given(cfg, name, text, false, buf, n);
+}
+
+static bool preset_valid(const char *preset)
+{
+    static const char *const presets[] = {"ultrafast", "superfast", "veryfast", "faster",  "fast",
+                                          "medium",    "slow",      "slower",   "veryslow"};
+    for (size_t i = 0; i < sizeof(presets) / sizeof(presets[0]); i++)
+        if (strcmp(preset, presets[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Writes "kibitka: <the setting as given> <what is wrong>" and returns -EINVAL. */
+static int bad(const struct config *cfg, FILE *err, const char *flag, const char *val,
+               const char *what)
+{
+    char w[300];
+    fprintf(err, "kibitka: %s %s\n", given(cfg, flag, val, true, w, sizeof(w)), what);
+    return -EINVAL;
+}
+
+/* The text flags: addresses, URLs, names. */
+static int check_text(const struct config *cfg, FILE *err)
+{
+    struct sockaddr_storage ss;
+    enum log_level lvl;
+    const char *db = cfg->db_url, *st = cfg->storage_url;
+    if (net_parse_addr(cfg->http_addr, &ss) < 0)
+        return bad(cfg, err, "http", cfg->http_addr, "is not ADDR:PORT (e.g. 0.0.0.0:8080)");
+    if (net_parse_addr(cfg->rtmp_addr, &ss) < 0)
+        return bad(cfg, err, "rtmp", cfg->rtmp_addr, "is not ADDR:PORT (e.g. 0.0.0.0:1935)");
+    if (db[0] && strncmp(db, "sqlite:", 7) != 0 && strncmp(db, "postgres://", 11) != 0 &&
+        strncmp(db, "postgresql://", 13) != 0)
+        return bad(cfg, err, "db", db, "is not sqlite:PATH or postgres://...");
+    if (!cfg->data_dir[0])
+        return bad(cfg, err, "data", "", "does not name a directory");
+    if (!preset_valid(cfg->x264_preset))
+        return bad(cfg, err, "x264-preset", cfg->x264_preset,
+                   "is not one of ultrafast, superfast, veryfast, faster, fast, medium, slow, "
+                   "slower, veryslow");
+    if (st[0] && strncmp(st, "file:", 5) != 0 && strncmp(st, "s3://", 5) != 0)
+        return bad(cfg, err, "storage", st, "is not file:DIR or s3://BUCKET/PREFIX");
+    if (log_parse_level(cfg->log_level, &lvl) < 0)
+        return bad(cfg, err, "log-level", cfg->log_level, "is not debug, info, warn or error");
+    for (int i = 0; i < cfg->webhook_urls.n; i++) {
+        const char *u = cfg->webhook_urls.v[i];
+        if (strncmp(u, "http://", 7) == 0 || strncmp(u, "https://", 8) == 0)
+            continue;
+        /* The variable may carry several URLs (comma-separated): say which one is wrong. */
+        char what[600] = "is not an http:// or https:// URL";
+        if (config_from_env(cfg, "webhook"))
+            snprintf(what, sizeof(what), "has '%s', which is not an http:// or https:// URL", u);
+        return bad(cfg, err, "webhook", u, what);
+    }
+    return 0;
+}
+
+/* The numeric flags and their ranges. */
+static int check_numbers(const struct config *cfg, FILE *err)
+{
+    struct {
+        const char *name;
+        double v, min, max;
+        const char *range;
+    } const nums[] = {
+        {"part", cfg->part_seconds, 0.1, 2, "0.1 to 2 seconds"},
+        {"record-chunk", cfg->record_chunk, 1, 86400, "1 to 86400 seconds"},
+        {"idle-timeout", cfg->idle_timeout, 0.5, INFINITY, "0.5 seconds or more"},
+        {"hls-linger", cfg->hls_linger, 0, INFINITY, "0 seconds or more"},
+        {"stop-grace", cfg->stop_grace, 0, INFINITY, "0 seconds or more"},
+        {"http-threads", cfg->http_threads, 1, 64, "1 to 64"},
+        {"max-connections", cfg->max_connections, 1, INFINITY, "1 or more"},
+    };
+    for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+        if (nums[i].v >= nums[i].min && nums[i].v <= nums[i].max)
+            continue;
+        char w[160];
+        fprintf(err, "kibitka: %s is out of range (%s)\n",
+                given_num(cfg, nums[i].name, nums[i].v, w, sizeof(w)), nums[i].range);
+        return -EINVAL;
     }
     return 0;
 }
 
 int config_check(const struct config *cfg, FILE *err)
 {
-    struct sockaddr_storage ss;
-    enum log_level lvl;
-    if (net_parse_addr(cfg->http_addr, &ss) < 0) {
-        fprintf(err, "kibitka: --http '%s' is not ADDR:PORT (e.g. 0.0.0.0:8080)\n", cfg->http_addr);
-        return -EINVAL;
-    }
-    if (net_parse_addr(cfg->rtmp_addr, &ss) < 0) {
-        fprintf(err, "kibitka: --rtmp '%s' is not ADDR:PORT (e.g. 0.0.0.0:1935)\n", cfg->rtmp_addr);
-        return -EINVAL;
-    }
-    if (cfg->part_seconds < 0.1 || cfg->part_seconds > 2.0) {
-        fprintf(err, "kibitka: --part %g is out of range (0.1 to 2 seconds)\n", cfg->part_seconds);
-        return -EINVAL;
-    }
-    if (cfg->db_url[0] && strncmp(cfg->db_url, "sqlite:", 7) != 0 &&
-        strncmp(cfg->db_url, "postgres://", 11) != 0 &&
-        strncmp(cfg->db_url, "postgresql://", 13) != 0) {
-        fprintf(err, "kibitka: --db '%s' is not sqlite:PATH or postgres://...\n", cfg->db_url);
-        return -EINVAL;
-    }
-    if (!cfg->data_dir[0]) {
-        fprintf(err, "kibitka: --data must name a directory\n");
-        return -EINVAL;
-    }
-    static const char *const presets[] = {"ultrafast", "superfast", "veryfast", "faster",  "fast",
-                                          "medium",    "slow",      "slower",   "veryslow"};
-    bool preset_ok = false;
-    for (size_t i = 0; i < sizeof(presets) / sizeof(presets[0]); i++)
-        preset_ok |= strcmp(cfg->x264_preset, presets[i]) == 0;
-    if (!preset_ok) {
-        fprintf(err,
-                "kibitka: --x264-preset '%s' is not one of ultrafast, superfast, veryfast, "
-                "faster, fast, medium, slow, slower, veryslow\n",
-                cfg->x264_preset);
-        return -EINVAL;
-    }
-    if (cfg->record_chunk < 1 || cfg->record_chunk > 86400) {
-        fprintf(err, "kibitka: --record-chunk %g is out of range (1 to 86400 seconds)\n",
-                cfg->record_chunk);
-        return -EINVAL;
-    }
-    if (cfg->storage_url[0] && strncmp(cfg->storage_url, "file:", 5) != 0 &&
-        strncmp(cfg->storage_url, "s3://", 5) != 0) {
-        fprintf(err, "kibitka: --storage '%s' is not file:DIR or s3://BUCKET/PREFIX\n",
-                cfg->storage_url);
-        return -EINVAL;
-    }
-    if (log_parse_level(cfg->log_level, &lvl) < 0) {
-        fprintf(err, "kibitka: --log-level '%s' is not debug, info, warn or error\n",
-                cfg->log_level);
-        return -EINVAL;
-    }
-    if (cfg->idle_timeout < 0.5 || cfg->hls_linger < 0 || cfg->stop_grace < 0) {
-        fprintf(err, "kibitka: --idle-timeout must be at least 0.5 s; --hls-linger and "
-                     "--stop-grace must not be negative\n");
-        return -EINVAL;
-    }
-    if (cfg->http_threads < 1 || cfg->http_threads > 64 || cfg->max_connections < 1) {
-        fprintf(err, "kibitka: --http-threads must be 1 to 64 and --max-connections at least 1\n");
-        return -EINVAL;
-    }
-    for (int i = 0; i < cfg->webhook_urls.n; i++) {
-        const char *u = cfg->webhook_urls.v[i];
-        if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0) {
-            fprintf(err, "kibitka: --webhook '%s' is not an http:// or https:// URL\n", u);
-            return -EINVAL;
-        }
-    }
-    return 0;
+    return check_text(cfg, err) < 0 || check_numbers(cfg, err) < 0 ? -EINVAL : 0;
 }
 
 /* Writes text as " word word...", the cursor being at column indent, wrapping at width with
@@ -341,22 +398,23 @@ static void print_wrapped(FILE *out, const char *text, int indent, int width)
     fprintf(out, "\n");
 }
 
-void config_print_help(FILE *out)
+bool config_wants_help(int argc, char **argv)
 {
-    fprintf(
-        out,
-        "kibitka: live video server (RTMP in, LL-HLS out)\n\n"
-        "usage:\n"
-        "  kibitka [serve] [FLAGS]   run the server\n"
-        "  kibitka user add NAME [--admin] --password-stdin     add a user (password on stdin)\n"
-        "  kibitka user list                                    list users and roles\n"
-        "  kibitka stream add --user NAME --name STREAM         add a stream, print its key\n"
-        "      (these three take --data DIR and --db URL, like serve, and work with the\n"
-        "      server stopped or running)\n"
-        "  kibitka version           print the version\n"
-        "  kibitka --help            this text\n\n"
-        "flags of serve (each also read from the environment as KIBITKA_<FLAG>, e.g.\n"
-        "KIBITKA_OPEN_PUBLISH=1; the command line wins):\n");
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h"))
+            return true;
+        if (strncmp(a, "--", 2) != 0 || strchr(a, '='))
+            continue;
+        const struct flag *f = find_flag(a + 2, strlen(a + 2));
+        if (f && f->type != FLAG_BOOL)
+            i++; /* its value, even one spelled "-h" */
+    }
+    return false;
+}
+
+static void print_flags(FILE *out)
+{
     for (size_t i = 0; i < NFLAGS; i++) {
         const struct flag *f = &flags[i];
         char left[64];
@@ -369,6 +427,19 @@ void config_print_help(FILE *out)
         fprintf(out, "  %-26s", left);
         print_wrapped(out, text, 28, 100);
     }
+    fprintf(out, "  %-26s", "--help, -h");
+    print_wrapped(out, "print this help and exit", 28, 100);
+}
+
+void config_print_help(FILE *out)
+{
+    fprintf(out,
+            "usage: kibitka [serve] [FLAGS]\n\n"
+            "Runs the server: RTMP in, LL-HLS out, recordings, the JSON API. It locks its data\n"
+            "directory (DATA/lock, flock): a second server on the same --data refuses to start.\n\n"
+            "flags (each also read from the environment as KIBITKA_<FLAG>, e.g.\n"
+            "KIBITKA_OPEN_PUBLISH=1; the command line wins):\n");
+    print_flags(out);
     fprintf(out,
             "\nURLs:\n"
             "  publish  rtmp://HOST:1935/live/<key>     (OBS: server rtmp://HOST/live, the key "

@@ -39,6 +39,9 @@ struct config {
     int max_connections; /* --max-connections: RTMP connections at once */
     struct config_list webhook_urls; /* --webhook URL, repeatable (or comma-separated) */
     char *webhook_secret;            /* --webhook-secret: HMAC-SHA256 key of X-Kibitka-Signature */
+    /* Bit i: the i-th flag's value came from its KIBITKA_ variable, not the command line, so an
+     * error names what the user actually set (KIBITKA_PART=9, not --part 9). */
+    uint64_t from_env;
 };
 
 /* Fills cfg with defaults. */
@@ -48,12 +51,19 @@ void config_defaults(struct config *cfg);
 int config_parse(struct config *cfg, int argc, char **argv, FILE *err);
 /* Validates cross-flag rules and value ranges; writes the reason to err. */
 int config_check(const struct config *cfg, FILE *err);
+/* True when flag's value came from its KIBITKA_ variable (for messages that name it). */
+bool config_from_env(const struct config *cfg, const char *flag);
 /* The database URL: --db, or sqlite:DATA/kibitka.db when it is empty. The caller frees it. */
 char *config_db_url(const struct config *cfg);
 /* The store URL: --storage, or file:DATA/recordings when it is empty. The caller frees it. */
 char *config_storage_url(const struct config *cfg);
 /* DATA/spool, where recording chunks wait for the store. The caller frees it. */
 char *config_spool_dir(const struct config *cfg);
+/* True when argv (the flags after `serve`) holds --help or -h where a flag may stand (a flag's
+ * value spelled "-h" is not a request for help). Checked before config_parse, so that help is
+ * given even when a flag or a KIBITKA_ variable is wrong. */
+bool config_wants_help(int argc, char **argv);
+/* `kibitka serve --help`: usage, every flag with its default, the URLs. */
 void config_print_help(FILE *out);
 void config_free(struct config *cfg);
 

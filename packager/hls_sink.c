@@ -311,8 +311,9 @@ static void choose_target(struct hls_sink *k)
     k->target_s = t < 1 ? 1 : (int)t;
     if (k->has_video)
         k->max_seg_us = (int64_t)k->target_s * 1000000 + ROUNDING_SLACK_US;
-    log_info("hls", k->name, "target duration %d s (first segment %.3f s)", k->target_s,
-             (double)len / 1e6);
+    log_info("hls", k->name, "%s%s%s: target duration %d s (first segment %.3f s)",
+             hls_stream_rendition(k->out[0].st), k->nout > 1 ? "+" : "",
+             k->nout > 1 ? hls_stream_rendition(k->out[1].st) : "", k->target_s, (double)len / 1e6);
     /* No declared frame rate: frames per second of the first segment. */
     if (!k->has_video || k->fr_frames < 2 || len <= 0)
         return;

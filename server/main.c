@@ -28,8 +28,10 @@
 #include "api/webhook.h"
 #include "auth/publish.h"
 #include "core/config.h"
+#include "core/data_lock.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/net.h"
 #include "db/db.h"
 #include "ingest/rtmp/rtmp.h"
 #include "packager/hls.h"
@@ -55,6 +57,8 @@ struct app {
     struct recorder *recorder;
     struct http_server *http;
     struct rtmp_server *rtmp;
+    int http_fd, rtmp_fd; /* bound listeners, -1 once handed to their server */
+    struct data_lock *data_lock;
     int sigfd;
     int stop_signal;
 };
@@ -154,9 +158,46 @@ out:
     return rc;
 }
 
+/* Binds --http and --rtmp before anything touches the data directory, so that a port in use
+ * (the commonest failure at start) leaves the directory, the database and the spool as they
+ * were. Both messages have the same words. */
+static int bind_listeners(struct app *app)
+{
+    struct {
+        const char *addr, *what;
+        int *fd, backlog;
+    } l[] = {{app->cfg.http_addr, "HTTP", &app->http_fd, SOMAXCONN},
+             {app->cfg.rtmp_addr, "RTMP", &app->rtmp_fd, 128}};
+    for (size_t i = 0; i < sizeof(l) / sizeof(l[0]); i++) {
+        struct sockaddr_storage ss;
+        int fd = net_parse_addr(l[i].addr, &ss) < 0 ? -EINVAL : net_listen_tcp(&ss, l[i].backlog);
+        if (fd < 0) {
+            log_error("main", NULL, "cannot listen on %s for %s: %s", l[i].addr, l[i].what,
+                      strerror(-fd));
+            return -1;
+        }
+        *l[i].fd = fd;
+    }
+    return 0;
+}
+
+/* The data directory's lock (core/data_lock.h), held until the process ends: a second server on
+ * the same --data would take this one's open spool chunks for a crash's leftovers. */
+static int lock_data_dir(struct app *app)
+{
+    char err[512];
+    if (data_lock_acquire(app->cfg.data_dir, &app->data_lock, err, sizeof(err)) < 0) {
+        log_error("main", NULL, "%s", err);
+        return -1;
+    }
+    return 0;
+}
+
 static int start(struct app *app)
 {
     struct config *c = &app->cfg;
+    if (bind_listeners(app) < 0 || lock_data_dir(app) < 0)
+        return -1;
     app->loop = loop_create();
     if (!app->loop || setup_signals(app) < 0 ||
         loop_add_fd(app->loop, app->sigfd, EPOLLIN, on_signal, app) < 0) {
@@ -201,7 +242,7 @@ static int start(struct app *app)
         return -1;
     char *spool_dir = config_spool_dir(c);
     struct http_server_config htc = {
-        .listen_addr = c->http_addr,
+        .listen_fd = app->http_fd,
         .cors_origin = c->cors_origin,
         .threads = c->http_threads,
         .hls = app->hls,
@@ -212,11 +253,12 @@ static int start(struct app *app)
         .spool_dir = spool_dir,
     };
     app->http = http_server_create(&htc);
+    app->http_fd = -1; /* the server's now, even when it failed */
     free(spool_dir);
     if (!app->http)
         return -1;
     struct rtmp_server_config rc = {
-        .listen_addr = c->rtmp_addr,
+        .listen_fd = app->rtmp_fd,
         .open_publish = c->open_publish,
         .idle_timeout = c->idle_timeout,
         .max_connections = c->max_connections,
@@ -225,6 +267,7 @@ static int start(struct app *app)
         .auth = app->auth,
     };
     app->rtmp = rtmp_server_create(app->loop, &rc);
+    app->rtmp_fd = -1;
     if (!app->rtmp)
         return -1;
     loop_timer_add(app->loop, 100, true, on_tick, app);
@@ -258,6 +301,11 @@ static void stop(struct app *app)
     db_close(&app->db);       /* an abandoned upload worker never touches the db again */
     if (app->sigfd > 0)
         close(app->sigfd);
+    if (app->http_fd >= 0)
+        close(app->http_fd);
+    if (app->rtmp_fd >= 0)
+        close(app->rtmp_fd);
+    data_lock_release(&app->data_lock); /* last: nothing touches the spool any more */
 }
 
 /* Parts (~100-200 KB) and segments are allocated and freed all the time. Above glibc's default
@@ -277,7 +325,10 @@ static int parse_ladder(struct app *app)
     if (app->ladder_none)
         return 0;
     if (ladder_parse(app->cfg.ladder, &app->ladder, err, sizeof(err)) < 0) {
-        fprintf(stderr, "kibitka: --%s\n", err);
+        if (config_from_env(&app->cfg, "ladder")) /* err starts with "ladder" */
+            fprintf(stderr, "kibitka: KIBITKA_LADDER='%s': %s\n", app->cfg.ladder, err);
+        else
+            fprintf(stderr, "kibitka: --%s\n", err);
         return -1;
     }
     return 0;
@@ -285,7 +336,11 @@ static int parse_ladder(struct app *app)
 
 static int serve(int argc, char **argv)
 {
-    static struct app app;
+    static struct app app = {.http_fd = -1, .rtmp_fd = -1};
+    if (config_wants_help(argc, argv)) {
+        config_print_help(stdout);
+        return 0;
+    }
     tune_malloc();
     config_defaults(&app.cfg);
     if (config_parse(&app.cfg, argc, argv, stderr) < 0 || config_check(&app.cfg, stderr) < 0 ||
@@ -319,33 +374,87 @@ static int serve(int argc, char **argv)
     return rc;
 }
 
+static void print_usage(FILE *out)
+{
+    fprintf(out,
+            "kibitka: live video server (RTMP in, LL-HLS out)\n\n"
+            "commands:\n"
+            "  kibitka [serve] [FLAGS]     run the server (its flags below)\n"
+            "  kibitka user add NAME [--admin] --password-stdin\n"
+            "                              add a user (the password on stdin)\n"
+            "  kibitka user list           list the users and their roles\n"
+            "  kibitka stream add --user NAME --name STREAM\n"
+            "                              add a stream, print its key\n"
+            "      (user and stream take --data DIR and --db URL, like serve; they only use the\n"
+            "      database, so they work with the server stopped or running)\n"
+            "  kibitka version             print the version\n"
+            "  kibitka help [COMMAND]      this text, or COMMAND's\n"
+            "  kibitka COMMAND [SUBCOMMAND] --help   the same: what it accepts\n\n");
+    config_print_help(out);
+}
+
+static bool is_help(const char *arg)
+{
+    return !strcmp(arg, "--help") || !strcmp(arg, "-h") || !strcmp(arg, "help");
+}
+
+/* `kibitka version [--help]`. */
+static int version_cmd(int argc, char **argv)
+{
+    if (argc == 0)
+        return print_version();
+    if (argc == 1 && is_help(argv[0])) {
+        printf("usage: kibitka version\n\nPrints the version of kibitka and of the libraries it "
+               "was built with.\n");
+        return 0;
+    }
+    fprintf(stderr, "kibitka: version takes no arguments (see kibitka version --help)\n");
+    return 2;
+}
+
+/* `kibitka help [COMMAND ...]`: the same text as COMMAND ... --help. */
+static int help_cmd(int argc, char **argv)
+{
+    if (argc == 0 || is_help(argv[0])) {
+        print_usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[0], "serve")) {
+        config_print_help(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[0], "version"))
+        return version_cmd(1, (char *[]){"--help"});
+    if (!strcmp(argv[0], "user") || !strcmp(argv[0], "stream"))
+        return cli_help(argc, argv);
+    fprintf(stderr, "kibitka: no command '%s' (commands: serve, user, stream, version)\n", argv[0]);
+    return 2;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc >= 2) {
-        const char *cmd = argv[1];
-        if (!strcmp(cmd, "version") || !strcmp(cmd, "--version"))
-            return print_version();
-        if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
-            config_print_help(stdout);
-            return 0;
-        }
-        if (!strcmp(cmd, "serve"))
-            return serve(argc - 2, argv + 2);
-        if (!strcmp(cmd, "user") || !strcmp(cmd, "stream"))
-            return cli_main(argc - 1, argv + 1);
-        if (strncmp(cmd, "--", 2) != 0) {
-            fprintf(stderr,
-                    "kibitka: unknown command '%s' (commands: serve, version; see "
-                    "kibitka --help)\n",
-                    cmd);
-            return 2;
-        }
+    if (argc < 2)
+        return serve(0, argv + 1);
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version"))
+        return version_cmd(argc - 2, argv + 2);
+    if (!strcmp(cmd, "help"))
+        return help_cmd(argc - 2, argv + 2);
+    if (!strcmp(cmd, "serve"))
+        return serve(argc - 2, argv + 2);
+    if (!strcmp(cmd, "user") || !strcmp(cmd, "stream"))
+        return cli_main(argc - 1, argv + 1);
+    if (strncmp(cmd, "-", 1) != 0) {
+        fprintf(stderr,
+                "kibitka: unknown command '%s' (commands: serve, user, stream, version, help; "
+                "see kibitka --help)\n",
+                cmd);
+        return 2;
     }
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            config_print_help(stdout);
-            return 0;
-        }
+    /* Flags without a command: serve, but --help here is the whole command's help. */
+    if (config_wants_help(argc - 1, argv + 1)) {
+        print_usage(stdout);
+        return 0;
     }
     return serve(argc - 1, argv + 1);
 }

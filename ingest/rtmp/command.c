@@ -160,13 +160,17 @@ static void on_fcpublish(struct rtmp_session *s, const struct cmd *c)
     send_cmd(s, &b);
 }
 
-/* onStatus with level error, a warning line, and a negative errno to close. */
+/* onStatus with level error, a warning line, and a negative errno to close. key is the name the
+ * line may show, NULL when there is none to show (a secret key, or none given). */
 static int refuse_publish(struct rtmp_session *s, int err, const char *code, const char *desc,
                           const char *key)
 {
-    char shown[80];
-    session_printable(shown, sizeof(shown), key ? key : "");
-    log_warn("rtmp", NULL, "%s \"%s\" refused from %s: %s",
+    char printable[80], shown[84] = "";
+    if (key && key[0]) {
+        session_printable(printable, sizeof(printable), key);
+        snprintf(shown, sizeof(shown), " \"%s\"", printable);
+    }
+    log_warn("rtmp", NULL, "%s%s refused from %s: %s",
              strcmp(code, "NetStream.Play.Failed") == 0 ? "play" : "publish", shown, s->peer, desc);
     session_send_status(s, "error", code, desc);
     return err;
@@ -221,8 +225,11 @@ static int on_publish(struct rtmp_session *s, const struct cmd *c)
     if (s->stream || s->auth_req)
         return refuse_publish(s, -EPROTO, "NetStream.Publish.Rejected",
                               "this connection is already publishing", NULL);
+    if (!key || !key[0]) /* rtmp://HOST/live with nothing after it */
+        return refuse_publish(s, -EACCES, "NetStream.Publish.BadName",
+                              "an empty stream key (publish to rtmp://HOST:PORT/live/<key>)", NULL);
     if (s->open_publish) {
-        if (!key || !hub_name_valid(key))
+        if (!hub_name_valid(key))
             return refuse_publish(s, -EINVAL, "NetStream.Publish.BadName",
                                   "the stream key must be 1 to 64 characters of a-z 0-9 _ -", key);
         return start_publish(s, key, NULL);
@@ -230,7 +237,7 @@ static int on_publish(struct rtmp_session *s, const struct cmd *c)
     if (!s->auth)
         return refuse_publish(s, -EACCES, "NetStream.Publish.BadName",
                               "publishing needs a stream key or --open-publish", NULL);
-    if (!key || !key[0] || strlen(key) > 128)
+    if (strlen(key) > 128)
         return refuse_publish(s, -EACCES, "NetStream.Publish.BadName",
                               "invalid stream key (key not shown)", NULL);
     s->auth_req = publish_auth_check(s->auth, key, key_checked, s);

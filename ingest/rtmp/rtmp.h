@@ -18,7 +18,9 @@ struct rtmp_server;
 struct publish_auth;
 
 struct rtmp_server_config {
-    const char *listen_addr; /* "ADDR:PORT" */
+    /* A bound, listening, non-blocking socket (net_listen_tcp; bound by main before it touches
+     * the data directory). Owned by the server from the call on, closed when create fails. */
+    int listen_fd;
     bool open_publish;
     double idle_timeout; /* seconds: handshake, between messages, publisher silence */
     int max_connections;
@@ -28,7 +30,7 @@ struct rtmp_server_config {
     struct publish_auth *auth;
 };
 
-/* Binds and starts accepting on loop. Returns NULL after logging why (e.g. port in use). */
+/* Starts accepting on cfg->listen_fd, on loop. Returns NULL after logging why. */
 struct rtmp_server *rtmp_server_create(struct loop *loop, const struct rtmp_server_config *cfg);
 int rtmp_server_port(const struct rtmp_server *srv);
 /* Stops accepting, ends every live stream (so playlists get ENDLIST), closes every connection. */

@@ -289,20 +289,10 @@ static void sweep_cb(struct loop *loop, void *opaque)
 
 struct rtmp_server *rtmp_server_create(struct loop *loop, const struct rtmp_server_config *cfg)
 {
-    struct sockaddr_storage addr;
-    if (net_parse_addr(cfg->listen_addr, &addr) < 0) {
-        log_error("rtmp", NULL, "bad listen address \"%s\" (want ADDR:PORT)", cfg->listen_addr);
-        return NULL;
-    }
-    int fd = net_listen_tcp(&addr, 128);
-    if (fd < 0) {
-        log_error("rtmp", NULL, "cannot listen on %s: %s", cfg->listen_addr, strerror(-fd));
-        return NULL;
-    }
+    int fd = cfg->listen_fd;
     struct rtmp_server *srv = xcalloc(1, sizeof(*srv));
     srv->loop = loop;
     srv->cfg = *cfg;
-    srv->cfg.listen_addr = NULL; /* not kept: the caller owns the string */
     if (srv->cfg.max_connections <= 0)
         srv->cfg.max_connections = 1;
     srv->lfd = fd;
@@ -319,7 +309,12 @@ struct rtmp_server *rtmp_server_create(struct loop *loop, const struct rtmp_serv
         ms = ms < 100 ? 100 : ms > 1000 ? 1000 : ms;
         srv->sweep = loop_timer_add(loop, ms, true, sweep_cb, srv);
     }
-    log_info("rtmp", NULL, "listening on %s (port %d)", cfg->listen_addr, srv->port);
+    char where[64];
+    struct sockaddr_storage ss;
+    socklen_t sslen = sizeof(ss);
+    getsockname(fd, (struct sockaddr *)&ss, &sslen);
+    net_addr_str(&ss, where, sizeof(where));
+    log_info("rtmp", NULL, "listening on %s", where);
     return srv;
 }
 

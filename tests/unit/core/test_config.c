@@ -59,7 +59,7 @@ int main(void)
         const char *want;
     } bad[] = {
         {1, {"--nope"}, "unknown flag '--nope'"},
-        {2, {"--part", "abc"}, "--part: 'abc' is not a number"},
+        {2, {"--part", "abc"}, "--part 'abc' is not a number"},
         {2, {"--part", "5"}, "--part 5 is out of range"},
         {1, {"--http"}, "--http needs a value"},
         {2, {"--http", "localhost"}, "--http 'localhost' is not ADDR:PORT"},
@@ -83,15 +83,53 @@ int main(void)
     setenv("KIBITKA_IDLE_TIMEOUT", "soon", 1);
     config_defaults(&c);
     CHECK(parse(&c, 0, NULL, err, sizeof(err)) < 0);
-    CHECK(strstr(err, "KIBITKA_IDLE_TIMEOUT") != NULL);
+    CHECK(strstr(err, "KIBITKA_IDLE_TIMEOUT='soon' is not a number") != NULL);
     config_free(&c);
     unsetenv("KIBITKA_IDLE_TIMEOUT");
+
+    /* A value out of range names where it came from: the variable, as the user wrote it, or
+     * the flag when the command line overrode the variable. */
+    struct {
+        const char *var, *val, *flag_val, *want;
+    } env_bad[] = {
+        {"KIBITKA_PART", "9", NULL, "kibitka: KIBITKA_PART=9 is out of range (0.1 to 2 seconds)"},
+        {"KIBITKA_PART", "1", "9", "kibitka: --part 9 is out of range"},
+        {"KIBITKA_HTTP", "nonsense", NULL, "kibitka: KIBITKA_HTTP='nonsense' is not ADDR:PORT"},
+        {"KIBITKA_RECORD_CHUNK", "0.50", NULL, "KIBITKA_RECORD_CHUNK=0.50 is out of range"},
+        {"KIBITKA_HTTP_THREADS", "0", NULL, "KIBITKA_HTTP_THREADS=0 is out of range (1 to 64)"},
+        {"KIBITKA_STOP_GRACE", "-1", NULL, "KIBITKA_STOP_GRACE=-1 is out of range"},
+        {"KIBITKA_WEBHOOK", "http://a/,ftp://b", NULL,
+         "KIBITKA_WEBHOOK='http://a/,ftp://b' has 'ftp://b', which is not an http"},
+    };
+    for (size_t i = 0; i < sizeof(env_bad) / sizeof(env_bad[0]); i++) {
+        setenv(env_bad[i].var, env_bad[i].val, 1);
+        char flag[32] = "--part";
+        char *argv[] = {flag, (char *)env_bad[i].flag_val};
+        config_defaults(&c);
+        memset(err, 0, sizeof(err));
+        CHECK(parse(&c, env_bad[i].flag_val ? 2 : 0, argv, err, sizeof(err)) < 0);
+        if (!strstr(err, env_bad[i].want)) {
+            test_failures++;
+            fprintf(stderr, "env case %zu: '%s' not in '%s'\n", i, env_bad[i].want, err);
+        }
+        config_free(&c);
+        unsetenv(env_bad[i].var);
+    }
+
+    /* --help or -h where a flag may stand, not as a flag's value */
+    CHECK(config_wants_help(1, (char *[]){"--help"}));
+    CHECK(config_wants_help(3, (char *[]){"--part", "0.3", "-h"}));
+    CHECK(config_wants_help(2, (char *[]){"--open-publish", "--help"}));
+    CHECK(!config_wants_help(2, (char *[]){"--webhook-secret", "-h"}));
+    CHECK(!config_wants_help(1, (char *[]){"--webhook-secret=-h"}));
+    CHECK(!config_wants_help(0, NULL));
 
     char help[8192] = {0};
     FILE *f = fmemopen(help, sizeof(help), "w");
     config_print_help(f);
     fclose(f);
     CHECK(strstr(help, "--open-publish") && strstr(help, "--part SECONDS") &&
-          strstr(help, "KIBITKA_"));
+          strstr(help, "KIBITKA_") && strstr(help, "usage: kibitka [serve] [FLAGS]") &&
+          strstr(help, "--help, -h"));
     return test_report("test_config");
 }
