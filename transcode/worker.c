@@ -78,10 +78,11 @@ static int64_t wall_for(const struct transcode_worker *w, int64_t pts)
 static void shed(struct transcode_worker *w, double lag_s)
 {
     int n = transcoder_rung_count(w->t), cur = atomic_load(&w->skipping), want = cur;
+    double first = w->cfg.shed_after_s > 0 ? w->cfg.shed_after_s : SKIP_FIRST_S;
     if (lag_s < SKIP_CLEAR_S)
         want = 0;
-    else if (lag_s >= SKIP_FIRST_S)
-        want = 1 + (int)((lag_s - SKIP_FIRST_S) / SKIP_STEP_S);
+    else if (lag_s >= first)
+        want = 1 + (int)((lag_s - first) / SKIP_STEP_S);
     if (want > n)
         want = n;
     if (want < cur && lag_s >= SKIP_CLEAR_S)

@@ -56,6 +56,9 @@ struct transcode_worker_config {
     struct transcode_worker_ops ops;
     void *opaque;
     struct metrics *metrics; /* may be NULL */
+    /* Lag (s) at which the lowest rung goes keyframe-only; 0 means the default, 1 s. Tests that
+     * need every frame whatever the machine's load set it high. */
+    double shed_after_s;
 };
 
 /* Starts the thread. Returns 0 and *out, or a negative errno (the thread could not start). */
