@@ -13,7 +13,7 @@
 #include "core/clock.h"
 
 struct api *api_create(struct db *db, struct hub_registry *hubs, struct hls_server *hls,
-                       struct storage *store, const char *spool_dir)
+                       struct storage *store, const char *spool_dir, double link_lifetime_s)
 {
     struct api *api = xcalloc(1, sizeof(*api));
     api->db = db;
@@ -21,6 +21,7 @@ struct api *api_create(struct db *db, struct hub_registry *hubs, struct hls_serv
     api->hls = hls;
     api->store = store;
     api->spool_dir = spool_dir ? xstrdup(spool_dir) : NULL;
+    api->link_lifetime_s = link_lifetime_s > 0 ? (int64_t)link_lifetime_s : API_LINK_LIFETIME_S;
     if (getrandom(api->url_key, sizeof(api->url_key), 0) != (ssize_t)sizeof(api->url_key))
         abort(); /* no randomness for the URL key: nothing safe to fall back to */
     api->fail_by_addr = ratelimit_create(API_LOGIN_FAILURES, API_LOGIN_WINDOW_US, 4096);

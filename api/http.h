@@ -33,6 +33,7 @@ struct http_server_config {
     struct storage *store;
     const char
         *spool_dir; /* the recorder's spool (a deleted recording's leftovers go); may be NULL */
+    double link_lifetime_s; /* signed recording links work this long + duration; 0: 6 h */
 };
 
 /* Binds and starts serving. NULL after logging why. */

@@ -18,6 +18,7 @@
 /* Signed URLs of the recordings' playlist and chunks (recording_routes.c): HMAC-SHA256 under a
  * key drawn at api_create, so they stop working at a restart and on other nodes. */
 #define API_URL_KEY_LEN 32
+#define API_LINK_LIFETIME_S (6 * 3600) /* plus the recording's duration; --link-lifetime */
 
 struct api {
     struct db *db;
@@ -26,6 +27,7 @@ struct api {
     struct storage *store;  /* recordings' objects; may be NULL */
     char *spool_dir;        /* the recorder's spool; may be NULL */
     unsigned char url_key[API_URL_KEY_LEN];
+    int64_t link_lifetime_s; /* signed links work this long plus the recording's duration */
     struct ratelimit *fail_by_addr;
     struct ratelimit *fail_by_user;
 };
@@ -153,7 +155,7 @@ void api_recording_playlist(struct api_call *c);
 #define API_URL_QUERY_MAX 96
 void api_url_query(const struct api *api, const char *path, int64_t expires,
                    char out[API_URL_QUERY_MAX]);
-int64_t api_url_expiry(int64_t duration_us);
+int64_t api_url_expiry(const struct api *api, int64_t duration_us);
 int api_url_signature_check(struct api_call *c);
 /* The recording {id} of the path if the caller may see it (owner, admin, or a signed URL),
  * else false after a 404 exactly like a missing one. Clear *r after true. */

@@ -65,6 +65,9 @@ static const struct flag flags[] = {
     F("record-chunk", FLAG_DOUBLE, record_chunk, "300", "SECONDS",
       "recordings are cut into chunks at the first keyframe past this much media, 1 to 86400; "
       "each chunk is an fMP4 file of its own, spooled under DATA/spool until uploaded"),
+    F("link-lifetime", FLAG_DOUBLE, link_lifetime, "21600", "SECONDS",
+      "the signed links to a recording that the API hands out (its playlist_url, its chunks' "
+      "urls) work this long plus the recording's duration, 1 to 2592000"),
     F("spool-max-bytes", FLAG_SIZE, spool_max_bytes, "0", "BYTES",
       "when the spool would grow past this (suffixes K, M, G, T), recording pauses until "
       "uploads free space; the live stream goes on; 0 means no limit"),
@@ -287,6 +290,11 @@ int config_check(const struct config *cfg, FILE *err)
     if (cfg->record_chunk < 1 || cfg->record_chunk > 86400) {
         fprintf(err, "kibitka: --record-chunk %g is out of range (1 to 86400 seconds)\n",
                 cfg->record_chunk);
+        return -EINVAL;
+    }
+    if (cfg->link_lifetime < 1 || cfg->link_lifetime > 2592000) {
+        fprintf(err, "kibitka: --link-lifetime %g is out of range (1 to 2592000 seconds)\n",
+                cfg->link_lifetime);
         return -EINVAL;
     }
     if (cfg->storage_url[0] && strncmp(cfg->storage_url, "file:", 5) != 0 &&

@@ -210,6 +210,7 @@ static int start(struct app *app)
         .db = app->db,
         .store = app->store,
         .spool_dir = spool_dir,
+        .link_lifetime_s = c->link_lifetime,
     };
     app->http = http_server_create(&htc);
     free(spool_dir);

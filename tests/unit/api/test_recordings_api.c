@@ -251,7 +251,8 @@ static void test_media(const char *ann, const char *eve)
     api_response_clear(&r);
     /* a link this server signed, expired a second ago */
     char q[API_URL_QUERY_MAX];
-    api_url_query(api, "/api/recordings/" A "/chunks/1.mp4", api_url_expiry(0) - 6 * 3600 - 1, q);
+    api_url_query(api, "/api/recordings/" A "/chunks/1.mp4",
+                  api_url_expiry(api, 0) - API_LINK_LIFETIME_S - 1, q);
     qs[1] = query_value(q, "expires", e, sizeof(e));
     qs[3] = query_value(q, "sig", sig, sizeof(sig));
     CHECK_EQ_INT(call("GET", "/api/recordings/" A "/chunks/1.mp4", NULL, &r), 403);
@@ -316,7 +317,7 @@ int main(void)
     char err[256];
     CHECK_EQ_INT(storage_open(url, &store, err, sizeof(err)), 0);
     snprintf(url, sizeof(url), "%s/spool", dir);
-    api = api_create(db, NULL, NULL, store, url);
+    api = api_create(db, NULL, NULL, store, url, 0);
     char *ann_id = user("ann", DB_ROLE_USER), *eve_id = user("eve", DB_ROLE_USER);
     char *root_id = user("root", DB_ROLE_ADMIN);
     char *ann = login("ann"), *eve = login("eve"), *root = login("root");
