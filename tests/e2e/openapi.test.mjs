@@ -84,20 +84,27 @@ function serverDir(name) {
   return { dir, db };
 }
 
-// Publishes the clip under key and waits until its recording is ready; returns the recording
-// as GET /api/recordings/{id} gives it, and what was seen while it was being recorded.
+// Publishes the clip in a loop under key for at least 4 s and until during() has looked at the
+// recording in progress (so a slow machine cannot end the publish first), then waits until the
+// recording is ready; returns it as GET /api/recordings/{id} gives it.
 async function record(api, token, key, srv, { during } = {}) {
-  const pub = publish(srv.rtmpUrl(key), clip);
-  const live = await waitFor(async () => {
-    const l = await api.expect(200, 'GET', '/api/recordings', { token });
-    return l.json.recordings.find((x) => x.state === 'recording');
-  }, { what: 'a recording in progress' });
-  if (during) await during(live);
-  assert.equal((await pub.exited).code, 0);
-  return waitFor(async () => {
-    const r = await api.expect(200, 'GET', `/api/recordings/${live.id}`, { token });
-    return r.json.state === 'ready' && r.json;
-  }, { timeout: 30000, what: 'the recording to be ready' });
+  const pub = publish(srv.rtmpUrl(key), clip, { loop: true });
+  const t0 = Date.now();
+  try {
+    const live = await waitFor(async () => {
+      const l = await api.expect(200, 'GET', '/api/recordings', { token });
+      return l.json.recordings.find((x) => x.state === 'recording');
+    }, { what: 'a recording in progress' });
+    if (during) await during(live);
+    await sleep(4000 - (Date.now() - t0));
+    await pub.stop();
+    return await waitFor(async () => {
+      const r = await api.expect(200, 'GET', `/api/recordings/${live.id}`, { token });
+      return r.json.state === 'ready' && r.json;
+    }, { timeout: 30000, what: 'the recording to be ready' });
+  } finally {
+    await pub.stop();
+  }
 }
 
 test('the checker refuses what the document does not say', async () => {
@@ -210,7 +217,9 @@ test('every route answers what the document says', { timeout: 240000 }, async ()
         await expect(200, 'GET', `/api/recordings/${live.id}/index.m3u8`, { token: alice });
         const d = (await expect(200, 'GET', `/api/recordings/${live.id}`, { token: alice })).json;
         const pending = d.chunk_list.find((c) => c.state !== 'uploaded');
-        if (pending) await expect(404, 'GET', `/api/recordings/${live.id}/chunks/${pending.seq}`, { token: alice });
+        assert.ok(pending, 'the chunk being recorded is listed');
+        const r = await expect(404, 'GET', `/api/recordings/${live.id}/chunks/${pending.seq}`, { token: alice });
+        assert.equal(r.json.error.code, 'not_uploaded');
       },
     });
     assert.ok(rec.chunk_list.length >= 2, JSON.stringify(rec));
