@@ -66,7 +66,7 @@ struct api_prop {
     const char *format;  /* "date-time", "uri-reference"... or NULL */
     const char *pattern; /* an ECMA 262 regular expression the value matches, or NULL */
     const char *enums;   /* the only values, comma-separated ("user,admin"), or NULL */
-    long long min, max;  /* integer bounds, when max > min */
+    long long min, max;  /* bounds: both when max > min, else a minimum when min != 0 */
     const char *description;
 };
 
