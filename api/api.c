@@ -13,7 +13,7 @@
 #include "core/clock.h"
 
 struct api *api_create(struct db *db, struct hub_registry *hubs, struct hls_server *hls,
-                       struct storage *store, const char *spool_dir)
+                       struct storage *store, const char *spool_dir, double link_lifetime_s)
 {
     struct api *api = xcalloc(1, sizeof(*api));
     api->db = db;
@@ -21,6 +21,7 @@ struct api *api_create(struct db *db, struct hub_registry *hubs, struct hls_serv
     api->hls = hls;
     api->store = store;
     api->spool_dir = spool_dir ? xstrdup(spool_dir) : NULL;
+    api->link_lifetime_s = link_lifetime_s > 0 ? (int64_t)link_lifetime_s : API_LINK_LIFETIME_S;
     if (getrandom(api->url_key, sizeof(api->url_key), 0) != (ssize_t)sizeof(api->url_key))
         abort(); /* no randomness for the URL key: nothing safe to fall back to */
     api->fail_by_addr = ratelimit_create(API_LOGIN_FAILURES, API_LOGIN_WINDOW_US, 4096);
@@ -137,6 +138,29 @@ bool api_authenticate(struct api_call *c)
     return true;
 }
 
+bool api_route_needs_db(const struct api_route *r)
+{
+    return r->fn != api_live_list && r->fn != api_openapi;
+}
+
+/* A signed route: a valid ?expires=&sig= lets the call in (c->url_signed). A link that is not
+ * valid is a 403 saying why, not the 401 asking for a token that its holder (a player) cannot
+ * send; unless the request also carries a token, which then decides. */
+static bool signed_ok(struct api_call *c)
+{
+    int err = api_url_signature_check(c);
+    c->url_signed = err == 0;
+    if (err == 0 || err == -ENOENT || c->req->authorization)
+        return true;
+    if (err == -EKEYEXPIRED)
+        api_fail(c, 403, "link_expired", "this link has expired");
+    else
+        api_fail(c, 403, "link_invalid",
+                 "this link's signature is not valid (links stop working when the server "
+                 "restarts)");
+    return false;
+}
+
 static void dispatch(struct api_call *c)
 {
     const struct api_request *req = c->req;
@@ -155,15 +179,15 @@ static void dispatch(struct api_call *c)
         break;
     }
     const struct api_route *route = &api_routes[i];
-    if (!c->api->db && route->fn != api_live_list && route->fn != api_openapi) {
+    if (!c->api->db && api_route_needs_db(route)) {
         api_fail(c, 503, "unavailable", "no database configured");
         return;
     }
     /* Authenticate before looking at the body: a caller without a token learns nothing about
      * what a route accepts. */
-    if (route->access == API_SIGNED && api_url_signature_ok(c))
-        c->url_signed = true;
-    else if (route->access != API_PUBLIC && !api_authenticate(c))
+    if (route->access == API_SIGNED && !signed_ok(c))
+        return;
+    if (!c->url_signed && route->access != API_PUBLIC && !api_authenticate(c))
         return;
     if (route->access == API_ADMIN && c->user.role != DB_ROLE_ADMIN) {
         api_fail(c, 403, "forbidden", "only admins may do this");

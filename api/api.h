@@ -59,9 +59,10 @@ struct api_response {
 /* db, hubs and store are not owned and must outlive the api; any may be NULL (routes needing
  * the db answer 503, so do the recordings' chunk, playlist and delete routes without a store;
  * /api/live lists nothing without hubs). spool_dir (copied; may be NULL) is the recorder's
- * spool, cleared of a recording's leftovers when it is deleted. */
+ * spool, cleared of a recording's leftovers when it is deleted. The signed links to a
+ * recording work link_lifetime_s plus its duration (0: 6 h). */
 struct api *api_create(struct db *db, struct hub_registry *hubs, struct hls_server *hls,
-                       struct storage *store, const char *spool_dir);
+                       struct storage *store, const char *spool_dir, double link_lifetime_s);
 void api_destroy(struct api **papi);
 /* Fills *resp (zeroed first). The caller releases it with api_response_clear. */
 void api_handle(struct api *api, const struct api_request *req, struct api_response *resp);

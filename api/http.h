@@ -36,6 +36,7 @@ struct http_server_config {
     struct storage *store;
     const char
         *spool_dir; /* the recorder's spool (a deleted recording's leftovers go); may be NULL */
+    double link_lifetime_s; /* signed recording links work this long + duration; 0: 6 h */
 };
 
 /* Starts serving on cfg->listen_fd. NULL after logging why. */

@@ -18,6 +18,7 @@
 /* Signed URLs of the recordings' playlist and chunks (recording_routes.c): HMAC-SHA256 under a
  * key drawn at api_create, so they stop working at a restart and on other nodes. */
 #define API_URL_KEY_LEN 32
+#define API_LINK_LIFETIME_S (6 * 3600) /* plus the recording's duration; --link-lifetime */
 
 struct api {
     struct db *db;
@@ -26,6 +27,7 @@ struct api {
     struct storage *store;  /* recordings' objects; may be NULL */
     char *spool_dir;        /* the recorder's spool; may be NULL */
     unsigned char url_key[API_URL_KEY_LEN];
+    int64_t link_lifetime_s; /* signed links work this long plus the recording's duration */
     struct ratelimit *fail_by_addr;
     struct ratelimit *fail_by_user;
 };
@@ -50,6 +52,34 @@ struct api_call {
 
 typedef void (*api_handler_fn)(struct api_call *c);
 
+/* How openapi.c describes a JSON value: a member of a response body, or a path or query
+ * parameter. type is a JSON Schema type ("string", "integer", "number", "boolean", "object": any
+ * object) or the name of an entry of api_schemas, which the document then refers to (or, when
+ * nullable, copies). The rest is what a client may rely on: every member is present unless
+ * API_OPTIONAL, and never null unless API_NULLABLE. */
+enum { API_OPTIONAL = 1, API_NULLABLE = 2, API_ARRAY = 4 /* an array of type */ };
+
+struct api_prop {
+    const char *name;
+    const char *type;
+    unsigned flags;
+    const char *format;  /* "date-time", "uri-reference"... or NULL */
+    const char *pattern; /* an ECMA 262 regular expression the value matches, or NULL */
+    const char *enums;   /* the only values, comma-separated ("user,admin"), or NULL */
+    long long min, max;  /* bounds: both when max > min, else a minimum when min != 0 */
+    const char *description;
+};
+
+/* A JSON object body: the members of base (another entry's name, or NULL) and then props; no
+ * others (additionalProperties: false), so a renamed or added member fails the e2e check. */
+struct api_schema {
+    const char *name;
+    const char *base;
+    const struct api_prop *props;
+    size_t nprops;
+    const char *description;
+};
+
 struct api_route {
     struct router_route r; /* first: the router walks the table by it */
     api_handler_fn fn;
@@ -59,10 +89,24 @@ struct api_route {
     const struct json_field *body; /* the accepted request fields (none: only {} or empty) */
     size_t nbody;
     const char *query; /* the optional query arguments it reads, comma-separated, or NULL */
+    /* The success body: an entry of api_schemas, or a media type ("video/mp4") for a body that
+     * is not JSON; NULL for none (204). */
+    const char *result;
+    /* The statuses it may answer beyond its success status and those openapi.c gives every
+     * route of its kind (400, 413; 401 unless public; 403 for admin and signed routes; 500 and
+     * 503 when it needs the database), space-separated: "206 302 404 416". */
+    const char *statuses;
 };
 
 extern const struct api_route api_routes[];
 extern const size_t api_nroutes;
+/* The response bodies' schemas and the parameters (path and query) by name: routes.c. */
+extern const struct api_schema api_schemas[];
+extern const size_t api_nschemas;
+extern const struct api_prop api_params[];
+extern const size_t api_nparams;
+/* False for the routes that answer without a database (/api/live, /api/openapi.json). */
+bool api_route_needs_db(const struct api_route *r);
 
 /* Response helpers: api_ok takes the reference to body. */
 void api_ok(struct api_call *c, unsigned status, json_t *body);
@@ -104,13 +148,15 @@ void api_recording_chunk(struct api_call *c);
 void api_recording_playlist(struct api_call *c);
 /* Signed URLs (recording_media.c). api_url_query writes "expires=E&sig=HEX" for path, valid
  * until expires (unix seconds); api_url_expiry is when the URLs handed out now for a recording
- * of that duration expire; api_url_signature_ok checks the request's own ?expires=&sig= against
- * its path. */
+ * of that duration expire; api_url_signature_check checks the request's own ?expires=&sig=
+ * against its path: 0 when valid, -ENOENT when the query has neither, -EKEYEXPIRED when this
+ * server signed it but it has expired, -EBADMSG when it is malformed or the signature does not
+ * match (tampered, another path, or signed before a restart). */
 #define API_URL_QUERY_MAX 96
 void api_url_query(const struct api *api, const char *path, int64_t expires,
                    char out[API_URL_QUERY_MAX]);
-int64_t api_url_expiry(int64_t duration_us);
-bool api_url_signature_ok(struct api_call *c);
+int64_t api_url_expiry(const struct api *api, int64_t duration_us);
+int api_url_signature_check(struct api_call *c);
 /* The recording {id} of the path if the caller may see it (owner, admin, or a signed URL),
  * else false after a 404 exactly like a missing one. Clear *r after true. */
 bool api_recording_visible(struct api_call *c, struct db_recording *r);

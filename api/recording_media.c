@@ -6,10 +6,11 @@
  * headers and stay valid for a week. So GET /api/recordings/{id} (with the token) hands out
  * playlist_url and each chunk's url with ?expires=<unix s>&sig=<hex HMAC-SHA256(key, path \n
  * expires)>, and the playlist's chunk URIs are signed the same way. Such a URL opens that one
- * path, read-only, until it expires (6 h plus the recording's duration, so a long recording
- * can be watched to its end). The key is drawn at start: a restart (or another node behind
- * the same address) invalidates the URLs, and the client asks for new ones. Both routes take
- * a bearer token too.
+ * path, read-only, until it expires (--link-lifetime, 6 h by default, plus the recording's
+ * duration, so a long recording can be watched to its end). The key is drawn at start: a
+ * restart (or another node behind the same address) invalidates the URLs, and the client asks
+ * for new ones. Both routes take a bearer token too. A link that does not open is a 403 saying
+ * why (api.c), not a 401 asking a player for a token it cannot send.
  *
  * Chunks are served from the store only: a chunk not uploaded yet is a 404 (not_uploaded),
  * never read from the spool, whose files the upload worker deletes under us; the playlist
@@ -34,7 +35,6 @@
 #include "core/clock.h"
 #include "core/log.h"
 
-#define URL_LIFETIME_S (6 * 3600)
 #define PRESIGN_S 300
 #define HEAD_MAX (64 * 1024) /* an init section is ~1 KiB; read at most this much to find it */
 
@@ -60,23 +60,29 @@ void api_url_query(const struct api *api, const char *path, int64_t expires,
     snprintf(out, API_URL_QUERY_MAX, "expires=%lld&sig=%s", (long long)expires, hex);
 }
 
-int64_t api_url_expiry(int64_t duration_us)
+int64_t api_url_expiry(const struct api *api, int64_t duration_us)
 {
-    return clock_wall_us() / 1000000 + URL_LIFETIME_S + duration_us / 1000000;
+    return clock_wall_us() / 1000000 + api->link_lifetime_s + duration_us / 1000000;
 }
 
-bool api_url_signature_ok(struct api_call *c)
+int api_url_signature_check(struct api_call *c)
 {
     const struct api_request *req = c->req;
     const char *e = req->arg ? req->arg(req->arg_ctx, "expires") : NULL;
     const char *sig = req->arg ? req->arg(req->arg_ctx, "sig") : NULL;
     int64_t expires;
+    if (!e && !sig)
+        return -ENOENT;
     if (!e || !sig || strlen(sig) != 64 || vod_parse_int(e, 0, INT64_MAX / 2, &expires) < 0 ||
-        expires < clock_wall_us() / 1000000 || strlen(req->path) > ROUTER_PARAM_MAX)
-        return false;
+        strlen(req->path) > ROUTER_PARAM_MAX)
+        return -EBADMSG;
     char want[65];
     sign(c->api, req->path, expires, want);
-    return CRYPTO_memcmp(want, sig, 64) == 0;
+    if (CRYPTO_memcmp(want, sig, 64) != 0)
+        return -EBADMSG;
+    /* Only a link this server signed is said to have expired: the expiry is checked after the
+     * signature, so a forged one learns nothing but "not valid". */
+    return expires < clock_wall_us() / 1000000 ? -EKEYEXPIRED : 0;
 }
 
 /* ---- reading a chunk's head ---- */
@@ -243,7 +249,7 @@ void api_recording_chunk(struct api_call *c)
 static size_t playlist_chunks(struct api_call *c, const struct db_recording *r,
                               const struct db_chunk *chunks, size_t n, struct vod_chunk *out)
 {
-    int64_t expires = api_url_expiry(r->duration_us);
+    int64_t expires = api_url_expiry(c->api, r->duration_us);
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
         const struct db_chunk *k = &chunks[i];

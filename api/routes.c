@@ -1,5 +1,7 @@
 /* The /api route table: the one list of what the API serves. api.c dispatches by it and
- * openapi.c publishes it, so the document cannot drift from the code. */
+ * openapi.c publishes it, so the document cannot drift from the code. Beside it: the request
+ * fields each route accepts, the schemas of the bodies it answers, and its parameters.
+ * tests/e2e/openapi.test.mjs checks every answer of a real server against the document. */
 #include "api/internal.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
@@ -30,163 +32,230 @@ static const struct json_field stream_patch_fields[] = {
     {"record", JF_BOOLEAN, true, "record the stream's publishes from the next one on"},
 };
 
-#define BODY(f) f, N(f)
+/* ---- the parameters, path and query, by name ---- */
+
+/* P(name, type) opens an entry; designated initializers name the rest */
+#define P(n, t) .name = n, .type = t
+#define NAME_RE "^[a-z0-9_-]{1,64}$"
+#define ID_RE "^[0-9a-f]{32}$"
+
+const struct api_prop api_params[] = {
+    {P("name", "string"), .pattern = NAME_RE, .description = "a user's or a stream's name"},
+    {P("id", "string"), .pattern = ID_RE, .description = "a recording's id"},
+    /* what get_chunk (recording_media.c) accepts; the URLs it hands out end in .mp4 */
+    {P("seq", "string"), .pattern = "^[1-9][0-9]{0,9}(\\.mp4)?$",
+     .description = "a chunk's number from 1, optionally followed by .mp4 (the URLs handed out "
+                    "end in .mp4)"},
+    {P("user", "string"), .pattern = NAME_RE, .description = "only this user's (admins)"},
+    {P("stream", "string"), .pattern = NAME_RE, .description = "only this stream's"},
+    {P("from", "string"), .description = "started at or after: unix seconds or an RFC 3339 time "
+                                         "(2026-01-02T03:04:05Z)"},
+    {P("to", "string"), .description = "started before: unix seconds or an RFC 3339 time"},
+    {P("limit", "integer"), .min = 1, .max = 500, .description = "at most this many (default 50)"},
+    {P("offset", "integer"), .min = 0, .max = 1000000000, .description = "skip this many first"},
+    {P("expires", "integer"), .description = "a signed URL's expiry (unix seconds), as handed out"},
+    {P("sig", "string"), .pattern = "^[0-9a-f]{64}$", .description = "a signed URL's signature"},
+};
+const size_t api_nparams = N(api_params);
+
+/* ---- the response bodies ---- */
+
+#define TIME .format = "date-time"
+#define URL .format = "uri-reference"
+
+static const struct api_prop user_props[] = {
+    {P("name", "string"), .pattern = NAME_RE},
+    {P("role", "string"), .enums = "user,admin"},
+    {P("created_at", "string"), TIME},
+};
+static const struct api_prop login_props[] = {
+    {P("token", "string"), .pattern = "^tk_", .description = "send as Authorization: Bearer"},
+    {P("expires_at", "string"), TIME},
+    {P("user", "User")},
+};
+static const struct api_prop users_props[] = {{P("users", "User"), .flags = API_ARRAY}};
+static const struct api_prop video_props[] = {
+    {P("codec", "string"), .description = "\"h264 High 3.1\""},
+    {P("width", "integer")},
+    {P("height", "integer")},
+    {P("frame_rate", "number")},
+};
+static const struct api_prop audio_props[] = {
+    {P("codec", "string"), .description = "\"aac LC\""},
+    {P("sample_rate", "integer")},
+    {P("channels", "integer")},
+};
+static const struct api_prop media_props[] = {
+    {P("video", "MediaVideo"), .flags = API_OPTIONAL},
+    {P("audio", "MediaAudio"), .flags = API_OPTIONAL},
+};
+#define LIVE_ONLY .flags = API_OPTIONAL, .description = "only while live"
+static const struct api_prop stream_props[] = {
+    {P("name", "string"), .pattern = NAME_RE},
+    {P("owner", "string"), .flags = API_NULLABLE, .description = "the owner's name"},
+    {P("record", "boolean"), .description = "its publishes are recorded"},
+    {P("created_at", "string"), TIME},
+    {P("hls_url", "string"), URL},
+    {P("live", "boolean")},
+    {P("started_at", "string"), LIVE_ONLY, TIME},
+    {P("bitrate_bps", "integer"), LIVE_ONLY},
+    {P("media", "Media"), .flags = API_OPTIONAL | API_NULLABLE,
+     .description = "only while live; null until the source's codecs are known"},
+    {P("viewers", "integer"), LIVE_ONLY},
+};
+static const struct api_prop key_props[] = {
+    {P("key", "string"), .pattern = "^sk_", .description = "the stream key, shown only this once"},
+};
+static const struct api_prop streams_props[] = {{P("streams", "Stream"), .flags = API_ARRAY}};
+static const struct api_prop live_props[] = {
+    {P("name", "string"), .pattern = NAME_RE},
+    {P("owner", "string"), .flags = API_NULLABLE, .description = "null when published openly"},
+    {P("started_at", "string"), TIME},
+    {P("hls_url", "string"), URL},
+};
+static const struct api_prop lives_props[] = {{P("live", "LiveStream"), .flags = API_ARRAY}};
+static const struct api_prop recording_props[] = {
+    {P("id", "string"), .pattern = ID_RE},
+    {P("stream", "string")},
+    {P("user", "string"), .description = "the owner's name; \"_open\" when published openly"},
+    {P("state", "string"), .enums = "recording,finished,ready,failed"},
+    {P("started_at", "string"), TIME},
+    {P("ended_at", "string"), .flags = API_NULLABLE, TIME},
+    {P("duration_seconds", "number")},
+    {P("bytes", "integer")},
+    {P("chunks", "integer")},
+    {P("chunks_uploaded", "integer")},
+    {P("url", "string"), URL},
+};
+static const struct api_prop chunk_props[] = {
+    {P("seq", "integer"), .min = 1},
+    {P("object_key", "string"), .flags = API_NULLABLE},
+    {P("bytes", "integer")},
+    {P("duration_seconds", "number")},
+    {P("state", "string"), .enums = "recording,pending,uploading,uploaded,failed"},
+    {P("started_at", "string"), .flags = API_NULLABLE, TIME},
+    {P("ended_at", "string"), .flags = API_NULLABLE, TIME},
+    {P("uploaded_at", "string"), .flags = API_NULLABLE, TIME},
+    {P("url", "string"), .flags = API_OPTIONAL, URL, .description = "signed; once uploaded"},
+};
+static const struct api_prop detail_props[] = {
+    {P("chunk_list", "Chunk"), .flags = API_ARRAY},
+    {P("playlist_url", "string"), URL, .description = "signed"},
+};
+static const struct api_prop recordings_props[] = {
+    {P("recordings", "Recording"), .flags = API_ARRAY},
+    {P("total", "integer"), .description = "how many match, over every page"},
+    {P("limit", "integer")},
+    {P("offset", "integer")},
+    {P("next_offset", "integer"), .flags = API_NULLABLE, .description = "null on the last page"},
+};
+static const struct api_prop openapi_props[] = {
+    {P("openapi", "string"), .enums = "3.0.3"},
+    {P("info", "object")},
+    {P("paths", "object")},
+    {P("components", "object")},
+};
+static const struct api_prop error_detail_props[] = {
+    {P("code", "string"),
+     .enums = "bad_json,invalid_body,unknown_field,missing_field,invalid_field,"
+              "invalid_parameter,unauthorized,invalid_credentials,forbidden,link_expired,"
+              "link_invalid,not_found,not_uploaded,method_not_allowed,conflict,"
+              "payload_too_large,range_not_satisfiable,rate_limited,internal,storage_error,"
+              "unavailable"},
+    {P("message", "string"), .description = "for people; may change"},
+};
+static const struct api_prop error_props[] = {{P("error", "ErrorDetail")}};
+
+#define PROPS(p) p, N(p)
+
+const struct api_schema api_schemas[] = {
+    {"User", NULL, PROPS(user_props), "a user"},
+    {"Login", NULL, PROPS(login_props), "a new session"},
+    {"UserList", NULL, PROPS(users_props), "every user"},
+    {"MediaVideo", NULL, PROPS(video_props), "the source's video"},
+    {"MediaAudio", NULL, PROPS(audio_props), "the source's audio"},
+    {"Media", NULL, PROPS(media_props), "the source's codecs and sizes"},
+    {"Stream", NULL, PROPS(stream_props), "a stream and its live state"},
+    {"StreamWithKey", "Stream", PROPS(key_props), "a stream and its new key"},
+    {"StreamList", NULL, PROPS(streams_props), "streams"},
+    {"LiveStream", NULL, PROPS(live_props), "a stream being published"},
+    {"LiveList", NULL, PROPS(lives_props), "the streams being published"},
+    {"Recording", NULL, PROPS(recording_props), "a recording"},
+    {"Chunk", NULL, PROPS(chunk_props), "a recording's chunk"},
+    {"RecordingDetail", "Recording", PROPS(detail_props), "a recording and its chunks"},
+    {"RecordingList", NULL, PROPS(recordings_props), "a page of recordings"},
+    {"OpenAPI", NULL, PROPS(openapi_props), "this document"},
+    {"ErrorDetail", NULL, PROPS(error_detail_props), "what went wrong"},
+    {"Error", NULL, PROPS(error_props), "the body of every error"},
+};
+const size_t api_nschemas = N(api_schemas);
+
+/* ---- the routes ---- */
+
+#define BODY(f) .body = f, .nbody = N(f)
+#define GET(p) .r = {"GET", p}
+#define POST(p) .r = {"POST", p}
+#define PATCH(p) .r = {"PATCH", p}
+#define DELETE(p) .r = {"DELETE", p}
 
 const struct api_route api_routes[] = {
-    {{"POST", "/api/auth/login"},
-     api_auth_login,
-     API_PUBLIC,
-     200,
-     "Log in; returns a bearer token valid for 7 days",
-     BODY(login_fields),
-     NULL},
-    {{"POST", "/api/auth/logout"},
-     api_auth_logout,
-     API_USER,
-     204,
-     "Revoke the presented token",
-     NULL,
-     0,
-     NULL},
-    {{"GET", "/api/me"}, api_me_get, API_USER, 200, "The caller", NULL, 0, NULL},
-    {{"PATCH", "/api/me"},
-     api_me_patch,
-     API_USER,
-     200,
-     "Change the caller's password",
-     BODY(me_patch_fields),
-     NULL},
-    {{"GET", "/api/users"}, api_users_list, API_ADMIN, 200, "Every user (admins)", NULL, 0, NULL},
-    {{"POST", "/api/users"},
-     api_users_create,
-     API_ADMIN,
-     201,
-     "Create a user (admins)",
-     BODY(user_create_fields),
-     NULL},
-    {{"GET", "/api/users/{name}"},
-     api_user_get,
-     API_ADMIN,
-     200,
-     "One user (admins)",
-     NULL,
-     0,
-     NULL},
-    {{"PATCH", "/api/users/{name}"},
-     api_user_patch,
-     API_ADMIN,
-     200,
-     "Change a user's password or role (admins)",
-     BODY(user_patch_fields),
-     NULL},
-    {{"DELETE", "/api/users/{name}"},
-     api_user_delete,
-     API_ADMIN,
-     204,
-     "Delete a user with their sessions and streams (admins)",
-     NULL,
-     0,
-     NULL},
-    {{"GET", "/api/streams"},
-     api_streams_list,
-     API_USER,
-     200,
-     "The caller's streams; admins see all, or one user's with ?user=",
-     NULL,
-     0,
-     "user"},
-    {{"POST", "/api/streams"},
-     api_streams_create,
-     API_USER,
-     201,
+    {POST("/api/auth/login"), api_auth_login, API_PUBLIC, 200,
+     "Log in; returns a bearer token valid for 7 days", BODY(login_fields), .result = "Login",
+     .statuses = "401 429"},
+    {POST("/api/auth/logout"), api_auth_logout, API_USER, 204, "Revoke the presented token"},
+    {GET("/api/me"), api_me_get, API_USER, 200, "The caller", .result = "User"},
+    {PATCH("/api/me"), api_me_patch, API_USER, 200, "Change the caller's password",
+     BODY(me_patch_fields), .result = "User", .statuses = "403 429"},
+    {GET("/api/users"), api_users_list, API_ADMIN, 200, "Every user (admins)",
+     .result = "UserList"},
+    {POST("/api/users"), api_users_create, API_ADMIN, 201, "Create a user (admins)",
+     BODY(user_create_fields), .result = "User", .statuses = "409"},
+    {GET("/api/users/{name}"), api_user_get, API_ADMIN, 200, "One user (admins)", .result = "User",
+     .statuses = "404"},
+    {PATCH("/api/users/{name}"), api_user_patch, API_ADMIN, 200,
+     "Change a user's password or role (admins)", BODY(user_patch_fields), .result = "User",
+     .statuses = "404 409"},
+    {DELETE("/api/users/{name}"), api_user_delete, API_ADMIN, 204,
+     "Delete a user with their sessions and streams (admins)", .statuses = "404 409"},
+    {GET("/api/streams"), api_streams_list, API_USER, 200,
+     "The caller's streams; admins see all, or one user's with ?user=", .query = "user",
+     .result = "StreamList", .statuses = "403 404"},
+    {POST("/api/streams"), api_streams_create, API_USER, 201,
      "Create a stream; the response holds its key, shown only this once",
-     BODY(stream_create_fields),
-     NULL},
-    {{"GET", "/api/streams/{name}"},
-     api_stream_get,
-     API_USER,
-     200,
-     "One stream with its live state (owner or admin)",
-     NULL,
-     0,
-     NULL},
-    {{"PATCH", "/api/streams/{name}"},
-     api_stream_patch,
-     API_USER,
-     200,
+     BODY(stream_create_fields), .result = "StreamWithKey", .statuses = "409"},
+    {GET("/api/streams/{name}"), api_stream_get, API_USER, 200,
+     "One stream with its live state (owner or admin)", .result = "Stream", .statuses = "404"},
+    {PATCH("/api/streams/{name}"), api_stream_patch, API_USER, 200,
      "Turn the stream's recording on or off, from its next publish (owner or admin)",
-     BODY(stream_patch_fields),
-     NULL},
-    {{"DELETE", "/api/streams/{name}"},
-     api_stream_delete,
-     API_USER,
-     204,
-     "Delete a stream (owner or admin)",
-     NULL,
-     0,
-     NULL},
-    {{"POST", "/api/streams/{name}/key"},
-     api_stream_rotate_key,
-     API_USER,
-     200,
-     "Replace the stream key; the old one stops working at once",
-     NULL,
-     0,
-     NULL},
-    {{"GET", "/api/recordings"},
-     api_recordings_list,
-     API_USER,
-     200,
+     BODY(stream_patch_fields), .result = "Stream", .statuses = "404"},
+    {DELETE("/api/streams/{name}"), api_stream_delete, API_USER, 204,
+     "Delete a stream (owner or admin)", .statuses = "404"},
+    {POST("/api/streams/{name}/key"), api_stream_rotate_key, API_USER, 200,
+     "Replace the stream key; the old one stops working at once", .result = "StreamWithKey",
+     .statuses = "404"},
+    {GET("/api/recordings"), api_recordings_list, API_USER, 200,
      "Recordings, newest first: the caller's, or every one for admins; filters stream, user, "
      "from and to (started at, unix seconds or RFC 3339), pages of limit (default 50, at most "
      "500) from offset, with the total",
-     NULL,
-     0,
-     "stream,user,from,to,limit,offset"},
-    {{"GET", "/api/recordings/{id}"},
-     api_recording_get,
-     API_USER,
-     200,
+     .query = "stream,user,from,to,limit,offset", .result = "RecordingList", .statuses = "403"},
+    {GET("/api/recordings/{id}"), api_recording_get, API_USER, 200,
      "One recording with its chunks, and signed playlist and chunk URLs (owner or admin)",
-     NULL,
-     0,
-     NULL},
-    {{"DELETE", "/api/recordings/{id}"},
-     api_recording_delete,
-     API_USER,
-     204,
+     .result = "RecordingDetail", .statuses = "404"},
+    {DELETE("/api/recordings/{id}"), api_recording_delete, API_USER, 204,
      "Delete a recording's objects from the store, then its rows; 409 while it is recorded or "
      "uploaded",
-     NULL,
-     0,
-     NULL},
-    {{"GET", "/api/recordings/{id}/index.m3u8"},
-     api_recording_playlist,
-     API_SIGNED,
-     200,
+     .statuses = "404 409 502"},
+    {GET("/api/recordings/{id}/index.m3u8"), api_recording_playlist, API_SIGNED, 200,
      "An HLS playlist over the uploaded chunks (VOD once the recording is ready); a bearer "
      "token or a signed URL (playlist_url)",
-     NULL,
-     0,
-     "expires,sig"},
-    {{"GET", "/api/recordings/{id}/chunks/{seq}"},
-     api_recording_chunk,
-     API_SIGNED,
-     200,
-     "An uploaded chunk (fMP4): the file, or a 302 to a presigned S3 URL valid 300 s; 404 "
-     "not_uploaded before it is in the store; a bearer token or a signed URL",
-     NULL,
-     0,
-     "expires,sig"},
-    {{"GET", "/api/live"},
-     api_live_list,
-     API_PUBLIC,
-     200,
-     "What is live now (public)",
-     NULL,
-     0,
-     NULL},
-    {{"GET", "/api/openapi.json"}, api_openapi, API_PUBLIC, 200, "This document", NULL, 0, NULL},
+     .query = "expires,sig", .result = "application/vnd.apple.mpegurl", .statuses = "404"},
+    {GET("/api/recordings/{id}/chunks/{seq}"), api_recording_chunk, API_SIGNED, 200,
+     "An uploaded chunk (fMP4): the file (one Range honoured), or a 302 to a presigned S3 URL "
+     "valid 300 s; 404 not_uploaded before it is in the store; a bearer token or a signed URL",
+     .query = "expires,sig", .result = "video/mp4", .statuses = "206 302 404 416"},
+    {GET("/api/live"), api_live_list, API_PUBLIC, 200, "What is live now (public)",
+     .result = "LiveList"},
+    {GET("/api/openapi.json"), api_openapi, API_PUBLIC, 200, "This document", .result = "OpenAPI"},
 };
 
 const size_t api_nroutes = N(api_routes);

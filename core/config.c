@@ -65,6 +65,9 @@ static const struct flag flags[] = {
     F("record-chunk", FLAG_DOUBLE, record_chunk, "300", "SECONDS",
       "recordings are cut into chunks at the first keyframe past this much media, 1 to 86400; "
       "each chunk is an fMP4 file of its own, spooled under DATA/spool until uploaded"),
+    F("link-lifetime", FLAG_DOUBLE, link_lifetime, "21600", "SECONDS",
+      "the signed links to a recording that the API hands out (its playlist_url, its chunks' "
+      "urls) work this long plus the recording's duration, 1 to 2592000"),
     F("spool-max-bytes", FLAG_SIZE, spool_max_bytes, "0", "BYTES",
       "when the spool would grow past this (suffixes K, M, G, T), recording pauses until "
       "uploads free space; the live stream goes on; 0 means no limit"),
@@ -354,6 +357,7 @@ static int check_numbers(const struct config *cfg, FILE *err)
     } const nums[] = {
         {"part", cfg->part_seconds, 0.1, 2, "0.1 to 2 seconds"},
         {"record-chunk", cfg->record_chunk, 1, 86400, "1 to 86400 seconds"},
+        {"link-lifetime", cfg->link_lifetime, 1, 2592000, "1 to 2592000 seconds"},
         {"idle-timeout", cfg->idle_timeout, 0.5, INFINITY, "0.5 seconds or more"},
         {"hls-linger", cfg->hls_linger, 0, INFINITY, "0 seconds or more"},
         {"stop-grace", cfg->stop_grace, 0, INFINITY, "0 seconds or more"},

@@ -30,6 +30,10 @@ struct config {
     bool no_record;      /* --no-record */
     char *storage_url;   /* --storage: file:DIR or s3://...; "" = file:DATA/recordings */
     double record_chunk; /* --record-chunk: seconds of media per recording chunk */
+
+    /* --link-lifetime: the API's signed recording links work this long plus the duration */
+    double link_lifetime;
+
     int64_t spool_max_bytes; /* --spool-max-bytes: recording pauses past this; 0 = no limit */
     char *log_level;         /* --log-level */
     double idle_timeout;     /* --idle-timeout: silent connection or publisher ends after this */

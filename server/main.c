@@ -251,6 +251,7 @@ static int start(struct app *app)
         .db = app->db,
         .store = app->store,
         .spool_dir = spool_dir,
+        .link_lifetime_s = c->link_lifetime,
     };
     app->http = http_server_create(&htc);
     app->http_fd = -1; /* the server's now, even when it failed */

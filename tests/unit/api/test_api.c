@@ -93,6 +93,92 @@ static void test_openapi_matches_table(void)
     json_decref(doc);
 }
 
+/* Every $ref of the document points at something in it. */
+static void check_refs(json_t *doc, json_t *v)
+{
+    const char *key;
+    json_t *x;
+    size_t i;
+    if (json_is_array(v)) {
+        json_array_foreach(v, i, x) check_refs(doc, x);
+        return;
+    }
+    json_object_foreach(v, key, x)
+    {
+        if (strcmp(key, "$ref")) {
+            check_refs(doc, x);
+            continue;
+        }
+        char kind[16], name[64];
+        CHECK(sscanf(json_string_value(x), "#/components/%15[a-z]/%63s", kind, name) == 2);
+        CHECK(json_object_get(json_object_get(json_object_get(doc, "components"), kind), name));
+    }
+}
+
+/* Every status a route may answer is listed, with the body the table names; no catch-all. */
+static void test_openapi_responses(void)
+{
+    json_t *doc = api_openapi_document();
+    check_refs(doc, doc);
+    json_t *paths = json_object_get(doc, "paths");
+    for (size_t i = 0; i < api_nroutes; i++) {
+        const struct api_route *r = &api_routes[i];
+        char m[8] = {0}, code[8];
+        for (size_t k = 0; r->r.method[k] && k < 7; k++)
+            m[k] = (char)(r->r.method[k] | 0x20);
+        json_t *resp =
+            json_object_get(json_object_get(json_object_get(paths, r->r.pattern), m), "responses");
+        CHECK(json_object_get(resp, "default") == NULL);
+        snprintf(code, sizeof(code), "%u", r->status);
+        json_t *ok = json_object_get(resp, code);
+        json_t *content = json_object_get(ok, "content");
+        CHECK((content != NULL) == (r->result != NULL));
+        if (r->result && !strchr(r->result, '/')) {
+            char ref[96];
+            snprintf(ref, sizeof(ref), "#/components/schemas/%s", r->result);
+            CHECK_STREQ(json_string_value(json_object_get(
+                            json_object_get(json_object_get(content, "application/json"), "schema"),
+                            "$ref")),
+                        ref);
+        }
+        for (const char *p = r->statuses; p && *p; p += strcspn(p, " "), p += *p == ' ') {
+            snprintf(code, sizeof(code), "%.*s", (int)strcspn(p, " "), p);
+            CHECK(json_object_get(resp, code) != NULL);
+        }
+        CHECK(json_object_get(resp, "400") && json_object_get(resp, "413"));
+        CHECK(r->access == API_PUBLIC || json_object_get(resp, "401"));
+    }
+    const char *name;
+    json_t *schema;
+    json_object_foreach(json_object_get(json_object_get(doc, "components"), "schemas"), name,
+                        schema)
+    {
+        CHECK(json_is_false(json_object_get(schema, "additionalProperties")));
+    }
+    /* the query's numbers are integers; a chunk's {seq} takes the URLs the server hands out */
+    json_t *p;
+    size_t k;
+    json_array_foreach(
+        json_object_get(json_object_get(json_object_get(paths, "/api/recordings"), "get"),
+                        "parameters"),
+        k, p)
+    {
+        const char *n = json_string_value(json_object_get(p, "name"));
+        if (!strcmp(n, "limit") || !strcmp(n, "offset"))
+            CHECK_STREQ(json_string_value(json_object_get(json_object_get(p, "schema"), "type")),
+                        "integer");
+    }
+    json_t *seq = json_array_get(
+        json_object_get(
+            json_object_get(json_object_get(paths, "/api/recordings/{id}/chunks/{seq}"), "get"),
+            "parameters"),
+        1);
+    CHECK_STREQ(json_string_value(json_object_get(seq, "name")), "seq");
+    CHECK_STREQ(json_string_value(json_object_get(json_object_get(seq, "schema"), "pattern")),
+                "^[1-9][0-9]{0,9}(\\.mp4)?$");
+    json_decref(doc);
+}
+
 static void test_flow(void)
 {
     struct api_response r;
@@ -231,8 +317,9 @@ int main(void)
     CHECK(mkdtemp(dir) != NULL);
     snprintf(url, sizeof(url), "sqlite:%s/k.db", dir);
     CHECK_EQ_INT(db_open(url, &db), 0);
-    api = api_create(db, NULL, NULL, NULL, NULL);
+    api = api_create(db, NULL, NULL, NULL, NULL, 0);
     test_openapi_matches_table();
+    test_openapi_responses();
     test_flow();
     api_destroy(&api);
     db_close(&db);

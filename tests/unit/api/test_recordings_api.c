@@ -1,6 +1,7 @@
 /* The /api/recordings routes in process, on SQLite and a file: store: who sees what (404 for
  * another user's), the list's filters, pages and 400s, the chunk (file body, Range), the
- * playlist, signed URLs (no token; tampered, moved to another path or expired: 401), delete
+ * playlist, signed URLs (no token; tampered or moved to another path: 403 link_invalid; expired:
+ * 403 link_expired; a token still opens the path), delete
  * (409 while recording, objects then rows). tests/e2e/recordings_api.test.mjs does it over
  * HTTP with real recordings. */
 #include <errno.h>
@@ -229,17 +230,39 @@ static void test_media(const char *ann, const char *eve)
     qs[0] = "expires", qs[1] = query_value(purl, "expires", e, sizeof(e));
     qs[2] = "sig", qs[3] = query_value(purl, "sig", sig, sizeof(sig));
     CHECK_EQ_INT(st("GET", "/api/recordings/" A "/index.m3u8", NULL), 200);
-    CHECK_EQ_INT(st("GET", "/api/recordings/" A, NULL), 401);             /* JSON: token only */
-    CHECK_EQ_INT(st("GET", "/api/recordings/" A "/chunks/1", NULL), 401); /* another path */
+    CHECK_EQ_INT(st("GET", "/api/recordings/" A, NULL), 401); /* JSON: token only */
+    CHECK_EQ_INT(call("GET", "/api/recordings/" A "/chunks/1", NULL, &r), 403); /* another path */
+    CHECK_STREQ(err_code(&r), "link_invalid");
+    CHECK(!r.www_authenticate); /* a player cannot send a token: do not ask for one */
+    api_response_clear(&r);
     sig[0] = sig[0] == '0' ? '1' : '0';
-    CHECK_EQ_INT(st("GET", "/api/recordings/" A "/index.m3u8", NULL), 401);
+    CHECK_EQ_INT(call("GET", "/api/recordings/" A "/index.m3u8", NULL, &r), 403);
+    CHECK_STREQ(err_code(&r), "link_invalid");
+    api_response_clear(&r);
+    CHECK_EQ_INT(st("GET", "/api/recordings/" A "/index.m3u8", ann), 200); /* the token decides */
     qs[1] = query_value(curl_, "expires", e, sizeof(e));
     qs[3] = query_value(curl_, "sig", sig, sizeof(sig));
     CHECK_EQ_INT(st("GET", "/api/recordings/" A "/chunks/1.mp4", NULL), 200);
-    CHECK_EQ_INT(st("GET", "/api/recordings/" A "/chunks/1", NULL), 401); /* not what was signed */
+    CHECK_EQ_INT(st("GET", "/api/recordings/" A "/chunks/1", NULL), 403); /* not what was signed */
     CHECK_EQ_INT(st("GET", "/api/recordings/" A "/chunks/1.mp4", ann), 200);
-    qs[1] = "1000"; /* expired (and not what was signed) */
-    CHECK_EQ_INT(st("GET", "/api/recordings/" A "/chunks/1.mp4", NULL), 401);
+    qs[1] = "1000"; /* expired, but not what was signed: not valid */
+    CHECK_EQ_INT(call("GET", "/api/recordings/" A "/chunks/1.mp4", NULL, &r), 403);
+    CHECK_STREQ(err_code(&r), "link_invalid");
+    api_response_clear(&r);
+    /* a link this server signed, expired a second ago */
+    char q[API_URL_QUERY_MAX];
+    api_url_query(api, "/api/recordings/" A "/chunks/1.mp4",
+                  api_url_expiry(api, 0) - API_LINK_LIFETIME_S - 1, q);
+    qs[1] = query_value(q, "expires", e, sizeof(e));
+    qs[3] = query_value(q, "sig", sig, sizeof(sig));
+    CHECK_EQ_INT(call("GET", "/api/recordings/" A "/chunks/1.mp4", NULL, &r), 403);
+    CHECK_STREQ(err_code(&r), "link_expired");
+    CHECK_STREQ(json_string_value(json_object_get(json_object_get(r.body, "error"), "message")),
+                "this link has expired");
+    api_response_clear(&r);
+    CHECK_EQ_INT(st("GET", "/api/recordings/" A "/chunks/1.mp4", ann), 200);
+    qs[2] = NULL; /* expires alone: not a valid link */
+    CHECK_EQ_INT(st("GET", "/api/recordings/" A "/chunks/1.mp4", NULL), 403);
     qs[0] = NULL;
 }
 
@@ -294,7 +317,7 @@ int main(void)
     char err[256];
     CHECK_EQ_INT(storage_open(url, &store, err, sizeof(err)), 0);
     snprintf(url, sizeof(url), "%s/spool", dir);
-    api = api_create(db, NULL, NULL, store, url);
+    api = api_create(db, NULL, NULL, store, url, 0);
     char *ann_id = user("ann", DB_ROLE_USER), *eve_id = user("eve", DB_ROLE_USER);
     char *root_id = user("root", DB_ROLE_ADMIN);
     char *ann = login("ann"), *eve = login("eve"), *root = login("root");

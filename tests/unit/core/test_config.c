@@ -23,6 +23,7 @@ int main(void)
     CHECK_STREQ(c.http_addr, "0.0.0.0:8080");
     CHECK_STREQ(c.rtmp_addr, "0.0.0.0:1935");
     CHECK(c.part_seconds == 0.5);
+    CHECK(c.link_lifetime == 21600); /* 6 h */
     CHECK(!c.open_publish);
     CHECK_STREQ(c.cors_origin, "*");
     config_free(&c);
@@ -65,6 +66,7 @@ int main(void)
         {2, {"--http", "localhost"}, "--http 'localhost' is not ADDR:PORT"},
         {2, {"--x264-preset", "turbo"}, "--x264-preset 'turbo' is not one of"},
         {2, {"--log-level", "loud"}, "--log-level 'loud'"},
+        {2, {"--link-lifetime", "0"}, "--link-lifetime 0 is out of range"},
         {1, {"stray"}, "unexpected argument 'stray'"},
         {2, {"--open-publish=maybe", ""}, "not one of 1/0"},
     };
