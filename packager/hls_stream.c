@@ -292,6 +292,47 @@ static bool msn_reached(const struct hls_stream *st, int64_t msn, int part)
     return t && t->nparts > 0;
 }
 
+/* RFC 8216bis 6.2.5.2: the Advance Part Limit, in parts: three divided by the part target
+ * when it is under one second (6 for 0.5 s), else three. */
+static int advance_part_limit(const struct hls_stream *st)
+{
+    int64_t pt = st->cfg.part_target_us;
+    return pt > 0 && pt < 1000000 ? (int)(3000000 / pt) : 3;
+}
+
+/* How many parts (msn, part) is past the last part published, at least: within the last
+ * part's segment, the difference of their indices; in a later segment, its part index + 1
+ * plus one part for each segment in between (each has at least one). Not positive when the
+ * part exists, or is the next one once the last part's segment is complete. */
+static int64_t parts_ahead(const struct hls_stream *st, int64_t msn, int part)
+{
+    const struct seg *s = last_seg(st);
+    int64_t last_msn = s ? s->msn : -1;
+    if (msn < last_msn)
+        return 0;
+    if (msn == last_msn) {
+        int64_t d = (int64_t)part - (s->nparts - 1);
+        return s->complete && d > 0 ? 1 : d;
+    }
+    return (msn - last_msn - 1) + part + 1;
+}
+
+/* Why the blocking reload directives of q are refused at once with 400 (RFC 8216bis 6.2.5.2),
+ * or NULL: malformed, _HLS_msn more than two segments past the one being cut, or _HLS_part more
+ * than the Advance Part Limit past the last part. */
+static const char *directive_error(const struct hls_stream *st, const struct hls_query *q)
+{
+    if (q->bad)
+        return q->bad;
+    if (q->has_msn && q->hls_msn > next_msn(st) + 2)
+        return "_HLS_msn is more than two segments past the last one";
+    if (q->has_msn && q->has_part &&
+        parts_ahead(st, q->hls_msn, q->hls_part) > advance_part_limit(st))
+        return "_HLS_part is past the Advance Part Limit (3 / PART-TARGET parts after the last "
+               "part)";
+    return NULL;
+}
+
 /* True when q must wait: only the media playlist before the first segments, blocking reloads
  * whose part is not there yet, and the preload-hinted part. (The multivariant playlist is the
  * group's, hls_group.c, which waits on its own.) */
@@ -301,7 +342,7 @@ static bool must_block(const struct hls_stream *st, const struct hls_query *q)
         return false;
     switch (q->file) {
     case HLS_FILE_MEDIA:
-        if (q->bad || (q->has_msn && q->hls_msn > next_msn(st) + 2))
+        if (directive_error(st, q))
             return false; /* 400 at once */
         if (!st->ready)
             return true;
@@ -568,10 +609,9 @@ static int answer_blob(struct hls_response *resp, struct blob *b, const char *ty
 
 static int answer_media(struct hls_stream *st, const struct hls_query *q, struct hls_response *resp)
 {
-    if (!st->ended && q->bad)
-        return answer_error(resp, 400, q->bad);
-    if (!st->ended && q->has_msn && q->hls_msn > next_msn(st) + 2)
-        return answer_error(resp, 400, "_HLS_msn is more than two segments past the last one");
+    const char *bad = st->ended ? NULL : directive_error(st, q);
+    if (bad)
+        return answer_error(resp, 400, bad);
     if (!st->media)
         return answer_error(resp, 404, "the stream has no playlist");
     bool blocking = !st->ended && q->has_msn;
