@@ -51,6 +51,7 @@ struct hls_group {
     int64_t ended_us;
     struct waiter *waiters;
     struct hls_ladder *ladder;
+    struct hls_peers *peers; /* for the renditions' EXT-X-RENDITION-REPORT tags */
     struct viewer viewers[VIEWER_SLOTS];
 };
 
@@ -63,6 +64,7 @@ struct hls_group *hls_group_create(const char *name, const char *sid,
     snprintf(g->sid, sizeof(g->sid), "%s", sid);
     g->cfg = *cfg;
     g->started_mono_us = started_mono_us;
+    g->peers = hls_peers_create();
     pthread_mutex_init(&g->lock, NULL);
     return g;
 }
@@ -93,6 +95,7 @@ void hls_group_unref(struct hls_group *g)
     hls_ladder_destroy(&g->ladder);
     for (int i = 0; i < g->n; i++)
         hls_stream_unref(g->r[i].st);
+    hls_peers_unref(g->peers);
     pthread_mutex_destroy(&g->lock);
     free(g);
 }
@@ -115,6 +118,7 @@ struct hls_stream *hls_group_add(struct hls_group *g, const char *rendition,
         snprintf(r->name, sizeof(r->name), "%s", rendition);
         r->kind = kind;
         r->st = hls_stream_create(g->name, rendition, g->sid, &g->cfg, g->started_mono_us);
+        hls_stream_join(r->st, g->peers);
         if (g->detached)
             hls_stream_detach(r->st);
         st = hls_stream_ref(r->st);
