@@ -614,7 +614,10 @@ void hls_stream_detach(struct hls_stream *st)
 
 bool hls_stream_tick(struct hls_stream *st, int64_t now_us)
 {
-    pthread_mutex_lock(&st->lock);
+    /* The tick runs on the ingest thread, which also cuts the source: it never waits for a
+     * lock that an encoded rung's thread (preempted, at a lower priority) may hold. */
+    if (pthread_mutex_trylock(&st->lock) != 0)
+        return false;
     struct waiter *wake = collect(st, false, now_us);
     if (st->ready)
         trim(st, now_us);

@@ -95,7 +95,8 @@ void hls_stream_stats(struct hls_stream *st, struct hls_stream_stats *out);
 /* Server side. detach: the stream is no longer served (replaced, lingered out, server
  * destroyed): wakes every waiter, refuses new ones. tick: wakes waiters past their deadline,
  * frees bytes past their keep time; returns true when the stream ended more than the linger
- * time ago. */
+ * time ago. tick never waits for the stream's lock: when another thread holds it, it does
+ * nothing and returns false (the next tick does it). */
 void hls_stream_detach(struct hls_stream *st);
 bool hls_stream_tick(struct hls_stream *st, int64_t now_us);
 
