@@ -16,8 +16,11 @@
 #define NOT_READY_WAIT_US (15 * 1000000LL)
 /* Once a variant is ready, renditions that are not (an encoded rung whose worker lags) are
  * waited for this many target durations, then left out of the answer: a slow rung must not
- * hold back the start of the stream. They are listed once ready. */
-#define LAGGARD_WAIT_TARGETS 1
+ * hold back the start of the stream. They are listed once ready. Normally the rungs are ready
+ * 0.15 s after the source; two targets let a busy machine's rungs start too (their encoders
+ * ramp up), while a player that asks at the publish's start still gets an answer within about
+ * 4 s + 4 s, under hls.js' 10 s manifest timeout. */
+#define LAGGARD_WAIT_TARGETS 2
 
 /* Distinct playlist clients, by address hash: a fixed table, the least recently seen slot
  * reused when full, so memory stays bounded whatever the audience. */
