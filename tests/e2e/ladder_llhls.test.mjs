@@ -6,6 +6,9 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, testClip, publish, fetchText, fetchBytes, waitFor } from './lib/server.mjs';
 import { getPlaylist, listParts, attr } from './lib/hls.mjs';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 
 const servers = [];
 const pubs = [];
@@ -160,7 +163,7 @@ test('a ladder: rendition reports, parts within PART-TARGET, Advance Part Limit'
 });
 
 test('--ladder none: muxed parts within PART-TARGET, audio samples are sync samples', async () => {
-  const srv = await startServer(['--open-publish']);
+  const srv = await startServer(['--open-publish', '--record-chunk', '4']);
   servers.push(srv);
   const pub = publish(srv.rtmpUrl('one'), testClip({ seconds: 30 }));
   pubs.push(pub);
@@ -172,6 +175,15 @@ test('--ladder none: muxed parts within PART-TARGET, audio samples are sync samp
   const { text } = await getPlaylist(url);
   assert.doesNotMatch(text, /RENDITION-REPORT/);
   console.log(`# longest muxed part (video): ${await checkParts(url, 'vide')} s`);
+  // The recorder's chunks (same fMP4 writer): audio all sync, video sync on keyframes only.
+  const chunk = await waitFor(() => {
+    const out = spawnSync('find', [path.join(srv.dataDir, 'recordings'), '-name', '*.mp4'], { encoding: 'utf8' });
+    return out.stdout.split('\n').filter(Boolean)[0];
+  }, { timeout: 20000, what: 'a recorded chunk' });
+  const bytes = readFileSync(chunk);
+  const s = samplesOf(bytes, tracksOf(bytes));
+  assert.ok(s.soun.sync > 100 && s.soun.nonSync === 0, `${chunk}: audio ${JSON.stringify(s.soun)}`);
+  assert.ok(s.vide.sync >= 1 && s.vide.nonSync > s.vide.sync * 20, `${chunk}: video ${JSON.stringify(s.vide)}`);
 });
 
 // A blocking reload of rendition r for the hinted part, and the hinted part itself, at once:
