@@ -236,14 +236,16 @@ test('a stalled rung: the stream starts without it, source and audio answer at o
   assert.deepEqual(Object.keys(reports(text)), ['audio']);
 });
 
-test('a slow rung (1080p source, x264 slower): source and audio answer promptly', async () => {
-  const srv = await startServer(['--open-publish', '--ladder', 'source,720p:2500k', '--x264-preset', 'slower']);
+test('a slow rung (1080p source, x264 veryslow): source and audio answer promptly', async () => {
+  const srv = await startServer(['--open-publish', '--ladder', 'source,720p:2500k', '--x264-preset', 'veryslow']);
   servers.push(srv);
   const pub = publish(srv.rtmpUrl('slow'), testClip({ seconds: 30, size: '1920x1080' }));
   pubs.push(pub);
   const base = `${srv.base}/hls/slow`;
   await ready(base, 'the multivariant playlist');
   await checkPrompt(base, 'slow rung');
-  const lag = (await fetchText(`${srv.base}/metrics`)).text.match(/kibitka_transcode_lag_seconds\{stream="slow"\} ([\d.]+)/);
-  console.log(`# slow rung: transcode lag ${lag ? lag[1] : '?'} s`);
+  const m = (await fetchText(`${srv.base}/metrics`)).text;
+  const lag = m.match(/kibitka_transcode_lag_seconds\{stream="slow"\} ([\d.]+)/);
+  const shed = m.match(/kibitka_transcode_dropped_frames_total\S* (\d+)/);
+  console.log(`# slow rung: transcode lag ${lag ? lag[1] : '?'} s, ${shed ? shed[1] : '?'} frames not encoded`);
 });
