@@ -2,6 +2,7 @@
 
 #include <libavformat/avformat.h>
 #include <libavutil/opt.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@
 /* One track's samples since the last flush: trun entries, already big-endian, and the media. */
 struct frag_track {
     AVRational in_tb, tb; /* packets' time base; the track's timescale in the moov */
+    bool audio;           /* every sample is a sync sample */
     struct buf entries;
     struct buf data;
     uint32_t count;
@@ -96,6 +98,7 @@ static int add_stream(struct fmp4 *m, const struct fmp4_track *t)
         return err;
     st->codecpar->codec_tag = 0; /* let the muxer pick avc1 / mp4a */
     st->time_base = t->time_base;
+    m->tr[m->ntracks].audio = t->par->codec_type == AVMEDIA_TYPE_AUDIO;
     m->tr[m->ntracks++].in_tb = t->time_base;
     return 0;
 }
@@ -192,7 +195,10 @@ int fmp4_write(struct fmp4 *m, int idx, const AVPacket *pkt)
     uint8_t e[TRUN_ENTRY_SIZE], *p = e;
     put32(&p, (uint32_t)(end > dts ? end - dts : 1));
     put32(&p, (uint32_t)pkt->size);
-    put32(&p, (pkt->flags & AV_PKT_FLAG_KEY) ? SAMPLE_SYNC : SAMPLE_NON_SYNC);
+    /* Audio frames (AAC, MP3) decode on their own: sync samples whether or not the source
+     * flagged them as keys (RTMP ingest does not), as INDEPENDENT=YES on audio parts says. */
+    bool sync = t->audio || (pkt->flags & AV_PKT_FLAG_KEY);
+    put32(&p, sync ? SAMPLE_SYNC : SAMPLE_NON_SYNC);
     put32(&p, (uint32_t)(int32_t)(pts - dts)); /* signed in trun version 1 */
     buf_append(&t->entries, e, sizeof(e));
     buf_append(&t->data, pkt->data, (size_t)pkt->size);

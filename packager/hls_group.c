@@ -14,6 +14,13 @@
 
 /* A multivariant request before the renditions are ready waits at most this long. */
 #define NOT_READY_WAIT_US (15 * 1000000LL)
+/* Once a variant is ready, renditions that are not (an encoded rung whose worker lags) are
+ * waited for this many target durations, then left out of the answer: a slow rung must not
+ * hold back the start of the stream. They are listed once ready. Normally the rungs are ready
+ * 0.15 s after the source; two targets let a busy machine's rungs start too (their encoders
+ * ramp up), while a player that asks at the publish's start still gets an answer within about
+ * 4 s + 4 s, under hls.js' 10 s manifest timeout. */
+#define LAGGARD_WAIT_TARGETS 2
 
 /* Distinct playlist clients, by address hash: a fixed table, the least recently seen slot
  * reused when full, so memory stays bounded whatever the audience. */
@@ -49,8 +56,10 @@ struct hls_group {
     int n;
     bool detached, ended;
     int64_t ended_us;
+    int64_t first_ready_us; /* when a variant was first seen ready; 0 before */
     struct waiter *waiters;
     struct hls_ladder *ladder;
+    struct hls_peers *peers; /* for the renditions' EXT-X-RENDITION-REPORT tags */
     struct viewer viewers[VIEWER_SLOTS];
 };
 
@@ -63,6 +72,7 @@ struct hls_group *hls_group_create(const char *name, const char *sid,
     snprintf(g->sid, sizeof(g->sid), "%s", sid);
     g->cfg = *cfg;
     g->started_mono_us = started_mono_us;
+    g->peers = hls_peers_create();
     pthread_mutex_init(&g->lock, NULL);
     return g;
 }
@@ -93,6 +103,7 @@ void hls_group_unref(struct hls_group *g)
     hls_ladder_destroy(&g->ladder);
     for (int i = 0; i < g->n; i++)
         hls_stream_unref(g->r[i].st);
+    hls_peers_unref(g->peers);
     pthread_mutex_destroy(&g->lock);
     free(g);
 }
@@ -115,6 +126,7 @@ struct hls_stream *hls_group_add(struct hls_group *g, const char *rendition,
         snprintf(r->name, sizeof(r->name), "%s", rendition);
         r->kind = kind;
         r->st = hls_stream_create(g->name, rendition, g->sid, &g->cfg, g->started_mono_us);
+        hls_stream_join(r->st, g->peers);
         if (g->detached)
             hls_stream_detach(r->st);
         st = hls_stream_ref(r->st);
@@ -142,42 +154,93 @@ void hls_group_set_ladder(struct hls_group *g, struct hls_ladder *ladder)
     pthread_mutex_unlock(&g->lock);
 }
 
-/* ---- the multivariant playlist (under lock) ---- */
+/* ---- the multivariant playlist ---- */
 
-/* Whether the playlist can be written now: some variant is ready and no rendition that may
- * still produce media is not. */
-static bool mv_ready(struct hls_group *g, struct hls_stream_stats *stats)
+/* The renditions as they are: references and stats read with the group's lock released. The
+ * ingest thread takes the group's lock (the tick) and an encoded rung's thread takes its
+ * rendition's, so no rendition's lock is ever taken under the group's: the ingest thread, which
+ * cuts the source, must never wait for a rung. */
+struct view {
+    struct rendition r[HLS_GROUP_MAX_RENDITIONS];
+    struct hls_stream_stats stats[HLS_GROUP_MAX_RENDITIONS];
+    int n;
+    bool ended, detached, waiters;
+};
+
+static void view_take(struct hls_group *g, struct view *v, bool with_stats)
 {
-    bool any = false, waiting = g->n == 0 && !g->ended;
+    pthread_mutex_lock(&g->lock);
+    v->n = g->n;
+    v->ended = g->ended;
+    v->detached = g->detached;
+    v->waiters = g->waiters != NULL;
     for (int i = 0; i < g->n; i++) {
-        hls_stream_stats(g->r[i].st, &stats[i]);
-        if (stats[i].ready && !stats[i].failed)
-            any |= g->r[i].kind == HLS_RENDITION_VARIANT;
-        else if (!stats[i].ended)
-            waiting = true;
+        v->r[i] = g->r[i];
+        hls_stream_ref(v->r[i].st);
     }
-    return any && !waiting;
+    pthread_mutex_unlock(&g->lock);
+    for (int i = 0; with_stats && i < v->n; i++)
+        hls_stream_stats(v->r[i].st, &v->stats[i]);
 }
 
-static struct blob *mv_write(struct hls_group *g, const struct hls_stream_stats *stats)
+static void view_drop(struct view *v)
+{
+    for (int i = 0; i < v->n; i++)
+        hls_stream_unref(v->r[i].st);
+    v->n = 0;
+}
+
+/* Whether the playlist can be written now: some variant is ready and no rendition that may
+ * still produce media is not, or those that are not have had LAGGARD_WAIT_TARGETS since.
+ * Under the group's lock (first_ready_us). */
+static bool mv_ready(struct hls_group *g, const struct view *v, int64_t now)
+{
+    bool any = false, waiting = v->n == 0 && !v->ended;
+    int target_s = 0;
+    for (int i = 0; i < v->n; i++) {
+        const struct hls_stream_stats *s = &v->stats[i];
+        if (s->ready && !s->failed && v->r[i].kind == HLS_RENDITION_VARIANT) {
+            any = true;
+            target_s = s->target_s;
+        } else if (!s->ready && !s->ended) {
+            waiting = true;
+        }
+    }
+    if (!any)
+        return false;
+    if (g->first_ready_us == 0)
+        g->first_ready_us = now;
+    return !waiting || now - g->first_ready_us >= LAGGARD_WAIT_TARGETS * target_s * 1000000LL;
+}
+
+static bool all_ended(const struct view *v)
+{
+    bool ended = v->n > 0 || v->ended;
+    for (int i = 0; i < v->n; i++)
+        ended &= v->stats[i].ended;
+    return ended;
+}
+
+static struct blob *mv_write(const struct view *view)
 {
     struct pl_variant v[HLS_GROUP_MAX_RENDITIONS];
     char codecs[HLS_GROUP_MAX_RENDITIONS][160], uri[HLS_GROUP_MAX_RENDITIONS + 1][32];
     struct pl_audio audio = {0};
     const struct hls_stream_stats *a = NULL;
     int nv = 0;
-    for (int i = 0; i < g->n; i++)
-        if (g->r[i].kind == HLS_RENDITION_AUDIO && stats[i].ready && !stats[i].failed) {
-            a = &stats[i];
-            snprintf(uri[0], sizeof(uri[0]), "%s/media.m3u8", g->r[i].name);
+    for (int i = 0; i < view->n; i++)
+        if (view->r[i].kind == HLS_RENDITION_AUDIO && view->stats[i].ready &&
+            !view->stats[i].failed) {
+            a = &view->stats[i];
+            snprintf(uri[0], sizeof(uri[0]), "%s/media.m3u8", view->r[i].name);
             audio = (struct pl_audio){.channels = a->vi.channels, .uri = uri[0]};
         }
-    for (int i = 0; i < g->n; i++) {
-        const struct hls_stream_stats *s = &stats[i];
-        if (g->r[i].kind != HLS_RENDITION_VARIANT || !s->ready || s->failed)
+    for (int i = 0; i < view->n; i++) {
+        const struct hls_stream_stats *s = &view->stats[i];
+        if (view->r[i].kind != HLS_RENDITION_VARIANT || !s->ready || s->failed)
             continue;
         int k = nv + 1; /* uri[0] is the audio's */
-        snprintf(uri[k], sizeof(uri[k]), "%s/media.m3u8", g->r[i].name);
+        snprintf(uri[k], sizeof(uri[k]), "%s/media.m3u8", view->r[i].name);
         snprintf(codecs[nv], sizeof(codecs[nv]), "%s%s%s", s->vi.codecs, a ? "," : "",
                  a ? a->vi.codecs : "");
         int64_t peak = s->peak_bps + (a ? a->peak_bps : 0);
@@ -202,19 +265,20 @@ static struct blob *mv_write(struct hls_group *g, const struct hls_stream_stats 
 
 int hls_group_answer(struct hls_group *g, int64_t wait_started_us, struct hls_response *resp)
 {
-    struct hls_stream_stats stats[HLS_GROUP_MAX_RENDITIONS];
+    struct view v;
     memset(resp, 0, sizeof(*resp));
+    int64_t now = clock_mono_us();
+    view_take(g, &v, true);
     pthread_mutex_lock(&g->lock);
-    bool ready = mv_ready(g, stats);
-    bool gone = g->detached;
-    bool all_ended = g->n > 0 || g->ended;
-    for (int i = 0; i < g->n; i++)
-        all_ended &= stats[i].ended;
-    bool any_variant = false;
-    for (int i = 0; i < g->n; i++)
-        any_variant |= g->r[i].kind == HLS_RENDITION_VARIANT && stats[i].ready && !stats[i].failed;
-    struct blob *body = ready || (gone && any_variant) ? mv_write(g, stats) : NULL;
+    bool ready = mv_ready(g, &v, now);
     pthread_mutex_unlock(&g->lock);
+    bool gone = v.detached, ended = all_ended(&v);
+    bool any_variant = false;
+    for (int i = 0; i < v.n; i++)
+        any_variant |=
+            v.r[i].kind == HLS_RENDITION_VARIANT && v.stats[i].ready && !v.stats[i].failed;
+    struct blob *body = ready || (gone && any_variant) ? mv_write(&v) : NULL;
+    view_drop(&v);
     resp->content_type = "application/vnd.apple.mpegurl";
     resp->cache_control = "no-cache";
     if (body) {
@@ -222,10 +286,9 @@ int hls_group_answer(struct hls_group *g, int64_t wait_started_us, struct hls_re
         resp->body = body;
         return 0;
     }
-    int64_t now = clock_mono_us();
-    if (!gone && !all_ended && (wait_started_us == 0 || now - wait_started_us < NOT_READY_WAIT_US))
+    if (!gone && !ended && (wait_started_us == 0 || now - wait_started_us < NOT_READY_WAIT_US))
         return HLS_BLOCK;
-    resp->status = gone || all_ended ? 404 : 503;
+    resp->status = gone || ended ? 404 : 503;
     resp->content_type = "text/plain; charset=utf-8";
     resp->cache_control = "no-store";
     snprintf(resp->error, sizeof(resp->error), "%s",
@@ -274,32 +337,36 @@ void hls_group_end(struct hls_group *g)
 
 void hls_group_detach(struct hls_group *g)
 {
+    struct view v;
     pthread_mutex_lock(&g->lock);
-    g->detached = true;
+    g->detached = true; /* renditions added from now on are detached by hls_group_add */
     struct waiter *wake = g->waiters;
     g->waiters = NULL;
-    for (int i = 0; i < g->n; i++)
-        hls_stream_detach(g->r[i].st);
     pthread_mutex_unlock(&g->lock);
+    view_take(g, &v, false);
+    for (int i = 0; i < v.n; i++)
+        hls_stream_detach(v.r[i].st);
+    view_drop(&v);
     wake_list(g, wake);
 }
 
 bool hls_group_tick(struct hls_group *g, int64_t now_us)
 {
-    struct hls_stream_stats stats[HLS_GROUP_MAX_RENDITIONS];
-    pthread_mutex_lock(&g->lock);
-    bool done = g->ended && now_us - g->ended_us >= g->cfg.linger_us;
-    for (int i = 0; i < g->n; i++)
-        done &= hls_stream_tick(g->r[i].st, now_us);
+    struct view v;
+    view_take(g, &v, false);
+    bool streams_done = true;
+    for (int i = 0; i < v.n; i++)
+        streams_done &= hls_stream_tick(v.r[i].st, now_us);
+    for (int i = 0; v.waiters && i < v.n; i++) /* only while the renditions start */
+        hls_stream_stats(v.r[i].st, &v.stats[i]);
     struct waiter *wake = NULL;
-    if (g->waiters) {
-        bool ready = mv_ready(g, stats);
-        bool all_ended = g->n > 0 || g->ended;
-        for (int i = 0; i < g->n; i++)
-            all_ended &= stats[i].ended;
+    pthread_mutex_lock(&g->lock);
+    bool done = streams_done && g->ended && now_us - g->ended_us >= g->cfg.linger_us;
+    if (v.waiters) {
+        bool ready = mv_ready(g, &v, now_us), ended = all_ended(&v);
         for (struct waiter **pp = &g->waiters; *pp;) {
             struct waiter *w = *pp;
-            if (ready || all_ended || now_us >= w->deadline_us) {
+            if (ready || ended || now_us >= w->deadline_us) {
                 *pp = w->next;
                 w->next = wake;
                 wake = w;
@@ -312,6 +379,7 @@ bool hls_group_tick(struct hls_group *g, int64_t now_us)
     if (reap)
         g->ladder = NULL;
     pthread_mutex_unlock(&g->lock);
+    view_drop(&v);
     hls_ladder_destroy(&reap);
     wake_list(g, wake);
     return done;
@@ -348,17 +416,20 @@ int hls_group_viewers(struct hls_group *g, int64_t now_us, int64_t window_us)
 void hls_group_counts(struct hls_group *g, uint64_t *parts, uint64_t *segments, int64_t *bytes_held,
                       double *lag_s)
 {
+    struct view v;
     *parts = *segments = 0;
     *bytes_held = 0;
-    pthread_mutex_lock(&g->lock);
-    for (int i = 0; i < g->n; i++) {
+    view_take(g, &v, false);
+    for (int i = 0; i < v.n; i++) {
         uint64_t p, s;
         int64_t b;
-        hls_stream_counts(g->r[i].st, &p, &s, &b);
+        hls_stream_counts(v.r[i].st, &p, &s, &b);
         *parts += p;
         *segments += s;
         *bytes_held += b;
     }
+    view_drop(&v);
+    pthread_mutex_lock(&g->lock);
     *lag_s = g->ladder ? hls_ladder_lag(g->ladder) : 0;
     pthread_mutex_unlock(&g->lock);
 }

@@ -31,6 +31,14 @@ struct output {
     struct fmp4 *mux;
     struct hls_variant_info vi;
     int ntracks;
+    /* An output without the main track (the ladder's shared audio) cuts its parts on the time
+     * of its own track (clock), so that none lasts longer than the part target: cut at the
+     * main track's boundaries, 0.5 s of video holds 21 or 22 AAC frames (0.488 or 0.511 s).
+     * Its segments still end where the main track's do. clock is -1 for an output whose parts
+     * are the main track's. */
+    int clock;
+    bool part_open;
+    int64_t part_start_us, part_end_us;
 };
 
 #define MAX_OUTPUTS 2
@@ -242,6 +250,19 @@ static void plan_outputs(struct hls_sink *k, int ntracks, bool split)
         k->tr[i].out = k->tr[i].video ? video_out : audio_out;
 }
 
+/* Outputs that do not carry the main track cut their parts on their first track's time. */
+static void assign_clocks(struct hls_sink *k)
+{
+    for (int o = 0; o < k->nout; o++) {
+        k->out[o].clock = -1;
+        if (k->tr[k->main].out == o)
+            continue;
+        for (int i = k->ntracks - 1; i >= 0; i--)
+            if (k->tr[i].used && k->tr[i].out == o)
+                k->out[o].clock = i;
+    }
+}
+
 /* The tracks as packaged: a transcoded audio track carries the AAC output's parameters. */
 static void packaged_tracks(const struct hls_sink *k, const struct hub_track *in, int n,
                             struct hub_track *out)
@@ -294,6 +315,7 @@ static int sink_start(void *opaque, struct hub *hub, const struct hub_track *hub
         fit_ladder(k, tracks, ntracks, &fitted);
         plan_outputs(k, ntracks, fitted.nrungs > 0);
     }
+    assign_clocks(k);
     if (open_outputs(k, tracks, ntracks) < 0)
         return -EINVAL;
     if (fitted.nrungs > 0)
@@ -327,34 +349,68 @@ static void choose_target(struct hls_sink *k)
     }
 }
 
-/* Closes the current part in every output, all at the same point of the timeline, so part K of
- * segment M covers the same time span in every rendition. */
+/* Writes output o's samples since its last part as a part of duration_us and publishes it;
+ * false when the muxer failed. */
+static bool flush_output(struct hls_sink *k, int o, int64_t duration_us, bool seg_end)
+{
+    struct blob *data = NULL;
+    int err = fmp4_flush(k->out[o].mux, &data);
+    if (err < 0) {
+        fail(k, "writing a part", err);
+        return false;
+    }
+    if (!data)
+        return true; /* no sample of this output's tracks in the part (audio stalled) */
+    struct hls_part_pub pub = {
+        .data = data,
+        .duration_us = duration_us,
+        .independent = k->part_independent || k->out[o].vi.width == 0,
+        .seg_wall_us = k->seg_wall_us,
+        .seg_end = seg_end,
+        .target_s = k->target_s,
+    };
+    hls_stream_publish(k->out[o].st, &pub);
+    return true;
+}
+
+/* Closes the current part in every output that follows the main track, all at the same point
+ * of the timeline, so part K of segment M covers the same time span in each of them; at a
+ * segment's end, the last part of the outputs that cut their own parts too, so segment M
+ * covers the same time span in every rendition. */
 static void close_part(struct hls_sink *k, bool seg_end)
 {
     k->part_open = false;
     if (seg_end && k->target_s == 0)
         choose_target(k);
     for (int o = 0; o < k->nout; o++) {
-        struct blob *data = NULL;
-        int err = fmp4_flush(k->out[o].mux, &data);
-        if (err < 0) {
-            fail(k, "writing a part", err);
+        struct output *out = &k->out[o];
+        if (out->clock >= 0 && !seg_end)
+            continue;
+        int64_t duration = out->clock >= 0 ? out->part_end_us - out->part_start_us
+                                           : k->part_end_us - k->part_start_us;
+        out->part_open = false;
+        if (!flush_output(k, o, duration, seg_end))
             return;
-        }
-        if (!data)
-            continue; /* no sample of this output's tracks in the part (audio stalled) */
-        struct hls_part_pub pub = {
-            .data = data,
-            .duration_us = k->part_end_us - k->part_start_us,
-            .independent = k->part_independent || k->out[o].vi.width == 0,
-            .seg_wall_us = k->seg_wall_us,
-            .seg_end = seg_end,
-            .target_s = k->target_s,
-        };
-        hls_stream_publish(k->out[o].st, &pub);
     }
     if (seg_end)
         k->seg_open = false;
+}
+
+/* Before a packet [dts, end) of the track that cuts output o's parts: the part closes when the
+ * packet would make it longer than the part target. */
+static void cut_own(struct hls_sink *k, int o, int64_t dts, int64_t end)
+{
+    struct output *out = &k->out[o];
+    if (out->part_open && end - out->part_start_us > k->part_target_us) {
+        out->part_open = false;
+        if (!flush_output(k, o, out->part_end_us - out->part_start_us, false))
+            return;
+    }
+    if (!out->part_open) {
+        out->part_open = true;
+        out->part_start_us = dts;
+    }
+    out->part_end_us = end;
 }
 
 /* Closes the part (and maybe the segment) that the main-track packet [dts, end) must not join. */
@@ -406,6 +462,11 @@ static void emit(struct hls_sink *k, int idx, AVPacket *pkt, int64_t wall_us)
             k->fr_frames++;
     }
     if (t->out < 0)
+        return;
+    if (k->out[t->out].clock == idx)
+        cut_own(k, t->out, av_rescale_q(pkt->dts, t->tb, US_TB),
+                av_rescale_q(pkt->dts + pkt->duration, t->tb, US_TB));
+    if (k->failed)
         return;
     int err = fmp4_write(k->out[t->out].mux, t->mux, pkt);
     if (err < 0)

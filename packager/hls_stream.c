@@ -2,6 +2,7 @@
 
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +59,21 @@ struct waiter {
     int64_t deadline_us;
 };
 
+/* A rendition's last part for the others' reports: (msn << PEER_PART_BITS | part) + 1, or 0
+ * while it has no playlist to report (not ready, or failed). */
+#define PEER_PART_BITS 20
+
+struct peer {
+    char rendition[HLS_RENDITION_MAX + 1]; /* written before n counts it, then constant */
+    atomic_int_fast64_t last;
+};
+
+struct hls_peers {
+    atomic_int refs;
+    atomic_int n;
+    struct peer p[HLS_PEERS_MAX];
+};
+
 struct hls_stream {
     atomic_int refs;
     char name[HUB_NAME_MAX + 1];
@@ -65,6 +81,8 @@ struct hls_stream {
     char sid[PL_SID_MAX + 1];
     struct hls_stream_config cfg;
     int64_t started_mono_us;
+    struct hls_peers *peers; /* NULL: reports nothing */
+    int peer;                /* our slot in peers */
     pthread_mutex_t lock;
     /* Everything below is under lock. */
     struct blob *inits[INIT_VERSIONS]; /* version v at v % INIT_VERSIONS */
@@ -79,6 +97,7 @@ struct hls_stream {
     struct blob *media, *media_skip;
     struct pl_segment *scratch;
     int scratch_cap;
+    struct pl_report reports[HLS_PEERS_MAX];
     struct waiter *waiters;
     uint64_t parts_total, segments_total;
     int64_t bytes_total, duration_total_us, peak_bps;
@@ -97,6 +116,64 @@ struct hls_stream *hls_stream_create(const char *name, const char *rendition, co
     st->init_version = -1;
     pthread_mutex_init(&st->lock, NULL);
     return st;
+}
+
+struct hls_peers *hls_peers_create(void)
+{
+    struct hls_peers *p = xcalloc(1, sizeof(*p));
+    atomic_init(&p->refs, 1);
+    return p;
+}
+
+void hls_peers_unref(struct hls_peers *p)
+{
+    if (p && atomic_fetch_sub(&p->refs, 1) == 1)
+        free(p);
+}
+
+void hls_stream_join(struct hls_stream *st, struct hls_peers *peers)
+{
+    int i = atomic_load(&peers->n);
+    if (st->peers || i == HLS_PEERS_MAX)
+        return;
+    /* One writer at a time (the group adds renditions under its lock): the name is in place
+     * before readers count the slot. */
+    snprintf(peers->p[i].rendition, sizeof(peers->p[i].rendition), "%s", st->rendition);
+    atomic_store(&peers->p[i].last, 0);
+    atomic_store(&peers->n, i + 1);
+    atomic_fetch_add(&peers->refs, 1);
+    st->peers = peers;
+    st->peer = i;
+}
+
+/* Publishes our last part to the peers (0: nothing to report). Under lock. */
+static void peer_note(struct hls_stream *st)
+{
+    const struct seg *s = st->nsegs ? &st->segs[st->nsegs - 1] : NULL;
+    if (!st->peers)
+        return;
+    int64_t v = 0;
+    if (st->ready && !st->failed && s && s->nparts > 0)
+        v = (s->msn << PEER_PART_BITS | (int64_t)(s->nparts - 1)) + 1;
+    atomic_store(&st->peers->p[st->peer].last, v);
+}
+
+/* The other renditions' last parts, as they are now, into st->reports. Under lock. */
+static int peer_reports(struct hls_stream *st)
+{
+    int n = 0, count = st->peers ? atomic_load(&st->peers->n) : 0;
+    for (int i = 0; i < count; i++) {
+        int64_t v = atomic_load(&st->peers->p[i].last);
+        if (i == st->peer || v <= 0)
+            continue;
+        v--;
+        st->reports[n++] = (struct pl_report){
+            .rendition = st->peers->p[i].rendition,
+            .last_msn = v >> PEER_PART_BITS,
+            .last_part = (int)(v & ((1 << PEER_PART_BITS) - 1)),
+        };
+    }
+    return n;
 }
 
 struct hls_stream *hls_stream_ref(struct hls_stream *st)
@@ -139,6 +216,7 @@ void hls_stream_unref(struct hls_stream *st)
         blob_unref(st->inits[i]);
     blob_unref(st->media);
     blob_unref(st->media_skip);
+    hls_peers_unref(st->peers);
     pthread_mutex_destroy(&st->lock);
     free(st);
 }
@@ -223,6 +301,8 @@ static struct pl_media describe(struct hls_stream *st)
         .ended = st->ended,
         .disc_seq = st->disc_seq,
         .init_version = st->init_version > 0 ? st->init_version : 0,
+        .reports = st->reports,
+        .nreports = peer_reports(st),
     };
 }
 
@@ -292,6 +372,47 @@ static bool msn_reached(const struct hls_stream *st, int64_t msn, int part)
     return t && t->nparts > 0;
 }
 
+/* RFC 8216bis 6.2.5.2: the Advance Part Limit, in parts: three divided by the part target
+ * when it is under one second (6 for 0.5 s), else three. */
+static int advance_part_limit(const struct hls_stream *st)
+{
+    int64_t pt = st->cfg.part_target_us;
+    return pt > 0 && pt < 1000000 ? (int)(3000000 / pt) : 3;
+}
+
+/* How many parts (msn, part) is past the last part published, at least: within the last
+ * part's segment, the difference of their indices; in a later segment, its part index + 1
+ * plus one part for each segment in between (each has at least one). Not positive when the
+ * part exists, or is the next one once the last part's segment is complete. */
+static int64_t parts_ahead(const struct hls_stream *st, int64_t msn, int part)
+{
+    const struct seg *s = last_seg(st);
+    int64_t last_msn = s ? s->msn : -1;
+    if (msn < last_msn)
+        return 0;
+    if (msn == last_msn) {
+        int64_t d = (int64_t)part - (s->nparts - 1);
+        return s->complete && d > 0 ? 1 : d;
+    }
+    return (msn - last_msn - 1) + part + 1;
+}
+
+/* Why the blocking reload directives of q are refused at once with 400 (RFC 8216bis 6.2.5.2),
+ * or NULL: malformed, _HLS_msn more than two segments past the one being cut, or _HLS_part more
+ * than the Advance Part Limit past the last part. */
+static const char *directive_error(const struct hls_stream *st, const struct hls_query *q)
+{
+    if (q->bad)
+        return q->bad;
+    if (q->has_msn && q->hls_msn > next_msn(st) + 2)
+        return "_HLS_msn is more than two segments past the last one";
+    if (q->has_msn && q->has_part &&
+        parts_ahead(st, q->hls_msn, q->hls_part) > advance_part_limit(st))
+        return "_HLS_part is past the Advance Part Limit (3 / PART-TARGET parts after the last "
+               "part)";
+    return NULL;
+}
+
 /* True when q must wait: only the media playlist before the first segments, blocking reloads
  * whose part is not there yet, and the preload-hinted part. (The multivariant playlist is the
  * group's, hls_group.c, which waits on its own.) */
@@ -301,7 +422,7 @@ static bool must_block(const struct hls_stream *st, const struct hls_query *q)
         return false;
     switch (q->file) {
     case HLS_FILE_MEDIA:
-        if (q->bad || (q->has_msn && q->hls_msn > next_msn(st) + 2))
+        if (directive_error(st, q))
             return false; /* 400 at once */
         if (!st->ready)
             return true;
@@ -444,6 +565,7 @@ void hls_stream_publish(struct hls_stream *st, const struct hls_part_pub *pub)
         log_info("hls", st->name, "%s: first playlist ready %.3f s after the publish started",
                  st->rendition, (double)(now - st->started_mono_us) / 1e6);
     }
+    peer_note(st);
     if (st->ready) {
         trim(st, now);
         regen_media(st);
@@ -492,7 +614,10 @@ void hls_stream_detach(struct hls_stream *st)
 
 bool hls_stream_tick(struct hls_stream *st, int64_t now_us)
 {
-    pthread_mutex_lock(&st->lock);
+    /* The tick runs on the ingest thread, which also cuts the source: it never waits for a
+     * lock that an encoded rung's thread (preempted, at a lower priority) may hold. */
+    if (pthread_mutex_trylock(&st->lock) != 0)
+        return false;
     struct waiter *wake = collect(st, false, now_us);
     if (st->ready)
         trim(st, now_us);
@@ -506,6 +631,7 @@ void hls_stream_fail(struct hls_stream *st)
 {
     pthread_mutex_lock(&st->lock);
     st->failed = true;
+    peer_note(st);
     pthread_mutex_unlock(&st->lock);
     hls_stream_end(st);
 }
@@ -568,10 +694,9 @@ static int answer_blob(struct hls_response *resp, struct blob *b, const char *ty
 
 static int answer_media(struct hls_stream *st, const struct hls_query *q, struct hls_response *resp)
 {
-    if (!st->ended && q->bad)
-        return answer_error(resp, 400, q->bad);
-    if (!st->ended && q->has_msn && q->hls_msn > next_msn(st) + 2)
-        return answer_error(resp, 400, "_HLS_msn is more than two segments past the last one");
+    const char *bad = st->ended ? NULL : directive_error(st, q);
+    if (bad)
+        return answer_error(resp, 400, bad);
     if (!st->media)
         return answer_error(resp, 404, "the stream has no playlist");
     bool blocking = !st->ended && q->has_msn;

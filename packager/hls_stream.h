@@ -52,10 +52,23 @@ struct hls_part_pub {
     int target_s;        /* the target duration, once the sink has chosen it (0 before) */
 };
 
+/* The renditions of one stream as their EXT-X-RENDITION-REPORT tags see each other: each
+ * rendition's last part, written by that rendition when it publishes one and read by the
+ * others when they write their playlists. Lock-free (atomics), so no rendition's lock is ever
+ * taken inside another's, and a rendition's playlist never waits for a slower one. Refcounted;
+ * the group creates it and its renditions join it. */
+struct hls_peers;
+struct hls_peers *hls_peers_create(void);
+void hls_peers_unref(struct hls_peers *p);
+
 struct hls_stream *hls_stream_create(const char *name, const char *rendition, const char *sid,
                                      const struct hls_stream_config *cfg, int64_t started_mono_us);
 struct hls_stream *hls_stream_ref(struct hls_stream *st);
 void hls_stream_unref(struct hls_stream *st);
+/* Joins the stream's peers (once, before it publishes; at most HLS_PEERS_MAX renditions): its
+ * playlist then reports the others that are ready and have not failed, and they report it. */
+#define HLS_PEERS_MAX 16
+void hls_stream_join(struct hls_stream *st, struct hls_peers *peers);
 const char *hls_stream_name(const struct hls_stream *st);
 const char *hls_stream_rendition(const struct hls_stream *st);
 
@@ -82,7 +95,8 @@ void hls_stream_stats(struct hls_stream *st, struct hls_stream_stats *out);
 /* Server side. detach: the stream is no longer served (replaced, lingered out, server
  * destroyed): wakes every waiter, refuses new ones. tick: wakes waiters past their deadline,
  * frees bytes past their keep time; returns true when the stream ended more than the linger
- * time ago. */
+ * time ago. tick never waits for the stream's lock: when another thread holds it, it does
+ * nothing and returns false (the next tick does it). */
 void hls_stream_detach(struct hls_stream *st);
 bool hls_stream_tick(struct hls_stream *st, int64_t now_us);
 

@@ -124,6 +124,11 @@ void pl_write_media(struct buf *out, const struct pl_media *m, int skip)
     char uri[96];
     pl_uri_part(uri, sizeof(uri), m->sid, msn, part);
     buf_printf(out, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"%s\"\n", uri);
+    for (int i = 0; i < m->nreports; i++)
+        buf_printf(out,
+                   "#EXT-X-RENDITION-REPORT:URI=\"../%s/media.m3u8\",LAST-MSN=%" PRId64
+                   ",LAST-PART=%d\n",
+                   m->reports[i].rendition, m->reports[i].last_msn, m->reports[i].last_part);
 }
 
 void pl_write_multivariant(struct buf *out, const struct pl_variant *v, int n,

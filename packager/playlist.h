@@ -35,6 +35,14 @@ struct pl_segment {
     int nparts;
 };
 
+/* EXT-X-RENDITION-REPORT for another rendition of the stream (RFC 8216bis 4.4.5.4): its last
+ * part, so a player switching to it can ask for the next one with a blocking reload. */
+struct pl_report {
+    const char *rendition; /* URI="../<rendition>/media.m3u8" */
+    int64_t last_msn;      /* the segment of its last part */
+    int last_part;         /* that part's index in it */
+};
+
 struct pl_media {
     const char *sid;
     int target_duration;           /* seconds, EXT-X-TARGETDURATION */
@@ -44,6 +52,8 @@ struct pl_media {
     bool ended;       /* EXT-X-ENDLIST instead of a preload hint */
     int64_t disc_seq; /* EXT-X-DISCONTINUITY-SEQUENCE: discontinuities before segs[0] */
     int init_version; /* the init section when there is no segment yet */
+    const struct pl_report *reports; /* written after the preload hint, unless ended */
+    int nreports;
 };
 
 /* Index of the first segment whose parts the playlist lists: those ending less than three target

@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/clock.h"
@@ -18,6 +21,9 @@
 #define SKIP_CLEAR_S 0.5
 /* Output pts -> wall clock: the encoders hold far fewer frames than this. */
 #define WALL_RING 256
+/* How much nicer than the server the worker runs (at most 19), with the decoder's and the
+ * encoders' threads, which inherit it (see worker.h). */
+#define WORKER_NICE 10
 /* Ring slots beyond WORKER_QUEUE_MAX, for restarts, which are never dropped. */
 #define RING (WORKER_QUEUE_MAX + 16)
 
@@ -181,9 +187,37 @@ static void transcode_one(struct transcode_worker *w, struct item *it)
     emit_ready(w);
 }
 
+/* Lowers this thread's priority before the decoder and encoders start theirs: on Linux the
+ * nice value is per thread and a new thread inherits its creator's. A failure only costs the
+ * isolation, so it is not an error. */
+static void lower_priority(void)
+{
+    id_t tid = (id_t)syscall(SYS_gettid);
+    errno = 0;
+    int cur = getpriority(PRIO_PROCESS, tid);
+    if (cur == -1 && errno != 0)
+        return;
+    (void)setpriority(PRIO_PROCESS, tid, cur + WORKER_NICE > 19 ? 19 : cur + WORKER_NICE);
+}
+
+/* KIBITKA_TEST_WORKER_STALL set (tests only): the worker stays stuck before opening the ladder
+ * until the stream ends, as a rung that cannot keep up at all; its rungs get nothing. */
+static void test_stall(struct transcode_worker *w)
+{
+    if (!getenv("KIBITKA_TEST_WORKER_STALL"))
+        return;
+    log_warn("transcode", name_of(w), "KIBITKA_TEST_WORKER_STALL: the ladder is stalled");
+    pthread_mutex_lock(&w->lock);
+    while (!w->finishing && !w->abort)
+        pthread_cond_wait(&w->cond, &w->lock);
+    pthread_mutex_unlock(&w->lock);
+}
+
 static void *run(void *arg)
 {
     struct transcode_worker *w = arg;
+    lower_priority();
+    test_stall(w);
     int rc = transcoder_create(&w->cfg.tc, &w->t);
     if (rc < 0) {
         w->cfg.ops.fail(w->cfg.opaque, rc);

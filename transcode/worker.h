@@ -17,6 +17,12 @@
  * next source keyframe, so memory stays bounded whatever happens to the CPU. Both are logged and
  * counted in metrics (transcode_dropped_frames_total counts frames not encoded, per rung).
  *
+ * Priority. The worker thread lowers its nice value by 10 (to at most 19) before it opens the
+ * decoder and the encoders, whose threads inherit it (Linux: nice is per thread). So when the
+ * CPU is short, the network thread that cuts the source and the HTTP threads that answer its
+ * blocking reloads run first, and the rungs fall behind and shed instead of holding back the
+ * source and its audio.
+ *
  * Timestamps pass through: the packets handed to push are already on the packager's timeline
  * (normalised, shifted), and rung packets come out with the same pts (and dts == pts). The wall
  * clock of each rung packet is the one push was given with the same pts, so EXT-X-PROGRAM-DATE-

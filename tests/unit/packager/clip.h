@@ -87,7 +87,8 @@ static void clip_add(struct clip *c, const AVPacket *in, int track, AVRational t
         av_new_packet(p, in->size);
         memcpy(p->data, in->data, (size_t)in->size);
     }
-    p->flags = in->flags;
+    /* RTMP ingest flags video keyframes only (FLV has no key flag for audio). */
+    p->flags = track == 0 ? in->flags : 0;
     p->stream_index = track;
     p->pts = av_rescale_q(in->pts, tb, (AVRational){1, 1000});
     p->dts = av_rescale_q(in->dts, tb, (AVRational){1, 1000});

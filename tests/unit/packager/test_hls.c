@@ -223,13 +223,14 @@ static void live_blocking(struct live *L)
     CHECK_EQ_INT(wait_on(L->srv, MEDIA, smsn, spart, &w3), 1);
     CHECK_EQ_INT(metrics_get(&L->m.hls_blocking_waiting), 0);
 
-    /* A part index past the end of the open segment means part 0 of the next segment. */
-    CHECK_EQ_INT(status(L->srv, MEDIA, smsn, "40", NULL, 0), -1);
-    CHECK_EQ_INT(wait_on(L->srv, MEDIA, smsn, "40", &w3), 0);
+    /* A part index past the end of the open segment (of 4 parts), within the Advance Part
+     * Limit, means part 0 of the next segment. */
+    CHECK_EQ_INT(status(L->srv, MEDIA, smsn, "5", NULL, 0), -1);
+    CHECK_EQ_INT(wait_on(L->srv, MEDIA, smsn, "5", &w3), 0);
     while (w3.n == 0 && L->i < clip.n)
         push(L->hub, clip.pkts[L->i++].pkt);
     CHECK_EQ_INT(w3.n, 1);
-    pl = text(L->srv, MEDIA, smsn, "40", NULL);
+    pl = text(L->srv, MEDIA, smsn, "5", NULL);
     snprintf(uri, sizeof(uri), "part-%s-%lld.0.m4s", L->sid, (long long)msn + 1);
     CHECK(has(pl, uri));
     snprintf(uri, sizeof(uri), "seg-%s-%lld.m4s", L->sid, (long long)msn);
@@ -257,6 +258,23 @@ static void live_bad_requests(struct live *L)
     CHECK_EQ_INT(status(L->srv, MEDIA, s3, NULL, NULL, 0), 400);
     CHECK_EQ_INT(status(L->srv, MEDIA, s3, "0", NULL, 0), 400);
     CHECK_EQ_INT(status(L->srv, MEDIA, s2, NULL, NULL, 0), -1); /* two ahead is allowed */
+    /* RFC 8216bis 6.2.5.2: a part more than the Advance Part Limit (3 / 0.5 s = 6 parts) past
+     * the last part is 400 at once; 6 past it still waits. The last part is the one before
+     * the hint's (the previous segment's last when the hint is part 0 of a new one). */
+    char s0[32], s1[32], p6[32], p7[32];
+    snprintf(s0, sizeof(s0), "%lld", (long long)next);
+    snprintf(s1, sizeof(s1), "%lld", (long long)next + 1);
+    snprintf(p6, sizeof(p6), "%d", part + 5);
+    snprintf(p7, sizeof(p7), "%d", part + 6);
+    CHECK_EQ_INT(status(L->srv, MEDIA, s0, p6, NULL, 0), -1);
+    CHECK_EQ_INT(ask(L->srv, MEDIA, s0, p7, NULL, 0, &r), 0);
+    CHECK_EQ_INT(r.status, 400);
+    CHECK(strstr(r.error, "Advance Part Limit") != NULL);
+    CHECK_EQ_INT(status(L->srv, MEDIA, s0, "40", NULL, 0), 400);
+    CHECK_EQ_INT(status(L->srv, MEDIA, s1, "6", NULL, 0), 400);
+    CHECK_EQ_INT(status(L->srv, MEDIA, s2, "0", NULL, 0), -1);
+    struct wake_count w = {0};
+    CHECK_EQ_INT(wait_on(L->srv, MEDIA, s0, p7, &w), 1); /* nothing registered */
     CHECK_EQ_INT(status(L->srv, MEDIA, "abc", NULL, NULL, 0), 400);
     CHECK_EQ_INT(status(L->srv, MEDIA, "-1", NULL, NULL, 0), 400);
     CHECK_EQ_INT(status(L->srv, MEDIA, "", NULL, NULL, 0), 400);

@@ -2,6 +2,7 @@
 #include "packager/playlist.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "test.h"
 
@@ -11,6 +12,14 @@ static struct pl_part parts2[2] = {{500000, true}, {500000, false}};
 static struct pl_part parts_open[1] = {{480000, true}};
 
 /* Eight complete 1 s segments (msn 10..17) of two parts each and an open one with one part. */
+static int count_of(const char *s, const char *needle)
+{
+    int n = 0;
+    for (const char *p = s; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
 static void live_media(struct pl_media *m, struct pl_segment segs[9])
 {
     for (int i = 0; i < 8; i++)
@@ -96,6 +105,41 @@ static void test_live(void)
     CHECK(strstr((const char *)buf_head(&b), "seg-s1-10.m4s") == NULL);
     CHECK(strstr((const char *)buf_head(&b), "seg-s1-11.m4s") == NULL);
     CHECK_STREQ((const char *)buf_head(&b) + strlen(live_skip), tail);
+    buf_free(&b);
+}
+
+/* EXT-X-RENDITION-REPORT, one per other rendition, after the preload hint, in the full and the
+ * delta form alike; none once the playlist has ended. */
+static void test_rendition_reports(void)
+{
+    struct pl_segment segs[9];
+    struct pl_media m;
+    live_media(&m, segs);
+    const struct pl_report reports[2] = {{"720p", 18, 0}, {"audio", 17, 3}};
+    m.reports = reports;
+    m.nreports = 2;
+    static const char *tail =
+        "#EXT-X-PART:DURATION=0.48000,URI=\"part-s1-18.0.m4s\",INDEPENDENT=YES\n"
+        "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part-s1-18.1.m4s\"\n"
+        "#EXT-X-RENDITION-REPORT:URI=\"../720p/media.m3u8\",LAST-MSN=18,LAST-PART=0\n"
+        "#EXT-X-RENDITION-REPORT:URI=\"../audio/media.m3u8\",LAST-MSN=17,LAST-PART=3\n";
+    struct buf b;
+    buf_init(&b);
+    int skips[2] = {0, pl_skippable(&m)};
+    CHECK_EQ_INT(skips[1], 2);
+    for (int i = 0; i < 2; i++) {
+        buf_clear(&b);
+        pl_write_media(&b, &m, skips[i]);
+        buf_append(&b, "", 1);
+        const char *t = strstr((const char *)buf_head(&b), "#EXT-X-PART:DURATION=0.48000");
+        CHECK_STREQ(t ? t : "", tail);
+        CHECK_EQ_INT(count_of((const char *)buf_head(&b), "#EXT-X-RENDITION-REPORT:"), 2);
+    }
+    m.ended = true;
+    buf_clear(&b);
+    pl_write_media(&b, &m, 0);
+    buf_append(&b, "", 1);
+    CHECK(strstr((const char *)buf_head(&b), "RENDITION-REPORT") == NULL);
     buf_free(&b);
 }
 
@@ -327,6 +371,7 @@ static void test_uris(void)
 int main(void)
 {
     test_live();
+    test_rendition_reports();
     test_ended();
     test_multivariant();
     test_discontinuity();

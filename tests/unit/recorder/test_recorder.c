@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../packager/boxes.h"
 #include "../packager/clip.h"
 #include "core/alloc.h"
 #include "test.h"
@@ -157,6 +158,34 @@ static void clean_spool(void)
     mkdir(spool, 0755);
 }
 
+/* The chunk's samples as its moofs flag them: every audio sample a sync sample (RTMP gives
+ * audio no key flag), video sync exactly on its keyframes. */
+static void check_sample_flags(const char *path, const struct chunk_info *ci)
+{
+    int fd = open(path, O_RDONLY);
+    struct stat sb;
+    if (fd < 0 || fstat(fd, &sb) < 0) {
+        CHECK(!"chunk readable");
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    uint8_t *data = xmalloc((size_t)sb.st_size);
+    CHECK(read(fd, data, (size_t)sb.st_size) == sb.st_size);
+    close(fd);
+    struct boxes b = {0};
+    boxes_read(&b, data, (size_t)sb.st_size);
+    free(data);
+    struct box_track *v = boxes_by_handler(&b, "vide"), *a = boxes_by_handler(&b, "soun");
+    CHECK(v && a);
+    if (!v || !a)
+        return;
+    CHECK_EQ_INT(a->sync, ci->audio);
+    CHECK_EQ_INT(a->non_sync, 0);
+    CHECK_EQ_INT(v->sync, ci->keyframes);
+    CHECK_EQ_INT(v->non_sync, ci->video - ci->keyframes);
+}
+
 /* ---- tests ---- */
 
 /* 10 s of media, keyframes every second, chunks of 3 s: cuts at 3, 6, 9 s: four chunks. */
@@ -196,6 +225,7 @@ static void test_chunks(void)
         struct chunk_info ci;
         CHECK(probe(path, &ci));
         CHECK(ci.first_key);
+        check_sample_flags(path, &ci);
         video += ci.video;
         audio += ci.audio;
         /* contiguous: each chunk's video starts where the previous ended (libavformat's

@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,6 +36,7 @@ struct out {
     int wall_mismatch;
     int max_skipping;
     int sleep_us; /* per packet: makes the worker fall behind on purpose */
+    int nice;     /* the worker thread's nice value, seen from on_start */
     struct transcode_worker *w;
 };
 
@@ -43,6 +46,9 @@ static void on_start(void *o, const struct transcoder *t)
     CHECK_EQ_INT(transcoder_rung_count(t), NR);
     CHECK_EQ_INT(transcoder_rung_par(t, 1)->width, 426);
     x->starts++;
+    /* The worker (and so its encoders' threads) runs nicer than the thread that started it. */
+    errno = 0;
+    x->nice = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
 }
 
 static void on_restart(void *o, const struct transcoder *t)
@@ -146,6 +152,9 @@ static void test_every_frame(AVPacket **src, const AVCodecParameters *par)
     transcode_worker_finish(w);
     wait_done(w);
     CHECK_EQ_INT(x.starts, 1);
+    errno = 0;
+    int mine = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
+    CHECK_EQ_INT(x.nice, mine + 10 > 19 ? 19 : mine + 10);
     CHECK_EQ_INT(x.ends, 1);
     CHECK_EQ_INT(x.fails, 0);
     for (int r = 0; r < NR; r++) {

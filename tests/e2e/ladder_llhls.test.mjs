@@ -1,0 +1,251 @@
+// LL-HLS rules across a ladder's renditions, over real ffmpeg publishes: EXT-X-RENDITION-REPORT
+// in every media playlist, no part longer than PART-TARGET (in the playlist and in the media),
+// audio samples flagged as sync samples, _HLS_part past the Advance Part Limit refused at once,
+// and a stalled or slow rung holding back neither the source nor the audio.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, testClip, publish, fetchText, fetchBytes, waitFor } from './lib/server.mjs';
+import { getPlaylist, listParts, attr } from './lib/hls.mjs';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+
+const servers = [];
+const pubs = [];
+after(async () => {
+  await Promise.all(pubs.map((p) => p.stop()));
+  await Promise.all(servers.map((s) => s.stop()));
+});
+
+// ---- fMP4 boxes: timescales from the init section, per-track sample durations and flags ----
+
+function boxes(buf, start = 0, end = buf.length) {
+  const out = [];
+  for (let p = start; p + 8 <= end;) {
+    const size = buf.readUInt32BE(p);
+    if (size < 8 || p + size > end) break;
+    out.push({ type: buf.toString('latin1', p + 4, p + 8), start: p, end: p + size });
+    p += size;
+  }
+  return out;
+}
+const child = (buf, box, type) => boxes(buf, box.start + 8, box.end).find((b) => b.type === type);
+
+// track_ID -> { handler, timescale } from an init section.
+function tracksOf(init) {
+  const tracks = {};
+  const moov = boxes(init).find((b) => b.type === 'moov');
+  for (const trak of boxes(init, moov.start + 8, moov.end).filter((b) => b.type === 'trak')) {
+    const tkhd = child(init, trak, 'tkhd');
+    const mdia = child(init, trak, 'mdia');
+    const mdhd = child(init, mdia, 'mdhd');
+    const hdlr = child(init, mdia, 'hdlr');
+    const v1 = init[tkhd.start + 8] === 1;
+    const id = init.readUInt32BE(tkhd.start + (v1 ? 28 : 20));
+    const m1 = init[mdhd.start + 8] === 1;
+    tracks[id] = {
+      handler: init.toString('latin1', hdlr.start + 16, hdlr.start + 20),
+      timescale: init.readUInt32BE(mdhd.start + (m1 ? 28 : 20)),
+    };
+  }
+  return tracks;
+}
+
+// Per handler ('vide', 'soun'): seconds of samples and sync / non-sync counts in a part.
+function samplesOf(part, tracks) {
+  const out = {};
+  for (const moof of boxes(part).filter((b) => b.type === 'moof')) {
+    for (const traf of boxes(part, moof.start + 8, moof.end).filter((b) => b.type === 'traf')) {
+      const tfhd = child(part, traf, 'tfhd');
+      const trun = child(part, traf, 'trun');
+      const t = tracks[part.readUInt32BE(tfhd.start + 12)];
+      const flags = part.readUInt32BE(trun.start + 8) & 0xffffff;
+      const count = part.readUInt32BE(trun.start + 12);
+      assert.equal(flags & 0x000f00, 0x000f00, 'per-sample duration, size, flags, cts in trun');
+      let p = trun.start + 16 + (flags & 1 ? 4 : 0) + (flags & 4 ? 4 : 0);
+      const o = (out[t.handler] ??= { seconds: 0, sync: 0, nonSync: 0 });
+      for (let i = 0; i < count; i++, p += 16) {
+        o.seconds += part.readUInt32BE(p) / t.timescale;
+        if (part.readUInt32BE(p + 8) & 0x10000) o.nonSync++; else o.sync++;
+      }
+    }
+  }
+  return out;
+}
+
+// Every part of the rendition's playlist: DURATION <= PART-TARGET, and its media (the track of
+// handler) as long as DURATION within a sample. Returns the longest part's media seconds.
+async function checkParts(url, handler) {
+  const { text } = await getPlaylist(url);
+  const target = Number(attr(text, '#EXT-X-PART-INF', 'PART-TARGET'));
+  assert.equal(target, 0.5);
+  const init = (await fetchBytes(new URL(text.match(/#EXT-X-MAP:URI="([^"]+)"/)[1], url).href)).body;
+  const tracks = tracksOf(init);
+  let longest = 0;
+  const parts = listParts(text);
+  assert.ok(parts.length >= 6, `${parts.length} parts in ${url}`);
+  for (const p of parts) {
+    assert.ok(p.dur <= target, `${url}: ${p.uri} DURATION ${p.dur} > PART-TARGET ${target}`);
+    const body = (await fetchBytes(new URL(p.uri, url).href)).body;
+    const s = samplesOf(body, tracks);
+    const media = s[handler].seconds;
+    assert.ok(media <= target + 1e-6, `${url}: ${p.uri} holds ${media} s of ${handler}`);
+    assert.ok(Math.abs(media - p.dur) < 0.0011, `${p.uri}: media ${media} s, DURATION ${p.dur}`);
+    if (s.soun) assert.equal(s.soun.nonSync, 0, `${p.uri}: every audio sample is a sync sample`);
+    longest = Math.max(longest, media);
+  }
+  return longest;
+}
+
+function reports(text) {
+  const out = {};
+  for (const m of text.matchAll(/#EXT-X-RENDITION-REPORT:URI="\.\.\/([a-z0-9]+)\/media\.m3u8",LAST-MSN=(\d+),LAST-PART=(\d+)/g))
+    out[m[1]] = { msn: Number(m[2]), part: Number(m[3]) };
+  return out;
+}
+
+async function ready(base, what) {
+  return waitFor(async () => {
+    const r = await fetchText(`${base}/index.m3u8`, { timeout: 20000 });
+    return r.status === 200 ? r.text : null;
+  }, { timeout: 30000, what });
+}
+
+test('a ladder: rendition reports, parts within PART-TARGET, Advance Part Limit', async () => {
+  const srv = await startServer(['--open-publish', '--ladder', 'source,360p:600k', '--x264-preset', 'ultrafast']);
+  servers.push(srv);
+  const pub = publish(srv.rtmpUrl('lad'), testClip({ seconds: 30 }));
+  pubs.push(pub);
+  const base = `${srv.base}/hls/lad`;
+  const mv = await ready(base, 'the multivariant playlist');
+  assert.match(mv, /360p\/media\.m3u8/);
+  await waitFor(async () => listParts((await getPlaylist(`${base}/360p/media.m3u8`)).text).length >= 8,
+    { timeout: 20000, what: 'parts in 360p' });
+
+  const names = ['source', '360p', 'audio'];
+  for (const self of names) {
+    const url = `${base}/${self}/media.m3u8`;
+    const want = names.filter((n) => n !== self).sort();
+    // A playlist is written when its rendition publishes a part: the one written as the
+    // others became ready reports them from its next part on.
+    const text = await waitFor(async () => {
+      const t = (await getPlaylist(url)).text;
+      return Object.keys(reports(t)).length === want.length ? t : null;
+    }, { timeout: 5000, what: `${self} reporting ${want}` });
+    const r = reports(text);
+    assert.deepEqual(Object.keys(r).sort(), want, `${self}:\n${text}`);
+    const sid = text.match(/init-([0-9a-f]+)\.mp4/)[1];
+    for (const [other, at] of Object.entries(r)) {
+      // The reported part exists, and the next one is a blocking reload a player can make.
+      const part = await fetchBytes(`${base}/${other}/part-${sid}-${at.msn}.${at.part}.m4s`);
+      assert.equal(part.status, 200, `${self} reports ${other} at ${at.msn}.${at.part}`);
+      const next = await fetchText(`${base}/${other}/media.m3u8?_HLS_msn=${at.msn}&_HLS_part=${at.part + 1}`);
+      assert.equal(next.status, 200);
+    }
+  }
+
+  const longest = {
+    source: await checkParts(`${base}/source/media.m3u8`, 'vide'),
+    '360p': await checkParts(`${base}/360p/media.m3u8`, 'vide'),
+    audio: await checkParts(`${base}/audio/media.m3u8`, 'soun'),
+  };
+  console.log(`# longest part media (s): ${JSON.stringify(longest)}`);
+
+  // _HLS_part more than 3 / 0.5 = 6 parts past the last part: 400 at once.
+  const media = `${base}/source/media.m3u8`;
+  const last = listParts((await getPlaylist(media)).text).pop();
+  const t = Date.now();
+  const far = await fetchText(`${media}?_HLS_msn=${last.msn}&_HLS_part=${last.k + 7}`);
+  assert.equal(far.status, 400, far.text);
+  assert.match(far.text, /Advance Part Limit/);
+  assert.ok(Date.now() - t < 400, `answered after ${Date.now() - t} ms`);
+  assert.equal((await fetchText(`${media}?_HLS_msn=${last.msn}&_HLS_part=40`)).status, 400);
+});
+
+test('--ladder none: muxed parts within PART-TARGET, audio samples are sync samples', async () => {
+  const srv = await startServer(['--open-publish', '--record-chunk', '4']);
+  servers.push(srv);
+  const pub = publish(srv.rtmpUrl('one'), testClip({ seconds: 30 }));
+  pubs.push(pub);
+  const base = `${srv.base}/hls/one`;
+  await ready(base, 'the multivariant playlist');
+  const url = `${base}/source/media.m3u8`;
+  await waitFor(async () => listParts((await getPlaylist(url)).text).length >= 8,
+    { timeout: 20000, what: 'parts' });
+  const { text } = await getPlaylist(url);
+  assert.doesNotMatch(text, /RENDITION-REPORT/);
+  console.log(`# longest muxed part (video): ${await checkParts(url, 'vide')} s`);
+  // The recorder's chunks (same fMP4 writer): audio all sync, video sync on keyframes only.
+  const chunk = await waitFor(() => {
+    const out = spawnSync('find', [path.join(srv.dataDir, 'recordings'), '-name', '*.mp4'], { encoding: 'utf8' });
+    return out.stdout.split('\n').filter(Boolean)[0];
+  }, { timeout: 20000, what: 'a recorded chunk' });
+  const bytes = readFileSync(chunk);
+  const s = samplesOf(bytes, tracksOf(bytes));
+  assert.ok(s.soun.sync > 100 && s.soun.nonSync === 0, `${chunk}: audio ${JSON.stringify(s.soun)}`);
+  assert.ok(s.vide.sync >= 1 && s.vide.nonSync > s.vide.sync * 20, `${chunk}: video ${JSON.stringify(s.vide)}`);
+});
+
+// A blocking reload of rendition r for the hinted part, and the hinted part itself, at once:
+// both are answered by the same publish, so the gap between their answers is how long the
+// playlist waited after its part existed.
+async function reloadGap(base, r) {
+  const url = `${base}/${r}/media.m3u8`;
+  const { text } = await getPlaylist(url);
+  const hint = attr(text, '#EXT-X-PRELOAD-HINT', 'URI');
+  const [, msn, part] = hint.match(/-(\d+)\.(\d+)\.m4s$/);
+  const t0 = Date.now();
+  const timed = (p) => p.then((x) => ({ ...x, at: Date.now() - t0 }));
+  const [pl, pt] = await Promise.all([
+    timed(fetchText(`${url}?_HLS_msn=${msn}&_HLS_part=${part}`)),
+    timed(fetchBytes(new URL(hint, url).href)),
+  ]);
+  assert.equal(pl.status, 200);
+  assert.equal(pt.status, 200);
+  return { gap: pl.at - pt.at, waited: pl.at };
+}
+
+async function checkPrompt(base, label) {
+  const worst = { source: 0, audio: 0 };
+  for (let i = 0; i < 12; i++) {
+    for (const r of ['source', 'audio']) {
+      const { gap } = await reloadGap(base, r);
+      worst[r] = Math.max(worst[r], gap);
+      // 1.5 x PART-TARGET after the part exists, whatever the rung does
+      assert.ok(gap <= 750, `${label}: ${r} answered ${gap} ms after its part existed`);
+    }
+  }
+  console.log(`# ${label}: worst answer after the part existed (ms): ${JSON.stringify(worst)}`);
+}
+
+test('a stalled rung: the stream starts without it, source and audio answer at once', async () => {
+  const srv = await startServer(['--open-publish', '--ladder', 'source,360p:600k'],
+    { KIBITKA_TEST_WORKER_STALL: '1' });
+  servers.push(srv);
+  const t0 = Date.now();
+  const pub = publish(srv.rtmpUrl('lag'), testClip({ seconds: 30 }));
+  pubs.push(pub);
+  const base = `${srv.base}/hls/lag`;
+  const mv = await ready(base, 'the multivariant playlist without the stalled rung');
+  console.log(`# publish -> multivariant without the stalled rung: ${Date.now() - t0} ms`);
+  assert.match(mv, /source\/media\.m3u8/);
+  assert.match(mv, /audio\/media\.m3u8/);
+  assert.doesNotMatch(mv, /360p/);
+  await checkPrompt(base, 'stalled rung');
+  const { text } = await getPlaylist(`${base}/source/media.m3u8`);
+  assert.deepEqual(Object.keys(reports(text)), ['audio']);
+});
+
+test('a slow rung (1080p source, x264 veryslow): source and audio answer promptly', async () => {
+  const srv = await startServer(['--open-publish', '--ladder', 'source,720p:2500k', '--x264-preset', 'veryslow']);
+  servers.push(srv);
+  const pub = publish(srv.rtmpUrl('slow'), testClip({ seconds: 30, size: '1920x1080' }));
+  pubs.push(pub);
+  const base = `${srv.base}/hls/slow`;
+  await ready(base, 'the multivariant playlist');
+  await checkPrompt(base, 'slow rung');
+  const m = (await fetchText(`${srv.base}/metrics`)).text;
+  const lag = m.match(/kibitka_transcode_lag_seconds\{stream="slow"\} ([\d.]+)/);
+  const shed = m.match(/kibitka_transcode_dropped_frames_total\S* (\d+)/);
+  console.log(`# slow rung: transcode lag ${lag ? lag[1] : '?'} s, ${shed ? shed[1] : '?'} frames not encoded`);
+});
