@@ -177,9 +177,25 @@ static int add_output(struct hls_sink *k, const char *rendition, enum hls_rendit
     return k->nout++;
 }
 
+/* A source browsers cannot decode is not passed through: an encoded rung at its size takes its
+ * place (sink_accept refused it when the ladder has no rungs). A ladder that leaves the source
+ * out has nothing to replace, unless no rung fits (the source would then be passed through). */
+static void replace_unplayable(struct hls_sink *k, const AVCodecParameters *par,
+                               struct ladder *fitted)
+{
+    char why[96];
+    if (tl_video_playable(par, why, sizeof(why)) || (!fitted->source && fitted->nrungs > 0))
+        return;
+    fitted->source = true;
+    if (ladder_reencode_source(k->cfg.ladder, par->width, par->height, par->bit_rate, fitted) == 0)
+        log_warn("hls", k->name,
+                 "the source (%s) is not playable in browsers: it is not passed through, a %dp "
+                 "rung is encoded at its size instead",
+                 why, fitted->rungs[0].height);
+}
+
 /* The ladder for this source: its encoded rungs (none without video, with --ladder none, or when
- * the source is no taller than every rung). A source browsers cannot decode is not passed
- * through: an encoded rung at its size takes its place (sink_accept refused it without rungs). */
+ * the source is no taller than every rung and browsers can decode it). */
 static void fit_ladder(struct hls_sink *k, const struct hub_track *tracks, int ntracks,
                        struct ladder *fitted)
 {
@@ -189,17 +205,10 @@ static void fit_ladder(struct hls_sink *k, const struct hub_track *tracks, int n
     for (int i = 0; i < ntracks; i++)
         if (k->tr[i].used && k->tr[i].video) {
             const AVCodecParameters *par = tracks[i].par;
-            char why[96];
             if (par->width > 0 && par->height > 0)
                 ladder_fit(k->cfg.ladder, par->width, par->height, fitted);
             k->ladder_track = i;
-            if (!tl_video_playable(par, why, sizeof(why)) && fitted->source &&
-                ladder_reencode_source(k->cfg.ladder, par->width, par->height, par->bit_rate,
-                                       fitted) == 0)
-                log_warn("hls", k->name,
-                         "the source (%s) is not playable in browsers: it is not passed through, "
-                         "a %dp rung is encoded at its size instead",
-                         why, fitted->rungs[0].height);
+            replace_unplayable(k, par, fitted);
         }
 }
 

@@ -199,6 +199,21 @@ test('with a ladder, a High 4:4:4 source is not passed through: a rung at its si
   await pub;
 });
 
+// A ladder that leaves the source out and has no rung as short as it would pass it through:
+// not an undecodable one.
+test('a High 4:4:4 source smaller than every rung of a ladder without source is re-encoded', async () => {
+  const srv = await startServer(['--open-publish', '--no-record', '--ladder', '720p:2500k']);
+  servers.push(srv);
+  const file = makeFlv('high444-360p-8s.flv', [...testsrc('640x360'), ...TONE],
+    ['-t', '8', ...x264('yuv444p', 'high444'), '-c:a', 'aac']);
+  const pub = publishFile(srv.rtmpUrl('small444'), file);
+  const { parsed, text } = await multivariant(`${srv.base}/hls/small444`);
+  assert.doesNotMatch(text, /avc1\.f4|source\//, text);
+  assert.deepEqual(parsed.variants.map((v) => `${v.resolution.width}x${v.resolution.height}`), ['640x360'], text);
+  assert.match(parsed.variants[0].codecs, /^avc1\.64/, text);
+  await pub;
+});
+
 test('without a ladder, sources browsers cannot decode are refused with the reason', async () => {
   const srv = await startServer(['--open-publish', '--no-record']);
   servers.push(srv);
