@@ -222,8 +222,10 @@ test('without a ladder, sources browsers cannot decode are refused with the reas
       ['-t', '4', ...x264(u.pixFmt, u.profile), '-c:a', 'aac']);
     // ffmpeg: the publish fails.
     const key = `bad-${u.profile}`;
-    const { code } = await publishFile(srv.rtmpUrl(key), file);
+    const { code, err } = await publishFile(srv.rtmpUrl(key), file);
     assert.notEqual(code, 0, `ffmpeg publishing ${u.profile} exited 0`);
+    // ffmpeg reads the onStatus before the connection closes, and says why.
+    assert.match(err, new RegExp(`Server error: H.264 ${u.name.source} cannot be played by browsers`), err);
     assert.match(srv.log(), new RegExp(`stream=${key} publish refused: the source is H.264 ${u.name.source}`));
     const r = await fetchText(`${srv.base}/hls/${key}/index.m3u8`);
     assert.equal(r.status, 404);
