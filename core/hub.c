@@ -32,7 +32,8 @@ struct hub {
     atomic_uint_fast64_t bytes_in;
     struct hub_publisher publisher;
     bool has_publisher;
-    struct hub *next; /* registry list, under the registry lock */
+    char refusal[HUB_REFUSAL_MAX]; /* why a sink's accept refused the stream, "" otherwise */
+    struct hub *next;              /* registry list, under the registry lock */
 };
 
 struct observer {
@@ -227,10 +228,30 @@ void hub_info_get(const struct hub *hub, struct hub_info *out)
     *out = hub->info;
 }
 
+/* Every sink's accept, before any sink starts: the first refusal refuses the stream. */
+static bool accepted(struct hub *hub, const struct hub_track *tracks, int ntracks)
+{
+    for (int i = 0; i < hub->nsinks; i++) {
+        struct sink *s = &hub->sinks[i];
+        if (!s->active || !s->ops->accept)
+            continue;
+        char why[HUB_REFUSAL_MAX] = "";
+        if (s->ops->accept(s->opaque, tracks, ntracks, why, sizeof(why)) < 0) {
+            /* Logged by the source, with its peer, when it ends the publish. */
+            snprintf(hub->refusal, sizeof(hub->refusal), "%s",
+                     why[0] ? why : "the stream was refused");
+            return false;
+        }
+    }
+    return true;
+}
+
 int hub_start(struct hub *hub, const struct hub_track *tracks, int ntracks)
 {
     if (hub->started || hub->ended || ntracks <= 0 || ntracks > HUB_MAX_TRACKS)
         return -EINVAL;
+    if (!accepted(hub, tracks, ntracks))
+        return -EPERM;
     for (int i = 0; i < ntracks; i++) {
         hub->tracks[i] = tracks[i];
         hub->tracks[i].par = avcodec_parameters_alloc();
@@ -276,6 +297,11 @@ int hub_reconfigure(struct hub *hub, const struct hub_track *tracks, int ntracks
         if (hub->sinks[i].active && hub->sinks[i].ops->reconfigure)
             hub->sinks[i].ops->reconfigure(hub->sinks[i].opaque, hub->tracks, hub->ntracks);
     return 0;
+}
+
+const char *hub_refusal(const struct hub *hub)
+{
+    return hub->refusal;
 }
 
 bool hub_started(const struct hub *hub)

@@ -34,6 +34,7 @@
 
 #define HUB_MAX_TRACKS 4
 #define HUB_NAME_MAX 64
+#define HUB_REFUSAL_MAX 200
 
 struct hub;
 struct hub_registry;
@@ -69,6 +70,12 @@ struct hub_sink_ops {
      * the changed track starts with a keyframe in the new configuration. May be NULL: the sink
      * then only sees AV_PKT_DATA_NEW_EXTRADATA side data on that packet. */
     void (*reconfigure)(void *opaque, const struct hub_track *tracks, int ntracks);
+    /* May be NULL. Called from hub_start for every sink before any sink starts: a negative errno
+     * refuses the whole stream (no sink starts; the source ends the publish and tells its peer
+     * why), with a one-line reason for the publisher written into why (whylen bytes). For
+     * policies a sink knows and the source does not (what the packager can serve). */
+    int (*accept)(void *opaque, const struct hub_track *tracks, int ntracks, char *why,
+                  size_t whylen);
 };
 
 /* Observers are called, under no lock of the registry, on the claiming thread, for each new hub;
@@ -105,8 +112,12 @@ int64_t hub_started_wall_us(const struct hub *hub);
 void hub_add_sink(struct hub *hub, const struct hub_sink_ops *ops, void *opaque);
 
 /* Source side. hub_start copies the tracks (it takes a copy of each par) and starts every sink.
- * ntracks <= HUB_MAX_TRACKS. Returns 0 or -EINVAL. */
+ * ntracks <= HUB_MAX_TRACKS. Returns 0, -EINVAL, or -EPERM when a sink's accept refused the
+ * stream: the hub is then not started and hub_refusal says why (for the publisher); the source
+ * ends it. */
 int hub_start(struct hub *hub, const struct hub_track *tracks, int ntracks);
+/* Why hub_start refused the stream; "" when it did not. */
+const char *hub_refusal(const struct hub *hub);
 bool hub_started(const struct hub *hub);
 /* The source's codec parameters changed (same number of tracks): copies them and calls every
  * sink's reconfigure before the packet in the new configuration is pushed. Returns 0 or

@@ -185,8 +185,25 @@ static int add_output(struct hls_sink *k, const char *rendition, enum hls_rendit
     return k->nout++;
 }
 
+/* A source browsers cannot decode is not passed through: an encoded rung at its size takes its
+ * place (sink_accept refused it when the ladder has no rungs). A ladder that leaves the source
+ * out has nothing to replace, unless no rung fits (the source would then be passed through). */
+static void replace_unplayable(struct hls_sink *k, const AVCodecParameters *par,
+                               struct ladder *fitted)
+{
+    char why[96];
+    if (tl_video_playable(par, why, sizeof(why)) || (!fitted->source && fitted->nrungs > 0))
+        return;
+    fitted->source = true;
+    if (ladder_reencode_source(k->cfg.ladder, par->width, par->height, par->bit_rate, fitted) == 0)
+        log_warn("hls", k->name,
+                 "the source (%s) is not playable in browsers: it is not passed through, a %dp "
+                 "rung is encoded at its size instead",
+                 why, fitted->rungs[0].height);
+}
+
 /* The ladder for this source: its encoded rungs (none without video, with --ladder none, or when
- * the source is no taller than every rung). */
+ * the source is no taller than every rung and browsers can decode it). */
 static void fit_ladder(struct hls_sink *k, const struct hub_track *tracks, int ntracks,
                        struct ladder *fitted)
 {
@@ -199,6 +216,7 @@ static void fit_ladder(struct hls_sink *k, const struct hub_track *tracks, int n
             if (par->width > 0 && par->height > 0)
                 ladder_fit(k->cfg.ladder, par->width, par->height, fitted);
             k->ladder_track = i;
+            replace_unplayable(k, par, fitted);
         }
 }
 
@@ -233,14 +251,14 @@ static void start_ladder(struct hls_sink *k, const struct hub_track *video,
 }
 
 /* Assigns tracks to outputs: muxed in "source" without encoded rungs; with them, video in
- * "source" (when the ladder keeps it) and audio in the shared "audio" rendition. */
-static void plan_outputs(struct hls_sink *k, int ntracks, bool split)
+ * "source" (when the fitted ladder keeps it) and audio in the shared "audio" rendition. */
+static void plan_outputs(struct hls_sink *k, int ntracks, const struct ladder *fitted)
 {
     int video_out = -1, audio_out = -1;
-    if (!split) {
+    if (fitted->nrungs == 0) {
         video_out = audio_out = add_output(k, "source", HLS_RENDITION_VARIANT);
     } else {
-        if (k->cfg.ladder->source)
+        if (fitted->source)
             video_out = add_output(k, "source", HLS_RENDITION_VARIANT);
         for (int i = 0; i < ntracks; i++)
             if (k->tr[i].used && !k->tr[i].video)
@@ -274,6 +292,31 @@ static void packaged_tracks(const struct hls_sink *k, const struct hub_track *in
             out[i].time_base = audio_transcoder_time_base(k->tr[i].atx);
         }
     }
+}
+
+/* A source browsers cannot decode is refused when no ladder can re-encode it: a variant nobody
+ * can play would be all the stream had. */
+static int sink_accept(void *opaque, const struct hub_track *tracks, int ntracks, char *why,
+                       size_t whylen)
+{
+    struct hls_sink *k = opaque;
+    if (k->cfg.ladder && k->cfg.ladder->nrungs > 0)
+        return 0;
+    for (int i = 0; i < ntracks; i++) {
+        char what[96];
+        if (tl_video_playable(tracks[i].par, what, sizeof(what)))
+            continue;
+        snprintf(why, whylen,
+                 "%s cannot be played by browsers and there is no ladder to re-encode it; "
+                 "publish H.264 High, Main or Baseline in 4:2:0 8-bit (yuv420p)",
+                 what);
+        log_error("hls", k->name,
+                  "publish refused: the source is %s, which browsers cannot "
+                  "decode, and --ladder none passes it through as it is",
+                  what);
+        return -EPERM;
+    }
+    return 0;
 }
 
 static int sink_start(void *opaque, struct hub *hub, const struct hub_track *hub_tracks,
@@ -313,7 +356,7 @@ static int sink_start(void *opaque, struct hub *hub, const struct hub_track *hub
         fitted.nrungs = 0;
     } else {
         fit_ladder(k, tracks, ntracks, &fitted);
-        plan_outputs(k, ntracks, fitted.nrungs > 0);
+        plan_outputs(k, ntracks, &fitted);
     }
     assign_clocks(k);
     if (open_outputs(k, tracks, ntracks) < 0)
@@ -719,6 +762,7 @@ static const struct hub_sink_ops sink_ops = {
     .end = sink_end,
     .destroy = sink_destroy,
     .reconfigure = sink_reconfigure,
+    .accept = sink_accept,
 };
 
 void hls_sink_attach(struct hub *hub, struct hls_group *group, const struct hls_sink_config *cfg)

@@ -1,6 +1,8 @@
 /* Shared timeline rules of the packager's and the recorder's sinks. See timeline.h. */
 #include "packager/timeline.h"
 
+#include <libavutil/pixdesc.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 bool tl_track_muxable(const struct hub_track *ht, bool have_video, bool have_audio, bool *video,
@@ -21,6 +23,30 @@ bool tl_track_muxable(const struct hub_track *ht, bool have_video, bool have_aud
         *default_dur = av_rescale_q(1024, (AVRational){1, rate}, ht->time_base);
         return true;
     }
+    return false;
+}
+
+bool tl_video_playable(const AVCodecParameters *par, char *why, size_t n)
+{
+    if (par->codec_type != AVMEDIA_TYPE_VIDEO || par->codec_id != AV_CODEC_ID_H264)
+        return true;
+    int profile = par->profile;
+    if (profile < 0 && par->extradata_size > 1 && par->extradata[0] == 1)
+        profile = par->extradata[1];             /* avcC: AVCProfileIndication */
+    int idc = profile < 0 ? -1 : profile & 0xFF; /* without FFmpeg's constrained/intra flags */
+    bool profile_ok = idc < 0 || idc == 66 || idc == 77 || idc == 100;
+    enum AVPixelFormat f = par->format;
+    bool format_ok = f == AV_PIX_FMT_NONE || f == AV_PIX_FMT_YUV420P || f == AV_PIX_FMT_YUVJ420P;
+    if (profile_ok && format_ok)
+        return true;
+    const char *pname = avcodec_profile_name(AV_CODEC_ID_H264, profile);
+    const char *fname = f == AV_PIX_FMT_NONE ? NULL : av_get_pix_fmt_name(f);
+    char pbuf[24];
+    if (!pname) {
+        snprintf(pbuf, sizeof(pbuf), "profile %d", idc);
+        pname = pbuf;
+    }
+    snprintf(why, n, "H.264 %s%s%s", pname, fname ? ", " : "", fname ? fname : "");
     return false;
 }
 

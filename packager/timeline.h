@@ -21,6 +21,16 @@
 bool tl_track_muxable(const struct hub_track *ht, bool have_video, bool have_audio, bool *video,
                       int64_t *default_dur);
 
+/* Whether browsers can decode the video track as it is. MSE in Chromium, Firefox and Safari
+ * (and the hardware decoders behind them) play H.264 Baseline and Constrained Baseline (66),
+ * Main (77) and High (100) in 4:2:0 8-bit; not High 10 (110), High 4:2:2 (122), High 4:4:4
+ * (244), nor Extended (88: no hardware decoder, and Chromium's isTypeSupported says no), nor
+ * 4:2:2/4:4:4 chroma or more than 8 bits. The profile comes from par->profile (else the avcC),
+ * the chroma format and depth from par->format (AV_PIX_FMT_NONE: unknown, not held against the
+ * track). A track that is not H.264 video is not this rule's business: true. On false, why
+ * (n bytes) describes the track ("High 4:4:4 Predictive, yuv444p"). */
+bool tl_video_playable(const AVCodecParameters *par, char *why, size_t n);
+
 /* The dts (else pts) of in, in microseconds of tb; INT64_MIN when it has neither. */
 int64_t tl_dts_us(const AVPacket *in, AVRational tb);
 

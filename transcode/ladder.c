@@ -154,3 +154,37 @@ int ladder_fit(const struct ladder *in, int src_width, int src_height, struct la
     *out = fitted;
     return 0;
 }
+
+/* Bits per second for a rung of width x height at the configured ladder's bits per pixel. */
+static int64_t scaled_rate(const struct ladder *in, int src_width, int src_height, int width,
+                           int height)
+{
+    struct ladder_rung top = {.height = 720, .width = 1280, .bit_rate = 2500000};
+    for (int i = 0; i < in->nrungs; i++)
+        if (i == 0 || in->rungs[i].height > top.height)
+            top = in->rungs[i];
+    if (in->nrungs > 0)
+        top.width = ladder_even_width(src_width, src_height, top.height);
+    return (int64_t)((double)top.bit_rate * width * height / ((double)top.width * top.height));
+}
+
+int ladder_reencode_source(const struct ladder *in, int src_width, int src_height, int64_t bit_rate,
+                           struct ladder *fitted)
+{
+    int height = src_height & ~1;
+    if (!fitted->source || height < 16 || height > 4320 || src_width <= 0)
+        return -EINVAL;
+    fitted->source = false;
+    for (int i = 0; i < fitted->nrungs; i++)
+        if (fitted->rungs[i].height == height)
+            return 0;
+    if (fitted->nrungs == LADDER_MAX_RUNGS)
+        fitted->nrungs--; /* the shortest goes: cannot happen with rungs below the source */
+    struct ladder_rung r = {.height = height,
+                            .width = ladder_even_width(src_width, src_height, height)};
+    r.bit_rate = bit_rate > 0 ? bit_rate : scaled_rate(in, src_width, src_height, r.width, height);
+    memmove(&fitted->rungs[1], &fitted->rungs[0], (size_t)fitted->nrungs * sizeof(r));
+    fitted->rungs[0] = r;
+    fitted->nrungs++;
+    return 0;
+}

@@ -47,6 +47,8 @@ const char *flv_audio_codec_name(int format);
 struct avc_config {
     int profile_idc, level_idc;
     bool constraint_set1;
+    int chroma_format_idc; /* 0 monochrome, 1 4:2:0, 2 4:2:2, 3 4:4:4 (1 below the high profiles) */
+    int bit_depth;         /* luma bits per sample, 8 below the high profiles */
     int width, height;
     int nal_length_size; /* 1, 2 or 4 */
 };
@@ -55,7 +57,8 @@ struct avc_config {
  * length nonzero and inside the body) and parses its first SPS. Returns 0, or -EINVAL with a
  * reason in why (a static string). */
 int flv_avc_config_parse(const uint8_t *p, size_t n, struct avc_config *c, const char **why);
-/* Parses an H.264 SPS NAL unit (with its 1-byte NAL header) for size and profile. */
+/* Parses an H.264 SPS NAL unit (with its 1-byte NAL header) for size, profile, chroma format and
+ * bit depth. */
 int h264_sps_parse(const uint8_t *p, size_t n, struct avc_config *c);
 /* True when an AVCC frame is a sequence of nonzero NAL lengths that exactly fill it. */
 bool flv_avc_frame_valid(const uint8_t *p, size_t n, int nal_length_size);

@@ -55,19 +55,26 @@ static void skip_scaling_list(struct bits *b, int size)
     }
 }
 
-/* Reads the high-profile fields; returns ChromaArrayType (chroma_format_idc, or 0 with separate
- * colour planes), or -1 on a bad value. Other profiles are 4:2:0, ChromaArrayType 1. */
-static int parse_chroma(struct bits *b, int profile)
+/* Reads the high-profile fields into c; returns ChromaArrayType (chroma_format_idc, or 0 with
+ * separate colour planes), or -1 on a bad value. Other profiles are 4:2:0 8-bit, ChromaArrayType
+ * 1. */
+static int parse_chroma(struct bits *b, struct avc_config *c)
 {
-    if (!high_profile(profile))
+    c->chroma_format_idc = 1;
+    c->bit_depth = 8;
+    if (!high_profile(c->profile_idc))
         return 1;
     uint32_t chroma = bits_ue(b);
     if (chroma > 3)
         return -1;
     int array_type = (int)chroma;
     if (chroma == 3 && bits_get(b, 1))
-        array_type = 0;   /* separate_colour_plane_flag */
-    bits_ue(b);           /* bit_depth_luma_minus8 */
+        array_type = 0; /* separate_colour_plane_flag */
+    c->chroma_format_idc = (int)chroma;
+    uint32_t depth = bits_ue(b); /* bit_depth_luma_minus8 */
+    if (depth > 6)
+        return -1;
+    c->bit_depth = 8 + (int)depth;
     bits_ue(b);           /* bit_depth_chroma_minus8 */
     bits_get(b, 1);       /* qpprime_y_zero_transform_bypass_flag */
     if (bits_get(b, 1)) { /* seq_scaling_matrix_present_flag */
@@ -160,7 +167,7 @@ int h264_sps_parse(const uint8_t *p, size_t n, struct avc_config *c)
     c->level_idc = (int)bits_get(&b, 8);
     if (bits_ue(&b) > 31 || b.err) /* seq_parameter_set_id */
         goto fail;
-    int chroma_array_type = parse_chroma(&b, c->profile_idc);
+    int chroma_array_type = parse_chroma(&b, c);
     if (chroma_array_type < 0 || skip_poc(&b) < 0)
         goto fail;
     ret = parse_size(&b, chroma_array_type, c);

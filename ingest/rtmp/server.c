@@ -32,8 +32,15 @@ struct conn {
     int64_t rate_t0_us, last_read_us;
     uint64_t rate_bytes;
     int lowat;
+    /* Refused mid-publish (a codec or a source the server will not serve): the onStatus is sent
+     * and our side shut down; what the peer still sends is read and dropped until it closes, so
+     * that it reads the onStatus (a close with its media unread would reset the connection
+     * before ffmpeg sees it). Closed by the sweep after REFUSED_LINGER_US at the latest. */
+    int64_t refused_us;
     struct conn *prev, *next;
 };
+
+#define REFUSED_LINGER_US 2000000
 
 /* A publishing connection is read when LOWAT_DELAY_MS of its media (at the rate it sent over
  * the last LOWAT_WINDOW_US) has arrived, not on every few hundred bytes: at 2.5 Mbit/s that is
@@ -139,7 +146,16 @@ static int conn_read(struct conn *c)
             conn_close(c, "publisher disconnected");
             return -1;
         }
-        if (rtmp_session_feed(c->sess, data, (size_t)n) < 0) {
+        if (c->refused_us)
+            continue; /* dropped: see refused_us */
+        int err = rtmp_session_feed(c->sess, data, (size_t)n);
+        if (err == -EPROTONOSUPPORT && conn_flush(c) == 0) {
+            if (buf_size(rtmp_session_output(c->sess)) == 0)
+                shutdown(c->fd, SHUT_WR); /* else EPOLLOUT sends the rest; the peer closes */
+            c->refused_us = clock_mono_us();
+            continue;
+        }
+        if (err < 0) {
             conn_flush(c); /* best effort: the refusal's onStatus */
             conn_close(c, "protocol error");
             return -1;
@@ -277,6 +293,10 @@ static void sweep_cb(struct loop *loop, void *opaque)
         next = c->next;
         if (c->lowat > 1 && now - c->last_read_us > LOWAT_STALE_US)
             set_lowat(c, 1); /* the publisher slowed down or paused: read what is there */
+        if (c->refused_us && now - c->refused_us > REFUSED_LINGER_US) {
+            conn_close(c, "refused");
+            continue;
+        }
         if (now - c->last_progress_us <= limit)
             continue;
         log_info("rtmp", NULL, "closing %s: nothing received for %.1f s", c->peer,

@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <libavutil/channel_layout.h>
 #include <libavutil/mem.h>
+#include <libavutil/pixdesc.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -80,26 +81,30 @@ int64_t stream_extend_ts(struct rtmp_stream *st, uint32_t ts)
     return st->last64;
 }
 
+static bool is_video(const AVPacket *pkt)
+{
+    return pkt->stream_index == 0;
+}
+
+/* Inside ingest a packet's stream_index says its kind (0 video, 1 audio); the hub's track index
+ * differs for an audio-only stream, whose audio is track 0. */
 static void push(struct rtmp_stream *st, AVPacket *pkt, int64_t wall_us)
 {
+    bool video = is_video(pkt);
     if (!st->origin_set) { /* the first packet the hub sees has dts 0 */
         st->origin = pkt->dts;
         st->origin_set = true;
     }
     pkt->dts -= st->origin;
     pkt->pts -= st->origin;
+    pkt->stream_index = video || !st->video_track ? 0 : 1;
     struct hub_packet hp = {pkt, wall_us};
     hub_push(st->hub, &hp);
-    if (pkt->stream_index == 0)
+    if (video)
         st->video_pkts++;
     else
         st->audio_pkts++;
     av_packet_free(&pkt);
-}
-
-static bool is_video(const AVPacket *pkt)
-{
-    return pkt->stream_index == 0;
 }
 
 /* Before the start: keep the packet unless it is video before the first keyframe, dropping the
@@ -122,11 +127,11 @@ static void enqueue(struct rtmp_stream *st, AVPacket *pkt)
         AVPacket *old = queue_pop(st, &wall);
         st->dropped++;
         av_packet_free(&old);
-        if (!st->avcc && !st->warned_no_video) {
+        if (!st->warned_no_video) {
             st->warned_no_video = true;
             log_warn("rtmp", hub_name(st->hub),
-                     "no H.264 configuration after %d s of media; the stream starts only with "
-                     "H.264 video (%s)",
+                     "no H.264 keyframe nor audio configuration after %d s of media: dropping the "
+                     "oldest queued packets until the stream can start (%s)",
                      STREAM_QUEUE_MS / 1000, st->peer);
         }
     }
@@ -145,19 +150,20 @@ void stream_deliver(struct rtmp_stream *st, AVPacket *pkt)
     stream_maybe_start(st);
 }
 
-/* Milliseconds of video in the queue, from its first keyframe to its last video packet. */
-static int64_t queued_video_ms(const struct rtmp_stream *st)
+/* Milliseconds of queued media of one kind, from its first packet (the first keyframe, for
+ * video) to its last; -1 when there is none (for video: no keyframe). */
+static int64_t queued_ms(const struct rtmp_stream *st, bool video)
 {
     int64_t first = INT64_MIN, last = INT64_MIN;
     for (int i = 0; i < st->qlen; i++) {
         const AVPacket *q = st->queue[(st->qhead + i) % STREAM_QUEUE_MAX].pkt;
-        if (!is_video(q))
+        if (is_video(q) != video)
             continue;
-        if (first == INT64_MIN && (q->flags & AV_PKT_FLAG_KEY))
+        if (first == INT64_MIN && (!video || (q->flags & AV_PKT_FLAG_KEY)))
             first = q->dts;
         last = q->dts;
     }
-    return first == INT64_MIN ? 0 : last - first;
+    return first == INT64_MIN ? -1 : last - first;
 }
 
 static uint8_t *extradata_copy(const uint8_t *p, size_t n)
@@ -167,6 +173,21 @@ static uint8_t *extradata_copy(const uint8_t *p, size_t n)
         abort(); /* out of memory, as xmalloc decides */
     memcpy(e, p, n);
     return e;
+}
+
+/* The SPS's chroma format and bit depth as a pixel format ("yuv444p", "yuv420p10"...), so that
+ * sinks can tell what a player would have to decode. */
+static enum AVPixelFormat sps_pix_fmt(const struct avc_config *c)
+{
+    static const char *const chroma[4] = {"gray", "yuv420p", "yuv422p", "yuv444p"};
+    char name[24];
+    if (c->chroma_format_idc < 0 || c->chroma_format_idc > 3)
+        return AV_PIX_FMT_NONE;
+    if (c->bit_depth == 8)
+        snprintf(name, sizeof(name), "%s", chroma[c->chroma_format_idc]);
+    else
+        snprintf(name, sizeof(name), "%s%d", chroma[c->chroma_format_idc], c->bit_depth);
+    return av_get_pix_fmt(name); /* NONE for a depth FFmpeg has no format for */
 }
 
 static AVCodecParameters *video_par(const struct rtmp_stream *st)
@@ -185,6 +206,7 @@ static AVCodecParameters *video_par(const struct rtmp_stream *st)
     par->profile =
         st->avc.profile_idc | (st->avc.profile_idc == 66 && st->avc.constraint_set1 ? 1 << 9 : 0);
     par->level = st->avc.level_idc;
+    par->format = sps_pix_fmt(&st->avc);
     if (st->meta_vrate > 0 && st->meta_vrate < 1e6)
         par->bit_rate = (int64_t)(st->meta_vrate * 1000);
     return par;
@@ -217,30 +239,36 @@ static AVCodecParameters *audio_par(const struct rtmp_stream *st)
 
 static void log_start(const struct rtmp_stream *st)
 {
-    char level[16], fps[24] = "", audio[64] = ", no audio";
-    int l = st->avc.level_idc;
-    snprintf(level, sizeof(level), l % 10 ? "%d.%d" : "%d", l / 10, l % 10);
-    if (st->meta_fps > 0 && st->meta_fps <= 1000)
-        snprintf(fps, sizeof(fps), " %gfps", st->meta_fps);
+    char video[96] = "audio only", level[16], fps[24] = "", audio[64] = ", no audio";
+    if (st->video_track) {
+        int l = st->avc.level_idc;
+        snprintf(level, sizeof(level), l % 10 ? "%d.%d" : "%d", l / 10, l % 10);
+        if (st->meta_fps > 0 && st->meta_fps <= 1000)
+            snprintf(fps, sizeof(fps), " %gfps", st->meta_fps);
+        snprintf(video, sizeof(video), "H.264 %s@%s %dx%d%s",
+                 h264_profile_name(st->avc.profile_idc, st->avc.constraint_set1), level,
+                 st->avc.width, st->avc.height, fps);
+    }
     if (st->audio_track && st->asc)
         snprintf(audio, sizeof(audio), ", %s %d Hz %dch", aac_object_name(st->aac.object_type),
                  st->aac.sample_rate, st->aac.channels);
     else if (st->audio_track)
         snprintf(audio, sizeof(audio), ", MP3 %d Hz %dch (HLS gets it as AAC)", st->mp3_rate,
                  st->mp3_channels);
-    log_info("rtmp", hub_name(st->hub), "publish started: H.264 %s@%s %dx%d%s%s (%s)",
-             h264_profile_name(st->avc.profile_idc, st->avc.constraint_set1), level, st->avc.width,
-             st->avc.height, fps, audio, st->peer);
+    log_info("rtmp", hub_name(st->hub), "publish started: %s%s (%s)", video, audio, st->peer);
 }
 
-/* The hub's tracks from what the stream knows: video, then audio when with_audio. */
-static int make_tracks(const struct rtmp_stream *st, bool with_audio, struct hub_track tracks[2])
+/* The hub's tracks from what the stream knows: video when with_video, then audio when
+ * with_audio. */
+static int make_tracks(const struct rtmp_stream *st, bool with_video, bool with_audio,
+                       struct hub_track tracks[2])
 {
     int n = 0;
     AVRational fr = {0, 1};
     if (st->meta_fps > 0 && st->meta_fps <= 1000)
         fr = av_d2q(st->meta_fps, 1001000);
-    tracks[n++] = (struct hub_track){video_par(st), {1, 1000}, fr};
+    if (with_video)
+        tracks[n++] = (struct hub_track){video_par(st), {1, 1000}, fr};
     if (with_audio)
         tracks[n++] = (struct hub_track){audio_par(st), {1, 1000}, {0, 1}};
     return n;
@@ -249,7 +277,7 @@ static int make_tracks(const struct rtmp_stream *st, bool with_audio, struct hub
 void stream_reconfigure(struct rtmp_stream *st)
 {
     struct hub_track tracks[2];
-    int n = make_tracks(st, st->audio_track, tracks);
+    int n = make_tracks(st, st->video_track, st->audio_track, tracks);
     int err = hub_reconfigure(st->hub, tracks, n);
     for (int i = 0; i < n; i++)
         avcodec_parameters_free(&tracks[i].par);
@@ -257,35 +285,61 @@ void stream_reconfigure(struct rtmp_stream *st)
         log_error("rtmp", hub_name(st->hub), "hub_reconfigure failed: %s", strerror(-err));
 }
 
-static void start_hub(struct rtmp_stream *st)
+static void start_hub(struct rtmp_stream *st, bool with_video)
 {
     struct hub_track tracks[2];
-    int n = make_tracks(st, st->asc != NULL || st->mp3_rate > 0, tracks);
+    bool with_audio = st->asc != NULL || st->mp3_rate > 0;
+    int n = make_tracks(st, with_video, with_audio, tracks);
     int err = hub_start(st->hub, tracks, n);
     for (int i = 0; i < n; i++)
         avcodec_parameters_free(&tracks[i].par);
     st->started = true; /* even on failure: packets then go to hub_push, which drops them */
-    st->audio_track = n == 2;
-    if (err < 0)
+    st->video_track = with_video;
+    st->audio_track = with_audio;
+    if (err == -EPERM) { /* a sink refused the stream: the publish ends */
+        st->refused = true;
+        snprintf(st->refusal, sizeof(st->refusal), "%s", hub_refusal(st->hub));
+    } else if (err < 0) {
         log_error("rtmp", hub_name(st->hub), "hub_start failed: %s", strerror(-err));
-    else
+    } else {
         log_start(st);
+    }
 
     int64_t wall;
     AVPacket *pkt;
     while ((pkt = queue_pop(st, &wall))) {
-        if (!is_video(pkt) && !st->audio_track)
+        bool kept = is_video(pkt) ? st->video_track : st->audio_track;
+        if (!kept || st->refused) {
+            st->dropped++;
             av_packet_free(&pkt);
-        else
+        } else {
             push(st, pkt, wall);
+        }
     }
 }
 
+/* With video (its configuration and a keyframe queued): start once the audio is known too, or
+ * the metadata said there is none, or 1 s of video came without it. Without video: start
+ * audio-only once the audio is known and the metadata said there is no video, or
+ * STREAM_VIDEO_WAIT_MS of audio came without a keyframe. */
 void stream_maybe_start(struct rtmp_stream *st)
 {
-    if (st->started || !st->avcc)
+    if (st->started)
         return;
-    bool no_audio = st->meta_seen && !st->meta_has_audio;
-    if (st->asc || st->mp3_rate || no_audio || queued_video_ms(st) >= STREAM_VIDEO_ONLY_MS)
-        start_hub(st);
+    bool audio = st->asc || st->mp3_rate;
+    if (st->avcc && queued_ms(st, true) >= 0) {
+        bool no_audio = st->meta_seen && !st->meta_has_audio;
+        if (audio || no_audio || queued_ms(st, true) >= STREAM_VIDEO_ONLY_MS)
+            start_hub(st, true);
+        return;
+    }
+    bool no_video = st->meta_seen && !st->meta_has_video;
+    if (audio && (no_video || queued_ms(st, false) >= STREAM_VIDEO_WAIT_MS)) {
+        if (!no_video)
+            log_warn("rtmp", hub_name(st->hub),
+                     "no H.264 keyframe after %.1f s of audio: the stream starts audio-only, and "
+                     "video sent later is ignored (%s)",
+                     STREAM_VIDEO_WAIT_MS / 1000.0, st->peer);
+        start_hub(st, false);
+    }
 }

@@ -1,12 +1,20 @@
 /* A publishing stream: FLV audio/video messages -> codec parameters and AVPackets -> the hub.
  *
- * The hub starts (hub_start with track 0 = H.264 video, track 1 = AAC audio when present) once
- * the AVC configuration is known and either the AAC configuration is known, or the metadata said
- * there is no audio, or one second of video has arrived without an audio configuration. Packets
- * that arrive before that wait in a bounded queue (STREAM_QUEUE_MAX packets, STREAM_QUEUE_MS of
- * media), so the first GOP reaches the sinks. Timestamps: the 32-bit RTMP milliseconds are
- * extended across the wrap to 64 bits and rebased so the first packet's dts is 0; time_base is
- * 1/1000 on both tracks. */
+ * The hub's tracks are H.264 video (track 0) and AAC or MP3 audio (the next track), each when
+ * present. The hub starts:
+ * - with video, once the AVC configuration and a keyframe are queued and either the audio
+ *   configuration is known (AAC's, or the first MP3 frame), or the metadata said there is no
+ *   audio, or STREAM_VIDEO_ONLY_MS of video has arrived without audio (audio configured later is
+ *   dropped);
+ * - audio-only, when the audio is known and there is no keyframe yet, once the metadata said
+ *   there is no video (`ffmpeg -vn` sends no videocodecid) or STREAM_VIDEO_WAIT_MS of audio has
+ *   arrived (a late video); video sent after that start is dropped with one warning.
+ * Packets that arrive before that wait in a bounded queue (STREAM_QUEUE_MAX packets,
+ * STREAM_QUEUE_MS of media, longer than either wait), so the first GOP or the first seconds of
+ * audio reach the sinks. A sink may refuse the stream at the start (hub_start -EPERM): the
+ * media calls then return -EPROTONOSUPPORT with the sink's reason as the refusal. Timestamps:
+ * the 32-bit RTMP milliseconds are extended across the wrap to 64 bits and rebased so the first
+ * packet's dts is 0; time_base is 1/1000 on both tracks. */
 #ifndef KIBITKA_INGEST_RTMP_STREAM_H
 #define KIBITKA_INGEST_RTMP_STREAM_H
 
@@ -18,8 +26,9 @@
 #include "ingest/rtmp/amf0.h"
 
 #define STREAM_QUEUE_MAX 300
-#define STREAM_QUEUE_MS 2000
+#define STREAM_QUEUE_MS 3000
 #define STREAM_VIDEO_ONLY_MS 1000
+#define STREAM_VIDEO_WAIT_MS 2000
 
 struct rtmp_stream;
 
@@ -30,7 +39,8 @@ struct rtmp_stream *rtmp_stream_create(struct hub *hub, struct metrics *metrics,
 void rtmp_stream_destroy(struct rtmp_stream **pst, const char *reason);
 
 /* A type 9 / type 8 message body with its RTMP timestamp. Returns 0, or -EPROTONOSUPPORT when
- * the codec is refused (rtmp_stream_refusal then says why, for the peer and the log). Malformed
+ * the codec or the stream is refused (rtmp_stream_refusal then says why, for the peer and the
+ * log). Malformed
  * configurations and frames are dropped with a log line, not errors. */
 int rtmp_stream_video(struct rtmp_stream *st, uint32_t ts, const uint8_t *p, size_t n);
 int rtmp_stream_audio(struct rtmp_stream *st, uint32_t ts, const uint8_t *p, size_t n);

@@ -18,10 +18,24 @@ static void drop(struct rtmp_stream *st, bool *warned, const char *why)
     log_warn("rtmp", hub_name(st->hub), "dropping %s (%s)", why, st->peer);
 }
 
+/* Video after an audio-only start: the hub's track list is fixed, and turning an audio-only
+ * playlist into a video one mid-stream is something players do not follow; the publisher
+ * republishes to add video. */
+static bool video_too_late(struct rtmp_stream *st)
+{
+    if (!st->started || st->video_track)
+        return false;
+    drop(st, &st->warned_video_late,
+         "video that arrived after the stream started audio-only (republish to add video)");
+    return true;
+}
+
 static void video_config(struct rtmp_stream *st, const uint8_t *p, size_t n)
 {
     struct avc_config c;
     const char *why;
+    if (video_too_late(st))
+        return;
     if (flv_avc_config_parse(p, n, &c, &why) < 0) {
         log_warn("rtmp", hub_name(st->hub), "dropping malformed AVC configuration: %s (%s)", why,
                  st->peer);
@@ -58,6 +72,8 @@ static AVPacket *packet_new(const uint8_t *p, size_t n, int64_t dts, int index)
 
 static void video_frame(struct rtmp_stream *st, uint32_t ts, const struct flv_video *v)
 {
+    if (video_too_late(st))
+        return;
     if (!st->avcc) {
         drop(st, &st->warned_no_config, "H.264 frames sent before the AVC configuration");
         return;
@@ -84,6 +100,8 @@ int rtmp_stream_video(struct rtmp_stream *st, uint32_t ts, const uint8_t *p, siz
 {
     struct flv_video v;
     hub_count_bytes_in(st->hub, n);
+    if (st->refused)
+        return -EPROTONOSUPPORT;
     if (flv_video_parse(p, n, &v) < 0) {
         drop(st, NULL, "truncated video message");
         return 0;
@@ -103,7 +121,8 @@ int rtmp_stream_video(struct rtmp_stream *st, uint32_t ts, const uint8_t *p, siz
         video_config(st, v.data, v.size);
     else if (v.avc_type == FLV_AVC_NALU)
         video_frame(st, ts, &v);
-    return 0; /* end of sequence and info frames carry nothing for the hub */
+    /* end of sequence and info frames carry nothing for the hub */
+    return st->refused ? -EPROTONOSUPPORT : 0;
 }
 
 static void audio_config(struct rtmp_stream *st, const uint8_t *p, size_t n)
@@ -152,13 +171,15 @@ static int audio_mp3(struct rtmp_stream *st, uint32_t ts, const struct flv_audio
         return 0;
     }
     stream_deliver(st, packet_new(a->data, a->size, stream_extend_ts(st, ts), 1));
-    return 0;
+    return st->refused ? -EPROTONOSUPPORT : 0;
 }
 
 int rtmp_stream_audio(struct rtmp_stream *st, uint32_t ts, const uint8_t *p, size_t n)
 {
     struct flv_audio a;
     hub_count_bytes_in(st->hub, n);
+    if (st->refused)
+        return -EPROTONOSUPPORT;
     if (flv_audio_parse(p, n, &a) < 0) {
         drop(st, NULL, "truncated audio message");
         return 0;
@@ -180,7 +201,7 @@ int rtmp_stream_audio(struct rtmp_stream *st, uint32_t ts, const uint8_t *p, siz
         }
         stream_deliver(st, packet_new(a.data, a.size, stream_extend_ts(st, ts), 1));
     }
-    return 0;
+    return st->refused ? -EPROTONOSUPPORT : 0;
 }
 
 void rtmp_stream_metadata(struct rtmp_stream *st, const struct amf0_value *meta)
@@ -188,6 +209,7 @@ void rtmp_stream_metadata(struct rtmp_stream *st, const struct amf0_value *meta)
     double d;
     st->meta_seen = true;
     st->meta_has_audio = amf0_get(meta, "audiocodecid") != NULL;
+    st->meta_has_video = amf0_get(meta, "videocodecid") != NULL;
     if (amf0_get_num(meta, "framerate", &d))
         st->meta_fps = d;
     if (amf0_get_num(meta, "videodatarate", &d))

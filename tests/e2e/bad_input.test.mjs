@@ -113,6 +113,8 @@ test('a video codec other than H.264 is refused with a clear log line', async ()
   // ffmpeg with -c copy would conflict; publish() puts -c copy first and the later -c:v wins.
   const res = await p.exited;
   assert.notEqual(res.code, 0);
+  // The connection stays open until ffmpeg has read the onStatus, so it says why.
+  assert.match(res.err, /Server error: video codec Sorenson H.263 \(2\) is not supported; use H.264/, res.err);
   assert.match(srv.log(), /stream=flv1 .*(not supported|unsupported)/i);
   assert.equal((await fetchText(`${srv.base}/hls/flv1/index.m3u8`)).status, 404);
   await assertUntouched('an unsupported codec');

@@ -1,6 +1,7 @@
 /* The hub registry and fan-out: claims, busy names, observers attaching sinks, packet order,
  * end and release of the name, refcounts (ASan reports any leak). */
 #include <errno.h>
+#include <stdio.h>
 
 #include "core/hub.h"
 #include "test.h"
@@ -8,7 +9,7 @@
 struct rec {
     int starts, packets, ends, destroys;
     int64_t last_pts;
-    int refuse;
+    int refuse, veto;
     struct hub *kept; /* a sink that outlives the source keeps a reference */
 };
 
@@ -35,11 +36,20 @@ static void rec_destroy(void *o)
     hub_unrefp(&r->kept);
 }
 
+static int rec_accept(void *o, const struct hub_track *t, int n, char *why, size_t len)
+{
+    if (!((struct rec *)o)->veto)
+        return 0;
+    snprintf(why, len, "vetoed: %d tracks", n);
+    return -EPERM;
+}
+
 static const struct hub_sink_ops rec_ops = {.name = "rec",
                                             .start = rec_start,
                                             .packet = rec_packet,
                                             .end = rec_end,
-                                            .destroy = rec_destroy};
+                                            .destroy = rec_destroy,
+                                            .accept = rec_accept};
 
 static struct rec sinks[2];
 static void observer(void *opaque, struct hub *hub)
@@ -86,6 +96,7 @@ int main(void)
     CHECK_EQ_INT(sinks[0].starts, 1);
     CHECK_EQ_INT(sinks[1].starts, 1);
     CHECK_EQ_INT(sinks[1].destroys, 1); /* refused: dropped at once */
+    CHECK_STREQ(hub_refusal(h), "");
 
     AVPacket *pkt = av_packet_alloc();
     for (int i = 0; i < 10; i++) {
@@ -108,9 +119,23 @@ int main(void)
 
     /* the name is free again at once, while the old hub still has a holder (the source) */
     CHECK_EQ_INT(hub_registry_claim(reg, "cam", &h2), 0);
+    /* a sink's accept vetoes the stream: no sink starts, hub_refusal says why */
+    sinks[1].refuse = 0;
+    sinks[1].veto = 1;
+    v = avcodec_parameters_alloc();
+    v->codec_type = AVMEDIA_TYPE_VIDEO;
+    v->codec_id = AV_CODEC_ID_H264;
+    tracks[0].par = v;
+    CHECK_EQ_INT(hub_start(h2, tracks, 1), -EPERM);
+    avcodec_parameters_free(&v);
+    CHECK_STREQ(hub_refusal(h2), "vetoed: 1 tracks");
+    CHECK(!hub_started(h2));
+    CHECK_EQ_INT(sinks[0].starts, 1);
+    CHECK_EQ_INT(sinks[1].starts, 1);
     hub_end(h2); /* never started: sinks are destroyed without end */
     CHECK_EQ_INT(sinks[0].ends, 1);
     CHECK_EQ_INT(sinks[0].destroys, 2);
+    CHECK_EQ_INT(sinks[1].destroys, 2);
     hub_unrefp(&h2);
     hub_unrefp(&h);
     CHECK(h == NULL);

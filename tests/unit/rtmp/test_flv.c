@@ -27,7 +27,8 @@ static const char *cfg_interlaced = "17000000000164001effe100186764001eacd940b42
 static const char *cfg_baseline = "17000000000142c01effe100186742c01ed900a03db011000003000100000300"
                                   "320f162e4801000568cb83cb20";
 
-static void check_config(const char *hex, int w, int h, int profile, int level)
+static void check_config_fmt(const char *hex, int w, int h, int profile, int level, int chroma,
+                             int depth)
 {
     uint8_t b[256];
     size_t n = unhex(hex, b);
@@ -44,14 +45,42 @@ static void check_config(const char *hex, int w, int h, int profile, int level)
     CHECK_EQ_INT(c.profile_idc, profile);
     CHECK_EQ_INT(c.level_idc, level);
     CHECK_EQ_INT(c.nal_length_size, 4);
+    CHECK_EQ_INT(c.chroma_format_idc, chroma);
+    CHECK_EQ_INT(c.bit_depth, depth);
+}
+
+static void check_config(const char *hex, int w, int h, int profile, int level)
+{
+    check_config_fmt(hex, w, h, profile, level, 1, 8);
+}
+
+/* Bare SPS NAL units from libx264 (64x48, -pix_fmt/-profile:v as named). */
+static void check_sps(const char *hex, int profile, int chroma, int depth)
+{
+    uint8_t b[64];
+    size_t n = unhex(hex, b);
+    struct avc_config c;
+    CHECK_EQ_INT(h264_sps_parse(b, n, &c), 0);
+    CHECK_EQ_INT(c.width, 64);
+    CHECK_EQ_INT(c.height, 48);
+    CHECK_EQ_INT(c.profile_idc, profile);
+    CHECK_EQ_INT(c.chroma_format_idc, chroma);
+    CHECK_EQ_INT(c.bit_depth, depth);
+}
+
+static void test_chroma_and_depth(void)
+{
+    check_sps("67f4000a919b288f6022000003000200000300141e244b2c", 244, 3, 8);  /* yuv444p */
+    check_sps("677a000abcd9447b0110000003001000000300a0f1225960", 122, 2, 8);  /* yuv422p */
+    check_sps("676e000aa6cd9447b0110000030001000003000a0f122596", 110, 1, 10); /* yuv420p10 */
 }
 
 static void test_real_configs(void)
 {
     check_config(cfg_720p, 1280, 720, 100, 31);
-    check_config(cfg_1080p, 1920, 1080, 100, 40);    /* frame cropping 1088 -> 1080 */
-    check_config(cfg_444, 1280, 720, 244, 31);       /* chroma_format_idc 3 */
-    check_config(cfg_interlaced, 720, 576, 100, 30); /* frame_mbs_only 0 */
+    check_config(cfg_1080p, 1920, 1080, 100, 40);        /* frame cropping 1088 -> 1080 */
+    check_config_fmt(cfg_444, 1280, 720, 244, 31, 3, 8); /* chroma_format_idc 3 */
+    check_config(cfg_interlaced, 720, 576, 100, 30);     /* frame_mbs_only 0 */
     check_config(cfg_baseline, 640, 480, 66, 30);
     CHECK_STREQ(h264_profile_name(66, true), "Constrained Baseline");
     CHECK_STREQ(h264_profile_name(100, false), "High");
@@ -186,6 +215,7 @@ static void test_aac(void)
 int main(void)
 {
     test_real_configs();
+    test_chroma_and_depth();
     test_bad_configs();
     test_nalu();
     test_aac();

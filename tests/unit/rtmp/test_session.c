@@ -9,6 +9,7 @@
 #include "ingest/rtmp/amf0.h"
 #include "ingest/rtmp/chunk.h"
 #include "ingest/rtmp/session.h"
+#include "ingest/rtmp/stream.h"
 #include "test.h"
 
 /* ---- the recording sink ---- */
@@ -17,7 +18,7 @@
 
 struct rec {
     int starts, ends, ntracks;
-    int width, height, sample_rate, channels;
+    int width, height, sample_rate, channels, pix_fmt;
     AVRational tb;
     int npkts;
     struct {
@@ -33,14 +34,30 @@ static int rec_start(void *o, struct hub *h, const struct hub_track *t, int n)
     struct rec *r = o;
     r->starts++;
     r->ntracks = n;
-    r->width = t[0].par->width;
-    r->height = t[0].par->height;
     r->tb = t[0].time_base;
-    if (n > 1) {
-        r->sample_rate = t[1].par->sample_rate;
-        r->channels = t[1].par->ch_layout.nb_channels;
+    for (int i = 0; i < n; i++) {
+        if (t[i].par->codec_type == AVMEDIA_TYPE_VIDEO) {
+            r->width = t[i].par->width;
+            r->height = t[i].par->height;
+            r->pix_fmt = t[i].par->format;
+        } else {
+            r->sample_rate = t[i].par->sample_rate;
+            r->channels = t[i].par->ch_layout.nb_channels;
+        }
     }
     return 0;
+}
+
+/* Refuses every stream while refuse is set, as the packager refuses a source browsers cannot
+ * decode without a ladder. */
+static bool refuse;
+
+static int rec_accept(void *o, const struct hub_track *t, int n, char *why, size_t len)
+{
+    if (!refuse)
+        return 0;
+    snprintf(why, len, "refused by the test sink");
+    return -EPERM;
 }
 
 static void rec_packet(void *o, const struct hub_packet *p)
@@ -67,8 +84,9 @@ static const struct hub_sink_ops rec_ops = {.name = "rec",
                                             .start = rec_start,
                                             .packet = rec_packet,
                                             .end = rec_end,
-                                            .destroy = rec_destroy};
-static struct rec recs[8];
+                                            .destroy = rec_destroy,
+                                            .accept = rec_accept};
+static struct rec recs[16];
 static int nrecs;
 
 static void observe(void *opaque, struct hub *hub)
@@ -88,7 +106,7 @@ struct client {
     int nreplies;
     struct {
         uint8_t type;
-        char name[32], code[64];
+        char name[32], code[64], desc[200];
         double num;     /* _result's 4th value when a number */
         uint32_t value; /* protocol control / user control value */
     } r[MAX_REPLIES];
@@ -118,6 +136,8 @@ static int on_reply(void *opaque, const struct rtmp_msg *m)
         snprintf(r->name, sizeof(r->name), "%s", v[0].str);
     if (n > 3 && amf0_get_str(&v[3], "code"))
         snprintf(r->code, sizeof(r->code), "%s", amf0_get_str(&v[3], "code"));
+    if (n > 3 && amf0_get_str(&v[3], "description"))
+        snprintf(r->desc, sizeof(r->desc), "%s", amf0_get_str(&v[3], "description"));
     if (n > 3 && v[3].type == AMF0_NUMBER)
         r->num = v[3].num;
     for (int i = 0; i < n; i++)
@@ -291,21 +311,23 @@ static void send_audio(struct client *c, uint32_t ts)
     buf_free(&b);
 }
 
-static void send_metadata(struct client *c, bool audio)
+static void send_metadata_av(struct client *c, bool video, bool audio)
 {
     struct buf b;
     buf_init(&b);
     amf0_put_string(&b, "@setDataFrame");
     amf0_put_string(&b, "onMetaData");
     amf0_put_ecma_array_begin(&b, 4);
-    amf0_put_key(&b, "width");
-    amf0_put_number(&b, 1280);
-    amf0_put_key(&b, "height");
-    amf0_put_number(&b, 720);
-    amf0_put_key(&b, "framerate");
-    amf0_put_number(&b, 30);
-    amf0_put_key(&b, "videocodecid");
-    amf0_put_number(&b, 7);
+    if (video) {
+        amf0_put_key(&b, "width");
+        amf0_put_number(&b, 1280);
+        amf0_put_key(&b, "height");
+        amf0_put_number(&b, 720);
+        amf0_put_key(&b, "framerate");
+        amf0_put_number(&b, 30);
+        amf0_put_key(&b, "videocodecid");
+        amf0_put_number(&b, 7);
+    }
     if (audio) {
         amf0_put_key(&b, "audiocodecid");
         amf0_put_number(&b, 10);
@@ -313,6 +335,11 @@ static void send_metadata(struct client *c, bool audio)
     amf0_put_object_end(&b);
     send_msg(c, 4, RTMP_MSG_DATA_AMF0, 1, 0, &b);
     buf_free(&b);
+}
+
+static void send_metadata(struct client *c, bool audio)
+{
+    send_metadata_av(c, true, audio);
 }
 
 /* ---- tests ---- */
@@ -336,6 +363,7 @@ static void test_publish_av(void)
     CHECK_EQ_INT(r->ntracks, 2);
     CHECK_EQ_INT(r->width, 1280);
     CHECK_EQ_INT(r->height, 720);
+    CHECK_EQ_INT(r->pix_fmt, AV_PIX_FMT_YUV420P); /* from the SPS: High, 4:2:0 8-bit */
     CHECK_EQ_INT(r->sample_rate, 48000);
     CHECK_EQ_INT(r->channels, 2);
     CHECK(r->tb.num == 1 && r->tb.den == 1000);
@@ -500,6 +528,105 @@ static void test_ack(void)
     client_free(&c, NULL);
 }
 
+/* ffmpeg -vn: onMetaData without videocodecid, then AAC. The hub starts audio-only at once, with
+ * the audio as track 0; video sent later is dropped, and the stream goes on. */
+static void test_audio_only(void)
+{
+    struct client c;
+    client_init(&c, true);
+    CHECK_EQ_INT(publish(&c, "radio"), 0);
+    struct rec *r = &recs[nrecs - 1];
+    send_metadata_av(&c, false, true);
+    send_audio_config(&c);
+    CHECK_EQ_INT(client_flush(&c), 0);
+    CHECK_EQ_INT(r->starts, 1);
+    CHECK_EQ_INT(r->ntracks, 1);
+    CHECK_EQ_INT(r->sample_rate, 48000);
+    CHECK_EQ_INT(r->width, 0);
+    for (uint32_t i = 0; i < 10; i++)
+        send_audio(&c, 500 + i * 21);
+    send_video_config(&c, 700);
+    send_video(&c, 700, true, 0);
+    send_audio(&c, 710);
+    CHECK_EQ_INT(client_flush(&c), 0);
+    CHECK_EQ_INT(r->npkts, 11);
+    bool audio0 = true;
+    for (int i = 0; i < r->npkts; i++)
+        audio0 = audio0 && r->pkts[i].index == 0 && r->pkts[i].dts == (i < 10 ? i * 21 : 210);
+    CHECK(audio0);
+    CHECK(rtmp_session_publishing(c.s));
+    client_free(&c, "publisher disconnected");
+    CHECK_EQ_INT(r->ends, 1);
+}
+
+/* No metadata, the AVC configuration sent early but no keyframe: audio waits
+ * STREAM_VIDEO_WAIT_MS, then the stream starts audio-only with none of that audio lost; the
+ * keyframe that comes after is dropped. A keyframe inside the wait starts it with video. */
+static void test_late_video(void)
+{
+    struct client c;
+    client_init(&c, true);
+    CHECK_EQ_INT(publish(&c, "late"), 0);
+    struct rec *r = &recs[nrecs - 1];
+    send_video_config(&c, 0);
+    send_audio_config(&c);
+    uint32_t ts = 0;
+    for (; ts + 21 < STREAM_VIDEO_WAIT_MS; ts += 21)
+        send_audio(&c, ts);
+    CHECK_EQ_INT(client_flush(&c), 0);
+    CHECK_EQ_INT(r->starts, 0);
+    int waited = (int)(ts / 21);
+    for (; ts < STREAM_VIDEO_WAIT_MS + 100; ts += 21)
+        send_audio(&c, ts);
+    CHECK_EQ_INT(client_flush(&c), 0);
+    CHECK_EQ_INT(r->starts, 1);
+    CHECK_EQ_INT(r->ntracks, 1);
+    CHECK(r->npkts > waited);
+    CHECK(r->npkts > 0 && r->pkts[0].dts == 0 && r->pkts[0].index == 0);
+    int before = r->npkts;
+    send_video(&c, ts, true, 0);
+    CHECK_EQ_INT(client_flush(&c), 0);
+    CHECK_EQ_INT(r->npkts, before);
+    client_free(&c, "publisher disconnected");
+
+    client_init(&c, true);
+    CHECK_EQ_INT(publish(&c, "late2"), 0);
+    r = &recs[nrecs - 1];
+    send_video_config(&c, 0);
+    send_audio_config(&c);
+    for (ts = 0; ts < 1500; ts += 21)
+        send_audio(&c, ts);
+    send_video(&c, 1500, true, 0);
+    CHECK_EQ_INT(client_flush(&c), 0);
+    CHECK_EQ_INT(r->starts, 1);
+    CHECK_EQ_INT(r->ntracks, 2);
+    CHECK_EQ_INT(r->width, 1280);
+    client_free(&c, "publisher disconnected");
+}
+
+/* A sink's accept refuses the stream: no sink starts, the publisher gets
+ * NetStream.Publish.Rejected with the sink's reason, and the name is free. */
+static void test_sink_refusal(void)
+{
+    struct client c;
+    client_init(&c, true);
+    CHECK_EQ_INT(publish(&c, "refused"), 0);
+    struct rec *r = &recs[nrecs - 1];
+    refuse = true;
+    send_metadata(&c, true);
+    send_video_config(&c, 0);
+    send_video(&c, 0, true, 0);
+    send_audio_config(&c);
+    CHECK_EQ_INT(client_flush(&c), -EPROTONOSUPPORT);
+    refuse = false;
+    CHECK_EQ_INT(r->starts, 0);
+    CHECK_STREQ(last_code(&c), "NetStream.Publish.Rejected");
+    CHECK_STREQ(c.r[c.nreplies - 1].desc, "refused by the test sink");
+    CHECK(!rtmp_session_publishing(c.s));
+    CHECK_EQ_INT(hub_registry_count(reg), 0);
+    client_free(&c, NULL);
+}
+
 int main(void)
 {
     log_set_level(LOG_ERROR);
@@ -509,6 +636,9 @@ int main(void)
     test_video_only_and_wrap();
     test_refusals();
     test_ack();
+    test_audio_only();
+    test_late_video();
+    test_sink_refusal();
     CHECK_EQ_INT(hub_registry_count(reg), 0);
     hub_registry_destroy(&reg);
     return test_report("test_session");

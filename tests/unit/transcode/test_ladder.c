@@ -139,9 +139,49 @@ static void test_fit(void)
     CHECK_EQ_INT(ladder_fit(&l, 1920, -1, &f), -EINVAL);
 }
 
+/* A source players cannot decode: the passthrough becomes a rung at the source's size. */
+static void test_reencode_source(void)
+{
+    struct ladder l, f;
+    CHECK_EQ_INT(ladder_parse("source,720p:2500k,480p:1000k,360p:600k", &l, NULL, 0), 0);
+    CHECK_EQ_INT(ladder_fit(&l, 960, 540, &f), 0);
+    CHECK_EQ_INT(f.nrungs, 2);
+    CHECK_EQ_INT(ladder_reencode_source(&l, 960, 540, 0, &f), 0);
+    CHECK(!f.source);
+    CHECK_EQ_INT(f.nrungs, 3);
+    CHECK_EQ_INT(f.rungs[0].height, 540);
+    CHECK_EQ_INT(f.rungs[0].width, 960);
+    CHECK_EQ_INT(f.rungs[0].bit_rate, 1406250); /* 720p's bits per pixel */
+    CHECK_EQ_INT(f.rungs[1].height, 480);
+    /* the declared bitrate wins */
+    CHECK_EQ_INT(ladder_fit(&l, 960, 540, &f), 0);
+    CHECK_EQ_INT(ladder_reencode_source(&l, 960, 540, 3000000, &f), 0);
+    CHECK_EQ_INT(f.rungs[0].bit_rate, 3000000);
+    /* an odd height is rounded down to even: the 720p rung already there is the source-size one */
+    CHECK_EQ_INT(ladder_fit(&l, 1280, 721, &f), 0);
+    CHECK_EQ_INT(f.nrungs, 3);
+    CHECK_EQ_INT(ladder_reencode_source(&l, 1280, 721, 4000000, &f), 0);
+    CHECK(!f.source);
+    CHECK_EQ_INT(f.nrungs, 3);
+    CHECK_EQ_INT(f.rungs[0].height, 720);
+    CHECK_EQ_INT(f.rungs[0].bit_rate, 2500000);
+    /* smaller than every rung: the source-size rung is the only one */
+    CHECK_EQ_INT(ladder_fit(&l, 320, 240, &f), 0);
+    CHECK_EQ_INT(f.nrungs, 0);
+    CHECK_EQ_INT(ladder_reencode_source(&l, 320, 240, 0, &f), 0);
+    CHECK_EQ_INT(f.nrungs, 1);
+    CHECK_EQ_INT(f.rungs[0].width, 320);
+    /* a ladder without the source has nothing to replace */
+    CHECK_EQ_INT(ladder_parse("480p:1000k", &l, NULL, 0), 0);
+    CHECK_EQ_INT(ladder_fit(&l, 960, 540, &f), 0);
+    CHECK_EQ_INT(ladder_reencode_source(&l, 960, 540, 0, &f), -EINVAL);
+    CHECK_EQ_INT(f.nrungs, 1);
+}
+
 int main(void)
 {
     test_parse();
     test_fit();
+    test_reencode_source();
     return test_report("test_ladder");
 }
