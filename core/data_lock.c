@@ -11,32 +11,11 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/fsutil.h"
 
 struct data_lock {
     int fd;
 };
-
-/* mkdir -p: the directory and any missing parents. */
-static int make_dirs(const char *dir)
-{
-    char *tmp = xstrdup(dir);
-    int rc = 0;
-    for (char *p = tmp + 1;; p++) {
-        if (*p != '/' && *p != '\0')
-            continue;
-        char c = *p;
-        *p = '\0';
-        if (mkdir(tmp, 0755) < 0 && errno != EEXIST) {
-            rc = -errno;
-            break;
-        }
-        *p = c;
-        if (!c)
-            break;
-    }
-    free(tmp);
-    return rc;
-}
 
 /* The pid the holder wrote, 0 if none yet. The holder writes it right after it got the lock, so
  * an empty file is read again for a little while. */
@@ -56,7 +35,7 @@ static long read_holder(int fd)
 int data_lock_acquire(const char *dir, struct data_lock **out, char *err, size_t errlen)
 {
     *out = NULL;
-    int rc = make_dirs(dir);
+    int rc = fs_mkdir_p(dir);
     if (rc < 0) {
         snprintf(err, errlen, "cannot create the data directory %s: %s", dir, strerror(-rc));
         return rc;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/fsutil.h"
 #include "core/log.h"
 #include "recorder/internal.h"
 
@@ -54,16 +55,6 @@ static void report(struct recorder *r, enum upload_event_type type, const struct
 
 /* ---- file operations ---- */
 
-static int sync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    int rc = fsync(fd) < 0 ? -errno : 0;
-    close(fd);
-    return rc;
-}
-
 /* Writes all of len bytes; returns 0 or a negative errno. */
 static int write_all(int fd, const uint8_t *p, size_t len)
 {
@@ -104,7 +95,7 @@ static int write_meta(const char *dir, const struct upload_rec_info *in)
     if (rc == 0 && rename(tmp, path) < 0)
         rc = -errno;
     free(text);
-    return rc == 0 ? sync_dir(dir) : rc;
+    return rc == 0 ? fs_sync_dir(dir) : rc;
 }
 
 static void rec_start(struct recorder *r, struct io_file *f)
@@ -115,7 +106,7 @@ static void rec_start(struct recorder *r, struct io_file *f)
     if (rc == 0)
         rc = write_meta(dir, &f->info);
     if (rc == 0)
-        rc = sync_dir(r->spool_dir);
+        rc = fs_sync_dir(r->spool_dir);
     if (rc < 0)
         log_error("recorder", f->info.stream_name, "cannot create %s: %s", dir, strerror(-rc));
     report(r, UPLOAD_REC_START, f, 0, 0, 0, f->info.started_at);
@@ -133,7 +124,7 @@ static void chunk_open(struct recorder *r, struct io_file *f, const struct io_it
     f->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     int rc = f->fd < 0 ? -errno : write_all(f->fd, it->data->data, it->data->len);
     if (rc == 0)
-        rc = sync_dir(dir);
+        rc = fs_sync_dir(dir);
     if (rc < 0) {
         log_error("recorder", f->info.stream_name, "cannot write %s: %s; this chunk is lost", path,
                   strerror(-rc));

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/fsutil.h"
 #include "storage/backend.h"
 
 struct file_store {
@@ -23,48 +24,12 @@ static const char *dir_of(struct storage *s)
     return ((struct file_store *)s->impl)->dir;
 }
 
-/* fsync of a directory, so an entry created or renamed in it survives a crash. */
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    int rc = fsync(fd) < 0 ? -errno : 0;
-    close(fd);
-    return rc;
-}
-
-/* mkdir -p of path (a copy is modified), fsyncing the parent of every directory it creates. */
-static int mkdir_p(const char *path)
-{
-    char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
-        return -ENAMETOOLONG;
-    for (char *p = tmp + 1;; p++) {
-        if (*p != '/' && *p != '\0')
-            continue;
-        char c = *p;
-        *p = '\0';
-        if (mkdir(tmp, 0755) == 0) {
-            char *slash = strrchr(tmp, '/');
-            *slash = '\0';
-            fsync_dir(slash == tmp ? "/" : tmp);
-            *slash = '/';
-        } else if (errno != EEXIST) {
-            return -errno;
-        }
-        *p = c;
-        if (!c)
-            return 0;
-    }
-}
-
 static int file_open(struct storage *s, const struct storage_url *u, char *err, size_t errlen)
 {
     struct file_store *f = xcalloc(1, sizeof(*f));
     s->impl = f;
     f->dir = xstrdup(u->dir);
-    int rc = mkdir_p(f->dir);
+    int rc = fs_mkdir_p(f->dir);
     if (rc < 0)
         return storage_fail(err, errlen, rc, "file storage: cannot create %s: %s", f->dir,
                             strerror(-rc));
@@ -181,7 +146,7 @@ static int file_put(struct storage *s, const char *key, const char *path, char *
         return storage_fail(err, errlen, -EINVAL, "file storage: path too long for %s", key);
     snprintf(parent, sizeof(parent), "%s", dst);
     *strrchr(parent, '/') = '\0';
-    int rc = mkdir_p(parent);
+    int rc = fs_mkdir_p(parent);
     if (rc < 0)
         return storage_fail(err, errlen, -EIO, "file storage: cannot create %s: %s", parent,
                             strerror(-rc));
@@ -197,7 +162,7 @@ static int file_put(struct storage *s, const char *key, const char *path, char *
         unlink(tmp);
         return storage_fail(err, errlen, -EIO, "file storage: rename to %s: %s", dst, strerror(e));
     }
-    rc = fsync_dir(parent);
+    rc = fs_sync_dir(parent);
     if (rc < 0)
         return storage_fail(err, errlen, -EIO, "file storage: fsync %s: %s", parent, strerror(-rc));
     return 0;
