@@ -41,6 +41,11 @@ static const struct flag flags[] = {
     F("db", FLAG_STR, db_url, "", "URL",
       "database: sqlite:PATH or postgres://USER@HOST:PORT/DB (several nodes share one "
       "PostgreSQL); empty means sqlite:DATA/kibitka.db"),
+    F("force-new-db", FLAG_BOOL, force_new_db, NULL, NULL,
+      "start with a new, empty database even though the database is missing or empty (SQLite: "
+      "no file or 0 bytes; PostgreSQL: no kibitka schema) while the spool or a file: store "
+      "holds recordings; they stay on disk, unknown to the API. Without it such a start is "
+      "refused: restore the database from a backup instead"),
     F("open-publish", FLAG_BOOL, open_publish, NULL, NULL,
       "development mode: any key publishes as a stream of that name (names are "
       "[a-z0-9_-]{1,64}); without it a publish needs a stream key from the API or "

@@ -22,6 +22,7 @@ struct config {
     char *rtmp_addr;     /* --rtmp ADDR:PORT */
     char *data_dir;      /* --data DIR: the database file and, later, the recording spool */
     char *db_url;        /* --db: sqlite:PATH or postgres://...; "" = sqlite:DATA/kibitka.db */
+    bool force_new_db;   /* --force-new-db: start on an empty database beside recordings */
     double part_seconds; /* --part: LL-HLS part target duration */
     char *cors_origin;   /* --cors-origin */
     bool open_publish;   /* --open-publish: the RTMP key is the stream name */

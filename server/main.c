@@ -11,8 +11,10 @@
  * while the webhook and upload workers deliver; then HTTP stops, the recorder writes out its
  * queue, the upload worker finishes or abandons its upload (a few seconds at most), and the
  * rest is freed. */
+#include <dirent.h>
 #include <errno.h>
 #include <libavformat/avformat.h>
+#include <limits.h>
 #include <malloc.h>
 #include <microhttpd.h>
 #include <pthread.h>
@@ -21,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -193,6 +196,71 @@ static int lock_data_dir(struct app *app)
     return 0;
 }
 
+/* Finds a regular file under dir (depth-first, a few levels: spool/<id>/<seq>.mp4, store
+ * <user>/<stream>/<day>/<id>/<seq>.mp4); copies its path to found. */
+static bool find_file(const char *dir, int depth, char *found, size_t n)
+{
+    DIR *d = depth > 0 ? opendir(dir) : NULL;
+    struct dirent *e;
+    bool hit = false;
+    while (d && !hit && (e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        char path[PATH_MAX];
+        struct stat st;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        if (lstat(path, &st) != 0)
+            continue;
+        if (S_ISREG(st.st_mode)) {
+            snprintf(found, n, "%s", path);
+            hit = true;
+        } else if (S_ISDIR(st.st_mode)) {
+            hit = find_file(path, depth - 1, found, n);
+        }
+    }
+    if (d)
+        closedir(d);
+    return hit;
+}
+
+/* A lost database (a 0-byte or deleted SQLite file, an emptied PostgreSQL) used to start as a new
+ * empty one: every user, stream key and recording row silently gone while the spool and the
+ * store still held the recordings. Refused unless --force-new-db says a new database is meant.
+ * The store is looked at only when it is a file: directory (listing S3 at every start is not
+ * free, and a bucket is often shared). */
+static int check_db_not_lost(struct app *app, const char *url)
+{
+    char why[80] = "", found[PATH_MAX] = "";
+    bool empty;
+    if (db_probe_empty(url, &empty, why, sizeof(why)) < 0 || !empty)
+        return 0; /* unknown: db_open says what is wrong */
+    const char *db = !strncmp(url, "sqlite:", 7) ? url : "of --db (PostgreSQL)"; /* no password */
+    char *spool = config_spool_dir(&app->cfg), *store = config_storage_url(&app->cfg);
+    const char *dir = !strncmp(store, "file:", 5) ? store + 5 : NULL;
+    if (dir && !strncmp(dir, "///", 3))
+        dir += 2;
+    bool files = find_file(spool, 3, found, sizeof(found)) ||
+                 (dir && find_file(dir, 8, found, sizeof(found)));
+    free(spool);
+    free(store);
+    if (!files)
+        return 0;
+    if (app->cfg.force_new_db) {
+        log_warn("main", NULL,
+                 "the database %s %s; --force-new-db: starting a new one beside "
+                 "the recordings already on disk (such as %s)",
+                 db, why, found);
+        return 0;
+    }
+    log_error("main", NULL,
+              "the database %s %s, but the data directory holds recordings (such as %s): "
+              "refusing to start a new, empty database over them. Restore the database from a "
+              "backup, or start with --force-new-db (KIBITKA_FORCE_NEW_DB=1) to begin with an "
+              "empty one; the recordings stay on disk, unknown to the API",
+              db, why, found);
+    return -1;
+}
+
 static int start(struct app *app)
 {
     struct config *c = &app->cfg;
@@ -205,6 +273,10 @@ static int start(struct app *app)
         return -1;
     }
     char *url = config_db_url(c);
+    if (check_db_not_lost(app, url) < 0) {
+        free(url);
+        return -1;
+    }
     int err = db_open(url, &app->db);
     if (err < 0) {
         log_error("main", NULL, "cannot open the database %s (%s); see --db and --data", url,
