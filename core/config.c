@@ -82,6 +82,12 @@ static const struct flag flags[] = {
     F("http-threads", FLAG_INT, http_threads, "2", "N", "HTTP worker threads"),
     F("max-connections", FLAG_INT, max_connections, "1000", "N",
       "RTMP connections accepted at once; more are closed at accept"),
+    F("max-connections-per-address", FLAG_INT, max_connections_per_address, "32", "N",
+      "RTMP connections accepted at once from one IP address, loopback included (behind a "
+      "local TCP proxy every peer is one address: raise it); 0 means no limit"),
+    F("publish-timeout", FLAG_DOUBLE, publish_timeout, "10", "SECONDS",
+      "close an RTMP connection that is not publishing this long after it was accepted, "
+      "whatever it sends meanwhile"),
     F("log-level", FLAG_STR, log_level, "info", "LEVEL", "debug, info, warn or error"),
     F("webhook", FLAG_STR_LIST, webhook_urls, NULL, "URL",
       "POST stream.live and stream.ended events as JSON to this http(s) URL; repeat the flag "
@@ -364,6 +370,8 @@ static int check_numbers(const struct config *cfg, FILE *err)
         {"stop-grace", cfg->stop_grace, 0, INFINITY, "0 seconds or more"},
         {"http-threads", cfg->http_threads, 1, 64, "1 to 64"},
         {"max-connections", cfg->max_connections, 1, INFINITY, "1 or more"},
+        {"max-connections-per-address", cfg->max_connections_per_address, 0, INFINITY, "0 or more"},
+        {"publish-timeout", cfg->publish_timeout, 1, 3600, "1 to 3600 seconds"},
     };
     for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
         if (nums[i].v >= nums[i].min && nums[i].v <= nums[i].max)

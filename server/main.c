@@ -334,6 +334,8 @@ static int start(struct app *app)
         .open_publish = c->open_publish,
         .idle_timeout = c->idle_timeout,
         .max_connections = c->max_connections,
+        .max_connections_per_address = c->max_connections_per_address,
+        .publish_timeout = c->publish_timeout,
         .hubs = app->hubs,
         .metrics = &app->metrics,
         .auth = app->auth,
