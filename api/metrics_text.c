@@ -1,5 +1,8 @@
 #include "api/metrics_text.h"
 
+#include <stdio.h>
+#include <unistd.h>
+
 #include "core/clock.h"
 
 static void gauge(struct buf *out, const char *name, const char *help, const char *type, int64_t v)
@@ -47,9 +50,24 @@ static void recording_metrics(struct buf *out, struct metrics *m)
           metrics_get(&m->storage_access_denied));
 }
 
+/* The process' resident memory (RSS) from /proc/self/statm; 0 when it cannot be read. */
+static int64_t resident_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long long size = 0, resident = 0;
+    if (!f)
+        return 0;
+    if (fscanf(f, "%lld %lld", &size, &resident) != 2)
+        resident = 0;
+    fclose(f);
+    return (int64_t)resident * sysconf(_SC_PAGESIZE);
+}
+
 void metrics_text_write(struct buf *out, struct metrics *m, struct hub_registry *hubs,
                         struct hls_server *hls)
 {
+    gauge(out, "process_resident_memory_bytes", "Resident memory size in bytes.", "gauge",
+          resident_bytes());
     gauge(out, "kibitka_live_streams", "Live streams (hubs with a source).", "gauge",
           hub_registry_count(hubs));
     gauge(out, "kibitka_publishers", "Publishing RTMP sessions.", "gauge",

@@ -57,9 +57,18 @@ struct db_user {
     int64_t created_at;
 };
 
-/* Creates u->name with u->password_hash and u->role; on success sets u->id (a new heap string
- * the caller frees; whatever u->id held is overwritten, not freed) and u->created_at. -EEXIST
- * if the name is taken. */
+/* Names starting with '_' are kibitka's own: the pseudo-user "_open" owns the --open-publish
+ * recordings (no row), and a real user of that name would see them as theirs. */
+static inline bool db_user_name_reserved(const char *name)
+{
+    return name && name[0] == '_';
+}
+#define DB_USER_NAME_RESERVED_MSG                                                                  \
+    "names starting with '_' are reserved (the user _open owns the --open-publish recordings)"
+
+/* Creates u->name with u->password_hash and u->role; -EINVAL for a reserved name (above); on
+ * success sets u->id (a new heap string the caller frees; whatever u->id held is overwritten, not
+ * freed) and u->created_at. -EEXIST if the name is taken. */
 int db_user_create(struct db *db, struct db_user *u);
 /* Fill *out (zeroed first) with the user of that name / id. -ENOENT if none. */
 int db_user_get(struct db *db, const char *name, struct db_user *out);
