@@ -256,9 +256,6 @@ static int check_db_not_lost(struct app *app, const char *url)
 {
     char why[80] = "", found[PATH_MAX] = "";
     bool empty;
-    if (db_probe_empty(url, &empty, why, sizeof(why)) < 0 || !empty)
-        return 0; /* unknown: db_open says what is wrong */
-    const char *db = !strncmp(url, "sqlite:", 7) ? url : "of --db (PostgreSQL)"; /* no password */
     char *spool = config_spool_dir(&app->cfg), *store = config_storage_url(&app->cfg);
     const char *dir = !strncmp(store, "file:", 5) ? store + 5 : NULL;
     if (dir && !strncmp(dir, "///", 3))
@@ -267,8 +264,10 @@ static int check_db_not_lost(struct app *app, const char *url)
                  (dir && find_file(dir, 8, found, sizeof(found)));
     free(spool);
     free(store);
-    if (!files)
-        return 0;
+    /* The files first: most starts have none, and then PostgreSQL is not asked twice. */
+    if (!files || db_probe_empty(url, &empty, why, sizeof(why)) < 0 || !empty)
+        return 0; /* nothing to lose, or unknown: db_open says what is wrong */
+    const char *db = !strncmp(url, "sqlite:", 7) ? url : "of --db (PostgreSQL)"; /* no password */
     if (app->cfg.force_new_db) {
         log_warn("main", NULL,
                  "the database %s %s; --force-new-db: starting a new one beside "

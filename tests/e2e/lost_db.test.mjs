@@ -6,9 +6,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, statSync, truncateSync, unlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { startServer, testClip, publish, waitFor, freePort, binary, workDir } from './lib/server.mjs';
+import { startServer, testClip, publish, waitFor, freePort, binary, workDir, repo } from './lib/server.mjs';
 
 const clip = testClip({ seconds: 6, size: '640x360' });
 
@@ -98,4 +98,30 @@ test('an empty data directory starts a new database without --force-new-db', { t
   const srv = await startServer(['--data', data]);
   await srv.stop();
   assert.ok(statSync(path.join(data, 'kibitka.db')).size > 0);
+});
+
+// PostgreSQL: "empty" is a database where no migration was ever applied (users are not counted:
+// an --open-publish server has none). A recording file stands in for a real one here; the test
+// above makes real ones.
+test('PostgreSQL without kibitka\'s schema beside recordings is refused the same way', { timeout: 60000 }, async (t) => {
+  const pgDir = mkdtempSync(path.join(workDir, 'lostdb-pg-'));
+  const url = execFileSync(path.join(repo, 'tests/lib/pg-start'), [pgDir], { encoding: 'utf8' }).trim();
+  try {
+    const data = mkdtempSync(path.join(workDir, 'lostdb-pgdata-'));
+    mkdirSync(path.join(data, 'spool', 'abc'), { recursive: true });
+    writeFileSync(path.join(data, 'spool', 'abc', '000001.mp4'), 'not empty');
+    let r = await serveOnce(data, ['--db', url]);
+    t.diagnostic(`fresh PostgreSQL: exit ${r.status}`);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /the database of --db \(PostgreSQL\) has no kibitka schema \(no migration applied\), but the data directory holds recordings \(such as .*spool\/abc\/000001\.mp4\)/);
+    assert.doesNotMatch(r.stderr, /postgres(ql)?:\/\//, 'the url (it may hold a password) is not printed');
+    assert.doesNotMatch(r.stderr, /applied migration/);
+    const forced = await startServer(['--data', data, '--db', url, '--force-new-db']);
+    await forced.stop();
+    // Migrated now, without users: not empty any more.
+    const again = await startServer(['--data', data, '--db', url]);
+    await again.stop();
+  } finally {
+    execFileSync(path.join(repo, 'tests/lib/pg-stop'), [pgDir]);
+  }
 });
