@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -45,7 +46,17 @@ struct request {
     struct buf body; /* /api request body, at most API_BODY_MAX bytes */
     bool answered;   /* a response was queued early (413) */
     bool too_large;  /* the body grew past API_BODY_MAX: discarding it, then 413 */
+    bool seen;       /* the access handler was called once (the headers are in) */
+    /* Set by uri_seen when the request target is refused: answered with bad_status and the
+     * connection closed, before any route sees it. */
+    unsigned bad_status;
+    const char *bad_reason;
 };
+
+/* More query arguments than any route reads. MHD stores each in the connection's 32 KiB memory
+ * pool, and at about 460 the pool ran out: MHD could not even build its own 431, and the client
+ * waited 30 s for the connection timeout. */
+#define MAX_QUERY_ARGS 64
 
 static void request_unref(struct request *r)
 {
@@ -75,6 +86,107 @@ static void wake(void *arg)
     pthread_mutex_unlock(&srv->lock);
     request_unref(r);
     server_unref(srv);
+}
+
+static struct request *request_new(struct http_server *srv, struct MHD_Connection *conn)
+{
+    struct request *r = xcalloc(1, sizeof(*r));
+    atomic_init(&r->refs, 1);
+    r->srv = srv;
+    r->conn = conn;
+    r->alive = true;
+    buf_init(&r->body);
+    return r;
+}
+
+/* "%00" (or %00 in any case) in the target: MHD decodes it to a NUL, and everything after it
+ * was silently cut off (media.m3u8%00.txt served media.m3u8). */
+static bool has_escaped_nul(const char *s)
+{
+    for (const char *p = strchr(s, '%'); p; p = strchr(p + 1, '%'))
+        if (p[1] == '0' && p[2] == '0')
+            return true;
+    return false;
+}
+
+/* MHD_OPTION_URI_LOG_CALLBACK: MHD calls it with the raw request target before it decodes the
+ * path and parses the query, so this is where the target is checked. Its return value is the
+ * request's context (*req_cls in the handler). A query with too many arguments is cut off here,
+ * in MHD's own buffer (the pointer is const in the API but points into the connection's read
+ * buffer; libmicrohttpd 0.9.75 parses the arguments from just after the '?' once we return), so
+ * MHD does not parse them into its pool: the request is answered 414 instead. */
+static void *uri_seen(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    struct request *r = request_new(cls, conn);
+    char *query = strchr(uri, '?');
+    if (has_escaped_nul(uri)) {
+        r->bad_status = MHD_HTTP_BAD_REQUEST;
+        r->bad_reason = "the request target holds an escaped NUL (%00)";
+    }
+    int args = query && query[1] ? 1 : 0;
+    for (const char *p = query; p && (p = strchr(p + 1, '&'));)
+        args++;
+    if (args > MAX_QUERY_ARGS) {
+        r->bad_status = MHD_HTTP_URI_TOO_LONG;
+        r->bad_reason = "too many query arguments";
+        query[1] = '\0'; /* MHD found the '?' before calling us: parse nothing after it */
+    }
+    return r;
+}
+
+/* Request smuggling: with both Transfer-Encoding and Content-Length, or two Content-Lengths
+ * that differ, a proxy in front and this server may see different bodies, and what one takes
+ * for body the other takes for a second request. RFC 9112 6.3 lets a server refuse both. */
+struct framing {
+    int te, cl;
+    const char *first_cl;
+    bool cl_differ;
+};
+
+static enum MHD_Result framing_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value)
+{
+    struct framing *f = cls;
+    if (!strcasecmp(key, "Transfer-Encoding"))
+        f->te++;
+    if (!strcasecmp(key, "Content-Length")) {
+        if (f->cl++ == 0)
+            f->first_cl = value;
+        else if (strcmp(value ? value : "", f->first_cl ? f->first_cl : ""))
+            f->cl_differ = true;
+    }
+    return MHD_YES;
+}
+
+static const char *bad_framing(struct MHD_Connection *conn)
+{
+    struct framing f = {0};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, framing_header, &f);
+    if (f.te && f.cl)
+        return "both Transfer-Encoding and Content-Length";
+    if (f.cl_differ)
+        return "Content-Length headers that differ";
+    return NULL;
+}
+
+/* Refuses the request and closes the connection after the answer: what follows on it cannot
+ * be trusted to start a request. */
+static enum MHD_Result refuse(struct request *r, unsigned status, const char *why)
+{
+    char text[160];
+    snprintf(text, sizeof(text), "%s\n", why);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_COPY);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, "Content-Type", "text/plain; charset=utf-8");
+    MHD_add_response_header(resp, "Connection", "close");
+    r->answered = true;
+    enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
+    MHD_destroy_response(resp);
+    if (r->srv->cfg.metrics)
+        metrics_add(&r->srv->cfg.metrics->http_refused_total, 1);
+    return ret;
 }
 
 static void request_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
@@ -345,17 +457,18 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 {
     struct http_server *srv = cls;
     struct request *r = *req_cls;
-    if (!r) {
+    if (!r) /* uri_seen made it; this is only for a request MHD did not show it */
+        *req_cls = r = request_new(srv, conn);
+    if (!r->seen) {
         /* The first call only sees the headers. Answering before MHD has seen the (empty) body
          * makes it close the connection after the response ("Connection: close"), which cost
          * a TCP handshake per request: every player polls the playlist many times. */
-        r = xcalloc(1, sizeof(*r));
-        atomic_init(&r->refs, 1);
-        r->srv = srv;
-        r->conn = conn;
-        r->alive = true;
-        buf_init(&r->body);
-        *req_cls = r;
+        r->seen = true;
+        const char *framing = bad_framing(conn);
+        if (r->bad_status)
+            return refuse(r, r->bad_status, r->bad_reason);
+        if (framing)
+            return refuse(r, MHD_HTTP_BAD_REQUEST, framing);
         /* A declared body over the limit is refused before any of it is read. */
         if (!strncmp(url, "/api/", 5) && declared_too_large(conn))
             return api_too_large(r, conn);
@@ -440,7 +553,7 @@ struct http_server *http_server_create(const struct http_server_config *cfg)
         MHD_OPTION_LISTEN_SOCKET, cfg->listen_fd, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)cfg->threads, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)4000, MHD_OPTION_NOTIFY_COMPLETED, request_completed,
-        srv, MHD_OPTION_END);
+        srv, MHD_OPTION_URI_LOG_CALLBACK, uri_seen, srv, MHD_OPTION_END);
     if (!srv->daemon) {
         /* The socket is bound already: what fails here is threads or epoll, not the port. */
         log_error("http", NULL, "cannot start the HTTP server's threads (see --http-threads)");

@@ -1,5 +1,8 @@
 #include "api/metrics_text.h"
 
+#include <stdio.h>
+#include <unistd.h>
+
 #include "core/clock.h"
 
 static void gauge(struct buf *out, const char *name, const char *help, const char *type, int64_t v)
@@ -47,9 +50,24 @@ static void recording_metrics(struct buf *out, struct metrics *m)
           metrics_get(&m->storage_access_denied));
 }
 
+/* The process' resident memory (RSS) from /proc/self/statm; 0 when it cannot be read. */
+static int64_t resident_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long long size = 0, resident = 0;
+    if (!f)
+        return 0;
+    if (fscanf(f, "%lld %lld", &size, &resident) != 2)
+        resident = 0;
+    fclose(f);
+    return (int64_t)resident * sysconf(_SC_PAGESIZE);
+}
+
 void metrics_text_write(struct buf *out, struct metrics *m, struct hub_registry *hubs,
                         struct hls_server *hls)
 {
+    gauge(out, "process_resident_memory_bytes", "Resident memory size in bytes.", "gauge",
+          resident_bytes());
     gauge(out, "kibitka_live_streams", "Live streams (hubs with a source).", "gauge",
           hub_registry_count(hubs));
     gauge(out, "kibitka_publishers", "Publishing RTMP sessions.", "gauge",
@@ -61,6 +79,11 @@ void metrics_text_write(struct buf *out, struct metrics *m, struct hub_registry 
     gauge(out, "kibitka_rtmp_rejected_total",
           "RTMP connections closed for bad input, timeouts or refused publishes.", "counter",
           metrics_get(&m->rtmp_rejected_total));
+    buf_printf(out, "# HELP kibitka_rtmp_closed_total RTMP connections closed or refused at "
+                    "accept, by reason.\n# TYPE kibitka_rtmp_closed_total counter\n");
+    for (int r = 0; r < RTMP_CLOSE_NREASONS; r++)
+        buf_printf(out, "kibitka_rtmp_closed_total{reason=\"%s\"} %lld\n",
+                   rtmp_close_reason_label(r), (long long)metrics_get(&m->rtmp_closed_total[r]));
     buf_printf(out, "# HELP kibitka_stream_bytes_in_total Bytes received from the publisher, "
                     "per live stream.\n# TYPE kibitka_stream_bytes_in_total counter\n");
     hub_registry_foreach(hubs, stream_bytes, out);
@@ -68,6 +91,10 @@ void metrics_text_write(struct buf *out, struct metrics *m, struct hub_registry 
           metrics_get(&m->hls_parts_total));
     gauge(out, "kibitka_segments_total", "HLS segments produced since start, all streams.",
           "counter", metrics_get(&m->hls_segments_total));
+    gauge(out, "kibitka_http_refused_total",
+          "HTTP requests refused before routing: %00, too many query arguments, "
+          "Transfer-Encoding with Content-Length or Content-Lengths that differ.",
+          "counter", metrics_get(&m->http_refused_total));
     gauge(out, "kibitka_hls_requests_total", "HTTP requests under /hls.", "counter",
           metrics_get(&m->hls_requests_total));
     gauge(out, "kibitka_hls_bytes_out_total", "Body bytes sent for /hls requests.", "counter",

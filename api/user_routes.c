@@ -79,6 +79,10 @@ void api_users_create(struct api_call *c)
         api_fail(c, 400, "invalid_field", "field 'name' must match [a-z0-9_-]{1,64}");
         return;
     }
+    if (db_user_name_reserved(name)) {
+        api_fail(c, 400, "invalid_field", "field 'name': " DB_USER_NAME_RESERVED_MSG);
+        return;
+    }
     if (!api_password_ok(c, pw, "password") || (role_text && !parse_role(c, role_text, &role)))
         return;
     char hash[PASSWORD_HASH_MAX];

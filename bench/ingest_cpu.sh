@@ -28,7 +28,8 @@ measure() { # pid url [metrics-url] -> prints "cpu_seconds rss_idle_kb rss_live_
 
 # kibitka
 hp=$(free_port); rp=$(free_port)
-"$KIBITKA" serve --open-publish --ladder none --no-record --http 127.0.0.1:$hp --rtmp 127.0.0.1:$rp --log-level warn &
+"$KIBITKA" serve --open-publish --ladder none --no-record --http 127.0.0.1:$hp --rtmp 127.0.0.1:$rp --log-level warn \
+    --max-connections-per-address 0 &
 kpid=$!; PIDS+=($kpid)
 wait_http "http://127.0.0.1:$hp/health"
 read -r k_cpu k_idle k_live < <(measure $kpid "rtmp://127.0.0.1:$rp/live/s" \

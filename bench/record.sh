@@ -46,7 +46,7 @@ kibitka_run() { # extra flags... -> "cpu write uploaded active chunks"
     rm -rf "$kd"; mkdir -p "$kd"
     hp=$(free_port); rp=$(free_port)
     "$KIBITKA" serve --open-publish --ladder none --data "$kd" --record-chunk "$RECORD_CHUNK" \
-        --http 127.0.0.1:$hp --rtmp 127.0.0.1:$rp --log-level warn "$@" &
+        --http 127.0.0.1:$hp --rtmp 127.0.0.1:$rp --log-level warn --max-connections-per-address 0 "$@" &
     kpid=$!; PIDS+=($kpid)
     wait_http "http://127.0.0.1:$hp/health"
     out=$(measure $kpid "rtmp://127.0.0.1:$rp/live/r" "http://127.0.0.1:$hp/metrics")

@@ -41,6 +41,11 @@ static const struct flag flags[] = {
     F("db", FLAG_STR, db_url, "", "URL",
       "database: sqlite:PATH or postgres://USER@HOST:PORT/DB (several nodes share one "
       "PostgreSQL); empty means sqlite:DATA/kibitka.db"),
+    F("force-new-db", FLAG_BOOL, force_new_db, NULL, NULL,
+      "start with a new, empty database even though the database is missing or empty (SQLite: "
+      "no file or 0 bytes; PostgreSQL: no kibitka schema) while the spool or a file: store "
+      "holds recordings; they stay on disk, unknown to the API. Without it such a start is "
+      "refused: restore the database from a backup instead"),
     F("open-publish", FLAG_BOOL, open_publish, NULL, NULL,
       "development mode: any key publishes as a stream of that name (names are "
       "[a-z0-9_-]{1,64}); without it a publish needs a stream key from the API or "
@@ -80,6 +85,12 @@ static const struct flag flags[] = {
     F("http-threads", FLAG_INT, http_threads, "2", "N", "HTTP worker threads"),
     F("max-connections", FLAG_INT, max_connections, "1000", "N",
       "RTMP connections accepted at once; more are closed at accept"),
+    F("max-connections-per-address", FLAG_INT, max_connections_per_address, "32", "N",
+      "RTMP connections accepted at once from one IP address, loopback included (behind a "
+      "local TCP proxy every peer is one address: raise it); 0 means no limit"),
+    F("publish-timeout", FLAG_DOUBLE, publish_timeout, "10", "SECONDS",
+      "close an RTMP connection that is not publishing this long after it was accepted, "
+      "whatever it sends meanwhile"),
     F("log-level", FLAG_STR, log_level, "info", "LEVEL", "debug, info, warn or error"),
     F("webhook", FLAG_STR_LIST, webhook_urls, NULL, "URL",
       "POST stream.live and stream.ended events as JSON to this http(s) URL; repeat the flag "
@@ -363,6 +374,8 @@ static int check_numbers(const struct config *cfg, FILE *err)
         {"stop-grace", cfg->stop_grace, 0, INFINITY, "0 seconds or more"},
         {"http-threads", cfg->http_threads, 1, 64, "1 to 64"},
         {"max-connections", cfg->max_connections, 1, INFINITY, "1 or more"},
+        {"max-connections-per-address", cfg->max_connections_per_address, 0, INFINITY, "0 or more"},
+        {"publish-timeout", cfg->publish_timeout, 1, 3600, "1 to 3600 seconds"},
     };
     for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
         if (nums[i].v >= nums[i].min && nums[i].v <= nums[i].max)

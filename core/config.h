@@ -22,6 +22,7 @@ struct config {
     char *rtmp_addr;     /* --rtmp ADDR:PORT */
     char *data_dir;      /* --data DIR: the database file and, later, the recording spool */
     char *db_url;        /* --db: sqlite:PATH or postgres://...; "" = sqlite:DATA/kibitka.db */
+    bool force_new_db;   /* --force-new-db: start on an empty database beside recordings */
     double part_seconds; /* --part: LL-HLS part target duration */
     char *cors_origin;   /* --cors-origin */
     bool open_publish;   /* --open-publish: the RTMP key is the stream name */
@@ -41,6 +42,8 @@ struct config {
     double stop_grace;   /* --stop-grace: on SIGTERM, keep serving HTTP this long after ENDLIST */
     int http_threads;    /* --http-threads */
     int max_connections; /* --max-connections: RTMP connections at once */
+    int max_connections_per_address; /* --max-connections-per-address: 0 = no limit */
+    double publish_timeout;          /* --publish-timeout: from accept to publishing, seconds */
     struct config_list webhook_urls; /* --webhook URL, repeatable (or comma-separated) */
     char *webhook_secret;            /* --webhook-secret: HMAC-SHA256 key of X-Kibitka-Signature */
     /* Bit i: the i-th flag's value came from its KIBITKA_ variable, not the command line, so an

@@ -8,12 +8,39 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+/* Why an RTMP connection was closed or refused (kibitka_rtmp_closed_total{reason}). */
+enum rtmp_close_reason {
+    RTMP_CLOSE_DISCONNECTED, /* the peer closed or reset */
+    RTMP_CLOSE_PROTOCOL,     /* bad input */
+    RTMP_CLOSE_REFUSED,      /* the publish was refused (key, name, codec) */
+    RTMP_CLOSE_NOT_READING,  /* our replies piled up unread */
+    RTMP_CLOSE_IDLE,         /* --idle-timeout */
+    RTMP_CLOSE_NO_PUBLISH,   /* --publish-timeout */
+    RTMP_CLOSE_MAX_CONNS,    /* refused at accept: --max-connections */
+    RTMP_CLOSE_PER_ADDRESS,  /* refused at accept: --max-connections-per-address */
+    RTMP_CLOSE_STOPPING,     /* server shutdown */
+    RTMP_CLOSE_INTERNAL,
+    RTMP_CLOSE_NREASONS
+};
+
+/* The label of kibitka_rtmp_closed_total{reason="..."}. */
+static inline const char *rtmp_close_reason_label(enum rtmp_close_reason r)
+{
+    static const char *const labels[RTMP_CLOSE_NREASONS] = {
+        "disconnected",    "protocol_error",  "publish_refused", "not_reading",
+        "idle_timeout",    "publish_timeout", "max_connections", "per_address_limit",
+        "server_stopping", "internal_error"};
+    return r < RTMP_CLOSE_NREASONS ? labels[r] : "unknown";
+}
+
 struct metrics {
-    atomic_int_fast64_t rtmp_connections;        /* gauge: open RTMP connections */
-    atomic_int_fast64_t rtmp_connections_total;  /* counter: accepted */
+    atomic_int_fast64_t rtmp_closed_total[RTMP_CLOSE_NREASONS]; /* counters, by reason */
+    atomic_int_fast64_t rtmp_connections;                       /* gauge: open RTMP connections */
+    atomic_int_fast64_t rtmp_connections_total;                 /* counter: accepted */
     atomic_int_fast64_t rtmp_rejected_total;     /* counter: closed for bad input or refused */
     atomic_int_fast64_t publishers;              /* gauge: publishing sessions */
     atomic_int_fast64_t hls_requests_total;      /* counter */
+    atomic_int_fast64_t http_refused_total;      /* counter: bad targets or framing (400, 414) */
     atomic_int_fast64_t hls_bytes_out_total;     /* counter: body bytes of /hls responses */
     atomic_int_fast64_t hls_blocking_waiting;    /* gauge: suspended blocking playlist requests */
     atomic_int_fast64_t hls_parts_total;         /* counter: parts produced, all streams */

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -113,6 +114,64 @@ fail:
     log_error("db", NULL, "cannot open the %s database: %s", be->name, strerror(-rc));
     db_close(&db);
     return rc;
+}
+
+static int count_row(void *ctx, const struct db_val *cols)
+{
+    *(int64_t *)ctx = cols[0].i;
+    return 0;
+}
+
+/* PostgreSQL: empty when no migration was ever recorded. The statements run on a connection of
+ * their own, closed right after, so their cache ids cannot clash with the pool's. */
+static int probe_postgres(const struct db_backend *be, const char *arg, bool *empty)
+{
+    static const struct db_stmt has_table = {
+        DB_STMT_MAX - 1,
+        "SELECT COUNT(*) FROM pg_catalog.pg_tables WHERE tablename = 'schema_migrations' "
+        "AND schemaname = current_schema()",
+        "i"};
+    static const struct db_stmt applied = {DB_STMT_MAX - 2,
+                                           "SELECT COUNT(*) FROM schema_migrations", "i"};
+    void *conn = NULL;
+    int64_t n = 0;
+    int rc = be->connect(arg, &conn);
+    if (rc == 0)
+        rc = be->exec(conn, &has_table, NULL, 0, count_row, &n, NULL);
+    if (rc == 0 && n > 0)
+        rc = be->exec(conn, &applied, NULL, 0, count_row, &n, NULL);
+    be->disconnect(conn);
+    *empty = n == 0;
+    return rc;
+}
+
+int db_probe_empty(const char *url, bool *empty, char *why, size_t whylen)
+{
+    const struct db_backend *be;
+    const char *arg;
+    *empty = false;
+    int rc = parse_url(url, &be, &arg);
+    if (rc < 0)
+        return rc;
+    if (be == &db_backend_postgres) {
+        if ((rc = probe_postgres(be, arg, empty)) == 0 && *empty)
+            snprintf(why, whylen, "has no kibitka schema (no migration applied)");
+        return rc;
+    }
+    struct stat st;
+    if (stat(arg, &st) != 0) {
+        if (errno != ENOENT) {
+            rc = -errno;
+            log_error("db", NULL, "cannot stat %s: %s", arg, strerror(errno));
+            return rc;
+        }
+        *empty = true;
+        snprintf(why, whylen, "is missing");
+    } else if (st.st_size == 0) {
+        *empty = true;
+        snprintf(why, whylen, "is 0 bytes long");
+    }
+    return 0;
 }
 
 void db_close(struct db **dbp)

@@ -31,6 +31,14 @@ struct db;
  * an unreachable server, a failed migration), leaves *out NULL and returns -EINVAL, -ECONNREFUSED,
  * -EIO or another negative errno. */
 int db_open(const char *url, struct db **out);
+/* Whether the database url names holds nothing yet, looked at without creating or changing it
+ * (serve refuses to start a new database over a data directory full of recordings). SQLite: the
+ * file is missing or 0 bytes long. PostgreSQL: no migration was ever applied (no
+ * schema_migrations table, or an empty one); a database with the schema but no users is not
+ * empty (an --open-publish server has none). Sets *empty and, when it is, a few words on why in
+ * why ("is missing", "is 0 bytes long", "has no kibitka schema"). Returns 0, or a negative errno
+ * when it could not tell (logged). */
+int db_probe_empty(const char *url, bool *empty, char *why, size_t whylen);
 /* Closes every pooled connection and frees the db; sets *dbp to NULL. No call may be in flight. */
 void db_close(struct db **dbp);
 /* "sqlite:DATA_DIR/kibitka.db", the default --db. The caller frees it. */
@@ -49,9 +57,18 @@ struct db_user {
     int64_t created_at;
 };
 
-/* Creates u->name with u->password_hash and u->role; on success sets u->id (a new heap string
- * the caller frees; whatever u->id held is overwritten, not freed) and u->created_at. -EEXIST
- * if the name is taken. */
+/* Names starting with '_' are kibitka's own: the pseudo-user "_open" owns the --open-publish
+ * recordings (no row), and a real user of that name would see them as theirs. */
+static inline bool db_user_name_reserved(const char *name)
+{
+    return name && name[0] == '_';
+}
+#define DB_USER_NAME_RESERVED_MSG                                                                  \
+    "names starting with '_' are reserved (the user _open owns the --open-publish recordings)"
+
+/* Creates u->name with u->password_hash and u->role; -EINVAL for a reserved name (above); on
+ * success sets u->id (a new heap string the caller frees; whatever u->id held is overwritten, not
+ * freed) and u->created_at. -EEXIST if the name is taken. */
 int db_user_create(struct db *db, struct db_user *u);
 /* Fill *out (zeroed first) with the user of that name / id. -ENOENT if none. */
 int db_user_get(struct db *db, const char *name, struct db_user *out);

@@ -138,7 +138,7 @@ void db_user_list_free(struct db_user **list, size_t n)
 
 int db_user_create(struct db *db, struct db_user *u)
 {
-    if (!u->name || !u->password_hash)
+    if (!u->name || !u->password_hash || db_user_name_reserved(u->name))
         return -EINVAL;
     char *id = db_new_id();
     int64_t now = clock_wall_us();

@@ -121,10 +121,10 @@ static struct hls_group **snapshot(struct hls_server *srv, int *n)
     return all;
 }
 
-void hls_server_tick(struct hls_server *srv)
+int hls_server_tick(struct hls_server *srv)
 {
     int64_t now = clock_mono_us();
-    int n;
+    int n, dropped = 0;
     struct hls_group **all = snapshot(srv, &n);
     for (int i = 0; i < n; i++) {
         if (hls_group_tick(all[i], now)) {
@@ -135,11 +135,13 @@ void hls_server_tick(struct hls_server *srv)
                 log_info("hls", hls_group_name(gone), "ended stream no longer served");
                 hls_group_detach(gone);
                 hls_group_unref(gone);
+                dropped++;
             }
         }
         hls_group_unref(all[i]);
     }
     free(all);
+    return dropped;
 }
 
 static struct hls_group *find_stream(struct hls_server *srv, const char *name)

@@ -50,8 +50,9 @@ struct hls_server *hls_server_create(const struct hls_config *cfg, struct hub_re
  * their stream alive until the hub ends, harmlessly. */
 void hls_server_destroy(struct hls_server **psrv);
 /* Expires blocking waits past their deadline (their wake is called) and drops ended streams
- * past the linger time. */
-void hls_server_tick(struct hls_server *srv);
+ * past the linger time. Returns how many streams it dropped (their memory is freed once the
+ * HTTP threads let go of their last blobs). */
+int hls_server_tick(struct hls_server *srv);
 
 struct hls_request {
     const char *path;    /* after "/hls/", e.g. "cam1/source/media.m3u8"; not URL-decoded */

@@ -218,6 +218,10 @@ static int user_add(struct cli_args *a)
         fprintf(stderr, "kibitka: user names are 1 to 64 characters of a-z 0-9 _ -\n");
         return 2;
     }
+    if (db_user_name_reserved(a->name)) {
+        fprintf(stderr, "kibitka: user %s: " DB_USER_NAME_RESERVED_MSG "\n", a->name);
+        return 2;
+    }
     char *pw = read_password();
     if (!pw || strlen(pw) < 8) {
         fprintf(stderr, "kibitka: the password (one line on stdin) must have at least 8 "

@@ -11,8 +11,10 @@
  * while the webhook and upload workers deliver; then HTTP stops, the recorder writes out its
  * queue, the upload worker finishes or abandons its upload (a few seconds at most), and the
  * rest is freed. */
+#include <dirent.h>
 #include <errno.h>
 #include <libavformat/avformat.h>
+#include <limits.h>
 #include <malloc.h>
 #include <microhttpd.h>
 #include <pthread.h>
@@ -21,12 +23,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "api/http.h"
 #include "api/webhook.h"
 #include "auth/publish.h"
+#include "core/clock.h"
 #include "core/config.h"
 #include "core/data_lock.h"
 #include "core/log.h"
@@ -61,6 +65,8 @@ struct app {
     struct data_lock *data_lock;
     int sigfd;
     int stop_signal;
+    int live_streams;                /* at the last tick */
+    int64_t trim_due_us, trimmed_us; /* see trim_memory */
 };
 
 static void on_signal(struct loop *loop, int fd, uint32_t events, void *opaque)
@@ -73,10 +79,31 @@ static void on_signal(struct loop *loop, int fd, uint32_t events, void *opaque)
     loop_stop(loop);
 }
 
+/* Gives freed memory back to the system after streams end. glibc keeps what a stream freed (its
+ * parts window, its transcoder's frames and x264 state) in the heap: 40 streams and then one
+ * left the process at 2.5 GB. malloc_trim(0) returns every free page of every arena. It walks
+ * the heap (milliseconds with a large one, on this thread), so it runs 2 s after an end (the
+ * transcode worker is joined and the HTTP threads let go of the last blobs by then) and at most
+ * every 10 s. */
+static void trim_memory(struct app *app, int dropped)
+{
+    int64_t now = clock_mono_us();
+    int live = hub_registry_count(app->hubs);
+    if ((dropped > 0 || live < app->live_streams) && !app->trim_due_us)
+        app->trim_due_us = now + 2000000;
+    app->live_streams = live;
+    if (!app->trim_due_us || now < app->trim_due_us || now - app->trimmed_us < 10000000)
+        return;
+    malloc_trim(0);
+    app->trimmed_us = clock_mono_us();
+    app->trim_due_us = 0;
+    log_debug("main", NULL, "malloc_trim: %.1f ms", (double)(app->trimmed_us - now) / 1000);
+}
+
 static void on_tick(struct loop *loop, void *opaque)
 {
     struct app *app = opaque;
-    hls_server_tick(app->hls);
+    trim_memory(app, hls_server_tick(app->hls));
 }
 
 static int print_version(void)
@@ -193,6 +220,70 @@ static int lock_data_dir(struct app *app)
     return 0;
 }
 
+/* Finds a regular file under dir (depth-first, a few levels: spool/<id>/<seq>.mp4, store
+ * <user>/<stream>/<day>/<id>/<seq>.mp4); copies its path to found. */
+static bool find_file(const char *dir, int depth, char *found, size_t n)
+{
+    DIR *d = depth > 0 ? opendir(dir) : NULL;
+    struct dirent *e;
+    bool hit = false;
+    while (d && !hit && (e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        char path[PATH_MAX];
+        struct stat st;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        if (lstat(path, &st) != 0)
+            continue;
+        if (S_ISREG(st.st_mode)) {
+            snprintf(found, n, "%s", path);
+            hit = true;
+        } else if (S_ISDIR(st.st_mode)) {
+            hit = find_file(path, depth - 1, found, n);
+        }
+    }
+    if (d)
+        closedir(d);
+    return hit;
+}
+
+/* A lost database (a 0-byte or deleted SQLite file, an emptied PostgreSQL) used to start as a new
+ * empty one: every user, stream key and recording row silently gone while the spool and the
+ * store still held the recordings. Refused unless --force-new-db says a new database is meant.
+ * The store is looked at only when it is a file: directory (listing S3 at every start is not
+ * free, and a bucket is often shared). */
+static int check_db_not_lost(struct app *app, const char *url)
+{
+    char why[80] = "", found[PATH_MAX] = "";
+    bool empty;
+    char *spool = config_spool_dir(&app->cfg), *store = config_storage_url(&app->cfg);
+    const char *dir = !strncmp(store, "file:", 5) ? store + 5 : NULL;
+    if (dir && !strncmp(dir, "///", 3))
+        dir += 2;
+    bool files = find_file(spool, 3, found, sizeof(found)) ||
+                 (dir && find_file(dir, 8, found, sizeof(found)));
+    free(spool);
+    free(store);
+    /* The files first: most starts have none, and then PostgreSQL is not asked twice. */
+    if (!files || db_probe_empty(url, &empty, why, sizeof(why)) < 0 || !empty)
+        return 0; /* nothing to lose, or unknown: db_open says what is wrong */
+    const char *db = !strncmp(url, "sqlite:", 7) ? url : "of --db (PostgreSQL)"; /* no password */
+    if (app->cfg.force_new_db) {
+        log_warn("main", NULL,
+                 "the database %s %s; --force-new-db: starting a new one beside "
+                 "the recordings already on disk (such as %s)",
+                 db, why, found);
+        return 0;
+    }
+    log_error("main", NULL,
+              "the database %s %s, but the data directory holds recordings (such as %s): "
+              "refusing to start a new, empty database over them. Restore the database from a "
+              "backup, or start with --force-new-db (KIBITKA_FORCE_NEW_DB=1) to begin with an "
+              "empty one; the recordings stay on disk, unknown to the API",
+              db, why, found);
+    return -1;
+}
+
 static int start(struct app *app)
 {
     struct config *c = &app->cfg;
@@ -205,6 +296,10 @@ static int start(struct app *app)
         return -1;
     }
     char *url = config_db_url(c);
+    if (check_db_not_lost(app, url) < 0) {
+        free(url);
+        return -1;
+    }
     int err = db_open(url, &app->db);
     if (err < 0) {
         log_error("main", NULL, "cannot open the database %s (%s); see --db and --data", url,
@@ -263,6 +358,8 @@ static int start(struct app *app)
         .open_publish = c->open_publish,
         .idle_timeout = c->idle_timeout,
         .max_connections = c->max_connections,
+        .max_connections_per_address = c->max_connections_per_address,
+        .publish_timeout = c->publish_timeout,
         .hubs = app->hubs,
         .metrics = &app->metrics,
         .auth = app->auth,

@@ -24,6 +24,8 @@ struct rtmp_server_config {
     bool open_publish;
     double idle_timeout; /* seconds: handshake, between messages, publisher silence */
     int max_connections;
+    int max_connections_per_address; /* at once from one IP address; 0: no limit */
+    double publish_timeout; /* seconds from accept to publishing, whatever arrives; 0: none */
     struct hub_registry *hubs;
     struct metrics *metrics;
     /* Checks stream keys when open_publish is off (NULL: every publish is refused). */
@@ -33,6 +35,7 @@ struct rtmp_server_config {
 /* Starts accepting on cfg->listen_fd, on loop. Returns NULL after logging why. */
 struct rtmp_server *rtmp_server_create(struct loop *loop, const struct rtmp_server_config *cfg);
 int rtmp_server_port(const struct rtmp_server *srv);
+
 /* Stops accepting, ends every live stream (so playlists get ENDLIST), closes every connection. */
 void rtmp_server_shutdown(struct rtmp_server *srv);
 void rtmp_server_destroy(struct rtmp_server **psrv);

@@ -1,7 +1,14 @@
 /* The RTMP TCP server on the network thread's loop: accept, read -> session -> write, idle
  * sweep. All protocol logic is in session.c; this file only moves bytes and enforces the
- * connection-level limits (--max-connections, the idle timeout, the outgoing buffer bound). */
+ * connection-level limits (--max-connections and its per-address share, the idle timeout, the
+ * publish deadline, the outgoing buffer bound).
+ *
+ * Two timers, because they stop two different things. The idle timeout closes a connection that
+ * sends nothing; any message resets it, so alone it let a peer without a key hold a slot for
+ * ever with a 15-byte message every few seconds (1,000 of them refused every real publisher).
+ * The publish deadline counts from accept and nothing but a successful publish stops it. */
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +32,8 @@ struct conn {
     int fd;
     struct rtmp_session *sess;
     char peer[64];
-    int64_t last_progress_us;
+    struct sockaddr_storage addr; /* the peer, for the per-address count */
+    int64_t accepted_us, last_progress_us;
     uint64_t progress;
     bool want_out;
     /* Receive low-water mark (see tune_lowat): bytes read in the current rate window. */
@@ -60,12 +68,36 @@ struct rtmp_server {
     struct loop_timer *sweep, *resume;
     struct conn *conns;
     int nconns;
+    int64_t last_refusal_log_us;
     bool stopped;
 };
 
-static void conn_close(struct conn *c, const char *reason)
+/* What the log and the session's end say for each reason (the metric's label is in
+ * core/metrics.h). */
+static const char *const close_text[RTMP_CLOSE_NREASONS] = {
+    [RTMP_CLOSE_DISCONNECTED] = "publisher disconnected",
+    [RTMP_CLOSE_PROTOCOL] = "protocol error",
+    [RTMP_CLOSE_REFUSED] = "publish refused",
+    [RTMP_CLOSE_NOT_READING] = "publisher disconnected or not reading",
+    [RTMP_CLOSE_IDLE] = "idle timeout",
+    [RTMP_CLOSE_NO_PUBLISH] = "no publish in time",
+    [RTMP_CLOSE_MAX_CONNS] = "too many connections",
+    [RTMP_CLOSE_PER_ADDRESS] = "too many connections from one address",
+    [RTMP_CLOSE_STOPPING] = "server stopping",
+    [RTMP_CLOSE_INTERNAL] = "internal error",
+};
+
+static void count_close(struct rtmp_server *srv, enum rtmp_close_reason why)
+{
+    if (srv->cfg.metrics)
+        metrics_add(&srv->cfg.metrics->rtmp_closed_total[why], 1);
+}
+
+static void conn_close(struct conn *c, enum rtmp_close_reason why)
 {
     struct rtmp_server *srv = c->srv;
+    const char *reason = close_text[why];
+    count_close(srv, why);
     loop_del_fd(srv->loop, c->fd);
     close(c->fd);
     rtmp_session_destroy(&c->sess, reason);
@@ -143,7 +175,7 @@ static int conn_read(struct conn *c)
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             break;
         if (n <= 0) {
-            conn_close(c, "publisher disconnected");
+            conn_close(c, RTMP_CLOSE_DISCONNECTED);
             return -1;
         }
         if (c->refused_us)
@@ -157,7 +189,7 @@ static int conn_read(struct conn *c)
         }
         if (err < 0) {
             conn_flush(c); /* best effort: the refusal's onStatus */
-            conn_close(c, "protocol error");
+            conn_close(c, RTMP_CLOSE_PROTOCOL);
             return -1;
         }
         c->rate_bytes += (uint64_t)n;
@@ -183,11 +215,11 @@ static void conn_wake(void *opaque, int err)
         if (c->srv->cfg.metrics)
             metrics_add(&c->srv->cfg.metrics->rtmp_rejected_total, 1);
         conn_flush(c); /* best effort: the refusal's onStatus */
-        conn_close(c, "publish refused");
+        conn_close(c, RTMP_CLOSE_REFUSED);
         return;
     }
     if (conn_flush(c) < 0)
-        conn_close(c, "publisher disconnected or not reading");
+        conn_close(c, RTMP_CLOSE_NOT_READING);
 }
 
 static void conn_cb(struct loop *loop, int fd, uint32_t events, void *opaque)
@@ -198,7 +230,7 @@ static void conn_cb(struct loop *loop, int fd, uint32_t events, void *opaque)
     if (conn_flush(c) < 0) {
         if (c->srv->cfg.metrics && buf_size(rtmp_session_output(c->sess)) > OUT_MAX)
             metrics_add(&c->srv->cfg.metrics->rtmp_rejected_total, 1);
-        conn_close(c, "publisher disconnected or not reading");
+        conn_close(c, RTMP_CLOSE_NOT_READING);
     }
 }
 
@@ -208,7 +240,8 @@ static void conn_new(struct rtmp_server *srv, int fd, const struct sockaddr_stor
     c->srv = srv;
     c->fd = fd;
     net_addr_str(ss, c->peer, sizeof(c->peer));
-    c->last_progress_us = clock_mono_us();
+    c->addr = *ss;
+    c->accepted_us = c->last_progress_us = clock_mono_us();
     struct rtmp_session_config sc = {
         .open_publish = srv->cfg.open_publish,
         .hubs = srv->cfg.hubs,
@@ -222,7 +255,8 @@ static void conn_new(struct rtmp_server *srv, int fd, const struct sockaddr_stor
     int err = loop_add_fd(srv->loop, fd, EPOLLIN, conn_cb, c);
     if (err < 0) {
         log_error("rtmp", NULL, "cannot watch connection from %s: %s", c->peer, strerror(-err));
-        rtmp_session_destroy(&c->sess, "internal error");
+        rtmp_session_destroy(&c->sess, close_text[RTMP_CLOSE_INTERNAL]);
+        count_close(srv, RTMP_CLOSE_INTERNAL);
         close(fd);
         free(c);
         return;
@@ -249,6 +283,56 @@ static void resume_accept(struct loop *loop, void *opaque)
         loop_mod_fd(loop, srv->lfd, EPOLLIN);
 }
 
+static bool same_address(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    if (a->ss_family != b->ss_family)
+        return false;
+    if (a->ss_family == AF_INET)
+        return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+               ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+    if (a->ss_family == AF_INET6)
+        return !memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+                       &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr));
+    return false;
+}
+
+/* The connection limits at accept: --max-connections in all, and a share per address, so that
+ * one address cannot take every slot. A walk of the list (at most --max-connections long) per
+ * accept costs less than keeping a table of addresses. Refusals are logged once a second at
+ * most: a flood must not become a flood of log lines. */
+static bool admit(struct rtmp_server *srv, int fd, const struct sockaddr_storage *ss)
+{
+    enum rtmp_close_reason why = RTMP_CLOSE_NREASONS;
+    int per = srv->cfg.max_connections_per_address, same = 0;
+    if (srv->nconns >= srv->cfg.max_connections)
+        why = RTMP_CLOSE_MAX_CONNS;
+    for (struct conn *c = srv->conns; per > 0 && why == RTMP_CLOSE_NREASONS && c; c = c->next)
+        if (same_address(&c->addr, ss) && ++same >= per)
+            why = RTMP_CLOSE_PER_ADDRESS;
+    if (why == RTMP_CLOSE_NREASONS)
+        return true;
+    close(fd);
+    count_close(srv, why);
+    if (srv->cfg.metrics)
+        metrics_add(&srv->cfg.metrics->rtmp_rejected_total, 1);
+    int64_t now = clock_mono_us();
+    if (now - srv->last_refusal_log_us >= 1000000) {
+        char peer[64];
+        net_addr_str(ss, peer, sizeof(peer));
+        srv->last_refusal_log_us = now;
+        if (why == RTMP_CLOSE_MAX_CONNS)
+            log_warn("rtmp", NULL,
+                     "refusing connection from %s: %d connections open (--max-connections)", peer,
+                     srv->nconns);
+        else
+            log_warn("rtmp", NULL,
+                     "refusing connection from %s: %d connections open from that address "
+                     "(--max-connections-per-address)",
+                     peer, same);
+    }
+    return false;
+}
+
 static void accept_cb(struct loop *loop, int lfd, uint32_t events, void *opaque)
 {
     struct rtmp_server *srv = opaque;
@@ -269,41 +353,44 @@ static void accept_cb(struct loop *loop, int lfd, uint32_t events, void *opaque)
             }
             return;
         }
-        if (srv->nconns >= srv->cfg.max_connections) {
-            char peer[64];
-            net_addr_str(&ss, peer, sizeof(peer));
-            log_warn("rtmp", NULL,
-                     "refusing connection from %s: %d connections open (--max-connections)", peer,
-                     srv->nconns);
-            close(fd);
-            if (srv->cfg.metrics)
-                metrics_add(&srv->cfg.metrics->rtmp_rejected_total, 1);
-            continue;
-        }
-        conn_new(srv, fd, &ss);
+        if (admit(srv, fd, &ss))
+            conn_new(srv, fd, &ss);
     }
 }
 
-/* Closes connections that made no progress (handshake, command, media) for idle_timeout. */
+/* Closes connections that made no progress (handshake, command, media) for idle_timeout, and
+ * those not publishing publish_timeout after accept (a key check still under way included: it
+ * answers in milliseconds unless the database is stuck). */
 static void sweep_cb(struct loop *loop, void *opaque)
 {
     struct rtmp_server *srv = opaque;
     int64_t now = clock_mono_us(), limit = (int64_t)(srv->cfg.idle_timeout * 1e6);
+    int64_t deadline = (int64_t)(srv->cfg.publish_timeout * 1e6);
     for (struct conn *c = srv->conns, *next; c; c = next) {
         next = c->next;
         if (c->lowat > 1 && now - c->last_read_us > LOWAT_STALE_US)
             set_lowat(c, 1); /* the publisher slowed down or paused: read what is there */
         if (c->refused_us && now - c->refused_us > REFUSED_LINGER_US) {
-            conn_close(c, "refused");
+            conn_close(c, RTMP_CLOSE_REFUSED);
             continue;
         }
-        if (now - c->last_progress_us <= limit)
+        enum rtmp_close_reason why = RTMP_CLOSE_NREASONS;
+        if (limit > 0 && now - c->last_progress_us > limit)
+            why = RTMP_CLOSE_IDLE;
+        else if (deadline > 0 && now - c->accepted_us > deadline &&
+                 !rtmp_session_publishing(c->sess))
+            why = RTMP_CLOSE_NO_PUBLISH;
+        if (why == RTMP_CLOSE_NREASONS)
             continue;
-        log_info("rtmp", NULL, "closing %s: nothing received for %.1f s", c->peer,
-                 srv->cfg.idle_timeout);
+        if (why == RTMP_CLOSE_IDLE)
+            log_info("rtmp", NULL, "closing %s: nothing received for %.1f s", c->peer,
+                     srv->cfg.idle_timeout);
+        else /* debug: a flood of these must not flood the log; the metric counts them */
+            log_debug("rtmp", NULL, "closing %s: not publishing %.1f s after connecting", c->peer,
+                      srv->cfg.publish_timeout);
         if (srv->cfg.metrics)
             metrics_add(&srv->cfg.metrics->rtmp_rejected_total, 1);
-        conn_close(c, "idle timeout");
+        conn_close(c, why);
     }
 }
 
@@ -324,8 +411,11 @@ struct rtmp_server *rtmp_server_create(struct loop *loop, const struct rtmp_serv
         free(srv);
         return NULL;
     }
-    if (srv->cfg.idle_timeout > 0) {
-        int64_t ms = (int64_t)(srv->cfg.idle_timeout * 1000 / 4);
+    double shortest = srv->cfg.idle_timeout;
+    if (srv->cfg.publish_timeout > 0 && (shortest <= 0 || srv->cfg.publish_timeout < shortest))
+        shortest = srv->cfg.publish_timeout;
+    if (shortest > 0) {
+        int64_t ms = (int64_t)(shortest * 1000 / 4);
         ms = ms < 100 ? 100 : ms > 1000 ? 1000 : ms;
         srv->sweep = loop_timer_add(loop, ms, true, sweep_cb, srv);
     }
@@ -355,7 +445,7 @@ void rtmp_server_shutdown(struct rtmp_server *srv)
     loop_timer_cancel(srv->loop, srv->resume);
     srv->sweep = srv->resume = NULL;
     while (srv->conns)
-        conn_close(srv->conns, "server stopping");
+        conn_close(srv->conns, RTMP_CLOSE_STOPPING);
 }
 
 void rtmp_server_destroy(struct rtmp_server **psrv)

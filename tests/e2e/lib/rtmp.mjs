@@ -2,9 +2,10 @@
 // chunked messages with chosen header fields, and AMF0 commands.
 import net from 'node:net';
 
-export function connect(port) {
+// localAddress: another loopback address (127.0.0.2, ...) to connect from, as a second host would.
+export function connect(port, { localAddress } = {}) {
   return new Promise((resolve, reject) => {
-    const s = net.connect(port, '127.0.0.1');
+    const s = net.connect({ port, host: '127.0.0.1', localAddress });
     const c = { sock: s, data: Buffer.alloc(0), closed: false };
     c.closedAt = new Promise((r) => s.on('close', () => { c.closed = true; r(Date.now()); }));
     s.on('data', (d) => { c.data = Buffer.concat([c.data, d]); });

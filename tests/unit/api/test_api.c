@@ -1,6 +1,7 @@
 /* The /api handlers in process, on a SQLite file: every route, every error of the issue, and the
  * OpenAPI document against the route table. (tests/e2e/api.test.mjs does the same over HTTP on
  * both databases.) */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,6 +218,19 @@ static void test_flow(void)
     CHECK_EQ_INT(st("POST", "/api/users", atok, "{\"name\":\"b'ob\",\"password\":\"12345678\"}"),
                  400);
     CHECK_EQ_INT(st("POST", "/api/users", atok, "{\"name\":\"carl\",\"password\":\"short\"}"), 400);
+    /* _open owns the --open-publish recordings: no real user may take it, or any '_' name. */
+    const char *reserved[] = {"{\"name\":\"_open\",\"password\":\"12345678\"}",
+                              "{\"name\":\"_x\",\"password\":\"12345678\"}"};
+    for (int i = 0; i < 2; i++) {
+        struct api_response r;
+        CHECK_EQ_INT(call("POST", "/api/users", atok, reserved[i], &r), 400);
+        const char *msg =
+            json_string_value(json_object_get(json_object_get(r.body, "error"), "message"));
+        CHECK(msg && strstr(msg, "names starting with '_' are reserved"));
+        api_response_clear(&r);
+    }
+    struct db_user open_user = {.name = "_open", .password_hash = "x"};
+    CHECK_EQ_INT(db_user_create(db, &open_user), -EINVAL);
     CHECK_EQ_INT(st("POST", "/api/users", atok,
                     "{\"name\":\"carl\",\"password\":\"12345678\","
                     "\"role\":\"root\"}"),

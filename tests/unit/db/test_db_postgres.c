@@ -62,10 +62,19 @@ static void with_fresh_db(const char *url, int n, void (*fn)(const char *))
     CHECK_EQ_INT(admin(url, sql), 0);
 }
 
+/* A fresh database is empty for db_probe_empty (serve refuses it beside recordings); one with
+ * the schema is not, users or no users. */
 static void check_backend(const char *url)
 {
     struct db *db = NULL;
+    bool empty = false;
+    char why[80] = "";
+    CHECK_EQ_INT(db_probe_empty(url, &empty, why, sizeof(why)), 0);
+    CHECK(empty);
+    CHECK_STREQ(why, "has no kibitka schema (no migration applied)");
     CHECK_EQ_INT(db_open(url, &db), 0);
+    CHECK_EQ_INT(db_probe_empty(url, &empty, why, sizeof(why)), 0);
+    CHECK(!empty);
     CHECK_STREQ(db ? db_backend_name(db) : NULL, "postgres");
     db_close(&db);
 }

@@ -1,6 +1,7 @@
 /* The database layer on SQLite: the shared suite (db_suite.h) on a file in a temporary
  * directory, two opens racing on a fresh file, and db_open's errors for bad urls. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -37,6 +38,30 @@ static void bad_urls(const char *dir)
     free(def);
 }
 
+/* db_probe_empty: a missing or 0-byte file is empty and stays as it was; a database that went
+ * through db_open is not, though it has no users. */
+static void probe_empty(const char *dir)
+{
+    char path[256], url[300], why[80] = "";
+    bool empty = false;
+    struct db *db = NULL;
+    snprintf(path, sizeof(path), "%s/probe.db", dir);
+    snprintf(url, sizeof(url), "sqlite:%s", path);
+    CHECK_EQ_INT(db_probe_empty(url, &empty, why, sizeof(why)), 0);
+    CHECK(empty);
+    CHECK_STREQ(why, "is missing");
+    CHECK(access(path, F_OK) != 0);
+    close(open(path, O_CREAT | O_WRONLY, 0644));
+    CHECK_EQ_INT(db_probe_empty(url, &empty, why, sizeof(why)), 0);
+    CHECK(empty);
+    CHECK_STREQ(why, "is 0 bytes long");
+    CHECK_EQ_INT(db_open(url, &db), 0);
+    db_close(&db);
+    CHECK_EQ_INT(db_probe_empty(url, &empty, why, sizeof(why)), 0);
+    CHECK(!empty);
+    remove_db(path);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/kibitka-db-test-XXXXXX", path[256], url[300];
@@ -45,6 +70,7 @@ int main(void)
         return 1;
     }
     bad_urls(dir);
+    probe_empty(dir);
 
     /* the parent directory (the data dir) is created when missing */
     snprintf(path, sizeof(path), "%s/data/kibitka.db", dir);
