@@ -1,10 +1,12 @@
 /* POST /api/auth/login, POST /api/auth/logout, GET and PATCH /api/me. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api/internal.h"
 #include "auth/password.h"
+#include "core/alloc.h"
 #include "core/clock.h"
 #include "core/log.h"
 
@@ -31,26 +33,17 @@ bool api_password_ok(struct api_call *c, const char *password, const char *field
     return true;
 }
 
-/* 429 when either the client address or the username has too many recent failures. */
+/* 429 when the login rules (auth/login_limit.h) refuse username from this address now. */
 static bool rate_limited(struct api_call *c, const char *username)
 {
-    int64_t now = clock_mono_us();
-    int64_t a = ratelimit_check(c->api->fail_by_addr, c->req->client, now);
-    int64_t u = ratelimit_check(c->api->fail_by_user, username, now);
-    int64_t wait = a > u ? a : u;
+    int64_t wait = login_limit_check(c->api->logins, username, c->req->client, clock_mono_us());
     if (wait <= 0)
         return false;
+    API_METRIC_ADD(c->api, logins_rate_limited_total, 1);
     c->resp->retry_after_s = (wait + 999999) / 1000000;
     api_fail(c, 429, "rate_limited", "too many failed logins; retry in %lld s",
              (long long)c->resp->retry_after_s);
     return true;
-}
-
-static void count_failure(struct api_call *c, const char *username)
-{
-    int64_t now = clock_mono_us();
-    ratelimit_fail(c->api->fail_by_addr, c->req->client, now);
-    ratelimit_fail(c->api->fail_by_user, username, now);
 }
 
 /* An argon2id hash of nothing anyone knows, verified when the user does not exist so that
@@ -71,42 +64,106 @@ static const char *dummy_hash(void)
     return dummy;
 }
 
+/* A login handed to the password pool: everything it needs, copied off the request. */
+struct login_job {
+    struct api *api;
+    struct api_response *resp;
+    void (*done)(void *ctx);
+    void *done_ctx;
+    bool exists;         /* user holds the row */
+    struct db_user user; /* owned */
+    char *username, *password, *client;
+};
+
+static void login_job_free(struct login_job *j)
+{
+    db_user_clear(&j->user);
+    free(j->username);
+    if (j->password)
+        sodium_memzero(j->password, strlen(j->password));
+    free(j->password);
+    free(j->client);
+    free(j);
+}
+
+/* On a pool thread: the verify, then the session. */
+static void login_check(struct api_call *c, struct login_job *j)
+{
+    const char *hash = j->exists ? j->user.password_hash : dummy_hash();
+    if (!password_verify(hash, j->password) || !j->exists) {
+        login_limit_fail(c->api->logins, j->username, j->client, clock_mono_us());
+        API_METRIC_ADD(c->api, logins_failed_total, 1);
+        api_fail(c, 401, "invalid_credentials", "wrong username or password");
+        return;
+    }
+    login_limit_success(c->api->logins, j->username, j->client);
+    char token[SECRET_TEXT_MAX];
+    struct db_session s = {.user_id = j->user.id, .expires_at = clock_wall_us() + API_SESSION_US};
+    char hash_hex[SECRET_HASH_LEN + 1];
+    s.token_hash = hash_hex;
+    int err = secret_new("tk_", token, hash_hex);
+    if (err == 0)
+        err = db_session_create(c->api->db, &s);
+    if (err < 0) {
+        api_fail_db(c, err == -ENOENT ? -EIO : err, "session");
+        return;
+    }
+    api_ok(c, 200,
+           json_pack("{s:s,s:o,s:o}", "token", token, "expires_at", json_time(s.expires_at), "user",
+                     api_user_json(&j->user)));
+    log_info("api", NULL, "user '%s' logged in from %s", j->user.name, j->client);
+}
+
+static void login_run(void *arg, bool cancelled)
+{
+    struct login_job *j = arg;
+    struct api_call c = {.api = j->api, .resp = j->resp};
+    if (cancelled)
+        api_fail(&c, 503, "unavailable", "the server is stopping");
+    else
+        login_check(&c, j);
+    API_METRIC_ADD(j->api, logins_pending, -1);
+    void (*done)(void *) = j->done;
+    void *ctx = j->done_ctx;
+    login_job_free(j);
+    done(ctx);
+}
+
+/* The rate limits and the user's row here; the argon2id verify on the password pool, so a
+ * burst of logins waits there (or is refused when the queue is full) instead of holding the
+ * HTTP threads that serve playlists. */
 void api_auth_login(struct api_call *c)
 {
     const char *username = json_body_str(c->body, "username");
     const char *password = json_body_str(c->body, "password");
     if (rate_limited(c, username))
         return;
-    struct db_user u = {0};
-    int err = db_user_get(c->api->db, username, &u);
+    struct login_job *j = xcalloc(1, sizeof(*j));
+    int err = db_user_get(c->api->db, username, &j->user);
     if (err < 0 && err != -ENOENT) {
+        login_job_free(j);
         api_fail_db(c, err, "user");
         return;
     }
-    bool ok = password_verify(err == 0 ? u.password_hash : dummy_hash(), password) && err == 0;
-    if (!ok) {
-        db_user_clear(&u);
-        count_failure(c, username);
-        api_fail(c, 401, "invalid_credentials", "wrong username or password");
+    j->exists = err == 0;
+    j->api = c->api;
+    j->resp = c->resp;
+    j->done = c->req->done;
+    j->done_ctx = c->req->done_ctx;
+    j->username = xstrdup(username ? username : "");
+    j->password = xstrdup(password ? password : "");
+    j->client = xstrdup(c->req->client);
+    /* Counted before the submit: the job may finish (and subtract) before submit returns. */
+    API_METRIC_ADD(c->api, logins_pending, 1);
+    if (pwpool_submit(c->api->pwpool, login_run, j) < 0) {
+        API_METRIC_ADD(c->api, logins_pending, -1);
+        API_METRIC_ADD(c->api, logins_refused_total, 1);
+        login_job_free(j);
+        c->resp->retry_after_s = 1;
+        api_fail(c, 503, "unavailable", "too many logins are being checked; retry in 1 s");
         return;
     }
-    ratelimit_reset(c->api->fail_by_user, username);
-    char token[SECRET_TEXT_MAX];
-    struct db_session s = {.user_id = u.id, .expires_at = clock_wall_us() + API_SESSION_US};
-    char hash[SECRET_HASH_LEN + 1];
-    s.token_hash = hash;
-    err = secret_new("tk_", token, hash);
-    if (err == 0)
-        err = db_session_create(c->api->db, &s);
-    if (err < 0) {
-        api_fail_db(c, err == -ENOENT ? -EIO : err, "session");
-    } else {
-        api_ok(c, 200,
-               json_pack("{s:s,s:o,s:o}", "token", token, "expires_at", json_time(s.expires_at),
-                         "user", api_user_json(&u)));
-        log_info("api", NULL, "user '%s' logged in from %s", u.name, c->req->client);
-    }
-    db_user_clear(&u);
+    c->pending = true;
 }
 
 void api_auth_logout(struct api_call *c)
@@ -130,7 +187,7 @@ void api_me_patch(struct api_call *c)
     if (rate_limited(c, c->user.name))
         return;
     if (!password_verify(c->user.password_hash, old)) {
-        count_failure(c, c->user.name);
+        login_limit_fail(c->api->logins, c->user.name, c->req->client, clock_mono_us());
         api_fail(c, 403, "invalid_credentials", "old_password is wrong");
         return;
     }

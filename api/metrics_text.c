@@ -47,6 +47,21 @@ static void recording_metrics(struct buf *out, struct metrics *m)
           metrics_get(&m->storage_access_denied));
 }
 
+static void login_metrics(struct buf *out, struct metrics *m)
+{
+    gauge(out, "kibitka_logins_pending",
+          "Logins waiting for the password pool or being checked there now.", "gauge",
+          metrics_get(&m->logins_pending));
+    gauge(out, "kibitka_logins_refused_total",
+          "Logins answered 503: the password pool's queue was full.", "counter",
+          metrics_get(&m->logins_refused_total));
+    gauge(out, "kibitka_logins_rate_limited_total",
+          "Logins answered 429 without a check (too many failures; auth/login_limit.h).", "counter",
+          metrics_get(&m->logins_rate_limited_total));
+    gauge(out, "kibitka_logins_failed_total", "Logins with a wrong username or password.",
+          "counter", metrics_get(&m->logins_failed_total));
+}
+
 void metrics_text_write(struct buf *out, struct metrics *m, struct hub_registry *hubs,
                         struct hls_server *hls)
 {
@@ -86,5 +101,6 @@ void metrics_text_write(struct buf *out, struct metrics *m, struct hub_registry 
           "Rendition frames not encoded because a transcode worker fell behind (per rung).",
           "counter", metrics_get(&m->transcode_dropped_frames_total));
     recording_metrics(out, m);
+    login_metrics(out, m);
     hls_metrics_write(hls, out);
 }
