@@ -150,6 +150,9 @@ void api_stream_delete(struct api_call *c);
 void api_stream_patch(struct api_call *c);
 void api_stream_rotate_key(struct api_call *c);
 void api_live_list(struct api_call *c);
+/* Ends the live publishes of a stream (stream_id) or of a user's streams (user_id) on this node,
+ * through the hub registry; why goes to the logs (a string literal). */
+void api_end_live(struct api_call *c, const char *stream_id, const char *user_id, const char *why);
 void api_recordings_list(struct api_call *c); /* recording_routes.c */
 void api_recording_get(struct api_call *c);
 void api_recording_delete(struct api_call *c);

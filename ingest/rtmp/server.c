@@ -159,10 +159,15 @@ static int conn_read(struct conn *c)
 }
 
 /* The session answered something asynchronously (a stream-key check): send it, and close when
- * it refused. */
+ * it refused, or when its stream was ended through the API (-ECANCELED). */
 static void conn_wake(void *opaque, int err)
 {
     struct conn *c = opaque;
+    if (err == -ECANCELED) { /* the stream was ended through the API (hub_registry_stop) */
+        conn_flush(c);
+        conn_close(c, "publish ended by the API");
+        return;
+    }
     if (err < 0) {
         if (c->srv->cfg.metrics)
             metrics_add(&c->srv->cfg.metrics->rtmp_rejected_total, 1);
