@@ -30,6 +30,11 @@ struct api *api_create(struct db *db, struct hub_registry *hubs, struct hls_serv
     return api;
 }
 
+void api_stop(struct api *api)
+{
+    pwpool_stop(api->pwpool);
+}
+
 void api_set_metrics(struct api *api, struct metrics *metrics)
 {
     api->metrics = metrics;

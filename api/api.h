@@ -73,6 +73,11 @@ struct api_response {
 struct api *api_create(struct db *db, struct hub_registry *hubs, struct hls_server *hls,
                        struct storage *store, const char *spool_dir, double link_lifetime_s);
 void api_destroy(struct api **papi);
+/* Answers every call still pending (logins waiting for the password pool: 503) and waits for
+ * those being worked on, calling their done callbacks; later logins are answered 503 at once.
+ * For a transport that must not stop with requests in flight (libmicrohttpd refuses to stop
+ * with suspended connections). */
+void api_stop(struct api *api);
 /* Counters for /metrics (the logins' queue, refusals and rate limits); NULL: none. */
 void api_set_metrics(struct api *api, struct metrics *metrics);
 /* Fills *resp (zeroed first) and returns 0, or returns API_PENDING when req->done will be called

@@ -512,13 +512,14 @@ void http_server_destroy(struct http_server **psrv)
     struct http_server *srv = *psrv;
     if (!srv)
         return;
+    /* First the logins on the password pool: each is answered (queued ones 503) and its
+     * connection resumed while the daemon runs, since MHD_stop_daemon aborts the process when
+     * a connection is still suspended. */
+    api_stop(srv->api);
     pthread_mutex_lock(&srv->lock);
     srv->stopped = true;
     pthread_mutex_unlock(&srv->lock);
     MHD_stop_daemon(srv->daemon);
-    /* Before the last reference goes: the password pool answers its queued logins and joins
-     * its threads here, and their done callbacks still find srv. */
-    api_destroy(&srv->api);
     server_unref(srv);
     *psrv = NULL;
 }

@@ -63,12 +63,10 @@ struct pwpool *pwpool_create(int threads, int queue_max)
     return p;
 }
 
-void pwpool_destroy(struct pwpool **pp)
+void pwpool_stop(struct pwpool *p)
 {
-    struct pwpool *p = *pp;
-    if (!p)
-        return;
     pthread_mutex_lock(&p->lock);
+    bool joined = p->stopping;
     p->stopping = true;
     struct job *j = p->head;
     p->head = p->tail = NULL;
@@ -81,8 +79,18 @@ void pwpool_destroy(struct pwpool **pp)
         free(j);
         j = next;
     }
+    if (joined)
+        return; /* stopped before: the threads are joined already */
     for (int i = 0; i < p->nthreads; i++)
         pthread_join(p->threads[i], NULL);
+}
+
+void pwpool_destroy(struct pwpool **pp)
+{
+    struct pwpool *p = *pp;
+    if (!p)
+        return;
+    pwpool_stop(p);
     free(p->threads);
     pthread_cond_destroy(&p->cond);
     pthread_mutex_destroy(&p->lock);

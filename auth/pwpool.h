@@ -21,8 +21,11 @@ typedef void (*pwpool_fn)(void *arg, bool cancelled);
 
 /* threads >= 1 run the jobs; at most queue_max wait for one (jobs being run not counted). */
 struct pwpool *pwpool_create(int threads, int queue_max);
-/* Cancels the queued jobs, waits for the running ones, joins the threads, frees. Must not be
- * called from a job. */
+/* Cancels the queued jobs, waits for the running ones and joins the threads; from then on
+ * every submit is refused. The pool stays allocated (submit may still be called). Idempotent;
+ * one thread at a time; must not be called from a job. */
+void pwpool_stop(struct pwpool *p);
+/* pwpool_stop, then frees. */
 void pwpool_destroy(struct pwpool **pp);
 /* Queues fn(arg). 0, or -EAGAIN when queue_max jobs are waiting already (or the pool is being
  * destroyed): fn is then not called and arg stays the caller's. */

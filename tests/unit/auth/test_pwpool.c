@@ -65,8 +65,12 @@ int main(void)
     for (intptr_t i = 1; i <= 5; i++)
         CHECK_EQ_INT(pwpool_submit(p, job, (void *)i), 0);
     pthread_mutex_unlock(&gate);
-    pwpool_destroy(&p);
+    pwpool_stop(p); /* what a server stopping does first: every job answered, threads joined */
     CHECK_EQ_INT(atomic_load(&ran) + atomic_load(&cancelled), 6);
     CHECK(atomic_load(&ran) >= 1);
+    CHECK_EQ_INT(pwpool_submit(p, job, (void *)7), -EAGAIN); /* refused after the stop */
+    pwpool_stop(p);                                          /* idempotent */
+    pwpool_destroy(&p);
+    CHECK_EQ_INT(atomic_load(&ran) + atomic_load(&cancelled), 6);
     return test_report("test_pwpool");
 }
