@@ -50,11 +50,11 @@ static void recording_metrics(struct buf *out, struct metrics *m)
 static void login_metrics(struct buf *out, struct metrics *m)
 {
     gauge(out, "kibitka_logins_pending",
-          "Logins waiting for the password pool or being checked there now.", "gauge",
+          "Logins (and password changes) waiting for the password pool or in it now.", "gauge",
           metrics_get(&m->logins_pending));
     gauge(out, "kibitka_logins_refused_total",
-          "Logins answered 503: the password pool's queue was full.", "counter",
-          metrics_get(&m->logins_refused_total));
+          "Logins (and password changes) answered 503: the password pool's queue was full.",
+          "counter", metrics_get(&m->logins_refused_total));
     gauge(out, "kibitka_logins_rate_limited_total",
           "Logins answered 429 without a check (too many failures; auth/login_limit.h).", "counter",
           metrics_get(&m->logins_rate_limited_total));

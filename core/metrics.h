@@ -38,7 +38,7 @@ struct metrics {
     atomic_int_fast64_t upload_failures_total;    /* counter: failed upload attempts */
     atomic_int_fast64_t storage_errors_total;     /* counter: credentials refused, no bucket */
     atomic_int_fast64_t storage_access_denied;    /* gauge: 1 while the store refuses us */
-    /* logins (api/auth_routes.c) */
+    /* logins and password changes (api/auth_routes.c) */
     atomic_int_fast64_t logins_pending;            /* gauge: waiting for or in the password pool */
     atomic_int_fast64_t logins_refused_total;      /* counter: 503, the pool's queue was full */
     atomic_int_fast64_t logins_rate_limited_total; /* counter: 429, not checked */
