@@ -116,3 +116,10 @@ test('rotating a key leaves the publish live unless end_live=true', async () => 
   assert.ok(!events.some((e) => e.type === 'stream.ended' && e.name === 'kept'));
   await kept.stop();
 });
+
+test('the server stops cleanly afterwards (no sanitizer report)', async () => {
+  const { code, signal } = await srv.stop();
+  assert.equal(signal, null, srv.log());
+  assert.equal(code, 0, srv.log());
+  assert.doesNotMatch(srv.log(), /Sanitizer|runtime error/);
+});

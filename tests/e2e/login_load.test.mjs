@@ -135,3 +135,10 @@ test('stopping with logins queued answers them and exits cleanly', async () => {
   // 401 checked, 429 once this address had 6 failures, 503 refused or cancelled by the stop.
   for (const s of await Promise.all(results)) assert.ok([401, 429, 503].includes(s), `login answered ${s}`);
 });
+
+test('the server stops cleanly afterwards (no sanitizer report)', async () => {
+  const { code, signal } = await srv.stop();
+  assert.equal(signal, null, srv.log());
+  assert.equal(code, 0, srv.log());
+  assert.doesNotMatch(srv.log(), /Sanitizer|runtime error/);
+});
