@@ -2,6 +2,7 @@
 #include "api/api.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,9 +25,19 @@ struct api *api_create(struct db *db, struct hub_registry *hubs, struct hls_serv
     api->link_lifetime_s = link_lifetime_s > 0 ? (int64_t)link_lifetime_s : API_LINK_LIFETIME_S;
     if (getrandom(api->url_key, sizeof(api->url_key), 0) != (ssize_t)sizeof(api->url_key))
         abort(); /* no randomness for the URL key: nothing safe to fall back to */
-    api->fail_by_addr = ratelimit_create(API_LOGIN_FAILURES, API_LOGIN_WINDOW_US, 4096);
-    api->fail_by_user = ratelimit_create(API_LOGIN_FAILURES, API_LOGIN_WINDOW_US, 4096);
+    api->logins = login_limit_create();
+    api->pwpool = pwpool_create(pwpool_default_threads(), API_LOGIN_QUEUE);
     return api;
+}
+
+void api_stop(struct api *api)
+{
+    pwpool_stop(api->pwpool);
+}
+
+void api_set_metrics(struct api *api, struct metrics *metrics)
+{
+    api->metrics = metrics;
 }
 
 void api_destroy(struct api **papi)
@@ -34,8 +45,10 @@ void api_destroy(struct api **papi)
     struct api *api = *papi;
     if (!api)
         return;
-    ratelimit_destroy(&api->fail_by_addr);
-    ratelimit_destroy(&api->fail_by_user);
+    /* First: the logins still queued are answered (503) and the running ones finish, while
+     * everything they use is still here. */
+    pwpool_destroy(&api->pwpool);
+    login_limit_destroy(&api->logins);
     free(api->spool_dir);
     free(api);
     *papi = NULL;
@@ -202,11 +215,47 @@ static void dispatch(struct api_call *c)
     route->fn(c);
 }
 
-void api_handle(struct api *api, const struct api_request *req, struct api_response *resp)
+/* A caller without a done callback waits here for a call handed on to the password pool. */
+struct sync_wait {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool done;
+};
+
+static void sync_done(void *ctx)
+{
+    struct sync_wait *w = ctx;
+    pthread_mutex_lock(&w->lock);
+    w->done = true;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+int api_handle(struct api *api, const struct api_request *req, struct api_response *resp)
 {
     memset(resp, 0, sizeof(*resp));
+    struct sync_wait w = {.done = false};
+    struct api_request own;
+    bool sync = !req->done;
+    if (sync) {
+        pthread_mutex_init(&w.lock, NULL);
+        pthread_cond_init(&w.cond, NULL);
+        own = *req;
+        own.done = sync_done;
+        own.done_ctx = &w;
+        req = &own;
+    }
     struct api_call c = {.api = api, .req = req, .resp = resp};
     dispatch(&c);
     json_decref(c.body);
     db_user_clear(&c.user);
+    if (!sync)
+        return c.pending ? API_PENDING : 0;
+    pthread_mutex_lock(&w.lock);
+    while (c.pending && !w.done)
+        pthread_cond_wait(&w.cond, &w.lock);
+    pthread_mutex_unlock(&w.lock);
+    pthread_cond_destroy(&w.cond);
+    pthread_mutex_destroy(&w.lock);
+    return 0;
 }

@@ -3,8 +3,10 @@
  * whole body, at most API_BODY_MAX bytes) and sends the struct api_response back, so the whole
  * API can be driven from a unit test without sockets.
  *
- * Threads: api_handle blocks on the database (and on argon2id for logins), so it runs on the
- * HTTP threads, never the network thread. It is thread-safe; the struct api is shared. */
+ * Threads: api_handle blocks on the database, so it runs on the HTTP threads, never the network
+ * thread. It is thread-safe; the struct api is shared. The argon2id check of a login runs on
+ * the api's password pool (auth/pwpool.h), not on the caller's thread: with a done callback in
+ * the request, api_handle returns API_PENDING and the answer comes later (see there). */
 #ifndef KIBITKA_API_API_H
 #define KIBITKA_API_API_H
 
@@ -17,6 +19,7 @@
 
 #include "api/router.h"
 #include "core/hub.h"
+#include "core/metrics.h"
 #include "db/db.h"
 #include "storage/storage.h"
 
@@ -35,6 +38,12 @@ struct api_request {
     const char *body; /* not NUL-terminated; NULL when empty */
     size_t body_len;
     const char *range; /* the Range header, or NULL */
+    /* When set, a call may finish later, on another thread: api_handle returns API_PENDING, and
+     * done(done_ctx) is called, exactly once, once the response is filled in; the response
+     * must stay valid until then (the request itself need not: what is needed is copied). NULL:
+     * api_handle waits for such a call itself (tests, tools). */
+    void (*done)(void *done_ctx);
+    void *done_ctx;
 };
 
 struct api_response {
@@ -64,8 +73,18 @@ struct api_response {
 struct api *api_create(struct db *db, struct hub_registry *hubs, struct hls_server *hls,
                        struct storage *store, const char *spool_dir, double link_lifetime_s);
 void api_destroy(struct api **papi);
-/* Fills *resp (zeroed first). The caller releases it with api_response_clear. */
-void api_handle(struct api *api, const struct api_request *req, struct api_response *resp);
+/* Answers every call still pending (logins waiting for the password pool: 503) and waits for
+ * those being worked on, calling their done callbacks; later logins are answered 503 at once.
+ * For a transport that must not stop with requests in flight (libmicrohttpd refuses to stop
+ * with suspended connections). */
+void api_stop(struct api *api);
+/* Counters for /metrics (the logins' queue, refusals and rate limits); NULL: none. */
+void api_set_metrics(struct api *api, struct metrics *metrics);
+/* Fills *resp (zeroed first) and returns 0, or returns API_PENDING when req->done will be called
+ * once *resp is filled (only when req->done is set). The caller releases *resp with
+ * api_response_clear. */
+#define API_PENDING 1
+int api_handle(struct api *api, const struct api_request *req, struct api_response *resp);
 void api_response_clear(struct api_response *resp);
 /* An error response {"error":{"code","message"}} (for the transport's own errors, e.g. 413). */
 void api_response_error(struct api_response *resp, unsigned status, const char *code,

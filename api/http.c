@@ -51,6 +51,10 @@ struct request {
      * connection closed, before any route sees it. */
     unsigned bad_status;
     const char *bad_reason;
+    /* An /api call that finishes on another thread (a login on the password pool): its answer,
+     * and under srv->lock whether it is in and whether the connection waits for it. */
+    struct api_response api_resp;
+    bool api_done, api_suspended;
 };
 
 /* More query arguments than any route reads. MHD stores each in the connection's 32 KiB memory
@@ -61,6 +65,7 @@ struct request {
 static void request_unref(struct request *r)
 {
     if (atomic_fetch_sub(&r->refs, 1) == 1) {
+        api_response_clear(&r->api_resp);
         buf_free(&r->body);
         free(r);
     }
@@ -399,6 +404,28 @@ static const char *query_arg(void *ctx, const char *name)
     return MHD_lookup_connection_value(ctx, MHD_GET_ARGUMENT_KIND, name);
 }
 
+static enum MHD_Result send_api_resp(struct http_server *srv, struct MHD_Connection *conn,
+                                     struct request *r)
+{
+    enum MHD_Result ret = send_api(srv, conn, &r->api_resp);
+    api_response_clear(&r->api_resp);
+    r->answered = true;
+    return ret;
+}
+
+/* The api finished a pending call (on a password pool thread, or at destroy). */
+static void api_done(void *ctx)
+{
+    struct request *r = ctx;
+    struct http_server *srv = r->srv;
+    pthread_mutex_lock(&srv->lock);
+    r->api_done = true;
+    if (r->api_suspended && r->alive && !srv->stopped)
+        MHD_resume_connection(r->conn);
+    pthread_mutex_unlock(&srv->lock);
+    request_unref(r);
+}
+
 static enum MHD_Result serve_api(struct http_server *srv, struct MHD_Connection *conn,
                                  struct request *r, const char *url, const char *method)
 {
@@ -417,11 +444,22 @@ static enum MHD_Result serve_api(struct http_server *srv, struct MHD_Connection 
         .body_len = buf_size(&r->body),
         .range = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Range"),
     };
-    struct api_response ar;
-    api_handle(srv->api, &req, &ar);
-    enum MHD_Result ret = send_api(srv, conn, &ar);
-    api_response_clear(&ar);
-    return ret;
+    atomic_fetch_add(&r->refs, 1); /* the done callback's */
+    req.done = api_done;
+    req.done_ctx = r;
+    if (api_handle(srv->api, &req, &r->api_resp) != API_PENDING) {
+        atomic_fetch_sub(&r->refs, 1);
+        return send_api_resp(srv, conn, r);
+    }
+    /* Suspend unless the answer is in already; api_done resumes under the same lock. */
+    pthread_mutex_lock(&srv->lock);
+    bool wait = !r->api_done;
+    if (wait) {
+        r->api_suspended = true;
+        MHD_suspend_connection(conn);
+    }
+    pthread_mutex_unlock(&srv->lock);
+    return wait ? MHD_YES : send_api_resp(srv, conn, r);
 }
 
 /* Collects an /api body across calls, at most API_BODY_MAX bytes. A declared Content-Length
@@ -479,6 +517,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         return api_upload(r, upload_data, upload_data_size);
     if (r->answered)
         return MHD_YES;
+    if (r->api_suspended) { /* resumed by api_done: the answer is in */
+        r->api_suspended = false;
+        return send_api_resp(srv, conn, r);
+    }
     if (api && r->too_large)
         return api_too_large(r, conn);
     /* The recordings' playlists and chunks are fetched by players on other origins (signed
@@ -542,6 +584,7 @@ struct http_server *http_server_create(const struct http_server_config *cfg)
         log_warn("http", NULL, "libsodium failed to initialise: logins will fail");
     srv->api =
         api_create(cfg->db, cfg->hubs, cfg->hls, cfg->store, cfg->spool_dir, cfg->link_lifetime_s);
+    api_set_metrics(srv->api, cfg->metrics);
     /* MHD_USE_TURBO: no shutdown() before close and fewer syscalls per request; playlist
      * polling is many small requests, where per-request cost is what counts. */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
@@ -582,6 +625,10 @@ void http_server_destroy(struct http_server **psrv)
     struct http_server *srv = *psrv;
     if (!srv)
         return;
+    /* First the logins on the password pool: each is answered (queued ones 503) and its
+     * connection resumed while the daemon runs, since MHD_stop_daemon aborts the process when
+     * a connection is still suspended. */
+    api_stop(srv->api);
     pthread_mutex_lock(&srv->lock);
     srv->stopped = true;
     pthread_mutex_unlock(&srv->lock);

@@ -4,7 +4,9 @@
  * Blocking playlist reloads suspend the MHD connection and register a wake-up with the packager;
  * no HTTP thread ever sleeps. The wake-up may arrive on any thread and after the connection has
  * gone (closed by the client, or by the server stopping): a per-request record, refcounted
- * between MHD and the packager, makes that safe. */
+ * between MHD and the packager, makes that safe. An /api call the api finishes later (a login
+ * on the password pool: API_PENDING) suspends the connection the same way, and the api's done
+ * callback resumes it with the answer. */
 #ifndef KIBITKA_API_HTTP_H
 #define KIBITKA_API_HTTP_H
 

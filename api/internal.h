@@ -6,14 +6,14 @@
 #include "api/api.h"
 #include "api/json.h"
 #include "api/router.h"
-#include "auth/ratelimit.h"
+#include "auth/login_limit.h"
+#include "auth/pwpool.h"
 #include "auth/secret.h"
 
-/* Sessions last a week; 10 failed logins in 10 minutes from one address or for one username
- * block further tries until the window ends. */
+/* Sessions last a week. Failed logins are limited by auth/login_limit.h. At most
+ * API_LOGIN_QUEUE logins wait for the password pool; more are answered 503 + Retry-After. */
 #define API_SESSION_US (7 * 24 * 3600 * 1000000LL)
-#define API_LOGIN_FAILURES 10
-#define API_LOGIN_WINDOW_US (600 * 1000000LL)
+#define API_LOGIN_QUEUE 16
 
 /* Signed URLs of the recordings' playlist and chunks (recording_routes.c): HMAC-SHA256 under a
  * key drawn at api_create, so they stop working at a restart and on other nodes. */
@@ -28,9 +28,17 @@ struct api {
     char *spool_dir;        /* the recorder's spool; may be NULL */
     unsigned char url_key[API_URL_KEY_LEN];
     int64_t link_lifetime_s; /* signed links work this long plus the recording's duration */
-    struct ratelimit *fail_by_addr;
-    struct ratelimit *fail_by_user;
+    struct login_limit *logins;
+    struct pwpool *pwpool;   /* argon2id work: login verifies */
+    struct metrics *metrics; /* may be NULL */
 };
+
+/* Bumps a /metrics counter when the api has them. */
+#define API_METRIC_ADD(api, field, n)                                                              \
+    do {                                                                                           \
+        if ((api)->metrics)                                                                        \
+            metrics_add(&(api)->metrics->field, (n));                                              \
+    } while (0)
 
 enum api_access {
     API_PUBLIC, /* no token */
@@ -48,6 +56,7 @@ struct api_call {
     struct db_user user; /* the caller, for API_USER and API_ADMIN routes */
     bool url_signed;     /* API_SIGNED: the URL's signature let it in (user is empty) */
     char token_hash[SECRET_HASH_LEN + 1];
+    bool pending; /* the handler handed the call on (api_handle then returns API_PENDING) */
 };
 
 typedef void (*api_handler_fn)(struct api_call *c);
@@ -141,6 +150,9 @@ void api_stream_delete(struct api_call *c);
 void api_stream_patch(struct api_call *c);
 void api_stream_rotate_key(struct api_call *c);
 void api_live_list(struct api_call *c);
+/* Ends the live publishes of a stream (stream_id) or of a user's streams (user_id) on this node,
+ * through the hub registry; why goes to the logs (a string literal). */
+void api_end_live(struct api_call *c, const char *stream_id, const char *user_id, const char *why);
 void api_recordings_list(struct api_call *c); /* recording_routes.c */
 void api_recording_get(struct api_call *c);
 void api_recording_delete(struct api_call *c);

@@ -63,6 +63,21 @@ static int64_t resident_bytes(void)
     return (int64_t)resident * sysconf(_SC_PAGESIZE);
 }
 
+static void login_metrics(struct buf *out, struct metrics *m)
+{
+    gauge(out, "kibitka_logins_pending",
+          "Logins (and password changes) waiting for the password pool or in it now.", "gauge",
+          metrics_get(&m->logins_pending));
+    gauge(out, "kibitka_logins_refused_total",
+          "Logins (and password changes) answered 503: the password pool's queue was full.",
+          "counter", metrics_get(&m->logins_refused_total));
+    gauge(out, "kibitka_logins_rate_limited_total",
+          "Logins answered 429 without a check (too many failures; auth/login_limit.h).", "counter",
+          metrics_get(&m->logins_rate_limited_total));
+    gauge(out, "kibitka_logins_failed_total", "Logins with a wrong username or password.",
+          "counter", metrics_get(&m->logins_failed_total));
+}
+
 void metrics_text_write(struct buf *out, struct metrics *m, struct hub_registry *hubs,
                         struct hls_server *hls)
 {
@@ -113,5 +128,6 @@ void metrics_text_write(struct buf *out, struct metrics *m, struct hub_registry 
           "Rendition frames not encoded because a transcode worker fell behind (per rung).",
           "counter", metrics_get(&m->transcode_dropped_frames_total));
     recording_metrics(out, m);
+    login_metrics(out, m);
     hls_metrics_write(hls, out);
 }

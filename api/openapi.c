@@ -176,8 +176,10 @@ static const struct {
      "seconds until the next try is allowed"},
     {500, "InternalError", "a database or store error (internal, storage_error)", NULL, NULL},
     {502, "BadGateway", "the store refused (storage_error); nothing was deleted", NULL, NULL},
-    {503, "Unavailable", "no database or store configured, or it is busy (unavailable)", NULL,
-     NULL},
+    {503, "Unavailable",
+     "no database or store configured, or it is busy; for logins, too many are waiting for the "
+     "password check (unavailable)",
+     "Retry-After", "seconds to wait before trying again (logins)"},
 };
 
 static json_t *error_responses(void)

@@ -55,6 +55,9 @@ const struct api_prop api_params[] = {
     {P("offset", "integer"), .min = 0, .max = 1000000000, .description = "skip this many first"},
     {P("expires", "integer"), .description = "a signed URL's expiry (unix seconds), as handed out"},
     {P("sig", "string"), .pattern = "^[0-9a-f]{64}$", .description = "a signed URL's signature"},
+    {P("end_live", "boolean"),
+     .description = "also end the stream's live publish at once (default false: the publisher "
+                    "on the old key stays live until it stops)"},
 };
 const size_t api_nparams = N(api_params);
 
@@ -216,7 +219,8 @@ const struct api_route api_routes[] = {
      "Change a user's password or role (admins)", BODY(user_patch_fields), .result = "User",
      .statuses = "404 409"},
     {DELETE("/api/users/{name}"), api_user_delete, API_ADMIN, 204,
-     "Delete a user with their sessions and streams (admins)", .statuses = "404 409"},
+     "Delete a user with their sessions and streams (admins); their live publishes end at once",
+     .statuses = "404 409"},
     {GET("/api/streams"), api_streams_list, API_USER, 200,
      "The caller's streams; admins see all, or one user's with ?user=", .query = "user",
      .result = "StreamList", .statuses = "403 404"},
@@ -229,10 +233,11 @@ const struct api_route api_routes[] = {
      "Turn the stream's recording on or off, from its next publish (owner or admin)",
      BODY(stream_patch_fields), .result = "Stream", .statuses = "404"},
     {DELETE("/api/streams/{name}"), api_stream_delete, API_USER, 204,
-     "Delete a stream (owner or admin)", .statuses = "404"},
+     "Delete a stream (owner or admin); its live publish ends at once", .statuses = "404"},
     {POST("/api/streams/{name}/key"), api_stream_rotate_key, API_USER, 200,
-     "Replace the stream key; the old one stops working at once", .result = "StreamWithKey",
-     .statuses = "404"},
+     "Replace the stream key; the old one stops working at once for new publishes, and with "
+     "end_live=true the live publish on it ends too",
+     .query = "end_live", .result = "StreamWithKey", .statuses = "404"},
     {GET("/api/recordings"), api_recordings_list, API_USER, 200,
      "Recordings, newest first: the caller's, or every one for admins; filters stream, user, "
      "from and to (started at, unix seconds or RFC 3339), pages of limit (default 50, at most "

@@ -202,23 +202,50 @@ void api_stream_patch(struct api_call *c)
     db_stream_clear(&st);
 }
 
+/* Ends the stream's publish if it is live on this node (the kill switch): the network thread
+ * does it soon after (hub_registry_stop), as a normal stop with its webhook and recording end. */
+void api_end_live(struct api_call *c, const char *stream_id, const char *user_id, const char *why)
+{
+    if (!c->api->hubs)
+        return;
+    int n = hub_registry_stop(c->api->hubs, stream_id, user_id, why);
+    if (n > 0)
+        log_info("api", NULL, "ending %d live publish(es): %s (by '%s')", n, why, c->user.name);
+}
+
 void api_stream_delete(struct api_call *c)
 {
     struct db_stream st;
     if (!get_visible(c, &st))
         return;
     int err = db_stream_delete(c->api->db, st.name);
-    if (err < 0)
+    if (err < 0) {
         api_fail_db(c, err, "stream");
-    else
+    } else {
         api_ok(c, 204, NULL);
+        api_end_live(c, st.id, NULL, "the stream was deleted");
+    }
     db_stream_clear(&st);
 }
 
+/* ?end_live=true|false; false when absent. False after a 400 naming it. */
+static bool end_live_param(struct api_call *c, bool *out)
+{
+    const char *v = c->req->arg ? c->req->arg(c->req->arg_ctx, "end_live") : NULL;
+    *out = v && !strcmp(v, "true");
+    if (!v || *out || !strcmp(v, "false"))
+        return true;
+    api_fail(c, 400, "invalid_parameter", "query parameter 'end_live' must be true or false");
+    return false;
+}
+
+/* The publisher on the old key stays live unless ?end_live=true: rotating a leaked key should
+ * not cut a show short, but an admin may want exactly that. */
 void api_stream_rotate_key(struct api_call *c)
 {
     struct db_stream st;
-    if (!get_visible(c, &st))
+    bool end_live;
+    if (!end_live_param(c, &end_live) || !get_visible(c, &st))
         return;
     char key[SECRET_TEXT_MAX], hash[SECRET_HASH_LEN + 1];
     int err = secret_new("sk_", key, hash);
@@ -227,10 +254,13 @@ void api_stream_rotate_key(struct api_call *c)
     if (err < 0) {
         api_fail_db(c, err, "stream");
     } else {
+        if (end_live)
+            api_end_live(c, st.id, NULL, "the stream key was rotated with end_live");
         json_t *o = stream_json(c->api, &st);
         json_object_set_new(o, "key", json_string(key));
         api_ok(c, 200, o);
-        log_info("api", st.name, "stream key rotated by '%s'", c->user.name);
+        log_info("api", st.name, "stream key rotated by '%s'%s", c->user.name,
+                 end_live ? " (live publish ended)" : "");
     }
     db_stream_clear(&st);
 }

@@ -152,11 +152,17 @@ void api_user_delete(struct api_call *c)
     const char *name = path_name(c);
     if (!name || last_admin(c, name))
         return;
-    int err = db_user_delete(c->api->db, name);
+    struct db_user u = {0};
+    int err = db_user_get(c->api->db, name, &u);
+    if (err == 0)
+        err = db_user_delete(c->api->db, name);
     if (err < 0) {
+        db_user_clear(&u);
         api_fail_db(c, err, "user");
         return;
     }
     api_ok(c, 204, NULL);
+    api_end_live(c, NULL, u.id, "its owner was deleted");
+    db_user_clear(&u);
     log_info("api", NULL, "user '%s' deleted by '%s'", name, c->user.name);
 }

@@ -6,29 +6,28 @@
 
 #include "core/alloc.h"
 
-/* A linear table: it is consulted once per login attempt, next to an argon2id verify that costs
- * a hundred milliseconds, so a scan of a few thousand keys does not matter. */
+/* A linear table: it is consulted a few times per login attempt, next to an argon2id verify
+ * that costs a hundred milliseconds, so a scan of a few thousand keys does not matter. */
 struct entry {
     char *key;
-    int64_t window_end;
     int failures;
+    int64_t last_fail;
+    int64_t blocked_until;
 };
 
 struct ratelimit {
     pthread_mutex_t lock;
-    int max_failures;
-    int64_t window_us;
+    struct ratelimit_rules rules;
     size_t max_keys;
     size_t n;
     struct entry *entries;
 };
 
-struct ratelimit *ratelimit_create(int max_failures, int64_t window_us, size_t max_keys)
+struct ratelimit *ratelimit_create(const struct ratelimit_rules *rules, size_t max_keys)
 {
     struct ratelimit *rl = xcalloc(1, sizeof(*rl));
     pthread_mutex_init(&rl->lock, NULL);
-    rl->max_failures = max_failures;
-    rl->window_us = window_us;
+    rl->rules = *rules;
     rl->max_keys = max_keys ? max_keys : 1;
     rl->entries = xcalloc(rl->max_keys, sizeof(*rl->entries));
     return rl;
@@ -47,11 +46,20 @@ void ratelimit_destroy(struct ratelimit **prl)
     *prl = NULL;
 }
 
-static struct entry *find(struct ratelimit *rl, const char *key)
+/* When the entry may be forgotten: a window after its last failure, and not while blocked. */
+static int64_t forget_at(const struct ratelimit *rl, const struct entry *e)
 {
-    for (size_t i = 0; i < rl->n; i++)
-        if (!strcmp(rl->entries[i].key, key))
-            return &rl->entries[i];
+    int64_t t = e->last_fail + rl->rules.window_us;
+    return t > e->blocked_until ? t : e->blocked_until;
+}
+
+static struct entry *find(struct ratelimit *rl, const char *key, int64_t now)
+{
+    for (size_t i = 0; i < rl->n; i++) {
+        struct entry *e = &rl->entries[i];
+        if (!strcmp(e->key, key))
+            return forget_at(rl, e) > now ? e : NULL;
+    }
     return NULL;
 }
 
@@ -65,7 +73,7 @@ static void drop(struct ratelimit *rl, struct entry *e)
 static void evict(struct ratelimit *rl, int64_t now)
 {
     for (size_t i = 0; i < rl->n;) {
-        if (rl->entries[i].window_end <= now)
+        if (forget_at(rl, &rl->entries[i]) <= now)
             drop(rl, &rl->entries[i]);
         else
             i++;
@@ -74,7 +82,7 @@ static void evict(struct ratelimit *rl, int64_t now)
         return;
     struct entry *soonest = &rl->entries[0];
     for (size_t i = 1; i < rl->n; i++)
-        if (rl->entries[i].window_end < soonest->window_end)
+        if (forget_at(rl, &rl->entries[i]) < forget_at(rl, soonest))
             soonest = &rl->entries[i];
     drop(rl, soonest);
 }
@@ -83,38 +91,63 @@ int64_t ratelimit_check(struct ratelimit *rl, const char *key, int64_t now)
 {
     int64_t wait = 0;
     pthread_mutex_lock(&rl->lock);
-    struct entry *e = find(rl, key);
-    if (e && e->window_end > now && e->failures >= rl->max_failures)
-        wait = e->window_end - now;
+    struct entry *e = find(rl, key, now);
+    if (e && e->blocked_until > now)
+        wait = e->blocked_until - now;
     pthread_mutex_unlock(&rl->lock);
     return wait;
+}
+
+static int64_t block_for(const struct ratelimit_rules *r, int failures)
+{
+    int over = failures - r->free_failures; /* >= 1 */
+    int64_t d = r->base_us;
+    for (int i = 1; i < over && d < r->max_us; i++)
+        d *= 2;
+    return d < r->max_us ? d : r->max_us;
 }
 
 void ratelimit_fail(struct ratelimit *rl, const char *key, int64_t now)
 {
     pthread_mutex_lock(&rl->lock);
-    struct entry *e = find(rl, key);
-    if (e && e->window_end <= now) {
-        e->window_end = now + rl->window_us;
+    struct entry *e = NULL;
+    for (size_t i = 0; i < rl->n && !e; i++)
+        if (!strcmp(rl->entries[i].key, key))
+            e = &rl->entries[i];
+    if (e && forget_at(rl, e) <= now) {
         e->failures = 0;
+        e->blocked_until = 0;
     }
     if (!e) {
         if (rl->n == rl->max_keys)
             evict(rl, now);
         e = &rl->entries[rl->n++];
-        e->key = xstrdup(key);
-        e->window_end = now + rl->window_us;
-        e->failures = 0;
+        *e = (struct entry){.key = xstrdup(key)};
     }
     e->failures++;
+    e->last_fail = now;
+    if (e->failures > rl->rules.free_failures)
+        e->blocked_until = now + block_for(&rl->rules, e->failures);
     pthread_mutex_unlock(&rl->lock);
+}
+
+int ratelimit_failures(struct ratelimit *rl, const char *key, int64_t now)
+{
+    pthread_mutex_lock(&rl->lock);
+    struct entry *e = find(rl, key, now);
+    int n = e ? e->failures : 0;
+    pthread_mutex_unlock(&rl->lock);
+    return n;
 }
 
 void ratelimit_reset(struct ratelimit *rl, const char *key)
 {
     pthread_mutex_lock(&rl->lock);
-    struct entry *e = find(rl, key);
-    if (e)
-        drop(rl, e);
+    for (size_t i = 0; i < rl->n; i++) {
+        if (!strcmp(rl->entries[i].key, key)) {
+            drop(rl, &rl->entries[i]);
+            break;
+        }
+    }
     pthread_mutex_unlock(&rl->lock);
 }

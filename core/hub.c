@@ -9,6 +9,7 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/loop.h"
 
 struct sink {
     const struct hub_sink_ops *ops;
@@ -30,10 +31,12 @@ struct hub {
     bool started, ended;
     struct hub_info info; /* under reg->lock */
     atomic_uint_fast64_t bytes_in;
-    struct hub_publisher publisher;
+    struct hub_publisher publisher; /* written under reg->lock (hub_registry_stop reads it) */
     bool has_publisher;
     char refusal[HUB_REFUSAL_MAX]; /* why a sink's accept refused the stream, "" otherwise */
-    struct hub *next;              /* registry list, under the registry lock */
+    hub_stop_fn stop_fn;           /* the source's thread only */
+    void *stop_opaque;
+    struct hub *next; /* registry list, under the registry lock */
 };
 
 struct observer {
@@ -49,6 +52,7 @@ struct hub_registry {
     int nlive;
     struct observer observers[HUB_MAX_OBSERVERS];
     int nobservers;
+    struct loop *loop; /* where stop requests run; NULL: none */
 };
 
 struct hub_registry *hub_registry_create(void)
@@ -172,8 +176,66 @@ int64_t hub_started_wall_us(const struct hub *hub)
 
 void hub_set_publisher(struct hub *hub, const struct hub_publisher *p)
 {
+    pthread_mutex_lock(&hub->reg->lock);
     hub->publisher = *p;
     hub->has_publisher = true;
+    pthread_mutex_unlock(&hub->reg->lock);
+}
+
+void hub_registry_set_loop(struct hub_registry *reg, struct loop *loop)
+{
+    reg->loop = loop;
+}
+
+void hub_set_stop(struct hub *hub, hub_stop_fn fn, void *opaque)
+{
+    hub->stop_fn = fn;
+    hub->stop_opaque = opaque;
+}
+
+/* One hub's stop request, posted to the loop; holds a reference so the hub outlives it. */
+struct stop_req {
+    struct hub *hub;
+    const char *reason;
+};
+
+static void stop_on_loop(void *arg)
+{
+    struct stop_req *r = arg;
+    /* Ended meanwhile (the publisher left, or the server is stopping and loop_destroy runs
+     * what is left): the source may be gone, and there is nothing to stop. */
+    if (!r->hub->ended && r->hub->stop_fn)
+        r->hub->stop_fn(r->hub->stop_opaque, r->reason);
+    hub_unref(r->hub);
+    free(r);
+}
+
+static bool stop_matches(const struct hub *h, const char *stream_id, const char *user_id)
+{
+    if (!h->has_publisher)
+        return false;
+    return (stream_id && !strcmp(h->publisher.stream_id, stream_id)) ||
+           (user_id && !strcmp(h->publisher.user_id, user_id));
+}
+
+int hub_registry_stop(struct hub_registry *reg, const char *stream_id, const char *user_id,
+                      const char *reason)
+{
+    if (!reg->loop)
+        return -ENOTSUP;
+    int n = 0;
+    pthread_mutex_lock(&reg->lock);
+    for (struct hub *h = reg->live; h; h = h->next) {
+        if (!stop_matches(h, stream_id, user_id))
+            continue;
+        struct stop_req *r = xcalloc(1, sizeof(*r));
+        r->hub = hub_ref(h);
+        r->reason = reason;
+        loop_post(reg->loop, stop_on_loop, r); /* only queues: fine under the lock */
+        n++;
+    }
+    pthread_mutex_unlock(&reg->lock);
+    return n;
 }
 
 const struct hub_publisher *hub_publisher(const struct hub *hub)

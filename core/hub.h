@@ -154,6 +154,27 @@ struct hub_publisher {
 void hub_set_publisher(struct hub *hub, const struct hub_publisher *p);
 const struct hub_publisher *hub_publisher(const struct hub *hub);
 
+/* Ending a live stream from elsewhere: an admin's kill switch (its stream or its owner deleted,
+ * or its key rotated with end_live). Sources run on the network thread and the API on HTTP
+ * threads, so the API never touches a source: hub_registry_stop finds the hubs (under the
+ * registry lock, taking a reference on each) and posts the request to the registry's loop,
+ * where the hub's stop function is called if the hub has not ended meanwhile. That function
+ * ends the stream as a normal stop would (sinks' end: webhooks, the recording) and closes the
+ * source's connection. */
+struct loop;
+typedef void (*hub_stop_fn)(void *opaque, const char *reason);
+/* The loop the sources run on (the network thread); set once at start, before any claim. */
+void hub_registry_set_loop(struct hub_registry *reg, struct loop *loop);
+/* Source side, on the source's thread after the claim: how to stop this source. fn is called on
+ * the registry's loop only while the hub has not ended, so opaque need live no longer than the
+ * source's hub does. */
+void hub_set_stop(struct hub *hub, hub_stop_fn fn, void *opaque);
+/* Any thread. Asks every live hub whose publisher has stream_id, or whose owner is user_id
+ * (either may be NULL), to stop, giving reason (a string literal: it is kept). Returns how many
+ * live hubs matched (they stop soon after, on the loop), or -ENOTSUP without a loop. */
+int hub_registry_stop(struct hub_registry *reg, const char *stream_id, const char *user_id,
+                      const char *reason);
+
 /* Ingest accounting for /metrics, updated by the source. */
 void hub_count_bytes_in(struct hub *hub, uint64_t n);
 uint64_t hub_bytes_in(const struct hub *hub);

@@ -18,6 +18,7 @@ enum rtmp_close_reason {
     RTMP_CLOSE_NO_PUBLISH,   /* --publish-timeout */
     RTMP_CLOSE_MAX_CONNS,    /* refused at accept: --max-connections */
     RTMP_CLOSE_PER_ADDRESS,  /* refused at accept: --max-connections-per-address */
+    RTMP_CLOSE_ENDED_BY_API, /* stream or user deleted, or key rotated with end_live */
     RTMP_CLOSE_STOPPING,     /* server shutdown */
     RTMP_CLOSE_INTERNAL,
     RTMP_CLOSE_NREASONS
@@ -29,7 +30,7 @@ static inline const char *rtmp_close_reason_label(enum rtmp_close_reason r)
     static const char *const labels[RTMP_CLOSE_NREASONS] = {
         "disconnected",    "protocol_error",  "publish_refused", "not_reading",
         "idle_timeout",    "publish_timeout", "max_connections", "per_address_limit",
-        "server_stopping", "internal_error"};
+        "ended_by_api",    "server_stopping", "internal_error"};
     return r < RTMP_CLOSE_NREASONS ? labels[r] : "unknown";
 }
 
@@ -65,6 +66,11 @@ struct metrics {
     atomic_int_fast64_t upload_failures_total;    /* counter: failed upload attempts */
     atomic_int_fast64_t storage_errors_total;     /* counter: credentials refused, no bucket */
     atomic_int_fast64_t storage_access_denied;    /* gauge: 1 while the store refuses us */
+    /* logins and password changes (api/auth_routes.c) */
+    atomic_int_fast64_t logins_pending;            /* gauge: waiting for or in the password pool */
+    atomic_int_fast64_t logins_refused_total;      /* counter: 503, the pool's queue was full */
+    atomic_int_fast64_t logins_rate_limited_total; /* counter: 429, not checked */
+    atomic_int_fast64_t logins_failed_total;       /* counter: wrong username or password */
 };
 
 static inline void metrics_add(atomic_int_fast64_t *m, int64_t n)

@@ -314,6 +314,7 @@ static int start(struct app *app)
     if (!app->auth)
         return -1;
     app->hubs = hub_registry_create();
+    hub_registry_set_loop(app->hubs, app->loop); /* the API ends live streams through it */
     struct hls_config hc = {
         .part_seconds = c->part_seconds,
         .linger_seconds = c->hls_linger,

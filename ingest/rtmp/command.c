@@ -176,6 +176,19 @@ static int refuse_publish(struct rtmp_session *s, int err, const char *code, con
     return err;
 }
 
+/* The hub's stop request (hub_registry_stop: the stream or its owner deleted, or its key
+ * rotated with end_live), on the loop's thread while the stream is live: end it as a normal
+ * stop does, then have the server close the connection (the publisher learns it is over). */
+static void stop_requested(void *opaque, const char *reason)
+{
+    struct rtmp_session *s = opaque;
+    log_info("rtmp", NULL, "ending the publish from %s: %s", s->peer, reason);
+    rtmp_session_end_stream(s, reason);
+    s->failed = true;
+    if (s->wake)
+        s->wake(s->wake_opaque, -ECANCELED); /* frees s */
+}
+
 /* Claims name and starts publishing. key is what the log may show (the name under
  * --open-publish; never a secret stream key). */
 static int start_publish(struct rtmp_session *s, const char *name, const struct hub_publisher *pub)
@@ -188,6 +201,7 @@ static int start_publish(struct rtmp_session *s, const char *name, const struct 
         return refuse_publish(s, err, "NetStream.Publish.BadName", "bad stream name", name);
     if (pub) /* before hub_start: sinks (the recorder) read it at their start */
         hub_set_publisher(hub, pub);
+    hub_set_stop(hub, stop_requested, s);
     s->stream = rtmp_stream_create(hub, s->metrics, s->peer);
     session_send_user_control(s, 0, RTMP_STREAM_ID); /* StreamBegin */
     session_send_status(s, "status", "NetStream.Publish.Start", "publishing");

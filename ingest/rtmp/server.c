@@ -83,6 +83,7 @@ static const char *const close_text[RTMP_CLOSE_NREASONS] = {
     [RTMP_CLOSE_NO_PUBLISH] = "no publish in time",
     [RTMP_CLOSE_MAX_CONNS] = "too many connections",
     [RTMP_CLOSE_PER_ADDRESS] = "too many connections from one address",
+    [RTMP_CLOSE_ENDED_BY_API] = "publish ended by the API",
     [RTMP_CLOSE_STOPPING] = "server stopping",
     [RTMP_CLOSE_INTERNAL] = "internal error",
 };
@@ -207,10 +208,15 @@ static int conn_read(struct conn *c)
 }
 
 /* The session answered something asynchronously (a stream-key check): send it, and close when
- * it refused. */
+ * it refused, or when its stream was ended through the API (-ECANCELED). */
 static void conn_wake(void *opaque, int err)
 {
     struct conn *c = opaque;
+    if (err == -ECANCELED) { /* the stream was ended through the API (hub_registry_stop) */
+        conn_flush(c);
+        conn_close(c, RTMP_CLOSE_ENDED_BY_API);
+        return;
+    }
     if (err < 0) {
         if (c->srv->cfg.metrics)
             metrics_add(&c->srv->cfg.metrics->rtmp_rejected_total, 1);

@@ -28,7 +28,9 @@ struct rtmp_session_config {
     const char *peer;        /* "1.2.3.4:5678", for log lines; copied */
     /* Without open_publish, a publish's key is checked here, asynchronously (NULL: every publish
      * is refused). When the answer has been handled, the session calls wake(wake_opaque, err)
-     * on the loop's thread: output is waiting, and err < 0 means the connection must close. */
+     * on the loop's thread: output is waiting, and err < 0 means the connection must close
+     * (-ECANCELED: the stream was ended through the API, hub_registry_stop; the stream has
+     * ended already). */
     struct publish_auth *auth;
     void (*wake)(void *opaque, int err);
     void *wake_opaque;

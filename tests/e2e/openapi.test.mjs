@@ -201,6 +201,8 @@ test('every route answers what the document says', { timeout: 240000 }, async ()
     await expect(200, 'PATCH', '/api/streams/bobcam', { token: bob, body: { record: true } });
     await expect(404, 'PATCH', '/api/streams/nothing', { token: bob, body: { record: true } });
     await expect(200, 'POST', '/api/streams/bobcam/key', { token: bob });
+    await expect(200, 'POST', '/api/streams/bobcam/key?end_live=true', { token: bob });
+    await expect(400, 'POST', '/api/streams/bobcam/key?end_live=maybe', { token: bob });
     await expect(404, 'POST', '/api/streams/alicecam/key', { token: bob });
     await expect(204, 'DELETE', '/api/streams/bobcam', { token: bob });
     await expect(404, 'DELETE', '/api/streams/bobcam', { token: bob });

@@ -92,6 +92,7 @@ export function openapiChecker(doc) {
           continue;
         }
         if (p.schema.type === 'integer' && /^-?\d+$/.test(v)) v = Number(v);
+        if (p.schema.type === 'boolean' && (v === 'true' || v === 'false')) v = v === 'true';
         validate(p.schema, v, `${what}: parameter ${p.name}`);
       }
     }

@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "core/hub.h"
+#include "core/loop.h"
 #include "test.h"
 
 struct rec {
@@ -60,8 +61,68 @@ static void observer(void *opaque, struct hub *hub)
     (*calls)++;
 }
 
+/* Stop requests (issue 11 item 8): matched by stream id or owner id from any thread, carried
+ * out on the registry's loop, and only for hubs that have not ended by then. */
+struct stopped {
+    struct hub *hub;
+    int calls;
+    const char *reason;
+};
+
+static void on_stop(void *opaque, const char *reason)
+{
+    struct stopped *st = opaque;
+    st->calls++;
+    st->reason = reason;
+    hub_end(st->hub); /* what a source does: end its stream (and close its connection) */
+}
+
+static void quit(void *arg)
+{
+    loop_stop(arg);
+}
+
+static void test_stop(void)
+{
+    struct hub_registry *reg = hub_registry_create();
+    CHECK_EQ_INT(hub_registry_stop(reg, "s1", NULL, "x"), -ENOTSUP); /* no loop: no way */
+    struct loop *loop = loop_create();
+    hub_registry_set_loop(reg, loop);
+    const char *names[] = {"a", "b", "c", "d"};
+    struct hub_publisher pubs[] = {
+        {"s1", "u1", "alice", true}, {"s2", "u1", "alice", true}, {"s3", "u2", "bob", true}};
+    struct stopped st[4] = {{0}};
+    for (int i = 0; i < 4; i++) {
+        CHECK_EQ_INT(hub_registry_claim(reg, names[i], &st[i].hub), 0);
+        if (i < 3) /* "d" is an --open-publish stream: no publisher, never matched */
+            hub_set_publisher(st[i].hub, &pubs[i]);
+        hub_set_stop(st[i].hub, on_stop, &st[i]);
+    }
+    CHECK_EQ_INT(hub_registry_stop(reg, "s1", NULL, "the stream was deleted"), 1);
+    CHECK_EQ_INT(hub_registry_stop(reg, NULL, "u1", "its owner was deleted"), 2);
+    CHECK_EQ_INT(hub_registry_stop(reg, "nope", "nobody", "x"), 0);
+    CHECK_EQ_INT(hub_registry_stop(reg, "s3", NULL, "x"), 1);
+    hub_end(st[2].hub); /* "c" ends on its own before the loop gets to the request */
+    CHECK_EQ_INT(st[0].calls + st[1].calls, 0); /* nothing happens off the loop */
+    loop_post(loop, quit, loop);
+    CHECK_EQ_INT(loop_run(loop), 0);
+    CHECK_EQ_INT(st[0].calls, 1); /* the second request found it ended */
+    CHECK_STREQ(st[0].reason, "the stream was deleted");
+    CHECK_EQ_INT(st[1].calls, 1);
+    CHECK_STREQ(st[1].reason, "its owner was deleted");
+    CHECK_EQ_INT(st[2].calls, 0);
+    CHECK_EQ_INT(st[3].calls, 0);
+    CHECK_EQ_INT(hub_registry_count(reg), 1);
+    hub_end(st[3].hub);
+    for (int i = 0; i < 4; i++)
+        hub_unrefp(&st[i].hub);
+    loop_destroy(&loop);
+    hub_registry_destroy(&reg);
+}
+
 int main(void)
 {
+    test_stop();
     CHECK(hub_name_valid("cam-1_b"));
     CHECK(!hub_name_valid(""));
     CHECK(!hub_name_valid("Cam"));
