@@ -51,7 +51,6 @@ struct track {
     /* Packets with known durations, in dts order, waiting to be interleaved with the other
      * tracks: a ring of QUEUE_MAX. */
     AVPacket *q[QUEUE_MAX];
-    int64_t q_wall_us[QUEUE_MAX];
     int q_head, q_len;
 };
 
@@ -72,7 +71,7 @@ struct hls_sink {
     bool has_video, started, failed, warned_long, ended;
     /* The segment and part being cut, on the main track's timeline (us after the shift). */
     bool seg_open, part_open, part_independent;
-    int64_t seg_start_us, seg_wall_us, part_start_us, part_end_us;
+    int64_t seg_start_us, part_start_us, part_end_us;
     int target_s;
     int64_t max_seg_us;
     int64_t fr_frames; /* video frames in the first segment */
@@ -346,7 +345,7 @@ static void close_part(struct hls_sink *k, bool seg_end)
             .data = data,
             .duration_us = k->part_end_us - k->part_start_us,
             .independent = k->part_independent || k->out[o].vi.width == 0,
-            .seg_wall_us = k->seg_wall_us,
+            .seg_time_us = k->seg_start_us,
             .seg_end = seg_end,
             .target_s = k->target_s,
         };
@@ -382,7 +381,7 @@ static void cut_before(struct hls_sink *k, int64_t dts, int64_t end, bool key)
 }
 
 /* Writes one packet whose duration is known. */
-static void emit(struct hls_sink *k, int idx, AVPacket *pkt, int64_t wall_us)
+static void emit(struct hls_sink *k, int idx, AVPacket *pkt)
 {
     struct track *t = &k->tr[idx];
     if (idx == k->main) {
@@ -393,7 +392,6 @@ static void emit(struct hls_sink *k, int idx, AVPacket *pkt, int64_t wall_us)
         if (!k->seg_open) {
             k->seg_open = true;
             k->seg_start_us = dts;
-            k->seg_wall_us = wall_us;
         }
         if (!k->part_open) {
             k->part_open = true;
@@ -421,8 +419,11 @@ static void drop(struct hls_sink *k, struct track *t, const char *why, int64_t d
 }
 
 /* The stream starts at the first video keyframe (timeline.h); in feed mode (a rung) the source
- * sink already shifted the timeline, so nothing is. */
-static bool begin(struct hls_sink *k, const struct track *t, const AVPacket *in)
+ * sink already shifted the timeline, so nothing is. The keyframe's arrival is the wall clock of
+ * the timeline's 0 for every rendition's PROGRAM-DATE-TIME: anchored once, so PDT advances by
+ * the media's duration, not by the jitter of arrival times (which made Shaka Player and
+ * video.js, which place segments by PDT, see holes and overlaps between segments). */
+static bool begin(struct hls_sink *k, const struct track *t, const AVPacket *in, int64_t wall_us)
 {
     if (k->started)
         return true;
@@ -435,6 +436,8 @@ static bool begin(struct hls_sink *k, const struct track *t, const AVPacket *in)
         offset_us = 0;
     for (int i = 0; i < k->ntracks; i++)
         k->tr[i].offset = av_rescale_q(offset_us, US_TB, k->tr[i].tb);
+    if (k->group)
+        hls_group_set_clock(k->group, wall_us / 1000 * 1000); /* PDT has milliseconds */
     k->started = true;
     return true;
 }
@@ -489,12 +492,11 @@ static void drain(struct hls_sink *k, bool all)
             return;
         struct track *t = &k->tr[best];
         AVPacket *p = t->q[t->q_head];
-        int64_t wall = t->q_wall_us[t->q_head];
         t->q[t->q_head] = NULL;
         t->q_head = (t->q_head + 1) % QUEUE_MAX;
         t->q_len--;
         if (!k->failed)
-            emit(k, best, p, wall);
+            emit(k, best, p);
         av_packet_free(&p);
     }
 }
@@ -510,7 +512,6 @@ static void release_held(struct hls_sink *k, int idx, int64_t dur)
     if (t->q_len == QUEUE_MAX)
         drain(k, true); /* cannot happen while QUEUE_WAIT < QUEUE_MAX; kept as a bound */
     t->q[(t->q_head + t->q_len) % QUEUE_MAX] = t->held;
-    t->q_wall_us[(t->q_head + t->q_len) % QUEUE_MAX] = t->held_wall_us;
     t->q_len++;
     t->held = NULL;
     drain(k, false);
@@ -520,7 +521,7 @@ static void release_held(struct hls_sink *k, int idx, int64_t dur)
 static void take_packet(struct hls_sink *k, int idx, const AVPacket *in, int64_t wall_us)
 {
     struct track *t = &k->tr[idx];
-    if (!begin(k, t, in))
+    if (!begin(k, t, in, wall_us))
         return;
     AVPacket *p = normalize(k, t, in);
     if (!p)

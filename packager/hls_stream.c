@@ -70,6 +70,7 @@ struct hls_stream {
     struct blob *inits[INIT_VERSIONS]; /* version v at v % INIT_VERSIONS */
     int init_version;                  /* the current one; -1 before the first */
     int64_t disc_seq;                  /* discontinuities before segs[listed] */
+    int64_t clock_us;                  /* wall clock at timeline 0; 0: unknown (no PDT) */
     struct hls_variant_info vi;
     struct seg *segs; /* oldest first: [0, listed) left the playlist but are still kept */
     int nsegs, cap, listed;
@@ -358,6 +359,13 @@ void hls_stream_set_variant(struct hls_stream *st, const struct hls_variant_info
     pthread_mutex_unlock(&st->lock);
 }
 
+void hls_stream_set_clock(struct hls_stream *st, int64_t wall_at_zero_us)
+{
+    pthread_mutex_lock(&st->lock);
+    st->clock_us = wall_at_zero_us;
+    pthread_mutex_unlock(&st->lock);
+}
+
 static struct seg *open_seg(struct hls_stream *st)
 {
     struct seg *last = last_seg(st);
@@ -381,7 +389,7 @@ static void add_part(struct hls_stream *st, struct seg *s, const struct hls_part
         s->pdata = xrealloc(s->pdata, sizeof(*s->pdata) * (size_t)s->cap);
     }
     if (s->nparts == 0)
-        s->wall_us = pub->seg_wall_us;
+        s->wall_us = st->clock_us > 0 ? st->clock_us + pub->seg_time_us : 0;
     s->parts[s->nparts] = (struct pl_part){pub->duration_us, pub->independent};
     s->pdata[s->nparts++] = pub->data;
     s->duration_us += pub->duration_us;
