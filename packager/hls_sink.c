@@ -19,6 +19,8 @@
 #define FIRST_SEG_MAX_US 10000000LL /* a first segment without a second keyframe ends here */
 /* EXTINF rounded to the nearest integer must not exceed the target duration. */
 #define ROUNDING_SLACK_US 499000LL
+/* A composition delay beyond this is no encoder's reordering: not matched (see begin). */
+#define MAX_REORDER_US 500000LL
 #define US_TB ((AVRational){1, 1000000})
 /* Packets waiting for the other tracks to catch up, per track (see drain). A track this far
  * ahead stops waiting for a stalled one. */
@@ -42,6 +44,7 @@ struct track {
     bool video;
     AVRational tb;
     int64_t offset;   /* subtracted from pts and dts (tb) */
+    int64_t dts_lead; /* then added to dts (feed mode: minus the source's reorder delay) */
     int64_t last_dts; /* after the shift; INT64_MIN before the first packet */
     int64_t last_dur, default_dur;
     AVPacket *held; /* queued once the next packet gives its duration */
@@ -438,6 +441,9 @@ static bool begin(struct hls_sink *k, const struct track *t, const AVPacket *in,
         k->tr[i].offset = av_rescale_q(offset_us, US_TB, k->tr[i].tb);
     if (k->group)
         hls_group_set_clock(k->group, wall_us / 1000 * 1000); /* PDT has milliseconds */
+    if (k->ladder && in->pts != AV_NOPTS_VALUE && in->pts > in->dts &&
+        av_rescale_q(in->pts - in->dts, t->tb, US_TB) <= MAX_REORDER_US)
+        hls_ladder_set_reorder_delay(k->ladder, in->pts - in->dts);
     k->started = true;
     return true;
 }
@@ -526,6 +532,7 @@ static void take_packet(struct hls_sink *k, int idx, const AVPacket *in, int64_t
     AVPacket *p = normalize(k, t, in);
     if (!p)
         return;
+    p->dts += t->dts_lead;
     if (k->ladder && idx == k->ladder_track)
         hls_ladder_push(k->ladder, p, wall_us);
     if (t->held)
@@ -697,6 +704,11 @@ void hls_sink_feed_packet(struct hls_sink *k, const AVPacket *pkt, int64_t wall_
 {
     struct hub_packet hp = {.pkt = pkt, .wallclock_us = wall_us};
     sink_packet(k, &hp);
+}
+
+void hls_sink_feed_set_reorder_delay(struct hls_sink *k, int64_t delay)
+{
+    k->tr[k->main].dts_lead = -delay;
 }
 
 void hls_sink_feed_restart(struct hls_sink *k, const struct hub_track *video)
