@@ -57,6 +57,7 @@ struct hls_group {
     bool detached, ended;
     int64_t ended_us;
     int64_t first_ready_us; /* when a variant was first seen ready; 0 before */
+    int64_t clock_us; /* hls_group_set_clock; 0 before */
     struct waiter *waiters;
     struct hls_ladder *ladder;
     struct hls_peers *peers; /* for the renditions' EXT-X-RENDITION-REPORT tags */
@@ -129,10 +130,21 @@ struct hls_stream *hls_group_add(struct hls_group *g, const char *rendition,
         hls_stream_join(r->st, g->peers);
         if (g->detached)
             hls_stream_detach(r->st);
+        if (g->clock_us > 0)
+            hls_stream_set_clock(r->st, g->clock_us);
         st = hls_stream_ref(r->st);
     }
     pthread_mutex_unlock(&g->lock);
     return st;
+}
+
+void hls_group_set_clock(struct hls_group *g, int64_t wall_at_zero_us)
+{
+    pthread_mutex_lock(&g->lock);
+    g->clock_us = wall_at_zero_us;
+    for (int i = 0; i < g->n; i++)
+        hls_stream_set_clock(g->r[i].st, wall_at_zero_us);
+    pthread_mutex_unlock(&g->lock);
 }
 
 struct hls_stream *hls_group_find(struct hls_group *g, const char *rendition)

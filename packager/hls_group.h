@@ -41,6 +41,10 @@ const char *hls_group_name(const struct hls_group *g);
  * name is taken). Variants are listed in the order they are added. */
 struct hls_stream *hls_group_add(struct hls_group *g, const char *rendition,
                                  enum hls_rendition_kind kind);
+/* The wall clock at time 0 of the stream's timeline (the first keyframe's arrival), given to
+ * every rendition, present and later added: their segments' PROGRAM-DATE-TIMEs are this plus
+ * the segment's start (hls_stream_set_clock). */
+void hls_group_set_clock(struct hls_group *g, int64_t wall_at_zero_us);
 /* A new reference to the rendition of that name, or NULL. */
 struct hls_stream *hls_group_find(struct hls_group *g, const char *rendition);
 /* The group owns the ladder from now on: it is destroyed once done (hls_group_tick) or with the

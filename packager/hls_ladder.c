@@ -20,6 +20,7 @@ struct hls_ladder {
     struct hls_sink *seg[LADDER_MAX_RUNGS];
     AVRational time_base, frame_rate;
     int64_t part_target_us;
+    int64_t reorder_delay; /* set before the first push, read on the worker after it */
     atomic_bool finished;
 };
 
@@ -63,8 +64,10 @@ static void on_restart(void *opaque, const struct transcoder *t)
 static void on_packet(void *opaque, int rung, const AVPacket *pkt, int64_t wall_us)
 {
     struct hls_ladder *l = opaque;
-    if (rung >= 0 && rung < l->nrungs && l->seg[rung])
+    if (rung >= 0 && rung < l->nrungs && l->seg[rung]) {
+        hls_sink_feed_set_reorder_delay(l->seg[rung], l->reorder_delay);
         hls_sink_feed_packet(l->seg[rung], pkt, wall_us);
+    }
 }
 
 static void on_end(void *opaque)
@@ -122,6 +125,11 @@ int hls_ladder_start(const struct hls_ladder_config *cfg, struct hls_ladder **ou
     }
     *out = l;
     return 0;
+}
+
+void hls_ladder_set_reorder_delay(struct hls_ladder *l, int64_t delay)
+{
+    l->reorder_delay = delay;
 }
 
 void hls_ladder_push(struct hls_ladder *l, const AVPacket *pkt, int64_t wall_us)

@@ -35,6 +35,13 @@ struct hls_ladder_config {
 };
 
 int hls_ladder_start(const struct hls_ladder_config *cfg, struct hls_ladder **out);
+/* The source's reorder delay (pts - dts of its first keyframe, in time_base; B-frames make it
+ * one or two frames): the rungs' encoder has no B-frames, so its dts equal its pts; each rung's
+ * dts is set to pts minus this delay, so that a rung's segment N starts at the same decode time
+ * (tfdt) as the source's, and has the same PROGRAM-DATE-TIME. Without it, the rungs' segments
+ * started 67 ms after the source's in Shaka Player's timeline (it maps tfdt to PDT) and its ABR
+ * switches left holes in the video buffer. Call before the first push; 0 until then. */
+void hls_ladder_set_reorder_delay(struct hls_ladder *l, int64_t delay);
 /* A normalised source video packet (the source sink's thread). */
 void hls_ladder_push(struct hls_ladder *l, const AVPacket *pkt, int64_t wall_us);
 /* The source's video changed configuration: the worker finishes the frames before the change,

@@ -19,6 +19,8 @@
 #define FIRST_SEG_MAX_US 10000000LL /* a first segment without a second keyframe ends here */
 /* EXTINF rounded to the nearest integer must not exceed the target duration. */
 #define ROUNDING_SLACK_US 499000LL
+/* A composition delay beyond this is no encoder's reordering: not matched (see begin). */
+#define MAX_REORDER_US 500000LL
 #define US_TB ((AVRational){1, 1000000})
 /* Packets waiting for the other tracks to catch up, per track (see drain). A track this far
  * ahead stops waiting for a stalled one. */
@@ -50,6 +52,7 @@ struct track {
     bool video;
     AVRational tb;
     int64_t offset;   /* subtracted from pts and dts (tb) */
+    int64_t dts_lead; /* then added to dts (feed mode: minus the source's reorder delay) */
     int64_t last_dts; /* after the shift; INT64_MIN before the first packet */
     int64_t last_dur, default_dur;
     AVPacket *held; /* queued once the next packet gives its duration */
@@ -59,7 +62,6 @@ struct track {
     /* Packets with known durations, in dts order, waiting to be interleaved with the other
      * tracks: a ring of QUEUE_MAX. */
     AVPacket *q[QUEUE_MAX];
-    int64_t q_wall_us[QUEUE_MAX];
     int q_head, q_len;
 };
 
@@ -80,7 +82,7 @@ struct hls_sink {
     bool has_video, started, failed, warned_long, ended;
     /* The segment and part being cut, on the main track's timeline (us after the shift). */
     bool seg_open, part_open, part_independent;
-    int64_t seg_start_us, seg_wall_us, part_start_us, part_end_us;
+    int64_t seg_start_us, part_start_us, part_end_us;
     int target_s;
     int64_t max_seg_us;
     int64_t fr_frames; /* video frames in the first segment */
@@ -408,7 +410,10 @@ static bool flush_output(struct hls_sink *k, int o, int64_t duration_us, bool se
         .data = data,
         .duration_us = duration_us,
         .independent = k->part_independent || k->out[o].vi.width == 0,
-        .seg_wall_us = k->seg_wall_us,
+        /* PDT names the segment's first sample: an output on its own clock (the ladder's
+         * audio) starts its segments at its first frame at or after the cut, up to a frame
+         * after the main track's, and its EXTINF is its own frames' length. */
+        .seg_time_us = k->out[o].clock >= 0 ? k->out[o].part_start_us : k->seg_start_us,
         .seg_end = seg_end,
         .target_s = k->target_s,
     };
@@ -482,7 +487,7 @@ static void cut_before(struct hls_sink *k, int64_t dts, int64_t end, bool key)
 }
 
 /* Writes one packet whose duration is known. */
-static void emit(struct hls_sink *k, int idx, AVPacket *pkt, int64_t wall_us)
+static void emit(struct hls_sink *k, int idx, AVPacket *pkt)
 {
     struct track *t = &k->tr[idx];
     if (idx == k->main) {
@@ -493,7 +498,6 @@ static void emit(struct hls_sink *k, int idx, AVPacket *pkt, int64_t wall_us)
         if (!k->seg_open) {
             k->seg_open = true;
             k->seg_start_us = dts;
-            k->seg_wall_us = wall_us;
         }
         if (!k->part_open) {
             k->part_open = true;
@@ -526,8 +530,11 @@ static void drop(struct hls_sink *k, struct track *t, const char *why, int64_t d
 }
 
 /* The stream starts at the first video keyframe (timeline.h); in feed mode (a rung) the source
- * sink already shifted the timeline, so nothing is. */
-static bool begin(struct hls_sink *k, const struct track *t, const AVPacket *in)
+ * sink already shifted the timeline, so nothing is. The keyframe's arrival is the wall clock of
+ * the timeline's 0 for every rendition's PROGRAM-DATE-TIME: anchored once, so PDT advances by
+ * the media's duration, not by the jitter of arrival times (which made Shaka Player and
+ * video.js, which place segments by PDT, see holes and overlaps between segments). */
+static bool begin(struct hls_sink *k, const struct track *t, const AVPacket *in, int64_t wall_us)
 {
     if (k->started)
         return true;
@@ -540,6 +547,11 @@ static bool begin(struct hls_sink *k, const struct track *t, const AVPacket *in)
         offset_us = 0;
     for (int i = 0; i < k->ntracks; i++)
         k->tr[i].offset = av_rescale_q(offset_us, US_TB, k->tr[i].tb);
+    if (k->group)
+        hls_group_set_clock(k->group, wall_us / 1000 * 1000); /* PDT has milliseconds */
+    if (k->ladder && in->pts != AV_NOPTS_VALUE && in->pts > in->dts &&
+        av_rescale_q(in->pts - in->dts, t->tb, US_TB) <= MAX_REORDER_US)
+        hls_ladder_set_reorder_delay(k->ladder, in->pts - in->dts);
     k->started = true;
     return true;
 }
@@ -594,12 +606,11 @@ static void drain(struct hls_sink *k, bool all)
             return;
         struct track *t = &k->tr[best];
         AVPacket *p = t->q[t->q_head];
-        int64_t wall = t->q_wall_us[t->q_head];
         t->q[t->q_head] = NULL;
         t->q_head = (t->q_head + 1) % QUEUE_MAX;
         t->q_len--;
         if (!k->failed)
-            emit(k, best, p, wall);
+            emit(k, best, p);
         av_packet_free(&p);
     }
 }
@@ -615,7 +626,6 @@ static void release_held(struct hls_sink *k, int idx, int64_t dur)
     if (t->q_len == QUEUE_MAX)
         drain(k, true); /* cannot happen while QUEUE_WAIT < QUEUE_MAX; kept as a bound */
     t->q[(t->q_head + t->q_len) % QUEUE_MAX] = t->held;
-    t->q_wall_us[(t->q_head + t->q_len) % QUEUE_MAX] = t->held_wall_us;
     t->q_len++;
     t->held = NULL;
     drain(k, false);
@@ -625,11 +635,12 @@ static void release_held(struct hls_sink *k, int idx, int64_t dur)
 static void take_packet(struct hls_sink *k, int idx, const AVPacket *in, int64_t wall_us)
 {
     struct track *t = &k->tr[idx];
-    if (!begin(k, t, in))
+    if (!begin(k, t, in, wall_us))
         return;
     AVPacket *p = normalize(k, t, in);
     if (!p)
         return;
+    p->dts += t->dts_lead;
     if (k->ladder && idx == k->ladder_track)
         hls_ladder_push(k->ladder, p, wall_us);
     if (t->held)
@@ -802,6 +813,11 @@ void hls_sink_feed_packet(struct hls_sink *k, const AVPacket *pkt, int64_t wall_
 {
     struct hub_packet hp = {.pkt = pkt, .wallclock_us = wall_us};
     sink_packet(k, &hp);
+}
+
+void hls_sink_feed_set_reorder_delay(struct hls_sink *k, int64_t delay)
+{
+    k->tr[k->main].dts_lead = -delay;
 }
 
 void hls_sink_feed_restart(struct hls_sink *k, const struct hub_track *video)

@@ -50,6 +50,9 @@ struct hls_sink *hls_sink_feed_create(const char *name, struct hls_stream *st,
                                       int64_t part_target_us);
 int hls_sink_feed_start(struct hls_sink *k, const struct hub_track *video);
 void hls_sink_feed_packet(struct hls_sink *k, const AVPacket *pkt, int64_t wall_us);
+/* The source's reorder delay (hls_ladder_set_reorder_delay, in the rung's time base): each
+ * packet's dts becomes its pts minus this, as in the source. Before the packets it applies to. */
+void hls_sink_feed_set_reorder_delay(struct hls_sink *k, int64_t delay);
 /* The rung was re-opened on a reconfigured source: a new init section and a discontinuity. */
 void hls_sink_feed_restart(struct hls_sink *k, const struct hub_track *video);
 void hls_sink_feed_end(struct hls_sink *k);

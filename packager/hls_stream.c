@@ -16,7 +16,7 @@
  * duration, which normally bounds the wait, is not known yet). */
 #define NOT_READY_WAIT_US (15 * 1000000LL)
 /* Complete segments before the first playlist (see hls_stream_publish). */
-#define READY_SEGMENTS 2
+#define READY_SEGMENTS 1
 /* The playlist lasts at least this many target durations: more than CAN-SKIP-UNTIL (6), so that
  * delta updates skip something, and far more than the 3 a client needs. */
 #define WINDOW_TARGETS 12
@@ -88,6 +88,7 @@ struct hls_stream {
     struct blob *inits[INIT_VERSIONS]; /* version v at v % INIT_VERSIONS */
     int init_version;                  /* the current one; -1 before the first */
     int64_t disc_seq;                  /* discontinuities before segs[listed] */
+    int64_t clock_us;                  /* wall clock at timeline 0; 0: unknown (no PDT) */
     struct hls_variant_info vi;
     struct seg *segs; /* oldest first: [0, listed) left the playlist but are still kept */
     int nsegs, cap, listed;
@@ -479,6 +480,13 @@ void hls_stream_set_variant(struct hls_stream *st, const struct hls_variant_info
     pthread_mutex_unlock(&st->lock);
 }
 
+void hls_stream_set_clock(struct hls_stream *st, int64_t wall_at_zero_us)
+{
+    pthread_mutex_lock(&st->lock);
+    st->clock_us = wall_at_zero_us;
+    pthread_mutex_unlock(&st->lock);
+}
+
 static struct seg *open_seg(struct hls_stream *st)
 {
     struct seg *last = last_seg(st);
@@ -502,7 +510,7 @@ static void add_part(struct hls_stream *st, struct seg *s, const struct hls_part
         s->pdata = xrealloc(s->pdata, sizeof(*s->pdata) * (size_t)s->cap);
     }
     if (s->nparts == 0)
-        s->wall_us = pub->seg_wall_us;
+        s->wall_us = st->clock_us > 0 ? st->clock_us + pub->seg_time_us : 0;
     s->parts[s->nparts] = (struct pl_part){pub->duration_us, pub->independent};
     s->pdata[s->nparts++] = pub->data;
     s->duration_us += pub->duration_us;
@@ -557,9 +565,10 @@ void hls_stream_publish(struct hls_stream *st, const struct hls_part_pub *pub)
         st->target_s = pub->target_s;
     if (pub->seg_end)
         complete_seg(st, s);
-    /* Playlists appear with the second complete segment, not the first: hls.js (1.5) that
-     * joins a one-segment playlist starts inside segment 0 and re-loads its last part in a
-     * loop until it stalls; with two it joins at the live edge and plays smoothly. */
+    /* Playlists appear with the first complete segment (the target duration is known then):
+     * one GOP after the publish. hls.js 1.5 joining a one-segment playlist looped on its last
+     * part and stalled, so this was two segments; hls.js 1.7, Shaka and video.js join one
+     * (players.test.mjs, bench/player_latency.mjs). */
     if (!st->ready && st->target_s > 0 && pub->seg_end && st->segments_total >= READY_SEGMENTS) {
         st->ready = true;
         log_info("hls", st->name, "%s: first playlist ready %.3f s after the publish started",

@@ -47,7 +47,7 @@ struct hls_part_pub {
     struct blob *data;   /* moof+mdat; the stream takes this reference */
     int64_t duration_us; /* its length on the main track's timeline */
     bool independent;    /* starts with a keyframe */
-    int64_t seg_wall_us; /* wall clock of the segment's first sample (PDT) */
+    int64_t seg_time_us; /* the segment's start on the stream's timeline (PDT: set_clock) */
     bool seg_end;        /* the last part of its segment */
     int target_s;        /* the target duration, once the sink has chosen it (0 before) */
 };
@@ -79,6 +79,11 @@ void hls_stream_set_init(struct hls_stream *st, struct blob *init,
                          const struct hls_variant_info *vi);
 void hls_stream_set_variant(struct hls_stream *st, const struct hls_variant_info *vi);
 void hls_stream_publish(struct hls_stream *st, const struct hls_part_pub *pub);
+/* The wall clock at time 0 of the stream's timeline: a segment's EXT-X-PROGRAM-DATE-TIME is this
+ * plus its start (seg_time_us), so PDT advances exactly by the media's duration and names the
+ * same instant in every rendition (hls_group_set_clock gives all of them the same). Set before
+ * the first part; without it, segments have no PDT. */
+void hls_stream_set_clock(struct hls_stream *st, int64_t wall_at_zero_us);
 void hls_stream_end(struct hls_stream *st);
 /* The rendition will never have media (its transcoder could not start): it ends, and the
  * multivariant playlist leaves it out. */

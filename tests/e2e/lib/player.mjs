@@ -1,5 +1,6 @@
-// hls.js in headless Chromium, on a page served from its own origin (so every /hls request is
-// cross-origin, as on a real site).
+// Real players in headless Chromium (hls.js, Shaka Player, video.js with VHS), each on a page
+// served from its own origin (so every /hls request is cross-origin, as on a real site). The
+// players' dist files come from node_modules (pinned in package.json).
 import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -7,29 +8,135 @@ import { chromium } from 'playwright-core';
 import { freePort } from './server.mjs';
 
 const require = createRequire(import.meta.url);
-const hlsJs = readFileSync(require.resolve('hls.js/dist/hls.min.js'));
+const scripts = {
+  'hls.js': 'hls.js/dist/hls.min.js',
+  shaka: process.env.SHAKA_DEBUG ? 'shaka-player/dist/shaka-player.compiled.debug.js' : 'shaka-player/dist/shaka-player.compiled.js',
+  'video.js': 'video.js/dist/video.min.js',
+};
+const cache = new Map();
+function script(name) {
+  if (!cache.has(name)) cache.set(name, readFileSync(require.resolve(scripts[name])));
+  return cache.get(name);
+}
 
-// Starts the page server and the browser; returns { tab, close() } with the page loaded.
+// The players the tests name: which library, and its configuration (none = its defaults).
+export const PLAYERS = {
+  'hls.js': { lib: 'hls.js', config: { lowLatencyMode: true } },
+  shaka: { lib: 'shaka', config: {} },
+  'shaka-ll': { lib: 'shaka', config: { streaming: { lowLatencyMode: true } } },
+  'video.js': { lib: 'video.js', config: {} },
+};
+
+// Runs in the page: starts one player on src and counts what the tests assert on in
+// window.stats: playing, waiting events after playback started, the player's own stalls and
+// errors, level switches. window.latency() gives the player's own measure of its distance
+// from the live edge (s), window.wallLatency() now minus the wall clock (PROGRAM-DATE-TIME)
+// of the frame on screen, where the player exposes it.
+function harness() {
+  // video.js moves the element into a wrapper that takes its id: keep the element itself.
+  const v = document.querySelector('video');
+  window.video = v;
+  window.stats = { stalls: 0, errors: [], playing: false, waiting: 0, waitingAt: [], switches: [],
+    log: [] };
+  v.addEventListener('playing', () => { window.stats.playing = true; });
+  v.addEventListener('waiting', () => {
+    if (!window.stats.playing) return;
+    window.stats.waiting++;
+    const b = v.buffered;
+    const ranges = [];
+    for (let i = 0; i < b.length; i++) ranges.push(`${b.start(i).toFixed(3)}-${b.end(i).toFixed(3)}`);
+    let detail = '';
+    if (window.shakaPlayer) { // per track: which one has the hole
+      const info = window.shakaPlayer.getBufferedInfo();
+      const fmt = (rs) => rs.map((r) => `${r.start.toFixed(3)}-${r.end.toFixed(3)}`).join(',');
+      detail = ` (video ${fmt(info.video)}; audio ${fmt(info.audio)})`;
+    }
+    window.stats.waitingAt.push(`t=${v.currentTime.toFixed(3)} buffered ${ranges.join(',')}${detail}`);
+  });
+  const err = (s) => { window.stats.errors.push(s); };
+
+  window.startPlayer = async (lib, src, config) => {
+    if (lib === 'hls.js') {
+      const hls = new Hls(config);
+      window.hls = hls;
+      hls.on(Hls.Events.ERROR, (_, d) => {
+        if (d.details === 'bufferStalledError') window.stats.stalls++;
+        err(`${d.type}/${d.details}${d.fatal ? ' (fatal)' : ''}`);
+      });
+      hls.on(Hls.Events.LEVEL_SWITCHED, (_, d) => { window.stats.switches.push(d.level); });
+      hls.loadSource(src);
+      hls.attachMedia(v);
+      window.latency = () => hls.latency;
+      window.wallLatency = () => (hls.playingDate ? (Date.now() - hls.playingDate.getTime()) / 1000 : NaN);
+    } else if (lib === 'shaka') {
+      shaka.polyfill.installAll();
+      const player = new shaka.Player();
+      window.shakaPlayer = player;
+      await player.attach(v);
+      player.configure(config);
+      player.addEventListener('error', (e) => err(`shaka ${e.detail.code}${e.detail.severity === 2 ? ' (fatal)' : ''}`));
+      player.addEventListener('adaptation', () => { window.stats.switches.push(player.getStats().height); });
+      // Shaka's own gap jumper and stall detector move the playhead instead of waiting.
+      for (const ev of ['stalldetected', 'gapjumped']) {
+        player.addEventListener(ev, () => {
+          if (!window.stats.playing) return;
+          window.stats.stalls++;
+          err(`shaka ${ev} at ${v.currentTime.toFixed(3)}`);
+        });
+      }
+      window.latency = () => player.getStats().liveLatency;
+      window.wallLatency = () => {
+        const d = player.getPlayheadTimeAsDate();
+        return d ? (Date.now() - d.getTime()) / 1000 : NaN;
+      };
+      await player.load(src).catch((e) => err(`shaka load ${e.code} (fatal)`));
+    } else {
+      const p = videojs(v, { html5: { vhs: config } });
+      window.vjs = p;
+      p.on('error', () => err(`video.js ${p.error()?.code} ${p.error()?.message} (fatal)`));
+      p.src({ src, type: 'application/x-mpegURL' });
+      window.latency = () => {
+        const s = p.seekable();
+        return s.length ? s.end(s.length - 1) - p.currentTime() : NaN;
+      };
+      window.wallLatency = () => NaN;
+    }
+    v.play().catch(() => {});
+  };
+}
+
+// Starts the page server and the browser; returns { tab, newTab(), close() } with the first
+// tab loaded. Every tab loads every player library; startPlayback picks one.
 export async function openPlayerPage() {
   const port = await freePort();
   const page = http.createServer((req, res) => {
-    if (req.url === '/hls.min.js') {
+    const lib = Object.keys(scripts).find((n) => req.url === `/${n}`);
+    if (lib) {
       res.writeHead(200, { 'Content-Type': 'text/javascript' });
-      return res.end(hlsJs);
+      return res.end(script(lib));
     }
     res.writeHead(200, { 'Content-Type': 'text/html' });
-    res.end(`<!doctype html><video id=v muted playsinline></video><script src="/hls.min.js"></script>`);
+    res.end(`<!doctype html><video id=v muted playsinline></video>${Object.keys(scripts)
+      .map((n) => `<script src="/${n}"></script>`).join('')}<script>(${harness})()</script>`);
   }).listen(port, '127.0.0.1');
   const browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--autoplay-policy=no-user-gesture-required'],
+      '--autoplay-policy=no-user-gesture-required',
+      // Tabs play side by side: none of them may be throttled as a background tab.
+      '--disable-background-timer-throttling', '--disable-renderer-backgrounding',
+      '--disable-backgrounding-occluded-windows'],
   });
-  const tab = await browser.newPage();
-  await tab.goto(`http://127.0.0.1:${port}/`);
+  const newTab = async () => {
+    const tab = await browser.newPage();
+    await tab.goto(`http://127.0.0.1:${port}/`);
+    return tab;
+  };
+  const tab = await newTab();
   return {
     tab,
+    newTab,
     async close() {
       await browser.close();
       page.close();
@@ -37,25 +144,22 @@ export async function openPlayerPage() {
   };
 }
 
-// Starts hls.js on url in the page; window.stats counts stalls, errors, waiting events (after
-// playback started) and level switches.
-export async function startPlayback(tab, url) {
-  await tab.evaluate((src) => {
-    const v = document.getElementById('v');
-    window.stats = { stalls: 0, errors: [], playing: false, waiting: 0, switches: [] };
-    const hls = new Hls({ lowLatencyMode: true });
-    window.hls = hls;
-    hls.on(Hls.Events.ERROR, (_, d) => {
-      if (d.details === 'bufferStalledError') window.stats.stalls++;
-      window.stats.errors.push(`${d.type}/${d.details}${d.fatal ? ' (fatal)' : ''}`);
-    });
-    hls.on(Hls.Events.LEVEL_SWITCHED, (_, d) => { window.stats.switches.push(d.level); });
-    v.addEventListener('playing', () => { window.stats.playing = true; });
-    v.addEventListener('waiting', () => { if (window.stats.playing) window.stats.waiting++; });
-    hls.loadSource(src);
-    hls.attachMedia(v);
-    v.play().catch(() => {});
-  }, url);
-  await tab.waitForFunction(() => window.stats.playing && document.getElementById('v').currentTime > 0.5,
-    null, { timeout: 20000 });
+// Starts a player (a key of PLAYERS; hls.js in low-latency mode by default) on url in the tab
+// and waits until it plays.
+export async function startPlayback(tab, url, player = 'hls.js', { timeout = 20000 } = {}) {
+  const { lib, config } = PLAYERS[player];
+  await tab.evaluate(([l, src, c]) => window.startPlayer(l, src, c), [lib, url, config]);
+  await tab.waitForFunction(() => window.stats.playing && window.video.currentTime > 0.5,
+    null, { timeout });
+}
+
+// What the tests assert on, read from the page.
+export async function playerStats(tab) {
+  return tab.evaluate(() => ({
+    ...window.stats,
+    time: window.video.currentTime,
+    latency: window.latency(),
+    wallLatency: window.wallLatency(),
+    shaka: window.shakaPlayer ? (({ gapsJumped, stallsDetected }) => ({ gapsJumped, stallsDetected }))(window.shakaPlayer.getStats()) : null,
+  }));
 }
