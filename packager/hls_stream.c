@@ -16,7 +16,7 @@
  * duration, which normally bounds the wait, is not known yet). */
 #define NOT_READY_WAIT_US (15 * 1000000LL)
 /* Complete segments before the first playlist (see hls_stream_publish). */
-#define READY_SEGMENTS 1
+#define READY_SEGMENTS 2
 /* The playlist lasts at least this many target durations: more than CAN-SKIP-UNTIL (6), so that
  * delta updates skip something, and far more than the 3 a client needs. */
 #define WINDOW_TARGETS 12
@@ -565,10 +565,9 @@ void hls_stream_publish(struct hls_stream *st, const struct hls_part_pub *pub)
         st->target_s = pub->target_s;
     if (pub->seg_end)
         complete_seg(st, s);
-    /* Playlists appear with the first complete segment (the target duration is known then):
-     * one GOP after the publish. hls.js 1.5 joining a one-segment playlist looped on its last
-     * part and stalled, so this was two segments; hls.js 1.7, Shaka and video.js join one
-     * (players.test.mjs, bench/player_latency.mjs). */
+    /* Playlists appear with the second complete segment, not the first: video.js (VHS) joining
+     * a one-segment playlist starts at its live edge and waits at every segment boundary, and
+     * hls.js 1.5 looped on its last part; with two, both join far enough back. */
     if (!st->ready && st->target_s > 0 && pub->seg_end && st->segments_total >= READY_SEGMENTS) {
         st->ready = true;
         log_info("hls", st->name, "%s: first playlist ready %.3f s after the publish started",

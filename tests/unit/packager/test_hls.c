@@ -33,13 +33,13 @@ struct live {
 
 static void live_first_playlist(struct live *L)
 {
-    /* Nothing is cut yet: playlists block until the first segment is complete. */
+    /* Nothing is cut yet: playlists block until the second segment is complete. */
     CHECK_EQ_INT(status(L->srv, MEDIA, NULL, NULL, NULL, 0), -1);
     CHECK_EQ_INT(status(L->srv, "cam1/index.m3u8", NULL, NULL, NULL, 0), -1);
     struct wake_count w = {0};
     CHECK_EQ_INT(wait_on(L->srv, MEDIA, NULL, NULL, &w), 0);
     CHECK_EQ_INT(metrics_get(&L->m.hls_blocking_waiting), 1);
-    push_until(L->hub, &L->i, 1900);
+    push_until(L->hub, &L->i, 3900);
     CHECK_EQ_INT(w.n, 0);
     while (w.n == 0 && L->i < 400)
         push(L->hub, clip.pkts[L->i++].pkt);
