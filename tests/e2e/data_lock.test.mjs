@@ -7,26 +7,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { startServer, testClip, publish, waitFor, freePort, binary, workDir } from './lib/server.mjs';
+import { startServer, testClip, publish, waitFor, freePort, binary, workDir, dirSnapshot } from './lib/server.mjs';
 
 const SECONDS = 16;
 const clip = testClip({ seconds: SECONDS, size: '640x360' });
-
-// Every file under dir with its size and mtime, to show that nothing changed.
-function snapshot(dir) {
-  const out = {};
-  const walk = (d) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else { const st = statSync(p); out[path.relative(dir, p)] = `${st.size}@${st.mtimeMs}`; }
-    }
-  };
-  walk(dir);
-  return out;
-}
 
 test('a second server on a data directory in use is refused; the first keeps recording', { timeout: 120000 }, async (t) => {
   const data = mkdtempSync(path.join(workDir, 'lock-'));
@@ -46,7 +32,7 @@ test('a second server on a data directory in use is refused; the first keeps rec
     await new Promise((r) => setTimeout(r, 6000));
 
     const [http, rtmp] = [await freePort(), await freePort()];
-    const before = snapshot(path.join(data, 'recordings'));
+    const before = dirSnapshot(path.join(data, 'recordings'));
     const second = spawnSync(binary, ['serve', '--data', data, '--http', `127.0.0.1:${http}`,
       '--rtmp', `127.0.0.1:${rtmp}`, '--ladder', 'none'], { encoding: 'utf8', timeout: 20000 });
     t.diagnostic(`second server: exit ${second.status}, stderr ${JSON.stringify(second.stderr)}`);
@@ -54,7 +40,7 @@ test('a second server on a data directory in use is refused; the first keeps rec
     assert.match(second.stderr, new RegExp(`data directory ${data} is in use by pid ${srv.proc.pid}\\n$`));
     assert.equal(second.stderr.trim().split('\n').length, 1,
       'nothing else happened: no migrations, no spool recovery');
-    assert.deepEqual(snapshot(path.join(data, 'recordings')), before, 'the store was not touched');
+    assert.deepEqual(dirSnapshot(path.join(data, 'recordings')), before, 'the store was not touched');
 
     // The database-only commands run beside the server, and what they write is live at once.
     assert.match(cli(['user', 'add', 'bob', '--password-stdin'], 'bob-pass-12\n'), /user bob created/);

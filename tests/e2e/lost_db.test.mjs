@@ -8,23 +8,9 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { startServer, testClip, publish, waitFor, freePort, binary, workDir, repo } from './lib/server.mjs';
+import { startServer, testClip, publish, waitFor, freePort, binary, workDir, repo, dirSnapshot } from './lib/server.mjs';
 
 const clip = testClip({ seconds: 6, size: '640x360' });
-
-// Every file under dir with its size and mtime, to show that nothing changed.
-function snapshot(dir) {
-  const out = {};
-  const walk = (d) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else { const st = statSync(p); out[path.relative(dir, p)] = `${st.size}@${st.mtimeMs}`; }
-    }
-  };
-  walk(dir);
-  return out;
-}
 
 // Starts serve on data and waits for it to exit (a refused start exits at once).
 async function serveOnce(data, extra = [], env = {}) {
@@ -47,14 +33,14 @@ test('a lost database beside recordings is refused; --force-new-db starts a new 
   try {
     const res = await publish(srv.rtmpUrl(key), clip).exited;
     assert.equal(res.code, 0, `publish: ${res.err}`);
-    const files = (d) => (existsSync(d) ? Object.keys(snapshot(d)).length : 0);
+    const files = (d) => (existsSync(d) ? Object.keys(dirSnapshot(d)).length : 0);
     await waitFor(() => files(path.join(data, 'spool')) === 0 &&
       files(path.join(data, 'recordings')) > 0, { timeout: 30000, what: 'the upload' });
   } finally {
     await srv.stop();
   }
   const recordings = path.join(data, 'recordings');
-  const before = snapshot(recordings);
+  const before = dirSnapshot(recordings);
   t.diagnostic(`${Object.keys(before).length} files in DATA/recordings`);
   assert.ok(Object.keys(before).length > 0, 'the recording is on disk');
 
@@ -68,7 +54,7 @@ test('a lost database beside recordings is refused; --force-new-db starts a new 
   assert.match(r.stderr, /Restore the database from a backup, or start with --force-new-db \(KIBITKA_FORCE_NEW_DB=1\)/);
   assert.doesNotMatch(r.stderr, /migration/, 'no migration ran');
   assert.equal(statSync(db).size, 0, 'the database file is untouched');
-  assert.deepEqual(snapshot(recordings), before, 'the recordings are untouched');
+  assert.deepEqual(dirSnapshot(recordings), before, 'the recordings are untouched');
 
   // Case 2: the database deleted.
   unlinkSync(db);
@@ -77,7 +63,7 @@ test('a lost database beside recordings is refused; --force-new-db starts a new 
   assert.equal(r.status, 1, 'the start is refused');
   assert.match(r.stderr, /kibitka\.db is missing, but the data directory holds recordings/);
   assert.ok(!existsSync(db), 'no database was created');
-  assert.deepEqual(snapshot(recordings), before, 'the recordings are untouched');
+  assert.deepEqual(dirSnapshot(recordings), before, 'the recordings are untouched');
 
   // --force-new-db (here as its variable) starts a new, empty database.
   const forced = await startServer(['--data', data], { KIBITKA_FORCE_NEW_DB: '1' });
@@ -90,7 +76,7 @@ test('a lost database beside recordings is refused; --force-new-db starts a new 
   // Now the database has a schema: a plain start works again.
   const again = await startServer(['--data', data]);
   await again.stop();
-  assert.deepEqual(snapshot(recordings), before, 'the recordings are still there');
+  assert.deepEqual(dirSnapshot(recordings), before, 'the recordings are still there');
 });
 
 test('an empty data directory starts a new database without --force-new-db', { timeout: 30000 }, async () => {

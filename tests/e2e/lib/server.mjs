@@ -1,7 +1,7 @@
 // Helpers shared by the end-to-end tests: start a real kibitka on free loopback ports, publish
 // with real ffmpeg, fetch with timeouts. Everything listens on 127.0.0.1 only.
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -126,4 +126,18 @@ export async function metric(srv, name) {
   const { text } = await fetchText(`${srv.base}/metrics`);
   const line = text.split('\n').find((l) => l.startsWith(name + ' ') || l.startsWith(name + '{'));
   return line ? Number(line.split(' ').pop()) : undefined;
+}
+
+// Every file under dir with its size and mtime, to show that nothing changed.
+export function dirSnapshot(dir) {
+  const out = {};
+  const walk = (d) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else { const st = statSync(p); out[path.relative(dir, p)] = `${st.size}@${st.mtimeMs}`; }
+    }
+  };
+  walk(dir);
+  return out;
 }
