@@ -127,6 +127,19 @@ void metrics_text_write(struct buf *out, struct metrics *m, struct hub_registry 
     gauge(out, "kibitka_transcode_dropped_frames_total",
           "Rendition frames not encoded because a transcode worker fell behind (per rung).",
           "counter", metrics_get(&m->transcode_dropped_frames_total));
+    int64_t cpu = metrics_get(&m->cpu_usage_permille);
+    buf_printf(out,
+               "# HELP kibitka_cpu_usage_ratio CPU time the process used over the last 4 s, as a "
+               "share of the cores it may run on (what --cpu-budget is checked against).\n"
+               "# TYPE kibitka_cpu_usage_ratio gauge\nkibitka_cpu_usage_ratio %lld.%03lld\n",
+               (long long)(cpu / 1000), (long long)(cpu % 1000));
+    gauge(out, "kibitka_admission_passthrough_total",
+          "Streams that got no ladder, their source passed through, because the server was over "
+          "--cpu-budget.",
+          "counter", metrics_get(&m->admission_passthrough_total));
+    gauge(out, "kibitka_admission_refused_total",
+          "Publishes refused because the server was over --cpu-budget (--over-budget refuse).",
+          "counter", metrics_get(&m->admission_refused_total));
     recording_metrics(out, m);
     login_metrics(out, m);
     hls_metrics_write(hls, out);

@@ -59,6 +59,13 @@ static const struct flag flags[] = {
     F("x264-preset", FLAG_STR, x264_preset, "veryfast", "NAME",
       "libx264 preset of the encoded rungs: ultrafast, superfast, veryfast, faster, fast, "
       "medium ..."),
+    F("cpu-budget", FLAG_INT, cpu_budget, "90", "PERCENT",
+      "admission control: while kibitka uses more CPU than this share of the cores it may run "
+      "on (averaged over the last 4 s), a new stream gets no ladder (see --over-budget) and the "
+      "streams already live keep theirs; 0 means no budget"),
+    F("over-budget", FLAG_STR, over_budget, "passthrough", "WHAT",
+      "what a new stream gets past --cpu-budget: 'passthrough' (its source rendition only, no "
+      "encoded rungs) or 'refuse' (the publish is refused)"),
     F("no-record", FLAG_BOOL, no_record, NULL, NULL,
       "do not record streams (chunks left in the spool by an earlier run are still uploaded); "
       "without it every stream whose record flag is set is recorded, and --open-publish "
@@ -343,6 +350,8 @@ static int check_text(const struct config *cfg, FILE *err)
                    "slower, veryslow");
     if (st[0] && strncmp(st, "file:", 5) != 0 && strncmp(st, "s3://", 5) != 0)
         return bad(cfg, err, "storage", st, "is not file:DIR or s3://BUCKET/PREFIX");
+    if (strcmp(cfg->over_budget, "passthrough") != 0 && strcmp(cfg->over_budget, "refuse") != 0)
+        return bad(cfg, err, "over-budget", cfg->over_budget, "is not passthrough or refuse");
     if (log_parse_level(cfg->log_level, &lvl) < 0)
         return bad(cfg, err, "log-level", cfg->log_level, "is not debug, info, warn or error");
     for (int i = 0; i < cfg->webhook_urls.n; i++) {
@@ -376,6 +385,7 @@ static int check_numbers(const struct config *cfg, FILE *err)
         {"max-connections", cfg->max_connections, 1, INFINITY, "1 or more"},
         {"max-connections-per-address", cfg->max_connections_per_address, 0, INFINITY, "0 or more"},
         {"publish-timeout", cfg->publish_timeout, 1, 3600, "1 to 3600 seconds"},
+        {"cpu-budget", cfg->cpu_budget, 0, 100, "0 to 100 percent"},
     };
     for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
         if (nums[i].v >= nums[i].min && nums[i].v <= nums[i].max)

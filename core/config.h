@@ -28,6 +28,8 @@ struct config {
     bool open_publish;   /* --open-publish: the RTMP key is the stream name */
     char *ladder;        /* --ladder: "none" or a spec for transcode/ladder.h (checked by main) */
     char *x264_preset;   /* --x264-preset */
+    int cpu_budget;      /* --cpu-budget: percent of the cores; past it new streams get no ladder */
+    char *over_budget;   /* --over-budget: passthrough or refuse */
     bool no_record;      /* --no-record */
     char *storage_url;   /* --storage: file:DIR or s3://...; "" = file:DATA/recordings */
     double record_chunk; /* --record-chunk: seconds of media per recording chunk */

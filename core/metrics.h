@@ -52,6 +52,10 @@ struct metrics {
                                                     stopping) */
     atomic_int_fast64_t transcode_dropped_frames_total; /* counter: rung frames not encoded
                                                            because a worker fell behind */
+    /* admission control (transcode/admission.c) */
+    atomic_int_fast64_t cpu_usage_permille;          /* gauge: process CPU, 1/1000 of the cores */
+    atomic_int_fast64_t admission_passthrough_total; /* counter: streams denied a ladder */
+    atomic_int_fast64_t admission_refused_total;     /* counter: publishes refused (budget) */
     /* recordings (recorder/, storage/upload.c) */
     atomic_int_fast64_t recordings_active;        /* gauge: streams being recorded */
     atomic_int_fast64_t recorder_paused;          /* gauge: recordings paused (spool full) */

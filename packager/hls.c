@@ -87,6 +87,7 @@ struct hls_server *hls_server_create(const struct hls_config *cfg, struct hub_re
         .part_target_us = srv->scfg.part_target_us,
         .ladder = &srv->ladder,
         .preset = srv->preset,
+        .admission = cfg->admission,
         .metrics = cfg->metrics,
     };
     pthread_mutex_init(&srv->lock, NULL);

@@ -35,12 +35,14 @@ struct hls_server;
 struct hls_waiter;
 
 struct ladder;
+struct admission;
 
 struct hls_config {
     double part_seconds;         /* part target duration (--part) */
     double linger_seconds;       /* how long an ended stream stays served (--hls-linger) */
     const struct ladder *ladder; /* parsed --ladder (copied); NULL: the source only */
     const char *x264_preset;     /* --x264-preset; NULL: veryfast */
+    struct admission *admission; /* NULL: every stream gets the ladder */
     struct metrics *metrics;
 };
 

@@ -80,6 +80,7 @@ struct hls_sink {
     int ntracks;
     int main; /* the track cuts follow: video if any, else audio */
     bool has_video, started, failed, warned_long, ended;
+    bool over_budget; /* admission control denied this stream its ladder: the source only */
     /* The segment and part being cut, on the main track's timeline (us after the shift). */
     bool seg_open, part_open, part_independent;
     int64_t seg_start_us, part_start_us, part_end_us;
@@ -210,7 +211,7 @@ static void fit_ladder(struct hls_sink *k, const struct hub_track *tracks, int n
                        struct ladder *fitted)
 {
     *fitted = (struct ladder){.source = true};
-    if (!k->cfg.ladder || !k->has_video)
+    if (!k->cfg.ladder || !k->has_video || k->over_budget)
         return;
     for (int i = 0; i < ntracks; i++)
         if (k->tr[i].used && k->tr[i].video) {
@@ -296,18 +297,55 @@ static void packaged_tracks(const struct hls_sink *k, const struct hub_track *in
     }
 }
 
+static bool has_video_track(const struct hub_track *tracks, int ntracks)
+{
+    for (int i = 0; i < ntracks; i++)
+        if (tracks[i].par->codec_type == AVMEDIA_TYPE_VIDEO)
+            return true;
+    return false;
+}
+
+/* Admission control: a stream with video asks whether it may have its ladder. Past the CPU
+ * budget it gets the source only (over_budget), or is refused. */
+static int admit(struct hls_sink *k, const struct hub_track *tracks, int ntracks, char *why,
+                 size_t whylen)
+{
+    if (!k->cfg.ladder || k->cfg.ladder->nrungs == 0 || !has_video_track(tracks, ntracks))
+        return 0;
+    switch (admission_decide(k->cfg.admission, k->name, why, whylen)) {
+    case ADMIT_REFUSE:
+        return -EPERM;
+    case ADMIT_PASSTHROUGH:
+        k->over_budget = true;
+        return 0;
+    default:
+        return 0;
+    }
+}
+
 /* A source browsers cannot decode is refused when no ladder can re-encode it: a variant nobody
  * can play would be all the stream had. */
 static int sink_accept(void *opaque, const struct hub_track *tracks, int ntracks, char *why,
                        size_t whylen)
 {
     struct hls_sink *k = opaque;
-    if (k->cfg.ladder && k->cfg.ladder->nrungs > 0)
+    if (admit(k, tracks, ntracks, why, whylen) < 0)
+        return -EPERM;
+    if (k->cfg.ladder && k->cfg.ladder->nrungs > 0 && !k->over_budget)
         return 0;
     for (int i = 0; i < ntracks; i++) {
         char what[96];
         if (tl_video_playable(tracks[i].par, what, sizeof(what)))
             continue;
+        if (k->over_budget) {
+            snprintf(why, whylen,
+                     "%s cannot be played by browsers and the server is over its CPU budget, so "
+                     "no ladder can re-encode it now; try again later",
+                     what);
+            log_error("hls", k->name, "publish refused: the source is %s and the server is "
+                      "over --cpu-budget: it cannot be re-encoded now", what);
+            return -EPERM;
+        }
         snprintf(why, whylen,
                  "%s cannot be played by browsers and there is no ladder to re-encode it; "
                  "publish H.264 High, Main or Baseline in 4:2:0 8-bit (yuv420p)",

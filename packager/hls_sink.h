@@ -21,6 +21,7 @@
 #include "core/hub.h"
 #include "core/metrics.h"
 #include "packager/hls_stream.h"
+#include "transcode/admission.h"
 #include "transcode/ladder.h"
 
 struct hls_group;
@@ -30,6 +31,7 @@ struct hls_sink_config {
     int64_t part_target_us;
     const struct ladder *ladder; /* NULL or --ladder none: the source only, A/V muxed */
     const char *preset;          /* x264 */
+    struct admission *admission; /* asked at each publish whether it may have a ladder; NULL: yes */
     struct metrics *metrics;
 };
 

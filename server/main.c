@@ -43,6 +43,7 @@
 #include "server/cli.h"
 #include "storage/storage.h"
 #include "storage/upload.h"
+#include "transcode/admission.h"
 #include "transcode/ladder.h"
 
 struct app {
@@ -55,6 +56,7 @@ struct app {
     struct publish_auth *auth;
     struct hub_registry *hubs;
     struct hls_server *hls;
+    struct admission *admission; /* --cpu-budget */
     struct webhook *webhooks;
     struct storage *store;
     struct upload *upload;
@@ -104,6 +106,12 @@ static void on_tick(struct loop *loop, void *opaque)
 {
     struct app *app = opaque;
     trim_memory(app, hls_server_tick(app->hls));
+}
+
+static void on_cpu_sample(struct loop *loop, void *opaque)
+{
+    (void)loop;
+    admission_sample(opaque);
 }
 
 static int print_version(void)
@@ -315,11 +323,22 @@ static int start(struct app *app)
         return -1;
     app->hubs = hub_registry_create();
     hub_registry_set_loop(app->hubs, app->loop); /* the API ends live streams through it */
+    struct admission_config ac = {
+        .budget_pct = c->cpu_budget,
+        .refuse = strcmp(c->over_budget, "refuse") == 0,
+        .metrics = &app->metrics,
+    };
+    app->admission = admission_create(&ac);
+    if (!app->admission)
+        return -1;
+    admission_sample(app->admission);
+    loop_timer_add(app->loop, 1000, true, on_cpu_sample, app->admission);
     struct hls_config hc = {
         .part_seconds = c->part_seconds,
         .linger_seconds = c->hls_linger,
         .ladder = app->ladder_none ? NULL : &app->ladder,
         .x264_preset = c->x264_preset,
+        .admission = app->admission,
         .metrics = &app->metrics,
     };
     app->hls = hls_server_create(&hc, app->hubs);
@@ -396,6 +415,7 @@ static void stop(struct app *app)
     publish_auth_destroy(&app->auth);
     hls_server_destroy(&app->hls);
     hub_registry_destroy(&app->hubs);
+    admission_destroy(&app->admission); /* after every sink that could ask it */
     loop_destroy(&app->loop); /* runs what the key worker posted last, freeing it */
     db_close(&app->db);       /* an abandoned upload worker never touches the db again */
     if (app->sigfd > 0)

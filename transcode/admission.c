@@ -1,0 +1,116 @@
+#include "transcode/admission.h"
+
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+
+struct sample {
+    int64_t wall_us, cpu_us;
+};
+
+struct admission {
+    struct admission_config cfg;
+    int ncpu;
+    struct sample ring[ADMISSION_WINDOW + 1]; /* the sampling thread's only */
+    int n, next;
+    atomic_int usage_permille;
+};
+
+static int available_cpus(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+        return CPU_COUNT(&set);
+    return 1;
+}
+
+struct admission *admission_create(const struct admission_config *cfg)
+{
+    struct admission *a = calloc(1, sizeof(*a));
+    if (!a)
+        return NULL;
+    a->cfg = *cfg;
+    a->ncpu = available_cpus();
+    return a;
+}
+
+void admission_destroy(struct admission **pa)
+{
+    free(*pa);
+    *pa = NULL;
+}
+
+static int64_t tv_us(struct timeval tv)
+{
+    return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+void admission_sample(struct admission *a)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) < 0)
+        return;
+    admission_sample_at(a, clock_mono_us(), tv_us(ru.ru_utime) + tv_us(ru.ru_stime));
+}
+
+void admission_sample_at(struct admission *a, int64_t wall_us, int64_t cpu_us)
+{
+    int size = ADMISSION_WINDOW + 1;
+    a->ring[a->next] = (struct sample){wall_us, cpu_us};
+    a->next = (a->next + 1) % size;
+    if (a->n < size)
+        a->n++;
+    if (a->n < 2)
+        return;
+    const struct sample *oldest = &a->ring[a->n < size ? 0 : a->next];
+    int64_t wall = wall_us - oldest->wall_us, cpu = cpu_us - oldest->cpu_us;
+    if (wall <= 0 || cpu < 0)
+        return;
+    int64_t permille = cpu * 1000 / (wall * a->ncpu);
+    atomic_store_explicit(&a->usage_permille, (int)(permille > 100000 ? 100000 : permille),
+                          memory_order_relaxed);
+    if (a->cfg.metrics)
+        atomic_store_explicit(&a->cfg.metrics->cpu_usage_permille, permille,
+                              memory_order_relaxed);
+}
+
+int admission_usage_permille(const struct admission *a)
+{
+    return atomic_load_explicit(&a->usage_permille, memory_order_relaxed);
+}
+
+enum admission_decision admission_decide(struct admission *a, const char *name, char *why,
+                                         size_t whylen)
+{
+    if (!a || a->cfg.budget_pct <= 0)
+        return ADMIT_LADDER;
+    int usage = admission_usage_permille(a);
+    if (usage < a->cfg.budget_pct * 10)
+        return ADMIT_LADDER;
+    if (why)
+        snprintf(why, whylen,
+                 "the server is over its CPU budget (%d.%d%% of %d cores, --cpu-budget %d); "
+                 "try again later",
+                 usage / 10, usage % 10, a->ncpu, a->cfg.budget_pct);
+    if (a->cfg.refuse) {
+        log_warn("admission", name,
+                 "publish refused: CPU at %d.%d%% of %d cores, over --cpu-budget %d%% "
+                 "(--over-budget refuse)",
+                 usage / 10, usage % 10, a->ncpu, a->cfg.budget_pct);
+        if (a->cfg.metrics)
+            metrics_add(&a->cfg.metrics->admission_refused_total, 1);
+        return ADMIT_REFUSE;
+    }
+    log_warn("admission", name,
+             "no ladder for this stream: CPU at %d.%d%% of %d cores, over --cpu-budget %d%%; "
+             "its source is passed through as it is, the live streams keep their ladders",
+             usage / 10, usage % 10, a->ncpu, a->cfg.budget_pct);
+    if (a->cfg.metrics)
+        metrics_add(&a->cfg.metrics->admission_passthrough_total, 1);
+    return ADMIT_PASSTHROUGH;
+}
