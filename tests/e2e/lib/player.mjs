@@ -21,7 +21,7 @@ function script(name) {
 
 // The players the tests name: which library, and its configuration (none = its defaults).
 export const PLAYERS = {
-  'hls.js': { lib: 'hls.js', config: { lowLatencyMode: true } },
+  'hls.js': { lib: 'hls.js', config: { lowLatencyMode: true, ...(process.env.HLS_DEBUG ? { debug: true } : {}) } },
   shaka: { lib: 'shaka', config: {} },
   'shaka-ll': { lib: 'shaka', config: { streaming: { lowLatencyMode: true } } },
   'video.js': { lib: 'video.js', config: {} },
@@ -52,6 +52,7 @@ function harness() {
       detail = ` (video ${fmt(info.video)}; audio ${fmt(info.audio)})`;
     }
     window.stats.waitingAt.push(`t=${v.currentTime.toFixed(3)} buffered ${ranges.join(',')}${detail}`);
+    console.log(`WAITING ${window.stats.waitingAt[window.stats.waitingAt.length - 1]}`);
   });
   const err = (s) => { window.stats.errors.push(s); };
 
@@ -70,6 +71,8 @@ function harness() {
       window.wallLatency = () => (hls.playingDate ? (Date.now() - hls.playingDate.getTime()) / 1000 : NaN);
     } else if (lib === 'shaka') {
       shaka.polyfill.installAll();
+      // The debug build (SHAKA_DEBUG=1) logs every append, offset and append window.
+      if (shaka.log && shaka.log.setLevel) shaka.log.setLevel(shaka.log.Level.V1);
       const player = new shaka.Player();
       window.shakaPlayer = player;
       await player.attach(v);
