@@ -397,7 +397,7 @@ static void test_lag_gauge(void)
     struct lagt l = {&m, 0};
     struct loop_timer *tick = loop_timer_add(loop, 5, true, on_after, NULL);
     CHECK_EQ_INT(loop_run(loop), 0); /* one pass: publishes the earliest due time */
-    CHECK(metrics_loop_lag_us(&m, clock_mono_us()) < 250000);
+    CHECK(metrics_loop_lag_us(&m, clock_mono_us()) < 1000000); /* generous: a loaded box */
     loop_timer_cancel(loop, tick);
     loop_timer_add(loop, 10, false, on_block, &l);
     loop_timer_add(loop, 20, false, on_after, NULL);
