@@ -87,6 +87,12 @@ void metrics_text_write(struct buf *out, struct metrics *m, struct hub_registry 
           hub_registry_count(hubs));
     gauge(out, "kibitka_publishers", "Publishing RTMP sessions.", "gauge",
           metrics_get(&m->publishers));
+    buf_printf(out,
+               "# HELP kibitka_loop_lag_seconds How late the network thread's event loop runs "
+               "its timers: the most over the last 10-20 s, or how overdue the earliest one is "
+               "while the loop is stuck.\n# TYPE kibitka_loop_lag_seconds gauge\n"
+               "kibitka_loop_lag_seconds %.6f\n",
+               (double)metrics_loop_lag_us(m, clock_mono_us()) / 1e6);
     gauge(out, "kibitka_rtmp_connections", "Open RTMP connections.", "gauge",
           metrics_get(&m->rtmp_connections));
     gauge(out, "kibitka_rtmp_connections_total", "RTMP connections accepted.", "counter",

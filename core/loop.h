@@ -3,13 +3,19 @@
  * One loop runs on one thread (the network thread); every function here except loop_stop must be
  * called on that thread. Callbacks run on it and must never block. A handler may delete its own
  * fd, or any other, from inside a callback: registrations are freed only after the current batch
- * of events has been dispatched, so a stale event for a deleted fd is skipped, not delivered. */
+ * of events has been dispatched, so a stale event for a deleted fd is skipped, not delivered.
+ *
+ * Sized for tens of thousands of fds and timers: a registration is found by its fd in O(1);
+ * timers are a min-heap, O(log n) to add, cancel or fire. Due timers fire earliest first, and
+ * timers due at the same time in the order they were armed. */
 #ifndef KIBITKA_CORE_LOOP_H
 #define KIBITKA_CORE_LOOP_H
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/epoll.h>
+
+#include "core/metrics.h"
 
 struct loop;
 struct loop_timer;
@@ -22,16 +28,24 @@ struct loop *loop_create(void);
 /* Frees the loop and every registration and timer; does not close the fds. */
 void loop_destroy(struct loop **ploop);
 
+/* Publishes how late the loop runs its timers in metrics (loop_lag_max_us, loop_next_due_us;
+ * read them with metrics_loop_lag_us). metrics must outlive the loop; NULL: none. */
+void loop_set_metrics(struct loop *loop, struct metrics *metrics);
+
 /* Watches fd for events (EPOLLIN and/or EPOLLOUT, level-triggered). 0 or -errno. */
 int loop_add_fd(struct loop *loop, int fd, uint32_t events, loop_fd_cb cb, void *opaque);
 int loop_mod_fd(struct loop *loop, int fd, uint32_t events);
 /* Stops watching fd. The caller still owns and closes fd. */
 void loop_del_fd(struct loop *loop, int fd);
 
-/* Calls cb after interval_ms, and every interval_ms after that when repeat is true. The handle
- * stays valid until loop_timer_cancel, or, for a one-shot timer, until its callback returns. */
+/* Calls cb after interval_ms, and every interval_ms after that when repeat is true (counted
+ * from when the loop ran it, so a late loop does not fire a burst to catch up). The handle stays
+ * valid until loop_timer_cancel, or, for a one-shot timer, until its callback returns; a callback
+ * may cancel its own timer, or any other. A timer armed or re-armed inside a timer callback
+ * fires in a later iteration, never in the same one, even with interval 0. */
 struct loop_timer *loop_timer_add(struct loop *loop, int64_t interval_ms, bool repeat,
                                   loop_timer_cb cb, void *opaque);
+/* Frees t (after its callback returns, when called from it). NULL is ignored. */
 void loop_timer_cancel(struct loop *loop, struct loop_timer *t);
 
 /* Runs fn(arg) on the loop's thread soon. Safe from any thread: the way worker threads hand

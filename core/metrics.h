@@ -75,6 +75,9 @@ struct metrics {
     atomic_int_fast64_t logins_refused_total;      /* counter: 503, the pool's queue was full */
     atomic_int_fast64_t logins_rate_limited_total; /* counter: 429, not checked */
     atomic_int_fast64_t logins_failed_total;       /* counter: wrong username or password */
+    /* the network thread's loop (core/loop.c, loop_set_metrics); read with metrics_loop_lag_us */
+    atomic_int_fast64_t loop_lag_max_us;  /* most a timer ran late, over the last 10-20 s */
+    atomic_int_fast64_t loop_next_due_us; /* monotonic time the earliest timer is due; 0: none */
 };
 
 static inline void metrics_add(atomic_int_fast64_t *m, int64_t n)
@@ -85,6 +88,15 @@ static inline void metrics_add(atomic_int_fast64_t *m, int64_t n)
 static inline int64_t metrics_get(atomic_int_fast64_t *m)
 {
     return atomic_load_explicit(m, memory_order_relaxed);
+}
+
+/* How late the network thread's loop runs (kibitka_loop_lag_seconds), at monotonic time now:
+ * the most a timer ran behind its due time over the last 10-20 s, or, when the loop is stuck
+ * now (in a long callback, or starved of CPU), how overdue its earliest timer already is. */
+static inline int64_t metrics_loop_lag_us(struct metrics *m, int64_t now)
+{
+    int64_t most = metrics_get(&m->loop_lag_max_us), due = metrics_get(&m->loop_next_due_us);
+    return due > 0 && now - due > most ? now - due : most;
 }
 
 #endif

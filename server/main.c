@@ -298,6 +298,8 @@ static int start(struct app *app)
     if (bind_listeners(app) < 0 || lock_data_dir(app) < 0)
         return -1;
     app->loop = loop_create();
+    if (app->loop)
+        loop_set_metrics(app->loop, &app->metrics); /* kibitka_loop_lag_seconds */
     if (!app->loop || setup_signals(app) < 0 ||
         loop_add_fd(app->loop, app->sigfd, EPOLLIN, on_signal, app) < 0) {
         log_error("main", NULL, "cannot set up the event loop: %s", strerror(errno));

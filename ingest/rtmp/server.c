@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -364,9 +365,22 @@ static void accept_cb(struct loop *loop, int lfd, uint32_t events, void *opaque)
     }
 }
 
+/* Bytes the kernel holds for c that we have not read yet. */
+static int unread_bytes(const struct conn *c)
+{
+    int n = 0;
+    return ioctl(c->fd, FIONREAD, &n) == 0 ? n : 0;
+}
+
 /* Closes connections that made no progress (handshake, command, media) for idle_timeout, and
  * those not publishing publish_timeout after accept (a key check still under way included: it
- * answers in milliseconds unless the database is stuck). */
+ * answers in milliseconds unless the database is stuck).
+ *
+ * Never as idle while the connection has bytes we have not read: then the silence is ours (the
+ * network thread ran late, starved of CPU by encoders, or this timer ran after a long callback,
+ * while last_progress_us dates from before), not the peer's. With 40 publishers on 2 cores that
+ * closed half of them as idle with their media waiting in their sockets. The publish deadline
+ * keeps no such exception: a peer without a key must not dodge it by keeping bytes in flight. */
 static void sweep_cb(struct loop *loop, void *opaque)
 {
     struct rtmp_server *srv = opaque;
@@ -381,7 +395,7 @@ static void sweep_cb(struct loop *loop, void *opaque)
             continue;
         }
         enum rtmp_close_reason why = RTMP_CLOSE_NREASONS;
-        if (limit > 0 && now - c->last_progress_us > limit)
+        if (limit > 0 && now - c->last_progress_us > limit && unread_bytes(c) == 0)
             why = RTMP_CLOSE_IDLE;
         else if (deadline > 0 && now - c->accepted_us > deadline &&
                  !rtmp_session_publishing(c->sess))
