@@ -71,6 +71,14 @@ struct metrics {
     atomic_int_fast64_t logins_refused_total;      /* counter: 503, the pool's queue was full */
     atomic_int_fast64_t logins_rate_limited_total; /* counter: 429, not checked */
     atomic_int_fast64_t logins_failed_total;       /* counter: wrong username or password */
+    /* HTTP connections (api/http_limits.h) */
+    atomic_int_fast64_t http_connections;     /* gauge: open now */
+    atomic_int_fast64_t http_connections_max; /* gauge: the cap (--http-max-connections or the
+                                                 descriptor limit's share) */
+    atomic_int_fast64_t http_refused_per_address_total; /* counter: closed at accept,
+                                                           --http-max-connections-per-address */
+    atomic_int_fast64_t http_request_timeouts_total;    /* counter: closed without a whole
+                                                           request, --http-request-timeout */
 };
 
 static inline void metrics_add(atomic_int_fast64_t *m, int64_t n)
