@@ -96,7 +96,8 @@ static const struct flag flags[] = {
       "after it was accepted or its last response was sent, however slowly it sends meanwhile; "
       "also how long a kept-alive connection may stay idle"),
     F("max-connections", FLAG_INT, max_connections, "1000", "N",
-      "RTMP connections accepted at once; more are closed at accept"),
+      "RTMP connections accepted at once; more are closed at accept. Two descriptors each "
+      "(the socket, a recording chunk) are kept out of HTTP's share"),
     F("max-connections-per-address", FLAG_INT, max_connections_per_address, "32", "N",
       "RTMP connections accepted at once from one IP address, loopback included (behind a "
       "local TCP proxy every peer is one address: raise it); 0 means no limit"),
