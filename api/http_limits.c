@@ -262,7 +262,7 @@ int http_limits_sweep(struct http_limits *l, int64_t now_us)
     int n = 0;
     int64_t missed = 0;
     bool log = false;
-    uint8_t last[16];
+    uint8_t last[16] = {0};
     pthread_mutex_lock(&l->lock);
     while (l->wait_head && l->wait_head->deadline_us <= now_us) {
         struct http_conn *c = l->wait_head;
