@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/http_limits.h"
 #include "api/metrics_text.h"
 #include "auth/password.h"
 #include "core/alloc.h"
@@ -33,6 +34,13 @@ struct http_server {
      * connection MHD has already closed. */
     pthread_mutex_t lock;
     bool stopped;
+    /* Connection limits, and the thread that closes connections past their request deadline
+     * (http_limits_sweep); sweep_lock and sweep_cond only stop it. */
+    struct http_limits *limits;
+    pthread_t sweeper;
+    bool sweeper_started, sweep_stop;
+    pthread_mutex_t sweep_lock;
+    pthread_cond_t sweep_cond;
 };
 
 /* One per HTTP request, from the first call of the access handler. One reference belongs to MHD
@@ -41,12 +49,14 @@ struct request {
     atomic_int refs;
     struct http_server *srv;
     struct MHD_Connection *conn;
-    bool alive; /* under srv->lock */
+    struct http_conn *hc; /* the connection's record in srv->limits (NULL: none) */
+    bool alive;           /* under srv->lock */
     int64_t wait_started_us;
     struct buf body; /* /api request body, at most API_BODY_MAX bytes */
     bool answered;   /* a response was queued early (413) */
     bool too_large;  /* the body grew past API_BODY_MAX: discarding it, then 413 */
     bool seen;       /* the access handler was called once (the headers are in) */
+    bool received;   /* the whole request is in (headers and body): no deadline any more */
     /* Set by uri_seen when the request target is refused: answered with bad_status and the
      * connection closed, before any route sees it. */
     unsigned bad_status;
@@ -99,6 +109,9 @@ static struct request *request_new(struct http_server *srv, struct MHD_Connectio
     atomic_init(&r->refs, 1);
     r->srv = srv;
     r->conn = conn;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    r->hc = ci ? ci->socket_context : NULL;
     r->alive = true;
     buf_init(&r->body);
     return r;
@@ -204,8 +217,75 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **req
     pthread_mutex_lock(&srv->lock);
     r->alive = false;
     pthread_mutex_unlock(&srv->lock);
+    /* Answered (or the connection is going): a kept-alive connection now waits for its next
+     * request, with a new deadline. */
+    http_limits_request_done(srv->limits, r->hc, clock_mono_us());
     request_unref(r);
     *req_cls = NULL;
+}
+
+/* MHD's accept policy: the per-address cap (MHD has applied its own cap on connections). */
+static enum MHD_Result admit(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+    struct http_server *srv = cls;
+    (void)addrlen;
+    return http_limits_admit(srv->limits, addr) ? MHD_YES : MHD_NO;
+}
+
+/* MHD_OPTION_NOTIFY_CONNECTION: a connection's record in the limits lives from MHD's set-up of
+ * the connection to its clean-up, which comes before MHD closes the socket. */
+static void connection_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                              enum MHD_ConnectionNotificationCode code)
+{
+    struct http_server *srv = cls;
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        http_limits_close(srv->limits, *socket_context);
+        *socket_context = NULL;
+        return;
+    }
+    const union MHD_ConnectionInfo *fd =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    const union MHD_ConnectionInfo *peer =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    *socket_context = fd ? http_limits_open(srv->limits, fd->connect_fd,
+                                            peer ? peer->client_addr : NULL, clock_mono_us())
+                         : NULL;
+}
+
+/* Closes, a few times per timeout, the connections that have not sent a whole request in time. */
+static void *sweeper(void *arg)
+{
+    struct http_server *srv = arg;
+    int64_t period_us = (int64_t)(srv->cfg.request_timeout_s * 1e6 / 4);
+    period_us = period_us < 50000 ? 50000 : period_us > 500000 ? 500000 : period_us;
+    pthread_mutex_lock(&srv->sweep_lock);
+    while (!srv->sweep_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        int64_t ns = ts.tv_nsec + period_us * 1000;
+        ts.tv_sec += (time_t)(ns / 1000000000);
+        ts.tv_nsec = (long)(ns % 1000000000);
+        pthread_cond_timedwait(&srv->sweep_cond, &srv->sweep_lock, &ts);
+        if (srv->sweep_stop)
+            break;
+        pthread_mutex_unlock(&srv->sweep_lock);
+        http_limits_sweep(srv->limits, clock_mono_us());
+        pthread_mutex_lock(&srv->sweep_lock);
+    }
+    pthread_mutex_unlock(&srv->sweep_lock);
+    return NULL;
+}
+
+static void sweeper_stop(struct http_server *srv)
+{
+    if (!srv->sweeper_started)
+        return;
+    pthread_mutex_lock(&srv->sweep_lock);
+    srv->sweep_stop = true;
+    pthread_cond_signal(&srv->sweep_cond);
+    pthread_mutex_unlock(&srv->sweep_lock);
+    pthread_join(srv->sweeper, NULL);
+    srv->sweeper_started = false;
 }
 
 static void blob_free_cb(void *cls)
@@ -512,6 +592,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
             return api_too_large(r, conn);
         return MHD_YES;
     }
+    if (*upload_data_size == 0 && !r->received) {
+        r->received = true; /* the whole request is in: its deadline no longer applies */
+        http_limits_request_in(srv->limits, r->hc);
+    }
     bool api = !strncmp(url, "/api/", 5);
     if (api && *upload_data_size > 0)
         return api_upload(r, upload_data, upload_data_size);
@@ -591,16 +675,43 @@ struct http_server *http_server_create(const struct http_server_config *cfg)
                      MHD_USE_ERROR_LOG | MHD_USE_TURBO;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    struct http_limits_config lc = {
+        .max_per_address = cfg->max_connections_per_address,
+        .request_timeout_s = cfg->request_timeout_s > 0 ? cfg->request_timeout_s : 10,
+        .metrics = cfg->metrics,
+    };
+    srv->cfg.request_timeout_s = lc.request_timeout_s;
+    srv->limits = http_limits_create(&lc);
+    pthread_mutex_init(&srv->sweep_lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&srv->sweep_cond, &ca);
+    pthread_condattr_destroy(&ca);
+    /* At its connection cap MHD stops accepting: more connections wait in the listen queue
+     * (SOMAXCONN long) until one closes, which a request deadline makes soon. */
+    unsigned max_conns = cfg->max_connections > 0 ? (unsigned)cfg->max_connections : 4000;
+    if (cfg->metrics)
+        atomic_store(&cfg->metrics->http_connections_max, (int64_t)max_conns);
     srv->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, handle, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        flags, 0, admit, srv, handle, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_LISTEN_SOCKET, cfg->listen_fd, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)cfg->threads, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)4000, MHD_OPTION_NOTIFY_COMPLETED, request_completed,
-        srv, MHD_OPTION_URI_LOG_CALLBACK, uri_seen, srv, MHD_OPTION_END);
-    if (!srv->daemon) {
+        MHD_OPTION_CONNECTION_LIMIT, max_conns, MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv,
+        MHD_OPTION_NOTIFY_CONNECTION, connection_notify, srv, MHD_OPTION_URI_LOG_CALLBACK, uri_seen,
+        srv, MHD_OPTION_END);
+    if (srv->daemon && pthread_create(&srv->sweeper, NULL, sweeper, srv) == 0)
+        srv->sweeper_started = true;
+    if (!srv->sweeper_started) {
         /* The socket is bound already: what fails here is threads or epoll, not the port. */
         log_error("http", NULL, "cannot start the HTTP server's threads (see --http-threads)");
-        close(cfg->listen_fd);
+        if (srv->daemon)
+            MHD_stop_daemon(srv->daemon); /* it closes the listening socket */
+        else
+            close(cfg->listen_fd);
+        http_limits_destroy(&srv->limits);
+        pthread_cond_destroy(&srv->sweep_cond);
+        pthread_mutex_destroy(&srv->sweep_lock);
         api_destroy(&srv->api);
         free(srv->cors_origin);
         pthread_mutex_destroy(&srv->lock);
@@ -632,7 +743,11 @@ void http_server_destroy(struct http_server **psrv)
     pthread_mutex_lock(&srv->lock);
     srv->stopped = true;
     pthread_mutex_unlock(&srv->lock);
-    MHD_stop_daemon(srv->daemon);
+    sweeper_stop(srv);
+    MHD_stop_daemon(srv->daemon); /* closes every connection: none is left in the limits */
+    http_limits_destroy(&srv->limits);
+    pthread_cond_destroy(&srv->sweep_cond);
+    pthread_mutex_destroy(&srv->sweep_lock);
     server_unref(srv);
     *psrv = NULL;
 }

@@ -6,7 +6,10 @@
  * gone (closed by the client, or by the server stopping): a per-request record, refcounted
  * between MHD and the packager, makes that safe. An /api call the api finishes later (a login
  * on the password pool: API_PENDING) suspends the connection the same way, and the api's done
- * callback resumes it with the answer. */
+ * callback resumes it with the answer.
+ *
+ * Connection limits (http_limits.h): a cap on open connections, one per address, and a deadline
+ * to receive each request, enforced by a sweep thread of the server's own. */
 #ifndef KIBITKA_API_HTTP_H
 #define KIBITKA_API_HTTP_H
 
@@ -39,6 +42,12 @@ struct http_server_config {
     const char
         *spool_dir; /* the recorder's spool (a deleted recording's leftovers go); may be NULL */
     double link_lifetime_s; /* signed recording links work this long + duration; 0: 6 h */
+    /* Connection limits (api/http_limits.h): connections open at once (more wait in the listen
+     * queue; main sizes it from the descriptor limit), from one address (more are closed at
+     * accept; 0: no limit), and how long a connection may take to send a whole request. */
+    int max_connections;             /* > 0 */
+    int max_connections_per_address; /* 0: no limit */
+    double request_timeout_s;        /* > 0 */
 };
 
 /* Starts serving on cfg->listen_fd. NULL after logging why. */

@@ -1,6 +1,8 @@
 #include "api/metrics_text.h"
 
+#include <dirent.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -61,6 +63,52 @@ static int64_t resident_bytes(void)
         resident = 0;
     fclose(f);
     return (int64_t)resident * sysconf(_SC_PAGESIZE);
+}
+
+/* Descriptors open now (the entries of /proc/self/fd, less the directory's own) and the soft
+ * limit; -1 when they cannot be read. */
+static int64_t open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int64_t n = -1;
+    if (!d)
+        return -1;
+    for (struct dirent *e; (e = readdir(d));)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
+}
+
+static int64_t max_fds(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return -1;
+    return rl.rlim_cur == RLIM_INFINITY ? INT64_MAX : (int64_t)rl.rlim_cur;
+}
+
+/* HTTP connections and what the limits did (api/http_limits.h). */
+static void http_metrics(struct buf *out, struct metrics *m)
+{
+    gauge(out, "process_open_fds", "Number of open file descriptors.", "gauge", open_fds());
+    gauge(out, "process_max_fds", "Maximum number of open file descriptors (the soft limit).",
+          "gauge", max_fds());
+    gauge(out, "kibitka_http_connections", "Open HTTP connections.", "gauge",
+          metrics_get(&m->http_connections));
+    gauge(out, "kibitka_http_connections_max",
+          "HTTP connections open at once (--http-max-connections, or the descriptor limit's "
+          "share); more wait in the listen queue.",
+          "gauge", metrics_get(&m->http_connections_max));
+    buf_printf(out,
+               "# HELP kibitka_http_connections_refused_total HTTP connections closed at "
+               "accept, by reason.\n# TYPE kibitka_http_connections_refused_total counter\n"
+               "kibitka_http_connections_refused_total{reason=\"per_address_limit\"} %lld\n",
+               (long long)metrics_get(&m->http_refused_per_address_total));
+    gauge(out, "kibitka_http_request_timeouts_total",
+          "HTTP connections closed because a whole request was not in within "
+          "--http-request-timeout (slow headers or body, or idle after a response).",
+          "counter", metrics_get(&m->http_request_timeouts_total));
 }
 
 static void login_metrics(struct buf *out, struct metrics *m)
@@ -146,6 +194,7 @@ void metrics_text_write(struct buf *out, struct metrics *m, struct hub_registry 
     gauge(out, "kibitka_admission_refused_total",
           "Publishes refused because the server was over --cpu-budget (--over-budget refuse).",
           "counter", metrics_get(&m->admission_refused_total));
+    http_metrics(out, m);
     recording_metrics(out, m);
     login_metrics(out, m);
     hls_metrics_write(hls, out);

@@ -9,7 +9,9 @@ DURATION=${DURATION:-10}
 clip=$(bench_clip 60)
 
 hp=$(free_port); rp=$(free_port)
-"$KIBITKA" serve --open-publish --ladder none --no-record --http 127.0.0.1:$hp --rtmp 127.0.0.1:$rp --log-level warn &
+# wrk connects from one address: no per-address HTTP limit (CONNS may pass its default, 256).
+"$KIBITKA" serve --open-publish --ladder none --no-record --http 127.0.0.1:$hp --rtmp 127.0.0.1:$rp --log-level warn \
+  --http-max-connections-per-address 0 &
 kpid=$!; PIDS+=($kpid)
 wait_http "http://127.0.0.1:$hp/health"
 start_publishers 1 "rtmp://127.0.0.1:$rp/live/egress" "$clip" # publishes as egress0

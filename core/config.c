@@ -90,8 +90,21 @@ static const struct flag flags[] = {
     F("stop-grace", FLAG_DOUBLE, stop_grace, "1", "SECONDS",
       "on SIGTERM/SIGINT, HTTP keeps serving the ended playlists this long before exit"),
     F("http-threads", FLAG_INT, http_threads, "2", "N", "HTTP worker threads"),
+    F("http-max-connections", FLAG_INT, http_max_connections, "0", "N",
+      "HTTP connections open at once; more wait in the listen queue until one closes. 0 "
+      "means from the descriptor limit (raised to the hard limit at start): what it leaves "
+      "after 2 per --max-connections RTMP connection and 64 more, at most 16384"),
+    F("http-max-connections-per-address", FLAG_INT, http_max_connections_per_address, "256", "N",
+      "HTTP connections open at once from one IP address (an IPv6 address counts as its /64), "
+      "loopback included; more are closed at accept. Behind a reverse proxy or a CDN that "
+      "connects from few addresses, raise it or set 0 (no limit)"),
+    F("http-request-timeout", FLAG_DOUBLE, http_request_timeout, "10", "SECONDS",
+      "close an HTTP connection that has not sent a whole request (headers and body) this long "
+      "after it was accepted or its last response was sent, however slowly it sends meanwhile; "
+      "also how long a kept-alive connection may stay idle"),
     F("max-connections", FLAG_INT, max_connections, "1000", "N",
-      "RTMP connections accepted at once; more are closed at accept"),
+      "RTMP connections accepted at once; more are closed at accept. Two descriptors each "
+      "(the socket, a recording chunk) are kept out of HTTP's share"),
     F("max-connections-per-address", FLAG_INT, max_connections_per_address, "32", "N",
       "RTMP connections accepted at once from one IP address, loopback included (behind a "
       "local TCP proxy every peer is one address: raise it); 0 means no limit"),
@@ -382,6 +395,10 @@ static int check_numbers(const struct config *cfg, FILE *err)
         {"hls-linger", cfg->hls_linger, 0, INFINITY, "0 seconds or more"},
         {"stop-grace", cfg->stop_grace, 0, INFINITY, "0 seconds or more"},
         {"http-threads", cfg->http_threads, 1, 64, "1 to 64"},
+        {"http-max-connections", cfg->http_max_connections, 0, 1000000, "0 to 1000000"},
+        {"http-max-connections-per-address", cfg->http_max_connections_per_address, 0, INFINITY,
+         "0 or more"},
+        {"http-request-timeout", cfg->http_request_timeout, 1, 3600, "1 to 3600 seconds"},
         {"max-connections", cfg->max_connections, 1, INFINITY, "1 or more"},
         {"max-connections-per-address", cfg->max_connections_per_address, 0, INFINITY, "0 or more"},
         {"publish-timeout", cfg->publish_timeout, 1, 3600, "1 to 3600 seconds"},

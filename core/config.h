@@ -46,6 +46,10 @@ struct config {
     int max_connections; /* --max-connections: RTMP connections at once */
     int max_connections_per_address; /* --max-connections-per-address: 0 = no limit */
     double publish_timeout;          /* --publish-timeout: from accept to publishing, seconds */
+    /* HTTP connections (api/http_limits.h) */
+    int http_max_connections;             /* --http-max-connections: 0 = from the fd limit */
+    int http_max_connections_per_address; /* --http-max-connections-per-address: 0 = none */
+    double http_request_timeout;          /* --http-request-timeout: seconds for a request */
     struct config_list webhook_urls; /* --webhook URL, repeatable (or comma-separated) */
     char *webhook_secret;            /* --webhook-secret: HMAC-SHA256 key of X-Kibitka-Signature */
     /* Bit i: the i-th flag's value came from its KIBITKA_ variable, not the command line, so an

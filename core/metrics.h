@@ -78,6 +78,14 @@ struct metrics {
     /* the network thread's loop (core/loop.c, loop_set_metrics); read with metrics_loop_lag_us */
     atomic_int_fast64_t loop_lag_max_us;  /* most a timer ran late, over the last 10-20 s */
     atomic_int_fast64_t loop_next_due_us; /* monotonic time the earliest timer is due; 0: none */
+    /* HTTP connections (api/http_limits.h) */
+    atomic_int_fast64_t http_connections;     /* gauge: open now */
+    atomic_int_fast64_t http_connections_max; /* gauge: the cap (--http-max-connections or the
+                                                 descriptor limit's share) */
+    atomic_int_fast64_t http_refused_per_address_total; /* counter: closed at accept,
+                                                           --http-max-connections-per-address */
+    atomic_int_fast64_t http_request_timeouts_total;    /* counter: closed without a whole
+                                                           request, --http-request-timeout */
 };
 
 static inline void metrics_add(atomic_int_fast64_t *m, int64_t n)

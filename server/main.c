@@ -22,12 +22,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "api/http.h"
+#include "api/http_limits.h"
 #include "api/webhook.h"
 #include "auth/publish.h"
 #include "core/clock.h"
@@ -67,6 +69,7 @@ struct app {
     struct data_lock *data_lock;
     int sigfd;
     int stop_signal;
+    long fd_limit;                   /* RLIMIT_NOFILE's soft limit, once raised */
     int live_streams;                /* at the last tick */
     int64_t trim_due_us, trimmed_us; /* see trim_memory */
 };
@@ -292,9 +295,80 @@ static int check_db_not_lost(struct app *app, const char *url)
     return -1;
 }
 
+/* The most descriptors the kernel lets a process have (fs.nr_open); a hard limit of "unlimited"
+ * cannot be given to the soft one. */
+static rlim_t nr_open(void)
+{
+    FILE *f = fopen("/proc/sys/fs/nr_open", "r");
+    unsigned long long n = 0;
+    if (f) {
+        if (fscanf(f, "%llu", &n) != 1)
+            n = 0;
+        fclose(f);
+    }
+    return n ? (rlim_t)n : 1048576;
+}
+
+/* Raises the soft descriptor limit to the hard one. Shells and service managers start processes
+ * with a soft limit of 1024 and a much higher hard one; at 1024, 1,100 idle HTTP connections left
+ * RTMP accepts and the recorder's chunk files failing with EMFILE. Returns the soft limit now. */
+static long raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return 1024;
+    rlim_t was = rl.rlim_cur, want = rl.rlim_max;
+    if (want == RLIM_INFINITY || want > nr_open())
+        want = nr_open();
+    if (want > was) {
+        rl.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+            log_info("main", NULL, "descriptor limit raised from %llu to %llu (the hard limit)",
+                     (unsigned long long)was, (unsigned long long)want);
+        else
+            log_warn("main", NULL, "cannot raise the descriptor limit from %llu to %llu: %s",
+                     (unsigned long long)was, (unsigned long long)want, strerror(errno));
+    }
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+        return rl.rlim_cur == RLIM_INFINITY ? (long)nr_open() : 1024;
+    return rl.rlim_cur > (rlim_t)LONG_MAX ? LONG_MAX : (long)rl.rlim_cur;
+}
+
+/* HTTP's share of the descriptors (http_limits_max_connections), logged. */
+static int http_max_connections(const struct app *app)
+{
+    const struct config *c = &app->cfg;
+    long reserve;
+    bool tight;
+    int n = http_limits_max_connections(app->fd_limit, c->max_connections, c->http_max_connections,
+                                        &reserve, &tight);
+    if (tight)
+        log_warn("main", NULL,
+                 "the descriptor limit (%ld) cannot keep %ld descriptors for --max-connections %d "
+                 "RTMP connections, their recordings, the database and uploads, and leave HTTP "
+                 "enough: HTTP gets %d connections and RTMP or recordings may fail with 'too many "
+                 "open files'. Raise the hard limit (ulimit -Hn, LimitNOFILE=) or lower "
+                 "--max-connections",
+                 app->fd_limit, reserve, c->max_connections, n);
+    else if (c->http_max_connections > n)
+        log_warn("main", NULL,
+                 "--http-max-connections %d: the descriptor limit (%ld) leaves HTTP %d, after "
+                 "%ld kept for RTMP, recordings, the database and uploads",
+                 c->http_max_connections, app->fd_limit, n, reserve);
+    char per[48] = "no limit per address";
+    if (c->http_max_connections_per_address > 0)
+        snprintf(per, sizeof(per), "%d from one address", c->http_max_connections_per_address);
+    log_info("main", NULL,
+             "HTTP: at most %d connections (%s), a whole request within %g s; descriptor limit "
+             "%ld, %ld kept for RTMP, recordings, the database and uploads",
+             n, per, c->http_request_timeout, app->fd_limit, reserve);
+    return n;
+}
+
 static int start(struct app *app)
 {
     struct config *c = &app->cfg;
+    app->fd_limit = raise_fd_limit();
     if (bind_listeners(app) < 0 || lock_data_dir(app) < 0)
         return -1;
     app->loop = loop_create();
@@ -369,6 +443,9 @@ static int start(struct app *app)
         .store = app->store,
         .spool_dir = spool_dir,
         .link_lifetime_s = c->link_lifetime,
+        .max_connections = http_max_connections(app),
+        .max_connections_per_address = c->http_max_connections_per_address,
+        .request_timeout_s = c->http_request_timeout,
     };
     app->http = http_server_create(&htc);
     app->http_fd = -1; /* the server's now, even when it failed */

@@ -30,8 +30,9 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // Starts kibitka with the given extra flags; resolves once /health answers 200. Without a
 // --ladder flag the server runs `--ladder none`: most tests are about packaging the source, and
 // transcoding every 720p test publish would cost CPU they do not need (ladder.test.mjs names its
-// ladders).
-export async function startServer(extra = [], env = {}) {
+// ladders). `launcher` runs the server through a command that execs it (same pid), such as
+// ['prlimit', '--nofile=256:512', '--'].
+export async function startServer(extra = [], env = {}, { launcher = [] } = {}) {
   const http = await freePort();
   const rtmp = await freePort();
   // Each server gets its own data directory (its SQLite database) unless the test names one.
@@ -39,7 +40,7 @@ export async function startServer(extra = [], env = {}) {
   const args = ['serve', '--http', `127.0.0.1:${http}`, '--rtmp', `127.0.0.1:${rtmp}`,
     ...(extra.includes('--data') ? [] : ['--data', dataDir]),
     ...(extra.includes('--ladder') ? [] : ['--ladder', 'none']), ...extra];
-  const proc = spawn(binary, args, {
+  const proc = spawn(launcher[0] || binary, [...launcher.slice(1), ...(launcher.length ? [binary] : []), ...args], {
     env: { ...process.env, ASAN_OPTIONS: 'detect_leaks=1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -26,6 +26,9 @@ int main(void)
     CHECK(c.link_lifetime == 21600); /* 6 h */
     CHECK(!c.open_publish);
     CHECK_STREQ(c.cors_origin, "*");
+    CHECK_EQ_INT(c.http_max_connections, 0); /* from the descriptor limit */
+    CHECK_EQ_INT(c.http_max_connections_per_address, 256);
+    CHECK(c.http_request_timeout == 10);
     config_free(&c);
 
     /* flags, both --flag value and --flag=value forms */
@@ -67,6 +70,9 @@ int main(void)
         {2, {"--x264-preset", "turbo"}, "--x264-preset 'turbo' is not one of"},
         {2, {"--log-level", "loud"}, "--log-level 'loud'"},
         {2, {"--link-lifetime", "0"}, "--link-lifetime 0 is out of range"},
+        {2, {"--http-request-timeout", "0.5"}, "--http-request-timeout 0.5 is out of range (1 to"},
+        {2, {"--http-max-connections-per-address", "-1"}, "is not a whole number"},
+        {2, {"--http-max-connections", "x"}, "--http-max-connections 'x' is not a whole number"},
         {1, {"stray"}, "unexpected argument 'stray'"},
         {2, {"--open-publish=maybe", ""}, "not one of 1/0"},
     };
