@@ -252,7 +252,7 @@ static void test_media(const char *ann, const char *eve)
     /* a link this server signed, expired a second ago */
     char q[API_URL_QUERY_MAX];
     api_url_query(api, "/api/recordings/" A "/chunks/1.mp4",
-                  api_url_expiry(api, 0) - API_LINK_LIFETIME_S - 1, q);
+                  api_url_expiry(api, NULL) - API_LINK_LIFETIME_S - 1, q);
     qs[1] = query_value(q, "expires", e, sizeof(e));
     qs[3] = query_value(q, "sig", sig, sizeof(sig));
     CHECK_EQ_INT(call("GET", "/api/recordings/" A "/chunks/1.mp4", NULL, &r), 403);

@@ -85,7 +85,7 @@ static void publish(struct hub_registry *hubs, const char *name, const struct hu
     struct hub_track tr[2] = {{clip.par[0], {1, 1000}, {30, 1}}, {clip.par[1], {1, 1000}, {0, 1}}};
     CHECK_EQ_INT(hub_start(hub, tr, 2), 0);
     for (int i = 0; i < clip.n; i++) {
-        struct hub_packet hp = {clip.pkts[i].pkt, 1767225600000000LL + clip.pkts[i].pkt->dts};
+        struct hub_packet hp = {clip.pkts[i].pkt, 1767225600000000LL + clip.pkts[i].pkt->dts, false};
         hub_push(hub, &hp);
     }
     hub_end(hub);
@@ -295,7 +295,7 @@ static void test_reconfigure(void)
             CHECK_EQ_INT(hub_reconfigure(hub, tr2, 2), 0);
             changed = true;
         }
-        struct hub_packet hp = {p, 1767225600000000LL + p->dts};
+        struct hub_packet hp = {p, 1767225600000000LL + p->dts, false};
         hub_push(hub, &hp);
     }
     hub_end(hub);
