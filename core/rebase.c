@@ -4,7 +4,7 @@
 #include <string.h>
 
 #define US_TB ((AVRational){1, 1000000})
-/* The step a track's jumping packet is put after the head when the track has none yet. */
+/* The step after its track's last packet a jumping packet is put at when the track has none. */
 #define DEFAULT_STEP_US 20000
 /* A track's own step is used only up to this (a longer one was a gap, not a frame). */
 #define MAX_STEP_US 1000000
@@ -58,10 +58,10 @@ bool rebase_packet(struct rebase *rb, AVPacket *pkt, struct rebase_jump *jump)
     int64_t epoch = find_epoch(rb, t, in);
     if (epoch < 0) {
         int64_t step = t->step_us > 0 && t->step_us <= MAX_STEP_US ? t->step_us : DEFAULT_STEP_US;
-        int64_t from = t->seen ? t->last_us : rb->head_us, to = rb->head_us + step;
+        int64_t from = t->seen ? t->last_us : rb->head_us, to = from + step;
         int64_t was = in + *offset_of(rb, t->seen ? t->epoch : rb->epoch);
         if (jump)
-            *jump = (struct rebase_jump){from, in, to, was - from};
+            *jump = (struct rebase_jump){from, in, to, was - to};
         epoch = ++rb->epoch;
         *offset_of(rb, epoch) = to - in;
         rb->jumps++;

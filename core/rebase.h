@@ -14,8 +14,8 @@
  * head), or more than REBASE_JUMP_US before its own track's last one. A track's gap alone (video
  * frames an encoder dropped while its audio went on) is not a jump: it is measured from the
  * head, which the other track kept moving. On a jump a new epoch starts: its offset puts the
- * packet one frame (the track's last step) after the head, and the packet is flagged as a
- * discontinuity. The other tracks keep their old offset until their own timestamps jump too,
+ * packet one frame (the track's last step) after its track's last packet, where it would have
+ * been without the jump, and the packet is flagged as a discontinuity. The other tracks keep their old offset until their own timestamps jump too,
  * which normally happens within a few packets; they then land near the head with the new
  * epoch's offset and take it, without a second discontinuity. So when the whole stream jumps,
  * both tracks are rebased by the same amount and A/V sync survives; when one track jumps and
@@ -61,7 +61,7 @@ struct rebase_jump {
     int64_t from_us; /* where the track's timestamps were (output timeline: its last dts) */
     int64_t in_us;   /* the packet's timestamp as the source sent it */
     int64_t to_us;   /* where it was put */
-    int64_t by_us;   /* the jump: where the packet would have landed, minus from_us */
+    int64_t by_us;   /* the jump: where the packet would have landed, minus to_us */
 };
 
 /* Starts with offset 0 for ntracks tracks (at most REBASE_MAX_TRACKS) in the given time bases. */
