@@ -32,8 +32,8 @@ struct hub {
     bool started, ended;
     struct hub_info info; /* under reg->lock */
     atomic_uint_fast64_t bytes_in;
-    struct rebase rebase;          /* the source's thread */
-    atomic_uint_fast64_t jumps;    /* rebase.jumps, for other threads */
+    struct rebase rebase;           /* the source's thread */
+    atomic_uint_fast64_t jumps;     /* rebase.jumps, for other threads */
     struct hub_publisher publisher; /* written under reg->lock (hub_registry_stop reads it) */
     bool has_publisher;
     char refusal[HUB_REFUSAL_MAX]; /* why a sink's accept refused the stream, "" otherwise */

@@ -15,11 +15,12 @@
  * frames an encoder dropped while its audio went on) is not a jump: it is measured from the
  * head, which the other track kept moving. On a jump a new epoch starts: its offset puts the
  * packet one frame (the track's last step) after its track's last packet, where it would have
- * been without the jump, and the packet is flagged as a discontinuity. The other tracks keep their old offset until their own timestamps jump too,
- * which normally happens within a few packets; they then land near the head with the new
- * epoch's offset and take it, without a second discontinuity. So when the whole stream jumps,
- * both tracks are rebased by the same amount and A/V sync survives; when one track jumps and
- * the other does not, the jumping track is rebased onto the other's timeline.
+ * been without the jump, and the packet is flagged as a discontinuity. The other tracks keep their
+ * old offset until their own timestamps jump too, which normally happens within a few packets; they
+ * then land near the head with the new epoch's offset and take it, without a second discontinuity.
+ * So when the whole stream jumps, both tracks are rebased by the same amount and A/V sync survives;
+ * when one track jumps and the other does not, the jumping track is rebased onto the other's
+ * timeline.
  *
  * Smaller backward steps (under REBASE_JUMP_US) are left alone: the sinks drop packets whose dts
  * does not increase. Not thread-safe: one per hub, on the source's thread. */
@@ -49,11 +50,11 @@ struct rebase_track {
 struct rebase {
     struct rebase_track tr[REBASE_MAX_TRACKS];
     int ntracks;
-    int64_t epoch;                       /* the newest epoch; 0 at the start */
-    int64_t offset_us[REBASE_EPOCHS];    /* epoch e's offset at e % REBASE_EPOCHS */
-    bool any;                            /* a packet was seen */
-    int64_t head_us;                     /* the largest output dts of any track */
-    uint64_t jumps;                      /* epochs started after the first */
+    int64_t epoch;                    /* the newest epoch; 0 at the start */
+    int64_t offset_us[REBASE_EPOCHS]; /* epoch e's offset at e % REBASE_EPOCHS */
+    bool any;                         /* a packet was seen */
+    int64_t head_us;                  /* the largest output dts of any track */
+    uint64_t jumps;                   /* epochs started after the first */
 };
 
 /* What a jump did, for the log. */

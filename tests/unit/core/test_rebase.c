@@ -18,12 +18,12 @@
 struct run {
     struct rebase rb;
     int discs;
-    int64_t first_disc_at;    /* media time of the first discontinuity, -1: none */
-    int64_t last_out[2];      /* last output dts per track */
-    int64_t max_step[2];      /* largest output dts step per track */
-    int64_t min_step[2];      /* smallest */
-    int64_t av_skew_max;      /* |video out - audio out - (video t - audio t)| over the run */
-    int64_t out_at_t[2];      /* output minus media time of each track's last packet */
+    int64_t first_disc_at; /* media time of the first discontinuity, -1: none */
+    int64_t last_out[2];   /* last output dts per track */
+    int64_t max_step[2];   /* largest output dts step per track */
+    int64_t min_step[2];   /* smallest */
+    int64_t av_skew_max;   /* |video out - audio out - (video t - audio t)| over the run */
+    int64_t out_at_t[2];   /* output minus media time of each track's last packet */
 };
 
 static void run_init(struct run *r)

@@ -255,7 +255,8 @@ static void test_jump(int64_t delta_ms)
         char *pl = playlist(srv, "lad", rs[r]);
         double longest;
         int64_t msn = discontinuity_msn(pl, &longest);
-        fprintf(stderr, "jump %+lld ms: %s: discontinuity before segment %lld, longest EXTINF %.3f\n",
+        fprintf(stderr,
+                "jump %+lld ms: %s: discontinuity before segment %lld, longest EXTINF %.3f\n",
                 (long long)delta_ms, rs[r], (long long)msn, longest);
         CHECK_EQ_INT(msn, 4); /* segments 0-3 are 0-8 s */
         CHECK(longest > 1.5 && longest < 2.5);
