@@ -23,7 +23,11 @@
  * timeline.
  *
  * Smaller backward steps (under REBASE_JUMP_US) are left alone: the sinks drop packets whose dts
- * does not increase. Not thread-safe: one per hub, on the source's thread. */
+ * does not increase. Limits: a publisher that pauses with its clock running (nothing sent for
+ * more than REBASE_JUMP_US, timestamps then following the wall clock) is rebased too, so its
+ * timeline (and PDT) leaves the pause out; a stream whose only track has frames more than
+ * REBASE_JUMP_US apart would be rebased at every frame. Not thread-safe: one per hub, on the
+ * source's thread. */
 #ifndef KIBITKA_CORE_REBASE_H
 #define KIBITKA_CORE_REBASE_H
 

@@ -86,6 +86,8 @@ test('timestamp jumps are rebased: continuous playlists, one discontinuity, sane
       assert.ok(text.includes('#EXT-X-MEDIA-SEQUENCE:0\n'), `${name}: the whole stream is listed`);
       assert.ok(Math.abs(total - SECONDS) < 1.5, `${name}: ${total.toFixed(3)} s listed of ${SECONDS}\n${text}`);
       const discs = (text.match(/#EXT-X-DISCONTINUITY\n/g) || []).length;
+      console.log(`${name}: ${durs.length} segments, ${total.toFixed(3)} s, longest EXTINF `
+        + `${Math.max(...durs)}, ${discs} discontinuity`);
       assert.equal(discs, p.jumps, `${name}: discontinuities\n${text}`);
       if (p.jumps) {
         // At the first keyframe after the jump (7 s into a 2 s GOP: 8 s), continuing the timeline.
@@ -109,6 +111,8 @@ test('timestamp jumps are rebased: continuous playlists, one discontinuity, sane
         return r && r.state === 'ready' ? r : null;
       }, { timeout: 60000, what: `${name}: recording ready` });
       const detail = JSON.parse((await api(`/api/recordings/${rec.id}`, token)).text);
+      console.log(`${name}: recording ${detail.duration_seconds} s in ${detail.chunks} chunk(s) `
+        + `(${detail.chunk_list.map((k) => k.duration_seconds).join(' + ')})`);
       assert.ok(Math.abs(detail.duration_seconds - SECONDS) < 1.5,
         `${name}: recording of ${detail.duration_seconds} s`);
       assert.equal(detail.chunks, 1 + p.jumps, `${name}: chunks ${JSON.stringify(detail.chunk_list)}`);
