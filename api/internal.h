@@ -159,15 +159,17 @@ void api_recording_delete(struct api_call *c);
 void api_recording_chunk(struct api_call *c);
 void api_recording_playlist(struct api_call *c);
 /* Signed URLs (recording_media.c). api_url_query writes "expires=E&sig=HEX" for path, valid
- * until expires (unix seconds); api_url_expiry is when the URLs handed out now for a recording
- * of that duration expire; api_url_signature_check checks the request's own ?expires=&sig=
+ * until expires (unix seconds); api_url_expiry is when the URLs handed out now for recording r
+ * expire (--link-lifetime plus its duration, at most its wall-clock span; r NULL: no duration);
+ * api_url_signature_check checks the request's own ?expires=&sig=
  * against its path: 0 when valid, -ENOENT when the query has neither, -EKEYEXPIRED when this
  * server signed it but it has expired, -EBADMSG when it is malformed or the signature does not
  * match (tampered, another path, or signed before a restart). */
 #define API_URL_QUERY_MAX 96
 void api_url_query(const struct api *api, const char *path, int64_t expires,
                    char out[API_URL_QUERY_MAX]);
-int64_t api_url_expiry(const struct api *api, int64_t duration_us);
+struct db_recording;
+int64_t api_url_expiry(const struct api *api, const struct db_recording *r);
 int api_url_signature_check(struct api_call *c);
 /* The recording {id} of the path if the caller may see it (owner, admin, or a signed URL),
  * else false after a 404 exactly like a missing one. Clear *r after true. */

@@ -19,6 +19,12 @@ static void stream_bytes(void *opaque, struct hub *hub)
                (unsigned long long)hub_bytes_in(hub));
 }
 
+static void stream_jumps(void *opaque, struct hub *hub)
+{
+    buf_printf(opaque, "kibitka_stream_timestamp_jumps_total{stream=\"%s\"} %llu\n", hub_name(hub),
+               (unsigned long long)hub_timestamp_jumps(hub));
+}
+
 /* Recorder and upload queue figures (recorder/, storage/upload.c). */
 static void recording_metrics(struct buf *out, struct metrics *m)
 {
@@ -156,6 +162,10 @@ void metrics_text_write(struct buf *out, struct metrics *m, struct hub_registry 
     buf_printf(out, "# HELP kibitka_stream_bytes_in_total Bytes received from the publisher, "
                     "per live stream.\n# TYPE kibitka_stream_bytes_in_total counter\n");
     hub_registry_foreach(hubs, stream_bytes, out);
+    buf_printf(out, "# HELP kibitka_stream_timestamp_jumps_total Publisher timestamp jumps "
+                    "rebased (each an EXT-X-DISCONTINUITY), per live stream.\n"
+                    "# TYPE kibitka_stream_timestamp_jumps_total counter\n");
+    hub_registry_foreach(hubs, stream_jumps, out);
     gauge(out, "kibitka_parts_total", "LL-HLS parts produced since start, all streams.", "counter",
           metrics_get(&m->hls_parts_total));
     gauge(out, "kibitka_segments_total", "HLS segments produced since start, all streams.",

@@ -60,9 +60,19 @@ void api_url_query(const struct api *api, const char *path, int64_t expires,
     snprintf(out, API_URL_QUERY_MAX, "expires=%lld&sig=%s", (long long)expires, hex);
 }
 
-int64_t api_url_expiry(const struct api *api, int64_t duration_us)
+int64_t api_url_expiry(const struct api *api, const struct db_recording *r)
 {
-    return clock_wall_us() / 1000000 + api->link_lifetime_s + duration_us / 1000000;
+    int64_t now = clock_wall_us(), add_us = 0;
+    if (r) {
+        /* The media's duration, but never more than the wall-clock time the recording took on
+         * this server: a duration once computed from a publisher's jumping timestamps (25 days
+         * for a 37 s recording) must not make links live that long. */
+        int64_t span = (r->ended_at > 0 ? r->ended_at : now) - r->started_at;
+        add_us = r->duration_us < span ? r->duration_us : span;
+        if (add_us < 0)
+            add_us = 0;
+    }
+    return now / 1000000 + api->link_lifetime_s + add_us / 1000000;
 }
 
 int api_url_signature_check(struct api_call *c)
@@ -249,7 +259,7 @@ void api_recording_chunk(struct api_call *c)
 static size_t playlist_chunks(struct api_call *c, const struct db_recording *r,
                               const struct db_chunk *chunks, size_t n, struct vod_chunk *out)
 {
-    int64_t expires = api_url_expiry(c->api, r->duration_us);
+    int64_t expires = api_url_expiry(c->api, r);
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
         const struct db_chunk *k = &chunks[i];

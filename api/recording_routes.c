@@ -172,7 +172,7 @@ void api_recording_get(struct api_call *c)
         db_recording_clear(&r);
         return;
     }
-    int64_t expires = api_url_expiry(c->api, r.duration_us);
+    int64_t expires = api_url_expiry(c->api, &r);
     json_t *o = recording_json(&r), *arr = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, chunk_json(c->api, &r, &chunks[i], expires));

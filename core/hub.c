@@ -10,6 +10,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/rebase.h"
 
 struct sink {
     const struct hub_sink_ops *ops;
@@ -31,6 +32,8 @@ struct hub {
     bool started, ended;
     struct hub_info info; /* under reg->lock */
     atomic_uint_fast64_t bytes_in;
+    struct rebase rebase;           /* the source's thread */
+    atomic_uint_fast64_t jumps;     /* rebase.jumps, for other threads */
     struct hub_publisher publisher; /* written under reg->lock (hub_registry_stop reads it) */
     bool has_publisher;
     char refusal[HUB_REFUSAL_MAX]; /* why a sink's accept refused the stream, "" otherwise */
@@ -110,6 +113,7 @@ int hub_registry_claim(struct hub_registry *reg, const char *name, struct hub **
     hub->started_mono_us = clock_mono_us();
     hub->started_wall_us = clock_wall_us();
     atomic_init(&hub->bytes_in, 0);
+    atomic_init(&hub->jumps, 0);
     hub->next = reg->live;
     reg->live = hub;
     reg->nlive++;
@@ -322,6 +326,10 @@ int hub_start(struct hub *hub, const struct hub_track *tracks, int ntracks)
         hub->ntracks = i + 1;
     }
     hub->started = true;
+    AVRational tbs[HUB_MAX_TRACKS];
+    for (int i = 0; i < ntracks; i++)
+        tbs[i] = tracks[i].time_base;
+    rebase_init(&hub->rebase, tbs, ntracks);
     struct hub_info info;
     describe(hub->tracks, hub->ntracks, &info);
     pthread_mutex_lock(&hub->reg->lock);
@@ -377,13 +385,31 @@ const struct hub_track *hub_tracks(const struct hub *hub, int *ntracks)
     return hub->tracks;
 }
 
+static void log_jump(const struct hub *hub, int track, const struct rebase_jump *j)
+{
+    log_warn("hub", hub->name,
+             "timestamps jumped by %+.3f s (track %d, at %.3f s of the stream): rebased to go on "
+             "at %.3f s, marked as a discontinuity",
+             (double)j->by_us / 1e6, track, (double)j->from_us / 1e6, (double)j->to_us / 1e6);
+}
+
 void hub_push(struct hub *hub, const struct hub_packet *pkt)
 {
     if (!hub->started || hub->ended)
         return;
+    /* A shallow copy with rebased timestamps: the sinks only read it or take their own
+     * reference (av_packet_ref works on it); the source's packet is left as it was. */
+    AVPacket copy = *pkt->pkt;
+    struct rebase_jump jump;
+    struct hub_packet hp = {&copy, pkt->wallclock_us, false};
+    if (rebase_packet(&hub->rebase, &copy, &jump)) {
+        hp.discontinuity = true;
+        atomic_store(&hub->jumps, hub->rebase.jumps);
+        log_jump(hub, copy.stream_index, &jump);
+    }
     for (int i = 0; i < hub->nsinks; i++)
         if (hub->sinks[i].active && hub->sinks[i].ops->packet)
-            hub->sinks[i].ops->packet(hub->sinks[i].opaque, pkt);
+            hub->sinks[i].ops->packet(hub->sinks[i].opaque, &hp);
 }
 
 void hub_end(struct hub *hub)
@@ -425,4 +451,9 @@ void hub_count_bytes_in(struct hub *hub, uint64_t n)
 uint64_t hub_bytes_in(const struct hub *hub)
 {
     return atomic_load(&((struct hub *)hub)->bytes_in);
+}
+
+uint64_t hub_timestamp_jumps(const struct hub *hub)
+{
+    return atomic_load(&((struct hub *)hub)->jumps);
 }

@@ -20,6 +20,13 @@
  * EXT-X-PROGRAM-DATE-TIME and latency figures). The hub never modifies or frees a pushed packet;
  * the source keeps ownership, a sink that keeps data takes its own reference.
  *
+ * Timestamp jumps. The hub is where a publisher's timestamp jumps are taken out (core/rebase.h):
+ * the sinks get a copy of each packet on one continuous timeline, shared by all tracks, and the
+ * first packet after a jump of more than REBASE_JUMP_US either way carries discontinuity = true
+ * (the packager then marks EXT-X-DISCONTINUITY, the recorder starts a new chunk, both at the next
+ * keyframe). Sources pass their timestamps as they are (extended to 64 bits); sinks never see a
+ * jump, so no duration they compute can come from one.
+ *
  * Lifetime. A hub is refcounted. The registry holds one reference while the stream is live, the
  * source holds one, and each sink may hold one (hub_ref) for as long as it serves the stream
  * after the end (an ended HLS playlist lingers). hub_end releases the name at once, so a new
@@ -50,6 +57,9 @@ struct hub_track {
 struct hub_packet {
     const AVPacket *pkt;  /* stream_index = track index; flags & AV_PKT_FLAG_KEY on keyframes */
     int64_t wallclock_us; /* when the source received it (clock_wall_us) */
+    /* Set by the hub for the sinks (a source leaves it false): the stream's timestamps jumped
+     * just before this packet, and were rebased so that this packet continues the timeline. */
+    bool discontinuity;
 };
 
 struct hub_sink_ops {
@@ -178,5 +188,7 @@ int hub_registry_stop(struct hub_registry *reg, const char *stream_id, const cha
 /* Ingest accounting for /metrics, updated by the source. */
 void hub_count_bytes_in(struct hub *hub, uint64_t n);
 uint64_t hub_bytes_in(const struct hub *hub);
+/* Timestamp jumps rebased so far (any thread). */
+uint64_t hub_timestamp_jumps(const struct hub *hub);
 
 #endif

@@ -2,6 +2,7 @@
 #include "packager/hls_ladder.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,8 @@
 #include "core/log.h"
 #include "packager/hls_sink.h"
 #include "transcode/worker.h"
+
+#define DISC_MAX 8
 
 struct hls_ladder {
     char name[HUB_NAME_MAX + 1];
@@ -22,6 +25,12 @@ struct hls_ladder {
     int64_t part_target_us;
     int64_t reorder_delay; /* set before the first push, read on the worker after it */
     atomic_bool finished;
+    /* The source's discontinuities (hls_ladder_discontinuity): the pts of the last DISC_MAX of
+     * them, under disc_lock; disc_n counts them all, each rung how many it has applied. */
+    pthread_mutex_t disc_lock;
+    int64_t disc_pts[DISC_MAX];
+    atomic_int_fast64_t disc_n;
+    int64_t disc_done[LADDER_MAX_RUNGS]; /* worker thread */
 };
 
 /* Rung r's track as its segmenter sees it: the encoder's parameters on the source's timeline. */
@@ -61,10 +70,30 @@ static void on_restart(void *opaque, const struct transcoder *t)
     }
 }
 
+/* Whether rung r's keyframe pkt is the first at or after a discontinuity of the source's it has
+ * not applied yet (they are consumed, in order, up to pkt's pts). */
+static bool disc_due(struct hls_ladder *l, int r, const AVPacket *pkt)
+{
+    if (atomic_load(&l->disc_n) == l->disc_done[r] || !(pkt->flags & AV_PKT_FLAG_KEY))
+        return false;
+    bool due = false;
+    pthread_mutex_lock(&l->disc_lock);
+    int64_t n = atomic_load(&l->disc_n);
+    if (n - l->disc_done[r] > DISC_MAX)
+        l->disc_done[r] = n - DISC_MAX; /* older ones are gone: the rung is far behind */
+    for (; l->disc_done[r] < n && pkt->pts >= l->disc_pts[l->disc_done[r] % DISC_MAX];
+         l->disc_done[r]++)
+        due = true;
+    pthread_mutex_unlock(&l->disc_lock);
+    return due;
+}
+
 static void on_packet(void *opaque, int rung, const AVPacket *pkt, int64_t wall_us)
 {
     struct hls_ladder *l = opaque;
     if (rung >= 0 && rung < l->nrungs && l->seg[rung]) {
+        if (disc_due(l, rung, pkt))
+            hls_sink_feed_discontinuity(l->seg[rung]);
         hls_sink_feed_set_reorder_delay(l->seg[rung], l->reorder_delay);
         hls_sink_feed_packet(l->seg[rung], pkt, wall_us);
     }
@@ -97,6 +126,8 @@ int hls_ladder_start(const struct hls_ladder_config *cfg, struct hls_ladder **ou
     l->time_base = cfg->time_base;
     l->frame_rate = cfg->frame_rate;
     l->part_target_us = cfg->part_target_us;
+    pthread_mutex_init(&l->disc_lock, NULL);
+    atomic_init(&l->disc_n, 0);
     struct transcode_worker_config wc = {
         .tc =
             {
@@ -132,6 +163,15 @@ void hls_ladder_set_reorder_delay(struct hls_ladder *l, int64_t delay)
     l->reorder_delay = delay;
 }
 
+void hls_ladder_discontinuity(struct hls_ladder *l, int64_t pts)
+{
+    pthread_mutex_lock(&l->disc_lock);
+    int64_t n = atomic_load(&l->disc_n);
+    l->disc_pts[n % DISC_MAX] = pts;
+    atomic_store(&l->disc_n, n + 1);
+    pthread_mutex_unlock(&l->disc_lock);
+}
+
 void hls_ladder_push(struct hls_ladder *l, const AVPacket *pkt, int64_t wall_us)
 {
     transcode_worker_push(l->worker, pkt, wall_us);
@@ -164,6 +204,7 @@ void hls_ladder_destroy(struct hls_ladder **pl)
         hls_stream_end(l->st[r]); /* a no-op after the worker's end */
         hls_stream_unref(l->st[r]);
     }
+    pthread_mutex_destroy(&l->disc_lock);
     xfreep(pl);
 }
 

@@ -44,6 +44,11 @@ int hls_ladder_start(const struct hls_ladder_config *cfg, struct hls_ladder **ou
 void hls_ladder_set_reorder_delay(struct hls_ladder *l, int64_t delay);
 /* A normalised source video packet (the source sink's thread). */
 void hls_ladder_push(struct hls_ladder *l, const AVPacket *pkt, int64_t wall_us);
+/* The source cut a segment before its keyframe of this pts for a timestamp jump and marked the
+ * next one EXT-X-DISCONTINUITY (the source sink's thread, before pushing that keyframe): each
+ * rung does the same before its first keyframe at or after pts (the IDR forced there), so the
+ * discontinuity is at the same segment in every rendition. */
+void hls_ladder_discontinuity(struct hls_ladder *l, int64_t pts);
 /* The source's video changed configuration: the worker finishes the frames before the change,
  * then re-opens its decoder and encoders on the new source (the same rung heights, widths from
  * the new aspect ratio) and each rung continues with a new init section. */

@@ -41,6 +41,7 @@ struct output {
     int clock;
     bool part_open;
     int64_t part_start_us, part_end_us;
+    bool disc_next; /* its next part starts a segment after a timestamp jump */
 };
 
 #define MAX_OUTPUTS 2
@@ -87,6 +88,10 @@ struct hls_sink {
     int target_s;
     int64_t max_seg_us;
     int64_t fr_frames; /* video frames in the first segment */
+    /* A timestamp jump (see mark_discontinuity): pending until the main track's next keyframe,
+     * whose dts (tb of the main track) then cuts the segment. */
+    bool disc_pending, disc_cut;
+    int64_t disc_dts;
 };
 
 static void fail(struct hls_sink *k, const char *what, int err)
@@ -454,7 +459,9 @@ static bool flush_output(struct hls_sink *k, int o, int64_t duration_us, bool se
         .seg_time_us = k->out[o].clock >= 0 ? k->out[o].part_start_us : k->seg_start_us,
         .seg_end = seg_end,
         .target_s = k->target_s,
+        .discontinuity = k->out[o].disc_next,
     };
+    k->out[o].disc_next = false;
     hls_stream_publish(k->out[o].st, &pub);
     return true;
 }
@@ -532,6 +539,13 @@ static void emit(struct hls_sink *k, int idx, AVPacket *pkt)
         int64_t dts = av_rescale_q(pkt->dts, t->tb, US_TB);
         int64_t end = av_rescale_q(pkt->dts + pkt->duration, t->tb, US_TB);
         bool key = !t->video || (pkt->flags & AV_PKT_FLAG_KEY);
+        if (k->disc_cut && pkt->dts == k->disc_dts) {
+            k->disc_cut = false;
+            if (k->part_open)
+                close_part(k, true);
+            for (int o = 0; o < k->nout; o++)
+                k->out[o].disc_next = true;
+        }
         cut_before(k, dts, end, key);
         if (!k->seg_open) {
             k->seg_open = true;
@@ -669,6 +683,23 @@ static void release_held(struct hls_sink *k, int idx, int64_t dur)
     drain(k, false);
 }
 
+/* The main track's first keyframe (audio-only: packet) after a timestamp jump, which the hub
+ * rebased (hub_packet.discontinuity; for a rung, the ladder's word that the source cut at this
+ * pts). The timeline is continuous, so waiting for the keyframe costs nothing, and the new
+ * segment starts with one: the segment ends before it in every output, and the next one is
+ * marked EXT-X-DISCONTINUITY (see emit), in the rungs too. A jump before the target duration is
+ * known (the first segment, no playlist yet) cuts nothing: it would choose too short a target. */
+static void mark_discontinuity(struct hls_sink *k, const AVPacket *p)
+{
+    k->disc_pending = false;
+    if (!k->feed && k->target_s == 0)
+        return;
+    k->disc_cut = true;
+    k->disc_dts = p->dts;
+    if (k->ladder)
+        hls_ladder_discontinuity(k->ladder, p->pts);
+}
+
 /* One packet of track idx as packaged (after the audio transcoder, if any). */
 static void take_packet(struct hls_sink *k, int idx, const AVPacket *in, int64_t wall_us)
 {
@@ -679,6 +710,8 @@ static void take_packet(struct hls_sink *k, int idx, const AVPacket *in, int64_t
     if (!p)
         return;
     p->dts += t->dts_lead;
+    if (k->disc_pending && idx == k->main && (!t->video || (p->flags & AV_PKT_FLAG_KEY)))
+        mark_discontinuity(k, p);
     if (k->ladder && idx == k->ladder_track)
         hls_ladder_push(k->ladder, p, wall_us);
     if (t->held)
@@ -708,6 +741,7 @@ static void sink_packet(void *opaque, const struct hub_packet *hp)
 {
     struct hls_sink *k = opaque;
     int idx = hp->pkt->stream_index;
+    k->disc_pending |= hp->discontinuity && k->started;
     if (k->failed || idx < 0 || idx >= k->ntracks || !k->tr[idx].used)
         return;
     if (k->tr[idx].atx)
@@ -851,6 +885,11 @@ void hls_sink_feed_packet(struct hls_sink *k, const AVPacket *pkt, int64_t wall_
 {
     struct hub_packet hp = {.pkt = pkt, .wallclock_us = wall_us};
     sink_packet(k, &hp);
+}
+
+void hls_sink_feed_discontinuity(struct hls_sink *k)
+{
+    k->disc_pending = true;
 }
 
 void hls_sink_feed_set_reorder_delay(struct hls_sink *k, int64_t delay)

@@ -55,6 +55,9 @@ void hls_sink_feed_packet(struct hls_sink *k, const AVPacket *pkt, int64_t wall_
 /* The source's reorder delay (hls_ladder_set_reorder_delay, in the rung's time base): each
  * packet's dts becomes its pts minus this, as in the source. Before the packets it applies to. */
 void hls_sink_feed_set_reorder_delay(struct hls_sink *k, int64_t delay);
+/* The next packet, a keyframe, follows a timestamp jump in the source (hls_ladder_discontinuity):
+ * the segment ends before it and the next one is marked EXT-X-DISCONTINUITY. */
+void hls_sink_feed_discontinuity(struct hls_sink *k);
 /* The rung was re-opened on a reconfigured source: a new init section and a discontinuity. */
 void hls_sink_feed_restart(struct hls_sink *k, const struct hub_track *video);
 void hls_sink_feed_end(struct hls_sink *k);

@@ -40,6 +40,7 @@
 struct seg {
     int64_t msn;
     int init_version;
+    bool discontinuity;  /* EXT-X-DISCONTINUITY before it (a timestamp jump) */
     int64_t duration_us; /* sum of the parts */
     int64_t wall_us;
     bool complete;
@@ -291,6 +292,7 @@ static struct pl_media describe(struct hls_stream *st)
             .parts = s->parts,
             .nparts = s->nparts,
             .init_version = s->init_version,
+            .discontinuity = s->discontinuity,
         };
     }
     return (struct pl_media){
@@ -338,7 +340,8 @@ static void trim(struct hls_stream *st, int64_t now)
         total -= st->segs[st->listed].duration_us;
         st->segs[st->listed++].gone_us = now;
         if (st->listed < st->nsegs &&
-            st->segs[st->listed].init_version != st->segs[st->listed - 1].init_version)
+            (st->segs[st->listed].init_version != st->segs[st->listed - 1].init_version ||
+             st->segs[st->listed].discontinuity))
             st->disc_seq++;
     }
     int drop = 0;
@@ -560,6 +563,8 @@ void hls_stream_publish(struct hls_stream *st, const struct hls_part_pub *pub)
     int64_t now = clock_mono_us();
     pthread_mutex_lock(&st->lock);
     struct seg *s = open_seg(st);
+    if (s->nparts == 0 && pub->discontinuity && st->nsegs > 1)
+        s->discontinuity = true;
     add_part(st, s, pub);
     if (pub->target_s > 0 && st->target_s == 0)
         st->target_s = pub->target_s;

@@ -50,6 +50,9 @@ struct hls_part_pub {
     int64_t seg_time_us; /* the segment's start on the stream's timeline (PDT: set_clock) */
     bool seg_end;        /* the last part of its segment */
     int target_s;        /* the target duration, once the sink has chosen it (0 before) */
+    /* The first part of a segment that follows a timestamp jump: EXT-X-DISCONTINUITY before it
+     * (ignored on a part that does not start a segment). */
+    bool discontinuity;
 };
 
 /* The renditions of one stream as their EXT-X-RENDITION-REPORT tags see each other: each

@@ -62,15 +62,17 @@ static void write_header(struct buf *out, const struct pl_media *m)
     buf_printf(out, "#EXT-X-MAP:URI=\"%s\"\n", uri);
 }
 
-/* Before segment i: a discontinuity and the new init section where the init version changes;
- * after a delta update's skip, the init of the first segment shown when it is not the header's. */
+/* Before segment i: a discontinuity and the new init section where the init version changes, a
+ * discontinuity alone after a timestamp jump; after a delta update's skip, the init of the first
+ * segment shown when it is not the header's. (Segment 0's discontinuity is in the header's
+ * EXT-X-DISCONTINUITY-SEQUENCE.) */
 static void write_map_change(struct buf *out, const struct pl_media *m, int i, int skip)
 {
     char uri[96];
     int v = m->segs[i].init_version;
     bool disc = i > 0 && v != m->segs[i - 1].init_version;
     bool after_skip = i == skip && skip > 0 && v != m->segs[0].init_version;
-    if (disc)
+    if (disc || (i > 0 && m->segs[i].discontinuity))
         buf_printf(out, "#EXT-X-DISCONTINUITY\n");
     if (disc || after_skip) {
         pl_uri_init(uri, sizeof(uri), m->sid, v);

@@ -31,6 +31,7 @@ struct pl_segment {
     bool complete;       /* false only for the last one, the segment being cut */
     int init_version;    /* its init section; a change from the previous segment is written as
                             EXT-X-DISCONTINUITY with a new EXT-X-MAP */
+    bool discontinuity;  /* EXT-X-DISCONTINUITY before it, same init (a timestamp jump) */
     const struct pl_part *parts;
     int nparts;
 };

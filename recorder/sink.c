@@ -39,6 +39,7 @@ struct sink {
     struct io_file *file; /* NULL until the first chunk opens */
     int seq;
     bool chunk_open, paused, warned_drop;
+    bool disc_pending; /* a timestamp jump: the chunk ends before the next keyframe */
     int64_t chunk_us, frag_us;
     int64_t chunk_start_us, chunk_end_us, frag_start_us; /* main track, after the shift */
     int64_t written_end_us; /* the end of the media handed to the I/O thread in this chunk */
@@ -187,10 +188,19 @@ static void open_chunk(struct sink *k, int64_t dts_us)
     k->chunk_start_us = k->frag_start_us = k->chunk_end_us = k->written_end_us = dts_us;
 }
 
-/* Before the main track's packet [dts, end): the cuts it causes. */
+/* Before the main track's packet [dts, end): the cuts it causes. After a timestamp jump (the hub
+ * rebased it: the timeline goes on) the chunk ends at the next keyframe, so a jump is where a
+ * chunk starts, as a player of the recording would expect a discontinuity. */
 static void cut(struct sink *k, int64_t dts_us, int64_t end_us, bool key)
 {
-    if (k->chunk_open && key && dts_us - k->chunk_start_us >= k->chunk_us) {
+    bool jumped = key && k->disc_pending;
+    if (key)
+        k->disc_pending = false;
+    if (k->chunk_open && key && (jumped || dts_us - k->chunk_start_us >= k->chunk_us)) {
+        if (jumped)
+            log_info("recorder", k->name,
+                     "the publisher's timestamps jumped: chunk %d ends here, at %.3f s", k->seq,
+                     (double)dts_us / 1e6);
         close_chunk(k);
     } else if (k->chunk_open && dts_us - k->frag_start_us >= k->frag_us) {
         k->frag_start_us = dts_us;
@@ -267,11 +277,11 @@ static void sink_packet(void *opaque, const struct hub_packet *hp)
     if (!begin(k, t, hp->pkt))
         return;
     AVPacket *p = normalize(t, hp->pkt);
-    if (!p)
-        return;
-    if (t->held)
+    if (p && t->held)
         release_held(k, idx, p->dts - t->held->dts);
-    t->held = p;
+    k->disc_pending |= hp->discontinuity;
+    if (p)
+        t->held = p;
 }
 
 /* ---- start, end ---- */

@@ -98,7 +98,7 @@ static void push(struct rtmp_stream *st, AVPacket *pkt, int64_t wall_us)
     pkt->dts -= st->origin;
     pkt->pts -= st->origin;
     pkt->stream_index = video || !st->video_track ? 0 : 1;
-    struct hub_packet hp = {pkt, wall_us};
+    struct hub_packet hp = {pkt, wall_us, false};
     hub_push(st->hub, &hp);
     if (video)
         st->video_pkts++;

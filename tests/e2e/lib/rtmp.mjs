@@ -68,6 +68,8 @@ export function command(name, txn, ...args) {
 }
 
 // --- chunks: one message, fmt 0, split at chunkSize ---
+// A timestamp of 0xFFFFFF or more (up to 2^32 - 1) goes in the extended timestamp field, which
+// every continuation chunk (fmt 3) repeats, as FFmpeg and OBS send it.
 export function chunked({ csid = 3, type = 20, streamId = 0, ts = 0, payload, chunkSize = 128, declaredLength }) {
   const len = declaredLength ?? payload.length;
   const basic = (fmt) => {
@@ -80,9 +82,11 @@ export function chunked({ csid = 3, type = 20, streamId = 0, ts = 0, payload, ch
   mh.writeUIntBE(len, 3, 3);
   mh[6] = type;
   mh.writeUInt32LE(streamId, 7);
-  const out = [basic(0), mh];
+  const ext = [];
+  if (ts >= 0xffffff) { const e = Buffer.alloc(4); e.writeUInt32BE(ts); ext.push(e); }
+  const out = [basic(0), mh, ...ext];
   for (let off = 0; off < payload.length; off += chunkSize) {
-    if (off > 0) out.push(basic(3));
+    if (off > 0) out.push(basic(3), ...ext);
     out.push(payload.subarray(off, off + chunkSize));
   }
   return Buffer.concat(out);
@@ -116,7 +120,9 @@ export function flvTags(buf) {
 
 // Publishes under key, then sends each file's tags in turn at real-time pace, the timestamps of
 // each file continuing after the previous one. Returns the socket's connection object.
-export async function publishFlvSequence(port, key, files) {
+// mapTs(ts) gives the timestamp sent for a tag at media time ts (ms), to make a publisher whose
+// clock jumps or wraps (taken modulo 2^32); the pace follows the media time.
+export async function publishFlvSequence(port, key, files, { mapTs = (ts) => ts } = {}) {
   const c = await connect(port);
   await handshake(c);
   await send(c, Buffer.concat([setChunkSize(65536), connectCmd(), createStreamCmd(), publishCmd(key)]));
@@ -129,7 +135,8 @@ export async function publishFlvSequence(port, key, files) {
       const ts = base + t.ts;
       const wait = ts - (Date.now() - t0);
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      await send(c, chunked({ csid: t.type === 9 ? 6 : 4, type: t.type, streamId: 1, ts, payload: t.data, chunkSize: 65536 }));
+      const sent = ((mapTs(ts) % 2 ** 32) + 2 ** 32) % 2 ** 32;
+      await send(c, chunked({ csid: t.type === 9 ? 6 : 4, type: t.type, streamId: 1, ts: sent, payload: t.data, chunkSize: 65536 }));
       last = Math.max(last, t.ts);
     }
     base += last + 33;

@@ -11,6 +11,7 @@
 
 #include "api/internal.h"
 #include "auth/password.h"
+#include "core/clock.h"
 #include "test.h"
 
 static struct api *api;
@@ -249,10 +250,25 @@ static void test_media(const char *ann, const char *eve)
     CHECK_EQ_INT(call("GET", "/api/recordings/" A "/chunks/1.mp4", NULL, &r), 403);
     CHECK_STREQ(err_code(&r), "link_invalid");
     api_response_clear(&r);
+    /* Links outlive a recording by its duration, but never by more than its wall-clock span:
+     * a 37 s recording whose duration came from jumping timestamps (2147488.6 s, issue 11 item
+     * 5) gets links of --link-lifetime + 37 s, not 25 days; a live one, up to now. */
+    int64_t now_s = clock_wall_us() / 1000000;
+    struct db_recording bogus = {.started_at = (now_s - 37) * 1000000,
+                                 .ended_at = now_s * 1000000,
+                                 .duration_us = 2147488600000LL};
+    int64_t exp = api_url_expiry(api, &bogus) - now_s - API_LINK_LIFETIME_S;
+    CHECK(exp >= 36 && exp <= 38);
+    bogus.duration_us = 20000000; /* an honest duration under the span is used as it is */
+    exp = api_url_expiry(api, &bogus) - now_s - API_LINK_LIFETIME_S;
+    CHECK(exp >= 19 && exp <= 21);
+    bogus = (struct db_recording){.started_at = (now_s - 100) * 1000000, .duration_us = INT64_MAX};
+    exp = api_url_expiry(api, &bogus) - now_s - API_LINK_LIFETIME_S;
+    CHECK(exp >= 99 && exp <= 101);
     /* a link this server signed, expired a second ago */
     char q[API_URL_QUERY_MAX];
     api_url_query(api, "/api/recordings/" A "/chunks/1.mp4",
-                  api_url_expiry(api, 0) - API_LINK_LIFETIME_S - 1, q);
+                  api_url_expiry(api, NULL) - API_LINK_LIFETIME_S - 1, q);
     qs[1] = query_value(q, "expires", e, sizeof(e));
     qs[3] = query_value(q, "sig", sig, sizeof(sig));
     CHECK_EQ_INT(call("GET", "/api/recordings/" A "/chunks/1.mp4", NULL, &r), 403);

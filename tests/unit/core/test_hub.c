@@ -162,7 +162,7 @@ int main(void)
     AVPacket *pkt = av_packet_alloc();
     for (int i = 0; i < 10; i++) {
         pkt->pts = pkt->dts = i * 33;
-        struct hub_packet hp = {pkt, 0};
+        struct hub_packet hp = {pkt, 0, false};
         hub_push(h, &hp);
     }
     av_packet_free(&pkt);

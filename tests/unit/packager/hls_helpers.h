@@ -13,7 +13,7 @@ static struct clip clip;
 static void push(struct hub *hub, const AVPacket *p)
 {
     /* The source received each packet one second after the clip's dts 0. */
-    struct hub_packet hp = {p, WALL0 + (p->dts + 1000) * 1000};
+    struct hub_packet hp = {p, WALL0 + (p->dts + 1000) * 1000, false};
     hub_push(hub, &hp);
 }
 

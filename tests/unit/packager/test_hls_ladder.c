@@ -200,6 +200,73 @@ static void test_ladder(void)
     hub_registry_destroy(&reg);
 }
 
+/* The segment that follows playlist pl's only EXT-X-DISCONTINUITY (its msn), -1 when there is
+ * not exactly one; *longest is the longest EXTINF. */
+static int64_t discontinuity_msn(const char *pl, double *longest)
+{
+    *longest = 0;
+    for (const char *p = pl; p && (p = strstr(p, "#EXTINF:")); p++)
+        *longest = atof(p + 8) > *longest ? atof(p + 8) : *longest;
+    const char *d = pl ? strstr(pl, "#EXT-X-DISCONTINUITY\n") : NULL;
+    if (!d || strstr(d + 1, "#EXT-X-DISCONTINUITY\n"))
+        return -1;
+    const char *seg = strstr(d, "\nseg-");
+    long long msn = -1;
+    if (!seg || sscanf(strchr(seg + 5, '-') + 1, "%lld.m4s", &msn) != 1)
+        return -1;
+    return msn;
+}
+
+/* A publisher whose timestamps jump by delta_ms at 7 s (mid-GOP): the hub rebases them and every
+ * rendition, the encoded rung and the shared audio included, has one EXT-X-DISCONTINUITY before
+ * the same segment (the one starting at the source's next keyframe, 8 s) and no EXTINF longer
+ * than the target (issue 11 item 5). */
+static void test_jump(int64_t delta_ms)
+{
+    struct hub_registry *reg = hub_registry_create();
+    struct metrics m = {0};
+    struct ladder l;
+    struct hls_server *srv = make_ladder_server(reg, &m, &l, LADDER);
+    struct hub *hub = start_hub(reg, "lad", true, true);
+    AVPacket *p = av_packet_alloc();
+    for (int i = 0; i < clip.n && clip.pkts[i].pkt->dts < 14000; i++) {
+        av_packet_ref(p, clip.pkts[i].pkt);
+        if (p->dts >= 7000) {
+            p->dts += delta_ms;
+            p->pts += delta_ms;
+        }
+        push(hub, p);
+        av_packet_unref(p);
+        usleep(2000);
+    }
+    av_packet_free(&p);
+    for (int k = 0; k < 50; k++) { /* the rung catches up */
+        usleep(20000);
+        hls_server_tick(srv);
+    }
+    hub_end(hub);
+    hub_unrefp(&hub);
+    for (int k = 0; k < 100; k++) { /* the worker flushes the rung */
+        usleep(20000);
+        hls_server_tick(srv);
+    }
+    const char *rs[] = {"source", "64p", "audio"};
+    for (int r = 0; r < 3; r++) {
+        char *pl = playlist(srv, "lad", rs[r]);
+        double longest;
+        int64_t msn = discontinuity_msn(pl, &longest);
+        fprintf(stderr,
+                "jump %+lld ms: %s: discontinuity before segment %lld, longest EXTINF %.3f\n",
+                (long long)delta_ms, rs[r], (long long)msn, longest);
+        CHECK_EQ_INT(msn, 4); /* segments 0-3 are 0-8 s */
+        CHECK(longest > 1.5 && longest < 2.5);
+        CHECK(has(pl, "#EXT-X-TARGETDURATION:2\n") && has(pl, "#EXT-X-ENDLIST"));
+        free(pl);
+    }
+    hls_server_destroy(&srv);
+    hub_registry_destroy(&reg);
+}
+
 /* --ladder none: one muxed rendition; its parts (their video) within PART-TARGET. */
 static void test_no_ladder(void)
 {
@@ -318,6 +385,8 @@ int main(void)
     test_ladder();
     test_no_ladder();
     test_stalled_rung();
+    test_jump(3LL * 3600 * 1000);
+    test_jump(-3LL * 3600 * 1000);
     clip_free(&clip);
     return test_report("test_hls_ladder");
 }

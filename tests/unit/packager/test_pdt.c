@@ -117,7 +117,7 @@ static void test_pdt_follows_media_time(void)
     for (int i = 0; i < clip.n && clip.pkts[i].pkt->dts < 12000; i++) {
         const AVPacket *p = clip.pkts[i].pkt;
         int64_t jitter_ms = (i * 7919) % 121 - 60; /* -60..60 ms, no pattern */
-        struct hub_packet hp = {p, WALL0 + (p->dts + 1000 + jitter_ms) * 1000};
+        struct hub_packet hp = {p, WALL0 + (p->dts + 1000 + jitter_ms) * 1000, false};
         if (!first_key_wall && p->stream_index == 0 && (p->flags & AV_PKT_FLAG_KEY))
             first_key_wall = hp.wallclock_us;
         hub_push(hub, &hp);

@@ -300,6 +300,40 @@ static void test_discontinuity(void)
     buf_free(&b);
 }
 
+/* A timestamp jump (issue 11 item 5): EXT-X-DISCONTINUITY before the segment, with no new
+ * EXT-X-MAP (the init section is the same); a jump on the first listed segment is the header's
+ * discontinuity sequence's business, not a tag. */
+static void test_timestamp_discontinuity(void)
+{
+    struct pl_part p[1] = {{2000000, true}};
+    struct pl_segment s[6];
+    for (int i = 0; i < 6; i++)
+        s[i] = (struct pl_segment){.msn = 10 + i,
+                                   .duration_us = 2000000,
+                                   .complete = true,
+                                   .parts = p,
+                                   .nparts = 1,
+                                   .discontinuity = i == 0 || i == 3};
+    struct pl_media m = {
+        .sid = "ab", .target_duration = 2, .part_target_us = 2000000, .segs = s, .nsegs = 6};
+    struct buf b;
+    buf_init(&b);
+    pl_write_media(&b, &m, 0);
+    buf_append(&b, "", 1);
+    const char *t = (const char *)buf_head(&b);
+    CHECK(strstr(t, "seg-ab-12.m4s\n#EXT-X-DISCONTINUITY\n#EXT-X-PROGRAM-DATE-TIME") ||
+          strstr(t, "seg-ab-12.m4s\n#EXT-X-DISCONTINUITY\n#EXT-X-PART"));
+    int n = 0;
+    for (const char *q = t; (q = strstr(q, "#EXT-X-DISCONTINUITY\n")); q++)
+        n++;
+    CHECK_EQ_INT(n, 1);
+    n = 0;
+    for (const char *q = t; (q = strstr(q, "#EXT-X-MAP:")); q++)
+        n++;
+    CHECK_EQ_INT(n, 1);
+    buf_free(&b);
+}
+
 static void test_codecs(void)
 {
     char s[32];
@@ -375,6 +409,7 @@ int main(void)
     test_ended();
     test_multivariant();
     test_discontinuity();
+    test_timestamp_discontinuity();
     test_codecs();
     test_uris();
     return test_report("test_playlist");

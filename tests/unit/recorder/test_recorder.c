@@ -85,9 +85,36 @@ static void publish(struct hub_registry *hubs, const char *name, const struct hu
     struct hub_track tr[2] = {{clip.par[0], {1, 1000}, {30, 1}}, {clip.par[1], {1, 1000}, {0, 1}}};
     CHECK_EQ_INT(hub_start(hub, tr, 2), 0);
     for (int i = 0; i < clip.n; i++) {
-        struct hub_packet hp = {clip.pkts[i].pkt, 1767225600000000LL + clip.pkts[i].pkt->dts};
+        struct hub_packet hp = {clip.pkts[i].pkt, 1767225600000000LL + clip.pkts[i].pkt->dts,
+                                false};
         hub_push(hub, &hp);
     }
+    hub_end(hub);
+    hub_unref(hub);
+}
+
+/* The clip as a publisher whose timestamps jump by delta_ms from at_ms on (the hub rebases). */
+static void publish_jump(struct hub_registry *hubs, const char *name, int64_t at_ms,
+                         int64_t delta_ms)
+{
+    struct hub *hub = NULL;
+    CHECK_EQ_INT(hub_registry_claim(hubs, name, &hub), 0);
+    if (!hub)
+        return;
+    struct hub_track tr[2] = {{clip.par[0], {1, 1000}, {30, 1}}, {clip.par[1], {1, 1000}, {0, 1}}};
+    CHECK_EQ_INT(hub_start(hub, tr, 2), 0);
+    AVPacket *p = av_packet_alloc();
+    for (int i = 0; i < clip.n; i++) {
+        av_packet_ref(p, clip.pkts[i].pkt);
+        if (p->dts >= at_ms) {
+            p->dts += delta_ms;
+            p->pts += delta_ms;
+        }
+        struct hub_packet hp = {p, 1767225600000000LL + clip.pkts[i].pkt->dts, false};
+        hub_push(hub, &hp);
+        av_packet_unref(p);
+    }
+    av_packet_free(&p);
     hub_end(hub);
     hub_unref(hub);
 }
@@ -255,6 +282,45 @@ static void test_chunks(void)
     CHECK_EQ_INT(metrics_get(&metrics.recordings_active), 0);
 }
 
+/* Timestamps that jump +3 h, back 3 h, or by -2^31 ms (a 31-bit clock's wrap, as RTMP ingest
+ * extends it) at 4.5 s, mid-GOP, with --record-chunk 60 (issue 11 item 5): a new chunk at the
+ * next keyframe (5 s), the timeline going on across it, and chunk durations adding up to the
+ * 10 s published, never hours. */
+static void test_jump(int64_t delta_ms)
+{
+    reset();
+    clean_spool();
+    struct hub_registry *hubs = hub_registry_create();
+    struct recorder *r = make(60, 0, hubs);
+    publish_jump(hubs, "jumpy", 4500, delta_ms);
+    recorder_destroy(&r);
+    hub_registry_destroy(&hubs);
+    CHECK_EQ_INT(count_events(UPLOAD_CHUNK_CLOSE), 2);
+    int64_t total = 0, prev_v_end = 0;
+    int video = 0;
+    for (int i = 0; i < nevents; i++) {
+        const struct upload_event *ev = &events[i];
+        if (ev->type != UPLOAD_CHUNK_CLOSE)
+            continue;
+        char path[512];
+        upload_chunk_path(spool, ev->rec.id, ev->seq, path, sizeof(path));
+        struct chunk_info ci;
+        CHECK(probe(path, &ci));
+        CHECK(ci.first_key);
+        CHECK(llabs(ci.v_first - prev_v_end) <= 1000); /* continuous across the jump */
+        fprintf(stderr, "jump %+lld ms: chunk %d: %.3f s, video [%lld, %lld)\n",
+                (long long)delta_ms, ev->seq, (double)ev->duration_us / 1e6, (long long)ci.v_first,
+                (long long)ci.v_end);
+        if (ev->seq == 1)
+            CHECK(llabs(ev->duration_us - 5000000) <= 1000); /* cut at the keyframe at 5 s */
+        prev_v_end = ci.v_end;
+        total += ev->duration_us;
+        video += ci.video;
+    }
+    CHECK(total > 9900000 && total < 10200000);
+    CHECK_EQ_INT(video, clip.video_frames); /* nothing dropped */
+}
+
 /* The width in the first avc1 sample entry of an mp4 file, or -1. */
 static int avc1_width(const char *path)
 {
@@ -295,7 +361,7 @@ static void test_reconfigure(void)
             CHECK_EQ_INT(hub_reconfigure(hub, tr2, 2), 0);
             changed = true;
         }
-        struct hub_packet hp = {p, 1767225600000000LL + p->dts};
+        struct hub_packet hp = {p, 1767225600000000LL + p->dts, false};
         hub_push(hub, &hp);
     }
     hub_end(hub);
@@ -469,6 +535,9 @@ int main(void)
     test_record_flag();
     test_spool_limit();
     test_recover();
+    test_jump(3LL * 3600 * 1000);
+    test_jump(-3LL * 3600 * 1000);
+    test_jump(-(1LL << 31));
     rm_rf(spool);
     clip_free(&clip);
     return test_report("test_recorder");
