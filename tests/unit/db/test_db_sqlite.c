@@ -10,8 +10,8 @@
 static void remove_db(const char *path)
 {
     char p[512];
-    const char *suffix[] = {"", "-wal", "-shm"};
-    for (int i = 0; i < 3; i++) {
+    const char *suffix[] = {"", "-wal", "-shm", "-reserve"};
+    for (int i = 0; i < 4; i++) {
         snprintf(p, sizeof(p), "%s%s", path, suffix[i]);
         unlink(p);
     }
