@@ -235,18 +235,11 @@ static void rec_start(struct recorder *r, struct io_file *f, const struct io_ite
     report(r, UPLOAD_REC_START, f, 0, 0, 0, f->info.started_at);
 }
 
-/* The media time missing before the chunk opening at it->media_us; logged and counted. */
-static int64_t gap_before(struct recorder *r, struct io_file *f, const struct io_item *it)
+/* The media time missing before the chunk opening at it->media_us. */
+static int64_t gap_before(const struct io_file *f, const struct io_item *it)
 {
     int64_t gap = it->media_us - f->media_end_us;
-    if (gap < GAP_MIN_US)
-        return 0;
-    metrics_add(&r->m->recording_gaps_total, 1);
-    log_warn("recorder", f->info.stream_name,
-             "recording %s: %.1f s of media missing before chunk %06d (recording was paused or "
-             "the disk too slow); recorded as a gap",
-             f->info.id, gap / 1e6, it->seq);
-    return gap;
+    return gap < GAP_MIN_US ? 0 : gap;
 }
 
 static void chunk_open(struct recorder *r, struct io_file *f, const struct io_item *it)
@@ -259,7 +252,7 @@ static void chunk_open(struct recorder *r, struct io_file *f, const struct io_it
     f->fragments = 0;
     f->broken = false;
     f->chunk_start_us = it->media_us;
-    f->gap_us = gap_before(r, f, it);
+    f->gap_us = gap_before(f, it);
     f->fd = open_retry(r, f->info.stream_name, path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     int rc = f->fd < 0 ? f->fd : write_all(f->fd, it->data->data, it->data->len);
     if (rc == 0)
@@ -312,6 +305,13 @@ static void chunk_write(struct recorder *r, struct io_file *f, const struct io_i
         f->broken = true;
         metrics_add(&r->m->recorder_dropped_total, 1);
         return;
+    }
+    if (f->fragments == 0 && f->gap_us > 0) { /* the chunk after the gap is there: say so */
+        metrics_add(&r->m->recording_gaps_total, 1);
+        log_warn("recorder", f->info.stream_name,
+                 "recording %s: %.1f s of media missing before chunk %06d (recording was paused "
+                 "or the disk too slow); recorded as a gap",
+                 f->info.id, f->gap_us / 1e6, f->seq);
     }
     f->bytes += (int64_t)b->len;
     f->fragments++;
