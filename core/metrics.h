@@ -54,7 +54,7 @@ struct metrics {
                                                            because a worker fell behind */
     /* recordings (recorder/, storage/upload.c) */
     atomic_int_fast64_t recordings_active;        /* gauge: streams being recorded */
-    atomic_int_fast64_t recorder_paused;          /* gauge: recordings paused (spool or disk full) */
+    atomic_int_fast64_t recorder_paused;          /* gauge: recordings paused (spool, disk full) */
     atomic_int_fast64_t recorder_disk_full;       /* gauge: 1 while the spool's disk is full */
     atomic_int_fast64_t recording_gaps_total;     /* counter: gaps recorded (media not written) */
     atomic_int_fast64_t recorder_fd_retries_total; /* counter: opens retried for lack of fds */

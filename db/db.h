@@ -231,7 +231,8 @@ struct db_chunk {
     int64_t gap_before_us;
 };
 
-/* Inserts c (gap_before_us included). -EEXIST if (recording_id, seq) exists, -ENOENT if the recording does not. */
+/* Inserts c (gap_before_us included). -EEXIST if (recording_id, seq) exists, -ENOENT if the
+ * recording does not. */
 int db_chunk_create(struct db *db, const struct db_chunk *c);
 int db_chunk_get(struct db *db, const char *recording_id, int seq, struct db_chunk *out);
 /* Writes c's state, bytes, duration_us, ended_at and uploaded_at (0 stores NULL) to the row

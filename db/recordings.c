@@ -69,8 +69,8 @@ static const struct db_stmt stmts[ST_END - DB_STMT_OPS_END] = {
     {ST_REC_DELETE, "DELETE FROM recordings WHERE id = $1", ""},
     {ST_CHUNK_INSERT,
      "INSERT INTO recording_chunks (recording_id, seq, object_key, bytes, duration_us, state, "
-     "started_at, ended_at, uploaded_at, gap_before_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
-     "$10)",
+     "started_at, ended_at, uploaded_at, gap_before_us) "
+     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
      ""},
     {ST_CHUNK_GET, CHUNK_COLS "WHERE recording_id = $1 AND seq = $2", CHUNK_TYPES},
     {ST_CHUNK_UPDATE,

@@ -253,8 +253,10 @@ static void chunk_open(struct recorder *r, struct io_file *f, const struct io_it
     f->broken = false;
     f->chunk_start_us = it->media_us;
     f->gap_us = gap_before(f, it);
-    f->fd = open_retry(r, f->info.stream_name, path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int rc = f->fd < 0 ? f->fd : write_all(f->fd, it->data->data, it->data->len);
+    int rc = open_retry(r, f->info.stream_name, path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    f->fd = rc < 0 ? -1 : rc;
+    if (rc >= 0)
+        rc = write_all(f->fd, it->data->data, it->data->len);
     if (rc == 0)
         rc = sync_dir(r, f->info.stream_name, dir);
     if (rc < 0) {
@@ -264,8 +266,7 @@ static void chunk_open(struct recorder *r, struct io_file *f, const struct io_it
             log_error("recorder", f->info.stream_name, "cannot write %s: %s; this chunk is lost",
                       path, strerror(-rc));
         if (f->fd >= 0 && ftruncate(f->fd, 0) < 0)
-            log_warn("recorder", f->info.stream_name, "cannot empty %s: %s", path,
-                     strerror(errno));
+            log_warn("recorder", f->info.stream_name, "cannot empty %s: %s", path, strerror(errno));
         f->broken = true;
     } else {
         f->bytes = (int64_t)it->data->len;

@@ -39,8 +39,8 @@ static void on_event(void *opaque, const struct upload_event *ev)
 static const struct upload_event *find(enum upload_event_type type, int seq)
 {
     for (int i = 0; i < nevents; i++)
-        if (events[i].type == type && (type == UPLOAD_REC_START || type == UPLOAD_REC_END ||
-                                       events[i].seq == seq))
+        if (events[i].type == type &&
+            (type == UPLOAD_REC_START || type == UPLOAD_REC_END || events[i].seq == seq))
             return &events[i];
     return NULL;
 }
