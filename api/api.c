@@ -108,6 +108,8 @@ void api_fail_db(struct api_call *c, int err, const char *what)
         api_fail(c, 409, "conflict", "that %s already exists", what);
     else if (err == -EBUSY)
         api_fail(c, 503, "unavailable", "the database is busy; try again");
+    else if (err == -ENOSPC)
+        api_fail(c, 503, "unavailable", "the database's disk is full; try again once it has room");
     else
         api_fail(c, 500, "internal", "database error");
 }

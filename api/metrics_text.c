@@ -32,8 +32,17 @@ static void recording_metrics(struct buf *out, struct metrics *m)
     gauge(out, "kibitka_recordings_active", "Streams being recorded now.", "gauge",
           metrics_get(&m->recordings_active));
     gauge(out, "kibitka_recordings_paused",
-          "Recordings paused because the spool reached --spool-max-bytes.", "gauge",
-          metrics_get(&m->recorder_paused));
+          "Recordings paused because the spool reached --spool-max-bytes or the disk is full.",
+          "gauge", metrics_get(&m->recorder_paused));
+    gauge(out, "kibitka_recorder_disk_full",
+          "1 while the recorder found the disk full (recording paused until it has room).",
+          "gauge", metrics_get(&m->recorder_disk_full));
+    gauge(out, "kibitka_recording_gaps_total",
+          "Gaps recorded in recordings: media not written (paused, or the disk too slow).",
+          "counter", metrics_get(&m->recording_gaps_total));
+    gauge(out, "kibitka_recorder_fd_retries_total",
+          "Recorder file opens retried for lack of file descriptors (nothing lost).", "counter",
+          metrics_get(&m->recorder_fd_retries_total));
     gauge(out, "kibitka_recorder_dropped_total",
           "Recording fragments dropped (disk too slow: I/O queue full, or a write error).",
           "counter", metrics_get(&m->recorder_dropped_total));

@@ -279,7 +279,8 @@ static size_t playlist_chunks(struct api_call *c, const struct db_recording *r,
         api_url_query(c->api, path, expires, q);
         char *uri = xmalloc(strlen(q) + 32);
         sprintf(uri, "chunks/%d.mp4?%s", k->seq, q);
-        out[m++] = (struct vod_chunk){k->seq, k->duration_us, k->bytes, init, uri};
+        out[m++] =
+            (struct vod_chunk){k->seq, k->duration_us, k->bytes, init, uri, k->gap_before_us};
     }
     return m;
 }

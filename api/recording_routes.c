@@ -54,22 +54,38 @@ static json_t *recording_json(const struct db_recording *r)
 {
     char url[64];
     snprintf(url, sizeof(url), "/api/recordings/%s", r->id);
-    return json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:f,s:I,s:i,s:i,s:s}", "id", r->id, "stream",
-                     r->stream_name, "user", r->user_name, "state",
+    return json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:f,s:I,s:i,s:i,s:b,s:f,s:s}", "id", r->id,
+                     "stream", r->stream_name, "user", r->user_name, "state",
                      db_recording_state_name(r->state), "started_at", json_time(r->started_at),
                      "ended_at", time_or_null(r->ended_at), "duration_seconds",
                      r->duration_us / 1e6, "bytes", (json_int_t)r->bytes, "chunks", r->chunks,
-                     "chunks_uploaded", r->chunks_uploaded, "url", url);
+                     "chunks_uploaded", r->chunks_uploaded, "incomplete", r->gap_us > 0,
+                     "gap_seconds", r->gap_us / 1e6, "url", url);
+}
+
+/* Where media is missing: before a chunk (its seq), or at the end (before_chunk null). */
+static json_t *gaps_json(const struct db_recording *r, const struct db_chunk *chunks, size_t n)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        if (chunks[i].gap_before_us > 0)
+            json_array_append_new(arr, json_pack("{s:i,s:f}", "before_chunk", chunks[i].seq,
+                                                 "seconds", chunks[i].gap_before_us / 1e6));
+    if (r->gap_end_us > 0)
+        json_array_append_new(arr, json_pack("{s:n,s:f}", "before_chunk", "seconds",
+                                             r->gap_end_us / 1e6));
+    return arr;
 }
 
 static json_t *chunk_json(struct api *api, const struct db_recording *r, const struct db_chunk *k,
                           int64_t expires)
 {
-    json_t *o = json_pack("{s:i,s:s?,s:I,s:f,s:s,s:o,s:o,s:o}", "seq", k->seq, "object_key",
+    json_t *o = json_pack("{s:i,s:s?,s:I,s:f,s:s,s:o,s:o,s:o,s:f}", "seq", k->seq, "object_key",
                           k->object_key, "bytes", (json_int_t)k->bytes, "duration_seconds",
                           k->duration_us / 1e6, "state", db_chunk_state_name(k->state),
                           "started_at", time_or_null(k->started_at), "ended_at",
-                          time_or_null(k->ended_at), "uploaded_at", time_or_null(k->uploaded_at));
+                          time_or_null(k->ended_at), "uploaded_at", time_or_null(k->uploaded_at),
+                          "gap_before_seconds", k->gap_before_us / 1e6);
     if (k->state == DB_CHUNK_UPLOADED) {
         char path[96], q[API_URL_QUERY_MAX];
         snprintf(path, sizeof(path), "/api/recordings/%s/chunks/%d.mp4", r->id, k->seq);
@@ -177,6 +193,7 @@ void api_recording_get(struct api_call *c)
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, chunk_json(c->api, &r, &chunks[i], expires));
     json_object_set_new(o, "chunk_list", arr);
+    json_object_set_new(o, "gaps", gaps_json(&r, chunks, n));
     char path[96], q[API_URL_QUERY_MAX];
     snprintf(path, sizeof(path), "/api/recordings/%s/index.m3u8", r.id);
     api_url_query(c->api, path, expires, q);

@@ -128,6 +128,10 @@ static const struct api_prop recording_props[] = {
     {P("bytes", "integer")},
     {P("chunks", "integer")},
     {P("chunks_uploaded", "integer")},
+    {P("incomplete", "boolean"),
+     .description = "media is missing (recording paused: the disk or the spool was full); see "
+                    "gaps"},
+    {P("gap_seconds", "number"), .description = "the media missing, in all"},
     {P("url", "string"), URL},
 };
 static const struct api_prop chunk_props[] = {
@@ -139,10 +143,19 @@ static const struct api_prop chunk_props[] = {
     {P("started_at", "string"), .flags = API_NULLABLE, TIME},
     {P("ended_at", "string"), .flags = API_NULLABLE, TIME},
     {P("uploaded_at", "string"), .flags = API_NULLABLE, TIME},
+    {P("gap_before_seconds", "number"),
+     .description = "media missing just before this chunk (0: it follows on)"},
     {P("url", "string"), .flags = API_OPTIONAL, URL, .description = "signed; once uploaded"},
+};
+static const struct api_prop gap_props[] = {
+    {P("before_chunk", "integer"), .flags = API_NULLABLE,
+     .description = "the chunk the gap precedes; null: at the end of the recording"},
+    {P("seconds", "number")},
 };
 static const struct api_prop detail_props[] = {
     {P("chunk_list", "Chunk"), .flags = API_ARRAY},
+    {P("gaps", "Gap"), .flags = API_ARRAY,
+     .description = "where media is missing; the VOD playlist has an EXT-X-DISCONTINUITY there"},
     {P("playlist_url", "string"), URL, .description = "signed"},
 };
 static const struct api_prop recordings_props[] = {
@@ -185,6 +198,7 @@ const struct api_schema api_schemas[] = {
     {"LiveList", NULL, PROPS(lives_props), "the streams being published"},
     {"Recording", NULL, PROPS(recording_props), "a recording"},
     {"Chunk", NULL, PROPS(chunk_props), "a recording's chunk"},
+    {"Gap", NULL, PROPS(gap_props), "media missing from a recording"},
     {"RecordingDetail", "Recording", PROPS(detail_props), "a recording and its chunks"},
     {"RecordingList", NULL, PROPS(recordings_props), "a page of recordings"},
     {"OpenAPI", NULL, PROPS(openapi_props), "this document"},

@@ -25,7 +25,7 @@ char *vod_playlist(const struct vod_chunk *chunks, size_t n, bool ended)
                ended ? "VOD" : "EVENT", (long long)(target > 0 ? target : 1));
     for (size_t i = 0; i < n; i++) {
         const struct vod_chunk *c = &chunks[i];
-        if (i > 0 && c->seq != chunks[i - 1].seq + 1)
+        if (i > 0 && (c->seq != chunks[i - 1].seq + 1 || c->gap_before_us > 0))
             buf_printf(&b, "#EXT-X-DISCONTINUITY\n");
         buf_printf(&b, "#EXT-X-MAP:URI=\"%s\",BYTERANGE=\"%lld@0\"\n", c->uri,
                    (long long)c->init_bytes);

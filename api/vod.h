@@ -31,6 +31,7 @@ struct vod_chunk {
     int64_t bytes;      /* the whole file */
     int64_t init_bytes; /* its ftyp+moov (vod_init_length) */
     const char *uri;    /* as written into the playlist */
+    int64_t gap_before_us; /* media missing just before it (db_chunk.gap_before_us) */
 };
 
 /* The playlist (a heap string, the caller frees). ended: the recording will not change any more

@@ -58,7 +58,10 @@ struct metrics {
     atomic_int_fast64_t admission_refused_total;     /* counter: publishes refused (budget) */
     /* recordings (recorder/, storage/upload.c) */
     atomic_int_fast64_t recordings_active;        /* gauge: streams being recorded */
-    atomic_int_fast64_t recorder_paused;          /* gauge: recordings paused (spool full) */
+    atomic_int_fast64_t recorder_paused;          /* gauge: recordings paused (spool, disk full) */
+    atomic_int_fast64_t recorder_disk_full;       /* gauge: 1 while the spool's disk is full */
+    atomic_int_fast64_t recording_gaps_total;     /* counter: gaps recorded (media not written) */
+    atomic_int_fast64_t recorder_fd_retries_total; /* counter: opens retried for lack of fds */
     atomic_int_fast64_t recorder_dropped_total;   /* counter: fragments dropped (I/O queue full,
                                                      disk errors) */
     atomic_int_fast64_t spool_bytes;              /* gauge: bytes of chunk files in the spool */

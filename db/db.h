@@ -26,6 +26,11 @@
 
 struct db;
 
+/* The disk space a SQLite database keeps for itself beside its file (PATH-reserve), released
+ * when the disk is full so logins and deletes still work (db/sqlite.c). A writer that fills the
+ * same disk (the recorder) resumes only with room for this and more. */
+#define DB_SQLITE_RESERVE_BYTES (4LL << 20)
+
 /* url: "sqlite:PATH" (the file is created, with its parent directory, if missing) or
  * "postgres://..." / "postgresql://..." (a libpq connection URI). On failure, logs why (a bad url,
  * an unreachable server, a failed migration), leaves *out NULL and returns -EINVAL, -ECONNREFUSED,
@@ -169,9 +174,13 @@ struct db_recording {
     int64_t ended_at; /* 0 while recording */
     enum db_recording_state state;
     int64_t created_at;
+    /* Media time missing at the end (the stream ended while recording was paused); 0: none.
+     * Written by db_recording_set_gap_end, ignored by create. */
+    int64_t gap_end_us;
     /* Filled by reads, over the recording's chunks: */
     int64_t bytes, duration_us;
     int chunks, chunks_uploaded;
+    int64_t gap_us; /* every gap: the chunks' gap_before_us and gap_end_us; > 0: incomplete */
 };
 
 /* Inserts r (id, stream_name, user_name and started_at required; state as given, normally
@@ -184,6 +193,8 @@ int db_recording_get(struct db *db, const char *id, struct db_recording *out);
 int db_recording_finish(struct db *db, const char *id, int64_t ended_at);
 /* Sets the state (ready, failed...). -ENOENT for no such recording. */
 int db_recording_set_state(struct db *db, const char *id, enum db_recording_state state);
+/* Sets gap_end_us (negative: 0). -ENOENT for no such recording. */
+int db_recording_set_gap_end(struct db *db, const char *id, int64_t gap_us);
 
 /* A filter for db_recording_list; zero/NULL fields match everything. */
 struct db_recording_filter {
@@ -214,9 +225,14 @@ struct db_chunk {
     int64_t started_at;  /* wall clock of its first frame */
     int64_t ended_at;    /* 0 until closed */
     int64_t uploaded_at; /* 0 until uploaded */
+    /* Media time missing just before this chunk (the recording paused: disk or spool full, or
+     * a disk too slow), since the end of the previous chunk written (or the stream's start for
+     * the first); 0 when it follows on. Written by create only. */
+    int64_t gap_before_us;
 };
 
-/* Inserts c. -EEXIST if (recording_id, seq) exists, -ENOENT if the recording does not. */
+/* Inserts c (gap_before_us included). -EEXIST if (recording_id, seq) exists, -ENOENT if the
+ * recording does not. */
 int db_chunk_create(struct db *db, const struct db_chunk *c);
 int db_chunk_get(struct db *db, const char *recording_id, int seq, struct db_chunk *out);
 /* Writes c's state, bytes, duration_us, ended_at and uploaded_at (0 stores NULL) to the row

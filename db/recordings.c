@@ -29,6 +29,7 @@ enum {
     ST_CHUNK_LIST,
     ST_CHUNK_LIST_PENDING,
     ST_CHUNK_DELETE,
+    ST_REC_SET_GAP_END,
     ST_END
 };
 _Static_assert(ST_END <= DB_STMT_MAX, "raise DB_STMT_MAX");
@@ -39,16 +40,17 @@ _Static_assert(ST_END <= DB_STMT_MAX, "raise DB_STMT_MAX");
     "SELECT r.id, r.stream_id, r.stream_name, r.user_id, r.user_name, r.node_id, r.started_at, "   \
     "r.ended_at, r.state, r.created_at, (SELECT COALESCE(SUM(c.bytes), 0) " CHUNKS_OF_R            \
     "), (SELECT COALESCE(SUM(c.duration_us), 0) " CHUNKS_OF_R "), (SELECT COUNT(*) " CHUNKS_OF_R   \
-    "), (SELECT COUNT(*) " CHUNKS_OF_R " AND c.state = 'uploaded') FROM recordings r "
-#define REC_TYPES "ssssssiisiiiii"
+    "), (SELECT COUNT(*) " CHUNKS_OF_R " AND c.state = 'uploaded'), r.gap_end_us, r.gap_end_us + " \
+    "(SELECT COALESCE(SUM(c.gap_before_us), 0) " CHUNKS_OF_R ") FROM recordings r "
+#define REC_TYPES "ssssssiisiiiiiii"
 #define REC_FILTER                                                                                 \
     "WHERE (CAST($1 AS TEXT) IS NULL OR r.stream_name = $1) AND (CAST($2 AS TEXT) IS NULL OR "     \
     "r.user_id = $2) AND (CAST($3 AS TEXT) IS NULL OR r.user_name = $3) AND r.started_at >= $4 "   \
     "AND r.started_at < $5 "
 #define CHUNK_COLS                                                                                 \
     "SELECT recording_id, seq, object_key, bytes, duration_us, state, started_at, ended_at, "      \
-    "uploaded_at FROM recording_chunks "
-#define CHUNK_TYPES "sisiisiii"
+    "uploaded_at, gap_before_us FROM recording_chunks "
+#define CHUNK_TYPES "sisiisiiii"
 
 static const struct db_stmt stmts[ST_END - DB_STMT_OPS_END] = {
     {ST_REC_INSERT,
@@ -67,7 +69,8 @@ static const struct db_stmt stmts[ST_END - DB_STMT_OPS_END] = {
     {ST_REC_DELETE, "DELETE FROM recordings WHERE id = $1", ""},
     {ST_CHUNK_INSERT,
      "INSERT INTO recording_chunks (recording_id, seq, object_key, bytes, duration_us, state, "
-     "started_at, ended_at, uploaded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+     "started_at, ended_at, uploaded_at, gap_before_us) "
+     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
      ""},
     {ST_CHUNK_GET, CHUNK_COLS "WHERE recording_id = $1 AND seq = $2", CHUNK_TYPES},
     {ST_CHUNK_UPDATE,
@@ -83,6 +86,7 @@ static const struct db_stmt stmts[ST_END - DB_STMT_OPS_END] = {
      CHUNK_COLS "WHERE state IN ('pending', 'uploading') ORDER BY started_at, recording_id, seq",
      CHUNK_TYPES},
     {ST_CHUNK_DELETE, "DELETE FROM recording_chunks WHERE recording_id = $1 AND seq = $2", ""},
+    {ST_REC_SET_GAP_END, "UPDATE recordings SET gap_end_us = $2 WHERE id = $1", ""},
 };
 
 static const char *const rec_states[] = {"recording", "finished", "ready", "failed"};
@@ -144,6 +148,8 @@ static void fill_recording(void *item, const struct db_val *c)
     r->duration_us = int_col(&c[11]);
     r->chunks = (int)int_col(&c[12]);
     r->chunks_uploaded = (int)int_col(&c[13]);
+    r->gap_end_us = int_col(&c[14]);
+    r->gap_us = int_col(&c[15]);
 }
 
 void db_recording_clear(struct db_recording *r)
@@ -215,6 +221,12 @@ int db_recording_set_state(struct db *db, const char *id, enum db_recording_stat
     return db_exec_change(db, S(ST_REC_SET_STATE), p, 2);
 }
 
+int db_recording_set_gap_end(struct db *db, const char *id, int64_t gap_us)
+{
+    struct db_val p[] = {db_txt(id), db_num(gap_us > 0 ? gap_us : 0)};
+    return db_exec_change(db, S(ST_REC_SET_GAP_END), p, 2);
+}
+
 static int count_row(void *ctx, const struct db_val *cols)
 {
     *(int64_t *)ctx = int_col(&cols[0]);
@@ -270,6 +282,7 @@ static void fill_chunk(void *item, const struct db_val *c)
     k->started_at = int_col(&c[6]);
     k->ended_at = int_col(&c[7]);
     k->uploaded_at = int_col(&c[8]);
+    k->gap_before_us = int_col(&c[9]);
 }
 
 void db_chunk_clear(struct db_chunk *c)
@@ -297,8 +310,9 @@ int db_chunk_create(struct db *db, const struct db_chunk *c)
     struct db_val p[] = {
         db_txt(c->recording_id), db_num(c->seq),           db_txt(c->object_key),
         db_num(c->bytes),        db_num(c->duration_us),   db_txt(db_chunk_state_name(c->state)),
-        db_num(c->started_at),   num_or_null(c->ended_at), num_or_null(c->uploaded_at)};
-    return db_exec(db, S(ST_CHUNK_INSERT), p, 9, NULL, NULL, NULL);
+        db_num(c->started_at),   num_or_null(c->ended_at), num_or_null(c->uploaded_at),
+        db_num(c->gap_before_us > 0 ? c->gap_before_us : 0)};
+    return db_exec(db, S(ST_CHUNK_INSERT), p, 10, NULL, NULL, NULL);
 }
 
 int db_chunk_get(struct db *db, const char *recording_id, int seq, struct db_chunk *out)

@@ -1,22 +1,83 @@
 /* The SQLite backend: one sqlite3 handle per pooled connection, in WAL mode so readers never
  * wait for the writer, with a busy timeout so concurrent writers (other pooled connections,
- * another process such as the CLI) queue instead of failing. */
+ * another process such as the CLI) queue instead of failing.
+ *
+ * A full disk. The database usually shares its filesystem with the recordings (--data), and a
+ * full one would fail every write (SQLITE_FULL): logins (a session row) and the deletes an
+ * operator makes room with included. So the database keeps DB_SQLITE_RESERVE_BYTES of the disk
+ * for itself in a file beside it (PATH-reserve, allocated when there is room for it twice over).
+ * A write that finds the disk full removes the reserve and is tried again, once: the space is
+ * the database's for as long as the disk stays full (the recorder pauses before touching it, see
+ * recorder/README.md), and the reserve is made again once the disk has room. */
 #include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "db/backend.h"
+#include "db/db.h"
 
 #define BUSY_TIMEOUT_MS 5000
+#define RESERVE_CHECK_US 10000000 /* how often a connection looks for a missing reserve */
 
 struct sq {
     sqlite3 *db;
     sqlite3_stmt *stmts[DB_STMT_MAX]; /* prepared on first use, by db_stmt.id */
+    char *reserve;                    /* PATH-reserve */
+    int64_t reserve_checked_us;       /* monotonic; 0: never */
 };
+
+/* ---- the disk reserve ---- */
+
+/* Makes the reserve when it is missing and the disk has room for it twice over. Every pooled
+ * connection may try: O_EXCL lets one make it. */
+static void reserve_make(struct sq *c)
+{
+    c->reserve_checked_us = clock_mono_us();
+    if (access(c->reserve, F_OK) == 0)
+        return;
+    char dir[1024];
+    snprintf(dir, sizeof(dir), "%s", c->reserve);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, sizeof(dir), ".");
+    else
+        slash[slash == dir ? 1 : 0] = '\0';
+    struct statvfs v;
+    if (statvfs(dir, &v) < 0 ||
+        (int64_t)v.f_bavail * (int64_t)v.f_frsize < 2 * DB_SQLITE_RESERVE_BYTES)
+        return;
+    int fd = open(c->reserve, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return;
+    int err = posix_fallocate(fd, 0, DB_SQLITE_RESERVE_BYTES);
+    close(fd);
+    if (err) {
+        unlink(c->reserve);
+        return;
+    }
+    log_debug("db", NULL, "sqlite: %lld bytes of the disk reserved for the database in %s",
+              (long long)DB_SQLITE_RESERVE_BYTES, c->reserve);
+}
+
+/* The disk is full: gives the reserve to the database. True when there was one. */
+static bool reserve_release(struct sq *c)
+{
+    if (unlink(c->reserve) < 0)
+        return false;
+    log_warn("db", NULL,
+             "sqlite: the disk is full; the database uses its reserve (%lld bytes, %s) until "
+             "there is room again",
+             (long long)DB_SQLITE_RESERVE_BYTES, c->reserve);
+    return true;
+}
 
 /* Maps a SQLite result code; logs what is not an expected constraint outcome. */
 static int map_err(sqlite3 *db, int rc, const char *what)
@@ -31,6 +92,8 @@ static int map_err(sqlite3 *db, int rc, const char *what)
     log_error("db", NULL, "sqlite: %s: %s", what, sqlite3_errmsg(db));
     if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
         return -EBUSY;
+    if ((rc & 0xff) == SQLITE_FULL)
+        return -ENOSPC;
     return -EIO;
 }
 
@@ -40,12 +103,16 @@ static void sq_disconnect(void *conn)
     for (int i = 0; i < DB_STMT_MAX; i++)
         sqlite3_finalize(c->stmts[i]);
     sqlite3_close(c->db); /* NULL is a no-op */
+    free(c->reserve);
     free(c);
 }
 
 static int sq_connect(const char *path, void **conn)
 {
     struct sq *c = xcalloc(1, sizeof(*c));
+    size_t len = strlen(path) + sizeof("-reserve");
+    c->reserve = xmalloc(len);
+    snprintf(c->reserve, len, "%s-reserve", path);
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
     int rc = sqlite3_open_v2(path, &c->db, flags, NULL);
     if (rc != SQLITE_OK) {
@@ -64,6 +131,7 @@ static int sq_connect(const char *path, void **conn)
         log_error("db", NULL, "sqlite: cannot set up %s: %s", path, sqlite3_errmsg(c->db));
         goto fail;
     }
+    reserve_make(c);
     *conn = c;
     return 0;
 fail:
@@ -103,9 +171,10 @@ static void bind(sqlite3_stmt *s, const struct db_val *params, int nparams)
     }
 }
 
-/* Steps s to the end, handing each row to row(). s is reset and unbound after. */
+/* Steps s to the end, handing each row to row(). s is reset and unbound after. With full set,
+ * a full disk is not logged: *full is set and -ENOSPC returned (the caller may try again). */
 static int run(struct sq *c, sqlite3_stmt *s, const char *cols, db_row_fn row, void *ctx,
-               int64_t *changed)
+               int64_t *changed, bool *full)
 {
     int ncols = (int)strlen(cols), rc, out = 0;
     struct db_val v[DB_MAX_COLS];
@@ -123,8 +192,12 @@ static int run(struct sq *c, sqlite3_stmt *s, const char *cols, db_row_fn row, v
         if (row && (out = row(ctx, v)) != 0)
             break;
     }
-    if (out == 0 && rc != SQLITE_DONE)
+    if (out == 0 && full && (rc & 0xff) == SQLITE_FULL) {
+        *full = true;
+        out = -ENOSPC;
+    } else if (out == 0 && rc != SQLITE_DONE) {
         out = map_err(c->db, rc, sqlite3_sql(s));
+    }
     if (out == 0 && changed)
         *changed = sqlite3_changes64(c->db);
     sqlite3_reset(s);
@@ -141,8 +214,20 @@ static int sq_exec(void *conn, const struct db_stmt *st, const struct db_val *pa
         if (rc < 0)
             return rc;
     }
-    bind(c->stmts[st->id], params, nparams);
-    return run(c, c->stmts[st->id], st->cols, row, ctx, changed);
+    sqlite3_stmt *s = c->stmts[st->id];
+    bool full = false;
+    bind(s, params, nparams);
+    int rc = run(c, s, st->cols, row, ctx, changed, &full);
+    if (full) { /* the statement was rolled back: try once more in the reserve */
+        bool more = reserve_release(c);
+        bind(s, params, nparams);
+        rc = run(c, s, st->cols, row, ctx, changed, NULL);
+        if (rc == -ENOSPC && !more)
+            log_warn("db", NULL, "sqlite: the disk is full and the reserve is used up");
+    } else if (rc == 0 && clock_mono_us() - c->reserve_checked_us > RESERVE_CHECK_US) {
+        reserve_make(c);
+    }
+    return rc;
 }
 
 static int found_row(void *ctx, const struct db_val *cols)
@@ -160,13 +245,13 @@ static int apply_one(struct sq *c, const struct db_migration *m, sqlite3_stmt *c
                          {.type = DB_TEXT, .s = m->name},
                          {.type = DB_INT, .i = clock_wall_us()}};
     bind(check, p, 1);
-    if ((rc = run(c, check, "i", found_row, &found, NULL)) < 0 || found)
+    if ((rc = run(c, check, "i", found_row, &found, NULL, NULL)) < 0 || found)
         return rc;
     rc = sqlite3_exec(c->db, m->sql, NULL, NULL, NULL);
     if (rc != SQLITE_OK)
         return map_err(c->db, rc, m->name);
     bind(record, p, 3);
-    if ((rc = run(c, record, "", NULL, NULL, NULL)) < 0)
+    if ((rc = run(c, record, "", NULL, NULL, NULL, NULL)) < 0)
         return rc;
     log_info("db", NULL, "sqlite: applied migration %s", m->name);
     return 0;

@@ -19,6 +19,10 @@ struct io_file {
     int64_t bytes; /* of the chunk so far */
     int fragments; /* complete fragments in the chunk */
     bool broken;   /* a write failed: the chunk takes no more fragments */
+    /* Media time (the recording's timeline, us): where the chunk being written starts, and the
+     * end of the media written for good so far (a fragment on disk). A chunk that opens past
+     * media_end_us follows a gap: what the recorder could not write (paused, dropped). */
+    int64_t chunk_start_us, media_end_us, gap_us;
 };
 
 enum io_type { IO_REC_START, IO_CHUNK_OPEN, IO_WRITE, IO_CHUNK_CLOSE, IO_REC_END };
@@ -31,6 +35,9 @@ struct io_item {
     struct blob *data;   /* IO_CHUNK_OPEN: the init section; IO_WRITE: one fragment */
     int64_t duration_us; /* IO_CHUNK_CLOSE */
     int64_t time_us;     /* wall clock: chunk start (OPEN), end (CLOSE, REC_END) */
+    /* Media time: the stream's start (REC_START), the chunk's start (OPEN), the fragment's end
+     * (WRITE), the end of the stream's media (REC_END). */
+    int64_t media_us;
 };
 
 struct recorder {
@@ -45,6 +52,16 @@ struct recorder {
     uint64_t pushed, done;            /* items queued and applied, for recorder_sync */
     bool stop;
     pthread_t thread;
+
+    /* Set by the I/O thread when a write finds the disk full (ENOSPC, EDQUOT); the sinks then
+     * pause. Cleared by the I/O thread once the disk has resume_free_bytes free again. */
+    atomic_bool disk_full;
+    int64_t resume_free_bytes;
+    int64_t disk_checked_us; /* monotonic: the last look at the free space (I/O thread) */
+    /* The I/O thread's alone: a descriptor held back (/dev/null) and closed when an open fails
+     * with EMFILE, so the chunk at hand still gets its file; -1 while used up. */
+    int spare_fd;
+    bool fd_short; /* an EMFILE episode was logged */
 };
 
 /* Queues an item (takes its data reference). A droppable item (IO_WRITE) is refused with

@@ -38,11 +38,12 @@ struct sink {
     struct upload_rec_info info;
     struct io_file *file; /* NULL until the first chunk opens */
     int seq;
-    bool chunk_open, paused, warned_drop;
+    bool chunk_open, paused, paused_disk, warned_drop;
     bool disc_pending; /* a timestamp jump: the chunk ends before the next keyframe */
     int64_t chunk_us, frag_us;
     int64_t chunk_start_us, chunk_end_us, frag_start_us; /* main track, after the shift */
     int64_t written_end_us; /* the end of the media handed to the I/O thread in this chunk */
+    int64_t media_end_us;   /* the end of the main track's media so far, recorded or not */
 };
 
 static void fail(struct sink *k, const char *what, int err)
@@ -53,7 +54,8 @@ static void fail(struct sink *k, const char *what, int err)
     k->failed = true;
 }
 
-static void push(struct sink *k, enum io_type type, struct blob *data, int64_t dur, int64_t t)
+static void push(struct sink *k, enum io_type type, struct blob *data, int64_t dur, int64_t t,
+                 int64_t media_us)
 {
     struct io_item *it = xcalloc(1, sizeof(*it));
     *it = (struct io_item){.type = type,
@@ -61,7 +63,8 @@ static void push(struct sink *k, enum io_type type, struct blob *data, int64_t d
                            .seq = k->seq,
                            .data = data,
                            .duration_us = dur,
-                           .time_us = t};
+                           .time_us = t,
+                           .media_us = media_us};
     io_push(k->r, it, false);
 }
 
@@ -91,41 +94,51 @@ static void start_recording(struct sink *k)
     k->file = xcalloc(1, sizeof(*k->file));
     k->file->info = k->info;
     k->file->fd = -1;
-    push(k, IO_REC_START, NULL, 0, k->info.started_at);
+    push(k, IO_REC_START, NULL, 0, k->info.started_at, 0); /* media time 0: the stream's start */
     metrics_add(&k->r->m->recordings_active, 1);
     log_info("recorder", k->name, "recording %s (chunks of %.0f s into %s)", k->info.id,
              k->r->cfg.chunk_seconds, k->r->spool_dir);
 }
 
-static void pause_recording(struct sink *k)
+/* disk: the I/O thread found the disk full (recorder->disk_full); else the spool reached
+ * --spool-max-bytes. The media until the resume is recorded as a gap (io.c). */
+static void pause_recording(struct sink *k, bool disk)
 {
     if (k->paused)
         return;
     k->paused = true;
+    k->paused_disk = disk;
     metrics_add(&k->r->m->recorder_paused, 1);
-    log_warn("recorder", k->name,
-             "spool full (%lld of %lld bytes, --spool-max-bytes): recording paused, the live "
-             "stream goes on; it resumes when uploads free space",
-             (long long)spool_used(k), (long long)k->r->cfg.spool_max_bytes);
+    if (disk)
+        log_warn("recorder", k->name,
+                 "disk full: recording paused, the live stream goes on; it resumes when the "
+                 "disk has room, and the gap is recorded");
+    else
+        log_warn("recorder", k->name,
+                 "spool full (%lld of %lld bytes, --spool-max-bytes): recording paused, the live "
+                 "stream goes on; it resumes when uploads free space",
+                 (long long)spool_used(k), (long long)k->r->cfg.spool_max_bytes);
 }
 
-/* Whether a chunk may open now: false while the spool is full (paused). */
+/* Whether a chunk may open now: false while the spool or the disk is full (paused). */
 static bool spool_allows(struct sink *k)
 {
     int64_t max = k->r->cfg.spool_max_bytes;
-    if (max <= 0)
-        return true;
+    bool disk = atomic_load(&k->r->disk_full);
     if (k->paused) {
-        if (spool_used(k) > max / 10 * 9)
+        if (disk || (max > 0 && spool_used(k) > max / 10 * 9))
             return false;
         k->paused = false;
         metrics_add(&k->r->m->recorder_paused, -1);
-        log_info("recorder", k->name, "spool has room again (%lld bytes): recording resumes",
-                 (long long)spool_used(k));
+        if (k->paused_disk)
+            log_info("recorder", k->name, "the disk has room again: recording resumes");
+        else
+            log_info("recorder", k->name, "spool has room again (%lld bytes): recording resumes",
+                     (long long)spool_used(k));
         return true;
     }
-    if (spool_used(k) + (int64_t)k->init->len > max) {
-        pause_recording(k);
+    if (disk || (max > 0 && spool_used(k) + (int64_t)k->init->len > max)) {
+        pause_recording(k, disk);
         return false;
     }
     return true;
@@ -144,13 +157,15 @@ static bool emit_fragment(struct sink *k)
     if (!frag)
         return true;
     int64_t end_us = k->chunk_end_us, max = k->r->cfg.spool_max_bytes;
-    if (max > 0 && spool_used(k) + (int64_t)frag->len > max) {
+    bool disk = atomic_load(&k->r->disk_full);
+    if (disk || (max > 0 && spool_used(k) + (int64_t)frag->len > max)) {
         blob_unref(frag);
-        pause_recording(k);
+        pause_recording(k, disk);
         return false;
     }
     struct io_item *it = xcalloc(1, sizeof(*it));
-    *it = (struct io_item){.type = IO_WRITE, .file = k->file, .seq = k->seq, .data = frag};
+    *it = (struct io_item){
+        .type = IO_WRITE, .file = k->file, .seq = k->seq, .data = frag, .media_us = end_us};
     if (io_push(k->r, it, true) == 0) {
         k->written_end_us = end_us;
         return true;
@@ -172,7 +187,7 @@ static void close_chunk(struct sink *k)
     if (!k->chunk_open)
         return;
     emit_fragment(k);
-    push(k, IO_CHUNK_CLOSE, NULL, k->written_end_us - k->chunk_start_us, clock_wall_us());
+    push(k, IO_CHUNK_CLOSE, NULL, k->written_end_us - k->chunk_start_us, clock_wall_us(), 0);
     k->chunk_open = false;
 }
 
@@ -183,7 +198,7 @@ static void open_chunk(struct sink *k, int64_t dts_us)
     if (!k->file)
         start_recording(k);
     k->seq++;
-    push(k, IO_CHUNK_OPEN, blob_ref(k->init), 0, clock_wall_us());
+    push(k, IO_CHUNK_OPEN, blob_ref(k->init), 0, clock_wall_us(), dts_us);
     k->chunk_open = true;
     k->chunk_start_us = k->frag_start_us = k->chunk_end_us = k->written_end_us = dts_us;
 }
@@ -211,6 +226,8 @@ static void cut(struct sink *k, int64_t dts_us, int64_t end_us, bool key)
         open_chunk(k, dts_us);
     if (k->chunk_open)
         k->chunk_end_us = end_us;
+    if (end_us > k->media_end_us)
+        k->media_end_us = end_us;
 }
 
 /* Writes one packet whose duration is known. */
@@ -416,7 +433,8 @@ static void sink_end(void *opaque)
     release_all(k);
     close_chunk(k);
     if (k->file) {
-        push(k, IO_REC_END, NULL, 0, clock_wall_us()); /* the I/O thread frees the file */
+        /* the I/O thread frees the file */
+        push(k, IO_REC_END, NULL, 0, clock_wall_us(), k->media_end_us);
         k->file = NULL;
         metrics_add(&k->r->m->recordings_active, -1);
         log_info("recorder", k->name, "recording %s ended after %d chunk(s)", k->info.id, k->seq);

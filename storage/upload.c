@@ -208,7 +208,7 @@ static void backoff_reset(struct upload *u)
 
 static bool db_transient(int rc)
 {
-    return rc == -EBUSY || rc == -EIO;
+    return rc == -EBUSY || rc == -EIO || rc == -ENOSPC;
 }
 
 static int rec_create(struct upload *u, const struct upload_rec_info *ri)
@@ -242,7 +242,8 @@ static int chunk_create(struct upload *u, const struct upload_event *ev, enum db
                          .bytes = ev->bytes,
                          .duration_us = ev->duration_us,
                          .started_at = ev->time_us,
-                         .ended_at = st == DB_CHUNK_RECORDING ? 0 : ev->time_us};
+                         .ended_at = st == DB_CHUNK_RECORDING ? 0 : ev->time_us,
+                         .gap_before_us = ev->gap_us};
     int rc = db_chunk_create(u->cfg.db, &c);
     if (rc == -ENOENT && (rc = rec_create(u, &ev->rec)) == 0) /* no recording row yet */
         rc = db_chunk_create(u->cfg.db, &c);
@@ -295,7 +296,9 @@ static int apply(struct upload *u, const struct upload_event *ev)
     case UPLOAD_CHUNK_CLOSE:
         return chunk_closed(u, ev);
     case UPLOAD_REC_END: {
-        int rc = db_recording_finish(u->cfg.db, ev->rec.id, ev->time_us);
+        int rc = ev->gap_us > 0 ? db_recording_set_gap_end(u->cfg.db, ev->rec.id, ev->gap_us) : 0;
+        if (rc == 0)
+            rc = db_recording_finish(u->cfg.db, ev->rec.id, ev->time_us);
         if (rc == 0)
             check_ready(u, ev->rec.id);
         return rc == -ENOENT ? 0 : rc;
@@ -412,7 +415,7 @@ static bool permanent(int rc)
 {
     return rc != -EAGAIN && rc != -ETIMEDOUT && rc != -ECONNREFUSED && rc != -ECONNRESET &&
            rc != -EHOSTUNREACH && rc != -ENETUNREACH && rc != -EACCES && rc != -ENOENT &&
-           rc != -EINTR && rc != -ENOSPC;
+           rc != -EINTR && rc != -ENOSPC && rc != -EMFILE && rc != -ENFILE;
 }
 
 /* After a failed put: log, count, maybe give up on the chunk. Under dbmu. Returns true when the

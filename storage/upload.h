@@ -71,6 +71,10 @@ struct upload_event {
     int64_t bytes;       /* CHUNK_CLOSE: the file's size */
     int64_t duration_us; /* CHUNK_CLOSE: media time covered */
     int64_t time_us;     /* wall clock: CHUNK_OPEN its start, CHUNK_CLOSE/REC_END the end */
+    /* Media time the recorder could not write (paused: disk or spool full; a disk too slow):
+     * CHUNK_OPEN and CHUNK_CLOSE, just before the chunk (db_chunk.gap_before_us); REC_END, at
+     * the end (db_recording.gap_end_us). 0: none. */
+    int64_t gap_us;
 };
 
 /* Stores a local file under key (storage_put_file, or a fault-injecting fake in tests). */

@@ -389,8 +389,8 @@ int main(void)
     test_login_pool();
     api_destroy(&api);
     db_close(&db);
-    const char *suffix[] = {"", "-wal", "-shm"};
-    for (int i = 0; i < 3; i++) {
+    const char *suffix[] = {"", "-wal", "-shm", "-reserve"};
+    for (int i = 0; i < 4; i++) {
         snprintf(path, sizeof(path), "%s/k.db%s", dir, suffix[i]);
         unlink(path);
     }

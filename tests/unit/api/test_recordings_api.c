@@ -102,7 +102,7 @@ static void recording(const char *id, const char *uid, const char *uname, int64_
         snprintf(key, sizeof(key), "%s/cam/2026-01-01/%s/%06d.mp4", uname, id, s);
         if (cstate == DB_CHUNK_UPLOADED)
             put_chunk(key, 1000 + s);
-        struct db_chunk c = {(char *)id, s, key, 1000 + s, 2000000, cstate, start, start + 2, 0};
+        struct db_chunk c = {(char *)id, s, key, 1000 + s, 2000000, cstate, start, start + 2, 0, 0};
         CHECK_EQ_INT(db_chunk_create(db, &c), 0);
     }
 }

@@ -11,9 +11,9 @@
 static void test_playlist_golden(void)
 {
     struct vod_chunk c[] = {
-        {1, 10000000, 500000, 1200, "chunks/1?expires=9&sig=a"},
-        {2, 10033000, 480000, 1200, "chunks/2?expires=9&sig=b"},
-        {4, 4500000, 90000, 1300, "chunks/4?expires=9&sig=c"}, /* 3 is missing */
+        {1, 10000000, 500000, 1200, "chunks/1?expires=9&sig=a", 0},
+        {2, 10033000, 480000, 1200, "chunks/2?expires=9&sig=b", 3000000}, /* after a gap */
+        {4, 4500000, 90000, 1300, "chunks/4?expires=9&sig=c", 0},         /* 3 is missing */
     };
     char *p = vod_playlist(c, 3, true);
     CHECK_STREQ(p, "#EXTM3U\n"
@@ -26,6 +26,7 @@ static void test_playlist_golden(void)
                    "#EXTINF:10.000,\n"
                    "#EXT-X-BYTERANGE:498800@1200\n"
                    "chunks/1?expires=9&sig=a\n"
+                   "#EXT-X-DISCONTINUITY\n"
                    "#EXT-X-MAP:URI=\"chunks/2?expires=9&sig=b\",BYTERANGE=\"1200@0\"\n"
                    "#EXTINF:10.033,\n"
                    "#EXT-X-BYTERANGE:478800@1200\n"

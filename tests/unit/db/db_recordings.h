@@ -191,6 +191,28 @@ static void suite_recordings(struct db *db)
     CHECK_EQ_INT(db_recording_get(db, "nope", &got), -ENOENT);
     CHECK_EQ_INT(db_recording_finish(db, "nope", 1), -ENOENT);
 
+    /* gaps (migration 003): a chunk after one, the end of a recording */
+    struct db_recording g = {.stream_name = "gappy", .user_name = "y", .started_at = 60};
+    CHECK_EQ_INT(db_recording_create(db, &g), 0);
+    CHECK_EQ_INT(db_recording_get(db, g.id, &got), 0);
+    CHECK_EQ_INT(got.gap_us, 0);
+    db_recording_clear(&got);
+    struct db_chunk k = {.recording_id = g.id, .seq = 2, .object_key = "k", .started_at = 70,
+                         .gap_before_us = 3000000};
+    CHECK_EQ_INT(db_chunk_create(db, &k), 0);
+    CHECK_EQ_INT(db_recording_set_gap_end(db, g.id, 500000), 0);
+    CHECK_EQ_INT(db_recording_get(db, g.id, &got), 0);
+    CHECK_EQ_INT(got.gap_end_us, 500000);
+    CHECK_EQ_INT(got.gap_us, 3500000);
+    db_recording_clear(&got);
+    struct db_chunk kk = {0};
+    CHECK_EQ_INT(db_chunk_get(db, g.id, 2, &kk), 0);
+    CHECK_EQ_INT(kk.gap_before_us, 3000000);
+    db_chunk_clear(&kk);
+    CHECK_EQ_INT(db_recording_set_gap_end(db, "nope", 1), -ENOENT);
+    CHECK_EQ_INT(db_recording_delete(db, g.id), 0);
+    free(g.id);
+
     /* deleting the stream keeps its recordings, without the link */
     CHECK_EQ_INT(db_stream_delete(db, "rec_cam"), 0);
     CHECK_EQ_INT(db_recording_get(db, c, &got), 0);
