@@ -347,8 +347,10 @@ static int sink_accept(void *opaque, const struct hub_track *tracks, int ntracks
                      "%s cannot be played by browsers and the server is over its CPU budget, so "
                      "no ladder can re-encode it now; try again later",
                      what);
-            log_error("hls", k->name, "publish refused: the source is %s and the server is "
-                      "over --cpu-budget: it cannot be re-encoded now", what);
+            log_error("hls", k->name,
+                      "publish refused: the source is %s and the server is "
+                      "over --cpu-budget: it cannot be re-encoded now",
+                      what);
             return -EPERM;
         }
         snprintf(why, whylen,

@@ -75,8 +75,7 @@ void admission_sample_at(struct admission *a, int64_t wall_us, int64_t cpu_us)
     atomic_store_explicit(&a->usage_permille, (int)(permille > 100000 ? 100000 : permille),
                           memory_order_relaxed);
     if (a->cfg.metrics)
-        atomic_store_explicit(&a->cfg.metrics->cpu_usage_permille, permille,
-                              memory_order_relaxed);
+        atomic_store_explicit(&a->cfg.metrics->cpu_usage_permille, permille, memory_order_relaxed);
 }
 
 int admission_usage_permille(const struct admission *a)
@@ -97,20 +96,16 @@ enum admission_decision admission_decide(struct admission *a, const char *name, 
                  "the server is over its CPU budget (%d.%d%% of %d cores, --cpu-budget %d); "
                  "try again later",
                  usage / 10, usage % 10, a->ncpu, a->cfg.budget_pct);
-    if (a->cfg.refuse) {
-        log_warn("admission", name,
-                 "publish refused: CPU at %d.%d%% of %d cores, over --cpu-budget %d%% "
-                 "(--over-budget refuse)",
-                 usage / 10, usage % 10, a->ncpu, a->cfg.budget_pct);
-        if (a->cfg.metrics)
-            metrics_add(&a->cfg.metrics->admission_refused_total, 1);
-        return ADMIT_REFUSE;
-    }
-    log_warn("admission", name,
-             "no ladder for this stream: CPU at %d.%d%% of %d cores, over --cpu-budget %d%%; "
-             "its source is passed through as it is, the live streams keep their ladders",
-             usage / 10, usage % 10, a->ncpu, a->cfg.budget_pct);
+    bool refuse = a->cfg.refuse;
+    log_warn("admission", name, "%s: CPU at %d.%d%% of %d cores, over --cpu-budget %d%%%s",
+             refuse ? "publish refused" : "no ladder for this stream", usage / 10, usage % 10,
+             a->ncpu, a->cfg.budget_pct,
+             refuse ? " (--over-budget refuse)"
+                    : "; its source is passed through as it is, the live streams keep their "
+                      "ladders");
     if (a->cfg.metrics)
-        metrics_add(&a->cfg.metrics->admission_passthrough_total, 1);
-    return ADMIT_PASSTHROUGH;
+        metrics_add(refuse ? &a->cfg.metrics->admission_refused_total
+                           : &a->cfg.metrics->admission_passthrough_total,
+                    1);
+    return refuse ? ADMIT_REFUSE : ADMIT_PASSTHROUGH;
 }

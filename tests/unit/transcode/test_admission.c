@@ -13,8 +13,8 @@
 static void test_usage_window(void)
 {
     struct metrics m = {0};
-    struct admission *a = admission_create(&(struct admission_config){.budget_pct = 50,
-                                                                        .metrics = &m});
+    struct admission *a =
+        admission_create(&(struct admission_config){.budget_pct = 50, .metrics = &m});
     CHECK(a != NULL);
     CHECK_EQ_INT(admission_usage_permille(a), 0); /* one sample: no usage yet */
     admission_sample_at(a, 0, 0);
@@ -39,8 +39,7 @@ static void test_usage_window(void)
 /* With n cores, cpu_per_s of CPU each second is cpu_per_s / n of them. */
 static struct admission *loaded(struct metrics *m, int budget, bool refuse, double cores_used)
 {
-    struct admission *a =
-        admission_create(&(struct admission_config){budget, refuse, m});
+    struct admission *a = admission_create(&(struct admission_config){budget, refuse, m});
     for (int i = 0; i <= ADMISSION_WINDOW; i++)
         admission_sample_at(a, (int64_t)i * S, (int64_t)(i * cores_used * S));
     return a;
@@ -91,8 +90,8 @@ static void test_decisions(void)
 static void test_real_process(void)
 {
     struct metrics m = {0};
-    struct admission *a = admission_create(&(struct admission_config){.budget_pct = 90,
-                                                                        .metrics = &m});
+    struct admission *a =
+        admission_create(&(struct admission_config){.budget_pct = 90, .metrics = &m});
     admission_sample(a);
     struct timespec t0, t;
     clock_gettime(CLOCK_MONOTONIC, &t0);
