@@ -8,10 +8,10 @@
 
 #include "core/alloc.h"
 #include "core/log.h"
-#include "packager/fmp4.h"
+#include "media/fmp4.h"
 #include "packager/hls_group.h"
 #include "packager/hls_ladder.h"
-#include "packager/timeline.h"
+#include "media/timeline.h"
 #include "transcode/audio.h"
 
 #define MIN_SEG_US 1000000LL        /* a keyframe starts a new segment after this long */

@@ -4,7 +4,7 @@
  *
  * How it fits. recorder_create registers a hub registry observer, like the packager, so every
  * new hub gets a recorder sink. The sink runs on the network thread and must not block there:
- * it muxes packets with packager/fmp4 (cheap: no decode, one copy of each frame) and hands
+ * it muxes packets with media/fmp4 (cheap: no decode, one copy of each frame) and hands
  * refcounted blobs to the recorder's I/O thread through a bounded queue:
  *
  *   network thread (sink)                      recorder I/O thread             upload worker

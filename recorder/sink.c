@@ -1,6 +1,6 @@
 /* The recorder's hub sink, on the network thread: normalises timestamps (as the HLS sink
  * does: the recording starts at the first video keyframe, every track shifted by its dts),
- * learns each packet's duration from the next one, muxes with packager/fmp4 and cuts
+ * learns each packet's duration from the next one, muxes with media/fmp4 and cuts
  * fragments (about every fragment_seconds) and chunks (at the first keyframe past
  * chunk_seconds). Everything touching the disk is queued for the I/O thread (io.c). */
 #include <errno.h>
@@ -13,8 +13,8 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/log.h"
-#include "packager/fmp4.h"
-#include "packager/timeline.h"
+#include "media/fmp4.h"
+#include "media/timeline.h"
 #include "recorder/internal.h"
 
 #define US_TB ((AVRational){1, 1000000})
@@ -248,7 +248,7 @@ static void emit(struct sink *k, int idx, AVPacket *p)
 
 /* ---- packets ---- */
 
-/* The recording's timeline starts at the first video keyframe (packager/timeline.h). */
+/* The recording's timeline starts at the first video keyframe (media/timeline.h). */
 static bool begin(struct sink *k, const struct track *t, const AVPacket *in)
 {
     if (k->begun)

@@ -41,7 +41,7 @@ int ladder_parse(const char *spec, struct ladder *out, char *err, size_t errlen)
  * tallest first. Returns 0 or -EINVAL for a non-positive source size. */
 int ladder_fit(const struct ladder *in, int src_width, int src_height, struct ladder *out);
 
-/* For a source players cannot decode (packager/timeline.h tl_video_playable): the fitted
+/* For a source players cannot decode (media/timeline.h tl_video_playable): the fitted
  * ladder's passthrough rendition becomes an encoded rung at the source's size (its height
  * rounded down to even), the tallest, at bit_rate; when bit_rate is 0, at the bits per pixel of
  * the configured ladder's tallest rung (in), else 2.5 Mbit/s per 1280x720. Nothing is added when

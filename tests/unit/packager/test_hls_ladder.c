@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "boxes.h"
+#include "media/boxes.h"
 #include "clip.h"
 #include "core/alloc.h"
 #include "core/clock.h"

@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../packager/boxes.h"
+#include "media/boxes.h"
 #include "../packager/clip.h"
 #include "core/alloc.h"
 #include "test.h"

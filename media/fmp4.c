@@ -1,4 +1,4 @@
-#include "packager/fmp4.h"
+#include "media/fmp4.h"
 
 #include <libavformat/avformat.h>
 #include <libavutil/opt.h>

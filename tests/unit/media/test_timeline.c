@@ -1,6 +1,6 @@
 /* The timeline rules shared by the packager and the recorder: which H.264 sources browsers can
  * decode (tl_video_playable). */
-#include "packager/timeline.h"
+#include "media/timeline.h"
 #include "test.h"
 
 static bool playable(int profile, enum AVPixelFormat fmt, char *why, size_t n)

@@ -1,11 +1,11 @@
 /* The fragments fmp4.c writes, read back box by box: sample flags (every audio sample a sync
  * sample, video by its keyframe flag), tfhd without default sample flags, durations. */
-#include "packager/fmp4.h"
+#include "media/fmp4.h"
 
 #include <stdio.h>
 
-#include "boxes.h"
-#include "clip.h"
+#include "media/boxes.h"
+#include "packager/clip.h"
 #include "core/buf.h"
 #include "test.h"
 

@@ -1,5 +1,5 @@
 /* Shared timeline rules of the packager's and the recorder's sinks. See timeline.h. */
-#include "packager/timeline.h"
+#include "media/timeline.h"
 
 #include <libavutil/pixdesc.h>
 #include <stdio.h>
