@@ -242,8 +242,9 @@ export class ContinuityChecker {
 
 // Follows base/hls/<name>/<rendition>/media.m3u8 for `seconds` of wall time (or until ENDLIST),
 // from the live edge's newest segment start, fetching every part in order like a low-latency
-// player. Returns the checker, and per part its spans (log: each part's times, when asked).
-export async function followRendition(base, name, rendition, { seconds = 60, log = null } = {}) {
+// player. Returns the checker, and per part its spans (log: each part's times, when asked;
+// onPart(uri, bytes): the init sections and parts as fetched, in order).
+export async function followRendition(base, name, rendition, { seconds = 60, log = null, onPart = null } = {}) {
   const root = `${base}/hls/${name}/${rendition}`;
   const checker = new ContinuityChecker();
   const inits = new Map();
@@ -289,10 +290,12 @@ export async function followRendition(base, name, rendition, { seconds = 60, log
         const b = await fetchBytes(`${root}/${mapUri}`);
         if (b.status !== 200) throw new Error(`${mapUri}: HTTP ${b.status}`);
         inits.set(mapUri, parseInit(b.body));
+        if (onPart) onPart(mapUri, b.body);
       }
       checker.setInit(mapUri, inits.get(mapUri));
       const b = await fetchBytes(`${root}/${p.uri}`);
       if (b.status !== 200) throw new Error(`${p.uri}: HTTP ${b.status}`);
+      if (onPart) onPart(p.uri, b.body);
       const spans = checker.add(p.uri, b.body, { duration: p.dur, independent: p.independent });
       const row = { uri: p.uri, dur: p.dur, independent: p.independent, at: Date.now(), spans };
       timeline.push(row);

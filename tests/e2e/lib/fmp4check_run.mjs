@@ -3,7 +3,11 @@
 // histogram and every discontinuity or odd duration. From tests/e2e:
 //   node lib/fmp4check_run.mjs 75 [--ladder source,360p:600k]
 // VERBOSE=1 prints every part's tracks' decode time spans, RENDITIONS=a,b follows those
-// (waiting for each, e.g. a rung the multivariant playlist left out), SERVER_LOG=1 the log.
+// (waiting for each, e.g. a rung the multivariant playlist left out), SERVER_LOG=1 the log,
+// CAPTURE=DIR saves the first rendition's init section and parts there (and their order in
+// DIR/order.txt) for mse_replay.mjs.
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { startServer, testClip, publish, fetchText, waitFor } from './server.mjs';
 import { followRendition, formatRow } from './fmp4check.mjs';
 const seconds = Number(process.argv[2] || 60);
@@ -18,8 +22,18 @@ try {
   for (const r of rens)
     await waitFor(async () => (await fetchText(`${srv.base}/hls/play/${r}/media.m3u8`)).status === 200, { timeout: 60000, what: r });
   console.log('renditions', rens);
-  const results = await Promise.all(rens.map((r) => followRendition(srv.base, 'play', r, {
-    seconds, log: process.env.VERBOSE ? (row) => console.log(r, formatRow(row)) : null })));
+  const capture = process.env.CAPTURE;
+  if (capture) {
+    mkdirSync(capture, { recursive: true });
+    writeFileSync(path.join(capture, 'order.txt'), '');
+  }
+  const onPart = (uri, body) => {
+    writeFileSync(path.join(capture, uri), body);
+    appendFileSync(path.join(capture, 'order.txt'), `${uri}\n`);
+  };
+  const results = await Promise.all(rens.map((r, i) => followRendition(srv.base, 'play', r, {
+    seconds, log: process.env.VERBOSE ? (row) => console.log(r, formatRow(row)) : null,
+    onPart: capture && i === 0 ? onPart : null })));
   rens.forEach((r, i) => {
     const { checker, playlists, blockingMs } = results[i];
     console.log(`== ${r}: ${checker.parts} parts, ${playlists} playlists, ${results[i].unavailable} x 503`);
