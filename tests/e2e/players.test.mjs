@@ -1,5 +1,6 @@
 // Every player we claim plays a live stream without a hitch: hls.js (low-latency mode), Shaka
-// Player (its defaults, and lowLatencyMode), and video.js (VHS, its defaults), each for 60 s in
+// Player (its defaults, and lowLatencyMode with manifest.hls.sequenceMode: see lib/player.mjs),
+// and video.js (VHS, its defaults), each for 60 s in
 // headless Chromium, against the default ladder (720p source, 480p and 360p rungs, shared
 // audio) and against --ladder none (one muxed rendition). No `waiting` event may fire once
 // playback started, and no player may report a stall or jump a gap.

@@ -23,7 +23,12 @@ function script(name) {
 export const PLAYERS = {
   'hls.js': { lib: 'hls.js', config: { lowLatencyMode: true, ...(process.env.HLS_DEBUG ? { debug: true } : {}) } },
   shaka: { lib: 'shaka', config: {} },
-  'shaka-ll': { lib: 'shaka', config: { streaming: { lowLatencyMode: true } } },
+  // Shaka 5.2 in lowLatencyMode appends HLS in segments mode and, for a viewer whose timeline
+  // starts after the stream's first segment (a negative timestampOffset, which it nudges by
+  // 1 ms), calls abort() before every part, so Chromium drops all but each segment's first part
+  // (docs/ARCHITECTURE.md, measured figures). Sequence mode is what a low-latency Shaka page
+  // must configure, for any LL-HLS server whose tfdt does not start at the viewer's join.
+  'shaka-ll': { lib: 'shaka', config: { streaming: { lowLatencyMode: true }, manifest: { hls: { sequenceMode: true } } } },
   'video.js': { lib: 'video.js', config: {} },
 };
 
