@@ -1,0 +1,110 @@
+/* The packager's sink, inside: what hls_sink.c (cutting parts and segments, packets, the end)
+ * and hls_sink_start.c (the start: which track goes to which rendition, the ladder, admission)
+ * share. Not for other modules: hls_sink.h is the interface. */
+#ifndef KIBITKA_PACKAGER_HLS_SINK_PRIV_H
+#define KIBITKA_PACKAGER_HLS_SINK_PRIV_H
+
+#include <libavcodec/avcodec.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/hub.h"
+#include "packager/hls_group.h"
+#include "packager/hls_ladder.h"
+#include "packager/hls_sink.h"
+#include "transcode/audio.h"
+
+#define MIN_SEG_US 1000000LL        /* a keyframe starts a new segment after this long */
+#define AUDIO_SEG_US 2000000LL      /* audio-only segments stay under this */
+#define FIRST_SEG_MAX_US 10000000LL /* a first segment without a second keyframe ends here */
+/* EXTINF rounded to the nearest integer must not exceed the target duration. */
+#define ROUNDING_SLACK_US 499000LL
+/* A composition delay beyond this is no encoder's reordering: not matched (see begin). */
+#define MAX_REORDER_US 500000LL
+#define US_TB ((AVRational){1, 1000000})
+/* Packets waiting for the other tracks to catch up, per track (see drain). A track this far
+ * ahead stops waiting for a stalled one. */
+#define QUEUE_MAX 64
+#define QUEUE_WAIT 48
+
+/* Where the cut media goes: one rendition, its muxer, the tracks it carries. */
+struct output {
+    struct hls_stream *st;
+    struct fmp4 *mux;
+    struct hls_variant_info vi;
+    int ntracks;
+    /* An output without the main track (the ladder's shared audio) cuts its parts on the time
+     * of its own track (clock), so that none lasts longer than the part target: cut at the
+     * main track's boundaries, 0.5 s of video holds 21 or 22 AAC frames (0.488 or 0.511 s).
+     * Its segments still end where the main track's do. clock is -1 for an output whose parts
+     * are the main track's. */
+    int clock;
+    bool part_open;
+    int64_t part_start_us, part_end_us;
+    bool disc_next; /* its next part starts a segment after a timestamp jump */
+};
+
+#define MAX_OUTPUTS 2
+
+struct track {
+    bool used; /* packaged: cut, and written to an output or fed to the ladder */
+    int out;   /* output index, -1: not written (a video only fed to the ladder) */
+    int mux;   /* index in that output's muxer */
+    bool video;
+    AVRational tb;
+    int64_t offset;   /* subtracted from pts and dts (tb) */
+    int64_t dts_lead; /* then added to dts (feed mode: minus the source's reorder delay) */
+    int64_t last_dts; /* after the shift; INT64_MIN before the first packet */
+    int64_t last_dur, default_dur;
+    AVPacket *held; /* queued once the next packet gives its duration */
+    int64_t held_wall_us;
+    int64_t dropped;
+    struct audio_transcoder *atx; /* non-AAC audio: transcoded to AAC before anything else */
+    /* Packets with known durations, in dts order, waiting to be interleaved with the other
+     * tracks: a ring of QUEUE_MAX. */
+    AVPacket *q[QUEUE_MAX];
+    int q_head, q_len;
+};
+
+struct hls_sink {
+    struct hls_group *group;    /* source mode; NULL in feed mode */
+    struct hls_stream *feed_st; /* feed mode: the rung's rendition */
+    bool feed;                  /* timestamps already on the stream's timeline */
+    struct hls_sink_config cfg;
+    char name[HUB_NAME_MAX + 1];
+    int64_t part_target_us;
+    struct output out[MAX_OUTPUTS];
+    int nout;
+    struct hls_ladder *ladder; /* owned by the group; ours to push to until finish */
+    int ladder_track;
+    struct track tr[HUB_MAX_TRACKS];
+    int ntracks;
+    int main; /* the track cuts follow: video if any, else audio */
+    bool has_video, started, failed, warned_long, ended;
+    bool over_budget; /* admission control denied this stream its ladder: the source only */
+    /* The segment and part being cut, on the main track's timeline (us after the shift). */
+    bool seg_open, part_open, part_independent;
+    int64_t seg_start_us, part_start_us, part_end_us;
+    int target_s;
+    int64_t max_seg_us;
+    int64_t fr_frames; /* video frames in the first segment */
+    /* A timestamp jump (see mark_discontinuity): pending until the main track's next keyframe,
+     * whose dts (tb of the main track) then cuts the segment. */
+    bool disc_pending, disc_cut;
+    int64_t disc_dts;
+};
+
+/* Logs what failed (once) and stops the stream's parts. */
+void hls_sink_fail(struct hls_sink *k, const char *what, int err);
+
+/* hls_sink_start.c: the hub sink's accept and start (also the feed mode's start, hub NULL). */
+int hls_sink_accept(void *opaque, const struct hub_track *tracks, int ntracks, char *why,
+                    size_t whylen);
+int hls_sink_start(void *opaque, struct hub *hub, const struct hub_track *hub_tracks, int ntracks);
+/* The tracks as packaged: a transcoded audio track carries the AAC output's parameters. */
+void hls_sink_packaged_tracks(const struct hls_sink *k, const struct hub_track *in, int n,
+                              struct hub_track *out);
+/* (Re)opens output o's muxer on tracks; 0 or a negative errno. */
+int hls_sink_open_output(struct hls_sink *k, int o, const struct hub_track *tracks, int ntracks);
+
+#endif
