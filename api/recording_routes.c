@@ -13,7 +13,7 @@
 #include "api/vod.h"
 #include "core/alloc.h"
 #include "core/log.h"
-#include "storage/upload.h"
+#include "recorder/upload.h"
 
 #define LIST_DEFAULT 50
 #define LIST_MAX 500

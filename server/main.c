@@ -30,7 +30,6 @@
 
 #include "api/http.h"
 #include "api/http_limits.h"
-#include "api/webhook.h"
 #include "auth/publish.h"
 #include "core/clock.h"
 #include "core/config.h"
@@ -39,12 +38,13 @@
 #include "core/loop.h"
 #include "core/net.h"
 #include "db/db.h"
+#include "events/webhook.h"
 #include "ingest/rtmp/rtmp.h"
 #include "packager/hls.h"
 #include "recorder/recorder.h"
+#include "recorder/upload.h"
 #include "server/cli.h"
 #include "storage/storage.h"
-#include "storage/upload.h"
 #include "transcode/admission.h"
 #include "transcode/ladder.h"
 

@@ -1,6 +1,6 @@
 /* The durable upload queue: the worker that applies recorder events to the database and moves
  * closed chunks to the store. See upload.h for the contract. */
-#include "storage/upload.h"
+#include "recorder/upload.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -12,10 +12,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "api/webhook.h"
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "events/webhook.h"
 
 #define DEFAULT_BACKOFF_MIN_MS 1000
 #define DEFAULT_BACKOFF_MAX_MS 60000

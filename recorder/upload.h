@@ -32,8 +32,8 @@
  * waits up to stop_timeout_ms for an upload under way (storage calls have their own timeouts);
  * past that it abandons it: the worker is left to die with the process, never touches the
  * database again, and its chunk stays pending/uploading for the next start. */
-#ifndef KIBITKA_STORAGE_UPLOAD_H
-#define KIBITKA_STORAGE_UPLOAD_H
+#ifndef KIBITKA_RECORDER_UPLOAD_H
+#define KIBITKA_RECORDER_UPLOAD_H
 
 #include <stdbool.h>
 #include <stddef.h>
