@@ -502,7 +502,7 @@ static void stop(struct app *app)
     if (app->http)
         http_server_set_ready(app->http, false);
     http_server_destroy(&app->http);
-    free(app->spool_dir); /* after HTTP: its deletes used it */
+    free(app->spool_dir);
     app->spool_dir = NULL;
     rtmp_server_destroy(&app->rtmp);  /* cancels key checks under way */
     recorder_destroy(&app->recorder); /* every stream ended: its last chunk is on disk */
