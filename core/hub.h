@@ -4,9 +4,9 @@
  * hub_registry and gets a hub. Claiming calls every registry observer: server/main.c registers
  * the packager (packager/hls_sink.c, LL-HLS), the webhooks with --webhook (events/webhook.c,
  * stream.live and stream.ended) and, without --no-record, the recorder (recorder/sink.c, fMP4
- * chunks) at start, in that order, and each observer attaches a sink to the new hub. The transcoder is not a sink: the
- * packager's sink feeds it. The source therefore never knows who consumes its packets, and a new
- * consumer is added without touching ingest code.
+ * chunks) at start, in that order, and each observer attaches a sink to the new hub. The transcoder
+ * is not a sink: the packager's sink feeds it. The source therefore never knows who consumes its
+ * packets, and a new consumer is added without touching ingest code.
  *
  *   source --hub_start(tracks)--> hub --sink.start-->  packager, webhooks, recorder
  *   source --hub_push(packet)---> hub --sink.packet--> (each sink av_packet_ref's what it keeps)
