@@ -14,14 +14,16 @@
 #include "core/clock.h"
 
 struct api *api_create(struct db *db, struct hub_registry *hubs, struct hls_server *hls,
-                       struct storage *store, const char *spool_dir, double link_lifetime_s)
+                       struct storage *store, api_recording_deleted_fn on_deleted, void *opaque,
+                       double link_lifetime_s)
 {
     struct api *api = xcalloc(1, sizeof(*api));
     api->db = db;
     api->hubs = hubs;
     api->hls = hls;
     api->store = store;
-    api->spool_dir = spool_dir ? xstrdup(spool_dir) : NULL;
+    api->on_deleted = on_deleted;
+    api->on_deleted_opaque = opaque;
     api->link_lifetime_s = link_lifetime_s > 0 ? (int64_t)link_lifetime_s : API_LINK_LIFETIME_S;
     if (getrandom(api->url_key, sizeof(api->url_key), 0) != (ssize_t)sizeof(api->url_key))
         abort(); /* no randomness for the URL key: nothing safe to fall back to */
@@ -49,7 +51,6 @@ void api_destroy(struct api **papi)
      * everything they use is still here. */
     pwpool_destroy(&api->pwpool);
     login_limit_destroy(&api->logins);
-    free(api->spool_dir);
     free(api);
     *papi = NULL;
 }

@@ -67,11 +67,14 @@ struct api_response {
 
 /* db, hubs and store are not owned and must outlive the api; any may be NULL (routes needing
  * the db answer 503, so do the recordings' chunk, playlist and delete routes without a store;
- * /api/live lists nothing without hubs). spool_dir (copied; may be NULL) is the recorder's
- * spool, cleared of a recording's leftovers when it is deleted. The signed links to a
- * recording work link_lifetime_s plus its duration (0: 6 h). */
+ * /api/live lists nothing without hubs). on_deleted (may be NULL) is called with opaque and a
+ * recording's id on the HTTP thread once its objects and rows are gone, for what else holds it
+ * (server/main.c: the recorder's spool, cleared of the recording's leftovers). The signed links
+ * to a recording work link_lifetime_s plus its duration (0: 6 h). */
+typedef void (*api_recording_deleted_fn)(void *opaque, const char *id);
 struct api *api_create(struct db *db, struct hub_registry *hubs, struct hls_server *hls,
-                       struct storage *store, const char *spool_dir, double link_lifetime_s);
+                       struct storage *store, api_recording_deleted_fn on_deleted, void *opaque,
+                       double link_lifetime_s);
 void api_destroy(struct api **papi);
 /* Answers every call still pending (logins waiting for the password pool: 503) and waits for
  * those being worked on, calling their done callbacks; later logins are answered 503 at once.

@@ -666,8 +666,8 @@ struct http_server *http_server_create(const struct http_server_config *cfg)
     pthread_mutex_init(&srv->lock, NULL);
     if (password_init() < 0)
         log_warn("http", NULL, "libsodium failed to initialise: logins will fail");
-    srv->api =
-        api_create(cfg->db, cfg->hubs, cfg->hls, cfg->store, cfg->spool_dir, cfg->link_lifetime_s);
+    srv->api = api_create(cfg->db, cfg->hubs, cfg->hls, cfg->store, cfg->on_recording_deleted,
+                          cfg->recording_deleted_opaque, cfg->link_lifetime_s);
     api_set_metrics(srv->api, cfg->metrics);
     /* MHD_USE_TURBO: no shutdown() before close and fewer syscalls per request; playlist
      * polling is many small requests, where per-request cost is what counts. */

@@ -39,8 +39,10 @@ struct http_server_config {
     /* The recordings' store, for /api/recordings (chunks, playlists, delete); NULL: those answer
      * 503. Not owned; must outlive the server. */
     struct storage *store;
-    const char
-        *spool_dir; /* the recorder's spool (a deleted recording's leftovers go); may be NULL */
+    /* Called (HTTP thread) with opaque and the id of a recording the API deleted, once its
+     * objects and rows are gone: main clears the recorder's spool of its leftovers. May be NULL. */
+    void (*on_recording_deleted)(void *opaque, const char *id);
+    void *recording_deleted_opaque;
     double link_lifetime_s; /* signed recording links work this long + duration; 0: 6 h */
     /* Connection limits (api/http_limits.h): connections open at once (more wait in the listen
      * queue; main sizes it from the descriptor limit), from one address (more are closed at

@@ -25,7 +25,9 @@ struct api {
     struct hub_registry *hubs;
     struct hls_server *hls; /* for viewer counts; may be NULL */
     struct storage *store;  /* recordings' objects; may be NULL */
-    char *spool_dir;        /* the recorder's spool; may be NULL */
+    /* told of a deleted recording; may be NULL */
+    api_recording_deleted_fn on_deleted;
+    void *on_deleted_opaque;
     unsigned char url_key[API_URL_KEY_LEN];
     int64_t link_lifetime_s; /* signed links work this long plus the recording's duration */
     struct login_limit *logins;

@@ -13,7 +13,6 @@
 #include "api/vod.h"
 #include "core/alloc.h"
 #include "core/log.h"
-#include "storage/upload.h"
 
 #define LIST_DEFAULT 50
 #define LIST_MAX 500
@@ -263,9 +262,9 @@ void api_recording_delete(struct api_call *c)
         if (err < 0) {
             api_fail_db(c, err, "recording");
         } else {
-            /* chunks that failed for good left their files: else the next start recovers them */
-            if (c->api->spool_dir)
-                upload_spool_forget(c->api->spool_dir, r.id);
+            /* chunks that failed for good left spool files: else the next start recovers them */
+            if (c->api->on_deleted)
+                c->api->on_deleted(c->api->on_deleted_opaque, r.id);
             api_ok(c, 204, NULL);
             log_info("api", r.stream_name, "recording %s (%zu chunks) deleted by '%s'", r.id, n,
                      c->user.name);

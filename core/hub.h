@@ -1,19 +1,22 @@
 /* The hub: one per live stream, the single point where a source hands packets to its sinks.
  *
  * How the parts fit. A source (the RTMP session now, WHIP later) claims a stream name in the
- * hub_registry and gets a hub. Claiming calls every registry observer: the packager (and later
- * the transcoder and the recorder) registered one at start, and each observer attaches a sink to
- * the new hub. The source therefore never knows who consumes its packets, and a new consumer is
- * added without touching ingest code.
+ * hub_registry and gets a hub. Claiming calls every registry observer: server/main.c registers
+ * the packager (packager/hls_sink.c, LL-HLS), the webhooks with --webhook (events/webhook.c,
+ * stream.live and stream.ended) and, without --no-record, the recorder (recorder/sink.c, fMP4
+ * chunks) at start, in that order, and each observer attaches a sink to the new hub. The transcoder
+ * is not a sink: the packager's sink feeds it. The source therefore never knows who consumes its
+ * packets, and a new consumer is added without touching ingest code.
  *
- *   source --hub_start(tracks)--> hub --sink.start-->  packager, transcoder, recorder ...
+ *   source --hub_start(tracks)--> hub --sink.start-->  packager, webhooks, recorder
  *   source --hub_push(packet)---> hub --sink.packet--> (each sink av_packet_ref's what it keeps)
  *   source --hub_end()----------> hub --sink.end-->    (sinks finish; the name is free again)
  *
  * Threads. Sink callbacks run synchronously on the source's thread (the network thread for RTMP)
- * in the order the sinks were attached. A sink must not block in them: one with heavy work (the
- * transcoder) copies the packet reference into its own queue and returns. A sink that produces
- * new renditions pushes them back through its own API to the packager, not through this hub.
+ * in the order the sinks were attached. A sink must not block in them: one with heavy work queues
+ * it for a thread of its own and returns (the recorder its fragments for its I/O thread, the
+ * packager video packet references for a transcode worker). Renditions the transcoder makes go
+ * back to the packager through its own API, not through this hub.
  *
  * Packets are AVPackets whose stream_index is a track index from hub_start, with pts/dts in that
  * track's time_base, plus the wall-clock time the source received them (for

@@ -138,7 +138,7 @@ void db_stream_clear(struct db_stream *st);
 void db_stream_list_free(struct db_stream **list, size_t n);
 
 /* Recordings (issue 6): one per publish of a recorded stream, in chunks of fragmented MP4 that
- * the recorder writes to the spool and the upload worker (storage/upload.h) moves to the store.
+ * the recorder writes to the spool and the upload worker (recorder/upload.h) moves to the store.
  *
  *   recording: recording -> finished (the stream ended) -> ready (every chunk uploaded)
  *                                                       -> failed (a chunk failed for good)

@@ -40,7 +40,7 @@
 #include "core/hub.h"
 #include "core/metrics.h"
 #include "db/db.h"
-#include "storage/upload.h"
+#include "recorder/upload.h"
 
 /* The pseudo-user of --open-publish streams. */
 #define RECORDER_OPEN_USER "_open"

@@ -30,7 +30,6 @@
 
 #include "api/http.h"
 #include "api/http_limits.h"
-#include "api/webhook.h"
 #include "auth/publish.h"
 #include "core/clock.h"
 #include "core/config.h"
@@ -39,12 +38,13 @@
 #include "core/loop.h"
 #include "core/net.h"
 #include "db/db.h"
+#include "events/webhook.h"
 #include "ingest/rtmp/rtmp.h"
 #include "packager/hls.h"
 #include "recorder/recorder.h"
+#include "recorder/upload.h"
 #include "server/cli.h"
 #include "storage/storage.h"
-#include "storage/upload.h"
 #include "transcode/admission.h"
 #include "transcode/ladder.h"
 
@@ -64,6 +64,7 @@ struct app {
     struct upload *upload;
     struct recorder *recorder;
     struct http_server *http;
+    char *spool_dir; /* for the API's on_recording_deleted; freed after HTTP stops */
     struct rtmp_server *rtmp;
     int http_fd, rtmp_fd; /* bound listeners, -1 once handed to their server */
     struct data_lock *data_lock;
@@ -137,6 +138,21 @@ static int setup_signals(struct app *app)
     return app->sigfd < 0 ? -errno : 0;
 }
 
+/* The upload worker's recording.ready, to the webhooks: recorder/ does not include events/. */
+static void recording_ready(void *webhooks, const struct db_recording *r,
+                            const struct db_chunk *chunks, size_t n)
+{
+    webhook_emit_recording_ready(webhooks, r, chunks, n);
+}
+
+/* The API deleted a recording: what the spool still holds of it goes too (the files of chunks
+ * that failed for good, recording.json), else the next start would recover it. api/ does not
+ * know the spool's layout; recorder/upload.h does. */
+static void forget_recording(void *spool_dir, const char *id)
+{
+    upload_spool_forget(spool_dir, id);
+}
+
 /* The store, the upload worker, crash recovery of the spool, then the recorder (an observer:
  * before the RTMP server claims). A store that refuses us is logged and shown in /metrics; the
  * server still starts and chunks wait in the spool. */
@@ -165,7 +181,8 @@ static int start_recordings(struct app *app)
         .store_name = storage_describe(app->store),
         .spool_dir = spool,
         .metrics = &app->metrics,
-        .webhooks = app->webhooks,
+        .on_ready = app->webhooks ? recording_ready : NULL,
+        .ready_opaque = app->webhooks,
     };
     rc = -1;
     if (!(app->upload = upload_create(&uc)))
@@ -431,7 +448,7 @@ static int start(struct app *app)
     }
     if (start_recordings(app) < 0)
         return -1;
-    char *spool_dir = config_spool_dir(c);
+    app->spool_dir = config_spool_dir(c);
     struct http_server_config htc = {
         .listen_fd = app->http_fd,
         .cors_origin = c->cors_origin,
@@ -441,7 +458,8 @@ static int start(struct app *app)
         .metrics = &app->metrics,
         .db = app->db,
         .store = app->store,
-        .spool_dir = spool_dir,
+        .on_recording_deleted = forget_recording,
+        .recording_deleted_opaque = app->spool_dir,
         .link_lifetime_s = c->link_lifetime,
         .max_connections = http_max_connections(app),
         .max_connections_per_address = c->http_max_connections_per_address,
@@ -449,7 +467,6 @@ static int start(struct app *app)
     };
     app->http = http_server_create(&htc);
     app->http_fd = -1; /* the server's now, even when it failed */
-    free(spool_dir);
     if (!app->http)
         return -1;
     struct rtmp_server_config rc = {
@@ -485,6 +502,8 @@ static void stop(struct app *app)
     if (app->http)
         http_server_set_ready(app->http, false);
     http_server_destroy(&app->http);
+    free(app->spool_dir);
+    app->spool_dir = NULL;
     rtmp_server_destroy(&app->rtmp);  /* cancels key checks under way */
     recorder_destroy(&app->recorder); /* every stream ended: its last chunk is on disk */
     bool abandoned = upload_destroy(&app->upload); /* before webhooks: recording.ready */

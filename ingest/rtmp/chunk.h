@@ -7,7 +7,7 @@
  * header had one) and timestamp deltas. It consumes two protocol control messages itself: Set
  * Chunk Size (type 1) and Abort (type 2); everything else goes to the callback.
  *
- * Limits (RELIABILITY.md "RTMP and AMF0"): at most CHUNK_MAX_STREAMS distinct csids per
+ * Limits (docs/RELIABILITY.md, "RTMP and AMF0"): at most CHUNK_MAX_STREAMS distinct csids per
  * connection; message length at most CHUNK_MAX_MESSAGE (a larger declared length is refused
  * before anything is allocated); the peer's chunk size must be 1..0xFFFFFF; at most
  * CHUNK_MAX_PENDING bytes of partial messages across all chunk streams. Message buffers grow

@@ -1,4 +1,4 @@
-// A full disk (issue 11 item 6; ../../../shared/RELIABILITY.md 31): --data on a 30 MB tmpfs with a
+// A full disk (issue 11 item 6; docs/RELIABILITY.md 31): --data on a 30 MB tmpfs with a
 // ballast file, a publish that fills the rest. Recording pauses with a log line and a metric (the
 // live stream goes on), login and DELETE /api/recordings/{id} still work while the disk is full
 // (the database's reserve), and once the ballast is removed recording resumes in a new chunk:

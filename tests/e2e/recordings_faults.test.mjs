@@ -1,4 +1,4 @@
-// Recordings under faults (issue 6; ../../../shared/RELIABILITY.md 13 and 15): a real kibitka
+// Recordings under faults (issue 6; docs/RELIABILITY.md 13 and 15): a real kibitka
 // recording a real ffmpeg RTMP publish, uploading to s3rver behind tests/lib/s3proxy.mjs (which
 // checks every signature and injects the faults), or to a file: store where S3 is not the point.
 // Every chunk that reaches the store is fetched back, decoded with ffmpeg and probed with

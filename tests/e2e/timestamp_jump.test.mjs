@@ -1,4 +1,4 @@
-// Publishers whose timestamps jump (issue 11 item 5, RELIABILITY.md 30): +3 h, back 3 h, a
+// Publishers whose timestamps jump (issue 11 item 5, docs/RELIABILITY.md 30): +3 h, back 3 h, a
 // 31-bit millisecond clock wrapping at 2^31 (with RTMP extended timestamps), and RTMP's own 2^32
 // wrap (not a jump). Each publishes a 14 s clip from an FLV file tag by tag at real-time pace,
 // with the timestamps it sends mapped; the jump is at 7 s, mid-GOP, after the first playlist.

@@ -382,7 +382,7 @@ int main(void)
     CHECK(mkdtemp(dir) != NULL);
     snprintf(url, sizeof(url), "sqlite:%s/k.db", dir);
     CHECK_EQ_INT(db_open(url, &db), 0);
-    api = api_create(db, NULL, NULL, NULL, NULL, 0);
+    api = api_create(db, NULL, NULL, NULL, NULL, NULL, 0);
     test_openapi_matches_table();
     test_openapi_responses();
     test_flow();

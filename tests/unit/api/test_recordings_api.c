@@ -12,12 +12,13 @@
 #include "api/internal.h"
 #include "auth/password.h"
 #include "core/clock.h"
+#include "recorder/upload.h"
 #include "test.h"
 
 static struct api *api;
 static struct db *db;
 static struct storage *store;
-static char dir[64];
+static char dir[64], spool_dir[96];
 static const char *qs[16]; /* name, value, ... for the next requests */
 static const char *range;
 
@@ -28,6 +29,12 @@ static const char *arg(void *ctx, const char *name)
         if (!strcmp(qs[i], name))
             return qs[i + 1];
     return NULL;
+}
+
+/* What server/main.c wires: a deleted recording's leftovers leave the spool. */
+static void forget_recording(void *spool, const char *id)
+{
+    upload_spool_forget(spool, id);
 }
 
 static unsigned call(const char *method, const char *path, const char *token,
@@ -332,8 +339,8 @@ int main(void)
     snprintf(url, sizeof(url), "file:%s/store", dir);
     char err[256];
     CHECK_EQ_INT(storage_open(url, &store, err, sizeof(err)), 0);
-    snprintf(url, sizeof(url), "%s/spool", dir);
-    api = api_create(db, NULL, NULL, store, url, 0);
+    snprintf(spool_dir, sizeof(spool_dir), "%s/spool", dir);
+    api = api_create(db, NULL, NULL, store, forget_recording, spool_dir, 0);
     char *ann_id = user("ann", DB_ROLE_USER), *eve_id = user("eve", DB_ROLE_USER);
     char *root_id = user("root", DB_ROLE_ADMIN);
     char *ann = login("ann"), *eve = login("eve"), *root = login("root");

@@ -1,4 +1,4 @@
-/* AMF0: round trips of every type, and the hostile inputs of RELIABILITY.md item 5. */
+/* AMF0: round trips of every type, and the hostile inputs of docs/RELIABILITY.md 5. */
 #include <errno.h>
 #include <stdlib.h>
 

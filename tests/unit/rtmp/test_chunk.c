@@ -1,5 +1,5 @@
 /* The chunk stream reader and writer: reassembly across header types, csid forms, extended
- * timestamps and chunk sizes; the hostile inputs of RELIABILITY.md items 1-3. */
+ * timestamps and chunk sizes; the hostile inputs of docs/RELIABILITY.md 1-3. */
 #include <errno.h>
 #include <stdlib.h>
 

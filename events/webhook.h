@@ -26,8 +26,8 @@
  * Shutdown. webhook_destroy stops the worker at once: a request under way is aborted, queued
  * events are dropped and counted in a log line. Events the RTMP shutdown emits are delivered
  * during --stop-grace, while the worker still runs. Nothing is persisted across restarts. */
-#ifndef KIBITKA_API_WEBHOOK_H
-#define KIBITKA_API_WEBHOOK_H
+#ifndef KIBITKA_EVENTS_WEBHOOK_H
+#define KIBITKA_EVENTS_WEBHOOK_H
 
 #include <jansson.h>
 #include <stddef.h>

@@ -1,7 +1,7 @@
 /* Webhooks: the HMAC-SHA256 signature (RFC 4231 vectors), the JSON body, the bounded queue
  * dropping the oldest, the stream.live/stream.ended events a hub produces, and the
  * --webhook/--webhook-secret flags. Includes the .c to drive the queue without the worker. */
-#include "api/webhook.c"
+#include "events/webhook.c"
 
 #include <stdlib.h>
 

@@ -1,6 +1,6 @@
 /* Webhooks: the hub sink that turns stream start and end into events, the bounded queue, and
  * the worker that POSTs them with libcurl. See webhook.h for the contract. */
-#include "api/webhook.h"
+#include "events/webhook.h"
 
 #include <curl/curl.h>
 #include <errno.h>

@@ -21,8 +21,8 @@
  *   cap), so fixing the bucket policy resumes the uploads;
  * - anything else (-EIO, -EINVAL): retried max_tries times, then the chunk is marked failed
  *   and its recording too; the spool file stays (the next start retries it).
- * When every chunk of a finished recording is uploaded, the recording becomes ready, the
- * recording.ready webhook is queued, and its spool directory is removed.
+ * When every chunk of a finished recording is uploaded, the recording becomes ready, on_ready is
+ * called (the recording.ready webhook), and its spool directory is removed.
  *
  * The database is only touched by the worker (and by recovery at start), never by the network
  * thread. upload_post copies the event under a mutex and returns; events are small and few (a
@@ -32,8 +32,8 @@
  * waits up to stop_timeout_ms for an upload under way (storage calls have their own timeouts);
  * past that it abandons it: the worker is left to die with the process, never touches the
  * database again, and its chunk stays pending/uploading for the next start. */
-#ifndef KIBITKA_STORAGE_UPLOAD_H
-#define KIBITKA_STORAGE_UPLOAD_H
+#ifndef KIBITKA_RECORDER_UPLOAD_H
+#define KIBITKA_RECORDER_UPLOAD_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -43,7 +43,6 @@
 #include "db/db.h"
 
 struct storage;
-struct webhook;
 struct upload;
 
 /* Who a recording belongs to: enough to make its rows and its object keys. */
@@ -77,6 +76,12 @@ struct upload_event {
     int64_t gap_us;
 };
 
+/* A finished recording is ready: every chunk (chunks[0..n)) is in the store. Called on the
+ * worker thread; the rows are borrowed for the call. server/main.c points it at the
+ * recording.ready webhook (events/webhook.h). */
+typedef void (*upload_ready_fn)(void *opaque, const struct db_recording *r,
+                                const struct db_chunk *chunks, size_t n);
+
 /* Stores a local file under key (storage_put_file, or a fault-injecting fake in tests). */
 typedef int (*upload_put_fn)(struct storage *s, const char *key, const char *path, char *err,
                              size_t errlen);
@@ -88,7 +93,8 @@ struct upload_config {
     const char *store_name;   /* for logs (storage_describe) */
     const char *spool_dir;    /* DATA/spool: chunks are <spool>/<id>/<seq>.mp4 */
     struct metrics *metrics;  /* upload_* and storage_* figures, spool_bytes; required */
-    struct webhook *webhooks; /* recording.ready; NULL for none */
+    upload_ready_fn on_ready; /* recording.ready; NULL for none */
+    void *ready_opaque;       /* on_ready's first argument */
     int backoff_min_ms;       /* 0: 1000 */
     int backoff_max_ms;       /* 0: 60000 */
     int max_tries;            /* attempts for a permanent error; 0: 5 */

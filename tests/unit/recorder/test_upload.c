@@ -4,7 +4,7 @@
  * with backoff for as long as it takes, permanent ones mark the chunk failed and keep the file,
  * a restart (recorder_recover) resumes what was pending, and a stuck upload is abandoned at
  * stop within the timeout. */
-#include "storage/upload.h"
+#include "recorder/upload.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -1,6 +1,6 @@
 /* The durable upload queue: the worker that applies recorder events to the database and moves
  * closed chunks to the store. See upload.h for the contract. */
-#include "storage/upload.h"
+#include "recorder/upload.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -12,7 +12,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "api/webhook.h"
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -368,7 +367,7 @@ int upload_spool_forget(const char *spool, const char *id)
     return rmdir(dir) < 0 ? -errno : 0;
 }
 
-/* A finished recording whose chunks are all uploaded becomes ready: webhook, spool dir gone. */
+/* A finished recording whose chunks are all uploaded becomes ready: on_ready, spool dir gone. */
 static void check_ready(struct upload *u, const char *rec_id)
 {
     struct db_recording r = {0};
@@ -383,11 +382,11 @@ static void check_ready(struct upload *u, const char *rec_id)
         r.state = DB_REC_READY;
         log_info("upload", r.stream_name, "recording %s ready: %d chunk(s), %.1f s, %lld bytes",
                  rec_id, r.chunks, (double)r.duration_us / 1e6, (long long)r.bytes);
-        if (u->cfg.webhooks) {
+        if (u->cfg.on_ready) {
             struct db_chunk *chunks = NULL;
             size_t n = 0;
             if (db_chunk_list(u->cfg.db, rec_id, &chunks, &n) == 0)
-                webhook_emit_recording_ready(u->cfg.webhooks, &r, chunks, n);
+                u->cfg.on_ready(u->cfg.ready_opaque, &r, chunks, n);
             db_chunk_list_free(&chunks, n);
         }
         remove_dir(u, rec_id);
