@@ -184,6 +184,11 @@ atomic_int_fast64_t *metrics_find(struct metrics *m, const char *name, const cha
     return h;
 }
 
+int64_t metrics_value(struct metrics *m, const char *name, const char *value)
+{
+    return metrics_get(metrics_find(m, name, value));
+}
+
 void metrics_write(struct metrics *m, struct buf *out)
 {
     if (!m)

@@ -52,6 +52,9 @@ atomic_int_fast64_t *metrics_custom(struct metrics *m, enum metric_type type, co
  * custom family's slots; NULL when there is none. For tests and wiring, not hot paths. */
 atomic_int_fast64_t *metrics_find(struct metrics *m, const char *name, const char *value);
 
+/* The value of metrics_find's handle (a custom family's first slot); 0 when there is none. */
+int64_t metrics_value(struct metrics *m, const char *name, const char *value);
+
 /* Appends every family: "# HELP", "# TYPE", then its samples. */
 void metrics_write(struct metrics *m, struct buf *out);
 
