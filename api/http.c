@@ -49,10 +49,10 @@ struct http_server {
 /* The HTTP server's own /metrics figures (the connection limits register theirs). */
 static void register_metrics(struct http_server *srv, struct metrics *m)
 {
-    srv->mx.refused = metrics_counter(
-        m, "kibitka_http_refused_total",
-        "HTTP requests refused before routing: %00, too many query arguments, "
-        "Transfer-Encoding with Content-Length or Content-Lengths that differ.");
+    srv->mx.refused =
+        metrics_counter(m, "kibitka_http_refused_total",
+                        "HTTP requests refused before routing: %00, too many query arguments, "
+                        "Transfer-Encoding with Content-Length or Content-Lengths that differ.");
     srv->mx.hls_requests =
         metrics_counter(m, "kibitka_hls_requests_total", "HTTP requests under /hls.");
     srv->mx.hls_bytes_out =

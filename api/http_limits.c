@@ -104,7 +104,8 @@ struct http_limits *http_limits_create(const struct http_limits_config *cfg)
 {
     struct http_limits *l = xcalloc(1, sizeof(*l));
     l->cfg = *cfg;
-    l->mx.connections = metrics_gauge(cfg->metrics, "kibitka_http_connections", "Open HTTP connections.");
+    l->mx.connections =
+        metrics_gauge(cfg->metrics, "kibitka_http_connections", "Open HTTP connections.");
     l->mx.refused_per_address = metrics_labelled(
         cfg->metrics, METRIC_COUNTER, "kibitka_http_connections_refused_total",
         "HTTP connections closed at accept, by reason.", "reason", "per_address_limit");

@@ -38,13 +38,13 @@ struct api {
     int64_t link_lifetime_s; /* signed links work this long plus the recording's duration */
     struct login_limit *logins;
     struct pwpool *pwpool;   /* argon2id work: login verifies */
-    struct api_metrics mx; /* NULL handles without a registry */
+    struct api_metrics mx;   /* NULL handles without a registry */
 };
 
 /* Bumps a /metrics counter when the api has them. */
 #define API_METRIC_ADD(api, field, n)                                                              \
     do {                                                                                           \
-            metrics_add((api)->mx.field, (n));                                                     \
+        metrics_add((api)->mx.field, (n));                                                         \
     } while (0)
 
 enum api_access {

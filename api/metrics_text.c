@@ -62,8 +62,7 @@ static int64_t max_fds(void)
 void metrics_text_write(struct buf *out, struct metrics *m, struct hub_registry *hubs,
                         struct hls_server *hls)
 {
-    gauge(out, "process_resident_memory_bytes", "Resident memory size in bytes.",
-          resident_bytes());
+    gauge(out, "process_resident_memory_bytes", "Resident memory size in bytes.", resident_bytes());
     gauge(out, "process_open_fds", "Number of open file descriptors.", open_fds());
     gauge(out, "process_max_fds", "Maximum number of open file descriptors (the soft limit).",
           max_fds());

@@ -53,8 +53,8 @@ struct webhook {
 
 void webhook_metrics_register(struct metrics *m, struct webhook_metrics *mx)
 {
-    mx->delivered = metrics_counter(m, "kibitka_webhook_delivered_total",
-                                    "Webhook deliveries answered 2xx.");
+    mx->delivered =
+        metrics_counter(m, "kibitka_webhook_delivered_total", "Webhook deliveries answered 2xx.");
     mx->failed = metrics_counter(m, "kibitka_webhook_failed_total",
                                  "Webhook deliveries refused (4xx) or given up after retries.");
     mx->dropped = metrics_counter(m, "kibitka_webhook_dropped_total",

@@ -85,7 +85,8 @@ static struct family *family(struct metrics *m, enum metric_type type, const cha
 {
     struct family *f = find_family(m, name);
     if (f) {
-        if (f->type != type || !same(f->help, help) || !same(f->label, label) || f->write != write) {
+        if (f->type != type || !same(f->help, help) || !same(f->label, label) ||
+            f->write != write) {
             fprintf(stderr, "metrics: %s registered twice with different help, type or label\n",
                     name);
             abort();

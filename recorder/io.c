@@ -469,9 +469,9 @@ void recorder_metrics_register(struct metrics *m, struct recorder_metrics *mx)
     mx->recording_gaps_total = metrics_counter(
         m, "kibitka_recording_gaps_total",
         "Gaps recorded in recordings: media not written (paused, or the disk too slow).");
-    mx->recorder_fd_retries_total = metrics_counter(
-        m, "kibitka_recorder_fd_retries_total",
-        "Recorder file opens retried for lack of file descriptors (nothing lost).");
+    mx->recorder_fd_retries_total =
+        metrics_counter(m, "kibitka_recorder_fd_retries_total",
+                        "Recorder file opens retried for lack of file descriptors (nothing lost).");
     mx->recorder_dropped_total = metrics_counter(
         m, "kibitka_recorder_dropped_total",
         "Recording fragments dropped (disk too slow: I/O queue full, or a write error).");

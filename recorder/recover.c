@@ -235,7 +235,8 @@ static int recover_chunk(const struct recorder_recover_config *cfg,
                  "recovered chunk %06d of recording %s: %lld bytes, %d fragments, %.1f s", seq,
                  ri->id, (long long)bytes, frags, (double)ev.duration_us / 1e6);
     db_chunk_clear(&row);
-    metrics_add(metrics_gauge(cfg->metrics, "kibitka_spool_bytes", RECORDER_SPOOL_BYTES_HELP), bytes);
+    metrics_add(metrics_gauge(cfg->metrics, "kibitka_spool_bytes", RECORDER_SPOOL_BYTES_HELP),
+                bytes);
     cfg->on_event(cfg->opaque, &ev);
     if (ev.time_us > *end)
         *end = ev.time_us;

@@ -173,8 +173,7 @@ static int start_recordings(struct app *app)
     rc = -1;
     if (!(app->upload = upload_create(&uc)))
         goto out;
-    struct recorder_recover_config rr = {app->db, spool, upload_post_cb, app->upload,
-                                         app->metrics};
+    struct recorder_recover_config rr = {app->db, spool, upload_post_cb, app->upload, app->metrics};
     if ((rc = recorder_recover(&rr)) < 0)
         log_error("main", NULL, "cannot read the spool %s: %s", spool, strerror(-rc));
     rc = 0;

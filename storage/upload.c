@@ -588,14 +588,13 @@ static void write_oldest(struct buf *out, const char *name, atomic_int_fast64_t 
 
 void upload_metrics_register(struct metrics *m, struct upload_metrics *mx)
 {
-    mx->spool_bytes = metrics_gauge(m, "kibitka_spool_bytes",
-                                    "Bytes of recording chunks in the local spool.");
+    mx->spool_bytes =
+        metrics_gauge(m, "kibitka_spool_bytes", "Bytes of recording chunks in the local spool.");
     mx->upload_queue_chunks =
         metrics_gauge(m, "kibitka_upload_queue_chunks", "Closed chunks waiting for the store.");
-    mx->upload_oldest_pending_us =
-        metrics_custom(m, METRIC_GAUGE, "kibitka_upload_oldest_pending_seconds",
-                       "Age of the oldest chunk waiting for the store (0 when none).",
-                       write_oldest, 1);
+    mx->upload_oldest_pending_us = metrics_custom(
+        m, METRIC_GAUGE, "kibitka_upload_oldest_pending_seconds",
+        "Age of the oldest chunk waiting for the store (0 when none).", write_oldest, 1);
     mx->upload_chunks_total =
         metrics_counter(m, "kibitka_upload_chunks_total", "Chunks the store confirmed.");
     mx->upload_bytes_total = metrics_counter(m, "kibitka_upload_bytes_total",
@@ -604,8 +603,9 @@ void upload_metrics_register(struct metrics *m, struct upload_metrics *mx)
                                                 "Failed upload attempts (each is retried).");
     mx->storage_errors_total = metrics_counter(
         m, "kibitka_storage_errors_total", "Uploads refused for credentials or a missing bucket.");
-    mx->storage_access_denied = metrics_gauge(
-        m, "kibitka_storage_access_denied", "1 while the store refuses the credentials (see the log).");
+    mx->storage_access_denied =
+        metrics_gauge(m, "kibitka_storage_access_denied",
+                      "1 while the store refuses the credentials (see the log).");
 }
 
 struct upload *upload_create(const struct upload_config *cfg)

@@ -11,8 +11,8 @@ struct rtmp_metrics {
     atomic_int_fast64_t *closed[RTMP_CLOSE_NREASONS]; /* counters, by reason */
     atomic_int_fast64_t *connections;                 /* gauge: open RTMP connections */
     atomic_int_fast64_t *connections_total;           /* counter: accepted */
-    atomic_int_fast64_t *rejected;   /* counter: closed for bad input or refused */
-    atomic_int_fast64_t *publishers; /* gauge: publishing sessions */
+    atomic_int_fast64_t *rejected;                    /* counter: closed for bad input or refused */
+    atomic_int_fast64_t *publishers;                  /* gauge: publishing sessions */
 };
 
 /* Fills mx with m's handles (all NULL when m is NULL). */

@@ -69,7 +69,8 @@ static void test_per_address(void)
     CHECK(!http_limits_admit(l, SA(a)));
     CHECK(!http_limits_admit(l, SA(a6)));
     CHECK(http_limits_admit(l, SA(b)));
-    CHECK_EQ_INT(metrics_value(m, "kibitka_http_connections_refused_total", "per_address_limit"), 2);
+    CHECK_EQ_INT(metrics_value(m, "kibitka_http_connections_refused_total", "per_address_limit"),
+                 2);
     CHECK_EQ_INT(metrics_value(m, "kibitka_http_connections", NULL), 2);
     http_limits_close(l, c1);
     CHECK(http_limits_admit(l, SA(a)));

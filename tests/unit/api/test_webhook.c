@@ -136,7 +136,8 @@ static void test_unreachable(void)
         struct timespec ts = {0, 10000000};
         nanosleep(&ts, NULL);
     }
-    CHECK_EQ_INT(metrics_value(m, "kibitka_webhook_failed_total", NULL), 1); /* given up after 2 attempts */
+    CHECK_EQ_INT(metrics_value(m, "kibitka_webhook_failed_total", NULL),
+                 1); /* given up after 2 attempts */
     CHECK_EQ_INT(metrics_value(m, "kibitka_webhook_delivered_total", NULL), 0);
     webhook_destroy(&wh);
     CHECK(wh == NULL);

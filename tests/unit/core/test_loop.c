@@ -403,7 +403,8 @@ static void test_lag_gauge(void)
     loop_timer_add(loop, 20, false, on_after, NULL);
     CHECK_EQ_INT(loop_run(loop), 0);
     CHECK(l.seen_during_us >= 250000);
-    CHECK(metrics_value(m, "kibitka_loop_lag_seconds", NULL) >= 250000); /* on_after ran 280 ms late */
+    CHECK(metrics_value(m, "kibitka_loop_lag_seconds", NULL) >=
+          250000); /* on_after ran 280 ms late */
     loop_destroy(&loop);
     metrics_destroy(&m);
 }

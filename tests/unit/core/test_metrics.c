@@ -37,8 +37,8 @@ static void test_register_and_write(void)
     CHECK(metrics_find(m, "kibitka_missing", NULL) == NULL);
     char *s = text(m);
     CHECK_STREQ(s, "# HELP kibitka_a_total As counted.\n# TYPE kibitka_a_total counter\n"
-                    "kibitka_a_total 3\n"
-                    "# HELP kibitka_b Bs now.\n# TYPE kibitka_b gauge\nkibitka_b 3\n");
+                   "kibitka_a_total 3\n"
+                   "# HELP kibitka_b Bs now.\n# TYPE kibitka_b gauge\nkibitka_b 3\n");
     free(s);
     metrics_destroy(&m);
     CHECK(m == NULL);
@@ -48,15 +48,17 @@ static void test_labels(void)
 {
     struct metrics *m = metrics_create();
     const char *help = "Closed, by reason.";
-    atomic_int_fast64_t *x = metrics_labelled(m, METRIC_COUNTER, "kibitka_c_total", help, "reason", "x");
-    atomic_int_fast64_t *y = metrics_labelled(m, METRIC_COUNTER, "kibitka_c_total", help, "reason", "y");
+    atomic_int_fast64_t *x =
+        metrics_labelled(m, METRIC_COUNTER, "kibitka_c_total", help, "reason", "x");
+    atomic_int_fast64_t *y =
+        metrics_labelled(m, METRIC_COUNTER, "kibitka_c_total", help, "reason", "y");
     CHECK(x != y);
     CHECK(metrics_labelled(m, METRIC_COUNTER, "kibitka_c_total", help, "reason", "x") == x);
     metrics_add(y, 7);
     CHECK(metrics_find(m, "kibitka_c_total", "y") == y);
     char *s = text(m);
     CHECK_STREQ(s, "# HELP kibitka_c_total Closed, by reason.\n# TYPE kibitka_c_total counter\n"
-                    "kibitka_c_total{reason=\"x\"} 0\nkibitka_c_total{reason=\"y\"} 7\n");
+                   "kibitka_c_total{reason=\"x\"} 0\nkibitka_c_total{reason=\"y\"} 7\n");
     free(s);
     metrics_destroy(&m);
 }
@@ -78,7 +80,8 @@ static void test_custom(void)
     metrics_set(&slots[1], 3);
     CHECK(metrics_find(m, "kibitka_ratio", NULL) == slots);
     char *s = text(m);
-    CHECK_STREQ(s, "# HELP kibitka_ratio A ratio.\n# TYPE kibitka_ratio gauge\nkibitka_ratio 1.5\n");
+    CHECK_STREQ(s,
+                "# HELP kibitka_ratio A ratio.\n# TYPE kibitka_ratio gauge\nkibitka_ratio 1.5\n");
     free(s);
     metrics_destroy(&m);
 }

@@ -42,7 +42,8 @@ static void on_event(void *opaque, const struct upload_event *ev)
         char path[512];
         upload_chunk_path(spool, ev->rec.id, ev->seq, path, sizeof(path));
         if (unlink(path) == 0)
-            metrics_add(metrics_gauge(metrics, "kibitka_spool_bytes", RECORDER_SPOOL_BYTES_HELP), -ev->bytes);
+            metrics_add(metrics_gauge(metrics, "kibitka_spool_bytes", RECORDER_SPOOL_BYTES_HELP),
+                        -ev->bytes);
     }
 }
 

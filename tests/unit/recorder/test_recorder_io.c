@@ -161,7 +161,8 @@ static void test_emfile(void)
     item(r, f, IO_CHUNK_CLOSE, 1, 0, 0, 0);
     item(r, f, IO_REC_END, 0, 0, 0, 3000000);
     /* the I/O thread is stuck retrying an open now */
-    for (int i = 0; i < 1000 && metrics_value(metrics, "kibitka_recorder_fd_retries_total", NULL) < 3; i++)
+    for (int i = 0;
+         i < 1000 && metrics_value(metrics, "kibitka_recorder_fd_retries_total", NULL) < 3; i++)
         nanosleep(&(struct timespec){0, 10000000}, NULL);
     CHECK(metrics_value(metrics, "kibitka_recorder_fd_retries_total", NULL) >= 3);
     pthread_mutex_lock(&ev_mu);

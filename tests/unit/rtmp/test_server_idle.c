@@ -92,7 +92,8 @@ int main(void)
     c->last_progress_us = clock_mono_us() - 5000000; /* as a starved loop leaves it */
     sweep_cb(loop, srv);
     CHECK_EQ_INT(srv->nconns, 1); /* the old sweep closed it as idle here */
-    CHECK_EQ_INT(metrics_value(m, "kibitka_rtmp_closed_total", rtmp_close_reason_label(RTMP_CLOSE_IDLE)), 0);
+    CHECK_EQ_INT(
+        metrics_value(m, "kibitka_rtmp_closed_total", rtmp_close_reason_label(RTMP_CLOSE_IDLE)), 0);
 
     if (srv->nconns != 1) /* closed: c is gone */
         goto out;
@@ -103,7 +104,8 @@ int main(void)
     c->last_progress_us = clock_mono_us() - 5000000;
     sweep_cb(loop, srv);
     CHECK_EQ_INT(srv->nconns, 0);
-    CHECK_EQ_INT(metrics_value(m, "kibitka_rtmp_closed_total", rtmp_close_reason_label(RTMP_CLOSE_IDLE)), 1);
+    CHECK_EQ_INT(
+        metrics_value(m, "kibitka_rtmp_closed_total", rtmp_close_reason_label(RTMP_CLOSE_IDLE)), 1);
 
 out:
     rtmp_server_shutdown(srv);

@@ -141,7 +141,8 @@ static bool drained(struct upload *u, int timeout_ms)
 {
     int64_t until = clock_mono_us() + (int64_t)timeout_ms * 1000;
     while (clock_mono_us() < until) {
-        if (upload_wait_idle(u, 100) && metrics_value(metrics, "kibitka_upload_queue_chunks", NULL) == 0)
+        if (upload_wait_idle(u, 100) &&
+            metrics_value(metrics, "kibitka_upload_queue_chunks", NULL) == 0)
             return true;
         usleep(5000);
     }

@@ -67,7 +67,8 @@ static void test_decisions(void)
     /* 64 cores busy is over 1 % of any machine this runs on: passthrough, counted, explained */
     a = loaded(m, 1, false, 64.0);
     CHECK(admission_usage_permille(a) >= 10);
-    CHECK_EQ_INT((int)metrics_value(m, "kibitka_cpu_usage_ratio", NULL), admission_usage_permille(a));
+    CHECK_EQ_INT((int)metrics_value(m, "kibitka_cpu_usage_ratio", NULL),
+                 admission_usage_permille(a));
     CHECK_EQ_INT(admission_decide(a, "cam", why, sizeof(why)), ADMIT_PASSTHROUGH);
     CHECK(strstr(why, "--cpu-budget 1") != NULL);
     CHECK_EQ_INT((int)metrics_value(m, "kibitka_admission_passthrough_total", NULL), 1);

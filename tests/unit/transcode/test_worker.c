@@ -185,7 +185,8 @@ static void test_sheds_lowest_rung(AVPacket **src, const AVCodecParameters *par)
     CHECK(x.n[0] > x.n[NR - 1]);  /* ... before the higher one */
     for (int i = 0; i < NFRAMES; i += 30)
         CHECK(has_key(&x, NR - 1, frame_pts(i))); /* but never a keyframe: segments stay aligned */
-    int64_t dropped = metrics_value(metrics, "kibitka_transcode_dropped_frames_total", NULL) - before;
+    int64_t dropped =
+        metrics_value(metrics, "kibitka_transcode_dropped_frames_total", NULL) - before;
     CHECK_EQ_INT(dropped, 2 * NFRAMES - x.n[0] - x.n[1]);
     transcode_worker_destroy(&w);
 }
@@ -201,7 +202,8 @@ static void test_queue_bound(AVPacket **src, const AVCodecParameters *par)
     x.sleep_us = 2000;
     for (int k = 0; k < 8; k++)
         push_range(w, src, 0, NFRAMES, k * 3000);
-    int64_t dropped = metrics_value(metrics, "kibitka_transcode_dropped_frames_total", NULL) - before;
+    int64_t dropped =
+        metrics_value(metrics, "kibitka_transcode_dropped_frames_total", NULL) - before;
     CHECK(dropped >= 2 * (8 * NFRAMES - WORKER_QUEUE_MAX - 16));
     usleep(300000);
     transcode_worker_destroy(&w);
