@@ -39,7 +39,18 @@ void api_stop(struct api *api)
 
 void api_set_metrics(struct api *api, struct metrics *metrics)
 {
-    api->metrics = metrics;
+    struct api_metrics *mx = &api->mx;
+    mx->logins_pending =
+        metrics_gauge(metrics, "kibitka_logins_pending",
+                      "Logins (and password changes) waiting for the password pool or in it now.");
+    mx->logins_refused_total = metrics_counter(
+        metrics, "kibitka_logins_refused_total",
+        "Logins (and password changes) answered 503: the password pool's queue was full.");
+    mx->logins_rate_limited_total = metrics_counter(
+        metrics, "kibitka_logins_rate_limited_total",
+        "Logins answered 429 without a check (too many failures; auth/login_limit.h).");
+    mx->logins_failed_total = metrics_counter(metrics, "kibitka_logins_failed_total",
+                                              "Logins with a wrong username or password.");
 }
 
 void api_destroy(struct api **papi)

@@ -41,7 +41,27 @@ struct http_server {
     bool sweeper_started, sweep_stop;
     pthread_mutex_t sweep_lock;
     pthread_cond_t sweep_cond;
+    struct {
+        atomic_int_fast64_t *refused, *hls_requests, *hls_bytes_out, *connections_max;
+    } mx;
 };
+
+/* The HTTP server's own /metrics figures (the connection limits register theirs). */
+static void register_metrics(struct http_server *srv, struct metrics *m)
+{
+    srv->mx.refused =
+        metrics_counter(m, "kibitka_http_refused_total",
+                        "HTTP requests refused before routing: %00, too many query arguments, "
+                        "Transfer-Encoding with Content-Length or Content-Lengths that differ.");
+    srv->mx.hls_requests =
+        metrics_counter(m, "kibitka_hls_requests_total", "HTTP requests under /hls.");
+    srv->mx.hls_bytes_out =
+        metrics_counter(m, "kibitka_hls_bytes_out_total", "Body bytes sent for /hls requests.");
+    srv->mx.connections_max = metrics_gauge(
+        m, "kibitka_http_connections_max",
+        "HTTP connections open at once (--http-max-connections, or the descriptor limit's "
+        "share); more wait in the listen queue.");
+}
 
 /* One per HTTP request, from the first call of the access handler. One reference belongs to MHD
  * (dropped when the request completes), one to a registered packager wait (dropped in wake). */
@@ -202,8 +222,7 @@ static enum MHD_Result refuse(struct request *r, unsigned status, const char *wh
     r->answered = true;
     enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
     MHD_destroy_response(resp);
-    if (r->srv->cfg.metrics)
-        metrics_add(&r->srv->cfg.metrics->http_refused_total, 1);
+    metrics_add(r->srv->mx.refused, 1);
     return ret;
 }
 
@@ -324,7 +343,7 @@ static enum MHD_Result send_blob(struct http_server *srv, struct MHD_Connection 
     MHD_add_response_header(resp, "Content-Type", hr->content_type);
     MHD_add_response_header(resp, "Cache-Control", hr->cache_control);
     MHD_add_response_header(resp, "Access-Control-Allow-Origin", srv->cors_origin);
-    metrics_add(&srv->cfg.metrics->hls_bytes_out_total, (int64_t)b->len);
+    metrics_add(srv->mx.hls_bytes_out, (int64_t)b->len);
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)hr->status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -620,7 +639,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
     if (!strncmp(url, "/hls/", 5)) {
         if (r->wait_started_us == 0)
-            metrics_add(&srv->cfg.metrics->hls_requests_total, 1);
+            metrics_add(srv->mx.hls_requests, 1);
         if (!strcmp(method, "OPTIONS"))
             return preflight(srv, conn);
         if (!get)
@@ -661,6 +680,7 @@ struct http_server *http_server_create(const struct http_server_config *cfg)
     struct http_server *srv = xcalloc(1, sizeof(*srv));
     atomic_init(&srv->refs, 1);
     srv->cfg = *cfg;
+    register_metrics(srv, cfg->metrics);
     srv->cors_origin = xstrdup(cfg->cors_origin);
     srv->port = net_local_port(cfg->listen_fd);
     pthread_mutex_init(&srv->lock, NULL);
@@ -691,8 +711,7 @@ struct http_server *http_server_create(const struct http_server_config *cfg)
     /* At its connection cap MHD stops accepting: more connections wait in the listen queue
      * (SOMAXCONN long) until one closes, which a request deadline makes soon. */
     unsigned max_conns = cfg->max_connections > 0 ? (unsigned)cfg->max_connections : 4000;
-    if (cfg->metrics)
-        atomic_store(&cfg->metrics->http_connections_max, (int64_t)max_conns);
+    metrics_set(srv->mx.connections_max, (int64_t)max_conns);
     srv->daemon = MHD_start_daemon(
         flags, 0, admit, srv, handle, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_LISTEN_SOCKET, cfg->listen_fd, MHD_OPTION_THREAD_POOL_SIZE,

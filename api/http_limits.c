@@ -36,6 +36,9 @@ struct http_conn {
 struct http_limits {
     pthread_mutex_t lock;
     struct http_limits_config cfg;
+    struct {
+        atomic_int_fast64_t *connections, *refused_per_address, *request_timeouts;
+    } mx;
     int64_t timeout_us;
     uint32_t seed; /* of the address hash: a peer cannot pick addresses that share a bucket */
     struct addr_count *buckets[NBUCKETS];
@@ -101,6 +104,15 @@ struct http_limits *http_limits_create(const struct http_limits_config *cfg)
 {
     struct http_limits *l = xcalloc(1, sizeof(*l));
     l->cfg = *cfg;
+    l->mx.connections =
+        metrics_gauge(cfg->metrics, "kibitka_http_connections", "Open HTTP connections.");
+    l->mx.refused_per_address = metrics_labelled(
+        cfg->metrics, METRIC_COUNTER, "kibitka_http_connections_refused_total",
+        "HTTP connections closed at accept, by reason.", "reason", "per_address_limit");
+    l->mx.request_timeouts =
+        metrics_counter(cfg->metrics, "kibitka_http_request_timeouts_total",
+                        "HTTP connections closed because a whole request was not in within "
+                        "--http-request-timeout (slow headers or body, or idle after a response).");
     l->timeout_us = (int64_t)(cfg->request_timeout_s * 1e6);
     if (getrandom(&l->seed, sizeof(l->seed), 0) != (ssize_t)sizeof(l->seed))
         l->seed = (uint32_t)clock_mono_us();
@@ -145,8 +157,8 @@ bool http_limits_admit(struct http_limits *l, const struct sockaddr *addr)
         }
     }
     pthread_mutex_unlock(&l->lock);
-    if (!ok && l->cfg.metrics)
-        metrics_add(&l->cfg.metrics->http_refused_per_address_total, 1);
+    if (!ok)
+        metrics_add(l->mx.refused_per_address, 1);
     if (log) {
         char peer[INET6_ADDRSTRLEN + 4];
         key_str(key, peer, sizeof(peer));
@@ -212,8 +224,7 @@ struct http_conn *http_limits_open(struct http_limits *l, int fd, const struct s
     l->nconns++;
     wait_append(l, c, now_us);
     pthread_mutex_unlock(&l->lock);
-    if (l->cfg.metrics)
-        metrics_add(&l->cfg.metrics->http_connections, 1);
+    metrics_add(l->mx.connections, 1);
     return c;
 }
 
@@ -233,8 +244,7 @@ void http_limits_close(struct http_limits *l, struct http_conn *c)
     }
     l->nconns--;
     pthread_mutex_unlock(&l->lock);
-    if (l->cfg.metrics)
-        metrics_add(&l->cfg.metrics->http_connections, -1);
+    metrics_add(l->mx.connections, -1);
     free(c);
 }
 
@@ -287,8 +297,7 @@ int http_limits_sweep(struct http_limits *l, int64_t now_us)
         }
     }
     pthread_mutex_unlock(&l->lock);
-    if (n && l->cfg.metrics)
-        metrics_add(&l->cfg.metrics->http_request_timeouts_total, n);
+    metrics_add(l->mx.request_timeouts, n);
     if (log) {
         char peer[INET6_ADDRSTRLEN + 4];
         key_str(last, peer, sizeof(peer));

@@ -20,6 +20,14 @@
 #define API_URL_KEY_LEN 32
 #define API_LINK_LIFETIME_S (6 * 3600) /* plus the recording's duration; --link-lifetime */
 
+/* The logins' figures (auth_routes.c), registered by api_set_metrics. */
+struct api_metrics {
+    atomic_int_fast64_t *logins_pending;            /* gauge: waiting for or in the pool */
+    atomic_int_fast64_t *logins_refused_total;      /* counter: 503, the pool's queue was full */
+    atomic_int_fast64_t *logins_rate_limited_total; /* counter: 429, not checked */
+    atomic_int_fast64_t *logins_failed_total;       /* counter: wrong username or password */
+};
+
 struct api {
     struct db *db;
     struct hub_registry *hubs;
@@ -32,14 +40,13 @@ struct api {
     int64_t link_lifetime_s; /* signed links work this long plus the recording's duration */
     struct login_limit *logins;
     struct pwpool *pwpool;   /* argon2id work: login verifies */
-    struct metrics *metrics; /* may be NULL */
+    struct api_metrics mx;   /* NULL handles without a registry */
 };
 
 /* Bumps a /metrics counter when the api has them. */
 #define API_METRIC_ADD(api, field, n)                                                              \
     do {                                                                                           \
-        if ((api)->metrics)                                                                        \
-            metrics_add(&(api)->metrics->field, (n));                                              \
+        metrics_add((api)->mx.field, (n));                                                         \
     } while (0)
 
 enum api_access {

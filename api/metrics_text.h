@@ -1,5 +1,6 @@
-/* Renders /metrics: the Prometheus text exposition of the process counters, the live hubs and
- * the packager's per-stream figures. */
+/* Renders /metrics: the Prometheus text exposition of the process (memory, descriptors), the
+ * live hubs, every figure the modules registered in the registry (core/metrics.h), and the
+ * packager's per-stream figures. */
 #ifndef KIBITKA_API_METRICS_TEXT_H
 #define KIBITKA_API_METRICS_TEXT_H
 

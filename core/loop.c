@@ -60,7 +60,7 @@ struct loop {
     struct loop_timer **heap;
     size_t nheap, heap_cap;
     uint64_t seq;
-    struct metrics *metrics; /* may be NULL */
+    atomic_int_fast64_t *lag; /* kibitka_loop_lag_seconds' slots (LAG_*); may be NULL */
     int64_t lag_window_us, lag_cur_us, lag_prev_us;
 };
 
@@ -110,9 +110,39 @@ void loop_destroy(struct loop **ploop)
     *ploop = NULL;
 }
 
+/* kibitka_loop_lag_seconds' slots: the most a timer ran late over the last 10-20 s, and the
+ * monotonic time the earliest timer is due (0: none). */
+enum { LAG_MAX, LAG_NEXT_DUE, LAG_NSLOTS };
+
+static int64_t lag_from_slots(atomic_int_fast64_t *slots, int64_t now)
+{
+    int64_t most = metrics_get(&slots[LAG_MAX]), due = metrics_get(&slots[LAG_NEXT_DUE]);
+    return due > 0 && now - due > most ? now - due : most;
+}
+
+static void write_lag(struct buf *out, const char *name, atomic_int_fast64_t *slots)
+{
+    buf_printf(out, "%s %.6f\n", name, (double)lag_from_slots(slots, clock_mono_us()) / 1e6);
+}
+
+static atomic_int_fast64_t *lag_slots(struct metrics *m)
+{
+    return metrics_custom(m, METRIC_GAUGE, "kibitka_loop_lag_seconds",
+                          "How late the network thread's event loop runs its timers: the most "
+                          "over the last 10-20 s, or how overdue the earliest one is while the "
+                          "loop is stuck.",
+                          write_lag, LAG_NSLOTS);
+}
+
 void loop_set_metrics(struct loop *loop, struct metrics *metrics)
 {
-    loop->metrics = metrics;
+    loop->lag = lag_slots(metrics);
+}
+
+int64_t loop_lag_us(struct metrics *m, int64_t now)
+{
+    atomic_int_fast64_t *slots = metrics_find(m, "kibitka_loop_lag_seconds", NULL);
+    return slots ? lag_from_slots(slots, now) : 0;
 }
 
 static struct reg *find_reg(struct loop *loop, int fd)
@@ -304,9 +334,8 @@ static void reap(struct loop *loop)
  * (a long callback, no CPU), the gauge shows how overdue that timer is while it lasts. */
 static int next_timeout_ms(struct loop *loop)
 {
-    if (loop->metrics)
-        atomic_store_explicit(&loop->metrics->loop_next_due_us,
-                              loop->nheap ? loop->heap[0]->due_us : 0, memory_order_relaxed);
+    if (loop->lag)
+        metrics_set(&loop->lag[LAG_NEXT_DUE], loop->nheap ? loop->heap[0]->due_us : 0);
     if (loop->nheap == 0)
         return -1;
     int64_t now = clock_mono_us(), due = loop->heap[0]->due_us;
@@ -314,7 +343,7 @@ static int next_timeout_ms(struct loop *loop)
     return ms > INT_MAX ? INT_MAX : (int)ms;
 }
 
-/* The lag gauge (core/metrics.h, metrics_loop_lag_us): the most a timer ran late, over this
+/* The lag gauge (loop_lag_us): the most a timer ran late, over this
  * window and the last. */
 static void lag_note(struct loop *loop, int64_t now, int64_t lag)
 {
@@ -325,9 +354,9 @@ static void lag_note(struct loop *loop, int64_t now, int64_t lag)
     }
     if (lag > loop->lag_cur_us)
         loop->lag_cur_us = lag;
-    if (loop->metrics) {
+    if (loop->lag) {
         int64_t most = loop->lag_cur_us > loop->lag_prev_us ? loop->lag_cur_us : loop->lag_prev_us;
-        atomic_store_explicit(&loop->metrics->loop_lag_max_us, most, memory_order_relaxed);
+        metrics_set(&loop->lag[LAG_MAX], most);
     }
 }
 

@@ -28,9 +28,14 @@ struct loop *loop_create(void);
 /* Frees the loop and every registration and timer; does not close the fds. */
 void loop_destroy(struct loop **ploop);
 
-/* Publishes how late the loop runs its timers in metrics (loop_lag_max_us, loop_next_due_us;
- * read them with metrics_loop_lag_us). metrics must outlive the loop; NULL: none. */
+/* Registers kibitka_loop_lag_seconds in metrics and publishes there how late the loop runs its
+ * timers. metrics must outlive the loop; NULL: none. */
 void loop_set_metrics(struct loop *loop, struct metrics *metrics);
+/* How late the loop of metrics runs (kibitka_loop_lag_seconds), at monotonic time now, from any
+ * thread: the most a timer ran behind its due time over the last 10-20 s, or, when the loop is
+ * stuck now (in a long callback, or starved of CPU), how overdue its earliest timer already is.
+ * 0 when no loop registered it. */
+int64_t loop_lag_us(struct metrics *m, int64_t now);
 
 /* Watches fd for events (EPOLLIN and/or EPOLLOUT, level-triggered). 0 or -errno. */
 int loop_add_fd(struct loop *loop, int fd, uint32_t events, loop_fd_cb cb, void *opaque);

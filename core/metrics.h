@@ -1,113 +1,78 @@
-/* Process-wide counters for /metrics. One struct metrics is created by the server and handed to
- * each module at create time; modules bump the counters with the inline helpers (relaxed atomics,
- * any thread). Per-stream figures live with the stream (hub bytes in, packager parts) and are
- * written by their module's *_metrics_write function. */
+/* The /metrics registry. The server creates one struct metrics and hands it to each module at
+ * create time; each module registers the counters and gauges it owns (name, help, type, and a
+ * label for families such as kibitka_rtmp_closed_total{reason}) and keeps the handles it gets
+ * back: relaxed atomics that any thread bumps with metrics_add. api/metrics_text.c writes the
+ * whole registry in the Prometheus text format (metrics_write), in registration order, so a new
+ * module (rtc/, sfu/) adds its figures without editing core or api.
+ *
+ * Registering is idempotent: the same name (and label value) gives back the same handle, so
+ * several objects of a module (a session per connection, a stream per publish) and two modules
+ * that share a gauge (the recorder and the upload queue both move kibitka_spool_bytes) register
+ * where they are created. A second registration must agree on help, type and label name; a
+ * mismatch is a programming error and aborts with the name. Registration and metrics_write take
+ * the registry's mutex; bumping a handle takes nothing. Handles and names live as long as the
+ * registry (metrics_destroy), which must outlive every module that holds one.
+ *
+ * A NULL registry is allowed everywhere (unit tests that do not count): registration then returns
+ * NULL handles, and metrics_add/metrics_set/metrics_get ignore a NULL handle (reading 0). */
 #ifndef KIBITKA_CORE_METRICS_H
 #define KIBITKA_CORE_METRICS_H
 
 #include <stdatomic.h>
 #include <stdint.h>
 
-/* Why an RTMP connection was closed or refused (kibitka_rtmp_closed_total{reason}). */
-enum rtmp_close_reason {
-    RTMP_CLOSE_DISCONNECTED, /* the peer closed or reset */
-    RTMP_CLOSE_PROTOCOL,     /* bad input */
-    RTMP_CLOSE_REFUSED,      /* the publish was refused (key, name, codec) */
-    RTMP_CLOSE_NOT_READING,  /* our replies piled up unread */
-    RTMP_CLOSE_IDLE,         /* --idle-timeout */
-    RTMP_CLOSE_NO_PUBLISH,   /* --publish-timeout */
-    RTMP_CLOSE_MAX_CONNS,    /* refused at accept: --max-connections */
-    RTMP_CLOSE_PER_ADDRESS,  /* refused at accept: --max-connections-per-address */
-    RTMP_CLOSE_ENDED_BY_API, /* stream or user deleted, or key rotated with end_live */
-    RTMP_CLOSE_STOPPING,     /* server shutdown */
-    RTMP_CLOSE_INTERNAL,
-    RTMP_CLOSE_NREASONS
-};
+#include "core/buf.h"
 
-/* The label of kibitka_rtmp_closed_total{reason="..."}. */
-static inline const char *rtmp_close_reason_label(enum rtmp_close_reason r)
+struct metrics;
+
+enum metric_type { METRIC_COUNTER, METRIC_GAUGE };
+
+struct metrics *metrics_create(void);
+/* Frees the registry and every handle it gave out; clears *m. */
+void metrics_destroy(struct metrics **m);
+
+/* One unlabelled series. name and help are copied. */
+atomic_int_fast64_t *metrics_counter(struct metrics *m, const char *name, const char *help);
+atomic_int_fast64_t *metrics_gauge(struct metrics *m, const char *name, const char *help);
+
+/* One series of a labelled family, name{label="value"}; the family's HELP and TYPE are written
+ * once, its series in the order they were first registered. */
+atomic_int_fast64_t *metrics_labelled(struct metrics *m, enum metric_type type, const char *name,
+                                      const char *help, const char *label, const char *value);
+
+/* A family whose sample lines a function writes at scrape time (a ratio, an age computed from a
+ * stored time, a float). The registry owns nslots atomics (zeroed) that the module stores into
+ * and write reads: write must only read slots (the module may be gone by then), and writes whole
+ * lines ("name value\n"). Returns the slots (NULL when m is NULL or nslots is 0). */
+typedef void metrics_write_fn(struct buf *out, const char *name, atomic_int_fast64_t *slots);
+atomic_int_fast64_t *metrics_custom(struct metrics *m, enum metric_type type, const char *name,
+                                    const char *help, metrics_write_fn *write, int nslots);
+
+/* The handle registered under name (and value, for a labelled family; NULL otherwise), or a
+ * custom family's slots; NULL when there is none. For tests and wiring, not hot paths. */
+atomic_int_fast64_t *metrics_find(struct metrics *m, const char *name, const char *value);
+
+/* The value of metrics_find's handle (a custom family's first slot); 0 when there is none. */
+int64_t metrics_value(struct metrics *m, const char *name, const char *value);
+
+/* Appends every family: "# HELP", "# TYPE", then its samples. */
+void metrics_write(struct metrics *m, struct buf *out);
+
+static inline void metrics_add(atomic_int_fast64_t *h, int64_t n)
 {
-    static const char *const labels[RTMP_CLOSE_NREASONS] = {
-        "disconnected",    "protocol_error",  "publish_refused", "not_reading",
-        "idle_timeout",    "publish_timeout", "max_connections", "per_address_limit",
-        "ended_by_api",    "server_stopping", "internal_error"};
-    return r < RTMP_CLOSE_NREASONS ? labels[r] : "unknown";
+    if (h)
+        atomic_fetch_add_explicit(h, n, memory_order_relaxed);
 }
 
-struct metrics {
-    atomic_int_fast64_t rtmp_closed_total[RTMP_CLOSE_NREASONS]; /* counters, by reason */
-    atomic_int_fast64_t rtmp_connections;                       /* gauge: open RTMP connections */
-    atomic_int_fast64_t rtmp_connections_total;                 /* counter: accepted */
-    atomic_int_fast64_t rtmp_rejected_total;     /* counter: closed for bad input or refused */
-    atomic_int_fast64_t publishers;              /* gauge: publishing sessions */
-    atomic_int_fast64_t hls_requests_total;      /* counter */
-    atomic_int_fast64_t http_refused_total;      /* counter: bad targets or framing (400, 414) */
-    atomic_int_fast64_t hls_bytes_out_total;     /* counter: body bytes of /hls responses */
-    atomic_int_fast64_t hls_blocking_waiting;    /* gauge: suspended blocking playlist requests */
-    atomic_int_fast64_t hls_parts_total;         /* counter: parts produced, all streams */
-    atomic_int_fast64_t hls_segments_total;      /* counter: segments produced, all streams */
-    atomic_int_fast64_t webhook_delivered_total; /* counter: event deliveries answered 2xx */
-    atomic_int_fast64_t webhook_failed_total;    /* counter: deliveries refused or given up */
-    atomic_int_fast64_t webhook_dropped_total;   /* counter: events dropped unsent (queue full,
-                                                    stopping) */
-    atomic_int_fast64_t transcode_dropped_frames_total; /* counter: rung frames not encoded
-                                                           because a worker fell behind */
-    /* admission control (transcode/admission.c) */
-    atomic_int_fast64_t cpu_usage_permille;          /* gauge: process CPU, 1/1000 of the cores */
-    atomic_int_fast64_t admission_passthrough_total; /* counter: streams denied a ladder */
-    atomic_int_fast64_t admission_refused_total;     /* counter: publishes refused (budget) */
-    /* recordings (recorder/, storage/upload.c) */
-    atomic_int_fast64_t recordings_active;        /* gauge: streams being recorded */
-    atomic_int_fast64_t recorder_paused;          /* gauge: recordings paused (spool, disk full) */
-    atomic_int_fast64_t recorder_disk_full;       /* gauge: 1 while the spool's disk is full */
-    atomic_int_fast64_t recording_gaps_total;     /* counter: gaps recorded (media not written) */
-    atomic_int_fast64_t recorder_fd_retries_total; /* counter: opens retried for lack of fds */
-    atomic_int_fast64_t recorder_dropped_total;   /* counter: fragments dropped (I/O queue full,
-                                                     disk errors) */
-    atomic_int_fast64_t spool_bytes;              /* gauge: bytes of chunk files in the spool */
-    atomic_int_fast64_t upload_queue_chunks;      /* gauge: closed chunks waiting for the store */
-    atomic_int_fast64_t upload_oldest_pending_us; /* wall time the oldest waiting chunk closed;
-                                                     0: none */
-    atomic_int_fast64_t upload_chunks_total;      /* counter: chunks the store confirmed */
-    atomic_int_fast64_t upload_bytes_total;       /* counter: their bytes */
-    atomic_int_fast64_t upload_failures_total;    /* counter: failed upload attempts */
-    atomic_int_fast64_t storage_errors_total;     /* counter: credentials refused, no bucket */
-    atomic_int_fast64_t storage_access_denied;    /* gauge: 1 while the store refuses us */
-    /* logins and password changes (api/auth_routes.c) */
-    atomic_int_fast64_t logins_pending;            /* gauge: waiting for or in the password pool */
-    atomic_int_fast64_t logins_refused_total;      /* counter: 503, the pool's queue was full */
-    atomic_int_fast64_t logins_rate_limited_total; /* counter: 429, not checked */
-    atomic_int_fast64_t logins_failed_total;       /* counter: wrong username or password */
-    /* the network thread's loop (core/loop.c, loop_set_metrics); read with metrics_loop_lag_us */
-    atomic_int_fast64_t loop_lag_max_us;  /* most a timer ran late, over the last 10-20 s */
-    atomic_int_fast64_t loop_next_due_us; /* monotonic time the earliest timer is due; 0: none */
-    /* HTTP connections (api/http_limits.h) */
-    atomic_int_fast64_t http_connections;     /* gauge: open now */
-    atomic_int_fast64_t http_connections_max; /* gauge: the cap (--http-max-connections or the
-                                                 descriptor limit's share) */
-    atomic_int_fast64_t http_refused_per_address_total; /* counter: closed at accept,
-                                                           --http-max-connections-per-address */
-    atomic_int_fast64_t http_request_timeouts_total;    /* counter: closed without a whole
-                                                           request, --http-request-timeout */
-};
-
-static inline void metrics_add(atomic_int_fast64_t *m, int64_t n)
+static inline void metrics_set(atomic_int_fast64_t *h, int64_t v)
 {
-    atomic_fetch_add_explicit(m, n, memory_order_relaxed);
+    if (h)
+        atomic_store_explicit(h, v, memory_order_relaxed);
 }
 
-static inline int64_t metrics_get(atomic_int_fast64_t *m)
+static inline int64_t metrics_get(atomic_int_fast64_t *h)
 {
-    return atomic_load_explicit(m, memory_order_relaxed);
-}
-
-/* How late the network thread's loop runs (kibitka_loop_lag_seconds), at monotonic time now:
- * the most a timer ran behind its due time over the last 10-20 s, or, when the loop is stuck
- * now (in a long callback, or starved of CPU), how overdue its earliest timer already is. */
-static inline int64_t metrics_loop_lag_us(struct metrics *m, int64_t now)
-{
-    int64_t most = metrics_get(&m->loop_lag_max_us), due = metrics_get(&m->loop_next_due_us);
-    return due > 0 && now - due > most ? now - due : most;
+    return h ? atomic_load_explicit(h, memory_order_relaxed) : 0;
 }
 
 #endif

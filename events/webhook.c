@@ -40,7 +40,7 @@ struct webhook {
     int nurls;
     char *secret; /* "" when none */
     int queue_max, max_attempts, backoff_ms;
-    struct metrics *metrics;
+    struct webhook_metrics mx;
 
     pthread_mutex_t mu;
     pthread_cond_t cond; /* an event was queued, or stop */
@@ -51,11 +51,15 @@ struct webhook {
     pthread_t worker;
 };
 
-/* Adds n to the counter at offset in m (one of the webhook_*_total); m may be NULL. */
-static void count(struct metrics *m, size_t offset, int64_t n)
+void webhook_metrics_register(struct metrics *m, struct webhook_metrics *mx)
 {
-    if (m)
-        metrics_add((atomic_int_fast64_t *)((char *)m + offset), n);
+    mx->delivered =
+        metrics_counter(m, "kibitka_webhook_delivered_total", "Webhook deliveries answered 2xx.");
+    mx->failed = metrics_counter(m, "kibitka_webhook_failed_total",
+                                 "Webhook deliveries refused (4xx) or given up after retries.");
+    mx->dropped = metrics_counter(m, "kibitka_webhook_dropped_total",
+                                  "Webhook events dropped unsent (queue full, or the server "
+                                  "stopping).");
 }
 
 /* ---- body and signature ---- */
@@ -141,7 +145,7 @@ void webhook_emit(struct webhook *wh, const char *type, json_t *data)
     pthread_cond_signal(&wh->cond);
     pthread_mutex_unlock(&wh->mu);
     if (dropped) {
-        count(wh->metrics, offsetof(struct metrics, webhook_dropped_total), 1);
+        metrics_add(wh->mx.dropped, 1);
         log_warn("webhook", NULL, "queue full (%d events): dropped the oldest, %s %s",
                  wh->queue_max, dropped->type, dropped->id);
         event_free(dropped);
@@ -245,7 +249,7 @@ static bool deliver_to(struct webhook *wh, CURL *curl, const struct event *ev, c
         if (status >= 200 && status < 300) {
             log_debug("webhook", NULL, "%s %s delivered to %s (%ld, attempt %d)", ev->type, ev->id,
                       url, status, attempt);
-            count(wh->metrics, offsetof(struct metrics, webhook_delivered_total), 1);
+            metrics_add(wh->mx.delivered, 1);
             return true;
         }
         char why[CURL_ERROR_SIZE + 32];
@@ -256,13 +260,13 @@ static bool deliver_to(struct webhook *wh, CURL *curl, const struct event *ev, c
         if (!retryable(status)) {
             log_error("webhook", NULL, "%s %s to %s refused (%s); not retried", ev->type, ev->id,
                       url, why);
-            count(wh->metrics, offsetof(struct metrics, webhook_failed_total), 1);
+            metrics_add(wh->mx.failed, 1);
             return true;
         }
         if (attempt == wh->max_attempts) {
             log_error("webhook", NULL, "%s %s to %s failed %d times (last: %s); dropped", ev->type,
                       ev->id, url, attempt, why);
-            count(wh->metrics, offsetof(struct metrics, webhook_failed_total), 1);
+            metrics_add(wh->mx.failed, 1);
             return true;
         }
         int64_t wait = (int64_t)wh->backoff_ms << (attempt - 1);
@@ -444,7 +448,7 @@ static struct webhook *webhook_alloc(const struct webhook_config *cfg)
     wh->queue_max = cfg->queue_max > 0 ? cfg->queue_max : DEFAULT_QUEUE_MAX;
     wh->max_attempts = cfg->max_attempts > 0 ? cfg->max_attempts : DEFAULT_MAX_ATTEMPTS;
     wh->backoff_ms = cfg->backoff_ms > 0 ? cfg->backoff_ms : DEFAULT_BACKOFF_MS;
-    wh->metrics = cfg->metrics;
+    webhook_metrics_register(cfg->metrics, &wh->mx);
     pthread_mutex_init(&wh->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -463,7 +467,7 @@ static void webhook_free(struct webhook *wh)
         event_free(ev);
     }
     if (left) {
-        count(wh->metrics, offsetof(struct metrics, webhook_dropped_total), left);
+        metrics_add(wh->mx.dropped, left);
         log_warn("webhook", NULL, "stopping with %d undelivered event(s); dropped", left);
     }
     for (int i = 0; i < wh->nurls; i++)

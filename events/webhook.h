@@ -45,8 +45,15 @@ struct webhook_config {
     int queue_max;           /* 0: 1000 events */
     int max_attempts;        /* 0: 5 */
     int backoff_ms;          /* 0: 1000; the wait before retry k (1-based) is backoff_ms << (k-1) */
-    struct metrics *metrics; /* webhook_*_total counters; may be NULL */
+    struct metrics *metrics; /* registers kibitka_webhook_*_total; may be NULL */
 };
+
+/* kibitka_webhook_{delivered,failed,dropped}_total. webhook_create registers them; server/ also
+ * does without --webhook, so that /metrics shows them at 0. */
+struct webhook_metrics {
+    atomic_int_fast64_t *delivered, *failed, *dropped;
+};
+void webhook_metrics_register(struct metrics *m, struct webhook_metrics *mx);
 
 /* Starts the worker and registers the observer on hubs (call before any claim). Returns NULL
  * when the worker cannot start (logged). */

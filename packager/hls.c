@@ -73,6 +73,8 @@ static void on_hub(void *opaque, struct hub *hub)
 struct hls_server *hls_server_create(const struct hls_config *cfg, struct hub_registry *hubs)
 {
     struct hls_server *srv = xcalloc(1, sizeof(*srv));
+    struct hls_counters mx; /* registered now: /metrics shows them at 0 before any stream */
+    hls_counters_register(cfg->metrics, &mx);
     double part = cfg->part_seconds > 0 ? cfg->part_seconds : 0.5;
     double linger = cfg->linger_seconds >= 0 ? cfg->linger_seconds : 0;
     srv->scfg = (struct hls_stream_config){

@@ -49,6 +49,7 @@ struct hls_group {
     char name[HUB_NAME_MAX + 1];
     char sid[PL_SID_MAX + 1];
     struct hls_stream_config cfg;
+    struct hls_counters mx;
     int64_t started_mono_us;
     pthread_mutex_t lock;
     /* Under lock. */
@@ -72,6 +73,7 @@ struct hls_group *hls_group_create(const char *name, const char *sid,
     snprintf(g->name, sizeof(g->name), "%s", name);
     snprintf(g->sid, sizeof(g->sid), "%s", sid);
     g->cfg = *cfg;
+    hls_counters_register(cfg->metrics, &g->mx);
     g->started_mono_us = started_mono_us;
     g->peers = hls_peers_create();
     pthread_mutex_init(&g->lock, NULL);
@@ -89,8 +91,7 @@ static void wake_list(struct hls_group *g, struct waiter *list)
     while (list) {
         struct waiter *w = list;
         list = w->next;
-        if (g->cfg.metrics)
-            metrics_add(&g->cfg.metrics->hls_blocking_waiting, -1);
+        metrics_add(g->mx.blocking, -1);
         w->wake(w->arg);
         free(w);
     }
@@ -329,8 +330,7 @@ int hls_group_wait(struct hls_group *g, int64_t wait_started_us, void (*wake)(vo
     }
     w->next = g->waiters;
     g->waiters = w;
-    if (g->cfg.metrics)
-        metrics_add(&g->cfg.metrics->hls_blocking_waiting, 1);
+    metrics_add(g->mx.blocking, 1);
     pthread_mutex_unlock(&g->lock);
     return 0;
 }

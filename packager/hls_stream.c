@@ -77,6 +77,7 @@ struct hls_peers {
 
 struct hls_stream {
     atomic_int refs;
+    struct hls_counters mx;
     char name[HUB_NAME_MAX + 1];
     char rendition[HLS_RENDITION_MAX + 1];
     char sid[PL_SID_MAX + 1];
@@ -105,6 +106,16 @@ struct hls_stream {
     int64_t bytes_total, duration_total_us, peak_bps;
 };
 
+void hls_counters_register(struct metrics *m, struct hls_counters *mx)
+{
+    mx->parts = metrics_counter(m, "kibitka_parts_total",
+                                "LL-HLS parts produced since start, all streams.");
+    mx->segments = metrics_counter(m, "kibitka_segments_total",
+                                   "HLS segments produced since start, all streams.");
+    mx->blocking =
+        metrics_gauge(m, "kibitka_hls_blocking_requests", "Blocking playlist reloads waiting now.");
+}
+
 struct hls_stream *hls_stream_create(const char *name, const char *rendition, const char *sid,
                                      const struct hls_stream_config *cfg, int64_t started_mono_us)
 {
@@ -114,6 +125,7 @@ struct hls_stream *hls_stream_create(const char *name, const char *rendition, co
     snprintf(st->rendition, sizeof(st->rendition), "%s", rendition);
     snprintf(st->sid, sizeof(st->sid), "%s", sid);
     st->cfg = *cfg;
+    hls_counters_register(cfg->metrics, &st->mx);
     st->started_mono_us = started_mono_us;
     st->init_version = -1;
     pthread_mutex_init(&st->lock, NULL);
@@ -198,8 +210,7 @@ static void wake_list(struct hls_stream *st, struct waiter *list)
     while (list) {
         struct waiter *w = list;
         list = w->next;
-        if (st->cfg.metrics)
-            metrics_add(&st->cfg.metrics->hls_blocking_waiting, -1);
+        metrics_add(st->mx.blocking, -1);
         w->wake(w->arg);
         free(w);
     }
@@ -518,8 +529,7 @@ static void add_part(struct hls_stream *st, struct seg *s, const struct hls_part
     s->pdata[s->nparts++] = pub->data;
     s->duration_us += pub->duration_us;
     st->parts_total++;
-    if (st->cfg.metrics)
-        metrics_add(&st->cfg.metrics->hls_parts_total, 1);
+    metrics_add(st->mx.parts, 1);
 }
 
 /* The segment's bytes are the concatenation of its parts. */
@@ -547,8 +557,7 @@ static void complete_seg(struct hls_stream *st, struct seg *s)
     s->bytes = len;
     s->complete = true;
     st->segments_total++;
-    if (st->cfg.metrics)
-        metrics_add(&st->cfg.metrics->hls_segments_total, 1);
+    metrics_add(st->mx.segments, 1);
     st->bytes_total += len;
     st->duration_total_us += s->duration_us;
     if (s->duration_us > 0) {
@@ -786,8 +795,7 @@ int hls_stream_wait(struct hls_stream *st, const struct hls_query *q, void (*wak
     w->deadline_us = (q->wait_started_us > 0 ? q->wait_started_us : now) + wait_limit_us(st);
     w->next = st->waiters;
     st->waiters = w;
-    if (st->cfg.metrics)
-        metrics_add(&st->cfg.metrics->hls_blocking_waiting, 1);
+    metrics_add(st->mx.blocking, 1);
     pthread_mutex_unlock(&st->lock);
     return 0;
 }

@@ -25,6 +25,15 @@
 
 struct hls_stream;
 
+/* The packager's /metrics figures, registered by each stream and group at create (the same
+ * handles every time; NULL without a registry). */
+struct hls_counters {
+    atomic_int_fast64_t *blocking; /* gauge: suspended blocking playlist requests */
+    atomic_int_fast64_t *parts;    /* counter: parts produced, all streams */
+    atomic_int_fast64_t *segments; /* counter: segments produced, all streams */
+};
+void hls_counters_register(struct metrics *m, struct hls_counters *mx);
+
 struct hls_stream_config {
     int64_t part_target_us;
     int64_t linger_us;

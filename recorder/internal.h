@@ -43,7 +43,7 @@ struct io_item {
 struct recorder {
     struct recorder_config cfg;
     char *spool_dir;
-    struct metrics *m;
+    struct recorder_metrics m;
 
     pthread_mutex_t mu;
     pthread_cond_t cond; /* items queued, stop, or (done) the queue drained */

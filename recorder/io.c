@@ -78,7 +78,7 @@ static void set_disk_full(struct recorder *r, const char *who, const char *path,
     if (atomic_exchange(&r->disk_full, true))
         return;
     r->disk_checked_us = clock_mono_us();
-    metrics_add(&r->m->recorder_disk_full, 1);
+    metrics_add(r->m.recorder_disk_full, 1);
     log_error("recorder", who,
               "the disk is full (%s: %s): recording pauses on every stream, the live streams go "
               "on; it resumes when %lld MiB are free, and the gap is recorded",
@@ -99,7 +99,7 @@ static void check_disk(struct recorder *r)
     if (avail < r->resume_free_bytes)
         return;
     atomic_store(&r->disk_full, false);
-    metrics_add(&r->m->recorder_disk_full, -1);
+    metrics_add(r->m.recorder_disk_full, -1);
     log_info("recorder", NULL,
              "the disk has room again (%lld MiB free in %s): recording resumes at each stream's "
              "next keyframe",
@@ -142,7 +142,7 @@ static int open_retry(struct recorder *r, const char *who, const char *path, int
             r->spare_fd = -1;
             continue;
         }
-        metrics_add(&r->m->recorder_fd_retries_total, 1);
+        metrics_add(r->m.recorder_fd_retries_total, 1);
         if (!r->fd_short)
             log_error("recorder", who,
                       "cannot open %s: %s; the recorder keeps what it has and tries again", path,
@@ -270,7 +270,7 @@ static void chunk_open(struct recorder *r, struct io_file *f, const struct io_it
         f->broken = true;
     } else {
         f->bytes = (int64_t)it->data->len;
-        metrics_add(&r->m->spool_bytes, f->bytes);
+        metrics_add(r->m.spool_bytes, f->bytes);
     }
     struct upload_event ev = {.type = UPLOAD_CHUNK_OPEN,
                               .rec = f->info,
@@ -287,7 +287,7 @@ static void chunk_write(struct recorder *r, struct io_file *f, const struct io_i
 {
     const struct blob *b = it->data;
     if (f->fd < 0 || f->broken) {
-        metrics_add(&r->m->recorder_dropped_total, 1);
+        metrics_add(r->m.recorder_dropped_total, 1);
         return;
     }
     int rc = write_all(f->fd, b->data, b->len);
@@ -304,11 +304,11 @@ static void chunk_write(struct recorder *r, struct io_file *f, const struct io_i
             log_warn("recorder", f->info.stream_name, "cannot cut the chunk back: %s",
                      strerror(errno));
         f->broken = true;
-        metrics_add(&r->m->recorder_dropped_total, 1);
+        metrics_add(r->m.recorder_dropped_total, 1);
         return;
     }
     if (f->fragments == 0 && f->gap_us > 0) { /* the chunk after the gap is there: say so */
-        metrics_add(&r->m->recording_gaps_total, 1);
+        metrics_add(r->m.recording_gaps_total, 1);
         log_warn("recorder", f->info.stream_name,
                  "recording %s: %.1f s of media missing before chunk %06d (recording was paused "
                  "or the disk too slow); recorded as a gap",
@@ -317,7 +317,7 @@ static void chunk_write(struct recorder *r, struct io_file *f, const struct io_i
     f->bytes += (int64_t)b->len;
     f->fragments++;
     f->media_end_us = it->media_us;
-    metrics_add(&r->m->spool_bytes, (int64_t)b->len);
+    metrics_add(r->m.spool_bytes, (int64_t)b->len);
 }
 
 static void chunk_close(struct recorder *r, struct io_file *f, const struct io_item *it)
@@ -333,7 +333,7 @@ static void chunk_close(struct recorder *r, struct io_file *f, const struct io_i
     int64_t bytes = f->bytes;
     if (f->fragments == 0) { /* no media: nothing worth keeping */
         if (unlink(path) == 0)
-            metrics_add(&r->m->spool_bytes, -bytes);
+            metrics_add(r->m.spool_bytes, -bytes);
         bytes = 0;
     }
     /* The media written, not what the sink queued: a failed write ended the chunk early. */
@@ -358,7 +358,7 @@ static void rec_end(struct recorder *r, struct io_file *f, const struct io_item 
                               .time_us = it->time_us,
                               .gap_us = gap >= GAP_MIN_US ? gap : 0};
     if (ev.gap_us) {
-        metrics_add(&r->m->recording_gaps_total, 1);
+        metrics_add(r->m.recording_gaps_total, 1);
         log_warn("recorder", f->info.stream_name,
                  "recording %s: the last %.1f s of media are missing (recording was paused); "
                  "recorded as a gap",
@@ -456,6 +456,28 @@ void recorder_sync(struct recorder *r)
 
 /* ---- lifetime ---- */
 
+void recorder_metrics_register(struct metrics *m, struct recorder_metrics *mx)
+{
+    mx->recordings_active =
+        metrics_gauge(m, "kibitka_recordings_active", "Streams being recorded now.");
+    mx->recorder_paused = metrics_gauge(
+        m, "kibitka_recordings_paused",
+        "Recordings paused because the spool reached --spool-max-bytes or the disk is full.");
+    mx->recorder_disk_full = metrics_gauge(
+        m, "kibitka_recorder_disk_full",
+        "1 while the recorder found the disk full (recording paused until it has room).");
+    mx->recording_gaps_total = metrics_counter(
+        m, "kibitka_recording_gaps_total",
+        "Gaps recorded in recordings: media not written (paused, or the disk too slow).");
+    mx->recorder_fd_retries_total =
+        metrics_counter(m, "kibitka_recorder_fd_retries_total",
+                        "Recorder file opens retried for lack of file descriptors (nothing lost).");
+    mx->recorder_dropped_total = metrics_counter(
+        m, "kibitka_recorder_dropped_total",
+        "Recording fragments dropped (disk too slow: I/O queue full, or a write error).");
+    mx->spool_bytes = metrics_gauge(m, "kibitka_spool_bytes", RECORDER_SPOOL_BYTES_HELP);
+}
+
 struct recorder *recorder_create(const struct recorder_config *cfg, struct hub_registry *hubs)
 {
     if (!cfg->spool_dir || !cfg->metrics || cfg->chunk_seconds <= 0)
@@ -469,7 +491,7 @@ struct recorder *recorder_create(const struct recorder_config *cfg, struct hub_r
     r->cfg = *cfg;
     r->spool_dir = xstrdup(cfg->spool_dir);
     r->cfg.spool_dir = r->spool_dir;
-    r->m = cfg->metrics;
+    recorder_metrics_register(cfg->metrics, &r->m);
     if (r->cfg.queue_max_bytes <= 0)
         r->cfg.queue_max_bytes = DEFAULT_QUEUE_MAX;
     if (r->cfg.fragment_seconds <= 0)
@@ -506,7 +528,7 @@ void recorder_destroy(struct recorder **pr)
     if (r->spare_fd >= 0)
         close(r->spare_fd);
     if (atomic_load(&r->disk_full))
-        metrics_add(&r->m->recorder_disk_full, -1);
+        metrics_add(r->m.recorder_disk_full, -1);
     pthread_mutex_destroy(&r->mu);
     pthread_cond_destroy(&r->cond);
     free(r->spool_dir);

@@ -59,8 +59,23 @@ struct recorder_config {
     int64_t queue_max_bytes; /* the I/O queue's bound; 0: 64 MiB */
     recorder_event_fn on_event;
     void *opaque;
-    struct metrics *metrics; /* required */
+    struct metrics *metrics; /* required: registers the recorder's figures */
 };
+
+/* The recorder's /metrics figures (kibitka_recording*, kibitka_recorder_*, kibitka_spool_bytes),
+ * registered by recorder_create and recorder_recover. The upload queue registers
+ * kibitka_spool_bytes too (it removes uploaded chunks) with this help. */
+#define RECORDER_SPOOL_BYTES_HELP "Bytes of recording chunks in the local spool."
+struct recorder_metrics {
+    atomic_int_fast64_t *recordings_active;         /* gauge: streams being recorded */
+    atomic_int_fast64_t *recorder_paused;           /* gauge: paused (spool, disk full) */
+    atomic_int_fast64_t *recorder_disk_full;        /* gauge: 1 while the disk is full */
+    atomic_int_fast64_t *recording_gaps_total;      /* counter: gaps (media not written) */
+    atomic_int_fast64_t *recorder_fd_retries_total; /* counter: opens retried for lack of fds */
+    atomic_int_fast64_t *recorder_dropped_total;    /* counter: fragments dropped */
+    atomic_int_fast64_t *spool_bytes;               /* gauge: bytes of chunk files in the spool */
+};
+void recorder_metrics_register(struct metrics *m, struct recorder_metrics *mx);
 
 /* Starts the I/O thread and registers the observer on hubs (before any claim). NULL on
  * failure (logged). */
@@ -76,7 +91,7 @@ void recorder_sync(struct recorder *r);
  * process died) or removed when it holds none, and reported closed (on_event CHUNK_CLOSE, after
  * REC_START); then REC_END finishes the recording. Chunks already uploaded are reported too
  * (the upload worker then only removes the file). Adds the chunks' bytes to
- * metrics->spool_bytes. Returns the number of chunks found, or a negative errno when the spool
+ * kibitka_spool_bytes. Returns the number of chunks found, or a negative errno when the spool
  * cannot be read. */
 struct recorder_recover_config {
     struct db *db; /* to read the chunks' rows; may be NULL (every chunk is probed) */

@@ -235,7 +235,8 @@ static int recover_chunk(const struct recorder_recover_config *cfg,
                  "recovered chunk %06d of recording %s: %lld bytes, %d fragments, %.1f s", seq,
                  ri->id, (long long)bytes, frags, (double)ev.duration_us / 1e6);
     db_chunk_clear(&row);
-    metrics_add(&cfg->metrics->spool_bytes, bytes);
+    metrics_add(metrics_gauge(cfg->metrics, "kibitka_spool_bytes", RECORDER_SPOOL_BYTES_HELP),
+                bytes);
     cfg->on_event(cfg->opaque, &ev);
     if (ev.time_us > *end)
         *end = ev.time_us;
@@ -267,6 +268,8 @@ static int recover_recording(const struct recorder_recover_config *cfg, const ch
 
 int recorder_recover(const struct recorder_recover_config *cfg)
 {
+    struct recorder_metrics mx; /* registered here too: /metrics shows them with --no-record */
+    recorder_metrics_register(cfg->metrics, &mx);
     DIR *d = opendir(cfg->spool_dir);
     if (!d)
         return errno == ENOENT ? 0 : -errno;

@@ -72,7 +72,7 @@ static void push(struct sink *k, enum io_type type, struct blob *data, int64_t d
 
 static int64_t spool_used(const struct sink *k)
 {
-    return metrics_get(&k->r->m->spool_bytes) + atomic_load(&k->r->queued_bytes);
+    return metrics_get(k->r->m.spool_bytes) + atomic_load(&k->r->queued_bytes);
 }
 
 static void new_id(char out[33])
@@ -95,7 +95,7 @@ static void start_recording(struct sink *k)
     k->file->info = k->info;
     k->file->fd = -1;
     push(k, IO_REC_START, NULL, 0, k->info.started_at, 0); /* media time 0: the stream's start */
-    metrics_add(&k->r->m->recordings_active, 1);
+    metrics_add(k->r->m.recordings_active, 1);
     log_info("recorder", k->name, "recording %s (chunks of %.0f s into %s)", k->info.id,
              k->r->cfg.chunk_seconds, k->r->spool_dir);
 }
@@ -108,7 +108,7 @@ static void pause_recording(struct sink *k, bool disk)
         return;
     k->paused = true;
     k->paused_disk = disk;
-    metrics_add(&k->r->m->recorder_paused, 1);
+    metrics_add(k->r->m.recorder_paused, 1);
     if (disk)
         log_warn("recorder", k->name,
                  "disk full: recording paused, the live stream goes on; it resumes when the "
@@ -129,7 +129,7 @@ static bool spool_allows(struct sink *k)
         if (disk || (max > 0 && spool_used(k) > max / 10 * 9))
             return false;
         k->paused = false;
-        metrics_add(&k->r->m->recorder_paused, -1);
+        metrics_add(k->r->m.recorder_paused, -1);
         if (k->paused_disk)
             log_info("recorder", k->name, "the disk has room again: recording resumes");
         else
@@ -170,7 +170,7 @@ static bool emit_fragment(struct sink *k)
         k->written_end_us = end_us;
         return true;
     }
-    metrics_add(&k->r->m->recorder_dropped_total, 1);
+    metrics_add(k->r->m.recorder_dropped_total, 1);
     if (!k->warned_drop)
         log_warn("recorder", k->name,
                  "the disk is too slow: %lld bytes wait for the recorder's I/O thread; a "
@@ -436,11 +436,11 @@ static void sink_end(void *opaque)
         /* the I/O thread frees the file */
         push(k, IO_REC_END, NULL, 0, clock_wall_us(), k->media_end_us);
         k->file = NULL;
-        metrics_add(&k->r->m->recordings_active, -1);
+        metrics_add(k->r->m.recordings_active, -1);
         log_info("recorder", k->name, "recording %s ended after %d chunk(s)", k->info.id, k->seq);
     }
     if (k->paused)
-        metrics_add(&k->r->m->recorder_paused, -1);
+        metrics_add(k->r->m.recorder_paused, -1);
     k->paused = false;
 }
 

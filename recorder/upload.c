@@ -39,7 +39,7 @@ struct job {
 struct upload {
     struct upload_config cfg;
     char *spool_dir, *store_name;
-    struct metrics *m;
+    struct upload_metrics m;
 
     pthread_mutex_t mu; /* the lists, stop, next_try_us, busy */
     pthread_cond_t cond;
@@ -135,8 +135,8 @@ static void publish_queue_locked(struct upload *u)
             older(&oldest, e->ev.time_us);
         }
     }
-    atomic_store(&u->m->upload_queue_chunks, n);
-    atomic_store(&u->m->upload_oldest_pending_us, oldest);
+    metrics_set(u->m.upload_queue_chunks, n);
+    metrics_set(u->m.upload_oldest_pending_us, oldest);
 }
 
 static void job_push(struct upload *u, struct job *j, bool front)
@@ -403,7 +403,7 @@ static int settle(struct upload *u, struct job *j, const char *path)
     struct stat sb;
     int64_t size = stat(path, &sb) == 0 ? (int64_t)sb.st_size : 0;
     if (unlink(path) == 0)
-        metrics_add(&u->m->spool_bytes, -size);
+        metrics_add(u->m.spool_bytes, -size);
     else if (errno != ENOENT)
         log_warn("upload", j->rec.stream_name, "cannot remove %s: %s", path, strerror(errno));
     check_ready(u, j->rec.id);
@@ -421,11 +421,11 @@ static bool permanent(int rc)
  * job goes back to the queue. */
 static bool failed(struct upload *u, struct job *j, int rc, const char *err)
 {
-    metrics_add(&u->m->upload_failures_total, 1);
+    metrics_add(u->m.upload_failures_total, 1);
     const char *who = j->rec.stream_name;
     if (rc == -EACCES || rc == -ENOENT) {
-        metrics_add(&u->m->storage_errors_total, 1);
-        metric_set(&u->m->storage_access_denied, rc == -EACCES);
+        metrics_add(u->m.storage_errors_total, 1);
+        metric_set(u->m.storage_access_denied, rc == -EACCES);
         if (u->last_error != rc)
             log_error("upload", who,
                       "the store %s refuses uploads: %s (%s); chunks stay in the spool and are "
@@ -486,9 +486,9 @@ static bool upload_one(struct upload *u, struct job *j)
         j->confirmed = true;
         int src = settle(u, j, path);
         if (src == 0 && sent) {
-            metrics_add(&u->m->upload_chunks_total, 1);
-            metrics_add(&u->m->upload_bytes_total, j->bytes);
-            metric_set(&u->m->storage_access_denied, 0);
+            metrics_add(u->m.upload_chunks_total, 1);
+            metrics_add(u->m.upload_bytes_total, j->bytes);
+            metric_set(u->m.storage_access_denied, 0);
             if (u->last_error)
                 log_info("upload", j->rec.stream_name, "uploads to %s work again", u->store_name);
             u->last_error = 0;
@@ -576,6 +576,37 @@ bool upload_wait_idle(struct upload *u, int timeout_ms)
     return idle;
 }
 
+/* kibitka_upload_oldest_pending_seconds from its slot (the wall time the oldest waiting chunk
+ * closed). */
+static void write_oldest(struct buf *out, const char *name, atomic_int_fast64_t *slots)
+{
+    int64_t oldest = metrics_get(slots), now = clock_wall_us();
+    buf_printf(out, "%s %lld\n", name,
+               (long long)(oldest > 0 && now > oldest ? (now - oldest) / 1000000 : 0));
+}
+
+void upload_metrics_register(struct metrics *m, struct upload_metrics *mx)
+{
+    mx->spool_bytes =
+        metrics_gauge(m, "kibitka_spool_bytes", "Bytes of recording chunks in the local spool.");
+    mx->upload_queue_chunks =
+        metrics_gauge(m, "kibitka_upload_queue_chunks", "Closed chunks waiting for the store.");
+    mx->upload_oldest_pending_us = metrics_custom(
+        m, METRIC_GAUGE, "kibitka_upload_oldest_pending_seconds",
+        "Age of the oldest chunk waiting for the store (0 when none).", write_oldest, 1);
+    mx->upload_chunks_total =
+        metrics_counter(m, "kibitka_upload_chunks_total", "Chunks the store confirmed.");
+    mx->upload_bytes_total = metrics_counter(m, "kibitka_upload_bytes_total",
+                                             "Bytes of the chunks the store confirmed.");
+    mx->upload_failures_total = metrics_counter(m, "kibitka_upload_failures_total",
+                                                "Failed upload attempts (each is retried).");
+    mx->storage_errors_total = metrics_counter(
+        m, "kibitka_storage_errors_total", "Uploads refused for credentials or a missing bucket.");
+    mx->storage_access_denied =
+        metrics_gauge(m, "kibitka_storage_access_denied",
+                      "1 while the store refuses the credentials (see the log).");
+}
+
 struct upload *upload_create(const struct upload_config *cfg)
 {
     if (!cfg->db || !cfg->put_file || !cfg->spool_dir || !cfg->metrics)
@@ -586,7 +617,7 @@ struct upload *upload_create(const struct upload_config *cfg)
     u->store_name = xstrdup(cfg->store_name ? cfg->store_name : "the store");
     u->cfg.spool_dir = u->spool_dir;
     u->cfg.store_name = u->store_name;
-    u->m = cfg->metrics;
+    upload_metrics_register(cfg->metrics, &u->m);
     if (u->cfg.backoff_min_ms <= 0)
         u->cfg.backoff_min_ms = DEFAULT_BACKOFF_MIN_MS;
     if (u->cfg.backoff_max_ms <= 0)

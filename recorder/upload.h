@@ -86,13 +86,29 @@ typedef void (*upload_ready_fn)(void *opaque, const struct db_recording *r,
 typedef int (*upload_put_fn)(struct storage *s, const char *key, const char *path, char *err,
                              size_t errlen);
 
+/* The upload queue's /metrics figures (kibitka_upload_*, kibitka_storage_*), registered by
+ * upload_create; server/ registers them too to count a store refused at start. It also moves
+ * kibitka_spool_bytes (the recorder's gauge) down as uploaded chunks leave the spool. */
+struct upload_metrics {
+    atomic_int_fast64_t *upload_queue_chunks;      /* gauge: closed chunks waiting for the store */
+    atomic_int_fast64_t *upload_oldest_pending_us; /* wall time the oldest waiting chunk closed;
+                                                      0: none */
+    atomic_int_fast64_t *upload_chunks_total;      /* counter: chunks the store confirmed */
+    atomic_int_fast64_t *upload_bytes_total;       /* counter: their bytes */
+    atomic_int_fast64_t *upload_failures_total;    /* counter: failed upload attempts */
+    atomic_int_fast64_t *storage_errors_total;     /* counter: credentials refused, no bucket */
+    atomic_int_fast64_t *storage_access_denied;    /* gauge: 1 while the store refuses us */
+    atomic_int_fast64_t *spool_bytes;              /* gauge: bytes of chunk files in the spool */
+};
+void upload_metrics_register(struct metrics *m, struct upload_metrics *mx);
+
 struct upload_config {
     struct db *db;            /* borrowed; must outlive the queue (see upload_destroy) */
     struct storage *store;    /* borrowed likewise */
     upload_put_fn put_file;   /* storage_put_file */
     const char *store_name;   /* for logs (storage_describe) */
     const char *spool_dir;    /* DATA/spool: chunks are <spool>/<id>/<seq>.mp4 */
-    struct metrics *metrics;  /* upload_* and storage_* figures, spool_bytes; required */
+    struct metrics *metrics;  /* registers the upload_* and storage_* figures; required */
     upload_ready_fn on_ready; /* recording.ready; NULL for none */
     void *ready_opaque;       /* on_ready's first argument */
     int backoff_min_ms;       /* 0: 1000 */

@@ -47,12 +47,13 @@
 #include "storage/storage.h"
 #include "transcode/admission.h"
 #include "transcode/ladder.h"
+#include "transcode/worker.h"
 
 struct app {
     struct config cfg;
     struct ladder ladder; /* parsed --ladder */
     bool ladder_none;
-    struct metrics metrics;
+    struct metrics *metrics; /* the /metrics registry; every module registers its figures */
     struct loop *loop;
     struct db *db;
     struct publish_auth *auth;
@@ -170,9 +171,11 @@ static int start_recordings(struct app *app)
                   "the store %s is not usable (%s): recordings wait in the spool and are "
                   "retried",
                   storage_describe(app->store), err[0] ? err : strerror(-rc));
+        struct upload_metrics um;
+        upload_metrics_register(app->metrics, &um);
         if (rc == -EACCES || rc == -ENOENT) /* credentials or bucket: a person must act */
-            metrics_add(&app->metrics.storage_errors_total, 1);
-        atomic_store(&app->metrics.storage_access_denied, rc == -EACCES);
+            metrics_add(um.storage_errors_total, 1);
+        metrics_set(um.storage_access_denied, rc == -EACCES);
     }
     struct upload_config uc = {
         .db = app->db,
@@ -180,15 +183,14 @@ static int start_recordings(struct app *app)
         .put_file = storage_put_file,
         .store_name = storage_describe(app->store),
         .spool_dir = spool,
-        .metrics = &app->metrics,
+        .metrics = app->metrics,
         .on_ready = app->webhooks ? recording_ready : NULL,
         .ready_opaque = app->webhooks,
     };
     rc = -1;
     if (!(app->upload = upload_create(&uc)))
         goto out;
-    struct recorder_recover_config rr = {app->db, spool, upload_post_cb, app->upload,
-                                         &app->metrics};
+    struct recorder_recover_config rr = {app->db, spool, upload_post_cb, app->upload, app->metrics};
     if ((rc = recorder_recover(&rr)) < 0)
         log_error("main", NULL, "cannot read the spool %s: %s", spool, strerror(-rc));
     rc = 0;
@@ -199,7 +201,7 @@ static int start_recordings(struct app *app)
             .spool_max_bytes = c->spool_max_bytes,
             .on_event = upload_post_cb,
             .opaque = app->upload,
-            .metrics = &app->metrics,
+            .metrics = app->metrics,
         };
         app->recorder = recorder_create(&rc_, app->hubs);
         rc = app->recorder ? 0 : -1;
@@ -382,15 +384,26 @@ static int http_max_connections(const struct app *app)
     return n;
 }
 
+/* The figures of modules that may not run (no --webhook, no ladder): registered here so that
+ * /metrics shows them at 0, as it always has. */
+static void register_idle_metrics(struct app *app)
+{
+    struct webhook_metrics wm;
+    webhook_metrics_register(app->metrics, &wm);
+    transcode_dropped_frames_metric(app->metrics);
+}
+
 static int start(struct app *app)
 {
     struct config *c = &app->cfg;
     app->fd_limit = raise_fd_limit();
     if (bind_listeners(app) < 0 || lock_data_dir(app) < 0)
         return -1;
+    app->metrics = metrics_create();
+    register_idle_metrics(app);
     app->loop = loop_create();
     if (app->loop)
-        loop_set_metrics(app->loop, &app->metrics); /* kibitka_loop_lag_seconds */
+        loop_set_metrics(app->loop, app->metrics); /* kibitka_loop_lag_seconds */
     if (!app->loop || setup_signals(app) < 0 ||
         loop_add_fd(app->loop, app->sigfd, EPOLLIN, on_signal, app) < 0) {
         log_error("main", NULL, "cannot set up the event loop: %s", strerror(errno));
@@ -419,7 +432,7 @@ static int start(struct app *app)
     struct admission_config ac = {
         .budget_pct = c->cpu_budget,
         .refuse = strcmp(c->over_budget, "refuse") == 0,
-        .metrics = &app->metrics,
+        .metrics = app->metrics,
     };
     app->admission = admission_create(&ac);
     if (!app->admission)
@@ -432,7 +445,7 @@ static int start(struct app *app)
         .ladder = app->ladder_none ? NULL : &app->ladder,
         .x264_preset = c->x264_preset,
         .admission = app->admission,
-        .metrics = &app->metrics,
+        .metrics = app->metrics,
     };
     app->hls = hls_server_create(&hc, app->hubs);
     if (c->webhook_urls.n) { /* an observer: registered before the RTMP server claims */
@@ -440,7 +453,7 @@ static int start(struct app *app)
             .urls = (const char *const *)c->webhook_urls.v,
             .nurls = c->webhook_urls.n,
             .secret = c->webhook_secret,
-            .metrics = &app->metrics,
+            .metrics = app->metrics,
         };
         app->webhooks = webhook_create(&wc, app->hubs);
         if (!app->webhooks)
@@ -455,7 +468,7 @@ static int start(struct app *app)
         .threads = c->http_threads,
         .hls = app->hls,
         .hubs = app->hubs,
-        .metrics = &app->metrics,
+        .metrics = app->metrics,
         .db = app->db,
         .store = app->store,
         .on_recording_deleted = forget_recording,
@@ -477,7 +490,7 @@ static int start(struct app *app)
         .max_connections_per_address = c->max_connections_per_address,
         .publish_timeout = c->publish_timeout,
         .hubs = app->hubs,
-        .metrics = &app->metrics,
+        .metrics = app->metrics,
         .auth = app->auth,
     };
     app->rtmp = rtmp_server_create(app->loop, &rc);
@@ -516,6 +529,8 @@ static void stop(struct app *app)
     admission_destroy(&app->admission); /* after every sink that could ask it */
     loop_destroy(&app->loop); /* runs what the key worker posted last, freeing it */
     db_close(&app->db);       /* an abandoned upload worker never touches the db again */
+    if (!abandoned)
+        metrics_destroy(&app->metrics); /* else the abandoned upload still counts */
     if (app->sigfd > 0)
         close(app->sigfd);
     if (app->http_fd >= 0)

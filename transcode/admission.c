@@ -19,7 +19,34 @@ struct admission {
     struct sample ring[ADMISSION_WINDOW + 1]; /* the sampling thread's only */
     int n, next;
     atomic_int usage_permille;
+    struct {
+        atomic_int_fast64_t *cpu_permille; /* the ratio's slot: 1/1000 of the cores */
+        atomic_int_fast64_t *passthrough, *refused;
+    } mx;
 };
+
+/* kibitka_cpu_usage_ratio from its slot, in 1/1000 of the cores. */
+static void write_cpu_ratio(struct buf *out, const char *name, atomic_int_fast64_t *slots)
+{
+    int64_t cpu = metrics_get(&slots[0]);
+    buf_printf(out, "%s %lld.%03lld\n", name, (long long)(cpu / 1000), (long long)(cpu % 1000));
+}
+
+static void register_metrics(struct admission *a, struct metrics *m)
+{
+    a->mx.cpu_permille = metrics_custom(
+        m, METRIC_GAUGE, "kibitka_cpu_usage_ratio",
+        "CPU time the process used over the last 4 s, as a share of the cores it may run on "
+        "(what --cpu-budget is checked against).",
+        write_cpu_ratio, 1);
+    a->mx.passthrough = metrics_counter(
+        m, "kibitka_admission_passthrough_total",
+        "Streams that got no ladder, their source passed through, because the server was over "
+        "--cpu-budget.");
+    a->mx.refused = metrics_counter(
+        m, "kibitka_admission_refused_total",
+        "Publishes refused because the server was over --cpu-budget (--over-budget refuse).");
+}
 
 static int available_cpus(void)
 {
@@ -35,6 +62,7 @@ struct admission *admission_create(const struct admission_config *cfg)
     if (!a)
         return NULL;
     a->cfg = *cfg;
+    register_metrics(a, cfg->metrics);
     a->ncpu = available_cpus();
     return a;
 }
@@ -74,8 +102,7 @@ void admission_sample_at(struct admission *a, int64_t wall_us, int64_t cpu_us)
     int64_t permille = cpu * 1000 / (wall * a->ncpu);
     atomic_store_explicit(&a->usage_permille, (int)(permille > 100000 ? 100000 : permille),
                           memory_order_relaxed);
-    if (a->cfg.metrics)
-        atomic_store_explicit(&a->cfg.metrics->cpu_usage_permille, permille, memory_order_relaxed);
+    metrics_set(a->mx.cpu_permille, permille);
 }
 
 int admission_usage_permille(const struct admission *a)
@@ -103,9 +130,6 @@ enum admission_decision admission_decide(struct admission *a, const char *name, 
              refuse ? " (--over-budget refuse)"
                     : "; its source is passed through as it is, the live streams keep their "
                       "ladders");
-    if (a->cfg.metrics)
-        metrics_add(refuse ? &a->cfg.metrics->admission_refused_total
-                           : &a->cfg.metrics->admission_passthrough_total,
-                    1);
+    metrics_add(refuse ? a->mx.refused : a->mx.passthrough, 1);
     return refuse ? ADMIT_REFUSE : ADMIT_PASSTHROUGH;
 }

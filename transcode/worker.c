@@ -34,7 +34,15 @@ struct item {
     int64_t queued_us; /* clock_mono_us() at push */
 };
 
+atomic_int_fast64_t *transcode_dropped_frames_metric(struct metrics *m)
+{
+    return metrics_counter(
+        m, "kibitka_transcode_dropped_frames_total",
+        "Rendition frames not encoded because a transcode worker fell behind (per rung).");
+}
+
 struct transcode_worker {
+    atomic_int_fast64_t *dropped_frames; /* kibitka_transcode_dropped_frames_total */
     struct transcode_worker_config cfg;
     struct ladder ladder;
     char preset[32], stream[64];
@@ -118,8 +126,8 @@ static void emit_ready(struct transcode_worker *w)
     }
     av_packet_free(&out);
     int64_t skipped = transcoder_skipped(w->t);
-    if (w->cfg.metrics && skipped > w->skipped_seen)
-        metrics_add(&w->cfg.metrics->transcode_dropped_frames_total, skipped - w->skipped_seen);
+    if (skipped > w->skipped_seen)
+        metrics_add(w->dropped_frames, skipped - w->skipped_seen);
     w->skipped_seen = skipped;
 }
 
@@ -246,6 +254,7 @@ int transcode_worker_start(const struct transcode_worker_config *cfg, struct tra
 {
     struct transcode_worker *w = xcalloc(1, sizeof(*w));
     w->cfg = *cfg;
+    w->dropped_frames = transcode_dropped_frames_metric(cfg->metrics);
     w->ladder = *cfg->tc.ladder;
     w->cfg.tc.ladder = &w->ladder;
     snprintf(w->preset, sizeof(w->preset), "%s", cfg->tc.preset ? cfg->tc.preset : "veryfast");
@@ -306,8 +315,7 @@ void transcode_worker_push(struct transcode_worker *w, const AVPacket *pkt, int6
     if (must_drop(w, pkt, now)) {
         w->dropped++;
         pthread_mutex_unlock(&w->lock);
-        if (w->cfg.metrics)
-            metrics_add(&w->cfg.metrics->transcode_dropped_frames_total, w->ladder.nrungs);
+        metrics_add(w->dropped_frames, w->ladder.nrungs);
         return;
     }
     AVPacket *ref = av_packet_clone(pkt);

@@ -61,11 +61,15 @@ struct transcode_worker_config {
     struct transcoder_config tc; /* copied, with its ladder and strings, by start */
     struct transcode_worker_ops ops;
     void *opaque;
-    struct metrics *metrics; /* may be NULL */
+    struct metrics *metrics; /* registers kibitka_transcode_dropped_frames_total; may be NULL */
     /* Lag (s) at which the lowest rung goes keyframe-only; 0 means the default, 1 s. Tests that
      * need every frame whatever the machine's load set it high. */
     double shed_after_s;
 };
+
+/* The kibitka_transcode_dropped_frames_total handle (every worker registers it; server/ also
+ * does at start, so that /metrics shows it at 0 without a ladder). NULL when m is NULL. */
+atomic_int_fast64_t *transcode_dropped_frames_metric(struct metrics *m);
 
 /* Starts the thread. Returns 0 and *out, or a negative errno (the thread could not start). */
 int transcode_worker_start(const struct transcode_worker_config *cfg,

@@ -14,6 +14,25 @@
 #include "core/loop.h"
 #include "core/metrics.h"
 
+/* Why an RTMP connection was closed or refused (kibitka_rtmp_closed_total{reason}). */
+enum rtmp_close_reason {
+    RTMP_CLOSE_DISCONNECTED, /* the peer closed or reset */
+    RTMP_CLOSE_PROTOCOL,     /* bad input */
+    RTMP_CLOSE_REFUSED,      /* the publish was refused (key, name, codec) */
+    RTMP_CLOSE_NOT_READING,  /* our replies piled up unread */
+    RTMP_CLOSE_IDLE,         /* --idle-timeout */
+    RTMP_CLOSE_NO_PUBLISH,   /* --publish-timeout */
+    RTMP_CLOSE_MAX_CONNS,    /* refused at accept: --max-connections */
+    RTMP_CLOSE_PER_ADDRESS,  /* refused at accept: --max-connections-per-address */
+    RTMP_CLOSE_ENDED_BY_API, /* stream or user deleted, or key rotated with end_live */
+    RTMP_CLOSE_STOPPING,     /* server shutdown */
+    RTMP_CLOSE_INTERNAL,
+    RTMP_CLOSE_NREASONS
+};
+
+/* The label of kibitka_rtmp_closed_total{reason="..."}. */
+const char *rtmp_close_reason_label(enum rtmp_close_reason r);
+
 struct rtmp_server;
 struct publish_auth;
 
@@ -27,7 +46,7 @@ struct rtmp_server_config {
     int max_connections_per_address; /* at once from one IP address; 0: no limit */
     double publish_timeout; /* seconds from accept to publishing, whatever arrives; 0: none */
     struct hub_registry *hubs;
-    struct metrics *metrics;
+    struct metrics *metrics; /* registers kibitka_rtmp_* and _publishers; may be NULL */
     /* Checks stream keys when open_publish is off (NULL: every publish is refused). */
     struct publish_auth *auth;
 };

@@ -21,6 +21,7 @@
 #include "core/log.h"
 #include "core/net.h"
 #include "ingest/rtmp/rtmp.h"
+#include "ingest/rtmp/rtmp_metrics.h"
 #include "ingest/rtmp/session.h"
 
 #define READ_CHUNK (64 * 1024)
@@ -71,10 +72,11 @@ struct rtmp_server {
     int nconns;
     int64_t last_refusal_log_us;
     bool stopped;
+    struct rtmp_metrics mx;
 };
 
 /* What the log and the session's end say for each reason (the metric's label is in
- * core/metrics.h). */
+ * rtmp_metrics.c). */
 static const char *const close_text[RTMP_CLOSE_NREASONS] = {
     [RTMP_CLOSE_DISCONNECTED] = "publisher disconnected",
     [RTMP_CLOSE_PROTOCOL] = "protocol error",
@@ -91,8 +93,7 @@ static const char *const close_text[RTMP_CLOSE_NREASONS] = {
 
 static void count_close(struct rtmp_server *srv, enum rtmp_close_reason why)
 {
-    if (srv->cfg.metrics)
-        metrics_add(&srv->cfg.metrics->rtmp_closed_total[why], 1);
+    metrics_add(srv->mx.closed[why], 1);
 }
 
 static void conn_close(struct conn *c, enum rtmp_close_reason why)
@@ -110,8 +111,7 @@ static void conn_close(struct conn *c, enum rtmp_close_reason why)
     if (c->next)
         c->next->prev = c->prev;
     srv->nconns--;
-    if (srv->cfg.metrics)
-        metrics_add(&srv->cfg.metrics->rtmp_connections, -1);
+    metrics_add(srv->mx.connections, -1);
     log_debug("rtmp", NULL, "connection from %s closed (%s)", c->peer, reason);
     free(c);
 }
@@ -219,8 +219,7 @@ static void conn_wake(void *opaque, int err)
         return;
     }
     if (err < 0) {
-        if (c->srv->cfg.metrics)
-            metrics_add(&c->srv->cfg.metrics->rtmp_rejected_total, 1);
+        metrics_add(c->srv->mx.rejected, 1);
         conn_flush(c); /* best effort: the refusal's onStatus */
         conn_close(c, RTMP_CLOSE_REFUSED);
         return;
@@ -235,8 +234,8 @@ static void conn_cb(struct loop *loop, int fd, uint32_t events, void *opaque)
     if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && conn_read(c) < 0)
         return;
     if (conn_flush(c) < 0) {
-        if (c->srv->cfg.metrics && buf_size(rtmp_session_output(c->sess)) > OUT_MAX)
-            metrics_add(&c->srv->cfg.metrics->rtmp_rejected_total, 1);
+        if (buf_size(rtmp_session_output(c->sess)) > OUT_MAX)
+            metrics_add(c->srv->mx.rejected, 1);
         conn_close(c, RTMP_CLOSE_NOT_READING);
     }
 }
@@ -273,10 +272,8 @@ static void conn_new(struct rtmp_server *srv, int fd, const struct sockaddr_stor
         srv->conns->prev = c;
     srv->conns = c;
     srv->nconns++;
-    if (srv->cfg.metrics) {
-        metrics_add(&srv->cfg.metrics->rtmp_connections, 1);
-        metrics_add(&srv->cfg.metrics->rtmp_connections_total, 1);
-    }
+    metrics_add(srv->mx.connections, 1);
+    metrics_add(srv->mx.connections_total, 1);
     log_debug("rtmp", NULL, "connection from %s", c->peer);
 }
 
@@ -320,8 +317,7 @@ static bool admit(struct rtmp_server *srv, int fd, const struct sockaddr_storage
         return true;
     close(fd);
     count_close(srv, why);
-    if (srv->cfg.metrics)
-        metrics_add(&srv->cfg.metrics->rtmp_rejected_total, 1);
+    metrics_add(srv->mx.rejected, 1);
     int64_t now = clock_mono_us();
     if (now - srv->last_refusal_log_us >= 1000000) {
         char peer[64];
@@ -408,8 +404,7 @@ static void sweep_cb(struct loop *loop, void *opaque)
         else /* debug: a flood of these must not flood the log; the metric counts them */
             log_debug("rtmp", NULL, "closing %s: not publishing %.1f s after connecting", c->peer,
                       srv->cfg.publish_timeout);
-        if (srv->cfg.metrics)
-            metrics_add(&srv->cfg.metrics->rtmp_rejected_total, 1);
+        metrics_add(srv->mx.rejected, 1);
         conn_close(c, why);
     }
 }
@@ -420,6 +415,7 @@ struct rtmp_server *rtmp_server_create(struct loop *loop, const struct rtmp_serv
     struct rtmp_server *srv = xcalloc(1, sizeof(*srv));
     srv->loop = loop;
     srv->cfg = *cfg;
+    rtmp_metrics_register(cfg->metrics, &srv->mx);
     if (srv->cfg.max_connections <= 0)
         srv->cfg.max_connections = 1;
     srv->lfd = fd;

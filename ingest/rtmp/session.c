@@ -19,6 +19,7 @@ struct rtmp_session *rtmp_session_create(const struct rtmp_session_config *cfg)
     s->wake_opaque = cfg->wake_opaque;
     s->hubs = cfg->hubs;
     s->metrics = cfg->metrics;
+    rtmp_metrics_register(cfg->metrics, &s->mx);
     snprintf(s->peer, sizeof(s->peer), "%s", cfg->peer ? cfg->peer : "?");
     rtmp_handshake_init(&s->hs);
     s->chunks = chunk_reader_create(on_message, s);
@@ -199,8 +200,7 @@ static int fail(struct rtmp_session *s, int err, const char *what)
     log_warn("rtmp", s->stream ? rtmp_stream_name(s->stream) : NULL, "closing %s: %s", s->peer,
              what);
     rtmp_session_end_stream(s, "protocol error");
-    if (s->metrics)
-        metrics_add(&s->metrics->rtmp_rejected_total, 1);
+    metrics_add(s->mx.rejected, 1);
     return err;
 }
 
@@ -227,8 +227,7 @@ int rtmp_session_feed(struct rtmp_session *s, const uint8_t *p, size_t n)
         if (!s->failed)
             return fail(s, err, chunk_reader_error(s->chunks));
         rtmp_session_end_stream(s, "closed after an error");
-        if (s->metrics)
-            metrics_add(&s->metrics->rtmp_rejected_total, 1);
+        metrics_add(s->mx.rejected, 1);
         return err;
     }
     maybe_ack(s);

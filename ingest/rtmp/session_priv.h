@@ -5,6 +5,7 @@
 
 #include "ingest/rtmp/chunk.h"
 #include "ingest/rtmp/handshake.h"
+#include "ingest/rtmp/rtmp_metrics.h"
 #include "ingest/rtmp/session.h"
 #include "ingest/rtmp/stream.h"
 
@@ -28,7 +29,8 @@ struct rtmp_session {
     void (*wake)(void *opaque, int err);
     void *wake_opaque;
     struct hub_registry *hubs;
-    struct metrics *metrics;
+    struct metrics *metrics; /* for the stream on publish */
+    struct rtmp_metrics mx;
     char peer[64];
 
     struct rtmp_handshake hs;

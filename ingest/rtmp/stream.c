@@ -14,11 +14,10 @@ struct rtmp_stream *rtmp_stream_create(struct hub *hub, struct metrics *metrics,
 {
     struct rtmp_stream *st = xcalloc(1, sizeof(*st));
     st->hub = hub;
-    st->metrics = metrics;
     snprintf(st->peer, sizeof(st->peer), "%s", peer ? peer : "?");
     st->created_mono_us = clock_mono_us();
-    if (metrics)
-        metrics_add(&metrics->publishers, 1);
+    rtmp_metrics_register(metrics, &st->mx);
+    metrics_add(st->mx.publishers, 1);
     return st;
 }
 
@@ -51,8 +50,7 @@ void rtmp_stream_destroy(struct rtmp_stream **pst, const char *reason)
              (unsigned long long)st->dropped, st->peer);
     hub_end(st->hub);
     hub_unrefp(&st->hub);
-    if (st->metrics)
-        metrics_add(&st->metrics->publishers, -1);
+    metrics_add(st->mx.publishers, -1);
     free(st->avcc);
     free(st->asc);
     free(st);

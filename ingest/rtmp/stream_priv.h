@@ -7,6 +7,7 @@
 #include <stdbool.h>
 
 #include "ingest/rtmp/flv.h"
+#include "ingest/rtmp/rtmp_metrics.h"
 #include "ingest/rtmp/stream.h"
 
 struct queued {
@@ -16,7 +17,7 @@ struct queued {
 
 struct rtmp_stream {
     struct hub *hub;
-    struct metrics *metrics;
+    struct rtmp_metrics mx;
     char peer[64];
     char refusal[HUB_REFUSAL_MAX];
 

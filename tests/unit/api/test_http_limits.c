@@ -55,8 +55,8 @@ static void test_sizing(void)
 
 static void test_per_address(void)
 {
-    struct metrics m = {0};
-    struct http_limits_config cfg = {.max_per_address = 2, .request_timeout_s = 10, .metrics = &m};
+    struct metrics *m = metrics_create();
+    struct http_limits_config cfg = {.max_per_address = 2, .request_timeout_s = 10, .metrics = m};
     struct http_limits *l = http_limits_create(&cfg);
     struct sockaddr_storage a = v4("192.0.2.1"), b = v4("192.0.2.2");
     struct sockaddr_storage a6 = v6("::ffff:192.0.2.1");
@@ -69,11 +69,12 @@ static void test_per_address(void)
     CHECK(!http_limits_admit(l, SA(a)));
     CHECK(!http_limits_admit(l, SA(a6)));
     CHECK(http_limits_admit(l, SA(b)));
-    CHECK_EQ_INT(metrics_get(&m.http_refused_per_address_total), 2);
-    CHECK_EQ_INT(metrics_get(&m.http_connections), 2);
+    CHECK_EQ_INT(metrics_value(m, "kibitka_http_connections_refused_total", "per_address_limit"),
+                 2);
+    CHECK_EQ_INT(metrics_value(m, "kibitka_http_connections", NULL), 2);
     http_limits_close(l, c1);
     CHECK(http_limits_admit(l, SA(a)));
-    CHECK_EQ_INT(metrics_get(&m.http_connections), 1);
+    CHECK_EQ_INT(metrics_value(m, "kibitka_http_connections", NULL), 1);
 
     /* IPv6: one /64 is one address. */
     struct http_conn *d1 = http_limits_open(l, -1, SA(p1), 0);
@@ -84,7 +85,7 @@ static void test_per_address(void)
     http_limits_close(l, d2);
     CHECK(http_limits_admit(l, SA(p2)));
     http_limits_close(l, c2);
-    CHECK_EQ_INT(metrics_get(&m.http_connections), 0);
+    CHECK_EQ_INT(metrics_value(m, "kibitka_http_connections", NULL), 0);
     http_limits_destroy(&l);
     CHECK(l == NULL);
 
@@ -98,6 +99,7 @@ static void test_per_address(void)
     for (int i = 0; i < 50; i++)
         http_limits_close(l, cs[i]);
     http_limits_destroy(&l);
+    metrics_destroy(&m);
 }
 
 /* True when the peer of fd sees the end of the stream. */
@@ -109,8 +111,8 @@ static bool peer_sees_eof(int peer)
 
 static void test_deadline(void)
 {
-    struct metrics m = {0};
-    struct http_limits_config cfg = {.max_per_address = 0, .request_timeout_s = 1, .metrics = &m};
+    struct metrics *m = metrics_create();
+    struct http_limits_config cfg = {.max_per_address = 0, .request_timeout_s = 1, .metrics = m};
     struct http_limits *l = http_limits_create(&cfg);
     struct sockaddr_storage a = v4("127.0.0.2");
     int sv[3][2];
@@ -128,12 +130,12 @@ static void test_deadline(void)
     CHECK_EQ_INT(http_limits_sweep(l, 1 * S), 1);
     CHECK(peer_sees_eof(sv[0][1]));
     CHECK(!peer_sees_eof(sv[1][1]));
-    CHECK_EQ_INT(metrics_get(&m.http_request_timeouts_total), 1);
+    CHECK_EQ_INT(metrics_value(m, "kibitka_http_request_timeouts_total", NULL), 1);
     /* Once: it stays until MHD closes it, but is not shut down or counted again. */
     CHECK_EQ_INT(http_limits_sweep(l, 2 * S), 1); /* only "late" */
     CHECK(peer_sees_eof(sv[2][1]));
     CHECK_EQ_INT(http_limits_sweep(l, 100 * S), 0);
-    CHECK_EQ_INT(metrics_get(&m.http_request_timeouts_total), 2);
+    CHECK_EQ_INT(metrics_value(m, "kibitka_http_request_timeouts_total", NULL), 2);
     /* A swept connection's request completing (MHD ends it) starts no new deadline. */
     http_limits_request_done(l, slow, 2 * S);
     CHECK_EQ_INT(http_limits_sweep(l, 100 * S), 0);
@@ -147,16 +149,17 @@ static void test_deadline(void)
     CHECK_EQ_INT(http_limits_sweep(l, (int64_t)(4.5 * S)), 0);
     CHECK_EQ_INT(http_limits_sweep(l, (int64_t)(4.7 * S)), 1);
     CHECK(peer_sees_eof(sv[1][1]));
-    CHECK_EQ_INT(metrics_get(&m.http_request_timeouts_total), 3);
+    CHECK_EQ_INT(metrics_value(m, "kibitka_http_request_timeouts_total", NULL), 3);
     http_limits_close(l, slow);
     http_limits_close(l, kept);
     http_limits_close(l, late);
-    CHECK_EQ_INT(metrics_get(&m.http_connections), 0);
+    CHECK_EQ_INT(metrics_value(m, "kibitka_http_connections", NULL), 0);
     http_limits_destroy(&l);
     for (int i = 0; i < 3; i++) {
         close(sv[i][0]);
         close(sv[i][1]);
     }
+    metrics_destroy(&m);
 }
 
 /* A connection closed while it waits leaves the waiting list intact (first, middle, last). */

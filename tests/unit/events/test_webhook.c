@@ -115,9 +115,9 @@ static void test_sink_events(void)
 static void test_unreachable(void)
 {
     const char *urls[] = {"http://127.0.0.1:1/hook"};
-    struct metrics m = {0};
+    struct metrics *m = metrics_create();
     struct webhook_config cfg = {
-        .urls = urls, .nurls = 1, .max_attempts = 2, .backoff_ms = 10, .metrics = &m};
+        .urls = urls, .nurls = 1, .max_attempts = 2, .backoff_ms = 10, .metrics = m};
     struct hub_registry *reg = hub_registry_create();
     struct webhook *wh = webhook_create(&cfg, reg);
     CHECK(wh != NULL);
@@ -132,15 +132,17 @@ static void test_unreachable(void)
         nanosleep(&ts, NULL);
     }
     CHECK_EQ_INT(wh->count, 0);
-    for (int i = 0; i < 200 && metrics_get(&m.webhook_failed_total) == 0; i++) {
+    for (int i = 0; i < 200 && metrics_value(m, "kibitka_webhook_failed_total", NULL) == 0; i++) {
         struct timespec ts = {0, 10000000};
         nanosleep(&ts, NULL);
     }
-    CHECK_EQ_INT(metrics_get(&m.webhook_failed_total), 1); /* given up after 2 attempts */
-    CHECK_EQ_INT(metrics_get(&m.webhook_delivered_total), 0);
+    CHECK_EQ_INT(metrics_value(m, "kibitka_webhook_failed_total", NULL),
+                 1); /* given up after 2 attempts */
+    CHECK_EQ_INT(metrics_value(m, "kibitka_webhook_delivered_total", NULL), 0);
     webhook_destroy(&wh);
     CHECK(wh == NULL);
     hub_registry_destroy(&reg);
+    metrics_destroy(&m);
 }
 
 static int parse(struct config *c, int argc, char **argv)

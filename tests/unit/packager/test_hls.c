@@ -22,7 +22,7 @@
 
 struct live {
     struct hub_registry *reg;
-    struct metrics m;
+    struct metrics *m;
     struct hls_server *srv;
     struct hub *hub;
     int i; /* next clip packet */
@@ -38,13 +38,13 @@ static void live_first_playlist(struct live *L)
     CHECK_EQ_INT(status(L->srv, "cam1/index.m3u8", NULL, NULL, NULL, 0), -1);
     struct wake_count w = {0};
     CHECK_EQ_INT(wait_on(L->srv, MEDIA, NULL, NULL, &w), 0);
-    CHECK_EQ_INT(metrics_get(&L->m.hls_blocking_waiting), 1);
+    CHECK_EQ_INT(metrics_value(L->m, "kibitka_hls_blocking_requests", NULL), 1);
     push_until(L->hub, &L->i, 3900);
     CHECK_EQ_INT(w.n, 0);
     while (w.n == 0 && L->i < 400)
         push(L->hub, clip.pkts[L->i++].pkt);
     CHECK_EQ_INT(w.n, 1);
-    CHECK_EQ_INT(metrics_get(&L->m.hls_blocking_waiting), 0);
+    CHECK_EQ_INT(metrics_value(L->m, "kibitka_hls_blocking_requests", NULL), 0);
 
     char *pl = text(L->srv, MEDIA, NULL, NULL, NULL);
     CHECK(pl != NULL);
@@ -177,8 +177,8 @@ static void live_parts_and_segments(struct live *L)
         blob_unref(seg);
     }
     blob_unref(init);
-    CHECK(metrics_get(&L->m.hls_segments_total) == 3);
-    CHECK(metrics_get(&L->m.hls_parts_total) >= 12);
+    CHECK(metrics_value(L->m, "kibitka_segments_total", NULL) == 3);
+    CHECK(metrics_value(L->m, "kibitka_parts_total", NULL) >= 12);
 }
 
 static void live_blocking(struct live *L)
@@ -200,7 +200,7 @@ static void live_blocking(struct live *L)
     struct wake_count w1 = {0}, w2 = {0};
     CHECK_EQ_INT(wait_on(L->srv, MEDIA, smsn, spart, &w1), 0);
     CHECK_EQ_INT(wait_on(L->srv, hinted, NULL, NULL, &w2), 0);
-    CHECK_EQ_INT(metrics_get(&L->m.hls_blocking_waiting), 2);
+    CHECK_EQ_INT(metrics_value(L->m, "kibitka_hls_blocking_requests", NULL), 2);
     /* ...until that part is cut: both wake at the same packet, exactly once. */
     while (w1.n == 0 && L->i < clip.n) {
         push(L->hub, clip.pkts[L->i++].pkt);
@@ -209,7 +209,7 @@ static void live_blocking(struct live *L)
     push(L->hub, clip.pkts[L->i++].pkt);
     CHECK_EQ_INT(w1.n, 1);
     CHECK_EQ_INT(w2.n, 1);
-    CHECK_EQ_INT(metrics_get(&L->m.hls_blocking_waiting), 0);
+    CHECK_EQ_INT(metrics_value(L->m, "kibitka_hls_blocking_requests", NULL), 0);
     struct hls_response r;
     CHECK_EQ_INT(ask(L->srv, MEDIA, smsn, spart, NULL, clock_mono_us(), &r), 0);
     CHECK_EQ_INT(r.status, 200);
@@ -221,7 +221,7 @@ static void live_blocking(struct live *L)
     struct wake_count w3 = {0};
     CHECK_EQ_INT(wait_on(L->srv, hinted, NULL, NULL, &w3), 1);
     CHECK_EQ_INT(wait_on(L->srv, MEDIA, smsn, spart, &w3), 1);
-    CHECK_EQ_INT(metrics_get(&L->m.hls_blocking_waiting), 0);
+    CHECK_EQ_INT(metrics_value(L->m, "kibitka_hls_blocking_requests", NULL), 0);
 
     /* A part index past the end of the open segment (of 4 parts), within the Advance Part
      * Limit, means part 0 of the next segment. */
@@ -319,7 +319,7 @@ static void live_deadline(struct live *L)
     hls_server_tick(L->srv);
     CHECK_EQ_INT(w.n, 1);
     CHECK_EQ_INT(status(L->srv, MEDIA, s1, NULL, NULL, rq.wait_started_us), 503);
-    CHECK_EQ_INT(metrics_get(&L->m.hls_blocking_waiting), 0);
+    CHECK_EQ_INT(metrics_value(L->m, "kibitka_hls_blocking_requests", NULL), 0);
 }
 
 static void live_window_and_skip(struct live *L)
@@ -382,14 +382,14 @@ static void live_end_and_linger(struct live *L)
     CHECK_EQ_INT(wait_on(L->srv, MEDIA, s1, NULL, &w1), 0);
     CHECK_EQ_INT(wait_on(L->srv, hinted, NULL, NULL, &w2), 0);
 
-    uint64_t parts_before = (uint64_t)metrics_get(&L->m.hls_parts_total);
+    uint64_t parts_before = (uint64_t)metrics_value(L->m, "kibitka_parts_total", NULL);
     hub_end(L->hub);
     hub_unrefp(&L->hub);
     /* The end wakes everyone, closes the last part and segment, and adds ENDLIST. */
     CHECK_EQ_INT(w1.n, 1);
     CHECK_EQ_INT(w2.n, 1);
-    CHECK_EQ_INT(metrics_get(&L->m.hls_blocking_waiting), 0);
-    CHECK((uint64_t)metrics_get(&L->m.hls_parts_total) > parts_before);
+    CHECK_EQ_INT(metrics_value(L->m, "kibitka_hls_blocking_requests", NULL), 0);
+    CHECK((uint64_t)metrics_value(L->m, "kibitka_parts_total", NULL) > parts_before);
     pl = text(L->srv, MEDIA, NULL, NULL, NULL);
     CHECK(pl && strlen(pl) > 15 && strcmp(pl + strlen(pl) - 15, "#EXT-X-ENDLIST\n") == 0);
     CHECK(!has(pl, "PRELOAD-HINT"));
@@ -405,7 +405,7 @@ static void live_end_and_linger(struct live *L)
     snprintf(hinted, sizeof(hinted), "cam1/source/part-%s-%lld.%d.m4s", L->sid, (long long)next + 1,
              5);
     CHECK_EQ_INT(status(L->srv, hinted, NULL, NULL, NULL, 0), 404);
-    CHECK_EQ_INT(metrics_get(&L->m.hls_segments_total), 16);
+    CHECK_EQ_INT(metrics_value(L->m, "kibitka_segments_total", NULL), 16);
 
     struct buf out;
     buf_init(&out);
@@ -413,7 +413,7 @@ static void live_end_and_linger(struct live *L)
     buf_append(&out, "", 1);
     char want[128];
     snprintf(want, sizeof(want), "kibitka_hls_parts_total{stream=\"cam1\"} %lld\n",
-             (long long)metrics_get(&L->m.hls_parts_total));
+             (long long)metrics_value(L->m, "kibitka_parts_total", NULL));
     CHECK(has((char *)buf_head(&out), want));
     CHECK(has((char *)buf_head(&out), "kibitka_hls_segments_total{stream=\"cam1\"} 16\n"));
     CHECK_EQ_INT(count((char *)buf_head(&out), "# TYPE kibitka_hls_parts_total counter\n"), 1);
@@ -452,7 +452,8 @@ static void test_live(void)
 {
     struct live L = {0};
     L.reg = hub_registry_create();
-    L.srv = make_server(L.reg, &L.m, 1.0);
+    L.m = metrics_create();
+    L.srv = make_server(L.reg, L.m, 1.0);
     L.hub = start_hub(L.reg, "cam1", true, true);
     live_first_playlist(&L);
     live_viewers(&L);
@@ -466,6 +467,7 @@ static void test_live(void)
     hls_server_destroy(&L.srv);
     CHECK(L.srv == NULL);
     hub_registry_destroy(&L.reg);
+    metrics_destroy(&L.m);
 }
 
 /* ---- other streams ---- */
@@ -474,8 +476,8 @@ static void test_live(void)
 static void test_republish(void)
 {
     struct hub_registry *reg = hub_registry_create();
-    struct metrics m = {0};
-    struct hls_server *srv = make_server(reg, &m, 30);
+    struct metrics *m = metrics_create();
+    struct hls_server *srv = make_server(reg, m, 30);
     struct hub *hub = start_hub(reg, "cam2", true, true);
     int i = 0;
     push_until(hub, &i, 3000);
@@ -503,36 +505,38 @@ static void test_republish(void)
     hub_unrefp(&hub);
     hls_server_destroy(&srv);
     hub_registry_destroy(&reg);
+    metrics_destroy(&m);
 }
 
 /* hls_server_destroy wakes every waiter; the hub may end after it. */
 static void test_destroy_wakes(void)
 {
     struct hub_registry *reg = hub_registry_create();
-    struct metrics m = {0};
-    struct hls_server *srv = make_server(reg, &m, 30);
+    struct metrics *m = metrics_create();
+    struct hls_server *srv = make_server(reg, m, 30);
     struct hub *hub = start_hub(reg, "cam3", true, true);
     int i = 0;
     push_until(hub, &i, 2500);
     struct wake_count w = {0};
     CHECK_EQ_INT(wait_on(srv, "cam3/source/media.m3u8", "1", NULL, &w), 0);
-    CHECK_EQ_INT(metrics_get(&m.hls_blocking_waiting), 1);
+    CHECK_EQ_INT(metrics_value(m, "kibitka_hls_blocking_requests", NULL), 1);
     hls_server_destroy(&srv);
     CHECK_EQ_INT(w.n, 1);
-    CHECK_EQ_INT(metrics_get(&m.hls_blocking_waiting), 0);
+    CHECK_EQ_INT(metrics_value(m, "kibitka_hls_blocking_requests", NULL), 0);
     push_until(hub, &i, 3000); /* the sink outlives the server harmlessly */
     hub_end(hub);
     hub_unrefp(&hub);
     CHECK_EQ_INT(w.n, 1);
     hub_registry_destroy(&reg);
+    metrics_destroy(&m);
 }
 
 /* Audio only: segments cut by time at part boundaries, every part independent. */
 static void test_audio_only(void)
 {
     struct hub_registry *reg = hub_registry_create();
-    struct metrics m = {0};
-    struct hls_server *srv = make_server(reg, &m, 30);
+    struct metrics *m = metrics_create();
+    struct hls_server *srv = make_server(reg, m, 30);
     struct hub *hub = NULL;
     CHECK_EQ_INT(hub_registry_claim(reg, "radio", &hub), 0);
     struct hub_track tr = {clip.par[1], {1, 1000}, {0, 1}};
@@ -560,6 +564,7 @@ static void test_audio_only(void)
     hub_unrefp(&hub);
     hls_server_destroy(&srv);
     hub_registry_destroy(&reg);
+    metrics_destroy(&m);
 }
 
 /* A GOP longer than the target: the segment is cut between keyframes rather than exceed the
@@ -567,8 +572,8 @@ static void test_audio_only(void)
 static void test_long_gop(void)
 {
     struct hub_registry *reg = hub_registry_create();
-    struct metrics m = {0};
-    struct hls_server *srv = make_server(reg, &m, 30);
+    struct metrics *m = metrics_create();
+    struct hls_server *srv = make_server(reg, m, 30);
     struct hub *hub = start_hub(reg, "cam4", true, true);
     for (int i = 0; i < clip.n && clip.pkts[i].pkt->dts < 12000; i++) {
         AVPacket *p = av_packet_clone(clip.pkts[i].pkt);
@@ -591,6 +596,7 @@ static void test_long_gop(void)
     hub_unrefp(&hub);
     hls_server_destroy(&srv);
     hub_registry_destroy(&reg);
+    metrics_destroy(&m);
 }
 
 /* ---- concurrency: HTTP-like threads doing blocking reloads while the source pushes ---- */
@@ -648,8 +654,8 @@ static void *reload_loop(void *arg)
 static void test_threads(void)
 {
     struct hub_registry *reg = hub_registry_create();
-    struct metrics m = {0};
-    struct hls_server *srv = make_server(reg, &m, 30);
+    struct metrics *m = metrics_create();
+    struct hls_server *srv = make_server(reg, m, 30);
     struct hub *hub = start_hub(reg, "cam5", true, true);
     struct reloader r[3];
     pthread_t th[3];
@@ -673,9 +679,10 @@ static void test_threads(void)
         CHECK_EQ_INT(atomic_load(&r[t].wakes), atomic_load(&r[t].registered));
         sem_destroy(&r[t].woken);
     }
-    CHECK_EQ_INT(metrics_get(&m.hls_blocking_waiting), 0);
+    CHECK_EQ_INT(metrics_value(m, "kibitka_hls_blocking_requests", NULL), 0);
     hls_server_destroy(&srv);
     hub_registry_destroy(&reg);
+    metrics_destroy(&m);
 }
 
 /* More segments held than the segment array's first allocation (16), all at once (a publisher
@@ -684,8 +691,8 @@ static void test_threads(void)
 static void test_many_segments(void)
 {
     struct hub_registry *reg = hub_registry_create();
-    struct metrics m = {0};
-    struct hls_server *srv = make_server(reg, &m, 30);
+    struct metrics *m = metrics_create();
+    struct hls_server *srv = make_server(reg, m, 30);
     struct hub *hub = start_hub(reg, "many", true, true);
     for (int k = 0; k < 3; k++)
         for (int i = 0; i < clip.n; i++) {
@@ -703,6 +710,7 @@ static void test_many_segments(void)
     hub_unrefp(&hub);
     hls_server_destroy(&srv);
     hub_registry_destroy(&reg);
+    metrics_destroy(&m);
 }
 
 int main(void)

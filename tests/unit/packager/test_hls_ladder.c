@@ -155,9 +155,9 @@ static int check_parts(struct hls_server *srv, const char *stream, const char *r
 static void test_ladder(void)
 {
     struct hub_registry *reg = hub_registry_create();
-    struct metrics m = {0};
+    struct metrics *m = metrics_create();
     struct ladder l;
-    struct hls_server *srv = make_ladder_server(reg, &m, &l, LADDER);
+    struct hls_server *srv = make_ladder_server(reg, m, &l, LADDER);
     struct hub *hub = start_hub(reg, "lad", true, true);
     int i = 0;
     push_paced(hub, &i, 12000);
@@ -198,6 +198,7 @@ static void test_ladder(void)
     free(pl);
     hls_server_destroy(&srv);
     hub_registry_destroy(&reg);
+    metrics_destroy(&m);
 }
 
 /* The segment that follows playlist pl's only EXT-X-DISCONTINUITY (its msn), -1 when there is
@@ -224,9 +225,9 @@ static int64_t discontinuity_msn(const char *pl, double *longest)
 static void test_jump(int64_t delta_ms)
 {
     struct hub_registry *reg = hub_registry_create();
-    struct metrics m = {0};
+    struct metrics *m = metrics_create();
     struct ladder l;
-    struct hls_server *srv = make_ladder_server(reg, &m, &l, LADDER);
+    struct hls_server *srv = make_ladder_server(reg, m, &l, LADDER);
     struct hub *hub = start_hub(reg, "lad", true, true);
     AVPacket *p = av_packet_alloc();
     for (int i = 0; i < clip.n && clip.pkts[i].pkt->dts < 14000; i++) {
@@ -265,14 +266,15 @@ static void test_jump(int64_t delta_ms)
     }
     hls_server_destroy(&srv);
     hub_registry_destroy(&reg);
+    metrics_destroy(&m);
 }
 
 /* --ladder none: one muxed rendition; its parts (their video) within PART-TARGET. */
 static void test_no_ladder(void)
 {
     struct hub_registry *reg = hub_registry_create();
-    struct metrics m = {0};
-    struct hls_server *srv = make_server(reg, &m, 30);
+    struct metrics *m = metrics_create();
+    struct hls_server *srv = make_server(reg, m, 30);
     struct hub *hub = start_hub(reg, "one", true, true);
     int i = 0;
     push_until(hub, &i, 12000);
@@ -284,6 +286,7 @@ static void test_no_ladder(void)
     hub_unrefp(&hub);
     hls_server_destroy(&srv);
     hub_registry_destroy(&reg);
+    metrics_destroy(&m);
 }
 
 /* Registers a blocking reload for the part after the playlist's hint on rendition r; returns
@@ -313,9 +316,9 @@ static void test_stalled_rung(void)
 {
     setenv("KIBITKA_TEST_WORKER_STALL", "1", 1);
     struct hub_registry *reg = hub_registry_create();
-    struct metrics m = {0};
+    struct metrics *m = metrics_create();
     struct ladder l;
-    struct hls_server *srv = make_ladder_server(reg, &m, &l, LADDER);
+    struct hls_server *srv = make_ladder_server(reg, m, &l, LADDER);
     struct hub *hub = start_hub(reg, "lag", true, true);
     int i = 0;
     push_until(hub, &i, 4500);
@@ -371,6 +374,7 @@ static void test_stalled_rung(void)
     hls_server_destroy(&srv);
     hub_registry_destroy(&reg);
     unsetenv("KIBITKA_TEST_WORKER_STALL");
+    metrics_destroy(&m);
 }
 
 int main(void)

@@ -106,11 +106,11 @@ static char *final_playlist(struct hls_server *srv, const char *path)
 static void test_pdt_follows_media_time(void)
 {
     struct hub_registry *reg = hub_registry_create();
-    struct metrics m = {0};
+    struct metrics *m = metrics_create();
     struct ladder ladder;
     CHECK_EQ_INT(ladder_parse("source,48p:100k", &ladder, NULL, 0), 0);
     struct hls_config cfg = {
-        .part_seconds = 0.5, .linger_seconds = 30, .ladder = &ladder, .metrics = &m};
+        .part_seconds = 0.5, .linger_seconds = 30, .ladder = &ladder, .metrics = m};
     struct hls_server *srv = hls_server_create(&cfg, reg);
     struct hub *hub = start_hub(reg, "jit", true, true);
     int64_t first_key_wall = 0;
@@ -173,6 +173,7 @@ static void test_pdt_follows_media_time(void)
     }
     hls_server_destroy(&srv);
     hub_registry_destroy(&reg);
+    metrics_destroy(&m);
 }
 
 int main(void)

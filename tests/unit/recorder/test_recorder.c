@@ -30,7 +30,7 @@ static struct upload_event events[MAX_EVENTS];
 static int nevents;
 static pthread_mutex_t ev_mu = PTHREAD_MUTEX_INITIALIZER;
 static bool upload_on_close; /* act as the upload worker: remove closed chunks */
-static struct metrics metrics;
+static struct metrics *metrics; /* reachable: not a leak at exit */
 
 static void on_event(void *opaque, const struct upload_event *ev)
 {
@@ -42,7 +42,8 @@ static void on_event(void *opaque, const struct upload_event *ev)
         char path[512];
         upload_chunk_path(spool, ev->rec.id, ev->seq, path, sizeof(path));
         if (unlink(path) == 0)
-            metrics_add(&metrics.spool_bytes, -ev->bytes);
+            metrics_add(metrics_gauge(metrics, "kibitka_spool_bytes", RECORDER_SPOOL_BYTES_HELP),
+                        -ev->bytes);
     }
 }
 
@@ -58,7 +59,8 @@ static void reset(void)
 {
     nevents = 0;
     upload_on_close = false;
-    memset(&metrics, 0, sizeof(metrics));
+    metrics_destroy(&metrics);
+    metrics = metrics_create();
 }
 
 /* ---- running a stream through a recorder ---- */
@@ -69,7 +71,7 @@ static struct recorder *make(double chunk_s, int64_t spool_max, struct hub_regis
                                   .chunk_seconds = chunk_s,
                                   .spool_max_bytes = spool_max,
                                   .on_event = on_event,
-                                  .metrics = &metrics};
+                                  .metrics = metrics};
     return recorder_create(&cfg, hubs);
 }
 
@@ -278,8 +280,8 @@ static void test_chunks(void)
     char meta[512];
     snprintf(meta, sizeof(meta), "%s/%s/recording.json", spool, events[0].rec.id);
     CHECK(access(meta, R_OK) == 0);
-    CHECK(metrics_get(&metrics.spool_bytes) > 0);
-    CHECK_EQ_INT(metrics_get(&metrics.recordings_active), 0);
+    CHECK(metrics_value(metrics, "kibitka_spool_bytes", NULL) > 0);
+    CHECK_EQ_INT(metrics_value(metrics, "kibitka_recordings_active", NULL), 0);
 }
 
 /* Timestamps that jump +3 h, back 3 h, or by -2^31 ms (a 31-bit clock's wrap, as RTMP ingest
@@ -429,8 +431,8 @@ static void test_spool_limit(void)
     hub_registry_destroy(&hubs);
     int closes = count_events(UPLOAD_CHUNK_CLOSE);
     CHECK(closes >= 2);
-    CHECK_EQ_INT(metrics_get(&metrics.recorder_paused), 0);
-    CHECK_EQ_INT(metrics_get(&metrics.spool_bytes), 0);
+    CHECK_EQ_INT(metrics_value(metrics, "kibitka_recordings_paused", NULL), 0);
+    CHECK_EQ_INT(metrics_value(metrics, "kibitka_spool_bytes", NULL), 0);
     int64_t covered = 0;
     for (int i = 0; i < nevents; i++)
         if (events[i].type == UPLOAD_CHUNK_CLOSE)
@@ -486,10 +488,10 @@ static void test_recover(void)
     copy_prefix(path, cut, sb.st_size * 2 / 3); /* mid-fragment */
     copy_prefix(path, tiny, 20);                /* inside ftyp */
     unlink(path);                               /* chunk 1 was "uploaded" */
-    metrics.spool_bytes = 0;
+    metrics_set(metrics_gauge(metrics, "kibitka_spool_bytes", RECORDER_SPOOL_BYTES_HELP), 0);
 
     reset();
-    struct recorder_recover_config rc = {NULL, spool, on_event, NULL, &metrics};
+    struct recorder_recover_config rc = {NULL, spool, on_event, NULL, metrics};
     CHECK_EQ_INT(recorder_recover(&rc), 1);
     CHECK_EQ_INT(access(tiny, F_OK), -1);
     CHECK_EQ_INT(count_events(UPLOAD_REC_START), 1);
@@ -507,7 +509,7 @@ static void test_recover(void)
     CHECK_EQ_INT(stat(cut, &sb), 0);
     CHECK_EQ_INT(sb.st_size, closed->bytes);
     CHECK(closed->bytes < whole.video * 1000000); /* sanity */
-    CHECK_EQ_INT(metrics_get(&metrics.spool_bytes), closed->bytes);
+    CHECK_EQ_INT(metrics_value(metrics, "kibitka_spool_bytes", NULL), closed->bytes);
     struct chunk_info part;
     CHECK(probe(cut, &part));
     CHECK(part.first_key);

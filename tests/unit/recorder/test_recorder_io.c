@@ -20,7 +20,7 @@
 #include "test.h"
 
 static char spool[256];
-static struct metrics metrics;
+static struct metrics *metrics; /* reachable: not a leak at exit */
 
 #define MAX_EVENTS 64
 static struct upload_event events[MAX_EVENTS];
@@ -48,9 +48,10 @@ static const struct upload_event *find(enum upload_event_type type, int seq)
 static struct recorder *make(void)
 {
     nevents = 0;
-    memset(&metrics, 0, sizeof(metrics));
+    metrics_destroy(&metrics);
+    metrics = metrics_create();
     struct recorder_config cfg = {
-        .spool_dir = spool, .chunk_seconds = 2, .on_event = on_event, .metrics = &metrics};
+        .spool_dir = spool, .chunk_seconds = 2, .on_event = on_event, .metrics = metrics};
     return recorder_create(&cfg, NULL);
 }
 
@@ -126,7 +127,7 @@ static void test_gaps(void)
         CHECK_EQ_INT(c2->duration_us, 1000000);
         CHECK_EQ_INT(end->gap_us, 3000000);
     }
-    CHECK_EQ_INT(metrics_get(&metrics.recording_gaps_total), 2);
+    CHECK_EQ_INT(metrics_value(metrics, "kibitka_recording_gaps_total", NULL), 2);
     recorder_destroy(&r);
     upload_spool_forget(spool, id);
 }
@@ -160,9 +161,10 @@ static void test_emfile(void)
     item(r, f, IO_CHUNK_CLOSE, 1, 0, 0, 0);
     item(r, f, IO_REC_END, 0, 0, 0, 3000000);
     /* the I/O thread is stuck retrying an open now */
-    for (int i = 0; i < 1000 && metrics_get(&metrics.recorder_fd_retries_total) < 3; i++)
+    for (int i = 0;
+         i < 1000 && metrics_value(metrics, "kibitka_recorder_fd_retries_total", NULL) < 3; i++)
         nanosleep(&(struct timespec){0, 10000000}, NULL);
-    CHECK(metrics_get(&metrics.recorder_fd_retries_total) >= 3);
+    CHECK(metrics_value(metrics, "kibitka_recorder_fd_retries_total", NULL) >= 3);
     pthread_mutex_lock(&ev_mu);
     CHECK(find(UPLOAD_CHUNK_CLOSE, 1) == NULL); /* not given up on */
     pthread_mutex_unlock(&ev_mu);
@@ -178,8 +180,8 @@ static void test_emfile(void)
         CHECK_EQ_INT(close1->duration_us, 3000000);
     }
     CHECK_EQ_INT(file_size(id, 1), 3100);
-    CHECK_EQ_INT(metrics_get(&metrics.recorder_dropped_total), 0);
-    CHECK_EQ_INT(metrics_get(&metrics.spool_bytes), 3100);
+    CHECK_EQ_INT(metrics_value(metrics, "kibitka_recorder_dropped_total", NULL), 0);
+    CHECK_EQ_INT(metrics_value(metrics, "kibitka_spool_bytes", NULL), 3100);
     recorder_destroy(&r);
     upload_spool_forget(spool, id);
 }

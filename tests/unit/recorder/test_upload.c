@@ -22,7 +22,7 @@
 #include "test.h"
 
 static char dir[128], spool[192];
-static struct metrics metrics;
+static struct metrics *metrics; /* reachable: not a leak at exit */
 
 /* ---- the fake store ---- */
 
@@ -75,7 +75,7 @@ static struct upload *make(struct db *db, int max_tries, int stop_ms)
                                 .put_file = fake_put,
                                 .store_name = "fake:",
                                 .spool_dir = spool,
-                                .metrics = &metrics,
+                                .metrics = metrics,
                                 .backoff_min_ms = 10,
                                 .backoff_max_ms = 40,
                                 .max_tries = max_tries,
@@ -141,7 +141,8 @@ static bool drained(struct upload *u, int timeout_ms)
 {
     int64_t until = clock_mono_us() + (int64_t)timeout_ms * 1000;
     while (clock_mono_us() < until) {
-        if (upload_wait_idle(u, 100) && metrics_get(&metrics.upload_queue_chunks) == 0)
+        if (upload_wait_idle(u, 100) &&
+            metrics_value(metrics, "kibitka_upload_queue_chunks", NULL) == 0)
             return true;
         usleep(5000);
     }
@@ -184,17 +185,18 @@ static void test_keys(void)
 static void test_transient(struct db *db)
 {
     const char *id = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
-    memset(&metrics, 0, sizeof(metrics));
+    metrics_destroy(&metrics);
+    metrics = metrics_create();
     inject(3, -EAGAIN);
     struct upload *u = make(db, 0, 0);
     post(u, UPLOAD_REC_START, id, 0, 0);
     post(u, UPLOAD_CHUNK_OPEN, id, 1, 0);
     int64_t b1 = write_chunk(id, 1, 3, false);
-    metrics_add(&metrics.spool_bytes, b1);
+    metrics_add(metrics_gauge(metrics, "kibitka_spool_bytes", RECORDER_SPOOL_BYTES_HELP), b1);
     post(u, UPLOAD_CHUNK_CLOSE, id, 1, b1);
     post(u, UPLOAD_CHUNK_OPEN, id, 2, 0);
     int64_t b2 = write_chunk(id, 2, 2, false);
-    metrics_add(&metrics.spool_bytes, b2);
+    metrics_add(metrics_gauge(metrics, "kibitka_spool_bytes", RECORDER_SPOOL_BYTES_HELP), b2);
     post(u, UPLOAD_CHUNK_CLOSE, id, 2, b2);
     post(u, UPLOAD_REC_END, id, 0, 0);
     CHECK(drained(u, 5000));
@@ -206,11 +208,11 @@ static void test_transient(struct db *db)
     CHECK_EQ_INT(chunk_state(db, id, 1), DB_CHUNK_UPLOADED);
     CHECK_EQ_INT(chunk_state(db, id, 2), DB_CHUNK_UPLOADED);
     CHECK_EQ_INT(rec_state(db, id), DB_REC_READY);
-    CHECK_EQ_INT(metrics_get(&metrics.upload_chunks_total), 2);
-    CHECK_EQ_INT(metrics_get(&metrics.upload_bytes_total), b1 + b2);
-    CHECK_EQ_INT(metrics_get(&metrics.upload_failures_total), 3);
-    CHECK_EQ_INT(metrics_get(&metrics.spool_bytes), 0);
-    CHECK_EQ_INT(metrics_get(&metrics.upload_oldest_pending_us), 0);
+    CHECK_EQ_INT(metrics_value(metrics, "kibitka_upload_chunks_total", NULL), 2);
+    CHECK_EQ_INT(metrics_value(metrics, "kibitka_upload_bytes_total", NULL), b1 + b2);
+    CHECK_EQ_INT(metrics_value(metrics, "kibitka_upload_failures_total", NULL), 3);
+    CHECK_EQ_INT(metrics_value(metrics, "kibitka_spool_bytes", NULL), 0);
+    CHECK_EQ_INT(metrics_value(metrics, "kibitka_upload_oldest_pending_seconds", NULL), 0);
     struct db_recording r;
     CHECK_EQ_INT(db_recording_get(db, id, &r), 0);
     CHECK_EQ_INT(r.bytes, b1 + b2);
@@ -224,7 +226,8 @@ static void test_transient(struct db *db)
 static void test_access_denied(struct db *db)
 {
     const char *id = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
-    memset(&metrics, 0, sizeof(metrics));
+    metrics_destroy(&metrics);
+    metrics = metrics_create();
     inject(1000000, -EACCES);
     struct upload *u = make(db, 2, 0);
     post(u, UPLOAD_REC_START, id, 0, 0);
@@ -233,15 +236,15 @@ static void test_access_denied(struct db *db)
     usleep(300000);
     CHECK(calls >= 4); /* retried past max_tries: -EACCES is not permanent */
     CHECK(exists(id, 1));
-    CHECK_EQ_INT(metrics_get(&metrics.storage_access_denied), 1);
-    CHECK(metrics_get(&metrics.storage_errors_total) >= 4);
-    CHECK_EQ_INT(metrics_get(&metrics.upload_queue_chunks), 1);
-    CHECK(metrics_get(&metrics.upload_oldest_pending_us) > 0);
+    CHECK_EQ_INT(metrics_value(metrics, "kibitka_storage_access_denied", NULL), 1);
+    CHECK(metrics_value(metrics, "kibitka_storage_errors_total", NULL) >= 4);
+    CHECK_EQ_INT(metrics_value(metrics, "kibitka_upload_queue_chunks", NULL), 1);
+    CHECK(metrics_value(metrics, "kibitka_upload_oldest_pending_seconds", NULL) > 0);
     CHECK_EQ_INT(chunk_state(db, id, 1), DB_CHUNK_PENDING);
     inject(0, 0);
     CHECK(drained(u, 5000));
     CHECK(!exists(id, 1));
-    CHECK_EQ_INT(metrics_get(&metrics.storage_access_denied), 0);
+    CHECK_EQ_INT(metrics_value(metrics, "kibitka_storage_access_denied", NULL), 0);
     CHECK_EQ_INT(chunk_state(db, id, 1), DB_CHUNK_UPLOADED);
     CHECK_EQ_INT(rec_state(db, id), DB_REC_RECORDING); /* no REC_END yet: not ready */
     post(u, UPLOAD_REC_END, id, 0, 0);
@@ -254,7 +257,8 @@ static void test_access_denied(struct db *db)
 static void test_permanent(struct db *db)
 {
     const char *id = "cccccccccccccccccccccccccccccccc";
-    memset(&metrics, 0, sizeof(metrics));
+    metrics_destroy(&metrics);
+    metrics = metrics_create();
     inject(1000000, -EIO);
     struct upload *u = make(db, 3, 0);
     post(u, UPLOAD_REC_START, id, 0, 0);
@@ -276,7 +280,8 @@ static void test_permanent(struct db *db)
 static void test_restart(struct db *db)
 {
     const char *id = "dddddddddddddddddddddddddddddddd";
-    memset(&metrics, 0, sizeof(metrics));
+    metrics_destroy(&metrics);
+    metrics = metrics_create();
     inject(1000000, -EAGAIN);
     struct upload *u = make(db, 0, 0);
     post(u, UPLOAD_REC_START, id, 0, 0);
@@ -304,10 +309,11 @@ static void test_restart(struct db *db)
             id);
     fclose(f);
 
-    memset(&metrics, 0, sizeof(metrics));
+    metrics_destroy(&metrics);
+    metrics = metrics_create();
     inject(0, 0);
     u = make(db, 0, 0);
-    struct recorder_recover_config rc = {db, spool, upload_post_cb, u, &metrics};
+    struct recorder_recover_config rc = {db, spool, upload_post_cb, u, metrics};
     CHECK_EQ_INT(recorder_recover(&rc), 2);
     CHECK(drained(u, 5000));
     CHECK_EQ_INT(stored, 2);
@@ -320,7 +326,7 @@ static void test_restart(struct db *db)
     CHECK_EQ_INT(c.bytes, 24 + 2 * 32); /* the partial fragment was cut off */
     db_chunk_clear(&c);
     CHECK(!exists(id, 0));
-    CHECK_EQ_INT(metrics_get(&metrics.spool_bytes), 0);
+    CHECK_EQ_INT(metrics_value(metrics, "kibitka_spool_bytes", NULL), 0);
     upload_destroy(&u);
 }
 
@@ -328,7 +334,8 @@ static void test_restart(struct db *db)
 static void test_abandon(struct db *db)
 {
     const char *id = "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee";
-    memset(&metrics, 0, sizeof(metrics));
+    metrics_destroy(&metrics);
+    metrics = metrics_create();
     inject(0, 0);
     sleep_ms = 1500;
     struct upload *u = make(db, 0, 200);

@@ -66,13 +66,13 @@ int main(void)
     CHECK_EQ_INT(net_parse_addr("127.0.0.1:0", &addr), 0);
     int lfd = net_listen_tcp(&addr, 16);
     CHECK(lfd >= 0);
-    struct metrics m = {0};
+    struct metrics *m = metrics_create();
     struct loop *loop = loop_create();
     struct rtmp_server_config cfg = {
         .listen_fd = lfd,
         .idle_timeout = 1,
         .max_connections = 4,
-        .metrics = &m,
+        .metrics = m,
     };
     struct rtmp_server *srv = rtmp_server_create(loop, &cfg);
     CHECK(srv != NULL);
@@ -92,7 +92,8 @@ int main(void)
     c->last_progress_us = clock_mono_us() - 5000000; /* as a starved loop leaves it */
     sweep_cb(loop, srv);
     CHECK_EQ_INT(srv->nconns, 1); /* the old sweep closed it as idle here */
-    CHECK_EQ_INT(metrics_get(&m.rtmp_closed_total[RTMP_CLOSE_IDLE]), 0);
+    CHECK_EQ_INT(
+        metrics_value(m, "kibitka_rtmp_closed_total", rtmp_close_reason_label(RTMP_CLOSE_IDLE)), 0);
 
     if (srv->nconns != 1) /* closed: c is gone */
         goto out;
@@ -103,12 +104,14 @@ int main(void)
     c->last_progress_us = clock_mono_us() - 5000000;
     sweep_cb(loop, srv);
     CHECK_EQ_INT(srv->nconns, 0);
-    CHECK_EQ_INT(metrics_get(&m.rtmp_closed_total[RTMP_CLOSE_IDLE]), 1);
+    CHECK_EQ_INT(
+        metrics_value(m, "kibitka_rtmp_closed_total", rtmp_close_reason_label(RTMP_CLOSE_IDLE)), 1);
 
 out:
     rtmp_server_shutdown(srv);
     rtmp_server_destroy(&srv);
     loop_destroy(&loop);
+    metrics_destroy(&m);
     close(cfd);
     return test_report("test_server_idle");
 }

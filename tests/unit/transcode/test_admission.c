@@ -12,9 +12,9 @@
 
 static void test_usage_window(void)
 {
-    struct metrics m = {0};
+    struct metrics *m = metrics_create();
     struct admission *a =
-        admission_create(&(struct admission_config){.budget_pct = 50, .metrics = &m});
+        admission_create(&(struct admission_config){.budget_pct = 50, .metrics = m});
     CHECK(a != NULL);
     CHECK_EQ_INT(admission_usage_permille(a), 0); /* one sample: no usage yet */
     admission_sample_at(a, 0, 0);
@@ -31,9 +31,10 @@ static void test_usage_window(void)
     for (int i = 3; i < 3 + ADMISSION_WINDOW; i++)
         admission_sample_at(a, (int64_t)i * S, 4 * S);
     CHECK_EQ_INT(admission_usage_permille(a), 0);
-    CHECK_EQ_INT((int)atomic_load(&m.cpu_usage_permille), 0);
+    CHECK_EQ_INT((int)metrics_value(m, "kibitka_cpu_usage_ratio", NULL), 0);
     admission_destroy(&a);
     CHECK(a == NULL);
+    metrics_destroy(&m);
 }
 
 /* With n cores, cpu_per_s of CPU each second is cpu_per_s / n of them. */
@@ -47,51 +48,53 @@ static struct admission *loaded(struct metrics *m, int budget, bool refuse, doub
 
 static void test_decisions(void)
 {
-    struct metrics m = {0};
+    struct metrics *m = metrics_create();
     char why[200] = "";
     /* no admission object, or no budget: always the ladder */
     CHECK_EQ_INT(admission_decide(NULL, "s", why, sizeof(why)), ADMIT_LADDER);
-    struct admission *a = loaded(&m, 0, false, 64.0);
+    struct admission *a = loaded(m, 0, false, 64.0);
     CHECK_EQ_INT(admission_decide(a, "s", why, sizeof(why)), ADMIT_LADDER);
     admission_destroy(&a);
 
     /* usage at a quarter of one core is under any budget of 90 % of the cores */
-    a = loaded(&m, 90, false, 0.25);
+    a = loaded(m, 90, false, 0.25);
     int u = admission_usage_permille(a);
     CHECK(u > 0 && u <= 250);
     CHECK_EQ_INT(admission_decide(a, "s", why, sizeof(why)), ADMIT_LADDER);
-    CHECK_EQ_INT((int)atomic_load(&m.admission_passthrough_total), 0);
+    CHECK_EQ_INT((int)metrics_value(m, "kibitka_admission_passthrough_total", NULL), 0);
     admission_destroy(&a);
 
     /* 64 cores busy is over 1 % of any machine this runs on: passthrough, counted, explained */
-    a = loaded(&m, 1, false, 64.0);
+    a = loaded(m, 1, false, 64.0);
     CHECK(admission_usage_permille(a) >= 10);
-    CHECK_EQ_INT((int)atomic_load(&m.cpu_usage_permille), admission_usage_permille(a));
+    CHECK_EQ_INT((int)metrics_value(m, "kibitka_cpu_usage_ratio", NULL),
+                 admission_usage_permille(a));
     CHECK_EQ_INT(admission_decide(a, "cam", why, sizeof(why)), ADMIT_PASSTHROUGH);
     CHECK(strstr(why, "--cpu-budget 1") != NULL);
-    CHECK_EQ_INT((int)atomic_load(&m.admission_passthrough_total), 1);
-    CHECK_EQ_INT((int)atomic_load(&m.admission_refused_total), 0);
+    CHECK_EQ_INT((int)metrics_value(m, "kibitka_admission_passthrough_total", NULL), 1);
+    CHECK_EQ_INT((int)metrics_value(m, "kibitka_admission_refused_total", NULL), 0);
     admission_destroy(&a);
 
     /* the same with --over-budget refuse */
-    a = loaded(&m, 1, true, 64.0);
+    a = loaded(m, 1, true, 64.0);
     CHECK_EQ_INT(admission_decide(a, "cam", why, sizeof(why)), ADMIT_REFUSE);
-    CHECK_EQ_INT((int)atomic_load(&m.admission_refused_total), 1);
-    CHECK_EQ_INT((int)atomic_load(&m.admission_passthrough_total), 1);
+    CHECK_EQ_INT((int)metrics_value(m, "kibitka_admission_refused_total", NULL), 1);
+    CHECK_EQ_INT((int)metrics_value(m, "kibitka_admission_passthrough_total", NULL), 1);
     /* load gone (the window is idle again): ladders again */
     for (int i = ADMISSION_WINDOW + 1; i <= 2 * ADMISSION_WINDOW + 1; i++)
         admission_sample_at(a, (int64_t)i * S, (int64_t)((ADMISSION_WINDOW)*64.0 * S));
     CHECK_EQ_INT(admission_usage_permille(a), 0);
     CHECK_EQ_INT(admission_decide(a, "cam", why, sizeof(why)), ADMIT_LADDER);
     admission_destroy(&a);
+    metrics_destroy(&m);
 }
 
 /* The real clock: a busy loop of ~300 ms of CPU on this thread shows as usage. */
 static void test_real_process(void)
 {
-    struct metrics m = {0};
+    struct metrics *m = metrics_create();
     struct admission *a =
-        admission_create(&(struct admission_config){.budget_pct = 90, .metrics = &m});
+        admission_create(&(struct admission_config){.budget_pct = 90, .metrics = m});
     admission_sample(a);
     struct timespec t0, t;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -104,6 +107,7 @@ static void test_real_process(void)
     admission_sample(a);
     CHECK(admission_usage_permille(a) > 0);
     admission_destroy(&a);
+    metrics_destroy(&m);
 }
 
 int main(void)

@@ -82,7 +82,7 @@ static void on_fail(void *o, int err)
     ((struct out *)o)->fails++;
 }
 
-static struct metrics metrics;
+static struct metrics *metrics; /* reachable: not a leak at exit */
 
 /* shed_after_s: 0 for the worker's default; the tests that expect every frame pass NEVER_SHED,
  * as their burst of frames can be more than 1 s behind on a loaded machine (seen under ASan
@@ -109,7 +109,7 @@ static struct transcode_worker *start(struct out *x, const AVCodecParameters *pa
                 .end = on_end,
                 .fail = on_fail},
         .opaque = x,
-        .metrics = &metrics,
+        .metrics = metrics,
         .shed_after_s = shed_after_s,
     };
     CHECK_EQ_INT(transcode_worker_start(&cfg, &x->w), 0);
@@ -174,7 +174,7 @@ static void test_sheds_lowest_rung(AVPacket **src, const AVCodecParameters *par)
 {
     struct out x;
     struct ladder l;
-    int64_t before = metrics_get(&metrics.transcode_dropped_frames_total);
+    int64_t before = metrics_value(metrics, "kibitka_transcode_dropped_frames_total", NULL);
     struct transcode_worker *w = start(&x, par, &l, 0);
     x.sleep_us = 40000;
     push_range(w, src, 0, NFRAMES, 0);
@@ -185,7 +185,8 @@ static void test_sheds_lowest_rung(AVPacket **src, const AVCodecParameters *par)
     CHECK(x.n[0] > x.n[NR - 1]);  /* ... before the higher one */
     for (int i = 0; i < NFRAMES; i += 30)
         CHECK(has_key(&x, NR - 1, frame_pts(i))); /* but never a keyframe: segments stay aligned */
-    int64_t dropped = metrics_get(&metrics.transcode_dropped_frames_total) - before;
+    int64_t dropped =
+        metrics_value(metrics, "kibitka_transcode_dropped_frames_total", NULL) - before;
     CHECK_EQ_INT(dropped, 2 * NFRAMES - x.n[0] - x.n[1]);
     transcode_worker_destroy(&w);
 }
@@ -196,12 +197,13 @@ static void test_queue_bound(AVPacket **src, const AVCodecParameters *par)
 {
     struct out x;
     struct ladder l;
-    int64_t before = metrics_get(&metrics.transcode_dropped_frames_total);
+    int64_t before = metrics_value(metrics, "kibitka_transcode_dropped_frames_total", NULL);
     struct transcode_worker *w = start(&x, par, &l, 0);
     x.sleep_us = 2000;
     for (int k = 0; k < 8; k++)
         push_range(w, src, 0, NFRAMES, k * 3000);
-    int64_t dropped = metrics_get(&metrics.transcode_dropped_frames_total) - before;
+    int64_t dropped =
+        metrics_value(metrics, "kibitka_transcode_dropped_frames_total", NULL) - before;
     CHECK(dropped >= 2 * (8 * NFRAMES - WORKER_QUEUE_MAX - 16));
     usleep(300000);
     transcode_worker_destroy(&w);
@@ -234,6 +236,7 @@ static void test_restart(AVPacket **src, const AVCodecParameters *par)
 int main(void)
 {
     av_log_set_level(AV_LOG_ERROR);
+    metrics = metrics_create();
     AVPacket *src[NFRAMES + 8];
     int nsrc = 0;
     AVCodecParameters *par = avcodec_parameters_alloc();
