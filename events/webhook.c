@@ -407,7 +407,7 @@ static void on_hub(void *opaque, struct hub *hub)
     hub_add_sink(hub, &sink_ops, s);
 }
 
-/* ---- recording.ready (queued by the upload worker, storage/upload.c) ---- */
+/* ---- recording.ready (queued by the upload worker, recorder/upload.c) ---- */
 
 void webhook_emit_recording_ready(struct webhook *wh, const struct db_recording *r,
                                   const struct db_chunk *chunks, size_t n)

@@ -1,5 +1,5 @@
 /* The recorder: every live stream written at source quality (stream copy) as fragmented MP4
- * chunks into a local spool, from which the upload queue (storage/upload.h) moves them to the
+ * chunks into a local spool, from which the upload queue (recorder/upload.h) moves them to the
  * store.
  *
  * How it fits. recorder_create registers a hub registry observer, like the packager, so every

@@ -334,11 +334,6 @@ static void apply_next(struct upload *u, struct event *e)
 
 /* ---- uploads ---- */
 
-static void metric_set(atomic_int_fast64_t *m, int64_t v)
-{
-    atomic_store_explicit(m, v, memory_order_relaxed);
-}
-
 static void remove_dir(struct upload *u, const char *rec_id)
 {
     char dir[1024], meta[1100];
@@ -425,7 +420,7 @@ static bool failed(struct upload *u, struct job *j, int rc, const char *err)
     const char *who = j->rec.stream_name;
     if (rc == -EACCES || rc == -ENOENT) {
         metrics_add(u->m.storage_errors_total, 1);
-        metric_set(u->m.storage_access_denied, rc == -EACCES);
+        metrics_set(u->m.storage_access_denied, rc == -EACCES);
         if (u->last_error != rc)
             log_error("upload", who,
                       "the store %s refuses uploads: %s (%s); chunks stay in the spool and are "
@@ -488,7 +483,7 @@ static bool upload_one(struct upload *u, struct job *j)
         if (src == 0 && sent) {
             metrics_add(u->m.upload_chunks_total, 1);
             metrics_add(u->m.upload_bytes_total, j->bytes);
-            metric_set(u->m.storage_access_denied, 0);
+            metrics_set(u->m.storage_access_denied, 0);
             if (u->last_error)
                 log_info("upload", j->rec.stream_name, "uploads to %s work again", u->store_name);
             u->last_error = 0;
