@@ -14,6 +14,7 @@
 
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/fsutil.h"
 #include "core/log.h"
 #include "recorder/internal.h"
 
@@ -164,11 +165,7 @@ static int open_retry(struct recorder *r, const char *who, const char *path, int
 static int sync_dir(struct recorder *r, const char *who, const char *dir)
 {
     int fd = open_retry(r, who, dir, O_RDONLY | O_DIRECTORY, 0);
-    if (fd < 0)
-        return fd;
-    int rc = fsync(fd) < 0 ? -errno : 0;
-    close(fd);
-    return rc;
+    return fd < 0 ? fd : fs_sync_close(fd);
 }
 
 /* ---- file operations ---- */
