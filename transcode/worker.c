@@ -35,7 +35,8 @@ struct item {
 };
 
 struct transcode_worker {
-    struct transcode_worker_config cfg;
+    struct transcode_worker_config cfg; /* cfg.tc.src is src */
+    AVCodecParameters *src;             /* the worker's own copy of the source's parameters */
     struct ladder ladder;
     char preset[32], stream[64];
     pthread_t thread;
@@ -149,7 +150,8 @@ static void restart(struct transcode_worker *w, AVCodecParameters *par)
         emit_ready(w);
         transcoder_destroy(&w->t);
     }
-    avcodec_parameters_free((AVCodecParameters **)&w->cfg.tc.src);
+    avcodec_parameters_free(&w->src);
+    w->src = par;
     w->cfg.tc.src = par;
     for (int i = 0; i < w->ladder.nrungs; i++)
         w->ladder.rungs[i].width =
@@ -253,15 +255,15 @@ int transcode_worker_start(const struct transcode_worker_config *cfg, struct tra
     snprintf(w->stream, sizeof(w->stream), "%s", cfg->tc.stream ? cfg->tc.stream : "");
     w->cfg.tc.stream = w->stream;
     /* The source's codec parameters are the caller's: keep a copy. */
-    AVCodecParameters *src = avcodec_parameters_alloc();
-    if (!src || avcodec_parameters_copy(src, cfg->tc.src) < 0)
+    w->src = avcodec_parameters_alloc();
+    if (!w->src || avcodec_parameters_copy(w->src, cfg->tc.src) < 0)
         abort();
-    w->cfg.tc.src = src;
+    w->cfg.tc.src = w->src;
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->cond, NULL);
     int rc = pthread_create(&w->thread, NULL, run, w);
     if (rc != 0) {
-        avcodec_parameters_free(&src);
+        avcodec_parameters_free(&w->src);
         pthread_mutex_destroy(&w->lock);
         pthread_cond_destroy(&w->cond);
         free(w);
@@ -366,7 +368,7 @@ void transcode_worker_destroy(struct transcode_worker **pw)
         av_packet_free(&w->q[w->head].pkt);
         avcodec_parameters_free(&w->q[w->head].restart);
     }
-    avcodec_parameters_free((AVCodecParameters **)&w->cfg.tc.src);
+    avcodec_parameters_free(&w->src);
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->cond);
     xfreep(pw);
