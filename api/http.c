@@ -705,18 +705,7 @@ struct http_server *http_server_create(const struct http_server_config *cfg)
     if (!srv->sweeper_started) {
         /* The socket is bound already: what fails here is threads or epoll, not the port. */
         log_error("http", NULL, "cannot start the HTTP server's threads (see --http-threads)");
-        if (srv->daemon)
-            MHD_stop_daemon(srv->daemon); /* it closes the listening socket */
-        else
-            close(cfg->listen_fd);
-        http_limits_destroy(&srv->limits);
-        pthread_cond_destroy(&srv->sweep_cond);
-        pthread_mutex_destroy(&srv->sweep_lock);
-        api_destroy(&srv->api);
-        free(srv->cors_origin);
-        pthread_mutex_destroy(&srv->lock);
-        free(srv);
-        return NULL;
+        http_server_destroy(&srv);
     }
     return srv;
 }
@@ -744,7 +733,12 @@ void http_server_destroy(struct http_server **psrv)
     srv->stopped = true;
     pthread_mutex_unlock(&srv->lock);
     sweeper_stop(srv);
-    MHD_stop_daemon(srv->daemon); /* closes every connection: none is left in the limits */
+    /* It closes every connection (none is left in the limits) and the listening socket; when
+     * http_server_create failed to start it, the socket is closed here. */
+    if (srv->daemon)
+        MHD_stop_daemon(srv->daemon);
+    else
+        close(srv->cfg.listen_fd);
     http_limits_destroy(&srv->limits);
     pthread_cond_destroy(&srv->sweep_cond);
     pthread_mutex_destroy(&srv->sweep_lock);

@@ -430,11 +430,14 @@ static void *io_main(void *arg)
 int io_start(struct recorder *r)
 {
     int err = pthread_create(&r->thread, NULL, io_main, r);
+    r->thread_started = err == 0;
     return err ? -err : 0;
 }
 
 void io_stop(struct recorder *r)
 {
+    if (!r->thread_started)
+        return;
     pthread_mutex_lock(&r->mu);
     r->stop = true;
     pthread_cond_broadcast(&r->cond);
@@ -480,12 +483,7 @@ struct recorder *recorder_create(const struct recorder_config *cfg, struct hub_r
     int err = io_start(r);
     if (err < 0) {
         log_error("recorder", NULL, "cannot start the I/O thread: %s", strerror(-err));
-        pthread_mutex_destroy(&r->mu);
-        pthread_cond_destroy(&r->cond);
-        if (r->spare_fd >= 0)
-            close(r->spare_fd);
-        free(r->spool_dir);
-        free(r);
+        recorder_destroy(&r);
         return NULL;
     }
     if (hubs)

@@ -40,6 +40,7 @@ struct transcode_worker {
     struct ladder ladder;
     char preset[32], stream[64];
     pthread_t thread;
+    bool thread_started; /* false only when transcode_worker_start failed to start it */
     pthread_mutex_t lock;
     pthread_cond_t cond;
     /* Under lock: the queue (a ring of WORKER_QUEUE_MAX), and the flags. */
@@ -262,16 +263,11 @@ int transcode_worker_start(const struct transcode_worker_config *cfg, struct tra
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->cond, NULL);
     int rc = pthread_create(&w->thread, NULL, run, w);
-    if (rc != 0) {
-        avcodec_parameters_free(&w->src);
-        pthread_mutex_destroy(&w->lock);
-        pthread_cond_destroy(&w->cond);
-        free(w);
-        *out = NULL;
-        return -rc;
-    }
+    w->thread_started = rc == 0;
+    if (rc != 0)
+        transcode_worker_destroy(&w);
     *out = w;
-    return 0;
+    return -rc;
 }
 
 /* Under lock: whether pkt must be dropped to keep the queue bounded. */
@@ -363,7 +359,8 @@ void transcode_worker_destroy(struct transcode_worker **pw)
         w->abort = true;
     pthread_cond_signal(&w->cond);
     pthread_mutex_unlock(&w->lock);
-    pthread_join(w->thread, NULL);
+    if (w->thread_started)
+        pthread_join(w->thread, NULL);
     for (; w->len > 0; w->len--, w->head = (w->head + 1) % RING) {
         av_packet_free(&w->q[w->head].pkt);
         avcodec_parameters_free(&w->q[w->head].restart);
