@@ -52,12 +52,13 @@ struct request {
     struct http_conn *hc; /* the connection's record in srv->limits (NULL: none) */
     bool alive;           /* under srv->lock */
     int64_t wait_started_us;
-    struct buf body;                /* /api request body, at most API_BODY_MAX bytes */
-    bool answered;                  /* a response was queued early (413) */
-    bool too_large;                 /* the body grew past API_BODY_MAX: discarding it, then 413 */
-    bool seen;                      /* the access handler was called once (the headers are in) */
-    const struct http_route *route; /* set on the first call: the request's route, NULL: 404 */
-    bool received; /* the whole request is in (headers and body): no deadline any more */
+    struct buf body; /* /api request body, at most API_BODY_MAX bytes */
+    bool answered;   /* a response was queued early (413) */
+    bool too_large;  /* the body grew past API_BODY_MAX: discarding it, then 413 */
+    bool seen;       /* the access handler was called once (the headers are in) */
+    bool received;   /* the whole request is in (headers and body): no deadline any more */
+    /* Found on the access handler's first call; NULL: no route (404). */
+    const struct http_route *route;
     /* Set by uri_seen when the request target is refused: answered with bad_status and the
      * connection closed, before any route sees it. */
     unsigned bad_status;
