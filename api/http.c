@@ -77,6 +77,8 @@ struct request {
     bool too_large;  /* the body grew past API_BODY_MAX: discarding it, then 413 */
     bool seen;       /* the access handler was called once (the headers are in) */
     bool received;   /* the whole request is in (headers and body): no deadline any more */
+    /* Found on the access handler's first call; NULL: no route (404). */
+    const struct http_route *route;
     /* Set by uri_seen when the request target is refused: answered with bad_status and the
      * connection closed, before any route sees it. */
     unsigned bad_status;
@@ -588,6 +590,81 @@ static bool declared_too_large(struct MHD_Connection *conn)
     return errno == ERANGE || n > API_BODY_MAX;
 }
 
+/* ---- the routes ---- */
+
+/* One entry of the server's route table: the first that matches a request's method and path
+ * (router.h) serves it. api: the /api tree, which takes request bodies (API_BODY_MAX) and has
+ * its own table in api.c. hls: counted in kibitka_hls_requests_total. */
+struct http_route {
+    struct router_route r;
+    bool api, hls;
+    enum MHD_Result (*serve)(struct http_server *srv, struct MHD_Connection *conn,
+                             struct request *r, const char *url, const char *method);
+};
+
+static enum MHD_Result route_preflight(struct http_server *srv, struct MHD_Connection *conn,
+                                       struct request *r, const char *url, const char *method)
+{
+    return preflight(srv, conn);
+}
+
+static enum MHD_Result route_hls(struct http_server *srv, struct MHD_Connection *conn,
+                                 struct request *r, const char *url, const char *method)
+{
+    return serve_hls(srv, conn, r, url + strlen("/hls/"));
+}
+
+static enum MHD_Result route_hls_bad_method(struct http_server *srv, struct MHD_Connection *conn,
+                                            struct request *r, const char *url, const char *method)
+{
+    return send_status(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed", srv->cors_origin);
+}
+
+static enum MHD_Result route_bad_method(struct http_server *srv, struct MHD_Connection *conn,
+                                        struct request *r, const char *url, const char *method)
+{
+    return send_status(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed", NULL);
+}
+
+static enum MHD_Result route_health(struct http_server *srv, struct MHD_Connection *conn,
+                                    struct request *r, const char *url, const char *method)
+{
+    if (atomic_load(&srv->ready))
+        return send_text(conn, MHD_HTTP_OK, "text/plain", "ok\n", NULL);
+    return send_status(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready", NULL);
+}
+
+static enum MHD_Result route_metrics(struct http_server *srv, struct MHD_Connection *conn,
+                                     struct request *r, const char *url, const char *method)
+{
+    return serve_metrics(srv, conn);
+}
+
+static const struct http_route routes[] = {
+    /* The recordings' playlists and chunks are fetched by players on other origins (signed
+     * URLs, with a Range header): the same preflight answer as /hls. */
+    {{"OPTIONS", "/api/recordings/*"}, .api = true, .serve = route_preflight},
+    {{"*", "/api/*"}, .api = true, .serve = serve_api}, /* 404 and 405 from api.c's table */
+    {{"OPTIONS", "/hls/*"}, .hls = true, .serve = route_preflight},
+    {{"GET", "/hls/*"}, .hls = true, .serve = route_hls},
+    {{"*", "/hls/*"}, .hls = true, .serve = route_hls_bad_method},
+    {{"GET", "/health"}, .serve = route_health},
+    {{"GET", "/metrics"}, .serve = route_metrics},
+    {{"*", "/health"}, .serve = route_bad_method},
+    {{"*", "/metrics"}, .serve = route_bad_method},
+};
+
+static const struct http_route *route_find(const char *url, const char *method)
+{
+    size_t i;
+    struct router_params params;
+    char allow[ROUTER_ALLOW_MAX];
+    if (router_match(routes, sizeof(routes) / sizeof(routes[0]), sizeof(routes[0]), method, url, &i,
+                     &params, allow) != ROUTER_FOUND)
+        return NULL; /* the "*" routes leave no 405 here */
+    return &routes[i];
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
                               const char *method, const char *version, const char *upload_data,
                               size_t *upload_data_size, void **req_cls)
@@ -601,13 +678,14 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
          * makes it close the connection after the response ("Connection: close"), which cost
          * a TCP handshake per request: every player polls the playlist many times. */
         r->seen = true;
+        r->route = route_find(url, method);
         const char *framing = bad_framing(conn);
         if (r->bad_status)
             return refuse(r, r->bad_status, r->bad_reason);
         if (framing)
             return refuse(r, MHD_HTTP_BAD_REQUEST, framing);
         /* A declared body over the limit is refused before any of it is read. */
-        if (!strncmp(url, "/api/", 5) && declared_too_large(conn))
+        if (r->route && r->route->api && declared_too_large(conn))
             return api_too_large(r, conn);
         return MHD_YES;
     }
@@ -615,7 +693,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         r->received = true; /* the whole request is in: its deadline no longer applies */
         http_limits_request_in(srv->limits, r->hc);
     }
-    bool api = !strncmp(url, "/api/", 5);
+    const struct http_route *route = r->route;
+    bool api = route && route->api;
     if (api && *upload_data_size > 0)
         return api_upload(r, upload_data, upload_data_size);
     if (r->answered)
@@ -626,37 +705,15 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     }
     if (api && r->too_large)
         return api_too_large(r, conn);
-    /* The recordings' playlists and chunks are fetched by players on other origins (signed
-     * URLs, with a Range header): the same preflight answer as /hls. */
-    if (api && !strcmp(method, "OPTIONS") && !strncmp(url, "/api/recordings/", 16))
-        return preflight(srv, conn);
-    if (api)
-        return serve_api(srv, conn, r, url, method);
-    if (*upload_data_size > 0) {
-        *upload_data_size = 0; /* no route takes a body yet; read and ignore it */
+    if (!api && *upload_data_size > 0) {
+        *upload_data_size = 0; /* no other route takes a body yet; read and ignore it */
         return MHD_YES;
     }
-    bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
-    if (!strncmp(url, "/hls/", 5)) {
-        if (r->wait_started_us == 0)
-            metrics_add(srv->mx.hls_requests, 1);
-        if (!strcmp(method, "OPTIONS"))
-            return preflight(srv, conn);
-        if (!get)
-            return send_status(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed",
-                               srv->cors_origin);
-        return serve_hls(srv, conn, r, url + 5);
-    }
-    if (!strcmp(url, "/health") || !strcmp(url, "/metrics")) {
-        if (!get)
-            return send_status(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed", NULL);
-        if (!strcmp(url, "/metrics"))
-            return serve_metrics(srv, conn);
-        if (atomic_load(&srv->ready))
-            return send_text(conn, MHD_HTTP_OK, "text/plain", "ok\n", NULL);
-        return send_status(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready", NULL);
-    }
-    return send_status(conn, MHD_HTTP_NOT_FOUND, "not found", NULL);
+    if (!route)
+        return send_status(conn, MHD_HTTP_NOT_FOUND, "not found", NULL);
+    if (route->hls && r->wait_started_us == 0)
+        metrics_add(srv->mx.hls_requests, 1);
+    return route->serve(srv, conn, r, url, method);
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -724,18 +781,7 @@ struct http_server *http_server_create(const struct http_server_config *cfg)
     if (!srv->sweeper_started) {
         /* The socket is bound already: what fails here is threads or epoll, not the port. */
         log_error("http", NULL, "cannot start the HTTP server's threads (see --http-threads)");
-        if (srv->daemon)
-            MHD_stop_daemon(srv->daemon); /* it closes the listening socket */
-        else
-            close(cfg->listen_fd);
-        http_limits_destroy(&srv->limits);
-        pthread_cond_destroy(&srv->sweep_cond);
-        pthread_mutex_destroy(&srv->sweep_lock);
-        api_destroy(&srv->api);
-        free(srv->cors_origin);
-        pthread_mutex_destroy(&srv->lock);
-        free(srv);
-        return NULL;
+        http_server_destroy(&srv);
     }
     return srv;
 }
@@ -763,7 +809,12 @@ void http_server_destroy(struct http_server **psrv)
     srv->stopped = true;
     pthread_mutex_unlock(&srv->lock);
     sweeper_stop(srv);
-    MHD_stop_daemon(srv->daemon); /* closes every connection: none is left in the limits */
+    /* It closes every connection (none is left in the limits) and the listening socket; when
+     * http_server_create failed to start it, the socket is closed here. */
+    if (srv->daemon)
+        MHD_stop_daemon(srv->daemon);
+    else
+        close(srv->cfg.listen_fd);
     http_limits_destroy(&srv->limits);
     pthread_cond_destroy(&srv->sweep_cond);
     pthread_mutex_destroy(&srv->sweep_lock);

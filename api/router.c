@@ -10,6 +10,8 @@ static bool match_pattern(const char *pattern, const char *path, struct router_p
     params->n = 0;
     const char *p = pattern, *s = path;
     while (*p && *s) {
+        if (p[0] == '*' && p[1] == '\0')
+            return true;
         if (*p == '{') {
             const char *close = strchr(p, '}');
             size_t vlen = strcspn(s, "/");
@@ -31,6 +33,8 @@ static bool match_pattern(const char *pattern, const char *path, struct router_p
         p++;
         s++;
     }
+    if (p[0] == '*' && p[1] == '\0') /* the rest of the path is empty */
+        return true;
     return *p == '\0' && *s == '\0';
 }
 
@@ -54,7 +58,7 @@ enum router_result router_match(const void *routes, size_t n, size_t stride, con
             (const struct router_route *)((const char *)routes + i * stride);
         if (!match_pattern(r->pattern, path, params))
             continue;
-        if (!strcmp(r->method, want)) {
+        if (!strcmp(r->method, want) || !strcmp(r->method, "*")) {
             *index = i;
             return ROUTER_FOUND;
         }

@@ -1,5 +1,8 @@
-/* Route matching for /api: a const table of {method, pattern} where a pattern is a path whose
- * segments are literals or "{name}" parameters (one whole segment, any bytes but '/').
+/* Route matching for /api, and for the server's top level (api/http.c: /api/, /hls/, /health,
+ * /metrics): a const table of {method, pattern} where a pattern is a path whose segments are
+ * literals or "{name}" parameters (one whole segment, any bytes but '/'); a pattern ending in
+ * "*" matches every path that starts with what comes before it (the rest may hold '/' or be
+ * empty). Method "*" matches any method. The first route that matches wins.
  *
  * router_match finds the route for a method and path. When the path matches some pattern but
  * no route with that method, it reports 405 and the methods that would be allowed (for the Allow

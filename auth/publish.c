@@ -27,6 +27,7 @@ struct publish_auth {
     struct db *db;
     struct loop *loop;
     pthread_t thread;
+    bool thread_started; /* false only when publish_auth_create failed to start it */
     pthread_mutex_t lock;
     pthread_cond_t cond;
     struct publish_auth_req *queue, **tail; /* under lock */
@@ -94,12 +95,10 @@ struct publish_auth *publish_auth_create(struct db *db, struct loop *loop)
     pa->tail = &pa->queue;
     pthread_mutex_init(&pa->lock, NULL);
     pthread_cond_init(&pa->cond, NULL);
-    if (pthread_create(&pa->thread, NULL, worker, pa) != 0) {
+    pa->thread_started = pthread_create(&pa->thread, NULL, worker, pa) == 0;
+    if (!pa->thread_started) {
         log_error("auth", NULL, "cannot start the stream-key worker thread");
-        pthread_mutex_destroy(&pa->lock);
-        pthread_cond_destroy(&pa->cond);
-        free(pa);
-        return NULL;
+        publish_auth_destroy(&pa);
     }
     return pa;
 }
@@ -113,7 +112,8 @@ void publish_auth_destroy(struct publish_auth **ppa)
     pa->stopping = true;
     pthread_cond_signal(&pa->cond);
     pthread_mutex_unlock(&pa->lock);
-    pthread_join(pa->thread, NULL);
+    if (pa->thread_started)
+        pthread_join(pa->thread, NULL);
     for (struct publish_auth_req *r = pa->queue, *n; r; r = n) {
         n = r->next;
         free(r->key);

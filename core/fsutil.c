@@ -11,8 +11,11 @@
 int fs_sync_dir(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
+    return fd < 0 ? -errno : fs_sync_close(fd);
+}
+
+int fs_sync_close(int fd)
+{
     int rc = fsync(fd) < 0 ? -errno : 0;
     close(fd);
     return rc;

@@ -450,10 +450,10 @@ void hub_count_bytes_in(struct hub *hub, uint64_t n)
 
 uint64_t hub_bytes_in(const struct hub *hub)
 {
-    return atomic_load(&((struct hub *)hub)->bytes_in);
+    return atomic_load(&hub->bytes_in);
 }
 
 uint64_t hub_timestamp_jumps(const struct hub *hub)
 {
-    return atomic_load(&((struct hub *)hub)->jumps);
+    return atomic_load(&hub->jumps);
 }

@@ -120,8 +120,8 @@ static int open_context(struct fmp4 *m)
     return 0;
 }
 
-int fmp4_create(struct fmp4 **out, const struct fmp4_track *tracks, int ntracks, const char *stream,
-                struct blob **init)
+int fmp4_create(const struct fmp4_track *tracks, int ntracks, const char *stream,
+                struct blob **init, struct fmp4 **out)
 {
     struct fmp4 *m = xcalloc(1, sizeof(*m));
     AVDictionary *opts = NULL;

@@ -31,8 +31,8 @@ struct fmp4_track {
 
 /* Returns 0 and *out plus the init section in *init (a reference for the caller), or a negative
  * AVERROR after logging why (stream names the stream in the log). */
-int fmp4_create(struct fmp4 **out, const struct fmp4_track *tracks, int ntracks, const char *stream,
-                struct blob **init);
+int fmp4_create(const struct fmp4_track *tracks, int ntracks, const char *stream,
+                struct blob **init, struct fmp4 **out);
 /* Frees the muxer; NULL-safe, clears *pm. Whatever was written since the last flush is lost. */
 void fmp4_destroy(struct fmp4 **pm);
 /* Adds one packet of track idx (pts/dts/duration in that track's time_base). The packet is not

@@ -37,13 +37,6 @@ struct rendition {
     struct hls_stream *st;
 };
 
-struct waiter {
-    struct waiter *next;
-    void (*wake)(void *);
-    void *arg;
-    int64_t deadline_us;
-};
-
 struct hls_group {
     atomic_int refs;
     char name[HUB_NAME_MAX + 1];
@@ -58,8 +51,8 @@ struct hls_group {
     bool detached, ended;
     int64_t ended_us;
     int64_t first_ready_us; /* when a variant was first seen ready; 0 before */
-    int64_t clock_us; /* hls_group_set_clock; 0 before */
-    struct waiter *waiters;
+    int64_t clock_us;       /* hls_group_set_clock; 0 before */
+    struct hls_waiter *waiters;
     struct hls_ladder *ladder;
     struct hls_peers *peers; /* for the renditions' EXT-X-RENDITION-REPORT tags */
     struct viewer viewers[VIEWER_SLOTS];
@@ -86,22 +79,11 @@ struct hls_group *hls_group_ref(struct hls_group *g)
     return g;
 }
 
-static void wake_list(struct hls_group *g, struct waiter *list)
-{
-    while (list) {
-        struct waiter *w = list;
-        list = w->next;
-        metrics_add(g->mx.blocking, -1);
-        w->wake(w->arg);
-        free(w);
-    }
-}
-
 void hls_group_unref(struct hls_group *g)
 {
     if (!g || atomic_fetch_sub(&g->refs, 1) != 1)
         return;
-    wake_list(g, g->waiters);
+    hls_waiters_wake(g->waiters, g->mx.blocking);
     hls_ladder_destroy(&g->ladder);
     for (int i = 0; i < g->n; i++)
         hls_stream_unref(g->r[i].st);
@@ -318,7 +300,7 @@ int hls_group_wait(struct hls_group *g, int64_t wait_started_us, void (*wake)(vo
         return 1;
     }
     int64_t now = clock_mono_us();
-    struct waiter *w = xcalloc(1, sizeof(*w));
+    struct hls_waiter *w = xcalloc(1, sizeof(*w));
     w->wake = wake;
     w->arg = arg;
     w->deadline_us = (wait_started_us > 0 ? wait_started_us : now) + NOT_READY_WAIT_US;
@@ -352,14 +334,14 @@ void hls_group_detach(struct hls_group *g)
     struct view v;
     pthread_mutex_lock(&g->lock);
     g->detached = true; /* renditions added from now on are detached by hls_group_add */
-    struct waiter *wake = g->waiters;
+    struct hls_waiter *wake = g->waiters;
     g->waiters = NULL;
     pthread_mutex_unlock(&g->lock);
     view_take(g, &v, false);
     for (int i = 0; i < v.n; i++)
         hls_stream_detach(v.r[i].st);
     view_drop(&v);
-    wake_list(g, wake);
+    hls_waiters_wake(wake, g->mx.blocking);
 }
 
 bool hls_group_tick(struct hls_group *g, int64_t now_us)
@@ -371,13 +353,13 @@ bool hls_group_tick(struct hls_group *g, int64_t now_us)
         streams_done &= hls_stream_tick(v.r[i].st, now_us);
     for (int i = 0; v.waiters && i < v.n; i++) /* only while the renditions start */
         hls_stream_stats(v.r[i].st, &v.stats[i]);
-    struct waiter *wake = NULL;
+    struct hls_waiter *wake = NULL;
     pthread_mutex_lock(&g->lock);
     bool done = streams_done && g->ended && now_us - g->ended_us >= g->cfg.linger_us;
     if (v.waiters) {
         bool ready = mv_ready(g, &v, now_us), ended = all_ended(&v);
-        for (struct waiter **pp = &g->waiters; *pp;) {
-            struct waiter *w = *pp;
+        for (struct hls_waiter **pp = &g->waiters; *pp;) {
+            struct hls_waiter *w = *pp;
             if (ready || ended || now_us >= w->deadline_us) {
                 *pp = w->next;
                 w->next = wake;
@@ -393,7 +375,7 @@ bool hls_group_tick(struct hls_group *g, int64_t now_us)
     pthread_mutex_unlock(&g->lock);
     view_drop(&v);
     hls_ladder_destroy(&reap);
-    wake_list(g, wake);
+    hls_waiters_wake(wake, g->mx.blocking);
     return done;
 }
 

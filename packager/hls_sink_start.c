@@ -75,7 +75,7 @@ int hls_sink_open_output(struct hls_sink *k, int o, const struct hub_track *trac
     }
     struct blob *init = NULL;
     fmp4_destroy(&k->out[o].mux);
-    if (fmp4_create(&k->out[o].mux, ft, n, k->name, &init) < 0)
+    if (fmp4_create(ft, n, k->name, &init, &k->out[o].mux) < 0)
         return -EINVAL;
     k->out[o].ntracks = n;
     k->out[o].vi = (struct hls_variant_info){0};

@@ -52,14 +52,6 @@ struct seg {
     int64_t gone_us;   /* when it left the playlist; 0 while listed */
 };
 
-struct waiter {
-    struct waiter *next;
-    void (*wake)(void *);
-    void *arg;
-    struct hls_query q;
-    int64_t deadline_us;
-};
-
 /* A rendition's last part for the others' reports: (msn << PEER_PART_BITS | part) + 1, or 0
  * while it has no playlist to report (not ready, or failed). */
 #define PEER_PART_BITS 20
@@ -101,7 +93,7 @@ struct hls_stream {
     struct pl_segment *scratch;
     int scratch_cap;
     struct pl_report reports[HLS_PEERS_MAX];
-    struct waiter *waiters;
+    struct hls_waiter *waiters;
     uint64_t parts_total, segments_total;
     int64_t bytes_total, duration_total_us, peak_bps;
 };
@@ -205,12 +197,12 @@ static void seg_free(struct seg *s)
     blob_unref(s->data);
 }
 
-static void wake_list(struct hls_stream *st, struct waiter *list)
+void hls_waiters_wake(struct hls_waiter *list, atomic_int_fast64_t *blocking)
 {
     while (list) {
-        struct waiter *w = list;
+        struct hls_waiter *w = list;
         list = w->next;
-        metrics_add(st->mx.blocking, -1);
+        metrics_add(blocking, -1);
         w->wake(w->arg);
         free(w);
     }
@@ -220,7 +212,7 @@ void hls_stream_unref(struct hls_stream *st)
 {
     if (!st || atomic_fetch_sub(&st->refs, 1) != 1)
         return;
-    wake_list(st, st->waiters); /* none normally: detach woke them */
+    hls_waiters_wake(st->waiters, st->mx.blocking); /* none normally: detach woke them */
     for (int i = 0; i < st->nsegs; i++)
         seg_free(&st->segs[i]);
     free(st->segs);
@@ -455,11 +447,11 @@ static int64_t wait_limit_us(const struct hls_stream *st)
 }
 
 /* Unlinks the waiters that are satisfied (or all, or past now when now > 0). */
-static struct waiter *collect(struct hls_stream *st, bool all, int64_t now)
+static struct hls_waiter *collect(struct hls_stream *st, bool all, int64_t now)
 {
-    struct waiter *out = NULL;
-    for (struct waiter **pp = &st->waiters; *pp;) {
-        struct waiter *w = *pp;
+    struct hls_waiter *out = NULL;
+    for (struct hls_waiter **pp = &st->waiters; *pp;) {
+        struct hls_waiter *w = *pp;
         if (all || !must_block(st, &w->q) || (now > 0 && now >= w->deadline_us)) {
             *pp = w->next;
             w->next = out;
@@ -592,9 +584,9 @@ void hls_stream_publish(struct hls_stream *st, const struct hls_part_pub *pub)
         trim(st, now);
         regen_media(st);
     }
-    struct waiter *wake = collect(st, false, 0);
+    struct hls_waiter *wake = collect(st, false, 0);
     pthread_mutex_unlock(&st->lock);
-    wake_list(st, wake);
+    hls_waiters_wake(wake, st->mx.blocking);
 }
 
 void hls_stream_end(struct hls_stream *st)
@@ -616,11 +608,11 @@ void hls_stream_end(struct hls_stream *st)
         st->ready = true; /* a stream shorter than READY_SEGMENTS is still served */
     if (st->ready)
         regen_media(st);
-    struct waiter *wake = collect(st, true, 0);
+    struct hls_waiter *wake = collect(st, true, 0);
     log_info("hls", st->name, "%s ended: %" PRIu64 " segments, %" PRIu64 " parts", st->rendition,
              st->segments_total, st->parts_total);
     pthread_mutex_unlock(&st->lock);
-    wake_list(st, wake);
+    hls_waiters_wake(wake, st->mx.blocking);
 }
 
 /* ---- server side ---- */
@@ -629,9 +621,9 @@ void hls_stream_detach(struct hls_stream *st)
 {
     pthread_mutex_lock(&st->lock);
     st->detached = true;
-    struct waiter *wake = collect(st, true, 0);
+    struct hls_waiter *wake = collect(st, true, 0);
     pthread_mutex_unlock(&st->lock);
-    wake_list(st, wake);
+    hls_waiters_wake(wake, st->mx.blocking);
 }
 
 bool hls_stream_tick(struct hls_stream *st, int64_t now_us)
@@ -640,12 +632,12 @@ bool hls_stream_tick(struct hls_stream *st, int64_t now_us)
      * lock that an encoded rung's thread (preempted, at a lower priority) may hold. */
     if (pthread_mutex_trylock(&st->lock) != 0)
         return false;
-    struct waiter *wake = collect(st, false, now_us);
+    struct hls_waiter *wake = collect(st, false, now_us);
     if (st->ready)
         trim(st, now_us);
     bool done = st->ended && now_us - st->ended_us >= st->cfg.linger_us;
     pthread_mutex_unlock(&st->lock);
-    wake_list(st, wake);
+    hls_waiters_wake(wake, st->mx.blocking);
     return done;
 }
 
@@ -788,7 +780,7 @@ int hls_stream_wait(struct hls_stream *st, const struct hls_query *q, void (*wak
         blob_unrefp(&resp.body);
         return 1;
     }
-    struct waiter *w = xcalloc(1, sizeof(*w));
+    struct hls_waiter *w = xcalloc(1, sizeof(*w));
     w->wake = wake;
     w->arg = arg;
     w->q = *q;

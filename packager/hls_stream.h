@@ -140,6 +140,20 @@ struct hls_query {
     int64_t wait_started_us;
 };
 
+/* A blocked request, on a rendition (hls_stream_wait) or on a group's multivariant playlist
+ * (hls_group_wait): wake(arg) is called once, with no lock held. */
+struct hls_waiter {
+    struct hls_waiter *next;
+    void (*wake)(void *);
+    void *arg;
+    struct hls_query q; /* a rendition's waiter: what it waits for (unused by a group's) */
+    int64_t deadline_us;
+};
+
+/* Calls and frees every waiter on list, which the caller took off its stream or group (whose
+ * lock it no longer holds), and counts them out of cfg's hls_blocking_waiting gauge. */
+void hls_waiters_wake(struct hls_waiter *list, atomic_int_fast64_t *blocking);
+
 /* Answers q: returns 0 with resp filled, or HLS_BLOCK (nothing filled). */
 int hls_stream_answer(struct hls_stream *st, const struct hls_query *q, struct hls_response *resp);
 /* Registers wake for a query that blocked; returns 0 when registered (wake is then called once),

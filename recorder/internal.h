@@ -52,6 +52,7 @@ struct recorder {
     uint64_t pushed, done;            /* items queued and applied, for recorder_sync */
     bool stop;
     pthread_t thread;
+    bool thread_started; /* false only when recorder_create failed to start it */
 
     /* Set by the I/O thread when a write finds the disk full (ENOSPC, EDQUOT); the sinks then
      * pause. Cleared by the I/O thread once the disk has resume_free_bytes free again. */

@@ -14,6 +14,7 @@
 
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/fsutil.h"
 #include "core/log.h"
 #include "recorder/internal.h"
 
@@ -164,11 +165,7 @@ static int open_retry(struct recorder *r, const char *who, const char *path, int
 static int sync_dir(struct recorder *r, const char *who, const char *dir)
 {
     int fd = open_retry(r, who, dir, O_RDONLY | O_DIRECTORY, 0);
-    if (fd < 0)
-        return fd;
-    int rc = fsync(fd) < 0 ? -errno : 0;
-    close(fd);
-    return rc;
+    return fd < 0 ? fd : fs_sync_close(fd);
 }
 
 /* ---- file operations ---- */
@@ -433,11 +430,14 @@ static void *io_main(void *arg)
 int io_start(struct recorder *r)
 {
     int err = pthread_create(&r->thread, NULL, io_main, r);
+    r->thread_started = err == 0;
     return err ? -err : 0;
 }
 
 void io_stop(struct recorder *r)
 {
+    if (!r->thread_started)
+        return;
     pthread_mutex_lock(&r->mu);
     r->stop = true;
     pthread_cond_broadcast(&r->cond);
@@ -505,12 +505,7 @@ struct recorder *recorder_create(const struct recorder_config *cfg, struct hub_r
     int err = io_start(r);
     if (err < 0) {
         log_error("recorder", NULL, "cannot start the I/O thread: %s", strerror(-err));
-        pthread_mutex_destroy(&r->mu);
-        pthread_cond_destroy(&r->cond);
-        if (r->spare_fd >= 0)
-            close(r->spare_fd);
-        free(r->spool_dir);
-        free(r);
+        recorder_destroy(&r);
         return NULL;
     }
     if (hubs)

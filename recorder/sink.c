@@ -374,7 +374,7 @@ static int sink_start(void *opaque, struct hub *hub, const struct hub_track *tra
     }
     if (!k->has_video)
         k->main = audio;
-    if (fmp4_create(&k->mux, ft, n, k->name, &k->init) < 0) {
+    if (fmp4_create(ft, n, k->name, &k->init, &k->mux) < 0) {
         k->off = true;
         return 0;
     }
@@ -416,7 +416,7 @@ static void sink_reconfigure(void *opaque, const struct hub_track *tracks, int n
     }
     fmp4_destroy(&k->mux);
     blob_unrefp(&k->init);
-    int err = fmp4_create(&k->mux, ft, n, k->name, &k->init);
+    int err = fmp4_create(ft, n, k->name, &k->init, &k->mux);
     if (err < 0) {
         fail(k, "reopening the muxer for the new configuration", err);
         return;

@@ -10,6 +10,7 @@
 
 #include "core/alloc.h"
 #include "core/log.h"
+#include "transcode/drain.h"
 
 #define DEFAULT_AAC_BPS 128000
 #define GAP_US 100000 /* a source gap longer than this restarts the output timestamps */
@@ -125,24 +126,21 @@ AVRational audio_transcoder_time_base(const struct audio_transcoder *t)
     return t->enc->time_base;
 }
 
+static int queue_packet(void *arg, AVPacket *p)
+{
+    struct audio_transcoder *t = arg;
+    if (t->qlen == 64) { /* cannot happen: receive drains after every send */
+        av_packet_free(&p);
+        return 0;
+    }
+    t->queue[(t->qhead + t->qlen++) % 64] = p;
+    return 0;
+}
+
 /* Moves every packet the encoder has ready into the queue. */
 static int drain_encoder(struct audio_transcoder *t)
 {
-    for (;;) {
-        AVPacket *p = av_packet_alloc();
-        if (!p)
-            return AVERROR(ENOMEM);
-        int rc = avcodec_receive_packet(t->enc, p);
-        if (rc < 0) {
-            av_packet_free(&p);
-            return rc == AVERROR(EAGAIN) || rc == AVERROR_EOF ? 0 : rc;
-        }
-        if (t->qlen == 64) { /* cannot happen: receive drains after every send */
-            av_packet_free(&p);
-            continue;
-        }
-        t->queue[(t->qhead + t->qlen++) % 64] = p;
-    }
+    return transcode_drain_packets(t->enc, queue_packet, t);
 }
 
 /* Encodes whole frames from the fifo (and the rest, padded by the encoder, when final). */
@@ -207,19 +205,14 @@ static int resample(struct audio_transcoder *t, AVFrame *in)
     return n < 0 ? n : encode_fifo(t, false);
 }
 
+static int resample_decoded(void *t, AVFrame *in)
+{
+    return resample(t, in);
+}
+
 static int drain_decoder(struct audio_transcoder *t)
 {
-    for (;;) {
-        int rc = avcodec_receive_frame(t->dec, t->decoded);
-        if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF)
-            return 0;
-        if (rc < 0)
-            return rc;
-        rc = resample(t, t->decoded);
-        av_frame_unref(t->decoded);
-        if (rc < 0)
-            return rc;
-    }
+    return transcode_drain_frames(t->dec, t->decoded, resample_decoded, t);
 }
 
 int audio_transcoder_send(struct audio_transcoder *t, const AVPacket *pkt)

@@ -12,6 +12,7 @@
 #include "core/alloc.h"
 #include "core/log.h"
 #include "transcode/avcc.h"
+#include "transcode/drain.h"
 
 /* Far longer than any live GOP: x264 must only place the keyframes we force. */
 #define LONG_GOP 100000
@@ -215,25 +216,28 @@ static void enqueue(struct transcoder *t, AVPacket *pkt, int rung)
     t->queue[t->tail++] = (struct queued){.pkt = pkt, .rung = rung};
 }
 
+struct rung_ref {
+    struct transcoder *t;
+    int r;
+};
+
+static int queue_packet(void *arg, AVPacket *pkt)
+{
+    struct rung_ref *ref = arg;
+    int rc = avcc_packet_from_annexb(pkt); /* lengths, to match the avcC extradata */
+    if (rc < 0) {
+        av_packet_free(&pkt);
+        return rc;
+    }
+    enqueue(ref->t, pkt, ref->r);
+    return 0;
+}
+
 /* Moves every packet rung r's encoder has ready into the queue. */
 static int drain_encoder(struct transcoder *t, int r)
 {
-    for (;;) {
-        AVPacket *pkt = av_packet_alloc();
-        if (!pkt)
-            return AVERROR(ENOMEM);
-        int rc = avcodec_receive_packet(t->rungs[r].enc, pkt);
-        if (rc < 0) {
-            av_packet_free(&pkt);
-            return rc == AVERROR(EAGAIN) || rc == AVERROR_EOF ? 0 : rc;
-        }
-        rc = avcc_packet_from_annexb(pkt); /* lengths, to match the avcC extradata */
-        if (rc < 0) {
-            av_packet_free(&pkt);
-            return rc;
-        }
-        enqueue(t, pkt, r);
-    }
+    struct rung_ref ref = {t, r};
+    return transcode_drain_packets(t->rungs[r].enc, queue_packet, &ref);
 }
 
 /* True (and forgets it) when a source keyframe had this pts; drops older entries, whose frames
@@ -306,19 +310,14 @@ static int encode_frame(struct transcoder *t, AVFrame *in)
     return 0;
 }
 
+static int encode_decoded(void *t, AVFrame *in)
+{
+    return encode_frame(t, in);
+}
+
 static int drain_decoder(struct transcoder *t)
 {
-    for (;;) {
-        int rc = avcodec_receive_frame(t->dec, t->decoded);
-        if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF)
-            return 0;
-        if (rc < 0)
-            return rc;
-        rc = encode_frame(t, t->decoded);
-        av_frame_unref(t->decoded);
-        if (rc < 0)
-            return rc;
-    }
+    return transcode_drain_frames(t->dec, t->decoded, encode_decoded, t);
 }
 
 static int flush(struct transcoder *t)

@@ -43,10 +43,12 @@ atomic_int_fast64_t *transcode_dropped_frames_metric(struct metrics *m)
 
 struct transcode_worker {
     atomic_int_fast64_t *dropped_frames; /* kibitka_transcode_dropped_frames_total */
-    struct transcode_worker_config cfg;
+    struct transcode_worker_config cfg; /* cfg.tc.src is src */
+    AVCodecParameters *src;             /* the worker's own copy of the source's parameters */
     struct ladder ladder;
     char preset[32], stream[64];
     pthread_t thread;
+    bool thread_started; /* false only when transcode_worker_start failed to start it */
     pthread_mutex_t lock;
     pthread_cond_t cond;
     /* Under lock: the queue (a ring of WORKER_QUEUE_MAX), and the flags. */
@@ -157,7 +159,8 @@ static void restart(struct transcode_worker *w, AVCodecParameters *par)
         emit_ready(w);
         transcoder_destroy(&w->t);
     }
-    avcodec_parameters_free((AVCodecParameters **)&w->cfg.tc.src);
+    avcodec_parameters_free(&w->src);
+    w->src = par;
     w->cfg.tc.src = par;
     for (int i = 0; i < w->ladder.nrungs; i++)
         w->ladder.rungs[i].width =
@@ -262,23 +265,18 @@ int transcode_worker_start(const struct transcode_worker_config *cfg, struct tra
     snprintf(w->stream, sizeof(w->stream), "%s", cfg->tc.stream ? cfg->tc.stream : "");
     w->cfg.tc.stream = w->stream;
     /* The source's codec parameters are the caller's: keep a copy. */
-    AVCodecParameters *src = avcodec_parameters_alloc();
-    if (!src || avcodec_parameters_copy(src, cfg->tc.src) < 0)
+    w->src = avcodec_parameters_alloc();
+    if (!w->src || avcodec_parameters_copy(w->src, cfg->tc.src) < 0)
         abort();
-    w->cfg.tc.src = src;
+    w->cfg.tc.src = w->src;
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->cond, NULL);
     int rc = pthread_create(&w->thread, NULL, run, w);
-    if (rc != 0) {
-        avcodec_parameters_free(&src);
-        pthread_mutex_destroy(&w->lock);
-        pthread_cond_destroy(&w->cond);
-        free(w);
-        *out = NULL;
-        return -rc;
-    }
+    w->thread_started = rc == 0;
+    if (rc != 0)
+        transcode_worker_destroy(&w);
     *out = w;
-    return 0;
+    return -rc;
 }
 
 /* Under lock: whether pkt must be dropped to keep the queue bounded. */
@@ -369,12 +367,13 @@ void transcode_worker_destroy(struct transcode_worker **pw)
         w->abort = true;
     pthread_cond_signal(&w->cond);
     pthread_mutex_unlock(&w->lock);
-    pthread_join(w->thread, NULL);
+    if (w->thread_started)
+        pthread_join(w->thread, NULL);
     for (; w->len > 0; w->len--, w->head = (w->head + 1) % RING) {
         av_packet_free(&w->q[w->head].pkt);
         avcodec_parameters_free(&w->q[w->head].restart);
     }
-    avcodec_parameters_free((AVCodecParameters **)&w->cfg.tc.src);
+    avcodec_parameters_free(&w->src);
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->cond);
     xfreep(pw);

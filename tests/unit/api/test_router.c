@@ -74,6 +74,55 @@ static int parse(const char *text, struct json_error *err)
     return rc;
 }
 
+/* The server's top-level table (api/http.c): a trailing "*" takes the rest of the path, method
+ * "*" any method, and the first match wins. */
+static const struct router_route top[] = {
+    {"OPTIONS", "/api/recordings/*"},
+    {"*", "/api/*"},
+    {"GET", "/hls/*"},
+    {"*", "/hls/*"},
+    {"GET", "/health"},
+    {"*", "/health"},
+};
+
+static size_t top_match(const char *method, const char *path)
+{
+    size_t i = 99;
+    struct router_params p;
+    char allow[ROUTER_ALLOW_MAX];
+    if (router_match(top, sizeof(top) / sizeof(top[0]), sizeof(top[0]), method, path, &i, &p,
+                     allow) != ROUTER_FOUND)
+        return 404;
+    return i;
+}
+
+static void test_router_prefix(void)
+{
+    CHECK_EQ_INT(top_match("OPTIONS", "/api/recordings/r1/index.m3u8"), 0);
+    CHECK_EQ_INT(top_match("OPTIONS", "/api/recordings/"), 0);
+    CHECK_EQ_INT(top_match("OPTIONS", "/api/streams"), 1);
+    CHECK_EQ_INT(top_match("PATCH", "/api/x/y/z"), 1);
+    CHECK_EQ_INT(top_match("GET", "/api/"), 1);
+    CHECK_EQ_INT(top_match("GET", "/api"), 404);
+    CHECK_EQ_INT(top_match("GET", "/apix/"), 404);
+    CHECK_EQ_INT(top_match("HEAD", "/hls/cam/720p/seg-1.m4s"), 2);
+    CHECK_EQ_INT(top_match("POST", "/hls/cam/index.m3u8"), 3);
+    CHECK_EQ_INT(top_match("GET", "/hls"), 404);
+    CHECK_EQ_INT(top_match("GET", "/health"), 4);
+    CHECK_EQ_INT(top_match("DELETE", "/health"), 5);
+    CHECK_EQ_INT(top_match("GET", "/health/"), 404);
+    CHECK_EQ_INT(top_match("GET", "/"), 404);
+    /* A "*" inside a pattern is a literal. */
+    static const struct router_route lit[] = {{"GET", "/a/*/b"}};
+    size_t i;
+    struct router_params p;
+    char allow[ROUTER_ALLOW_MAX];
+    CHECK_EQ_INT(router_match(lit, 1, sizeof(lit[0]), "GET", "/a/x/b", &i, &p, allow),
+                 ROUTER_NOT_FOUND);
+    CHECK_EQ_INT(router_match(lit, 1, sizeof(lit[0]), "GET", "/a/*/b", &i, &p, allow),
+                 ROUTER_FOUND);
+}
+
 static void test_json(void)
 {
     struct json_error e;
@@ -131,6 +180,7 @@ static void test_json(void)
 int main(void)
 {
     test_router();
+    test_router_prefix();
     test_json();
     return test_report("test_router");
 }

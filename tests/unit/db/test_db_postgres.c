@@ -1,6 +1,7 @@
 /* The database layer on a real PostgreSQL: the shared suite (db_suite.h) and two nodes opening a
  * fresh database at once. Needs KIBITKA_TEST_POSTGRES_URL (a user allowed to CREATE DATABASE);
- * without it the test says so and passes. tests/lib/pg-start makes a throwaway server:
+ * without it the test reports skipped (exit 77, see test.h). tests/lib/pg-start makes a
+ * throwaway server:
  *
  *   dir=$(mktemp -d) && export KIBITKA_TEST_POSTGRES_URL=$(tests/lib/pg-start "$dir")
  *   build-test/test_db_postgres; tests/lib/pg-stop "$dir"
@@ -83,9 +84,8 @@ int main(void)
 {
     const char *url = getenv("KIBITKA_TEST_POSTGRES_URL");
     if (!url || !*url) {
-        fprintf(stderr, "test_db_postgres: SKIPPED: KIBITKA_TEST_POSTGRES_URL is not set "
-                        "(tests/lib/pg-start prints one)\n");
-        return 0;
+        return test_skip("test_db_postgres",
+                         "KIBITKA_TEST_POSTGRES_URL is not set (tests/lib/pg-start prints one)");
     }
     char *u = url_with_db("postgres://h:1/a?x=1", "b");
     CHECK_STREQ(u, "postgres://h:1/b?x=1");

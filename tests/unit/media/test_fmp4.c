@@ -18,7 +18,7 @@ static void test_sample_flags(void)
     struct fmp4_track tr[2] = {{clip.par[0], {1, 1000}}, {clip.par[1], {1, 1000}}};
     struct fmp4 *m = NULL;
     struct blob *init = NULL;
-    CHECK_EQ_INT(fmp4_create(&m, tr, 2, "test", &init), 0);
+    CHECK_EQ_INT(fmp4_create(tr, 2, "test", &init, &m), 0);
     if (!m)
         return;
     struct buf all;

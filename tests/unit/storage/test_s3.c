@@ -1,6 +1,7 @@
 /* The S3 backend against s3rver behind tests/lib/s3proxy.mjs, which checks every Signature V4
  * (with the npm aws4 package), the payload hashes and Content-MD5, and injects faults. Needs
- * KIBITKA_TEST_S3_URL, the proxy's endpoint; without it the test says "skipped" and passes:
+ * KIBITKA_TEST_S3_URL, the proxy's endpoint; without it the test reports skipped (exit 77, see
+ * test.h):
  *
  *   dir=$(mktemp -d) && export KIBITKA_TEST_S3_URL=$(tests/lib/s3-start "$dir")
  *   build-test/test_s3; tests/lib/s3-stop "$dir"
@@ -339,8 +340,7 @@ int main(void)
 {
     endpoint = getenv("KIBITKA_TEST_S3_URL");
     if (!endpoint || !*endpoint) {
-        printf("test_s3: skipped (KIBITKA_TEST_S3_URL is not set; see tests/lib/s3-start)\n");
-        return 0;
+        return test_skip("test_s3", "KIBITKA_TEST_S3_URL is not set (see tests/lib/s3-start)");
     }
     if (!mkdtemp(tmpdir)) {
         perror("mkdtemp");
