@@ -602,6 +602,8 @@ void upload_metrics_register(struct metrics *m, struct upload_metrics *mx)
                       "1 while the store refuses the credentials (see the log).");
 }
 
+static void upload_free(struct upload *u);
+
 struct upload *upload_create(const struct upload_config *cfg)
 {
     if (!cfg->db || !cfg->put_file || !cfg->spool_dir || !cfg->metrics)
@@ -631,12 +633,7 @@ struct upload *upload_create(const struct upload_config *cfg)
     int err = pthread_create(&u->thread, NULL, worker, u);
     if (err) {
         log_error("upload", NULL, "cannot start the upload worker: %s", strerror(err));
-        pthread_cond_destroy(&u->cond);
-        pthread_mutex_destroy(&u->mu);
-        pthread_mutex_destroy(&u->dbmu);
-        free(u->spool_dir);
-        free(u->store_name);
-        free(u);
+        upload_free(u); /* no job or event queued yet */
         return NULL;
     }
     return u;
