@@ -72,7 +72,9 @@ static void free_payload(struct api_response *resp)
     resp->body = NULL;
     free(resp->text);
     free(resp->location);
-    resp->text = resp->location = NULL;
+    free(resp->etag);
+    free(resp->link);
+    resp->text = resp->location = resp->etag = resp->link = NULL;
     if (resp->has_file && resp->file_fd >= 0)
         close(resp->file_fd);
     resp->has_file = false;

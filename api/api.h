@@ -44,6 +44,8 @@ struct api_request {
      * api_handle waits for such a call itself (tests, tools). */
     void (*done)(void *done_ctx);
     void *done_ctx;
+    const char *content_type; /* the Content-Type header, or NULL */
+    const char *if_match;     /* the If-Match header, or NULL */
 };
 
 struct api_response {
@@ -63,7 +65,17 @@ struct api_response {
     const char *content_type;  /* of text or file (static) */
     const char *cache_control; /* static; NULL: no-store */
     bool cors;                 /* add the server's Access-Control-Allow-Origin */
+    char *etag;                /* ETag header (heap, owned), or NULL */
+    char *link;                /* Link header value(s), comma-joined (heap, owned), or NULL */
+    const char *accept_patch;  /* Accept-Patch header (static), or NULL */
 };
+
+/* An HTTP tree served outside the /api table (WHIP, /whip/...): the same request and response,
+ * collected and sent by http.c as /api's are (body up to API_BODY_MAX, API_PENDING with
+ * req->done). Responses with cors set also expose Location, ETag, Link and Accept-Patch to
+ * scripts on other origins. */
+typedef int (*api_external_fn)(void *opaque, const struct api_request *req,
+                               struct api_response *resp);
 
 /* db, hubs and store are not owned and must outlive the api; any may be NULL (routes needing
  * the db answer 503, so do the recordings' chunk, playlist and delete routes without a store;

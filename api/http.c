@@ -471,8 +471,17 @@ static enum MHD_Result send_api(struct http_server *srv, struct MHD_Connection *
     }
     if (ar->content_type && !strcmp(ar->content_type, "video/mp4"))
         MHD_add_response_header(resp, "Accept-Ranges", "bytes");
-    if (ar->cors && srv)
+    if (ar->etag)
+        MHD_add_response_header(resp, "ETag", ar->etag);
+    if (ar->link)
+        MHD_add_response_header(resp, "Link", ar->link);
+    if (ar->accept_patch)
+        MHD_add_response_header(resp, "Accept-Patch", ar->accept_patch);
+    if (ar->cors && srv) {
         MHD_add_response_header(resp, "Access-Control-Allow-Origin", srv->cors_origin);
+        MHD_add_response_header(resp, "Access-Control-Expose-Headers",
+                                "Location, ETag, Link, Accept-Patch");
+    }
     if (ar->allow[0])
         MHD_add_response_header(resp, "Allow", ar->allow);
     if (ar->www_authenticate)
@@ -527,8 +536,11 @@ static void api_done(void *ctx)
     request_unref(r);
 }
 
-static enum MHD_Result serve_api(struct http_server *srv, struct MHD_Connection *conn,
-                                 struct request *r, const char *url, const char *method)
+/* Hands the collected request to fn (api_handle, or an external tree's handler) and sends its
+ * answer now, or when its done callback comes. */
+static enum MHD_Result serve_handler(struct http_server *srv, struct MHD_Connection *conn,
+                                     struct request *r, const char *url, const char *method,
+                                     api_external_fn fn, void *opaque)
 {
     char client[INET6_ADDRSTRLEN];
     client_address(conn, client, sizeof(client));
@@ -544,11 +556,13 @@ static enum MHD_Result serve_api(struct http_server *srv, struct MHD_Connection 
         .body = buf_size(&r->body) ? (const char *)buf_head(&r->body) : NULL,
         .body_len = buf_size(&r->body),
         .range = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Range"),
+        .content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type"),
+        .if_match = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "If-Match"),
     };
     atomic_fetch_add(&r->refs, 1); /* the done callback's */
     req.done = api_done;
     req.done_ctx = r;
-    if (api_handle(srv->api, &req, &r->api_resp) != API_PENDING) {
+    if (fn(opaque, &req, &r->api_resp) != API_PENDING) {
         atomic_fetch_sub(&r->refs, 1);
         return send_api_resp(srv, conn, r);
     }
@@ -561,6 +575,45 @@ static enum MHD_Result serve_api(struct http_server *srv, struct MHD_Connection 
     }
     pthread_mutex_unlock(&srv->lock);
     return wait ? MHD_YES : send_api_resp(srv, conn, r);
+}
+
+static int call_api(void *opaque, const struct api_request *req, struct api_response *resp)
+{
+    return api_handle(opaque, req, resp);
+}
+
+static enum MHD_Result serve_api(struct http_server *srv, struct MHD_Connection *conn,
+                                 struct request *r, const char *url, const char *method)
+{
+    return serve_handler(srv, conn, r, url, method, call_api, srv->api);
+}
+
+static enum MHD_Result serve_whip(struct http_server *srv, struct MHD_Connection *conn,
+                                  struct request *r, const char *url, const char *method)
+{
+    if (!srv->cfg.whip)
+        return send_status(conn, MHD_HTTP_NOT_FOUND, "WHIP is not enabled on this server", NULL);
+    return serve_handler(srv, conn, r, url, method, srv->cfg.whip, srv->cfg.whip_opaque);
+}
+
+/* CORS preflight for WHIP (RFC 9725 §4.2 lets a page on another origin publish). */
+static enum MHD_Result whip_preflight(struct http_server *srv, struct MHD_Connection *conn,
+                                      struct request *r, const char *url, const char *method)
+{
+    if (!srv->cfg.whip)
+        return send_status(conn, MHD_HTTP_NOT_FOUND, "WHIP is not enabled on this server", NULL);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    MHD_add_response_header(resp, "Access-Control-Allow-Origin", srv->cors_origin);
+    MHD_add_response_header(resp, "Access-Control-Allow-Methods", "POST, PATCH, DELETE, OPTIONS");
+    MHD_add_response_header(resp, "Access-Control-Allow-Headers",
+                            "Authorization, Content-Type, If-Match");
+    MHD_add_response_header(resp, "Access-Control-Expose-Headers",
+                            "Location, ETag, Link, Accept-Patch");
+    MHD_add_response_header(resp, "Access-Control-Max-Age", "86400");
+    MHD_add_response_header(resp, "Accept-Post", "application/sdp");
+    enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_NO_CONTENT, resp);
+    MHD_destroy_response(resp);
+    return ret;
 }
 
 /* Collects an /api body across calls, at most API_BODY_MAX bytes. A declared Content-Length
@@ -648,6 +701,10 @@ static const struct http_route routes[] = {
     {{"OPTIONS", "/hls/*"}, .hls = true, .serve = route_preflight},
     {{"GET", "/hls/*"}, .hls = true, .serve = route_hls},
     {{"*", "/hls/*"}, .hls = true, .serve = route_hls_bad_method},
+    {{"OPTIONS", "/whip"}, .serve = whip_preflight},
+    {{"OPTIONS", "/whip/*"}, .serve = whip_preflight},
+    {{"*", "/whip"}, .api = true, .serve = serve_whip},
+    {{"*", "/whip/*"}, .api = true, .serve = serve_whip},
     {{"GET", "/health"}, .serve = route_health},
     {{"GET", "/metrics"}, .serve = route_metrics},
     {{"*", "/health"}, .serve = route_bad_method},

@@ -17,6 +17,7 @@
 
 #include "core/hub.h"
 #include "core/metrics.h"
+#include "api/api.h"
 #include "db/db.h"
 #include "packager/hls.h"
 #include "storage/storage.h"
@@ -44,6 +45,11 @@ struct http_server_config {
     void (*on_recording_deleted)(void *opaque, const char *id);
     void *recording_deleted_opaque;
     double link_lifetime_s; /* signed recording links work this long + duration; 0: 6 h */
+    /* /whip and /whip/...: WHIP ingest (ingest/whip, wired by main), on the HTTP threads; NULL:
+     * those paths answer 404. The preflight (OPTIONS) is answered here, for any origin allowed
+     * by cors_origin. */
+    api_external_fn whip;
+    void *whip_opaque;
     /* Connection limits (api/http_limits.h): connections open at once (more wait in the listen
      * queue; main sizes it from the descriptor limit), from one address (more are closed at
      * accept; 0: no limit), and how long a connection may take to send a whole request. */

@@ -29,7 +29,7 @@ static unsigned call(const char *method, const char *path, const char *token, co
     snprintf(auth, sizeof(auth), "Bearer %s", token ? token : "");
     struct api_request req = {method, path, token ? auth : NULL,     "10.0.0.1", arg,
                               NULL,   body, body ? strlen(body) : 0, NULL,       NULL,
-                              NULL};
+                              NULL,   NULL, NULL};
     api_handle(api, &req, out);
     return out->status;
 }
@@ -351,7 +351,7 @@ static void test_login_pool(void)
     int pending = 0, refused = 0;
     for (int i = 0; i < N; i++) {
         struct api_request req = {"POST", "/api/auth/login", NULL, "10.0.0.9",   arg, NULL,
-                                  body,   strlen(body),      NULL, pool_done_cb, NULL};
+                                  body,   strlen(body),      NULL, pool_done_cb, NULL, NULL, NULL};
         if (api_handle(api, &req, &resp[i]) == API_PENDING) {
             pending++;
             continue;
