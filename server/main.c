@@ -44,6 +44,7 @@
 #include "recorder/recorder.h"
 #include "recorder/upload.h"
 #include "server/cli.h"
+#include "server/whip_glue.h"
 #include "storage/storage.h"
 #include "transcode/admission.h"
 #include "transcode/ladder.h"
@@ -67,6 +68,7 @@ struct app {
     struct http_server *http;
     char *spool_dir; /* for the API's on_recording_deleted; freed after HTTP stops */
     struct rtmp_server *rtmp;
+    struct whip *whip; /* POST /whip: WebRTC publishers */
     int http_fd, rtmp_fd; /* bound listeners, -1 once handed to their server */
     struct data_lock *data_lock;
     int sigfd;
@@ -462,6 +464,13 @@ static int start(struct app *app)
     if (start_recordings(app) < 0)
         return -1;
     app->spool_dir = config_spool_dir(c);
+    struct whip_config wc = {
+        .open_publish = c->open_publish,
+        .auth = app->auth,
+        .hubs = app->hubs,
+        .metrics = app->metrics,
+    };
+    app->whip = whip_create(app->loop, &wc);
     struct http_server_config htc = {
         .listen_fd = app->http_fd,
         .cors_origin = c->cors_origin,
@@ -477,6 +486,8 @@ static int start(struct app *app)
         .max_connections = http_max_connections(app),
         .max_connections_per_address = c->http_max_connections_per_address,
         .request_timeout_s = c->http_request_timeout,
+        .whip = whip_glue_http,
+        .whip_opaque = app->whip,
     };
     app->http = http_server_create(&htc);
     app->http_fd = -1; /* the server's now, even when it failed */
@@ -512,6 +523,8 @@ static void stop(struct app *app)
             nanosleep(&ts, NULL); /* HTTP threads keep serving the ended playlists */
         }
     }
+    if (app->whip) /* ends WHIP publishes; answers what is queued, so no request stays suspended */
+        whip_shutdown(app->whip);
     if (app->http)
         http_server_set_ready(app->http, false);
     http_server_destroy(&app->http);
@@ -528,6 +541,7 @@ static void stop(struct app *app)
     hub_registry_destroy(&app->hubs);
     admission_destroy(&app->admission); /* after every sink that could ask it */
     loop_destroy(&app->loop); /* runs what the key worker posted last, freeing it */
+    whip_destroy(&app->whip); /* after the loop: a late wake-up of its queue still finds it */
     db_close(&app->db);       /* an abandoned upload worker never touches the db again */
     if (!abandoned)
         metrics_destroy(&app->metrics); /* else the abandoned upload still counts */

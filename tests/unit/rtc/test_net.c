@@ -186,7 +186,7 @@ static void test_tcp_cap_and_deadline(struct loop *loop, struct rtc_net *net, st
     CHECK(read(c, &x, 1) <= 0);
 
     /* Validate one; move both deadlines into the past; the sweep closes only the other. */
-    uint32_t ids[2];
+    uint32_t ids[2] = {0, 0};
     int k = 0;
     for (int i = 0; i < net->max_tcp; i++)
         if (net->conns[i])
