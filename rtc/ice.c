@@ -141,6 +141,8 @@ const char *ice_result_name(enum ice_result r)
         return "role_conflict";
     case ICE_REJECT_ADDRESS:
         return "address";
+    case ICE_REJECT_NOSPACE:
+        return "no_space";
     }
     return "unknown";
 }
@@ -284,7 +286,7 @@ enum ice_result ice_agent_handle_stun(struct ice_agent *a, const uint8_t *pkt, s
     int n = stun_write_binding_success(out, outcap, m.txid, (const struct sockaddr *)&peer, a->lpwd,
                                        strlen(a->lpwd));
     if (n < 0)
-        return ICE_REJECT_ADDRESS; /* outcap too small: the caller's bug; change nothing */
+        return ICE_REJECT_NOSPACE; /* change nothing: the check is not answered */
     *outlen = (size_t)n;
     return accept_check(a, &m, &peer, now_us);
 }

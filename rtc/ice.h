@@ -84,6 +84,7 @@ enum ice_result {
     ICE_REJECT_UNKNOWN_ATTR,  /* unknown comprehension-required attribute: 420 */
     ICE_REJECT_ROLE_CONFLICT, /* peer also controlled: 487 */
     ICE_REJECT_ADDRESS,       /* from is neither AF_INET nor AF_INET6; silence */
+    ICE_REJECT_NOSPACE,       /* outcap too small for the answer (a caller's bug); silence */
 };
 /* "ok", "selected", "ignored", "malformed", ... : a log word and a metric label. */
 const char *ice_result_name(enum ice_result r);
