@@ -169,7 +169,9 @@ static int parse_attr(struct stun_msg *m, uint16_t t, const uint8_t *v, size_t l
 int stun_parse(const uint8_t *p, size_t n, struct stun_msg *m)
 {
     memset(m, 0, sizeof(*m));
-    if (n < STUN_HEADER_LEN || (p[0] & 0xc0) != 0 || rd32(p + 4) != STUN_MAGIC_COOKIE)
+    /* first byte 0..3, not just the top two bits clear: on the shared port 4..63 belong to
+     * ZRTP, DTLS and TURN channels (RFC 7983), so only what rtc_classify calls STUN parses */
+    if (n < STUN_HEADER_LEN || p[0] > 3 || rd32(p + 4) != STUN_MAGIC_COOKIE)
         return -EINVAL;
     size_t body = rd16(p + 2);
     if (body % 4 != 0 || body != n - STUN_HEADER_LEN)

@@ -4,6 +4,7 @@
  * stun_parse() reads a packet into a struct stun_msg whose pointers point into the packet (the
  * caller keeps the packet alive while it uses the struct). It is strict, because the bytes come
  * from anyone who can reach our UDP port:
+ *   - the first byte is 0..3 (RFC 7983) and the magic cookie is there;
  *   - the header's length equals the rest of the packet and is a multiple of 4;
  *   - every attribute lies within the packet, padded to 4 bytes;
  *   - only FINGERPRINT may follow MESSAGE-INTEGRITY, nothing may follow FINGERPRINT;

@@ -270,6 +270,10 @@ static void test_malformed(void)
     memcpy(p, vec_request, sizeof(vec_request));
     p[0] |= 0x40;
     CHECK_EQ_INT(stun_parse(p, sizeof(vec_request), &m), -EINVAL);
+    /* first byte 4..63: not STUN on the shared port (RFC 7983), though the top bits are 0 */
+    memcpy(p, vec_request, sizeof(vec_request));
+    p[0] = 0x04;
+    CHECK_EQ_INT(stun_parse(p, sizeof(vec_request), &m), -EINVAL);
     /* header length not a multiple of 4 (and the packet as long as it says) */
     header(p, 0x0001, 6);
     attr(p + 20, STUN_ATTR_SOFTWARE, 2);
