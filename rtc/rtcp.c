@@ -60,8 +60,8 @@ static int parse_fb(struct rtcp_packet *out)
         unsigned exp = b[13] >> 2;
         uint64_t mantissa = (uint64_t)(b[13] & 3) << 16 | (uint64_t)b[14] << 8 | b[15];
         /* 18 bits shifted by up to 63 overflows: saturate rather than wrap. */
-        out->remb_bitrate = mantissa && exp > 46 && (mantissa >> (64 - exp)) ? UINT64_MAX
-                                                                              : mantissa << exp;
+        out->remb_bitrate =
+            mantissa && exp > 46 && (mantissa >> (64 - exp)) ? UINT64_MAX : mantissa << exp;
         out->kind = RTCP_KIND_REMB;
         out->nitems = nssrc;
     }
@@ -379,8 +379,8 @@ int rtcp_write_nack(struct rtcp_writer *w, uint32_t sender_ssrc, uint32_t media_
     for (size_t i = 0; i < n; npairs++)
         i = nack_pair(seqs, n, i, pairs);
     int err = 0;
-    uint8_t *p = begin_fb(w, RTCP_RTPFB, RTCP_RTPFB_NACK, 12 + npairs * 4, sender_ssrc,
-                          media_ssrc, &err);
+    uint8_t *p =
+        begin_fb(w, RTCP_RTPFB, RTCP_RTPFB_NACK, 12 + npairs * 4, sender_ssrc, media_ssrc, &err);
     if (!p)
         return err;
     p += 12;
@@ -395,8 +395,7 @@ int rtcp_write_pli(struct rtcp_writer *w, uint32_t sender_ssrc, uint32_t media_s
     return begin_fb(w, RTCP_PSFB, RTCP_PSFB_PLI, 12, sender_ssrc, media_ssrc, &err) ? 0 : err;
 }
 
-int rtcp_write_fir(struct rtcp_writer *w, uint32_t sender_ssrc, uint32_t media_ssrc,
-                   uint8_t seqnr)
+int rtcp_write_fir(struct rtcp_writer *w, uint32_t sender_ssrc, uint32_t media_ssrc, uint8_t seqnr)
 {
     int err = 0;
     /* RFC 5104 §4.3.1: the media source field is 0; the FCI names the SSRC. */

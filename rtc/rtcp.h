@@ -84,12 +84,12 @@ struct rtcp_packet {
     uint8_t count; /* RC, SC or FMT: the 5 low bits of the first byte */
     const uint8_t *body;
     size_t body_len;
-    uint32_t sender_ssrc; /* SR/RR/feedback; 0 for SDES/BYE */
-    uint32_t media_ssrc;  /* feedback packets: the media source (0 for FIR and REMB) */
-    struct rtcp_sr_info sr;  /* RTCP_KIND_SR */
-    size_t nitems;           /* report blocks (SR/RR), SDES chunks, BYE SSRCs, NACK pairs,
-                                FIR entries, REMB SSRCs */
-    uint64_t remb_bitrate;   /* RTCP_KIND_REMB: bits per second */
+    uint32_t sender_ssrc;   /* SR/RR/feedback; 0 for SDES/BYE */
+    uint32_t media_ssrc;    /* feedback packets: the media source (0 for FIR and REMB) */
+    struct rtcp_sr_info sr; /* RTCP_KIND_SR */
+    size_t nitems;          /* report blocks (SR/RR), SDES chunks, BYE SSRCs, NACK pairs,
+                               FIR entries, REMB SSRCs */
+    uint64_t remb_bitrate;  /* RTCP_KIND_REMB: bits per second */
 };
 
 struct rtcp_iter {
@@ -152,8 +152,7 @@ int rtcp_write_bye(struct rtcp_writer *w, uint32_t ssrc);
 int rtcp_write_nack(struct rtcp_writer *w, uint32_t sender_ssrc, uint32_t media_ssrc,
                     const uint16_t *seqs, size_t n);
 int rtcp_write_pli(struct rtcp_writer *w, uint32_t sender_ssrc, uint32_t media_ssrc);
-int rtcp_write_fir(struct rtcp_writer *w, uint32_t sender_ssrc, uint32_t media_ssrc,
-                   uint8_t seqnr);
+int rtcp_write_fir(struct rtcp_writer *w, uint32_t sender_ssrc, uint32_t media_ssrc, uint8_t seqnr);
 /* Bitrate as 6-bit exponent and 18-bit mantissa (rounded down); at most 255 SSRCs. */
 int rtcp_write_remb(struct rtcp_writer *w, uint32_t sender_ssrc, uint64_t bitrate_bps,
                     const uint32_t *ssrcs, size_t n);

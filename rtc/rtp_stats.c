@@ -85,7 +85,7 @@ bool rtp_stats_update(struct rtp_stats *s, uint16_t seq, uint32_t rtp_ts, int64_
     uint32_t transit = arrival - rtp_ts;
     if (s->have_transit) {
         int32_t d = (int32_t)(transit - s->transit);
-        uint32_t ad = d < 0 ? (uint32_t)-(int64_t)d : (uint32_t)d;
+        uint32_t ad = d < 0 ? (uint32_t) - (int64_t)d : (uint32_t)d;
         s->jitter_q4 += ad - ((s->jitter_q4 + 8) >> 4);
     }
     s->transit = transit;

@@ -27,8 +27,13 @@ static void test_sr_sdes_bye(void)
                               .packet_count = 1000,
                               .octet_count = 1200000};
     struct rtcp_report_block rb[2] = {
-        {.ssrc = 1, .fraction_lost = 51, .cumulative_lost = 7, .ext_highest_seq = 70000,
-         .jitter = 9, .lsr = 0xAABBCCDD, .dlsr = 32768},
+        {.ssrc = 1,
+         .fraction_lost = 51,
+         .cumulative_lost = 7,
+         .ext_highest_seq = 70000,
+         .jitter = 9,
+         .lsr = 0xAABBCCDD,
+         .dlsr = 32768},
         {.ssrc = 2, .cumulative_lost = -3},
     };
     CHECK_EQ_INT(rtcp_write_sr(&w, &sr, rb, 2), 0);

@@ -180,9 +180,9 @@ static void test_rtx(void)
     rtp_wr16(b + 12, 0xFFFE); /* OSN */
     struct rtp_packet rtx, orig;
     CHECK_EQ_INT(rtp_parse(b, n, &rtx), 0);
-    struct rtp_rtx_map map[] = {{.rtx_pt = 99, .media_pt = 98, .rtx_ssrc = 0x2222, .media_ssrc = 7},
-                                {.rtx_pt = 97, .media_pt = 96, .rtx_ssrc = 0x2222,
-                                 .media_ssrc = 0x1111}};
+    struct rtp_rtx_map map[] = {
+        {.rtx_pt = 99, .media_pt = 98, .rtx_ssrc = 0x2222, .media_ssrc = 7},
+        {.rtx_pt = 97, .media_pt = 96, .rtx_ssrc = 0x2222, .media_ssrc = 0x1111}};
     CHECK_EQ_INT(rtp_rtx_unwrap(&rtx, map, 2, &orig), 0);
     CHECK_EQ_INT(orig.seq, 0xFFFE);
     CHECK_EQ_INT(orig.pt, 96);
@@ -217,12 +217,15 @@ static void test_stats(void)
         uint16_t seq;
         int64_t at_us;
         bool counts;
-    } pk[] = {{100, 0, false},       {101, 20000, true},  {102, 50000, true},
-              {103, 70000, true},    {105, 100000, true}};
+    } pk[] = {{100, 0, false},
+              {101, 20000, true},
+              {102, 50000, true},
+              {103, 70000, true},
+              {105, 100000, true}};
     for (size_t i = 0; i < sizeof(pk) / sizeof(pk[0]); i++)
-        CHECK_EQ_INT(rtp_stats_update(&s, pk[i].seq, (uint32_t)(pk[i].seq - 100) * 160,
-                                      pk[i].at_us, false),
-                     pk[i].counts);
+        CHECK_EQ_INT(
+            rtp_stats_update(&s, pk[i].seq, (uint32_t)(pk[i].seq - 100) * 160, pk[i].at_us, false),
+            pk[i].counts);
     /* transits 0, 80, 80, 0 ticks, so D = 80, 0, 80; jitter*16 (A.8): 0 + 80 - 0 = 80,
      * 80 + 0 - 5 = 75, 75 + 80 - 5 = 150; reported 150 / 16 = 9 */
     CHECK_EQ_INT(s.jitter_q4, 150);
@@ -308,7 +311,7 @@ static void test_reorder_order_dup(void)
     push(r, 4, 1000, RTP_REORDER_STORED);
     push(r, 3, 2000, RTP_REORDER_STORED);
     push(r, 4, 2500, RTP_REORDER_DUPLICATE); /* a late RTX copy of a held packet */
-    CHECK_EQ_INT(pop(r, 3000, NULL), -1);     /* 2 awaited */
+    CHECK_EQ_INT(pop(r, 3000, NULL), -1);    /* 2 awaited */
     CHECK_EQ_INT(rtp_reorder_deadline(r), 1000 + 200000);
     push(r, 2, 4000, RTP_REORDER_STORED);
     CHECK_EQ_INT(pop(r, 4000, &sk), 2);
@@ -334,8 +337,8 @@ static void test_reorder_order_dup(void)
  * the deadline and reported as one lost. */
 static void test_reorder_wrap_nack(void)
 {
-    struct rtp_reorder *r = rtp_reorder_create(
-        &(struct rtp_reorder_config){.capacity = 512, .max_delay_us = 200000});
+    struct rtp_reorder *r =
+        rtp_reorder_create(&(struct rtp_reorder_config){.capacity = 512, .max_delay_us = 200000});
     uint16_t seqs[32];
     bool pli = true;
     push(r, 65533, 0, RTP_REORDER_STORED);
