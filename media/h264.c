@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <libavcodec/avcodec.h>
+#include <libavutil/pixdesc.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -212,4 +214,19 @@ int h264_avcc_build(const uint8_t *sps, size_t sps_len, const uint8_t *pps, size
     *out = buf;
     *outlen = (int)n;
     return 0;
+}
+
+/* The SPS's chroma format and bit depth as a pixel format ("yuv444p", "yuv420p10"...), so that
+ * sinks can tell what a player would have to decode. */
+enum AVPixelFormat h264_pix_fmt(const struct avc_config *c)
+{
+    static const char *const chroma[4] = {"gray", "yuv420p", "yuv422p", "yuv444p"};
+    char name[24];
+    if (c->chroma_format_idc < 0 || c->chroma_format_idc > 3)
+        return AV_PIX_FMT_NONE;
+    if (c->bit_depth == 8)
+        snprintf(name, sizeof(name), "%s", chroma[c->chroma_format_idc]);
+    else
+        snprintf(name, sizeof(name), "%s%d", chroma[c->chroma_format_idc], c->bit_depth);
+    return av_get_pix_fmt(name); /* NONE for a depth FFmpeg has no format for */
 }

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <libavutil/pixfmt.h>
+
 struct avc_config {
     int profile_idc, level_idc;
     bool constraint_set1;
@@ -24,6 +26,9 @@ struct avc_config {
 int h264_sps_parse(const uint8_t *p, size_t n, struct avc_config *c);
 /* "High", "Main", "Constrained Baseline" ... */
 const char *h264_profile_name(int profile_idc, bool constraint_set1);
+/* The SPS's chroma format and bit depth as a pixel format ("yuv444p", "yuv420p10"...), so that
+ * sinks can tell what a player would have to decode; AV_PIX_FMT_NONE when FFmpeg has none. */
+enum AVPixelFormat h264_pix_fmt(const struct avc_config *c);
 
 /* Builds an avcC record with one SPS and one PPS (NAL units with their header byte, no start
  * code) and 4-byte NAL lengths, into a new av_malloc'ed buffer padded with
