@@ -21,8 +21,7 @@ const struct depack_ops *depack_ops_find(const char *encoding)
     return NULL;
 }
 
-int depack_create(const struct depack_ops *ops, const struct depack_params *p,
-                  struct depack **out)
+int depack_create(const struct depack_ops *ops, const struct depack_params *p, struct depack **out)
 {
     static const struct depack_params none = {0};
     *out = NULL;
@@ -88,7 +87,7 @@ int depack_codecpar(const struct depack *d, AVCodecParameters *par, AVRational *
 {
     AVCodecParameters *fresh = avcodec_parameters_alloc();
     if (!fresh || avcodec_parameters_copy(par, fresh) < 0) /* resets par, frees its extradata */
-        abort();                                            /* out of memory */
+        abort();                                           /* out of memory */
     avcodec_parameters_free(&fresh);
     par->codec_type = d->ops->type;
     par->codec_id = d->ops->codec_id;
@@ -101,9 +100,8 @@ void depack_stats_get(const struct depack *d, struct depack_stats *s)
     *s = d->stats;
 }
 
-void depack_emit(struct depack *d, struct depack_out *out, const uint8_t *p, size_t n,
-                 uint32_t ts, bool key, bool config_changed, const uint8_t *extradata,
-                 int extradata_size)
+void depack_emit(struct depack *d, struct depack_out *out, const uint8_t *p, size_t n, uint32_t ts,
+                 bool key, bool config_changed, const uint8_t *extradata, int extradata_size)
 {
     if (out->nframes >= DEPACK_MAX_OUT || n > DEPACK_MAX_FRAME)
         abort(); /* a depacketizer's bug: at most one frame ends before a payload and one in it */

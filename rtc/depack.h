@@ -72,17 +72,17 @@ struct depack_out {
 
 /* From the SDP (rtc/sdp) for the payload type. */
 struct depack_params {
-    const char *fmtp;  /* the a=fmtp parameters ("profile-level-id=...;sprop-parameter-sets=..."),
-                          or NULL; read during create only */
-    int channels;      /* Opus: 1 or 2 (rtpmap says /2; fmtp stereo=0 may say 1); 0 = 2 */
+    const char *fmtp; /* the a=fmtp parameters ("profile-level-id=...;sprop-parameter-sets=..."),
+                         or NULL; read during create only */
+    int channels;     /* Opus: 1 or 2 (rtpmap says /2; fmtp stereo=0 may say 1); 0 = 2 */
 };
 
 struct depack_ops {
-    const char *name;         /* the rtpmap encoding name: "H264", "VP8", "opus" */
+    const char *name; /* the rtpmap encoding name: "H264", "VP8", "opus" */
     enum AVCodecID codec_id;
     enum AVMediaType type;
-    int clock_rate;           /* 90000 video, 48000 Opus: the time base is 1/clock_rate */
-    size_t priv_size;         /* of the codec's state, zeroed at create */
+    int clock_rate;   /* 90000 video, 48000 Opus: the time base is 1/clock_rate */
+    size_t priv_size; /* of the codec's state, zeroed at create */
     /* 0 or a negative errno; uninit runs after a failed init too. */
     int (*init)(struct depack *d, const struct depack_params *p);
     /* As depack_push, after the common checks (sequence order; a sequence gap is already in
@@ -103,8 +103,7 @@ const struct depack_ops *depack_ops_find(const char *encoding);
  * -ENOTSUP for an H.264 packetization-mode other than 0 or 1. H.264: the SPS and PPS of
  * sprop-parameter-sets, when given and valid, are the configuration until in-band ones
  * replace them (a bad sprop is ignored: in-band ones may still come). */
-int depack_create(const struct depack_ops *ops, const struct depack_params *p,
-                  struct depack **out);
+int depack_create(const struct depack_ops *ops, const struct depack_params *p, struct depack **out);
 /* NULL-safe; clears *pd. */
 void depack_destroy(struct depack **pd);
 

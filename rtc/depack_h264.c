@@ -231,8 +231,7 @@ static void finish_au(struct depack *d, struct h264 *h, struct depack_out *out)
     bool key = h->au_idr;
     /* New parameter sets take effect at an IDR: a frame referring to them before one cannot be
      * decoded. */
-    if ((h->ps_dirty && (!key || apply_ps(h) < 0)) || !h->have_cfg ||
-        (d->waiting_key && !key)) {
+    if ((h->ps_dirty && (!key || apply_ps(h) < 0)) || !h->have_cfg || (d->waiting_key && !key)) {
         depack_drop(d, out, true);
         return;
     }

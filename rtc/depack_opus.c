@@ -76,8 +76,7 @@ static int opus_push(struct depack *d, const struct depack_in *in, struct depack
         return -EINVAL;
     bool changed = !o->announced;
     o->announced = true;
-    depack_emit(d, out, in->payload, in->len, in->timestamp, true, changed, o->head,
-                OPUSHEAD_SIZE);
+    depack_emit(d, out, in->payload, in->len, in->timestamp, true, changed, o->head, OPUSHEAD_SIZE);
     return 0;
 }
 
@@ -114,9 +113,7 @@ static int opus_codecpar(const struct depack *d, AVCodecParameters *par)
     return 0;
 }
 
-static void opus_uninit(struct depack *d)
-{
-}
+static void opus_uninit(struct depack *d) {}
 
 const struct depack_ops depack_opus_ops = {
     .name = "opus",

@@ -17,9 +17,8 @@ struct depack {
 
 /* Appends a frame (a copy of p, n) to out; config_changed attaches extradata as new-extradata
  * side data. */
-void depack_emit(struct depack *d, struct depack_out *out, const uint8_t *p, size_t n,
-                 uint32_t ts, bool key, bool config_changed, const uint8_t *extradata,
-                 int extradata_size);
+void depack_emit(struct depack *d, struct depack_out *out, const uint8_t *p, size_t n, uint32_t ts,
+                 bool key, bool config_changed, const uint8_t *extradata, int extradata_size);
 /* A frame was lost or dropped: counts it (when counted), waits for a keyframe, and raises
  * need_keyframe once per wait. */
 void depack_drop(struct depack *d, struct depack_out *out, bool counted);

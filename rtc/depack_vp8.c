@@ -79,8 +79,7 @@ static void finish(struct depack *d, struct vp8 *v, struct depack_out *out)
     v->open = false;
     const uint8_t *p = buf_head(&v->frame);
     size_t n = buf_size(&v->frame);
-    if (v->broken || (v->key && !key_header(v, p, n)) || (d->waiting_key && !v->key) ||
-        !v->width) {
+    if (v->broken || (v->key && !key_header(v, p, n)) || (d->waiting_key && !v->key) || !v->width) {
         depack_drop(d, out, true);
         return;
     }
