@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "media/h264.h"
+
 /* The next NAL unit at or after *pos: sets *nal and *len (trailing zero bytes, which belong to
  * the next 4-byte start code, excluded) and advances *pos. Returns 0 when there is none. */
 static int next_nal(const uint8_t *p, int size, int *pos, const uint8_t **nal, int *len)
@@ -26,13 +28,6 @@ static int next_nal(const uint8_t *p, int size, int *pos, const uint8_t **nal, i
     return 1;
 }
 
-static uint8_t *put_u16(uint8_t *w, int v)
-{
-    *w++ = (uint8_t)(v >> 8);
-    *w++ = (uint8_t)v;
-    return w;
-}
-
 int avcc_from_annexb(const uint8_t *p, int size, uint8_t **out, int *outlen)
 {
     const uint8_t *sps = NULL, *pps = NULL, *nal;
@@ -47,28 +42,9 @@ int avcc_from_annexb(const uint8_t *p, int size, uint8_t **out, int *outlen)
         else if ((nal[0] & 0x1f) == 8 && !pps)
             pps = nal, pps_len = len;
     }
-    if (!sps || !pps || sps_len > 0xffff || pps_len > 0xffff)
+    if (!sps || !pps)
         return -EINVAL;
-    int n = 6 + 2 + sps_len + 1 + 2 + pps_len;
-    uint8_t *buf = av_mallocz((size_t)n + AV_INPUT_BUFFER_PADDING_SIZE);
-    if (!buf)
-        return -ENOMEM;
-    uint8_t *w = buf;
-    *w++ = 1;      /* configurationVersion */
-    *w++ = sps[1]; /* profile_idc */
-    *w++ = sps[2]; /* constraint flags */
-    *w++ = sps[3]; /* level_idc */
-    *w++ = 0xff;   /* 6 reserved bits, lengthSizeMinusOne = 3 */
-    *w++ = 0xe1;   /* 3 reserved bits, one SPS */
-    w = put_u16(w, sps_len);
-    memcpy(w, sps, (size_t)sps_len);
-    w += sps_len;
-    *w++ = 1; /* one PPS */
-    w = put_u16(w, pps_len);
-    memcpy(w, pps, (size_t)pps_len);
-    *out = buf;
-    *outlen = n;
-    return 0;
+    return h264_avcc_build(sps, (size_t)sps_len, pps, (size_t)pps_len, out, outlen);
 }
 
 int avcc_packet_from_annexb(AVPacket *pkt)

@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "ingest/rtmp/bits.h"
+#include "media/bits.h"
 
 static uint32_t be(const uint8_t *p, int bytes)
 {

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "media/h264.h" /* struct avc_config, h264_sps_parse */
+
 #define FLV_VIDEO_AVC 7
 #define FLV_AUDIO_MP3 2
 #define FLV_AUDIO_AAC 10
@@ -44,26 +46,12 @@ int flv_mp3_header_parse(const uint8_t *p, size_t n, int *sample_rate, int *chan
 const char *flv_video_codec_name(int codec_id);
 const char *flv_audio_codec_name(int format);
 
-struct avc_config {
-    int profile_idc, level_idc;
-    bool constraint_set1;
-    int chroma_format_idc; /* 0 monochrome, 1 4:2:0, 2 4:2:2, 3 4:4:4 (1 below the high profiles) */
-    int bit_depth;         /* luma bits per sample, 8 below the high profiles */
-    int width, height;
-    int nal_length_size; /* 1, 2 or 4 */
-};
-
 /* Validates an AVCDecoderConfigurationRecord (version 1; 1..31 SPS and the PPS count with every
  * length nonzero and inside the body) and parses its first SPS. Returns 0, or -EINVAL with a
  * reason in why (a static string). */
 int flv_avc_config_parse(const uint8_t *p, size_t n, struct avc_config *c, const char **why);
-/* Parses an H.264 SPS NAL unit (with its 1-byte NAL header) for size, profile, chroma format and
- * bit depth. */
-int h264_sps_parse(const uint8_t *p, size_t n, struct avc_config *c);
 /* True when an AVCC frame is a sequence of nonzero NAL lengths that exactly fill it. */
 bool flv_avc_frame_valid(const uint8_t *p, size_t n, int nal_length_size);
-/* "High", "Main", "Constrained Baseline" ... */
-const char *h264_profile_name(int profile_idc, bool constraint_set1);
 
 struct aac_config {
     int object_type; /* 2 = AAC-LC, 5 = HE-AAC (SBR), 29 = HE-AACv2 */

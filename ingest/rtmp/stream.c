@@ -173,21 +173,6 @@ static uint8_t *extradata_copy(const uint8_t *p, size_t n)
     return e;
 }
 
-/* The SPS's chroma format and bit depth as a pixel format ("yuv444p", "yuv420p10"...), so that
- * sinks can tell what a player would have to decode. */
-static enum AVPixelFormat sps_pix_fmt(const struct avc_config *c)
-{
-    static const char *const chroma[4] = {"gray", "yuv420p", "yuv422p", "yuv444p"};
-    char name[24];
-    if (c->chroma_format_idc < 0 || c->chroma_format_idc > 3)
-        return AV_PIX_FMT_NONE;
-    if (c->bit_depth == 8)
-        snprintf(name, sizeof(name), "%s", chroma[c->chroma_format_idc]);
-    else
-        snprintf(name, sizeof(name), "%s%d", chroma[c->chroma_format_idc], c->bit_depth);
-    return av_get_pix_fmt(name); /* NONE for a depth FFmpeg has no format for */
-}
-
 static AVCodecParameters *video_par(const struct rtmp_stream *st)
 {
     AVCodecParameters *par = avcodec_parameters_alloc();
@@ -204,7 +189,7 @@ static AVCodecParameters *video_par(const struct rtmp_stream *st)
     par->profile =
         st->avc.profile_idc | (st->avc.profile_idc == 66 && st->avc.constraint_set1 ? 1 << 9 : 0);
     par->level = st->avc.level_idc;
-    par->format = sps_pix_fmt(&st->avc);
+    par->format = h264_pix_fmt(&st->avc);
     if (st->meta_vrate > 0 && st->meta_vrate < 1e6)
         par->bit_rate = (int64_t)(st->meta_vrate * 1000);
     return par;

@@ -9,6 +9,7 @@
 #include "ingest/rtmp/flv.h"
 #include "ingest/rtmp/rtmp_metrics.h"
 #include "ingest/rtmp/stream.h"
+#include "media/h264.h"
 
 struct queued {
     AVPacket *pkt; /* dts/pts not yet rebased */

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "ingest/rtmp/flv.h"
+#include "media/h264.h"
 #include "test.h"
 
 static size_t unhex(const char *h, uint8_t *out)

@@ -1,13 +1,17 @@
 /* H.264 sequence parameter set: just enough to learn the picture size and profile
  * (ITU-T H.264 7.3.2.1.1), including the high profiles' chroma format and scaling lists, frame
- * cropping and field coding. */
+ * cropping and field coding; and the avcC record from one SPS and one PPS. See h264.h. */
+#include "media/h264.h"
+
 #include <errno.h>
+#include <libavcodec/avcodec.h>
+#include <libavutil/pixdesc.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/alloc.h"
-#include "ingest/rtmp/bits.h"
-#include "ingest/rtmp/flv.h"
+#include "media/bits.h"
 
 #define MAX_DIMENSION 16384
 
@@ -174,4 +178,55 @@ int h264_sps_parse(const uint8_t *p, size_t n, struct avc_config *c)
 fail:
     free(rbsp);
     return ret;
+}
+
+static uint8_t *put_u16(uint8_t *w, size_t v)
+{
+    *w++ = (uint8_t)(v >> 8);
+    *w++ = (uint8_t)v;
+    return w;
+}
+
+int h264_avcc_build(const uint8_t *sps, size_t sps_len, const uint8_t *pps, size_t pps_len,
+                    uint8_t **out, int *outlen)
+{
+    *out = NULL;
+    *outlen = 0;
+    if (sps_len < 4 || sps_len > 0xffff || pps_len < 1 || pps_len > 0xffff)
+        return -EINVAL;
+    size_t n = 6 + 2 + sps_len + 1 + 2 + pps_len;
+    uint8_t *buf = av_mallocz(n + AV_INPUT_BUFFER_PADDING_SIZE);
+    if (!buf)
+        return -ENOMEM;
+    uint8_t *w = buf;
+    *w++ = 1;      /* configurationVersion */
+    *w++ = sps[1]; /* profile_idc */
+    *w++ = sps[2]; /* constraint flags */
+    *w++ = sps[3]; /* level_idc */
+    *w++ = 0xff;   /* 6 reserved bits, lengthSizeMinusOne = 3 */
+    *w++ = 0xe1;   /* 3 reserved bits, one SPS */
+    w = put_u16(w, sps_len);
+    memcpy(w, sps, sps_len);
+    w += sps_len;
+    *w++ = 1; /* one PPS */
+    w = put_u16(w, pps_len);
+    memcpy(w, pps, pps_len);
+    *out = buf;
+    *outlen = (int)n;
+    return 0;
+}
+
+/* The SPS's chroma format and bit depth as a pixel format ("yuv444p", "yuv420p10"...), so that
+ * sinks can tell what a player would have to decode. */
+enum AVPixelFormat h264_pix_fmt(const struct avc_config *c)
+{
+    static const char *const chroma[4] = {"gray", "yuv420p", "yuv422p", "yuv444p"};
+    char name[24];
+    if (c->chroma_format_idc < 0 || c->chroma_format_idc > 3)
+        return AV_PIX_FMT_NONE;
+    if (c->bit_depth == 8)
+        snprintf(name, sizeof(name), "%s", chroma[c->chroma_format_idc]);
+    else
+        snprintf(name, sizeof(name), "%s%d", chroma[c->chroma_format_idc], c->bit_depth);
+    return av_get_pix_fmt(name); /* NONE for a depth FFmpeg has no format for */
 }

@@ -1,7 +1,7 @@
 /* A bounds-checked MSB-first bit reader for codec headers (SPS, AudioSpecificConfig). Reading
  * past the end sets err and returns zeros, so parsers check err once at the end of a step. */
-#ifndef KIBITKA_INGEST_RTMP_BITS_H
-#define KIBITKA_INGEST_RTMP_BITS_H
+#ifndef KIBITKA_MEDIA_BITS_H
+#define KIBITKA_MEDIA_BITS_H
 
 #include <stdbool.h>
 #include <stddef.h>
