@@ -346,7 +346,7 @@ static void test_restart(void)
     /* old credentials no longer work; the selection stays */
     CHECK_EQ_INT(handle(a, req, old_n, &pc, &resp, out, &outlen), ICE_REJECT_USERNAME);
     struct sockaddr_storage sel;
-    bool nominated;
+    bool nominated = false;
     CHECK(ice_agent_selected(a, &sel, &nominated) && memcmp(&sel, &pa, sizeof(pa)) == 0);
     /* the first check on the new credentials selects its address, even without USE-CANDIDATE */
     char user[64];
