@@ -71,8 +71,8 @@ static void feed(struct ice_agent *a, const uint8_t *p, size_t n, const struct s
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     check_parse(data, size);
-    if (size > 4096)
-        return 0;
+    if (size > STUN_HEADER_LEN + 0xffff)
+        return 0; /* longer than any STUN message: stun_parse refused it */
 
     struct ice_agent *a;
     if (ice_agent_create(0, &a) != 0)
@@ -86,7 +86,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     from6.sin6_addr.s6_addr[15] = 1;
 
     feed(a, data, size, (struct sockaddr *)&from4, 1000000);
-    uint8_t copy[4096];
+    static uint8_t copy[STUN_HEADER_LEN + 0xffff];
     memcpy(copy, data, size);
     fix_up(copy, size);
     feed(a, copy, size, (struct sockaddr *)&from6, 2000000);
