@@ -256,6 +256,11 @@ enum sdp_setup sdp_answer_setup(enum sdp_setup offer);
 int sdp_answer_write(const struct sdp_offer *o, const struct sdp_choice *choices,
                      const struct sdp_local *local, struct buf *out, char *err, size_t errlen);
 
+/* Our host candidates as a=candidate lines (and a=end-of-candidates), as in an answer: also for
+ * the fragment that answers an ICE restart. */
+void sdp_write_candidates(struct buf *b, const struct sdp_local_candidate *cand, size_t n,
+                          bool end_of_candidates);
+
 /* A trickle ICE fragment (RFC 8840 application/trickle-ice-sdpfrag). */
 struct sdp_frag_media {
     char mid[SDP_MAX_MID + 1];

@@ -276,15 +276,7 @@ static void write_accepted(struct buf *b, const struct sdp_media *m, const struc
         write_ssrc(b, c, c->ssrc);
     if (c->rtx_ssrc)
         write_ssrc(b, c, c->rtx_ssrc);
-    for (size_t j = 0; j < l->n_cand; j++) {
-        const struct sdp_local_candidate *k = &l->cand[j];
-        bool udp = k->transport == SDP_TRANSPORT_UDP;
-        buf_printf(b, "a=candidate:%zu 1 %s %u %s %u typ host%s\r\n", j + 1, udp ? "udp" : "tcp",
-                   sdp_candidate_priority(k->transport, j, 1), k->addr, k->port,
-                   udp ? "" : " tcptype passive");
-    }
-    if (l->end_of_candidates)
-        buf_printf(b, "a=end-of-candidates\r\n");
+    sdp_write_candidates(b, l->cand, l->n_cand, l->end_of_candidates);
 }
 
 static int check_local(struct wr *w, const struct sdp_local *l)
@@ -348,4 +340,18 @@ int sdp_answer_write(const struct sdp_offer *o, const struct sdp_choice *choices
             write_rejected(out, &o->media[i]);
     }
     return 0;
+}
+
+void sdp_write_candidates(struct buf *b, const struct sdp_local_candidate *cand, size_t n,
+                          bool end_of_candidates)
+{
+    for (size_t j = 0; j < n; j++) {
+        const struct sdp_local_candidate *k = &cand[j];
+        bool udp = k->transport == SDP_TRANSPORT_UDP;
+        buf_printf(b, "a=candidate:%zu 1 %s %u %s %u typ host%s\r\n", j + 1, udp ? "udp" : "tcp",
+                   sdp_candidate_priority(k->transport, j, 1), k->addr, k->port,
+                   udp ? "" : " tcptype passive");
+    }
+    if (end_of_candidates)
+        buf_printf(b, "a=end-of-candidates\r\n");
 }

@@ -1,0 +1,151 @@
+/* What rtc/transport.c (the port, the tables, the demultiplexer) and rtc/session.c (one
+ * session's state machine) share. Not for users of the transport. */
+#ifndef KIBITKA_RTC_TRANSPORT_PRIV_H
+#define KIBITKA_RTC_TRANSPORT_PRIV_H
+
+#include <stdatomic.h>
+
+#include "rtc/dtls.h"
+#include "rtc/ice.h"
+#include "rtc/net.h"
+#include "rtc/rtp_reorder.h"
+#include "rtc/rtp_stats.h"
+#include "rtc/srtp.h"
+#include "rtc/transport.h"
+
+#define TABLE_BUCKETS 4096 /* power of two; chains stay short up to tens of thousands */
+#define PLI_INTERVAL_US 500000
+#define RTCP_INTERVAL_US 1000000
+#define NACK_INTERVAL_US 20000
+#define NACK_BATCH 64
+
+/* One validated path of a session, linked into the transport's path table. */
+struct path_ent {
+    struct rtc_path path;
+    struct rtc_session *s;
+    bool used;
+    int64_t last_us;
+    struct path_ent *next;
+};
+
+/* One accepted m-line we receive on. */
+struct in_stream {
+    int mline;
+    enum sdp_kind kind;
+    uint8_t pt;
+    int rtx_pt;         /* -1: none */
+    uint32_t clock;
+    uint32_t ssrc;      /* 0 until known (a=ssrc, or the first packet of pt) */
+    uint32_t rtx_ssrc;  /* 0 until known */
+    bool nack;          /* the sender takes NACKs (rtcp-fb nack) */
+    bool started;       /* stats initialised */
+    struct rtp_stats stats;
+    struct rtp_seq_unwrap unwrap;
+    struct rtp_reorder *reorder;
+    int64_t last_pli_us;
+    bool pli_wanted;
+    uint64_t lost;
+};
+
+enum drop_reason {
+    DROP_UNKNOWN_UFRAG,
+    DROP_UNKNOWN_PATH,
+    DROP_NOT_VALIDATED,
+    DROP_NO_KEYS,
+    DROP_SRTP,
+    DROP_RTP_MALFORMED,
+    DROP_RTCP_MALFORMED,
+    DROP_NO_STREAM,
+    DROP_DTLS_MALFORMED,
+    DROP_UNKNOWN_KIND,
+    DROP_COUNT
+};
+
+enum fail_reason {
+    FAIL_ICE_TIMEOUT,
+    FAIL_CONSENT,
+    FAIL_FINGERPRINT,
+    FAIL_DTLS_ALERT,
+    FAIL_DTLS_TIMEOUT,
+    FAIL_DTLS_OTHER,
+    FAIL_DTLS_CLOSED,
+    FAIL_SRTP,
+    FAIL_COUNT
+};
+
+struct rtc_transport_metrics {
+    atomic_int_fast64_t *sessions[3]; /* by enum rtc_session_kind */
+    atomic_int_fast64_t *failures[FAIL_COUNT];
+    atomic_int_fast64_t *dropped[DROP_COUNT];
+    atomic_int_fast64_t *stun_rejected[16]; /* by enum ice_result */
+    atomic_int_fast64_t *rtp_packets, *rtp_bytes, *rtp_lost, *nacks, *plis, *handshakes,
+        *rtx_packets;
+};
+
+struct rtc_session {
+    struct rtc_transport *t;
+    enum rtc_session_kind kind;
+    struct rtc_session_ops ops;
+    void *opaque;
+    char name[72];
+    struct ice_agent *ice;
+    struct rtc_dtls *dtls;
+    struct rtc_srtp *srtp;
+    enum rtc_dtls_role role;
+    struct rtc_dtls_fingerprint peer_fp;
+    bool dtls_started, connected, ended;
+    int in_callback; /* > 0 while a user callback runs: a destroy then is deferred */
+    bool destroy_pending;
+    struct path_ent paths[ICE_MAX_VALIDATED];
+    struct rtc_path selected;
+    bool have_selected;
+    struct in_stream in[SDP_MAX_MEDIA];
+    int nin;
+    uint32_t local_ssrc; /* the SSRC our RTCP is sent as */
+    bool rtcp_rsize;
+    struct loop_timer *timer;
+    int64_t timer_due_us;
+    int64_t created_us, next_rtcp_us, next_nack_us;
+    char ufrag[ICE_UFRAG_LEN + 1];
+    char remote_ufrag[SDP_MAX_UFRAG + 1], remote_pwd[SDP_MAX_UFRAG + 1];
+    struct rtc_session *next_ufrag; /* the transport's ufrag chain */
+    struct rtc_session *next_all, *prev_all;
+    uint64_t packets_in, bytes_in, nacks_sent, plis_sent;
+    uint8_t scratch[RTP_MTU + RTC_SRTP_MAX_TRAILER]; /* RTX unwrap, RTCP writes */
+};
+
+struct rtc_transport {
+    struct loop *loop;
+    struct rtc_net *net;
+    struct rtc_dtls_ctx *dtls;
+    struct rtc_session *ufrag_table[TABLE_BUCKETS];
+    struct path_ent *path_table[TABLE_BUCKETS];
+    struct rtc_session *all;
+    int nsessions, max_sessions;
+    uint64_t remb_bps;
+    uint64_t seed;
+    char addrs[RTC_MAX_CANDIDATE_ADDRS][64];
+    int naddrs;
+    bool tcp;
+    struct rtc_transport_metrics mx;
+};
+
+/* transport.c: the tables. */
+void transport_ufrag_add(struct rtc_transport *t, struct rtc_session *s);
+void transport_ufrag_remove(struct rtc_transport *t, struct rtc_session *s);
+void transport_path_add(struct rtc_transport *t, struct rtc_session *s, const struct rtc_path *p,
+                        int64_t now_us);
+void transport_paths_remove(struct rtc_transport *t, struct rtc_session *s);
+/* Counts a failure and logs it in one line. */
+void transport_count_failure(struct rtc_transport *t, enum fail_reason r);
+
+/* session.c: what the demultiplexer hands a session. */
+void session_on_stun(struct rtc_session *s, const struct rtc_path *from, const uint8_t *p,
+                     size_t n, int64_t now_us);
+void session_on_dtls(struct rtc_session *s, const struct rtc_path *from, const uint8_t *p,
+                     size_t n, int64_t now_us);
+void session_on_srtp(struct rtc_session *s, bool rtcp, uint8_t *p, size_t n, int64_t now_us);
+/* Ends s with reason (the user's closed is called) and frees it. */
+void session_fail(struct rtc_session *s, enum fail_reason r, const char *reason);
+
+#endif
