@@ -112,6 +112,30 @@ static struct hub_track track(AVCodecParameters *par, int fps)
     return (struct hub_track){.par = par, .time_base = {1, 1000}, .frame_rate = {fps, 1}};
 }
 
+/* Video (track 0, fps declared or 0) and AAC (track 1). */
+struct av {
+    AVCodecParameters *v, *a;
+    struct hub_track t[2];
+};
+
+/* ... and a fake sink's front-end started on them. */
+static void av_open(struct av *x, int fps, struct fake *s)
+{
+    x->v = par_new(AVMEDIA_TYPE_VIDEO, AV_CODEC_ID_H264);
+    x->a = par_new(AVMEDIA_TYPE_AUDIO, AV_CODEC_ID_AAC);
+    x->t[0] = track(x->v, fps);
+    x->t[1] = track(x->a, 0);
+    *s = (struct fake){0};
+    s->f = sink_front_create(&ops, s, false);
+    CHECK_EQ_INT(sink_front_start(s->f, x->t, 2), 2);
+}
+
+static void av_close(struct av *x)
+{
+    avcodec_parameters_free(&x->v);
+    avcodec_parameters_free(&x->a);
+}
+
 /* Gives one packet (ms) of track i; returns sink_front_packet's answer. */
 static bool give(struct fake *s, int i, int64_t dts, int64_t pts, bool key)
 {
@@ -229,12 +253,9 @@ static void test_start_hold_release(void)
  * started) holds nobody back: the video's packets are released as they come. */
 static void test_track_never_starts(void)
 {
-    AVCodecParameters *v = par_new(AVMEDIA_TYPE_VIDEO, AV_CODEC_ID_H264);
-    AVCodecParameters *a = par_new(AVMEDIA_TYPE_AUDIO, AV_CODEC_ID_AAC);
-    struct hub_track t[2] = {track(v, 0), track(a, 0)};
-    struct fake s = {0};
-    s.f = sink_front_create(&ops, &s, false);
-    CHECK_EQ_INT(sink_front_start(s.f, t, 2), 2);
+    struct av x;
+    struct fake s;
+    av_open(&x, 0, &s);
     CHECK_EQ_INT(sink_front_track(s.f, 0)->default_dur, 33); /* no frame rate: 30 fps */
     for (int i = 0; i < 10; i++) {
         CHECK(!give(&s, 0, i * 33, i * 33, false));
@@ -250,19 +271,15 @@ static void test_track_never_starts(void)
     CHECK_EQ_INT(count(&s, 'r'), 5);
     CHECK_EQ_INT(nth(&s, 'r', 4).dts, 4 * 33);
     sink_front_destroy(&s.f);
-    avcodec_parameters_free(&v);
-    avcodec_parameters_free(&a);
+    av_close(&x);
 }
 
 /* Packets held at teardown are freed, not released (ASan: no leak). */
 static void test_teardown_with_held(void)
 {
-    AVCodecParameters *v = par_new(AVMEDIA_TYPE_VIDEO, AV_CODEC_ID_H264);
-    AVCodecParameters *a = par_new(AVMEDIA_TYPE_AUDIO, AV_CODEC_ID_AAC);
-    struct hub_track t[2] = {track(v, 30), track(a, 0)};
-    struct fake s = {0};
-    s.f = sink_front_create(&ops, &s, false);
-    sink_front_start(s.f, t, 2);
+    struct av x;
+    struct fake s;
+    av_open(&x, 30, &s);
     CHECK(give(&s, 0, 0, 0, true));
     CHECK(give(&s, 1, 5, 5, false));
     CHECK(give(&s, 0, 33, 33, false));
@@ -273,19 +290,15 @@ static void test_teardown_with_held(void)
     /* never started: nothing held, nothing to free */
     s.f = sink_front_create(&ops, &s, false);
     sink_front_destroy(&s.f);
-    avcodec_parameters_free(&v);
-    avcodec_parameters_free(&a);
+    av_close(&x);
 }
 
 /* Drops are told after the start; the jump marks the next main-track keyframe only, once. */
 static void test_drop_and_jump(void)
 {
-    AVCodecParameters *v = par_new(AVMEDIA_TYPE_VIDEO, AV_CODEC_ID_H264);
-    AVCodecParameters *a = par_new(AVMEDIA_TYPE_AUDIO, AV_CODEC_ID_AAC);
-    struct hub_track t[2] = {track(v, 25), track(a, 0)};
-    struct fake s = {0};
-    s.f = sink_front_create(&ops, &s, false);
-    sink_front_start(s.f, t, 2);
+    struct av x;
+    struct fake s;
+    av_open(&x, 25, &s);
     CHECK(give(&s, 0, 100, 100, true));
     CHECK(give(&s, 0, 140, 140, false));
     CHECK(give(&s, 0, 140, 140, false)); /* dts does not increase */
@@ -308,24 +321,20 @@ static void test_drop_and_jump(void)
         }
     CHECK_EQ_INT(marked, 1);
     sink_front_destroy(&s.f);
-    avcodec_parameters_free(&v);
-    avcodec_parameters_free(&a);
+    av_close(&x);
 }
 
 /* Reconfigure: the video's one-frame duration follows a new declared frame rate; a different
  * track count changes nothing. */
 static void test_reconfigure(void)
 {
-    AVCodecParameters *v = par_new(AVMEDIA_TYPE_VIDEO, AV_CODEC_ID_H264);
-    AVCodecParameters *a = par_new(AVMEDIA_TYPE_AUDIO, AV_CODEC_ID_AAC);
-    struct hub_track t[2] = {track(v, 25), track(a, 0)};
-    struct fake s = {0};
-    s.f = sink_front_create(&ops, &s, false);
-    sink_front_start(s.f, t, 2);
+    struct av x;
+    struct fake s;
+    av_open(&x, 25, &s);
     CHECK(give(&s, 0, 0, 0, true));
-    CHECK_EQ_INT(sink_front_reconfigure(s.f, t, 1), -EINVAL);
+    CHECK_EQ_INT(sink_front_reconfigure(s.f, x.t, 1), -EINVAL);
     CHECK_EQ_INT(sink_front_track(s.f, 0)->default_dur, 40);
-    struct hub_track t2[2] = {track(v, 50), track(a, 0)};
+    struct hub_track t2[2] = {track(x.v, 50), track(x.a, 0)};
     sink_front_flush(s.f);
     CHECK_EQ_INT(sink_front_reconfigure(s.f, t2, 2), 0);
     CHECK_EQ_INT(sink_front_track(s.f, 0)->default_dur, 20);
@@ -338,8 +347,7 @@ static void test_reconfigure(void)
     CHECK_EQ_INT(nth(&s, 'r', 1).dts, 40);
     CHECK_EQ_INT(nth(&s, 'r', 1).dur, 20);
     sink_front_destroy(&s.f);
-    avcodec_parameters_free(&v);
-    avcodec_parameters_free(&a);
+    av_close(&x);
 }
 
 /* Audio-only, with the sink's pick taking MP3; keep_timestamps: no shift; the take may move dts
