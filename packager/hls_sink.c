@@ -9,7 +9,7 @@
 #include "core/alloc.h"
 #include "core/log.h"
 #include "media/fmp4.h"
-#include "media/timeline.h"
+#include "media/sink_front.h"
 #include "packager/hls_group.h"
 #include "packager/hls_ladder.h"
 #include "transcode/audio.h"
@@ -30,13 +30,14 @@ static void choose_target(struct hls_sink *k)
     /* The ceiling, with 10 ms of tolerance for timestamp rounding (2.004 s is a 2 s GOP). */
     int64_t t = (len - 10000 + 999999) / 1000000;
     k->target_s = t < 1 ? 1 : (int)t;
-    if (k->has_video)
+    bool has_video = sink_front_has_video(k->front);
+    if (has_video)
         k->max_seg_us = (int64_t)k->target_s * 1000000 + ROUNDING_SLACK_US;
     log_info("hls", k->name, "%s%s%s: target duration %d s (first segment %.3f s)",
              hls_stream_rendition(k->out[0].st), k->nout > 1 ? "+" : "",
              k->nout > 1 ? hls_stream_rendition(k->out[1].st) : "", k->target_s, (double)len / 1e6);
     /* No declared frame rate: frames per second of the first segment. */
-    if (!k->has_video || k->fr_frames < 2 || len <= 0)
+    if (!has_video || k->fr_frames < 2 || len <= 0)
         return;
     double fps = (double)k->fr_frames * 1e6 / (double)len;
     for (int o = 0; o < k->nout; o++) {
@@ -122,11 +123,12 @@ static void cut_before(struct hls_sink *k, int64_t dts, int64_t end, bool key)
 {
     if (!k->part_open)
         return;
-    if (k->has_video && key && dts - k->seg_start_us >= MIN_SEG_US) {
+    bool has_video = sink_front_has_video(k->front);
+    if (has_video && key && dts - k->seg_start_us >= MIN_SEG_US) {
         close_part(k, true);
         return;
     }
-    if (k->has_video && end - k->seg_start_us > k->max_seg_us) {
+    if (has_video && end - k->seg_start_us > k->max_seg_us) {
         if (!k->warned_long)
             log_warn("hls", k->name,
                      "no keyframe for %.3f s: cutting segments between "
@@ -137,7 +139,7 @@ static void cut_before(struct hls_sink *k, int64_t dts, int64_t end, bool key)
         return;
     }
     if (end - k->part_start_us > k->part_target_us) {
-        bool seg_end = !k->has_video && dts - k->seg_start_us + k->part_target_us > AUDIO_SEG_US;
+        bool seg_end = !has_video && dts - k->seg_start_us + k->part_target_us > AUDIO_SEG_US;
         close_part(k, seg_end);
     }
 }
@@ -146,10 +148,11 @@ static void cut_before(struct hls_sink *k, int64_t dts, int64_t end, bool key)
 static void emit(struct hls_sink *k, int idx, AVPacket *pkt)
 {
     struct track *t = &k->tr[idx];
-    if (idx == k->main) {
-        int64_t dts = av_rescale_q(pkt->dts, t->tb, US_TB);
-        int64_t end = av_rescale_q(pkt->dts + pkt->duration, t->tb, US_TB);
-        bool key = !t->video || (pkt->flags & AV_PKT_FLAG_KEY);
+    const struct sink_front_track *ft = sink_front_track(k->front, idx);
+    if (idx == sink_front_main(k->front)) {
+        int64_t dts = av_rescale_q(pkt->dts, ft->tb, US_TB);
+        int64_t end = av_rescale_q(pkt->dts + pkt->duration, ft->tb, US_TB);
+        bool key = !ft->video || (pkt->flags & AV_PKT_FLAG_KEY);
         if (k->disc_cut && pkt->dts == k->disc_dts) {
             k->disc_cut = false;
             if (k->part_open)
@@ -168,14 +171,14 @@ static void emit(struct hls_sink *k, int idx, AVPacket *pkt)
             k->part_independent = key;
         }
         k->part_end_us = end;
-        if (t->video && k->target_s == 0)
+        if (ft->video && k->target_s == 0)
             k->fr_frames++;
     }
     if (t->out < 0)
         return;
     if (k->out[t->out].clock == idx)
-        cut_own(k, t->out, av_rescale_q(pkt->dts, t->tb, US_TB),
-                av_rescale_q(pkt->dts + pkt->duration, t->tb, US_TB));
+        cut_own(k, t->out, av_rescale_q(pkt->dts, ft->tb, US_TB),
+                av_rescale_q(pkt->dts + pkt->duration, ft->tb, US_TB));
     if (k->failed)
         return;
     int err = fmp4_write(k->out[t->out].mux, t->mux, pkt);
@@ -185,60 +188,39 @@ static void emit(struct hls_sink *k, int idx, AVPacket *pkt)
 
 /* ---- packets ---- */
 
-static void drop(struct hls_sink *k, struct track *t, const char *why, int64_t dts)
+/* The front-end's drop: logged, the first and every 100th per track. */
+static void on_drop(void *opaque, int idx, const AVPacket *in, bool no_timestamp, int64_t dts)
 {
+    struct hls_sink *k = opaque;
+    struct track *t = &k->tr[idx];
+    (void)in;
     if (t->dropped++ % 100 == 0)
-        log_warn("hls", k->name, "dropped a packet (%s, dts %lld; %lld dropped on this track)", why,
-                 (long long)dts, (long long)t->dropped);
+        log_warn("hls", k->name, "dropped a packet (%s, dts %lld; %lld dropped on this track)",
+                 no_timestamp ? "no timestamp" : "dts does not increase", (long long)dts,
+                 (long long)t->dropped);
 }
 
-/* The stream starts at the first video keyframe (timeline.h); in feed mode (a rung) the source
- * sink already shifted the timeline, so nothing is. The keyframe's arrival is the wall clock of
- * the timeline's 0 for every rendition's PROGRAM-DATE-TIME: anchored once, so PDT advances by
- * the media's duration, not by the jitter of arrival times (which made Shaka Player and
- * video.js, which place segments by PDT, see holes and overlaps between segments). */
-static bool begin(struct hls_sink *k, const struct track *t, const AVPacket *in, int64_t wall_us)
+/* The front-end's begin: the stream starts at the first video keyframe (media/sink_front.h); in
+ * feed mode (a rung) the source sink already shifted the timeline, so nothing is. The keyframe's
+ * arrival is the wall clock of the timeline's 0 for every rendition's PROGRAM-DATE-TIME: anchored
+ * once, so PDT advances by the media's duration, not by the jitter of arrival times (which made
+ * Shaka Player and video.js, which place segments by PDT, see holes and overlaps between
+ * segments). */
+static void on_begin(void *opaque, int idx, const AVPacket *in, int64_t wall_us)
 {
-    if (k->started)
-        return true;
-    if (k->has_video && !(t->video && (in->flags & AV_PKT_FLAG_KEY)))
-        return false;
-    int64_t offset_us = tl_dts_us(in, t->tb);
-    if (offset_us == INT64_MIN)
-        return false;
-    if (k->feed)
-        offset_us = 0;
-    for (int i = 0; i < k->ntracks; i++)
-        k->tr[i].offset = av_rescale_q(offset_us, US_TB, k->tr[i].tb);
+    struct hls_sink *k = opaque;
+    AVRational tb = sink_front_track(k->front, idx)->tb;
     if (k->group)
         hls_group_set_clock(k->group, wall_us / 1000 * 1000); /* PDT has milliseconds */
     if (k->ladder && in->pts != AV_NOPTS_VALUE && in->pts > in->dts &&
-        av_rescale_q(in->pts - in->dts, t->tb, US_TB) <= MAX_REORDER_US)
+        av_rescale_q(in->pts - in->dts, tb, US_TB) <= MAX_REORDER_US)
         hls_ladder_set_reorder_delay(k->ladder, in->pts - in->dts);
-    k->started = true;
-    return true;
 }
 
-/* A shifted copy of in, or NULL when it must be dropped. */
-static AVPacket *normalize(struct hls_sink *k, struct track *t, const AVPacket *in)
+static int64_t queued_dts_us(const struct hls_sink *k, int idx)
 {
-    AVPacket *p;
-    switch (tl_shift(in, t->offset, &t->last_dts, &p)) {
-    case TL_NO_TIMESTAMP:
-        drop(k, t, "no timestamp", 0);
-        break;
-    case TL_NOT_INCREASING:
-        drop(k, t, "dts does not increase", in->dts - t->offset);
-        break;
-    default: /* kept, or from before the first keyframe */
-        break;
-    }
-    return p;
-}
-
-static int64_t queued_dts_us(const struct track *t)
-{
-    return av_rescale_q(t->q[t->q_head]->dts, t->tb, US_TB);
+    const struct track *t = &k->tr[idx];
+    return av_rescale_q(t->q[t->q_head]->dts, sink_front_track(k->front, idx)->tb, US_TB);
 }
 
 /* Writes queued packets in dts order across tracks, so that every part holds the audio of the
@@ -249,20 +231,21 @@ static int64_t queued_dts_us(const struct track *t)
  * so its cut precedes the audio of the new part. */
 static void drain(struct hls_sink *k, bool all)
 {
+    int main = sink_front_main(k->front);
     for (;;) {
         int best = -1;
         bool waiting = false, full = false;
-        for (int i = 0; i < k->ntracks; i++) {
+        for (int i = 0; i < sink_front_ntracks(k->front); i++) {
             struct track *t = &k->tr[i];
-            if (!t->used)
+            if (!sink_front_used(k->front, i))
                 continue;
             if (t->q_len == 0) {
                 waiting = true;
                 continue;
             }
             full |= t->q_len >= QUEUE_WAIT;
-            if (best < 0 || queued_dts_us(t) < queued_dts_us(&k->tr[best]) ||
-                (queued_dts_us(t) == queued_dts_us(&k->tr[best]) && i == k->main))
+            if (best < 0 || queued_dts_us(k, i) < queued_dts_us(k, best) ||
+                (queued_dts_us(k, i) == queued_dts_us(k, best) && i == main))
                 best = i;
         }
         if (best < 0 || (waiting && !all && !full))
@@ -278,19 +261,16 @@ static void drain(struct hls_sink *k, bool all)
     }
 }
 
-/* Queues t's held packet, whose duration is dur, and writes what the interleaving allows. */
-static void release_held(struct hls_sink *k, int idx, int64_t dur)
+/* The front-end's release: queues the packet, whose duration is known, and writes what the
+ * interleaving allows. */
+static void on_release(void *opaque, int idx, AVPacket *p)
 {
+    struct hls_sink *k = opaque;
     struct track *t = &k->tr[idx];
-    if (!t->held)
-        return;
-    t->held->duration = dur;
-    t->last_dur = dur;
     if (t->q_len == QUEUE_MAX)
         drain(k, true); /* cannot happen while QUEUE_WAIT < QUEUE_MAX; kept as a bound */
-    t->q[(t->q_head + t->q_len) % QUEUE_MAX] = t->held;
+    t->q[(t->q_head + t->q_len) % QUEUE_MAX] = p;
     t->q_len++;
-    t->held = NULL;
     drain(k, false);
 }
 
@@ -302,7 +282,6 @@ static void release_held(struct hls_sink *k, int idx, int64_t dur)
  * known (the first segment, no playlist yet) cuts nothing: it would choose too short a target. */
 static void mark_discontinuity(struct hls_sink *k, const AVPacket *p)
 {
-    k->disc_pending = false;
     if (!k->feed && k->target_s == 0)
         return;
     k->disc_cut = true;
@@ -311,24 +290,18 @@ static void mark_discontinuity(struct hls_sink *k, const AVPacket *p)
         hls_ladder_discontinuity(k->ladder, p->pts);
 }
 
-/* One packet of track idx as packaged (after the audio transcoder, if any). */
-static void take_packet(struct hls_sink *k, int idx, const AVPacket *in, int64_t wall_us)
+/* The front-end's take: one packet of track idx as packaged (after the audio transcoder, if
+ * any), on the timeline, before it is held: the ladder gets the video now. */
+static void on_take(void *opaque, int idx, AVPacket *p, bool disc, int64_t wall_us)
 {
+    struct hls_sink *k = opaque;
     struct track *t = &k->tr[idx];
-    if (!begin(k, t, in, wall_us))
-        return;
-    AVPacket *p = normalize(k, t, in);
-    if (!p)
-        return;
     p->dts += t->dts_lead;
-    if (k->disc_pending && idx == k->main && (!t->video || (p->flags & AV_PKT_FLAG_KEY)))
+    if (disc)
         mark_discontinuity(k, p);
     if (k->ladder && idx == k->ladder_track)
         hls_ladder_push(k->ladder, p, wall_us);
-    if (t->held)
-        release_held(k, idx, p->dts - t->held->dts);
-    t->held = p;
-    t->held_wall_us = wall_us;
+    t->last_wall_us = wall_us;
 }
 
 /* Audio to AAC: every AAC packet the transcoder has ready, on the track's AAC timeline. */
@@ -342,7 +315,7 @@ static void transcode_audio(struct hls_sink *k, int idx, const AVPacket *in, int
         abort();
     while (audio_transcoder_receive(t->atx, out) == 0) {
         out->stream_index = idx;
-        take_packet(k, idx, out, wall_us);
+        sink_front_packet(k->front, idx, out, wall_us);
         av_packet_unref(out);
     }
     av_packet_free(&out);
@@ -352,28 +325,23 @@ static void sink_packet(void *opaque, const struct hub_packet *hp)
 {
     struct hls_sink *k = opaque;
     int idx = hp->pkt->stream_index;
-    k->disc_pending |= hp->discontinuity && k->started;
-    if (k->failed || idx < 0 || idx >= k->ntracks || !k->tr[idx].used)
+    if (hp->discontinuity && sink_front_started(k->front))
+        sink_front_jump(k->front); /* a jump before the start cuts nothing */
+    if (k->failed || !sink_front_used(k->front, idx))
         return;
     if (k->tr[idx].atx)
         transcode_audio(k, idx, hp->pkt, hp->wallclock_us);
     else
-        take_packet(k, idx, hp->pkt, hp->wallclock_us);
+        sink_front_packet(k->front, idx, hp->pkt, hp->wallclock_us);
 }
 
 /* Writes every packet held or queued and closes the part and the segment: the end, or a
  * reconfiguration. */
 static void flush_all(struct hls_sink *k)
 {
-    if (!k->started || k->failed)
+    if (!sink_front_started(k->front) || k->failed)
         return;
-    /* The main track first: its last packet closes the last part's timeline. */
-    struct track *m = &k->tr[k->main];
-    release_held(k, k->main, m->last_dur > 0 ? m->last_dur : m->default_dur);
-    for (int i = 0; i < k->ntracks; i++) {
-        struct track *t = &k->tr[i];
-        release_held(k, i, t->last_dur > 0 ? t->last_dur : t->default_dur);
-    }
+    sink_front_flush(k->front); /* the main track first: it closes the last part's timeline */
     drain(k, true);
     if (k->part_open && !k->failed)
         close_part(k, true);
@@ -385,7 +353,7 @@ static void flush_all(struct hls_sink *k)
 static void sink_reconfigure(void *opaque, const struct hub_track *given, int ntracks)
 {
     struct hls_sink *k = opaque;
-    if (k->failed || ntracks != k->ntracks)
+    if (k->failed || ntracks != sink_front_ntracks(k->front))
         return;
     struct hub_track tracks[HUB_MAX_TRACKS];
     hls_sink_packaged_tracks(k, given, ntracks, tracks);
@@ -393,26 +361,28 @@ static void sink_reconfigure(void *opaque, const struct hub_track *given, int nt
     for (int o = 0; o < k->nout; o++) {
         bool video = false;
         for (int i = 0; i < ntracks; i++)
-            video |= k->tr[i].used && k->tr[i].video && k->tr[i].out == o;
+            video |= sink_front_used(k->front, i) && sink_front_track(k->front, i)->video &&
+                     k->tr[i].out == o;
         if (video && hls_sink_open_output(k, o, tracks, ntracks) < 0) {
             hls_sink_fail(k, "reopening the muxer", AVERROR(EINVAL));
             return;
         }
     }
-    for (int i = 0; i < ntracks; i++)
-        if (k->tr[i].used && k->tr[i].video && tracks[i].frame_rate.num > 0)
-            k->tr[i].default_dur = av_rescale_q(1, av_inv_q(tracks[i].frame_rate), k->tr[i].tb);
+    sink_front_reconfigure(k->front, tracks, ntracks); /* the new frame rate */
     if (k->ladder)
         hls_ladder_restart(k->ladder, &tracks[k->ladder_track]);
 }
 
-static void sink_end(void *opaque)
+/* flush: write what is held and queued (the end); not when the hub never started or this sink
+ * refused its start (destroy without end). */
+static void end_stream(struct hls_sink *k, bool flush)
 {
-    struct hls_sink *k = opaque;
-    for (int i = 0; i < k->ntracks; i++) /* the transcoded audio's last frames */
-        if (k->tr[i].atx && k->started && !k->failed)
-            transcode_audio(k, i, NULL, k->tr[i].held_wall_us);
-    flush_all(k);
+    bool write = flush && sink_front_started(k->front) && !k->failed;
+    for (int i = 0; i < sink_front_ntracks(k->front); i++) /* the transcoded audio's last frames */
+        if (k->tr[i].atx && write)
+            transcode_audio(k, i, NULL, k->tr[i].last_wall_us);
+    if (flush)
+        flush_all(k);
     k->ended = true;
     if (k->ladder)
         hls_ladder_finish(k->ladder); /* the group reaps it once its rungs are flushed */
@@ -423,19 +393,22 @@ static void sink_end(void *opaque)
         hls_group_end(k->group);
 }
 
+static void sink_end(void *opaque)
+{
+    end_stream(opaque, true);
+}
+
 static void sink_destroy(void *opaque)
 {
     struct hls_sink *k = opaque;
     /* A hub that never started, or whose start this sink refused, gets no end: the stream
      * still has to end so that it lingers out of the server. */
-    if (!k->ended) {
-        k->started = false; /* nothing more to cut */
-        sink_end(k);
-    }
+    if (!k->ended)
+        end_stream(k, false);      /* nothing more to cut */
+    sink_front_destroy(&k->front); /* frees the packets it holds */
     for (int i = 0; i < HUB_MAX_TRACKS; i++) {
         struct track *t = &k->tr[i];
         audio_transcoder_destroy(&t->atx);
-        av_packet_free(&t->held);
         for (; t->q_len > 0; t->q_len--, t->q_head = (t->q_head + 1) % QUEUE_MAX)
             av_packet_free(&t->q[t->q_head]);
     }
@@ -448,6 +421,14 @@ static void sink_destroy(void *opaque)
         hls_group_unref(k->group);
     free(k);
 }
+
+static const struct sink_front_ops front_ops = {
+    .pick = hls_sink_pick,
+    .begin = on_begin,
+    .drop = on_drop,
+    .take = on_take,
+    .release = on_release,
+};
 
 static const struct hub_sink_ops sink_ops = {
     .name = "hls",
@@ -463,6 +444,7 @@ void hls_sink_attach(struct hub *hub, struct hls_group *group, const struct hls_
 {
     struct hls_sink *k = xcalloc(1, sizeof(*k));
     k->group = hls_group_ref(group);
+    k->front = sink_front_create(&front_ops, k, false);
     k->cfg = *cfg;
     snprintf(k->name, sizeof(k->name), "%s", hub_name(hub));
     k->part_target_us = cfg->part_target_us;
@@ -476,6 +458,7 @@ struct hls_sink *hls_sink_feed_create(const char *name, struct hls_stream *st,
 {
     struct hls_sink *k = xcalloc(1, sizeof(*k));
     k->feed = true;
+    k->front = sink_front_create(&front_ops, k, true); /* already on the source's timeline */
     k->feed_st = hls_stream_ref(st);
     snprintf(k->name, sizeof(k->name), "%s", name);
     k->part_target_us = part_target_us;
@@ -485,7 +468,7 @@ struct hls_sink *hls_sink_feed_create(const char *name, struct hls_stream *st,
 int hls_sink_feed_start(struct hls_sink *k, const struct hub_track *video)
 {
     int rc = hls_sink_start(k, NULL, video, 1);
-    if (rc < 0 || !k->has_video) {
+    if (rc < 0 || !sink_front_has_video(k->front)) {
         k->failed = true;
         return rc < 0 ? rc : -EINVAL;
     }
@@ -500,12 +483,14 @@ void hls_sink_feed_packet(struct hls_sink *k, const AVPacket *pkt, int64_t wall_
 
 void hls_sink_feed_discontinuity(struct hls_sink *k)
 {
-    k->disc_pending = true;
+    sink_front_jump(k->front);
 }
 
 void hls_sink_feed_set_reorder_delay(struct hls_sink *k, int64_t delay)
 {
-    k->tr[k->main].dts_lead = -delay;
+    int main = sink_front_main(k->front);
+    if (main >= 0)
+        k->tr[main].dts_lead = -delay;
 }
 
 void hls_sink_feed_restart(struct hls_sink *k, const struct hub_track *video)

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "core/hub.h"
+#include "media/sink_front.h"
 #include "packager/hls_group.h"
 #include "packager/hls_ladder.h"
 #include "packager/hls_sink.h"
@@ -46,18 +47,14 @@ struct output {
 
 #define MAX_OUTPUTS 2
 
+/* The packager's side of a track; what was picked (used, video, time base) is the front-end's
+ * (media/sink_front.h: sink_front_track). */
 struct track {
-    bool used; /* packaged: cut, and written to an output or fed to the ladder */
-    int out;   /* output index, -1: not written (a video only fed to the ladder) */
-    int mux;   /* index in that output's muxer */
-    bool video;
-    AVRational tb;
-    int64_t offset;   /* subtracted from pts and dts (tb) */
-    int64_t dts_lead; /* then added to dts (feed mode: minus the source's reorder delay) */
-    int64_t last_dts; /* after the shift; INT64_MIN before the first packet */
-    int64_t last_dur, default_dur;
-    AVPacket *held; /* queued once the next packet gives its duration */
-    int64_t held_wall_us;
+    int out;              /* output index, -1: not written (a video only fed to the ladder) */
+    int mux;              /* index in that output's muxer */
+    int64_t dts_lead;     /* added to dts after the shift (feed mode: minus the source's reorder
+                           * delay) */
+    int64_t last_wall_us; /* arrival of the last packet taken */
     int64_t dropped;
     struct audio_transcoder *atx; /* non-AAC audio: transcoded to AAC before anything else */
     /* Packets with known durations, in dts order, waiting to be interleaved with the other
@@ -77,10 +74,11 @@ struct hls_sink {
     int nout;
     struct hls_ladder *ladder; /* owned by the group; ours to push to until finish */
     int ladder_track;
+    /* Track pick, the start and shift, one packet held per track: the front-end. Its main track
+     * is the one cuts follow (video if any, else audio). */
+    struct sink_front *front;
     struct track tr[HUB_MAX_TRACKS];
-    int ntracks;
-    int main; /* the track cuts follow: video if any, else audio */
-    bool has_video, started, failed, warned_long, ended;
+    bool failed, warned_long, ended;
     bool over_budget; /* admission control denied this stream its ladder: the source only */
     /* The segment and part being cut, on the main track's timeline (us after the shift). */
     bool seg_open, part_open, part_independent;
@@ -88,9 +86,9 @@ struct hls_sink {
     int target_s;
     int64_t max_seg_us;
     int64_t fr_frames; /* video frames in the first segment */
-    /* A timestamp jump (see mark_discontinuity): pending until the main track's next keyframe,
-     * whose dts (tb of the main track) then cuts the segment. */
-    bool disc_pending, disc_cut;
+    /* A timestamp jump (see mark_discontinuity): the front-end marks the main track's next
+     * keyframe (sink_front_jump), whose dts (tb of the main track) then cuts the segment. */
+    bool disc_cut;
     int64_t disc_dts;
 };
 
@@ -101,6 +99,9 @@ void hls_sink_fail(struct hls_sink *k, const char *what, int err);
 int hls_sink_accept(void *opaque, const struct hub_track *tracks, int ntracks, char *why,
                     size_t whylen);
 int hls_sink_start(void *opaque, struct hub *hub, const struct hub_track *hub_tracks, int ntracks);
+/* The front-end's pick (sink_front_ops.pick): non-AAC audio through the AAC transcoder. */
+bool hls_sink_pick(void *opaque, int i, const struct hub_track *ht, bool have_audio, AVRational *tb,
+                   int64_t *default_dur);
 /* The tracks as packaged: a transcoded audio track carries the AAC output's parameters. */
 void hls_sink_packaged_tracks(const struct hls_sink *k, const struct hub_track *in, int n,
                               struct hub_track *out);

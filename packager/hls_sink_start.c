@@ -6,27 +6,25 @@
 
 #include "core/log.h"
 #include "media/fmp4.h"
+#include "media/sink_front.h"
 #include "media/timeline.h"
 #include "packager/hls_sink_priv.h"
 #include "transcode/admission.h"
 
 /* ---- start ---- */
 
-static bool pick_track(struct hls_sink *k, int i, const struct hub_track *t, bool *has_audio)
+/* A track the front-end cannot mux as it is (H.264, AAC: media/sink_front.h): audio libavcodec
+ * decodes is transcoded to AAC (not in feed mode); anything else is left out. */
+bool hls_sink_pick(void *opaque, int i, const struct hub_track *t, bool have_audio, AVRational *tb,
+                   int64_t *default_dur)
 {
+    struct hls_sink *k = opaque;
     const AVCodecParameters *par = t->par;
     struct track *tr = &k->tr[i];
-    tr->tb = t->time_base;
-    if (tl_track_muxable(t, k->has_video, *has_audio, &tr->video, &tr->default_dur)) {
-        k->has_video |= tr->video;
-        *has_audio |= !tr->video;
-        return true;
-    }
-    if (par->codec_type == AVMEDIA_TYPE_AUDIO && !*has_audio && !k->feed &&
+    if (par->codec_type == AVMEDIA_TYPE_AUDIO && !have_audio && !k->feed &&
         audio_transcoder_create(par, t->time_base, 0, &tr->atx) == 0) {
-        *has_audio = true;
-        tr->tb = audio_transcoder_time_base(tr->atx);
-        tr->default_dur = 1024;
+        *tb = audio_transcoder_time_base(tr->atx);
+        *default_dur = 1024;
         log_info("hls", k->name, "track %d (%s) is transcoded to AAC for HLS", i,
                  avcodec_get_name(par->codec_id));
         return true;
@@ -45,9 +43,9 @@ static void describe_output(struct hls_sink *k, int o, const struct hub_track *t
     struct hls_variant_info *vi = &k->out[o].vi;
     for (int i = 0; i < ntracks; i++) {
         const AVCodecParameters *par = tracks[i].par;
-        if (!k->tr[i].used || k->tr[i].out != o)
+        if (!sink_front_used(k->front, i) || k->tr[i].out != o)
             continue;
-        if (k->tr[i].video) {
+        if (sink_front_track(k->front, i)->video) {
             pl_codec_avc(par->extradata, par->extradata_size, avc, sizeof(avc));
             vi->width = par->width;
             vi->height = par->height;
@@ -68,7 +66,7 @@ int hls_sink_open_output(struct hls_sink *k, int o, const struct hub_track *trac
     struct fmp4_track ft[HUB_MAX_TRACKS];
     int n = 0;
     for (int i = 0; i < ntracks; i++) {
-        if (!k->tr[i].used || k->tr[i].out != o)
+        if (!sink_front_used(k->front, i) || k->tr[i].out != o)
             continue;
         k->tr[i].mux = n;
         ft[n++] = (struct fmp4_track){tracks[i].par, tracks[i].time_base};
@@ -124,10 +122,10 @@ static void fit_ladder(struct hls_sink *k, const struct hub_track *tracks, int n
                        struct ladder *fitted)
 {
     *fitted = (struct ladder){.source = true};
-    if (!k->cfg.ladder || !k->has_video || k->over_budget)
+    if (!k->cfg.ladder || !sink_front_has_video(k->front) || k->over_budget)
         return;
     for (int i = 0; i < ntracks; i++)
-        if (k->tr[i].used && k->tr[i].video) {
+        if (sink_front_used(k->front, i) && sink_front_track(k->front, i)->video) {
             const AVCodecParameters *par = tracks[i].par;
             if (par->width > 0 && par->height > 0)
                 ladder_fit(k->cfg.ladder, par->width, par->height, fitted);
@@ -177,11 +175,11 @@ static void plan_outputs(struct hls_sink *k, int ntracks, const struct ladder *f
         if (fitted->source)
             video_out = add_output(k, "source", HLS_RENDITION_VARIANT);
         for (int i = 0; i < ntracks; i++)
-            if (k->tr[i].used && !k->tr[i].video)
+            if (sink_front_used(k->front, i) && !sink_front_track(k->front, i)->video)
                 audio_out = add_output(k, "audio", HLS_RENDITION_AUDIO);
     }
     for (int i = 0; i < ntracks; i++)
-        k->tr[i].out = k->tr[i].video ? video_out : audio_out;
+        k->tr[i].out = sink_front_track(k->front, i)->video ? video_out : audio_out;
 }
 
 /* Outputs that do not carry the main track cut their parts on their first track's time. */
@@ -189,10 +187,10 @@ static void assign_clocks(struct hls_sink *k)
 {
     for (int o = 0; o < k->nout; o++) {
         k->out[o].clock = -1;
-        if (k->tr[k->main].out == o)
+        if (k->tr[sink_front_main(k->front)].out == o)
             continue;
-        for (int i = k->ntracks - 1; i >= 0; i--)
-            if (k->tr[i].used && k->tr[i].out == o)
+        for (int i = sink_front_ntracks(k->front) - 1; i >= 0; i--)
+            if (sink_front_used(k->front, i) && k->tr[i].out == o)
                 k->out[o].clock = i;
     }
 }
@@ -279,34 +277,20 @@ int hls_sink_start(void *opaque, struct hub *hub, const struct hub_track *hub_tr
     struct hls_sink *k = opaque;
     struct hub_track tracks[HUB_MAX_TRACKS];
     const struct hub_track *given = hub_tracks;
-    int n = 0, audio = -1;
-    bool has_audio = false;
-    k->ntracks = ntracks;
-    for (int i = 0; i < ntracks; i++) {
-        k->tr[i].last_dts = INT64_MIN;
+    for (int i = 0; i < ntracks; i++)
         k->tr[i].out = -1;
-        if (!pick_track(k, i, &given[i], &has_audio))
-            continue;
-        k->tr[i].used = true;
-        n++;
-        if (k->tr[i].video)
-            k->main = i;
-        else
-            audio = i;
-    }
-    if (n == 0) {
+    if (sink_front_start(k->front, given, ntracks) == 0) {
         log_error("hls", k->name, "no track can be packaged; no HLS for this stream");
         return -ENOTSUP;
     }
-    if (!k->has_video)
-        k->main = audio;
-    k->max_seg_us = k->has_video ? FIRST_SEG_MAX_US : AUDIO_SEG_US;
+    int main = sink_front_main(k->front);
+    k->max_seg_us = sink_front_has_video(k->front) ? FIRST_SEG_MAX_US : AUDIO_SEG_US;
     hls_sink_packaged_tracks(k, given, ntracks, tracks);
     struct ladder fitted;
     if (k->feed) {
         k->out[0].st = hls_stream_ref(k->feed_st);
         k->nout = 1;
-        k->tr[k->main].out = 0;
+        k->tr[main].out = 0;
         fitted.nrungs = 0;
     } else {
         fit_ladder(k, tracks, ntracks, &fitted);

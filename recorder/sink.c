@@ -1,8 +1,8 @@
-/* The recorder's hub sink, on the network thread: normalises timestamps (as the HLS sink
- * does: the recording starts at the first video keyframe, every track shifted by its dts),
- * learns each packet's duration from the next one, muxes with media/fmp4 and cuts
- * fragments (about every fragment_seconds) and chunks (at the first keyframe past
- * chunk_seconds). Everything touching the disk is queued for the I/O thread (io.c). */
+/* The recorder's hub sink, on the network thread: its front-end (media/sink_front.h, as the HLS
+ * sink's) picks the tracks, starts the recording at the first video keyframe, shifts every track
+ * by its dts and gives each packet once the next one told its duration; this file muxes them with
+ * media/fmp4 and cuts fragments (about every fragment_seconds) and chunks (at the first keyframe
+ * past chunk_seconds). Everything touching the disk is queued for the I/O thread (io.c). */
 #include <errno.h>
 #include <libavutil/avutil.h>
 #include <stdio.h>
@@ -14,25 +14,19 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "media/fmp4.h"
-#include "media/timeline.h"
+#include "media/sink_front.h"
 #include "recorder/internal.h"
 
 #define US_TB ((AVRational){1, 1000000})
 
-struct track {
-    int mux; /* index in the muxer; -1: not recorded */
-    bool video;
-    AVRational tb;
-    int64_t offset, last_dts, last_dur, default_dur;
-    AVPacket *held; /* waits for the next packet to know its duration */
-};
-
 struct sink {
     struct recorder *r;
     char name[HUB_NAME_MAX + 1];
-    struct track tr[HUB_MAX_TRACKS];
-    int ntracks, main;
-    bool has_video, off, begun, failed;
+    /* Track pick, the start and shift, one packet held per track (media/sink_front.h); its main
+     * track (video if any, else audio) is the one cuts follow. */
+    struct sink_front *front;
+    int mux_idx[HUB_MAX_TRACKS]; /* each track's index in the muxer; -1: not recorded */
+    bool off, failed;
     struct fmp4 *mux;
     struct blob *init;
     struct upload_rec_info info;
@@ -230,95 +224,50 @@ static void cut(struct sink *k, int64_t dts_us, int64_t end_us, bool key)
         k->media_end_us = end_us;
 }
 
-/* Writes one packet whose duration is known. */
-static void emit(struct sink *k, int idx, AVPacket *p)
+/* The front-end's release: writes one packet whose duration is known, and frees it. */
+static void on_release(void *opaque, int idx, AVPacket *p)
 {
-    struct track *t = &k->tr[idx];
-    if (idx == k->main) {
+    struct sink *k = opaque;
+    const struct sink_front_track *t = sink_front_track(k->front, idx);
+    if (idx == sink_front_main(k->front)) {
         int64_t dts = av_rescale_q(p->dts, t->tb, US_TB);
         int64_t end = av_rescale_q(p->dts + p->duration, t->tb, US_TB);
         cut(k, dts, end, !t->video || (p->flags & AV_PKT_FLAG_KEY));
     }
-    if (!k->chunk_open || k->failed)
-        return; /* before the first chunk, or in a pause */
-    int err = fmp4_write(k->mux, t->mux, p);
-    if (err < 0)
-        fail(k, "muxing a packet", err);
+    if (k->chunk_open && !k->failed) { /* not before the first chunk, nor in a pause */
+        int err = fmp4_write(k->mux, k->mux_idx[idx], p);
+        if (err < 0)
+            fail(k, "muxing a packet", err);
+    }
+    av_packet_free(&p);
 }
 
 /* ---- packets ---- */
 
-/* The recording's timeline starts at the first video keyframe (media/timeline.h). */
-static bool begin(struct sink *k, const struct track *t, const AVPacket *in)
-{
-    if (k->begun)
-        return true;
-    if (k->has_video && !(t->video && (in->flags & AV_PKT_FLAG_KEY)))
-        return false;
-    int64_t offset_us = tl_dts_us(in, t->tb);
-    if (offset_us == INT64_MIN)
-        return false;
-    for (int i = 0; i < k->ntracks; i++)
-        k->tr[i].offset = av_rescale_q(offset_us, US_TB, k->tr[i].tb);
-    k->begun = true;
-    return true;
-}
-
-/* A shifted copy of in, or NULL when it must be dropped (no timestamp, before the start, dts
- * not increasing). */
-static AVPacket *normalize(struct track *t, const AVPacket *in)
-{
-    AVPacket *p;
-    tl_shift(in, t->offset, &t->last_dts, &p);
-    return p;
-}
-
-static void release_held(struct sink *k, int idx, int64_t dur)
-{
-    struct track *t = &k->tr[idx];
-    if (!t->held)
-        return;
-    t->held->duration = dur > 0 ? dur : t->default_dur;
-    t->last_dur = t->held->duration;
-    emit(k, idx, t->held);
-    av_packet_free(&t->held);
-}
-
+/* A jump flagged on a packet of a started stream's recorded track is noted after that track's
+ * previous packet was written: the chunk then ends before the next main-track keyframe written
+ * (see cut). */
 static void sink_packet(void *opaque, const struct hub_packet *hp)
 {
     struct sink *k = opaque;
-    int idx = hp->pkt->stream_index;
-    if (k->off || k->failed || idx < 0 || idx >= k->ntracks || k->tr[idx].mux < 0)
+    if (k->off || k->failed)
         return;
-    struct track *t = &k->tr[idx];
-    if (!begin(k, t, hp->pkt))
-        return;
-    AVPacket *p = normalize(t, hp->pkt);
-    if (p && t->held)
-        release_held(k, idx, p->dts - t->held->dts);
-    k->disc_pending |= hp->discontinuity;
-    if (p)
-        t->held = p;
+    if (sink_front_packet(k->front, hp->pkt->stream_index, hp->pkt, hp->wallclock_us))
+        k->disc_pending |= hp->discontinuity;
 }
 
 /* ---- start, end ---- */
 
-static bool pick_track(struct sink *k, int i, const struct hub_track *ht, bool *has_audio)
+/* The front-end's pick, for a track that is not H.264 or AAC: MP3 goes into MP4 as it is (object
+ * type 0x6B): source quality, no transcode. */
+static bool on_pick(void *opaque, int i, const struct hub_track *ht, bool have_audio,
+                    AVRational *tb, int64_t *default_dur)
 {
+    struct sink *k = opaque;
     const AVCodecParameters *par = ht->par;
-    struct track *t = &k->tr[i];
-    t->tb = ht->time_base;
-    t->last_dts = INT64_MIN;
-    if (tl_track_muxable(ht, k->has_video, *has_audio, &t->video, &t->default_dur)) {
-        k->has_video |= t->video;
-        *has_audio |= !t->video;
-        return true;
-    }
-    /* MP3 goes into MP4 as it is (object type 0x6B): source quality, no transcode. */
-    if (par->codec_type == AVMEDIA_TYPE_AUDIO && par->codec_id == AV_CODEC_ID_MP3 && !*has_audio) {
+    if (par->codec_type == AVMEDIA_TYPE_AUDIO && par->codec_id == AV_CODEC_ID_MP3 && !have_audio) {
         int rate = par->sample_rate > 0 ? par->sample_rate : 44100;
-        t->default_dur = av_rescale_q(1152, (AVRational){1, rate}, t->tb);
-        *has_audio = true;
+        *default_dur = av_rescale_q(1152, (AVRational){1, rate}, *tb);
         return true;
     }
     log_warn("recorder", k->name, "track %d (%s) is not recorded: only H.264, AAC and MP3 are", i,
@@ -353,27 +302,19 @@ static int sink_start(void *opaque, struct hub *hub, const struct hub_track *tra
     if (k->off)
         return 0; /* no warning from the hub: a choice, not a failure */
     struct fmp4_track ft[HUB_MAX_TRACKS];
-    int n = 0, audio = -1;
-    bool has_audio = false;
-    k->ntracks = ntracks;
-    for (int i = 0; i < ntracks; i++) {
-        k->tr[i].mux = -1;
-        if (!pick_track(k, i, &tracks[i], &has_audio))
-            continue;
-        k->tr[i].mux = n;
-        ft[n++] = (struct fmp4_track){tracks[i].par, tracks[i].time_base};
-        if (k->tr[i].video)
-            k->main = i;
-        else
-            audio = i;
-    }
-    if (n == 0) {
+    int n = 0;
+    if (sink_front_start(k->front, tracks, ntracks) == 0) {
         log_error("recorder", k->name, "no track can be recorded; not recorded");
         k->off = true;
         return 0;
     }
-    if (!k->has_video)
-        k->main = audio;
+    for (int i = 0; i < ntracks; i++) {
+        k->mux_idx[i] = -1;
+        if (!sink_front_used(k->front, i))
+            continue;
+        k->mux_idx[i] = n;
+        ft[n++] = (struct fmp4_track){tracks[i].par, tracks[i].time_base};
+    }
     if (fmp4_create(ft, n, k->name, &k->init, &k->mux) < 0) {
         k->off = true;
         return 0;
@@ -381,16 +322,12 @@ static int sink_start(void *opaque, struct hub *hub, const struct hub_track *tra
     return 0;
 }
 
-/* Writes the packets still held (their durations guessed from the previous ones). */
+/* Writes the packets still held (their durations guessed from the previous ones), the main
+ * track's first: it may open a cut. */
 static void release_all(struct sink *k)
 {
-    if (!k->begun || k->off || k->failed)
-        return;
-    struct track *m = &k->tr[k->main]; /* the main track first: it may open a cut */
-    release_held(k, k->main, m->last_dur);
-    for (int i = 0; i < k->ntracks; i++)
-        if (k->tr[i].mux >= 0)
-            release_held(k, i, k->tr[i].last_dur);
+    if (!k->off && !k->failed)
+        sink_front_flush(k->front);
 }
 
 /* The source's configuration changed (a new resolution): the chunk so far ends with the
@@ -400,20 +337,16 @@ static void release_all(struct sink *k)
 static void sink_reconfigure(void *opaque, const struct hub_track *tracks, int ntracks)
 {
     struct sink *k = opaque;
-    if (k->off || k->failed || ntracks != k->ntracks || !k->mux)
+    if (k->off || k->failed || ntracks != sink_front_ntracks(k->front) || !k->mux)
         return;
     release_all(k);
     close_chunk(k);
+    sink_front_reconfigure(k->front, tracks, ntracks); /* the new frame rate */
     struct fmp4_track ft[HUB_MAX_TRACKS];
     int n = 0;
-    for (int i = 0; i < ntracks; i++) {
-        struct track *t = &k->tr[i];
-        if (t->mux < 0)
-            continue;
-        ft[n++] = (struct fmp4_track){tracks[i].par, t->tb};
-        if (t->video && tracks[i].frame_rate.num > 0)
-            t->default_dur = av_rescale_q(1, av_inv_q(tracks[i].frame_rate), t->tb);
-    }
+    for (int i = 0; i < ntracks; i++)
+        if (sink_front_used(k->front, i))
+            ft[n++] = (struct fmp4_track){tracks[i].par, sink_front_track(k->front, i)->tb};
     fmp4_destroy(&k->mux);
     blob_unrefp(&k->init);
     int err = fmp4_create(ft, n, k->name, &k->init, &k->mux);
@@ -448,12 +381,16 @@ static void sink_destroy(void *opaque)
 {
     struct sink *k = opaque;
     sink_end(k); /* a no-op after end; a hub that never started has nothing to end */
-    for (int i = 0; i < HUB_MAX_TRACKS; i++)
-        av_packet_free(&k->tr[i].held);
+    sink_front_destroy(&k->front);
     fmp4_destroy(&k->mux);
     blob_unrefp(&k->init);
     free(k);
 }
+
+static const struct sink_front_ops front_ops = {
+    .pick = on_pick,
+    .release = on_release,
+};
 
 static const struct hub_sink_ops sink_ops = {
     .name = "recorder",
@@ -469,6 +406,7 @@ void recorder_on_hub(void *opaque, struct hub *hub)
     struct recorder *r = opaque;
     struct sink *k = xcalloc(1, sizeof(*k));
     k->r = r;
+    k->front = sink_front_create(&front_ops, k, false);
     snprintf(k->name, sizeof(k->name), "%s", hub_name(hub));
     k->chunk_us = (int64_t)(r->cfg.chunk_seconds * 1e6);
     k->frag_us = (int64_t)(r->cfg.fragment_seconds * 1e6);
