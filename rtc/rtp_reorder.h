@@ -56,8 +56,10 @@ enum {
 
 /* Copies the packet into the buffer. One of the values above, or -EMSGSIZE (larger than
  * RTP_MTU). The first packet pushed starts the sequence. A run of RTP_REORDER_RESTART_RUN
- * late packets in a row is a sender that jumped back: the buffer restarts at that packet (and
- * the next pop reports one skipped number, so that the caller asks for a keyframe). */
+ * packets in a row from more than `capacity` numbers back is a sender that jumped back: the
+ * buffer restarts at that packet (and the next pop reports one skipped number, so that the
+ * caller asks for a keyframe). Late packets nearer than that (repairs that came too late) are
+ * only dropped. */
 int rtp_reorder_push(struct rtp_reorder *r, const struct rtp_packet *pkt, int64_t now_us);
 
 /* 1 and *out: the next packet in sequence, with *skipped the numbers given up on just before
