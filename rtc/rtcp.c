@@ -447,6 +447,16 @@ int64_t rtcp_ntp_to_unix_us(uint64_t ntp)
     return sec * 1000000 + us;
 }
 
+int64_t rtcp_rtt_us(uint32_t arrival_mid, uint32_t lsr, uint32_t dlsr)
+{
+    if (lsr == 0)
+        return -1;
+    int32_t rtt = (int32_t)(arrival_mid - lsr - dlsr); /* 1/65536 s */
+    if (rtt < 0)
+        return -1;
+    return (int64_t)rtt * 1000000 / 65536;
+}
+
 void rtcp_ntp_map_init(struct rtcp_ntp_map *m, uint32_t clock_rate)
 {
     *m = (struct rtcp_ntp_map){.clock_rate = clock_rate};

@@ -166,6 +166,11 @@ static inline uint32_t rtcp_ntp_mid(uint64_t ntp)
     return (uint32_t)(ntp >> 16);
 }
 
+/* Round-trip time from a report block about our stream (RFC 3550 §6.4.1): the arrival time
+ * of the report (NTP, middle 32 bits) minus LSR minus DLSR, in microseconds; -1 when the block
+ * has no LSR or the result would be negative (clocks of the report's own making are off). */
+int64_t rtcp_rtt_us(uint32_t arrival_mid, uint32_t lsr, uint32_t dlsr);
+
 struct rtcp_ntp_map {
     bool valid;
     uint64_t ntp;

@@ -120,7 +120,9 @@ int rtp_reorder_push(struct rtp_reorder *r, const struct rtp_packet *pkt, int64_
         r->highest = ext - 1;
     }
     if (ext < r->head) {
-        if (++r->late_run < RTP_REORDER_RESTART_RUN)
+        /* Only packets from beyond the window count towards a restart: late repairs of numbers
+         * just given up on come in bursts after a loss and mean nothing of the kind. */
+        if (r->head - ext <= (int64_t)r->cfg.capacity || ++r->late_run < RTP_REORDER_RESTART_RUN)
             return RTP_REORDER_LATE;
         rtp_reorder_reset(r);
         r->skipped_pending = 1;

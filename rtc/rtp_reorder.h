@@ -56,8 +56,10 @@ enum {
 
 /* Copies the packet into the buffer. One of the values above, or -EMSGSIZE (larger than
  * RTP_MTU). The first packet pushed starts the sequence. A run of RTP_REORDER_RESTART_RUN
- * late packets in a row is a sender that jumped back: the buffer restarts at that packet (and
- * the next pop reports one skipped number, so that the caller asks for a keyframe). */
+ * packets in a row from more than `capacity` numbers back is a sender that jumped back: the
+ * buffer restarts at that packet (and the next pop reports one skipped number, so that the
+ * caller asks for a keyframe). Late packets nearer than that (repairs that came too late) are
+ * only dropped. */
 int rtp_reorder_push(struct rtp_reorder *r, const struct rtp_packet *pkt, int64_t now_us);
 
 /* 1 and *out: the next packet in sequence, with *skipped the numbers given up on just before
@@ -69,8 +71,9 @@ int rtp_reorder_pop(struct rtp_reorder *r, int64_t now_us, struct rtp_packet *ou
 int64_t rtp_reorder_deadline(const struct rtp_reorder *r);
 
 /* Missing numbers due for a NACK at now_us, at most cap into seqs, in sequence order; each
- * listed one counts as sent. rtt_us <= 0 means 100 ms. *want_pli (if not NULL) is set when
- * too many are missing for NACK to help. Returns how many were written. */
+ * listed one counts as sent. rtt_us <= 0 means 100 ms. *want_pli (if not NULL) is set, on
+ * every call while it lasts, when too many are missing for NACK to help (the caller paces its
+ * PLIs). Returns how many were written. */
 size_t rtp_reorder_nack(struct rtp_reorder *r, int64_t now_us, int64_t rtt_us, uint16_t *seqs,
                         size_t cap, bool *want_pli);
 

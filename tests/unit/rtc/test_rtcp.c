@@ -329,6 +329,11 @@ static void test_ntp(void)
     /* an hour later: 324,000,000 ticks, beyond what d << 32 could hold */
     CHECK_EQ_INT(rtcp_ntp_map_to_unix_us(&v, 0xFFFFFF00u + 324000000u, &tv), 0);
     CHECK_EQ_INT(tv, us + 3600000000ll);
+    /* RTT: the SR left at 10.0 s, the peer held it 0.25 s, its RR came back at 10.3125 s */
+    uint32_t lsr = rtcp_ntp_mid(10ull << 32), arrive = lsr + 20480;
+    CHECK_EQ_INT(rtcp_rtt_us(arrive, lsr, 16384), 62500);
+    CHECK_EQ_INT(rtcp_rtt_us(arrive, 0, 16384), -1);
+    CHECK_EQ_INT(rtcp_rtt_us(lsr, lsr, 16384), -1);
     uint64_t n2;
     CHECK_EQ_INT(rtcp_ntp_map_to_ntp(&a, 1000 + 48000, &n2), 0);
     CHECK(n2 == ntp + (1ull << 32));

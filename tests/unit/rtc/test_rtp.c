@@ -400,7 +400,11 @@ static void test_reorder_limits(void)
     CHECK_EQ_INT(pop(r, 1000, NULL), -1);
     CHECK_EQ_INT(pop(r, 201000, &sk), 1100);
     CHECK_EQ_INT(sk, 999);
-    /* a sender jumping back: after RTP_REORDER_RESTART_RUN late packets the buffer restarts */
+    /* a burst of late repairs from within the window does not restart anything */
+    for (int i = 0; i < 2 * RTP_REORDER_RESTART_RUN; i++)
+        push(r, (uint16_t)(1000 + i % 100), 250000, RTP_REORDER_LATE);
+    /* a sender jumping back: after RTP_REORDER_RESTART_RUN packets from beyond the window
+     * the buffer restarts */
     for (int i = 0; i < RTP_REORDER_RESTART_RUN - 1; i++)
         push(r, (uint16_t)(10 + i), 300000, RTP_REORDER_LATE);
     push(r, (uint16_t)(10 + RTP_REORDER_RESTART_RUN - 1), 300000, RTP_REORDER_STORED);
