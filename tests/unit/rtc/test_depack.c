@@ -390,6 +390,28 @@ static void test_h264_bad(const struct rtp *r, int n)
     depack_destroy(&d);
 }
 
+/* The lost packet was the last of an access unit (a second IDR slice with the marker): the
+ * unit is dropped when the next timestamp shows it ended, not handed on with a slice missing. */
+static void test_h264_lost_tail(void)
+{
+    static const uint8_t idr1[] = {0x65, 0x88, 0x80, 0x10}, idr2[] = {0x65, 0x88, 0x40, 0x10};
+    static const uint8_t p1[] = {0x41, 0x9a, 0x02};
+    struct depack *d;
+    depack_create(&depack_h264_ops, &(struct depack_params){.fmtp = fmtp_h264}, &d);
+    struct frames f = {0};
+    push_bytes(d, idr1, sizeof(idr1), 0, false, 1, &f);
+    struct rtp r = {.payload = p1, .len = sizeof(p1), .ts = 3000, .marker = true, .seq = 3};
+    push(d, &r, true, &f); /* seq 2 (idr2, the marker) lost */
+    CHECK_EQ_INT(f.n, 0);
+    CHECK_EQ_INT(f.requests, 1);
+    push_bytes(d, idr1, sizeof(idr1), 6000, false, 4, &f);
+    push_bytes(d, idr2, sizeof(idr2), 6000, true, 5, &f);
+    CHECK_EQ_INT(f.n, 1);
+    CHECK(f.n == 1 && f.pkt[0]->size == 16 && (f.pkt[0]->flags & AV_PKT_FLAG_KEY));
+    frames_free(&f);
+    depack_destroy(&d);
+}
+
 static void test_h264(void)
 {
     struct rtp r[MAX_PKTS];
@@ -431,6 +453,7 @@ static void test_h264(void)
     test_h264_loss(r, n, aus, naus);
     test_h264_no_marker(r, n, aus, naus);
     test_h264_bad(r, n);
+    test_h264_lost_tail();
     for (int i = 0; i < naus; i++)
         free(aus[i].avcc);
     free_rtp(r, n);
