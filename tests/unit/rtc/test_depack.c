@@ -525,6 +525,20 @@ static void test_vp8_descriptors(uint8_t *key, size_t key_len)
     push_bytes(d, pkt, key_len + 1, 102000, true, 9, &f);
     CHECK_EQ_INT(f.n, 6);
     CHECK_EQ_INT(f.requests, 1);
+    /* a keyframe over DEPACK_MAX_FRAME (70 x 60000 bytes) is dropped, the next one taken */
+    uint8_t *big = calloc(1, 60001);
+    big[0] = 0x10;
+    memcpy(big + 1, key, key_len);
+    push_bytes(d, big, 60001, 105000, false, 10, &f);
+    big[0] = 0x00;
+    for (int i = 0; i < 70; i++)
+        push_bytes(d, big, 60001, 105000, i == 69, 11 + (uint64_t)i, &f);
+    CHECK_EQ_INT(f.n, 6);
+    memcpy(pkt, "\x10", 1);
+    memcpy(pkt + 1, key, key_len);
+    CHECK_EQ_INT(push_bytes(d, pkt, key_len + 1, 108000, true, 81, &f), 0);
+    CHECK_EQ_INT(f.n, 7);
+    free(big);
     avcodec_parameters_free(&par);
     free(pkt);
     frames_free(&f);
