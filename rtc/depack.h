@@ -58,7 +58,9 @@ struct depack_frame {
     bool keyframe;
     /* The codec configuration changed with this frame (the first frame, or a new SPS/PPS or
      * VP8 size): depack_codecpar now gives the parameters for it and what follows (call
-     * hub_reconfigure before pushing it, or hub_start for the first). Always a keyframe. */
+     * hub_reconfigure before pushing it, or hub_start for the first). Always a keyframe.
+     * (Should both frames of one push change it, depack_codecpar gives the second's; the first's
+     * extradata is still in its side data.) */
     bool config_changed;
 };
 
@@ -66,7 +68,8 @@ struct depack_out {
     int nframes; /* 0..DEPACK_MAX_OUT, in decode order */
     struct depack_frame frames[DEPACK_MAX_OUT];
     /* Ask the sender for a keyframe (RTCP PLI): a loss, a dropped frame, a malformed packet,
-     * or the first packet without a keyframe to start from. Raised once per such event. */
+     * or a first frame that is not a keyframe. Raised once per wait for a keyframe; the caller
+     * repeats the PLI (rate limited) while depack_waiting_keyframe is true. */
     bool need_keyframe;
 };
 

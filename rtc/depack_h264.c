@@ -342,7 +342,11 @@ static int h264_codecpar(const struct depack *d, AVCodecParameters *par)
     par->extradata_size = h->avcc_len;
     par->width = h->cfg.width;
     par->height = h->cfg.height;
-    par->profile = h->cfg.profile_idc;
+    /* As the RTMP ingest: FFmpeg's value, with FF_PROFILE_H264_CONSTRAINED for constrained
+     * baseline. */
+    par->profile =
+        h->cfg.profile_idc |
+        (h->cfg.profile_idc == 66 && h->cfg.constraint_set1 ? FF_PROFILE_H264_CONSTRAINED : 0);
     par->level = h->cfg.level_idc;
     par->format = h264_pix_fmt(&h->cfg);
     return 0;

@@ -229,7 +229,7 @@ static void test_h264_clip(const struct rtp *r, int n, const struct au *aus, int
     CHECK_EQ_INT(par->codec_id, AV_CODEC_ID_H264);
     CHECK_EQ_INT(par->width, 176);
     CHECK_EQ_INT(par->height, 144);
-    CHECK_EQ_INT(par->profile, 66);
+    CHECK_EQ_INT(par->profile, 66 | FF_PROFILE_H264_CONSTRAINED); /* 42C00B */
     CHECK_EQ_INT(par->format, AV_PIX_FMT_YUV420P);
     CHECK(tb.num == 1 && tb.den == 90000);
     CHECK_EQ_INT(decode(AV_CODEC_ID_H264, par, &f, 176, 144), naus);
@@ -390,6 +390,28 @@ static void test_h264_bad(const struct rtp *r, int n)
     depack_destroy(&d);
 }
 
+/* The lost packet was the last of an access unit (a second IDR slice with the marker): the
+ * unit is dropped when the next timestamp shows it ended, not handed on with a slice missing. */
+static void test_h264_lost_tail(void)
+{
+    static const uint8_t idr1[] = {0x65, 0x88, 0x80, 0x10}, idr2[] = {0x65, 0x88, 0x40, 0x10};
+    static const uint8_t p1[] = {0x41, 0x9a, 0x02};
+    struct depack *d;
+    depack_create(&depack_h264_ops, &(struct depack_params){.fmtp = fmtp_h264}, &d);
+    struct frames f = {0};
+    push_bytes(d, idr1, sizeof(idr1), 0, false, 1, &f);
+    struct rtp r = {.payload = p1, .len = sizeof(p1), .ts = 3000, .marker = true, .seq = 3};
+    push(d, &r, true, &f); /* seq 2 (idr2, the marker) lost */
+    CHECK_EQ_INT(f.n, 0);
+    CHECK_EQ_INT(f.requests, 1);
+    push_bytes(d, idr1, sizeof(idr1), 6000, false, 4, &f);
+    push_bytes(d, idr2, sizeof(idr2), 6000, true, 5, &f);
+    CHECK_EQ_INT(f.n, 1);
+    CHECK(f.n == 1 && f.pkt[0]->size == 16 && (f.pkt[0]->flags & AV_PKT_FLAG_KEY));
+    frames_free(&f);
+    depack_destroy(&d);
+}
+
 static void test_h264(void)
 {
     struct rtp r[MAX_PKTS];
@@ -431,6 +453,7 @@ static void test_h264(void)
     test_h264_loss(r, n, aus, naus);
     test_h264_no_marker(r, n, aus, naus);
     test_h264_bad(r, n);
+    test_h264_lost_tail();
     for (int i = 0; i < naus; i++)
         free(aus[i].avcc);
     free_rtp(r, n);
@@ -502,6 +525,20 @@ static void test_vp8_descriptors(uint8_t *key, size_t key_len)
     push_bytes(d, pkt, key_len + 1, 102000, true, 9, &f);
     CHECK_EQ_INT(f.n, 6);
     CHECK_EQ_INT(f.requests, 1);
+    /* a keyframe over DEPACK_MAX_FRAME (70 x 60000 bytes) is dropped, the next one taken */
+    uint8_t *big = calloc(1, 60001);
+    big[0] = 0x10;
+    memcpy(big + 1, key, key_len);
+    push_bytes(d, big, 60001, 105000, false, 10, &f);
+    big[0] = 0x00;
+    for (int i = 0; i < 70; i++)
+        push_bytes(d, big, 60001, 105000, i == 69, 11 + (uint64_t)i, &f);
+    CHECK_EQ_INT(f.n, 6);
+    memcpy(pkt, "\x10", 1);
+    memcpy(pkt + 1, key, key_len);
+    CHECK_EQ_INT(push_bytes(d, pkt, key_len + 1, 108000, true, 81, &f), 0);
+    CHECK_EQ_INT(f.n, 7);
+    free(big);
     avcodec_parameters_free(&par);
     free(pkt);
     frames_free(&f);

@@ -7,6 +7,7 @@
 #   h264.rtp  its RTP (max payload 400 bytes: FU-A, STAP-A and single NAL packets)
 #   vp8.ivf   176x144, 10 frames, keyframes at 0 and 5;  vp8.rtp  its RTP (RFC 7741)
 #   opus.rtp  0.2 s of a 440 Hz tone, libopus stereo 20 ms frames
+# and the seeds of tests/fuzz/fuzz_depack.c from them (fuzz_seeds.py).
 set -euo pipefail
 cd "$(dirname "$0")"
 src="-f lavfi -i testsrc2=size=176x144:rate=30 -frames:v 10"
@@ -40,4 +41,5 @@ capture h264.rtp 47120 -i h264.264 -c copy
 capture vp8.rtp 47122 -i vp8.ivf -c copy
 capture opus.rtp 47124 -f lavfi -i sine=frequency=440:sample_rate=48000 -t 0.2 -ac 2 \
     -c:a libopus -b:a 64k
+python3 fuzz_seeds.py # the fuzz target's seeds from these captures
 ls -l h264.264 h264.rtp vp8.ivf vp8.rtp opus.rtp
