@@ -8,8 +8,8 @@
  * 20 ms initial timeout, and the waits poll next_timeout_us in steps of at most 5 ms, bounded at 5
  * s.
  *
- * KIBITKA_DTLS_SEED_OUT=FILE writes the client's first datagram (a ClientHello) to FILE, for the
- * fuzz corpus. */
+ * KIBITKA_DTLS_SEED_DIR=DIR writes fuzz seeds there (tests/fuzz/corpus/fuzz_dtls/): the
+ * client's ClientHello and the server's first flight. */
 #include <errno.h>
 #include <stdlib.h>
 #include <time.h>
@@ -209,6 +209,26 @@ static void check_rtcp(struct rtc_srtp *tx, struct rtc_srtp *rx, uint32_t ssrc)
     CHECK_EQ_INT(rtc_srtp_unprotect_rtcp(rx, pkt, &len), -EBADMSG);
 }
 
+/* A fuzz seed (tests/fuzz/fuzz_dtls.c's input format): a mode byte, then each queued datagram
+ * after a 2-byte length. Only when KIBITKA_DTLS_SEED_DIR is set. */
+static void write_seed(const char *name, int mode, const struct queue *q)
+{
+    const char *dir = getenv("KIBITKA_DTLS_SEED_DIR");
+    char path[512];
+    if (!dir || snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path))
+        return;
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return;
+    fputc(mode, f);
+    for (int i = 0; i < q->n; i++) {
+        fputc((int)(q->len[i] >> 8), f);
+        fputc((int)(q->len[i] & 0xff), f);
+        fwrite(q->data[i], 1, q->len[i], f);
+    }
+    fclose(f);
+}
+
 static void test_handshake(const char *profiles, enum rtc_srtp_profile want)
 {
     struct rtc_dtls_ctx *cctx = make_ctx(profiles), *sctx = make_ctx(profiles);
@@ -219,14 +239,12 @@ static void test_handshake(const char *profiles, enum rtc_srtp_profile want)
     CHECK_EQ_INT(rtc_dtls_srtp_keys(p.client, &kc), -EAGAIN);
     CHECK_EQ_INT(rtc_dtls_start(p.client, clock_mono_us()), 0);
     CHECK(p.cq.n >= 1); /* the ClientHello (and a retransmission on a slow box) */
-    const char *seed = getenv("KIBITKA_DTLS_SEED_OUT");
-    if (seed && p.cq.n) {
-        FILE *f = fopen(seed, "wb");
-        if (f) {
-            fwrite(p.cq.data[0], 1, p.cq.len[0], f);
-            fclose(f);
-        }
-    }
+    if (!profiles)
+        write_seed("client_hello", 0, &p.cq);
+    deliver(&p.cq, p.server);
+    CHECK(p.sq.n >= 1); /* ServerHello .. ServerHelloDone */
+    if (!profiles)
+        write_seed("server_flight", 1, &p.sq);
     pump(&p);
     CHECK_EQ_INT(rtc_dtls_state(p.client), RTC_DTLS_CONNECTED);
     CHECK_EQ_INT(rtc_dtls_state(p.server), RTC_DTLS_CONNECTED);
