@@ -10,8 +10,12 @@
  *
  * KIBITKA_DTLS_SEED_DIR=DIR writes fuzz seeds there (tests/fuzz/corpus/fuzz_dtls/): the
  * client's ClientHello and the server's first flight. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -507,6 +511,130 @@ static void test_handshake_timeout(void)
     rtc_dtls_ctx_destroy(&sctx);
 }
 
+/* ---- interop: `openssl s_client -dtls1_2 -use_srtp` against a server endpoint ----
+ * Over a loopback UDP socket. s_client prints the keying material it exports with the same
+ * label; RFC 5764 §4.2 lays it out as client key, server key, client salt, server salt, which
+ * checks our split against another implementation. */
+
+static int run(const char *cmd)
+{
+    int r = system(cmd);
+    return r == 0 ? 0 : -1;
+}
+
+struct udp_peer {
+    int fd;
+    struct sockaddr_in addr;
+    int have_addr;
+};
+
+static void udp_send(void *opaque, const uint8_t *data, size_t len)
+{
+    struct udp_peer *u = opaque;
+    if (u->have_addr)
+        (void)sendto(u->fd, data, len, 0, (struct sockaddr *)&u->addr, sizeof(u->addr));
+}
+
+/* "sha256 Fingerprint=AB:CD..." from `openssl x509 -fingerprint` to our parser's form. */
+static int read_fingerprint(const char *cert, struct rtc_dtls_fingerprint *fp)
+{
+    char cmd[600], line[300];
+    snprintf(cmd, sizeof(cmd), "openssl x509 -in %s -noout -fingerprint -sha256", cert);
+    FILE *f = popen(cmd, "r");
+    if (!f)
+        return -1;
+    int ok = fgets(line, sizeof(line), f) != NULL;
+    pclose(f);
+    char *eq = ok ? strchr(line, '=') : NULL;
+    if (!eq)
+        return -1;
+    eq[strcspn(eq, "\r\n")] = '\0';
+    char sdp[300];
+    snprintf(sdp, sizeof(sdp), "sha-256 %s", eq + 1);
+    return rtc_dtls_fingerprint_parse(sdp, fp);
+}
+
+static void hex(const uint8_t *b, size_t n, char *out)
+{
+    for (size_t i = 0; i < n; i++)
+        sprintf(out + 2 * i, "%02X", b[i]);
+}
+
+static void test_interop_s_client(void)
+{
+    char dir[] = "/tmp/kibitka-dtls-XXXXXX", cmd[1024];
+    if (run("openssl version >/dev/null 2>&1") != 0 || !mkdtemp(dir)) {
+        fprintf(stderr, "test_dtls: interop with openssl s_client skipped (no openssl)\n");
+        return;
+    }
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "
+             "%s/k.pem -out %s/c.pem -subj /CN=interop -days 1 >/dev/null 2>&1",
+             dir, dir);
+    struct rtc_dtls_fingerprint fp;
+    CHECK_EQ_INT(run(cmd), 0);
+    snprintf(cmd, sizeof(cmd), "%s/c.pem", dir);
+    CHECK_EQ_INT(read_fingerprint(cmd, &fp), 0);
+
+    struct udp_peer u = {.fd = socket(AF_INET, SOCK_DGRAM, 0)};
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof(a);
+    CHECK(u.fd >= 0 && bind(u.fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+          getsockname(u.fd, (struct sockaddr *)&a, &alen) == 0);
+    struct rtc_dtls_ctx *sctx = make_ctx(NULL);
+    struct rtc_dtls *s = rtc_dtls_create(sctx, RTC_DTLS_SERVER, &fp, udp_send, &u, clock_mono_us());
+    snprintf(cmd, sizeof(cmd),
+             "openssl s_client -dtls1_2 -connect 127.0.0.1:%d -use_srtp SRTP_AES128_CM_SHA1_80 "
+             "-keymatexport EXTRACTOR-dtls_srtp -keymatexportlen 60 -cert %s/c.pem -key %s/k.pem "
+             "</dev/null 2>&1",
+             ntohs(a.sin_port), dir, dir);
+    FILE *out = popen(cmd, "r");
+    CHECK(out != NULL);
+    int64_t end = clock_mono_us() + 10000000;
+    while (out && rtc_dtls_state(s) == RTC_DTLS_HANDSHAKING && clock_mono_us() < end) {
+        struct pollfd pfd = {.fd = u.fd, .events = POLLIN};
+        int64_t t = rtc_dtls_next_timeout_us(s, clock_mono_us());
+        int ms = t < 0 || t > 100000 ? 100 : (int)(t / 1000);
+        if (poll(&pfd, 1, ms) == 1) {
+            uint8_t buf[2048];
+            alen = sizeof(u.addr);
+            ssize_t n = recvfrom(u.fd, buf, sizeof(buf), 0, (struct sockaddr *)&u.addr, &alen);
+            u.have_addr = 1;
+            if (n > 0)
+                rtc_dtls_feed(s, buf, (size_t)n, clock_mono_us());
+        } else
+            rtc_dtls_on_timeout(s, clock_mono_us());
+    }
+    CHECK_EQ_INT(rtc_dtls_state(s), RTC_DTLS_CONNECTED);
+    struct rtc_srtp_keys k;
+    char want[130] = "", line[512];
+    if (rtc_dtls_srtp_keys(s, &k) == 0) {
+        CHECK_EQ_INT(k.profile, RTC_SRTP_AES128_CM_SHA1_80);
+        hex(k.client_key, 16, want);
+        hex(k.server_key, 16, want + 32);
+        hex(k.client_salt, 14, want + 64);
+        hex(k.server_salt, 14, want + 92);
+    }
+    int seen = 0;
+    while (out && fgets(line, sizeof(line), out)) {
+        char *km = strstr(line, "Keying material: ");
+        if (km) {
+            km += strlen("Keying material: ");
+            km[strcspn(km, "\r\n")] = '\0';
+            CHECK_STREQ(km, want);
+            seen = 1;
+        }
+    }
+    CHECK(seen);
+    if (out)
+        pclose(out);
+    rtc_dtls_destroy(&s);
+    rtc_dtls_ctx_destroy(&sctx);
+    close(u.fd);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    run(cmd);
+}
+
 int main(void)
 {
     test_fingerprint_string();
@@ -517,5 +645,6 @@ int main(void)
     test_garbage();
     test_retransmit();
     test_handshake_timeout();
+    test_interop_s_client();
     return test_report("test_dtls");
 }
