@@ -273,6 +273,20 @@ void rtc_dtls_ctx_fingerprint_bytes(const struct rtc_dtls_ctx *ctx,
     *out = ctx->fp;
 }
 
+int rtc_dtls_ctx_digest(const struct rtc_dtls_ctx *ctx, enum rtc_dtls_hash hash,
+                        struct rtc_dtls_fingerprint *out)
+{
+    const EVP_MD *md = hash_md(hash);
+    X509 *cert = SSL_CTX_get0_certificate(ctx->ssl_ctx);
+    unsigned n = 0;
+    memset(out, 0, sizeof(*out));
+    if (!md || !cert || !X509_digest(cert, md, out->md, &n) || n > sizeof(out->md))
+        return -EINVAL;
+    out->hash = hash;
+    out->len = (uint8_t)n;
+    return 0;
+}
+
 /* ---- the output BIO ---- */
 
 static void out_flush(struct rtc_dtls *d)
@@ -339,6 +353,7 @@ static int verify_cb(int ok, X509_STORE_CTX *store)
     X509 *cert = X509_STORE_CTX_get_current_cert(store);
     if (!cert || !fingerprint_matches(cert, &d->peer)) {
         d->fp_mismatch = 1;
+        X509_STORE_CTX_set_error(store, X509_V_ERR_CERT_REJECTED); /* alert: bad_certificate */
         return 0;
     }
     return 1;
@@ -347,10 +362,10 @@ static int verify_cb(int ok, X509_STORE_CTX *store)
 static void info_cb(const SSL *ssl, int where, int ret)
 {
     struct rtc_dtls *d = SSL_get_app_data(ssl);
-    if (!d || !(where & SSL_CB_READ_ALERT))
+    /* Only what the peer sent, and only fatal ones: close_notify is seen as
+     * SSL_ERROR_ZERO_RETURN, alerts we send follow an error that says more. */
+    if (!d || !(where & SSL_CB_ALERT) || !(where & SSL_CB_READ) || (ret >> 8) != SSL3_AL_FATAL)
         return;
-    if ((ret & 0xff) == SSL_AD_CLOSE_NOTIFY)
-        return; /* seen as SSL_ERROR_ZERO_RETURN */
     snprintf(d->alert, sizeof(d->alert), "DTLS alert: %s", SSL_alert_desc_string_long(ret));
 }
 

@@ -71,6 +71,9 @@ const char *rtc_dtls_ctx_fingerprint(const struct rtc_dtls_ctx *ctx);
 /* The same, as bytes (for tests and for a peer made from this ctx). */
 void rtc_dtls_ctx_fingerprint_bytes(const struct rtc_dtls_ctx *ctx,
                                     struct rtc_dtls_fingerprint *out);
+/* The certificate's fingerprint with another hash (sha-1, sha-384, sha-512): 0 or -EINVAL. */
+int rtc_dtls_ctx_digest(const struct rtc_dtls_ctx *ctx, enum rtc_dtls_hash hash,
+                        struct rtc_dtls_fingerprint *out);
 
 enum rtc_dtls_role {
     RTC_DTLS_CLIENT, /* a=setup:active on our side: we send the ClientHello */
