@@ -410,16 +410,16 @@ struct rtc_dtls *rtc_dtls_create(struct rtc_dtls_ctx *ctx, enum rtc_dtls_role ro
     d->deadline_us = now_us + ctx->handshake_timeout_us;
     d->state = RTC_DTLS_HANDSHAKING;
 
-    BIO *wbio = NULL;
     d->ssl = SSL_new(ctx->ssl_ctx);
-    d->rbio = BIO_new(BIO_s_mem());
-    wbio = BIO_new(ctx->out_method);
-    if (!d->ssl || !d->rbio || !wbio)
+    BIO *rbio = BIO_new(BIO_s_mem());
+    BIO *wbio = BIO_new(ctx->out_method);
+    if (!d->ssl || !rbio || !wbio)
         goto fail;
-    BIO_set_mem_eof_return(d->rbio, -1); /* empty: "retry", not end of stream */
+    BIO_set_mem_eof_return(rbio, -1); /* empty: "retry", not end of stream */
     BIO_set_data(wbio, d);
-    SSL_set_bio(d->ssl, d->rbio, wbio); /* the SSL owns both now */
-    wbio = NULL;
+    SSL_set_bio(d->ssl, rbio, wbio); /* the SSL owns both now */
+    d->rbio = rbio;
+    rbio = wbio = NULL;
     SSL_set_app_data(d->ssl, d);
     if (!SSL_set_mtu(d->ssl, ctx->mtu))
         goto fail;
@@ -432,9 +432,8 @@ struct rtc_dtls *rtc_dtls_create(struct rtc_dtls_ctx *ctx, enum rtc_dtls_role ro
 fail:
     log_error("rtc", NULL, "DTLS session: %s", ERR_reason_error_string(ERR_peek_last_error()));
     ERR_clear_error();
+    BIO_free(rbio);
     BIO_free(wbio);
-    if (!d->ssl)
-        BIO_free(d->rbio);
     SSL_free(d->ssl);
     free(d);
     return NULL;
