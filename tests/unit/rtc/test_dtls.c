@@ -607,8 +607,9 @@ static void test_interop_s_client(void)
              dir, dir);
     struct rtc_dtls_fingerprint fp;
     CHECK_EQ_INT(run(cmd), 0);
-    snprintf(cmd, sizeof(cmd), "%s/c.pem", dir);
-    CHECK_EQ_INT(read_fingerprint(cmd, &fp), 0);
+    char cert[64];
+    snprintf(cert, sizeof(cert), "%s/c.pem", dir);
+    CHECK_EQ_INT(read_fingerprint(cert, &fp), 0);
 
     struct udp_peer u = {.fd = socket(AF_INET, SOCK_DGRAM, 0)};
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
