@@ -1,5 +1,6 @@
 #include "core/config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -35,6 +36,13 @@ static const struct flag flags[] = {
       "HTTP listener: /hls, /health, /metrics"),
     F("rtmp", FLAG_STR, rtmp_addr, "0.0.0.0:1935", "ADDR:PORT",
       "RTMP listener for publishers: rtmp://HOST:PORT/live/<key>"),
+    F("rtc", FLAG_STR, rtc_addr, "0.0.0.0:7880", "ADDR:PORT",
+      "WebRTC port for WHIP publishers: UDP, and ICE-TCP on the same port number; 'off' turns "
+      "WebRTC off"),
+    F("public-ip", FLAG_STR_LIST, public_ips, NULL, "IP",
+      "address WebRTC peers are told to reach (a host candidate; repeatable, IPv4 or IPv6); "
+      "default: the --rtc address, or every non-loopback address of this host when that is "
+      "0.0.0.0"),
     F("data", FLAG_STR, data_dir, "./kibitka-data", "DIR",
       "where kibitka keeps its files: the SQLite database by default, the recording spool "
       "(DATA/spool) and, by default, the recordings (DATA/recordings)"),
@@ -352,6 +360,14 @@ static int check_text(const struct config *cfg, FILE *err)
         return bad(cfg, err, "http", cfg->http_addr, "is not ADDR:PORT (e.g. 0.0.0.0:8080)");
     if (net_parse_addr(cfg->rtmp_addr, &ss) < 0)
         return bad(cfg, err, "rtmp", cfg->rtmp_addr, "is not ADDR:PORT (e.g. 0.0.0.0:1935)");
+    if (strcmp(cfg->rtc_addr, "off") != 0 && net_parse_addr(cfg->rtc_addr, &ss) < 0)
+        return bad(cfg, err, "rtc", cfg->rtc_addr, "is not ADDR:PORT (e.g. 0.0.0.0:7880) or off");
+    for (int i = 0; i < cfg->public_ips.n; i++) {
+        struct in6_addr a6;
+        const char *ip = cfg->public_ips.v[i];
+        if (inet_pton(AF_INET, ip, &a6) != 1 && inet_pton(AF_INET6, ip, &a6) != 1)
+            return bad(cfg, err, "public-ip", ip, "is not an IPv4 or IPv6 address");
+    }
     if (db[0] && strncmp(db, "sqlite:", 7) != 0 && strncmp(db, "postgres://", 11) != 0 &&
         strncmp(db, "postgresql://", 13) != 0)
         return bad(cfg, err, "db", db, "is not sqlite:PATH or postgres://...");

@@ -20,6 +20,8 @@ struct config_list {
 struct config {
     char *http_addr;     /* --http ADDR:PORT */
     char *rtmp_addr;     /* --rtmp ADDR:PORT */
+    char *rtc_addr;      /* --rtc ADDR:PORT, or "off" */
+    struct config_list public_ips; /* --public-ip IP, repeatable */
     char *data_dir;      /* --data DIR: the database file and, later, the recording spool */
     char *db_url;        /* --db: sqlite:PATH or postgres://...; "" = sqlite:DATA/kibitka.db */
     bool force_new_db;   /* --force-new-db: start on an empty database beside recordings */

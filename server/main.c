@@ -45,6 +45,8 @@
 #include "recorder/upload.h"
 #include "server/cli.h"
 #include "server/whip_glue.h"
+#include "rtc/net.h"
+#include "rtc/transport.h"
 #include "storage/storage.h"
 #include "transcode/admission.h"
 #include "transcode/ladder.h"
@@ -70,6 +72,8 @@ struct app {
     struct rtmp_server *rtmp;
     struct whip *whip; /* POST /whip: WebRTC publishers */
     int http_fd, rtmp_fd; /* bound listeners, -1 once handed to their server */
+    int rtc_udp_fd, rtc_tcp_fd; /* the WebRTC port (--rtc), -1 once handed to the transport */
+    struct rtc_transport *rtc;
     struct data_lock *data_lock;
     int sigfd;
     int stop_signal;
@@ -236,6 +240,14 @@ static int bind_listeners(struct app *app)
             return -1;
         }
         *l[i].fd = fd;
+    }
+    if (strcmp(app->cfg.rtc_addr, "off") != 0) {
+        int err = rtc_net_open(app->cfg.rtc_addr, true, &app->rtc_udp_fd, &app->rtc_tcp_fd);
+        if (err < 0) {
+            log_error("main", NULL, "cannot bind %s for WebRTC (UDP and TCP): %s",
+                      app->cfg.rtc_addr, strerror(-err));
+            return -1;
+        }
     }
     return 0;
 }
@@ -464,7 +476,21 @@ static int start(struct app *app)
     if (start_recordings(app) < 0)
         return -1;
     app->spool_dir = config_spool_dir(c);
+    if (app->rtc_udp_fd >= 0) {
+        struct rtc_transport_config tc = {
+            .udp_fd = app->rtc_udp_fd,
+            .tcp_fd = app->rtc_tcp_fd,
+            .public_ips = (const char *const *)c->public_ips.v,
+            .n_public_ips = c->public_ips.n,
+            .metrics = app->metrics,
+        };
+        app->rtc = rtc_transport_create(app->loop, &tc);
+        app->rtc_udp_fd = app->rtc_tcp_fd = -1; /* the transport's now, even when it failed */
+        if (!app->rtc)
+            return -1;
+    }
     struct whip_config wc = {
+        .rtc = app->rtc,
         .open_publish = c->open_publish,
         .auth = app->auth,
         .hubs = app->hubs,
@@ -540,6 +566,7 @@ static void stop(struct app *app)
     hls_server_destroy(&app->hls);
     hub_registry_destroy(&app->hubs);
     admission_destroy(&app->admission); /* after every sink that could ask it */
+    rtc_transport_destroy(&app->rtc); /* after whip_shutdown: no session is left */
     loop_destroy(&app->loop); /* runs what the key worker posted last, freeing it */
     whip_destroy(&app->whip); /* after the loop: a late wake-up of its queue still finds it */
     db_close(&app->db);       /* an abandoned upload worker never touches the db again */
@@ -551,6 +578,10 @@ static void stop(struct app *app)
         close(app->http_fd);
     if (app->rtmp_fd >= 0)
         close(app->rtmp_fd);
+    if (app->rtc_udp_fd >= 0)
+        close(app->rtc_udp_fd);
+    if (app->rtc_tcp_fd >= 0)
+        close(app->rtc_tcp_fd);
     data_lock_release(&app->data_lock); /* last: nothing touches the spool any more */
 }
 
@@ -582,7 +613,7 @@ static int parse_ladder(struct app *app)
 
 static int serve(int argc, char **argv)
 {
-    static struct app app = {.http_fd = -1, .rtmp_fd = -1};
+    static struct app app = {.http_fd = -1, .rtmp_fd = -1, .rtc_udp_fd = -1, .rtc_tcp_fd = -1};
     if (config_wants_help(argc, argv)) {
         config_print_help(stdout);
         return 0;
@@ -602,9 +633,13 @@ static int serve(int argc, char **argv)
     int rc = 1;
     if (start(&app) == 0) {
         http_server_set_ready(app.http, true);
-        log_info("main", NULL, "kibitka %s ready: rtmp %s (port %d), http %s (port %d)%s",
+        char rtc[96] = "";
+        if (app.rtc)
+            snprintf(rtc, sizeof(rtc), ", webrtc %s (port %d)", app.cfg.rtc_addr,
+                     rtc_transport_port(app.rtc));
+        log_info("main", NULL, "kibitka %s ready: rtmp %s (port %d), http %s (port %d)%s%s",
                  KIBITKA_VERSION, app.cfg.rtmp_addr, rtmp_server_port(app.rtmp), app.cfg.http_addr,
-                 http_server_port(app.http),
+                 http_server_port(app.http), rtc,
                  app.cfg.open_publish ? ", open publish: any key publishes under its own name"
                                       : ", publishing with stream keys");
         if (loop_run(app.loop) == 0) {

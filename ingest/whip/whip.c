@@ -19,58 +19,11 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/metrics.h"
+#include "ingest/whip/whip_priv.h"
 
 #define SESSION_PREFIX "/whip/session/"
 #define ID_LEN 24 /* hex characters of a session id: 96 random bits */
 #define KEY_MAX 128
-
-enum job_kind { JOB_POST, JOB_PATCH, JOB_DELETE };
-
-/* A request on its way to, and through, the network thread. Owns copies of what it needs. */
-struct job {
-    struct whip *w;
-    enum job_kind kind;
-    char *stream; /* POST /whip/<stream>, or NULL */
-    char *key;    /* the bearer token (POST) */
-    char *body;
-    size_t body_len;
-    char *if_match;
-    char id[ID_LEN + 1]; /* PATCH, DELETE */
-    char client[64];
-    struct whip_response *resp;
-    void (*done)(void *done_ctx);
-    void *done_ctx;
-    struct publish_auth_req *auth_req; /* while the key is being checked */
-    struct job *next;                  /* in w->checking */
-};
-
-struct whip_session {
-    struct whip *w;
-    char id[ID_LEN + 1];
-    unsigned etag_gen;
-    struct hub *hub;
-    char client[64];
-    struct whip_session *next;
-};
-
-struct whip {
-    struct loop *loop;
-    struct whip_config cfg;
-    char **ice_links;
-    struct whip_session *sessions; /* network thread only */
-    struct job *checking;          /* POSTs waiting for their key check */
-    /* Requests from the HTTP threads, oldest first, until the network thread takes them. Under
-     * lock, with stopping: once whip_shutdown has set it, whip_http answers 503 itself, so no
-     * HTTP connection stays suspended on a request nobody will answer (MHD aborts at stop when
-     * one does). */
-    pthread_mutex_t lock;
-    struct job *incoming, **incoming_tail;
-    bool stopping;
-    atomic_int nsessions;
-    struct {
-        atomic_int_fast64_t *requests, *refused, *sessions;
-    } mx;
-};
 
 void whip_response_clear(struct whip_response *resp)
 {
@@ -131,7 +84,7 @@ static struct whip_session *session_find(struct whip *w, const char *id)
 }
 
 /* Ends s's publish, unlinks and frees it. */
-static void session_end(struct whip_session *s, const char *reason)
+void whip_session_end(struct whip_session *s, const char *reason)
 {
     struct whip *w = s->w;
     for (struct whip_session **pp = &w->sessions; *pp; pp = &(*pp)->next)
@@ -140,6 +93,7 @@ static void session_end(struct whip_session *s, const char *reason)
             break;
         }
     log_info("whip", hub_name(s->hub), "publish from %s ended: %s", s->client, reason);
+    whip_media_stop(s); /* the WebRTC session first: no packet reaches the hub after its end */
     hub_set_stop(s->hub, NULL, NULL);
     hub_end(s->hub);
     hub_unrefp(&s->hub);
@@ -151,7 +105,7 @@ static void session_end(struct whip_session *s, const char *reason)
 /* The API ended the stream (deleted, key rotated with end_live). */
 static void stop_requested(void *opaque, const char *reason)
 {
-    session_end(opaque, reason);
+    whip_session_end(opaque, reason);
 }
 
 static void random_id(char out[ID_LEN + 1])
@@ -169,19 +123,6 @@ static void set_etag(struct whip_session *s, struct whip_response *resp)
     snprintf(tag, sizeof(tag), "\"%s-%u\"", s->id, s->etag_gen);
     free(resp->etag);
     resp->etag = xstrdup(tag);
-}
-
-/* Starts the WebRTC session of s from the offer and writes the answer into resp (body,
- * content type, Link headers). 0, or a negative errno with the reason in why. */
-static int media_start(struct whip_session *s, const char *offer, size_t len,
-                       struct whip_response *resp, char *why, size_t whylen)
-{
-    /* The WebRTC transport (rtc/) is not wired in yet (issue 13): no session can carry media. */
-    (void)offer;
-    (void)len;
-    (void)resp;
-    snprintf(why, whylen, "WHIP media transport is not available in this build yet");
-    return -ENOSYS;
 }
 
 /* Claims name for the job's publish and starts its WebRTC session. */
@@ -211,10 +152,10 @@ static void start_publish(struct job *j, const char *name, const struct hub_publ
     metrics_set(w->mx.sessions, atomic_load(&w->nsessions));
     hub_set_stop(hub, stop_requested, s);
     char why[256] = "";
-    err = media_start(s, j->body, j->body_len, j->resp, why, sizeof(why));
+    err = whip_media_start(s, j->body, j->body_len, j->resp, why, sizeof(why));
     if (err < 0) {
-        session_end(s, why);
-        answer(j->resp, err == -ENOSYS ? 501 : 400, "%s", why);
+        whip_session_end(s, why);
+        answer(j->resp, err == -EINVAL ? 400 : err == -EBUSY ? 503 : 500, "%s", why);
         return;
     }
     char loc[sizeof(SESSION_PREFIX) + ID_LEN];
@@ -296,7 +237,7 @@ static void on_job(struct job *j)
     if (!s) {
         answer(j->resp, 404, "no such WHIP session");
     } else if (j->kind == JOB_DELETE) {
-        session_end(s, "DELETE from the publisher");
+        whip_session_end(s, "DELETE from the publisher");
         j->resp->status = 200;
     } else {
         unsigned st = check_if_match(s, j->if_match);
@@ -511,7 +452,7 @@ void whip_shutdown(struct whip *w)
         j = next;
     }
     while (w->sessions)
-        session_end(w->sessions, "server stopping");
+        whip_session_end(w->sessions, "server stopping");
     while (w->checking) {
         j = w->checking;
         w->checking = j->next;

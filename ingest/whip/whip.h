@@ -26,6 +26,7 @@ struct hub_registry;
 struct loop;
 struct metrics;
 struct publish_auth;
+struct rtc_transport;
 struct whip;
 
 /* One HTTP request, as the HTTP layer collected it. Valid during whip_http only. */
@@ -60,6 +61,7 @@ struct whip_config {
     bool open_publish;          /* any key publishes a stream of the key's name (development) */
     struct publish_auth *auth;  /* key checks when open_publish is off; NULL: every key fails */
     struct hub_registry *hubs;
+    struct rtc_transport *rtc;  /* the WebRTC port the sessions run on */
     struct metrics *metrics;    /* kibitka_whip_* figures; NULL: none */
     /* Link header value for each --ice-server (RFC 9725 §4.6), or NULL/0. Copied. */
     const char *const *ice_links;

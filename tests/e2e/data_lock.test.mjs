@@ -34,7 +34,7 @@ test('a second server on a data directory in use is refused; the first keeps rec
     const [http, rtmp] = [await freePort(), await freePort()];
     const before = dirSnapshot(path.join(data, 'recordings'));
     const second = spawnSync(binary, ['serve', '--data', data, '--http', `127.0.0.1:${http}`,
-      '--rtmp', `127.0.0.1:${rtmp}`, '--ladder', 'none'], { encoding: 'utf8', timeout: 20000 });
+      '--rtmp', `127.0.0.1:${rtmp}`, '--rtc', '127.0.0.1:0', '--ladder', 'none'], { encoding: 'utf8', timeout: 20000 });
     t.diagnostic(`second server: exit ${second.status}, stderr ${JSON.stringify(second.stderr)}`);
     assert.equal(second.status, 1, 'the second server exits 1');
     assert.match(second.stderr, new RegExp(`data directory ${data} is in use by pid ${srv.proc.pid}\\n$`));

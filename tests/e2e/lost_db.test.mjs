@@ -16,7 +16,7 @@ const clip = testClip({ seconds: 6, size: '640x360' });
 async function serveOnce(data, extra = [], env = {}) {
   const [http, rtmp] = [await freePort(), await freePort()];
   return spawnSync(binary, ['serve', '--data', data, '--http', `127.0.0.1:${http}`,
-    '--rtmp', `127.0.0.1:${rtmp}`, '--ladder', 'none', ...extra],
+    '--rtmp', `127.0.0.1:${rtmp}`, '--rtc', '127.0.0.1:0', '--ladder', 'none', ...extra],
   { encoding: 'utf8', timeout: 20000, env: { ...process.env, ...env } });
 }
 

@@ -35,9 +35,11 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export async function startServer(extra = [], env = {}, { launcher = [] } = {}) {
   const http = await freePort();
   const rtmp = await freePort();
+  const rtc = await freePort();
   // Each server gets its own data directory (its SQLite database) unless the test names one.
   const dataDir = mkdtempSync(path.join(workDir, 'data-'));
   const args = ['serve', '--http', `127.0.0.1:${http}`, '--rtmp', `127.0.0.1:${rtmp}`,
+    ...(extra.includes('--rtc') ? [] : ['--rtc', `127.0.0.1:${rtc}`]),
     ...(extra.includes('--data') ? [] : ['--data', dataDir]),
     ...(extra.includes('--ladder') ? [] : ['--ladder', 'none']), ...extra];
   const proc = spawn(launcher[0] || binary, [...launcher.slice(1), ...(launcher.length ? [binary] : []), ...args], {
@@ -49,7 +51,7 @@ export async function startServer(extra = [], env = {}, { launcher = [] } = {}) 
   proc.stderr.on('data', (d) => { log += d; });
   const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
   const srv = {
-    proc, http, rtmp, exited, dataDir,
+    proc, http, rtmp, rtc, exited, dataDir,
     base: `http://127.0.0.1:${http}`,
     rtmpUrl: (key) => `rtmp://127.0.0.1:${rtmp}/live/${key}`,
     log: () => log,

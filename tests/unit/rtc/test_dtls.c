@@ -8,10 +8,14 @@
  * 20 ms initial timeout, and the waits poll next_timeout_us in steps of at most 5 ms, bounded at 5
  * s.
  *
- * KIBITKA_DTLS_SEED_OUT=FILE writes the client's first datagram (a ClientHello) to FILE, for the
- * fuzz corpus. */
+ * KIBITKA_DTLS_SEED_DIR=DIR writes fuzz seeds there (tests/fuzz/corpus/fuzz_dtls/): the
+ * client's ClientHello and the server's first flight. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -209,6 +213,26 @@ static void check_rtcp(struct rtc_srtp *tx, struct rtc_srtp *rx, uint32_t ssrc)
     CHECK_EQ_INT(rtc_srtp_unprotect_rtcp(rx, pkt, &len), -EBADMSG);
 }
 
+/* A fuzz seed (tests/fuzz/fuzz_dtls.c's input format): a mode byte, then each queued datagram
+ * after a 2-byte length. Only when KIBITKA_DTLS_SEED_DIR is set. */
+static void write_seed(const char *name, int mode, const struct queue *q)
+{
+    const char *dir = getenv("KIBITKA_DTLS_SEED_DIR");
+    char path[512];
+    if (!dir || snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path))
+        return;
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return;
+    fputc(mode, f);
+    for (int i = 0; i < q->n; i++) {
+        fputc((int)(q->len[i] >> 8), f);
+        fputc((int)(q->len[i] & 0xff), f);
+        fwrite(q->data[i], 1, q->len[i], f);
+    }
+    fclose(f);
+}
+
 static void test_handshake(const char *profiles, enum rtc_srtp_profile want)
 {
     struct rtc_dtls_ctx *cctx = make_ctx(profiles), *sctx = make_ctx(profiles);
@@ -219,14 +243,12 @@ static void test_handshake(const char *profiles, enum rtc_srtp_profile want)
     CHECK_EQ_INT(rtc_dtls_srtp_keys(p.client, &kc), -EAGAIN);
     CHECK_EQ_INT(rtc_dtls_start(p.client, clock_mono_us()), 0);
     CHECK(p.cq.n >= 1); /* the ClientHello (and a retransmission on a slow box) */
-    const char *seed = getenv("KIBITKA_DTLS_SEED_OUT");
-    if (seed && p.cq.n) {
-        FILE *f = fopen(seed, "wb");
-        if (f) {
-            fwrite(p.cq.data[0], 1, p.cq.len[0], f);
-            fclose(f);
-        }
-    }
+    if (!profiles)
+        write_seed("client_hello", 0, &p.cq);
+    deliver(&p.cq, p.server);
+    CHECK(p.sq.n >= 1); /* ServerHello .. ServerHelloDone */
+    if (!profiles)
+        write_seed("server_flight", 1, &p.sq);
     pump(&p);
     CHECK_EQ_INT(rtc_dtls_state(p.client), RTC_DTLS_CONNECTED);
     CHECK_EQ_INT(rtc_dtls_state(p.server), RTC_DTLS_CONNECTED);
@@ -321,22 +343,56 @@ static void test_fingerprint_mismatch(void)
     CHECK_STREQ(rtc_dtls_reason(p.client), "fingerprint mismatch");
     CHECK_EQ_INT(rtc_dtls_srtp_keys(p.client, &k), -EINVAL);
     CHECK(rtc_dtls_state(p.server) != RTC_DTLS_CONNECTED);
-    CHECK(strncmp(rtc_dtls_reason(p.server), "DTLS alert: ", 12) == 0);
+    CHECK_STREQ(rtc_dtls_reason(p.server), "DTLS alert: bad certificate");
     CHECK_EQ_INT(rtc_dtls_srtp_keys(p.server, &k), -EINVAL);
     pair_free(&p);
 
-    /* Same digest, other hash: sha-1 of the right certificate is not a sha-256 match. */
+    /* The server expects another certificate than the client has. */
     pair_make(&p, cctx, sctx, NULL, &wrong);
     rtc_dtls_start(p.client, clock_mono_us());
     pump(&p);
     CHECK_EQ_INT(rtc_dtls_state(p.server), RTC_DTLS_FAILED);
     CHECK_STREQ(rtc_dtls_reason(p.server), "fingerprint mismatch");
     CHECK_EQ_INT(rtc_dtls_srtp_keys(p.server, &k), -EINVAL);
-    CHECK(rtc_dtls_state(p.client) != RTC_DTLS_CONNECTED);
+    CHECK_EQ_INT(rtc_dtls_state(p.client), RTC_DTLS_FAILED);
+    CHECK_STREQ(rtc_dtls_reason(p.client), "DTLS alert: bad certificate");
     pair_free(&p);
     rtc_dtls_ctx_destroy(&cctx);
     rtc_dtls_ctx_destroy(&sctx);
     rtc_dtls_ctx_destroy(&other);
+}
+
+/* The SDP may name sha-1, sha-384 or sha-512 instead of sha-256: accepted when the digest is
+ * right; the right sha-256 bytes cut down and labelled sha-1 are not. */
+static void test_other_hashes(void)
+{
+    struct rtc_dtls_ctx *cctx = make_ctx(NULL), *sctx = make_ctx(NULL);
+    struct rtc_dtls_fingerprint fc, fs;
+    CHECK_EQ_INT(rtc_dtls_ctx_digest(cctx, RTC_DTLS_SHA1, &fc), 0);
+    CHECK_EQ_INT(rtc_dtls_ctx_digest(sctx, RTC_DTLS_SHA512, &fs), 0);
+    CHECK_EQ_INT(fc.len, 20);
+    CHECK_EQ_INT(fs.len, 64);
+    struct pair p;
+    pair_make(&p, cctx, sctx, &fs, &fc);
+    rtc_dtls_start(p.client, clock_mono_us());
+    pump(&p);
+    CHECK_EQ_INT(rtc_dtls_state(p.client), RTC_DTLS_CONNECTED);
+    CHECK_EQ_INT(rtc_dtls_state(p.server), RTC_DTLS_CONNECTED);
+    pair_free(&p);
+
+    CHECK_EQ_INT(rtc_dtls_ctx_digest(sctx, RTC_DTLS_SHA384, &fs), 0);
+    CHECK_EQ_INT(fs.len, 48);
+    rtc_dtls_ctx_fingerprint_bytes(cctx, &fc);
+    fc.hash = RTC_DTLS_SHA1;
+    fc.len = 20;
+    pair_make(&p, cctx, sctx, &fs, &fc);
+    rtc_dtls_start(p.client, clock_mono_us());
+    pump(&p);
+    CHECK_EQ_INT(rtc_dtls_state(p.server), RTC_DTLS_FAILED);
+    CHECK_STREQ(rtc_dtls_reason(p.server), "fingerprint mismatch");
+    pair_free(&p);
+    rtc_dtls_ctx_destroy(&cctx);
+    rtc_dtls_ctx_destroy(&sctx);
 }
 
 /* Garbage, truncated, oversized and duplicated fragments before the real ClientHello: the
@@ -489,6 +545,131 @@ static void test_handshake_timeout(void)
     rtc_dtls_ctx_destroy(&sctx);
 }
 
+/* ---- interop: `openssl s_client -dtls1_2 -use_srtp` against a server endpoint ----
+ * Over a loopback UDP socket. s_client prints the keying material it exports with the same
+ * label; RFC 5764 §4.2 lays it out as client key, server key, client salt, server salt, which
+ * checks our split against another implementation. */
+
+static int run(const char *cmd)
+{
+    int r = system(cmd);
+    return r == 0 ? 0 : -1;
+}
+
+struct udp_peer {
+    int fd;
+    struct sockaddr_in addr;
+    int have_addr;
+};
+
+static void udp_send(void *opaque, const uint8_t *data, size_t len)
+{
+    struct udp_peer *u = opaque;
+    if (u->have_addr)
+        (void)sendto(u->fd, data, len, 0, (struct sockaddr *)&u->addr, sizeof(u->addr));
+}
+
+/* "sha256 Fingerprint=AB:CD..." from `openssl x509 -fingerprint` to our parser's form. */
+static int read_fingerprint(const char *cert, struct rtc_dtls_fingerprint *fp)
+{
+    char cmd[600], line[300];
+    snprintf(cmd, sizeof(cmd), "openssl x509 -in %s -noout -fingerprint -sha256", cert);
+    FILE *f = popen(cmd, "r");
+    if (!f)
+        return -1;
+    int ok = fgets(line, sizeof(line), f) != NULL;
+    pclose(f);
+    char *eq = ok ? strchr(line, '=') : NULL;
+    if (!eq)
+        return -1;
+    eq[strcspn(eq, "\r\n")] = '\0';
+    char sdp[300];
+    snprintf(sdp, sizeof(sdp), "sha-256 %s", eq + 1);
+    return rtc_dtls_fingerprint_parse(sdp, fp);
+}
+
+static void hex(const uint8_t *b, size_t n, char *out)
+{
+    for (size_t i = 0; i < n; i++)
+        sprintf(out + 2 * i, "%02X", b[i]);
+}
+
+static void test_interop_s_client(void)
+{
+    char dir[] = "/tmp/kibitka-dtls-XXXXXX", cmd[1024];
+    if (run("openssl version >/dev/null 2>&1") != 0 || !mkdtemp(dir)) {
+        fprintf(stderr, "test_dtls: interop with openssl s_client skipped (no openssl)\n");
+        return;
+    }
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "
+             "%s/k.pem -out %s/c.pem -subj /CN=interop -days 1 >/dev/null 2>&1",
+             dir, dir);
+    struct rtc_dtls_fingerprint fp;
+    CHECK_EQ_INT(run(cmd), 0);
+    char cert[64];
+    snprintf(cert, sizeof(cert), "%s/c.pem", dir);
+    CHECK_EQ_INT(read_fingerprint(cert, &fp), 0);
+
+    struct udp_peer u = {.fd = socket(AF_INET, SOCK_DGRAM, 0)};
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof(a);
+    CHECK(u.fd >= 0 && bind(u.fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+          getsockname(u.fd, (struct sockaddr *)&a, &alen) == 0);
+    struct rtc_dtls_ctx *sctx = make_ctx(NULL);
+    struct rtc_dtls *s = rtc_dtls_create(sctx, RTC_DTLS_SERVER, &fp, udp_send, &u, clock_mono_us());
+    snprintf(cmd, sizeof(cmd),
+             "openssl s_client -dtls1_2 -connect 127.0.0.1:%d -use_srtp SRTP_AES128_CM_SHA1_80 "
+             "-keymatexport EXTRACTOR-dtls_srtp -keymatexportlen 60 -cert %s/c.pem -key %s/k.pem "
+             "</dev/null 2>&1",
+             ntohs(a.sin_port), dir, dir);
+    FILE *out = popen(cmd, "r");
+    CHECK(out != NULL);
+    int64_t end = clock_mono_us() + 10000000;
+    while (out && rtc_dtls_state(s) == RTC_DTLS_HANDSHAKING && clock_mono_us() < end) {
+        struct pollfd pfd = {.fd = u.fd, .events = POLLIN};
+        int64_t t = rtc_dtls_next_timeout_us(s, clock_mono_us());
+        int ms = t < 0 || t > 100000 ? 100 : (int)(t / 1000);
+        if (poll(&pfd, 1, ms) == 1) {
+            uint8_t buf[2048];
+            alen = sizeof(u.addr);
+            ssize_t n = recvfrom(u.fd, buf, sizeof(buf), 0, (struct sockaddr *)&u.addr, &alen);
+            u.have_addr = 1;
+            if (n > 0)
+                rtc_dtls_feed(s, buf, (size_t)n, clock_mono_us());
+        } else
+            rtc_dtls_on_timeout(s, clock_mono_us());
+    }
+    CHECK_EQ_INT(rtc_dtls_state(s), RTC_DTLS_CONNECTED);
+    struct rtc_srtp_keys k;
+    char want[130] = "", line[512];
+    if (rtc_dtls_srtp_keys(s, &k) == 0) {
+        CHECK_EQ_INT(k.profile, RTC_SRTP_AES128_CM_SHA1_80);
+        hex(k.client_key, 16, want);
+        hex(k.server_key, 16, want + 32);
+        hex(k.client_salt, 14, want + 64);
+        hex(k.server_salt, 14, want + 92);
+    }
+    int seen = 0;
+    while (out && fgets(line, sizeof(line), out)) {
+        char *km = strstr(line, "Keying material: ");
+        if (km) {
+            km += strlen("Keying material: ");
+            km[strcspn(km, "\r\n")] = '\0';
+            CHECK_STREQ(km, want);
+            seen = 1;
+        }
+    }
+    CHECK(seen);
+    if (out)
+        pclose(out);
+    rtc_dtls_destroy(&s);
+    rtc_dtls_ctx_destroy(&sctx);
+    close(u.fd);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    run(cmd);
+}
+
 int main(void)
 {
     test_fingerprint_string();
@@ -496,8 +677,10 @@ int main(void)
     test_handshake("SRTP_AEAD_AES_128_GCM", RTC_SRTP_AEAD_AES_128_GCM);
     test_handshake("SRTP_AES128_CM_SHA1_80", RTC_SRTP_AES128_CM_SHA1_80);
     test_fingerprint_mismatch();
+    test_other_hashes();
     test_garbage();
     test_retransmit();
     test_handshake_timeout();
+    test_interop_s_client();
     return test_report("test_dtls");
 }
