@@ -50,7 +50,7 @@ static bool num(const char *s, uint64_t max, uint64_t *out)
         if (*s < '0' || *s > '9')
             return false;
         unsigned d = (unsigned)(*s - '0');
-        if (v > (max - d) / 10)
+        if (d > max || v > (max - d) / 10)
             return false;
         v = v * 10 + d;
     }
@@ -142,6 +142,9 @@ static int a_ufrag(struct ps *ps, char *v, bool pwd)
 
 static int a_ice_options(struct ps *ps, char *v)
 {
+    /* Space-separated (RFC 8839); libdatachannel (OBS) writes "ice2,trickle". */
+    for (char *c = v; (c = strchr(c, ','));)
+        *c = ' ';
     for (char *t; (t = tok(&v));)
         if (strcmp(t, "trickle") == 0)
             *(ps->m ? &ps->m->ice_trickle : &ps->o->ice_trickle) = true;
