@@ -509,8 +509,9 @@ static int parse_candidate(struct ps *ps, char *v, struct sdp_candidate *c, bool
     uint64_t x;
     int rc;
     if (!type || strcmp(typ, "typ") != 0)
-        return fail(ps, -EINVAL, "a=candidate needs <foundation> <component> <transport> "
-                                 "<priority> <address> <port> typ <type>");
+        return fail(ps, -EINVAL,
+                    "a=candidate needs <foundation> <component> <transport> "
+                    "<priority> <address> <port> typ <type>");
     if (strlen(f) > 32 || !ice_chars(f))
         return fail(ps, -EINVAL, "candidate foundation must be 1-32 ice-chars");
     strcpy(c->foundation, f);
@@ -608,8 +609,9 @@ static int attribute(struct ps *ps, char *a)
     if (strcmp(a, "group") == 0)
         return a_group(ps, v);
     if (strcmp(a, "msid-semantic") == 0)
-        return m ? 0 : copy(ps, ps->o->msid_semantic, sizeof ps->o->msid_semantic, trim(v),
-                            "a=msid-semantic");
+        return m ? 0
+                 : copy(ps, ps->o->msid_semantic, sizeof ps->o->msid_semantic, trim(v),
+                        "a=msid-semantic");
     if (strcmp(a, "mid") == 0)
         return a_mid(ps, v);
     if (parse_dir(a, &d) == 0) {
@@ -782,13 +784,12 @@ static int resolve(struct ps *ps)
         m->end_of_candidates |= ps->session_eoc;
         if (m->port == 0 && !m->bundle_only)
             continue; /* rejected by the offerer: nothing of its transport is used */
-        const char *missing = !m->ice_ufrag[0] ? "a=ice-ufrag"
-                              : !m->ice_pwd[0] ? "a=ice-pwd"
+        const char *missing = !m->ice_ufrag[0]                       ? "a=ice-ufrag"
+                              : !m->ice_pwd[0]                       ? "a=ice-pwd"
                               : !sdp_media_fingerprint(m, "sha-256") ? "a=fingerprint:sha-256"
-                                                                      : NULL;
+                                                                     : NULL;
         if (missing)
-            return fail(ps, -EINVAL, "m-line %zu: no %s at media or session level", i + 1,
-                        missing);
+            return fail(ps, -EINVAL, "m-line %zu: no %s at media or session level", i + 1, missing);
     }
     for (size_t b = 0; b < o->n_bundle; b++) {
         size_t i;
@@ -809,8 +810,7 @@ const struct sdp_fingerprint *sdp_media_fingerprint(const struct sdp_media *m, c
     return NULL;
 }
 
-int sdp_offer_parse(const char *text, size_t len, struct sdp_offer **out, char *err,
-                    size_t errlen)
+int sdp_offer_parse(const char *text, size_t len, struct sdp_offer **out, char *err, size_t errlen)
 {
     struct sdp_offer *o = xcalloc(1, sizeof *o);
     struct ps ps = {.o = o, .err = err, .errlen = errlen};
@@ -825,7 +825,10 @@ int sdp_offer_parse(const char *text, size_t len, struct sdp_offer **out, char *
     return rc;
 }
 
-void sdp_offer_free(struct sdp_offer **o) { xfreep(o); }
+void sdp_offer_free(struct sdp_offer **o)
+{
+    xfreep(o);
+}
 
 int sdp_frag_parse(const char *text, size_t len, struct sdp_frag *f, char *err, size_t errlen)
 {

@@ -90,8 +90,9 @@ int sdp_choose(const struct sdp_offer *o, size_t i, struct sdp_choice *c)
         return reject(c, "not in the BUNDLE group: ", m->mid);
     const struct sdp_codec *k = pick(m);
     if (!k)
-        return reject(c, m->kind == SDP_KIND_VIDEO ? "no H.264 (packetization-mode 1) or VP8"
-                                                   : "no opus/48000/2",
+        return reject(c,
+                      m->kind == SDP_KIND_VIDEO ? "no H.264 (packetization-mode 1) or VP8"
+                                                : "no opus/48000/2",
                       "");
     c->accept = true;
     c->dir = mirror(m->dir);

@@ -180,7 +180,7 @@ static void test_chrome_h264(void)
     CHECK_EQ_INT(sdp_choose(o, 0, &c), 0);
     CHECK(c.accept && c.n_pt == 1 && c.pt[0] == 111 && c.rtx_pt == -1);
     CHECK_EQ_INT(c.dir, SDP_DIR_RECVONLY);
-    CHECK_EQ_INT(c.fb, 0); /* only transport-cc was offered for opus */
+    CHECK_EQ_INT(c.fb, 0);         /* only transport-cc was offered for opus */
     CHECK_EQ_INT(c.ext_keep, 0xb); /* audio-level, abs-send-time, mid; not transport-cc (3) */
     CHECK_EQ_INT(sdp_choose(o, 1, &c), 0);
     CHECK(c.accept && c.n_pt == 2 && c.pt[0] == 106 && c.pt[1] == 107 && c.rtx_pt == 107);
@@ -268,7 +268,7 @@ static void test_obs(void)
     struct sdp_offer *o = parse_ok(obs_offer);
     if (!o)
         return;
-    CHECK(o->media[0].ice_trickle); /* "ice2,trickle" */
+    CHECK(o->media[0].ice_trickle);                                /* "ice2,trickle" */
     CHECK(sdp_media_fingerprint(&o->media[1], "sha-256") != NULL); /* session level */
     CHECK_STREQ(o->msid_semantic, "WMS *");
     CHECK_EQ_INT(codec(&o->media[0], 111)->fmtp.stereo, 1);
@@ -510,7 +510,8 @@ static char *offer_with(const char *session, const char *media_line, const char 
     return (char *)b.data;
 }
 
-#define SESSION "a=ice-ufrag:abcd\na=ice-pwd:0123456789012345678901\na=fingerprint:sha-256 " FP_HEX "\n"
+#define SESSION                                                                                    \
+    "a=ice-ufrag:abcd\na=ice-pwd:0123456789012345678901\na=fingerprint:sha-256 " FP_HEX "\n"
 #define MLINE "m=audio 9 UDP/TLS/RTP/SAVPF 111"
 
 static void bad_with(const char *session, const char *mline, const char *extra, int rc,
@@ -543,8 +544,7 @@ static void test_bad_numbers(void)
     bad_with(SESSION, MLINE, "a=fmtp:111 apt=300\n", -EINVAL, "apt 300 out of range");
     bad_with(SESSION, MLINE, "a=fmtp:111 profile-level-id=42e01\n", -EINVAL,
              "profile-level-id must be 6 hex digits");
-    bad_with(SESSION, MLINE, "a=fmtp:111 sprop-parameter-sets=Z0L\"\n", -EINVAL,
-             "not base64");
+    bad_with(SESSION, MLINE, "a=fmtp:111 sprop-parameter-sets=Z0L\"\n", -EINVAL, "not base64");
     bad_with(SESSION, MLINE, "a=ssrc:4294967296 cname:x\n", -EINVAL, "ssrc 4294967296 out of");
     bad_with(SESSION, MLINE, "a=ssrc-group:FID 1\n", -EINVAL, "exactly two SSRCs");
     bad_with(SESSION, MLINE, "a=candidate:1 0 udp 1 192.0.2.1 1 typ host\n", -EINVAL,
@@ -553,14 +553,14 @@ static void test_bad_numbers(void)
              "candidate priority 2147483648 out of range");
     bad_with(SESSION, MLINE, "a=candidate:1 1 udp 1 192.0.2.1 70000 typ host\n", -EINVAL,
              "port 70000 out of range");
-    bad_with(SESSION, MLINE, "a=candidate:1 1 udp 1 192.0.2.1 1 typ host rport 65536\n",
-             -EINVAL, "rport 65536 out of range");
+    bad_with(SESSION, MLINE, "a=candidate:1 1 udp 1 192.0.2.1 1 typ host rport 65536\n", -EINVAL,
+             "rport 65536 out of range");
     bad_with(SESSION, MLINE, "a=candidate:1 1 udp 1 192.0.2.1 1 typ relayy\n", -EINVAL,
              "candidate type relayy");
     bad_with(SESSION, MLINE, "a=candidate:1 1 udp 1 192.0.2.1 1 host\n", -EINVAL,
              "a=candidate needs");
-    bad_with(SESSION, MLINE, "a=candidate:1 1 udp 1 192.0.2.1 1 typ host generation\n",
-             -EINVAL, "has no value");
+    bad_with(SESSION, MLINE, "a=candidate:1 1 udp 1 192.0.2.1 1 typ host generation\n", -EINVAL,
+             "has no value");
     bad_with(SESSION, MLINE, "a=candidate:1 1 udp 1 192.0.2.1 1 typ srflx raddr x rport 1\n",
              -EINVAL, "raddr is not an IP");
     bad_with(SESSION, MLINE, "a=candidate:1 1 udp 1 a_b 1 typ host\n", -EINVAL,
@@ -577,8 +577,10 @@ static void test_bad_required(void)
     char s[512];
     snprintf(s, sizeof s, "a=ice-ufrag:abcd\n%s", pwd);
     bad_with(s, MLINE, "", -EINVAL, "m-line 1: no a=fingerprint:sha-256");
-    snprintf(s, sizeof s, "a=ice-ufrag:abcd\n%sa=fingerprint:sha-1 "
-             "DA:7B:57:DC:28:CE:04:4F:31:79:85:C4:31:67:EB:27:58:29:ED:77\n", pwd);
+    snprintf(s, sizeof s,
+             "a=ice-ufrag:abcd\n%sa=fingerprint:sha-1 "
+             "DA:7B:57:DC:28:CE:04:4F:31:79:85:C4:31:67:EB:27:58:29:ED:77\n",
+             pwd);
     bad_with(s, MLINE, "", -EINVAL, "no a=fingerprint:sha-256"); /* sha-1 alone */
     snprintf(s, sizeof s, "%s%s", pwd, fp);
     bad_with(s, MLINE, "", -EINVAL, "m-line 1: no a=ice-ufrag");
