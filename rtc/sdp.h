@@ -34,7 +34,7 @@
 #define SDP_MAX_INPUT 65536 /* bytes of one offer or fragment */
 #define SDP_MAX_LINE 4096   /* bytes of one line, without its CRLF */
 #define SDP_MAX_MEDIA 16    /* m-lines */
-#define SDP_MAX_PT 32       /* payload types of one m-line */
+#define SDP_MAX_PT 64       /* payload types of one m-line (Chromium 156 offers 34 for video) */
 #define SDP_MAX_CAND 32     /* candidates kept per m-line; more are counted and dropped */
 #define SDP_MAX_EXTMAP 32   /* a=extmap lines of one m-line */
 #define SDP_MAX_SSRC 16     /* distinct SSRCs named by a=ssrc in one m-line */

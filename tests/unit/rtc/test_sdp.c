@@ -191,6 +191,36 @@ static void test_chrome_h264(void)
     CHECK(o == NULL);
 }
 
+static bool h264_pt_ok(const struct sdp_offer *o, unsigned pt)
+{
+    const struct sdp_codec *k = codec(&o->media[1], pt);
+    return k && strcmp(k->name, "H264") == 0 && k->fmtp.packetization_mode == 1;
+}
+/* Real captures from Chromium 156: the WHIP one picks 102 (42001f, pm 1) and its RTX 103; the
+ * WHEP one has 34 video payload types (more than the 32 first planned) and is answered sendonly. */
+static void test_chromium156(void)
+{
+    struct sdp_offer *o = parse_ok(chromium156_whip);
+    struct sdp_choice c;
+    if (o) {
+        CHECK(o->media[0].n_cand >= 1 && o->media[0].cand[0].addr_kind == SDP_ADDR_MDNS);
+        CHECK_EQ_INT(sdp_choose(o, 1, &c), 0);
+        CHECK(c.pt[0] == 102 && c.rtx_pt == 103);
+        CHECK_EQ_INT(c.dir, SDP_DIR_RECVONLY);
+        CHECK_EQ_INT(sdp_choose(o, 0, &c), 0);
+        CHECK_EQ_INT(c.pt[0], 111);
+        sdp_offer_free(&o);
+    }
+    o = parse_ok(chromium156_whep);
+    if (o) {
+        CHECK_EQ_INT(o->media[1].n_pts, 34);
+        CHECK_EQ_INT(sdp_choose(o, 1, &c), 0);
+        CHECK_EQ_INT(c.dir, SDP_DIR_SENDONLY);
+        CHECK(h264_pt_ok(o, c.pt[0]));
+        sdp_offer_free(&o);
+    }
+}
+
 static void test_chrome_vp8_lf(void)
 {
     /* As written (LF only) rather than CRLF. */
@@ -691,15 +721,19 @@ static void test_limits(void)
     CHECK_STREQ(err, "line 21: more than 16 m-lines");
     buf_free(&b);
 
-    /* 33 payload types in one m-line. */
-    buf_init(&b);
-    buf_printf(&b, "v=0\n" SESSION "m=audio 9 UDP/TLS/RTP/SAVPF");
-    for (int i = 0; i < 33; i++)
-        buf_printf(&b, " %d", 96 + i - 33 * (96 + i > 127));
-    buf_printf(&b, "\n");
-    CHECK_EQ_INT(parse_n((char *)buf_head(&b), buf_size(&b), &o), -E2BIG);
-    CHECK(strstr(err, "more than 32 payload types in one m-line") != NULL);
-    buf_free(&b);
+    /* 65 payload types in one m-line (64 distinct ones are fine: Chromium offers 34). */
+    for (int count = 64; count <= 65; count++) {
+        buf_init(&b);
+        buf_printf(&b, "v=0\n" SESSION "m=audio 9 UDP/TLS/RTP/SAVPF");
+        for (int i = 0; i < count; i++)
+            buf_printf(&b, " %d", 127 - i);
+        buf_printf(&b, "\na=mid:0\na=rtcp-mux\n");
+        CHECK_EQ_INT(parse_n((char *)buf_head(&b), buf_size(&b), &o), count == 64 ? 0 : -E2BIG);
+        sdp_offer_free(&o);
+        if (count == 65)
+            CHECK(strstr(err, "line 5: more than 64 payload types in one m-line") != NULL);
+        buf_free(&b);
+    }
 
     /* 1,000 candidates (38 KB): 32 kept, the rest counted and dropped, the offer accepted. */
     char *head = offer_with(SESSION, MLINE, "");
@@ -753,6 +787,7 @@ int main(void)
 {
     test_chrome_h264();
     test_chrome_vp8_lf();
+    test_chromium156();
     test_h264_order();
     test_gstreamer();
     test_obs();
