@@ -461,6 +461,16 @@ static void test_answer_errors(void)
     strcpy(c[0].cname, "a\r\nb");
     CHECK_EQ_INT(sdp_answer_write(o, c, &local, &b, err, sizeof err), -EINVAL);
     c[0].cname[0] = '\0';
+    struct sdp_offer *o2 = parse_ok(gst_offer);
+    if (o2) {
+        struct sdp_choice c2[SDP_MAX_MEDIA];
+        sdp_choose(o2, 0, &c2[0]);
+        sdp_choose(o2, 1, &c2[1]);
+        strcpy(o2->media[1].mid, "elsewhere"); /* accepted, but outside the BUNDLE group */
+        CHECK_EQ_INT(sdp_answer_write(o2, c2, &local, &b, err, sizeof err), -EINVAL);
+        CHECK(strstr(err, "not in the offer's BUNDLE group") != NULL);
+        sdp_offer_free(&o2);
+    }
     struct sdp_local l = local;
     l.ice_pwd = "short";
     CHECK_EQ_INT(sdp_answer_write(o, c, &l, &b, err, sizeof err), -EINVAL);
