@@ -200,6 +200,10 @@ void sdp_offer_free(struct sdp_offer **o);
  * an m-line the offerer did not reject). */
 const struct sdp_fingerprint *sdp_media_fingerprint(const struct sdp_media *m, const char *alg);
 
+/* The id the offer gave the header extension `uri` in m (SDP_EXT_*), or -1: what the RTP layer
+ * reads the mid and audio level under, and writes abs-send-time with. */
+int sdp_media_extmap_id(const struct sdp_media *m, const char *uri);
+
 /* What we answer for one m-line. sdp_choose() fills it; the user may change it before writing. */
 #define SDP_CHOICE_PTS 2
 struct sdp_choice {

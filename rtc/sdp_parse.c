@@ -603,6 +603,14 @@ const struct sdp_fingerprint *sdp_media_fingerprint(const struct sdp_media *m, c
     return NULL;
 }
 
+int sdp_media_extmap_id(const struct sdp_media *m, const char *uri)
+{
+    for (size_t i = 0; i < m->n_extmaps; i++)
+        if (strcmp(m->extmaps[i].uri, uri) == 0)
+            return m->extmaps[i].id;
+    return -1;
+}
+
 int sdp_offer_parse(const char *text, size_t len, struct sdp_offer **out, char *err, size_t errlen)
 {
     struct sdp_offer *o = xcalloc(1, sizeof *o);

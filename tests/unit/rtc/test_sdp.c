@@ -74,10 +74,7 @@ static const struct sdp_codec *codec(const struct sdp_media *m, unsigned pt)
 
 static int ext_id(const struct sdp_media *m, const char *uri)
 {
-    for (size_t i = 0; i < m->n_extmaps; i++)
-        if (strcmp(m->extmaps[i].uri, uri) == 0)
-            return m->extmaps[i].id;
-    return -1;
+    return sdp_media_extmap_id(m, uri);
 }
 
 static const struct sdp_local_candidate local_cand[] = {
@@ -144,6 +141,7 @@ static void test_chrome_h264(void)
     CHECK(opus && opus->fmtp.minptime == 10 && opus->fmtp.useinbandfec == 1);
     CHECK(opus && opus->fb == SDP_FB_TRANSPORT_CC);
     CHECK_EQ_INT(ext_id(a, SDP_EXT_AUDIO_LEVEL), 1);
+    CHECK_EQ_INT(ext_id(a, "urn:nothing"), -1);
     CHECK_EQ_INT(a->n_ssrcs, 1);
     CHECK_EQ_INT(a->ssrcs[0].id, 3485940486u);
     CHECK_STREQ(a->ssrcs[0].cname, "Q/NWs1ao1HmN4Xa5");
