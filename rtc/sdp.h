@@ -34,7 +34,7 @@
 #define SDP_MAX_INPUT 65536 /* bytes of one offer or fragment */
 #define SDP_MAX_LINE 4096   /* bytes of one line, without its CRLF */
 #define SDP_MAX_MEDIA 16    /* m-lines */
-#define SDP_MAX_PT 32       /* payload types of one m-line */
+#define SDP_MAX_PT 64       /* payload types of one m-line (Chromium 156 offers 34 for video) */
 #define SDP_MAX_CAND 32     /* candidates kept per m-line; more are counted and dropped */
 #define SDP_MAX_EXTMAP 32   /* a=extmap lines of one m-line */
 #define SDP_MAX_SSRC 16     /* distinct SSRCs named by a=ssrc in one m-line */
@@ -42,7 +42,7 @@
 #define SDP_MAX_FP 4        /* a=fingerprint lines per level */
 #define SDP_MAX_UFRAG 256   /* RFC 8839: ice-ufrag 4-256 chars, ice-pwd 22-256 */
 #define SDP_MAX_MID 64
-#define SDP_ERR_LEN 160     /* a good size for the reason buffer */
+#define SDP_ERR_LEN 160 /* a good size for the reason buffer */
 
 enum sdp_kind { SDP_KIND_OTHER, SDP_KIND_AUDIO, SDP_KIND_VIDEO, SDP_KIND_APPLICATION };
 enum sdp_proto {
@@ -53,7 +53,13 @@ enum sdp_proto {
 };
 /* SDP_DIR_UNSET: the m-line named none; sdp_offer_parse() resolves it to the session-level
  * direction or to sendrecv (RFC 8866 6.7), so a parsed offer never holds it. */
-enum sdp_dir { SDP_DIR_UNSET, SDP_DIR_SENDRECV, SDP_DIR_SENDONLY, SDP_DIR_RECVONLY, SDP_DIR_INACTIVE };
+enum sdp_dir {
+    SDP_DIR_UNSET,
+    SDP_DIR_SENDRECV,
+    SDP_DIR_SENDONLY,
+    SDP_DIR_RECVONLY,
+    SDP_DIR_INACTIVE
+};
 enum sdp_setup { SDP_SETUP_UNSET, SDP_SETUP_ACTPASS, SDP_SETUP_ACTIVE, SDP_SETUP_PASSIVE };
 enum sdp_transport { SDP_TRANSPORT_UDP, SDP_TRANSPORT_TCP };
 enum sdp_addr_kind { SDP_ADDR_V4, SDP_ADDR_V6, SDP_ADDR_MDNS };
@@ -102,7 +108,7 @@ struct sdp_codec {
 };
 
 struct sdp_extmap {
-    uint16_t id; /* 1-255 */
+    uint16_t id;      /* 1-255 */
     enum sdp_dir dir; /* SDP_DIR_UNSET when not given */
     char uri[128];
 };
@@ -187,24 +193,27 @@ struct sdp_offer {
  * saying what and where. Required: v=0 first; for every m-line not rejected by the offerer
  * (port 0 without a=bundle-only), ice-ufrag, ice-pwd and a sha-256 fingerprint at its level or
  * the session's. */
-int sdp_offer_parse(const char *text, size_t len, struct sdp_offer **out, char *err,
-                    size_t errlen);
+int sdp_offer_parse(const char *text, size_t len, struct sdp_offer **out, char *err, size_t errlen);
 void sdp_offer_free(struct sdp_offer **o);
 
 /* The sha-256 fingerprint of an m-line, NULL when absent (never, after a successful parse, for
  * an m-line the offerer did not reject). */
 const struct sdp_fingerprint *sdp_media_fingerprint(const struct sdp_media *m, const char *alg);
 
+/* The id the offer gave the header extension `uri` in m (SDP_EXT_*), or -1: what the RTP layer
+ * reads the mid and audio level under, and writes abs-send-time with. */
+int sdp_media_extmap_id(const struct sdp_media *m, const char *uri);
+
 /* What we answer for one m-line. sdp_choose() fills it; the user may change it before writing. */
 #define SDP_CHOICE_PTS 2
 struct sdp_choice {
-    bool accept; /* false: port 0 in the answer, left out of BUNDLE */
-    char reason[64]; /* why not accepted, for the log */
-    enum sdp_dir dir; /* our direction */
+    bool accept;                /* false: port 0 in the answer, left out of BUNDLE */
+    char reason[64];            /* why not accepted, for the log */
+    enum sdp_dir dir;           /* our direction */
     uint8_t pt[SDP_CHOICE_PTS]; /* the codec, then its RTX when offered */
     size_t n_pt;
-    int rtx_pt; /* -1 when none */
-    uint32_t fb; /* rtcp-fb we answer for the codec: nack, nack pli, goog-remb when offered */
+    int rtx_pt;        /* -1 when none */
+    uint32_t fb;       /* rtcp-fb we answer for the codec: nack, nack pli, goog-remb when offered */
     uint32_t ext_keep; /* bit i: echo the offer m-line's extmaps[i] */
     /* What we send with (WHEP, the SFU), 0/"" when we only receive: a=ssrc lines, a=msid and
      * a=ssrc-group:FID when rtx_ssrc is set. */

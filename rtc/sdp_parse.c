@@ -1,122 +1,15 @@
 /* SDP offer and trickle fragment parse (rtc/sdp.h). Each line is copied, bounded, into a
  * NUL-terminated buffer and handled by one function per attribute; the input itself is only
  * read through memchr/memcpy within its length. */
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 #include "core/alloc.h"
 #include "rtc/sdp.h"
-
-struct ps {
-    struct sdp_offer *o;
-    struct sdp_media *m; /* NULL at session level */
-    bool frag;           /* a trickle fragment: no v=, no required credentials */
-    bool seen_v;
-    bool session_eoc;
-    unsigned line;
-    char *err;
-    size_t errlen;
-};
-
-static int fail(struct ps *ps, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(struct ps *ps, int rc, const char *fmt, ...)
-{
-    if (!ps->err || !ps->errlen)
-        return rc;
-    int n = 0;
-    if (ps->line)
-        n = snprintf(ps->err, ps->errlen, "line %u: ", ps->line);
-    if (n < 0 || (size_t)n >= ps->errlen)
-        return rc;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(ps->err + n, ps->errlen - (size_t)n, fmt, ap);
-    va_end(ap);
-    return rc;
-}
-
-/* Decimal digits only, no sign, value <= max; "" and overflow fail. */
-static bool num(const char *s, uint64_t max, uint64_t *out)
-{
-    uint64_t v = 0;
-    if (!*s)
-        return false;
-    for (; *s; s++) {
-        if (*s < '0' || *s > '9')
-            return false;
-        unsigned d = (unsigned)(*s - '0');
-        if (v > (max - d) / 10)
-            return false;
-        v = v * 10 + d;
-    }
-    *out = v;
-    return true;
-}
-
-static int range(struct ps *ps, const char *s, const char *what, uint64_t lo, uint64_t hi,
-                 uint64_t *out)
-{
-    if (num(s, hi, out) && *out >= lo)
-        return 0;
-    return fail(ps, -EINVAL, "%s %.40s%s out of range %llu-%llu", what, s,
-                strlen(s) > 40 ? "..." : "", (unsigned long long)lo, (unsigned long long)hi);
-}
-
-/* Splits off the next space-separated token (runs of spaces skipped); NULL at the end. */
-static char *tok(char **cur)
-{
-    char *s = *cur;
-    while (*s == ' ')
-        s++;
-    if (!*s)
-        return *cur = s, NULL;
-    char *e = s;
-    while (*e && *e != ' ')
-        e++;
-    if (*e)
-        *e++ = '\0';
-    *cur = e;
-    return s;
-}
-
-static int copy(struct ps *ps, char *dst, size_t cap, const char *src, const char *what)
-{
-    size_t n = strlen(src);
-    if (n >= cap)
-        return fail(ps, -EINVAL, "%s is %zu bytes, over the %zu-byte limit", what, n, cap - 1);
-    memcpy(dst, src, n + 1);
-    return 0;
-}
-
-static bool ice_chars(const char *s)
-{
-    for (; *s; s++)
-        if (!isalnum((unsigned char)*s) && *s != '+' && *s != '/')
-            return false;
-    return true;
-}
-
-static bool token_chars(const char *s)
-{
-    for (; *s; s++)
-        if ((unsigned char)*s <= ' ' || (unsigned char)*s >= 0x7f)
-            return false;
-    return true;
-}
-
-static int parse_dir(const char *s, enum sdp_dir *d)
-{
-    static const char *const names[] = {"sendrecv", "sendonly", "recvonly", "inactive"};
-    for (int i = 0; i < 4; i++)
-        if (strcmp(s, names[i]) == 0)
-            return *d = (enum sdp_dir)(SDP_DIR_SENDRECV + i), 0;
-    return -1;
-}
+#include "rtc/sdp_lex.h"
 
 static struct sdp_codec *codec_of(struct sdp_media *m, uint64_t pt)
 {
@@ -126,46 +19,41 @@ static struct sdp_codec *codec_of(struct sdp_media *m, uint64_t pt)
     return NULL;
 }
 
-static int a_ufrag(struct ps *ps, char *v, bool pwd)
+static int a_ufrag(struct sdp_ps *ps, char *v, bool pwd)
 {
     char *dst = ps->m ? (pwd ? ps->m->ice_pwd : ps->m->ice_ufrag)
                       : (pwd ? ps->o->ice_pwd : ps->o->ice_ufrag);
     const char *name = pwd ? "ice-pwd" : "ice-ufrag";
     size_t n = strlen(v), lo = pwd ? 22 : 4;
     if (*dst)
-        return fail(ps, -EINVAL, "duplicate a=%s", name);
-    if (n < lo || n > SDP_MAX_UFRAG || !ice_chars(v))
-        return fail(ps, -EINVAL, "a=%s must be %zu-%d ice-chars", name, lo, SDP_MAX_UFRAG);
+        return sdp_fail(ps, -EINVAL, "duplicate a=%s", name);
+    if (n < lo || n > SDP_MAX_UFRAG || !sdp_ice_chars(v))
+        return sdp_fail(ps, -EINVAL, "a=%s must be %zu-%d ice-chars", name, lo, SDP_MAX_UFRAG);
     memcpy(dst, v, n + 1);
     return 0;
 }
 
-static int a_ice_options(struct ps *ps, char *v)
+static int a_ice_options(struct sdp_ps *ps, char *v)
 {
-    for (char *t; (t = tok(&v));)
+    /* Space-separated (RFC 8839); libdatachannel (OBS) writes "ice2,trickle". */
+    for (char *c = v; (c = strchr(c, ','));)
+        *c = ' ';
+    for (char *t; (t = sdp_tok(&v));)
         if (strcmp(t, "trickle") == 0)
             *(ps->m ? &ps->m->ice_trickle : &ps->o->ice_trickle) = true;
     return 0;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = (char)tolower((unsigned char)c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-static int a_fingerprint(struct ps *ps, char *v)
+static int a_fingerprint(struct sdp_ps *ps, char *v)
 {
     static const struct {
         const char *name;
         uint8_t len;
     } algs[] = {{"sha-1", 20},   {"sha-224", 28}, {"sha-256", 32}, {"sha-384", 48},
                 {"sha-512", 64}, {"md5", 16},     {"md2", 16}};
-    char *alg = tok(&v), *hex = tok(&v);
-    if (!alg || !hex || tok(&v))
-        return fail(ps, -EINVAL, "a=fingerprint needs <algorithm> <hex>");
+    char *alg = sdp_tok(&v), *hex = sdp_tok(&v);
+    if (!alg || !hex || sdp_tok(&v))
+        return sdp_fail(ps, -EINVAL, "a=fingerprint needs <algorithm> <hex>");
     size_t want = 0, i;
     for (i = 0; i < sizeof algs / sizeof algs[0]; i++)
         if (strcasecmp(alg, algs[i].name) == 0)
@@ -175,16 +63,16 @@ static int a_fingerprint(struct ps *ps, char *v)
     size_t *n = ps->m ? &ps->m->n_fp : &ps->o->n_fp;
     struct sdp_fingerprint *fp = ps->m ? ps->m->fp : ps->o->fp;
     if (*n == SDP_MAX_FP)
-        return fail(ps, -E2BIG, "more than %d a=fingerprint lines", SDP_MAX_FP);
+        return sdp_fail(ps, -E2BIG, "more than %d a=fingerprint lines", SDP_MAX_FP);
     struct sdp_fingerprint *f = &fp[*n];
     size_t len = strlen(hex);
     if (len != want * 3 - 1)
-        return fail(ps, -EINVAL, "a=fingerprint %s needs %zu bytes as XX:XX:...", alg, want);
+        return sdp_fail(ps, -EINVAL, "a=fingerprint %s needs %zu bytes as XX:XX:...", alg, want);
     for (i = 0; i < want; i++) {
         const char *h = hex + i * 3;
-        int hi = hexval(h[0]), lo = hexval(h[1]);
+        int hi = sdp_hexval(h[0]), lo = sdp_hexval(h[1]);
         if (hi < 0 || lo < 0 || (i + 1 < want && h[2] != ':'))
-            return fail(ps, -EINVAL, "a=fingerprint: bad hex at byte %zu", i + 1);
+            return sdp_fail(ps, -EINVAL, "a=fingerprint: bad hex at byte %zu", i + 1);
         f->bytes[i] = (uint8_t)(hi << 4 | lo);
     }
     f->len = (uint8_t)want;
@@ -195,11 +83,11 @@ static int a_fingerprint(struct ps *ps, char *v)
     return 0;
 }
 
-static int a_setup(struct ps *ps, char *v)
+static int a_setup(struct sdp_ps *ps, char *v)
 {
     enum sdp_setup *s = ps->m ? &ps->m->setup : &ps->o->setup;
     if (*s != SDP_SETUP_UNSET)
-        return fail(ps, -EINVAL, "duplicate a=setup");
+        return sdp_fail(ps, -EINVAL, "duplicate a=setup");
     if (strcmp(v, "actpass") == 0)
         *s = SDP_SETUP_ACTPASS;
     else if (strcmp(v, "active") == 0)
@@ -207,31 +95,31 @@ static int a_setup(struct ps *ps, char *v)
     else if (strcmp(v, "passive") == 0)
         *s = SDP_SETUP_PASSIVE;
     else
-        return fail(ps, -EINVAL, "a=setup:%.20s not actpass, active or passive", v);
+        return sdp_fail(ps, -EINVAL, "a=setup:%.20s not actpass, active or passive", v);
     return 0;
 }
 
-static int a_group(struct ps *ps, char *v)
+static int a_group(struct sdp_ps *ps, char *v)
 {
-    char *sem = tok(&v);
+    char *sem = sdp_tok(&v);
     if (!sem || strcmp(sem, "BUNDLE") != 0 || ps->m)
         return 0; /* other groupings (LS, FID at session level) mean nothing to us */
     if (ps->o->has_bundle)
-        return fail(ps, -EINVAL, "more than one a=group:BUNDLE");
+        return sdp_fail(ps, -EINVAL, "more than one a=group:BUNDLE");
     ps->o->has_bundle = true;
-    for (char *t; (t = tok(&v));) {
+    for (char *t; (t = sdp_tok(&v));) {
         if (ps->o->n_bundle == SDP_MAX_MEDIA)
-            return fail(ps, -E2BIG, "a=group:BUNDLE has more than %d mids", SDP_MAX_MEDIA);
-        int rc = copy(ps, ps->o->bundle[ps->o->n_bundle++], SDP_MAX_MID + 1, t, "BUNDLE mid");
+            return sdp_fail(ps, -E2BIG, "a=group:BUNDLE has more than %d mids", SDP_MAX_MEDIA);
+        int rc = sdp_copy(ps, ps->o->bundle[ps->o->n_bundle++], SDP_MAX_MID + 1, t, "BUNDLE mid");
         if (rc)
             return rc;
     }
     return 0;
 }
 
-static int new_frag_media(struct ps *ps);
+static int new_frag_media(struct sdp_ps *ps);
 
-static int a_mid(struct ps *ps, char *v)
+static int a_mid(struct sdp_ps *ps, char *v)
 {
     if (ps->frag && (!ps->m || ps->m->mid[0])) {
         int rc = new_frag_media(ps);
@@ -241,39 +129,39 @@ static int a_mid(struct ps *ps, char *v)
     if (!ps->m)
         return 0;
     if (ps->m->mid[0])
-        return fail(ps, -EINVAL, "duplicate a=mid");
-    if (!*v || !token_chars(v))
-        return fail(ps, -EINVAL, "a=mid must be a non-empty token");
+        return sdp_fail(ps, -EINVAL, "duplicate a=mid");
+    if (!*v || !sdp_token_chars(v))
+        return sdp_fail(ps, -EINVAL, "a=mid must be a non-empty token");
     for (size_t i = 0; !ps->frag && i + 1 < ps->o->n_media; i++)
         if (strcmp(ps->o->media[i].mid, v) == 0)
-            return fail(ps, -EINVAL, "mid %.64s used by two m-lines", v);
-    return copy(ps, ps->m->mid, sizeof ps->m->mid, v, "a=mid");
+            return sdp_fail(ps, -EINVAL, "mid %.64s used by two m-lines", v);
+    return sdp_copy(ps, ps->m->mid, sizeof ps->m->mid, v, "a=mid");
 }
 
-static int a_extmap(struct ps *ps, char *v)
+static int a_extmap(struct sdp_ps *ps, char *v)
 {
     struct sdp_media *m = ps->m;
-    char *idt = tok(&v), *uri = tok(&v);
+    char *idt = sdp_tok(&v), *uri = sdp_tok(&v);
     if (!idt || !uri)
-        return fail(ps, -EINVAL, "a=extmap needs <id>[/<direction>] <uri>");
+        return sdp_fail(ps, -EINVAL, "a=extmap needs <id>[/<direction>] <uri>");
     enum sdp_dir dir = SDP_DIR_UNSET;
     char *slash = strchr(idt, '/');
     if (slash) {
         *slash = '\0';
-        if (parse_dir(slash + 1, &dir))
-            return fail(ps, -EINVAL, "a=extmap: bad direction %.20s", slash + 1);
+        if (sdp_parse_dir(slash + 1, &dir))
+            return sdp_fail(ps, -EINVAL, "a=extmap: bad direction %.20s", slash + 1);
     }
     uint64_t id;
-    int rc = range(ps, idt, "extmap id", 1, 255, &id);
+    int rc = sdp_range(ps, idt, "extmap id", 1, 255, &id);
     if (rc || !m)
         return rc;
     for (size_t i = 0; i < m->n_extmaps; i++)
         if (m->extmaps[i].id == id)
-            return fail(ps, -EINVAL, "duplicate extmap id %u", (unsigned)id);
+            return sdp_fail(ps, -EINVAL, "duplicate extmap id %u", (unsigned)id);
     if (strlen(uri) >= sizeof m->extmaps[0].uri)
         return 0; /* no extension we know has a URI that long; nothing to echo */
     if (m->n_extmaps == SDP_MAX_EXTMAP)
-        return fail(ps, -E2BIG, "more than %d a=extmap lines in one m-line", SDP_MAX_EXTMAP);
+        return sdp_fail(ps, -E2BIG, "more than %d a=extmap lines in one m-line", SDP_MAX_EXTMAP);
     struct sdp_extmap *e = &m->extmaps[m->n_extmaps++];
     e->id = (uint16_t)id;
     e->dir = dir;
@@ -281,30 +169,30 @@ static int a_extmap(struct ps *ps, char *v)
     return 0;
 }
 
-static int a_rtpmap(struct ps *ps, char *v)
+static int a_rtpmap(struct sdp_ps *ps, char *v)
 {
-    char *pts = tok(&v), *enc = tok(&v);
-    if (!pts || !enc || tok(&v))
-        return fail(ps, -EINVAL, "a=rtpmap needs <pt> <name>/<clock>[/<channels>]");
+    char *pts = sdp_tok(&v), *enc = sdp_tok(&v);
+    if (!pts || !enc || sdp_tok(&v))
+        return sdp_fail(ps, -EINVAL, "a=rtpmap needs <pt> <name>/<clock>[/<channels>]");
     uint64_t pt, clock, ch = 0;
-    int rc = range(ps, pts, "payload type", 0, 127, &pt);
+    int rc = sdp_range(ps, pts, "payload type", 0, 127, &pt);
     if (rc)
         return rc;
     char *name = enc, *cl = strchr(enc, '/'), *chs = NULL;
     if (!cl)
-        return fail(ps, -EINVAL, "a=rtpmap:%u has no clock rate", (unsigned)pt);
+        return sdp_fail(ps, -EINVAL, "a=rtpmap:%u has no clock rate", (unsigned)pt);
     *cl++ = '\0';
     if ((chs = strchr(cl, '/')))
         *chs++ = '\0';
-    if ((rc = range(ps, cl, "clock rate", 1, UINT32_MAX, &clock)) ||
-        (chs && (rc = range(ps, chs, "channel count", 1, 255, &ch))))
+    if ((rc = sdp_range(ps, cl, "clock rate", 1, UINT32_MAX, &clock)) ||
+        (chs && (rc = sdp_range(ps, chs, "channel count", 1, 255, &ch))))
         return rc;
     struct sdp_codec *c = codec_of(ps->m, pt);
     if (!c)
         return 0;
     if (c->has_rtpmap)
-        return fail(ps, -EINVAL, "duplicate a=rtpmap for payload type %u", (unsigned)pt);
-    if ((rc = copy(ps, c->name, sizeof c->name, name, "encoding name")))
+        return sdp_fail(ps, -EINVAL, "duplicate a=rtpmap for payload type %u", (unsigned)pt);
+    if ((rc = sdp_copy(ps, c->name, sizeof c->name, name, "encoding name")))
         return rc;
     c->has_rtpmap = true;
     c->clock = (uint32_t)clock;
@@ -312,17 +200,7 @@ static int a_rtpmap(struct ps *ps, char *v)
     return 0;
 }
 
-static char *trim(char *s)
-{
-    while (*s == ' ')
-        s++;
-    size_t n = strlen(s);
-    while (n && s[n - 1] == ' ')
-        s[--n] = '\0';
-    return s;
-}
-
-static int fmtp_param(struct ps *ps, struct sdp_fmtp *f, char *key, char *val)
+static int fmtp_param(struct sdp_ps *ps, struct sdp_fmtp *f, char *key, char *val)
 {
     static const struct {
         const char *key;
@@ -341,7 +219,7 @@ static int fmtp_param(struct ps *ps, struct sdp_fmtp *f, char *key, char *val)
         if (strcasecmp(key, ints[i].key) != 0)
             continue;
         uint64_t x;
-        int rc = range(ps, val, ints[i].key, ints[i].lo, ints[i].hi, &x);
+        int rc = sdp_range(ps, val, ints[i].key, ints[i].lo, ints[i].hi, &x);
         if (!rc)
             *(int *)((char *)f + ints[i].off) = (int)x;
         return rc;
@@ -349,40 +227,40 @@ static int fmtp_param(struct ps *ps, struct sdp_fmtp *f, char *key, char *val)
     if (strcasecmp(key, "profile-level-id") == 0) {
         int32_t x = 0;
         for (int i = 0; i < 6; i++) {
-            int h = hexval(val[i]);
+            int h = sdp_hexval(val[i]);
             if (h < 0)
-                return fail(ps, -EINVAL, "profile-level-id must be 6 hex digits");
+                return sdp_fail(ps, -EINVAL, "profile-level-id must be 6 hex digits");
             x = x << 4 | h;
         }
         if (val[6])
-            return fail(ps, -EINVAL, "profile-level-id must be 6 hex digits");
+            return sdp_fail(ps, -EINVAL, "profile-level-id must be 6 hex digits");
         f->profile_level_id = x;
     } else if (strcasecmp(key, "sprop-parameter-sets") == 0) {
         for (const char *s = val; *s; s++)
             if (!isalnum((unsigned char)*s) && !strchr("+/=,", *s))
-                return fail(ps, -EINVAL, "sprop-parameter-sets is not base64 with commas");
+                return sdp_fail(ps, -EINVAL, "sprop-parameter-sets is not base64 with commas");
         size_t n = strlen(val) + 1;
         if (n > sizeof ps->o->pool - ps->o->pool_used)
-            return fail(ps, -E2BIG, "sprop-parameter-sets over the %zu-byte total",
-                        sizeof ps->o->pool);
+            return sdp_fail(ps, -E2BIG, "sprop-parameter-sets over the %zu-byte total",
+                            sizeof ps->o->pool);
         f->sprop = memcpy(ps->o->pool + ps->o->pool_used, val, n);
         ps->o->pool_used += n;
     }
     return 0;
 }
 
-static int a_fmtp(struct ps *ps, char *v)
+static int a_fmtp(struct sdp_ps *ps, char *v)
 {
-    char *pts = tok(&v);
+    char *pts = sdp_tok(&v);
     if (!pts)
-        return fail(ps, -EINVAL, "a=fmtp needs <pt> <parameters>");
+        return sdp_fail(ps, -EINVAL, "a=fmtp needs <pt> <parameters>");
     uint64_t pt;
-    int rc = range(ps, pts, "payload type", 0, 127, &pt);
+    int rc = sdp_range(ps, pts, "payload type", 0, 127, &pt);
     struct sdp_codec *c = rc ? NULL : codec_of(ps->m, pt);
     if (!c)
         return rc;
     if (c->has_fmtp)
-        return fail(ps, -EINVAL, "duplicate a=fmtp for payload type %u", (unsigned)pt);
+        return sdp_fail(ps, -EINVAL, "duplicate a=fmtp for payload type %u", (unsigned)pt);
     c->has_fmtp = true;
     for (char *p = v, *next; p; p = next) {
         next = strchr(p, ';');
@@ -392,20 +270,20 @@ static int a_fmtp(struct ps *ps, char *v)
         if (!eq)
             continue; /* "0-16" (telephone-event), "111/111" (red): nothing we read */
         *eq = '\0';
-        if ((rc = fmtp_param(ps, &c->fmtp, trim(p), trim(eq + 1))))
+        if ((rc = fmtp_param(ps, &c->fmtp, sdp_trim(p), sdp_trim(eq + 1))))
             return rc;
     }
     return 0;
 }
 
-static int a_rtcp_fb(struct ps *ps, char *v)
+static int a_rtcp_fb(struct sdp_ps *ps, char *v)
 {
-    char *pts = tok(&v), *type = tok(&v), *sub = tok(&v);
+    char *pts = sdp_tok(&v), *type = sdp_tok(&v), *sub = sdp_tok(&v);
     if (!pts || !type)
-        return fail(ps, -EINVAL, "a=rtcp-fb needs <pt> <type>");
+        return sdp_fail(ps, -EINVAL, "a=rtcp-fb needs <pt> <type>");
     uint64_t pt = 0;
     bool all = strcmp(pts, "*") == 0;
-    int rc = all ? 0 : range(ps, pts, "payload type", 0, 127, &pt);
+    int rc = all ? 0 : sdp_range(ps, pts, "payload type", 0, 127, &pt);
     if (rc || !ps->m)
         return rc;
     uint32_t bit = 0;
@@ -425,14 +303,14 @@ static int a_rtcp_fb(struct ps *ps, char *v)
     return 0;
 }
 
-static int a_ssrc(struct ps *ps, char *v)
+static int a_ssrc(struct sdp_ps *ps, char *v)
 {
     struct sdp_media *m = ps->m;
-    char *ids = tok(&v), *attr = tok(&v);
+    char *ids = sdp_tok(&v), *attr = sdp_tok(&v);
     if (!ids || !attr)
-        return fail(ps, -EINVAL, "a=ssrc needs <ssrc> <attribute>[:<value>]");
+        return sdp_fail(ps, -EINVAL, "a=ssrc needs <ssrc> <attribute>[:<value>]");
     uint64_t id;
-    int rc = range(ps, ids, "ssrc", 0, UINT32_MAX, &id);
+    int rc = sdp_range(ps, ids, "ssrc", 0, UINT32_MAX, &id);
     if (rc || !m)
         return rc;
     struct sdp_ssrc *s = NULL;
@@ -441,7 +319,7 @@ static int a_ssrc(struct ps *ps, char *v)
             s = &m->ssrcs[i];
     if (!s) {
         if (m->n_ssrcs == SDP_MAX_SSRC)
-            return fail(ps, -E2BIG, "more than %d SSRCs in one m-line", SDP_MAX_SSRC);
+            return sdp_fail(ps, -E2BIG, "more than %d SSRCs in one m-line", SDP_MAX_SSRC);
         s = &m->ssrcs[m->n_ssrcs++];
         s->id = (uint32_t)id;
     }
@@ -449,126 +327,43 @@ static int a_ssrc(struct ps *ps, char *v)
     if (colon)
         *colon++ = '\0';
     if (strcmp(attr, "cname") == 0 && colon)
-        return copy(ps, s->cname, sizeof s->cname, colon, "ssrc cname");
+        return sdp_copy(ps, s->cname, sizeof s->cname, colon, "ssrc cname");
     if (strcmp(attr, "msid") == 0 && colon) {
         if (*v) /* "msid:<stream> <track>": the track is the rest of the line */
             colon[strlen(colon)] = ' ';
-        return copy(ps, s->msid, sizeof s->msid, trim(colon), "ssrc msid");
+        return sdp_copy(ps, s->msid, sizeof s->msid, sdp_trim(colon), "ssrc msid");
     }
     return 0;
 }
 
-static int a_ssrc_group(struct ps *ps, char *v)
+static int a_ssrc_group(struct sdp_ps *ps, char *v)
 {
-    char *sem = tok(&v);
+    char *sem = sdp_tok(&v);
     if (!sem || strcmp(sem, "FID") != 0 || !ps->m)
         return 0; /* SIM and others: simulcast is not negotiated by us */
-    char *a = tok(&v), *b = tok(&v);
+    char *a = sdp_tok(&v), *b = sdp_tok(&v);
     uint64_t x, y;
     int rc;
-    if (!a || !b || tok(&v))
-        return fail(ps, -EINVAL, "a=ssrc-group:FID needs exactly two SSRCs");
-    if ((rc = range(ps, a, "ssrc", 0, UINT32_MAX, &x)) ||
-        (rc = range(ps, b, "ssrc", 0, UINT32_MAX, &y)))
+    if (!a || !b || sdp_tok(&v))
+        return sdp_fail(ps, -EINVAL, "a=ssrc-group:FID needs exactly two SSRCs");
+    if ((rc = sdp_range(ps, a, "ssrc", 0, UINT32_MAX, &x)) ||
+        (rc = sdp_range(ps, b, "ssrc", 0, UINT32_MAX, &y)))
         return rc;
     if (ps->m->n_fid == SDP_MAX_FID)
-        return fail(ps, -E2BIG, "more than %d a=ssrc-group:FID lines", SDP_MAX_FID);
+        return sdp_fail(ps, -E2BIG, "more than %d a=ssrc-group:FID lines", SDP_MAX_FID);
     ps->m->fid[ps->m->n_fid][0] = (uint32_t)x;
     ps->m->fid[ps->m->n_fid++][1] = (uint32_t)y;
     return 0;
 }
 
-/* Candidate grammar (RFC 8839 5.1): foundation component transport priority address port
- * "typ" type *(name value); raddr, rport and tcptype are among the name/value pairs. */
-static int cand_addr(struct ps *ps, const char *s, struct sdp_candidate *c, bool *fqdn)
-{
-    unsigned char tmp[16];
-    size_t n = strlen(s);
-    if (inet_pton(AF_INET, s, tmp) == 1 || inet_pton(AF_INET6, s, tmp) == 1) {
-        c->addr_kind = strchr(s, ':') ? SDP_ADDR_V6 : SDP_ADDR_V4;
-        return copy(ps, c->addr, sizeof c->addr, s, "candidate address");
-    }
-    for (const char *p = s; *p; p++)
-        if (!isalnum((unsigned char)*p) && *p != '-' && *p != '.')
-            return fail(ps, -EINVAL, "candidate address is not an IP or a host name");
-    if (n > 6 && strcasecmp(s + n - 6, ".local") == 0) {
-        c->addr_kind = SDP_ADDR_MDNS;
-        return copy(ps, c->addr, sizeof c->addr, s, "candidate mDNS name");
-    }
-    *fqdn = true; /* RFC 8839 allows FQDNs; an ICE-lite agent never resolves them */
-    return 0;
-}
-
-static int parse_candidate(struct ps *ps, char *v, struct sdp_candidate *c, bool *drop)
-{
-    char *f = tok(&v), *comp = tok(&v), *tr = tok(&v), *prio = tok(&v), *addr = tok(&v),
-         *port = tok(&v), *typ = tok(&v), *type = tok(&v);
-    uint64_t x;
-    int rc;
-    if (!type || strcmp(typ, "typ") != 0)
-        return fail(ps, -EINVAL, "a=candidate needs <foundation> <component> <transport> "
-                                 "<priority> <address> <port> typ <type>");
-    if (strlen(f) > 32 || !ice_chars(f))
-        return fail(ps, -EINVAL, "candidate foundation must be 1-32 ice-chars");
-    strcpy(c->foundation, f);
-    if ((rc = range(ps, comp, "candidate component", 1, 256, &x)))
-        return rc;
-    c->component = (uint16_t)x;
-    if (strcasecmp(tr, "udp") == 0)
-        c->transport = SDP_TRANSPORT_UDP;
-    else if (strcasecmp(tr, "tcp") == 0)
-        c->transport = SDP_TRANSPORT_TCP;
-    else
-        *drop = true; /* RFC 8839: unknown transports are ignored */
-    if ((rc = range(ps, prio, "candidate priority", 1, 0x7fffffff, &x)))
-        return rc;
-    c->priority = (uint32_t)x;
-    if ((rc = cand_addr(ps, addr, c, drop)) || (rc = range(ps, port, "port", 0, 65535, &x)))
-        return rc;
-    c->port = (uint16_t)x;
-    static const char *const types[] = {"host", "srflx", "prflx", "relay"};
-    size_t i;
-    for (i = 0; i < 4 && strcmp(type, types[i]) != 0; i++)
-        ;
-    if (i == 4)
-        return fail(ps, -EINVAL, "candidate type %.16s not host, srflx, prflx or relay", type);
-    c->type = (enum sdp_cand_type)i;
-    for (char *k; (k = tok(&v));) {
-        char *val = tok(&v);
-        unsigned char tmp[16];
-        if (!val)
-            return fail(ps, -EINVAL, "candidate extension %.32s has no value", k);
-        if (strcmp(k, "raddr") == 0) {
-            if (inet_pton(AF_INET, val, tmp) != 1 && inet_pton(AF_INET6, val, tmp) != 1)
-                return fail(ps, -EINVAL, "candidate raddr is not an IP address");
-            strcpy(c->raddr, val); /* inet_pton accepted it: at most 45 chars */
-            c->has_raddr = true;
-        } else if (strcmp(k, "rport") == 0) {
-            if ((rc = range(ps, val, "rport", 0, 65535, &x)))
-                return rc;
-            c->rport = (uint16_t)x;
-        } else if (strcmp(k, "tcptype") == 0) {
-            if (strcmp(val, "active") == 0)
-                c->tcptype = SDP_TCPTYPE_ACTIVE;
-            else if (strcmp(val, "passive") == 0)
-                c->tcptype = SDP_TCPTYPE_PASSIVE;
-            else if (strcmp(val, "so") == 0)
-                c->tcptype = SDP_TCPTYPE_SO;
-            else
-                return fail(ps, -EINVAL, "tcptype %.16s not active, passive or so", val);
-        }
-    }
-    return 0;
-}
-
-static int a_candidate(struct ps *ps, char *v)
+static int a_candidate(struct sdp_ps *ps, char *v)
 {
     struct sdp_media *m = ps->m;
     if (!m)
-        return ps->frag ? fail(ps, -EINVAL, "a=candidate before any a=mid or m= line") : 0;
+        return ps->frag ? sdp_fail(ps, -EINVAL, "a=candidate before any a=mid or m= line") : 0;
     struct sdp_candidate c = {0};
     bool drop = false;
-    int rc = parse_candidate(ps, v, &c, &drop);
+    int rc = sdp_parse_candidate(ps, v, &c, &drop);
     if (rc)
         return rc;
     /* Past the limit: dropped, not refused. An ICE-lite agent learns the peer's address from
@@ -581,15 +376,15 @@ static int a_candidate(struct ps *ps, char *v)
     return 0;
 }
 
-static int attribute(struct ps *ps, char *a)
+static int attribute(struct sdp_ps *ps, char *a)
 {
     char *v = strchr(a, ':');
     if (v)
         *v++ = '\0';
     else
         v = a + strlen(a);
-    if (!*a || !token_chars(a))
-        return fail(ps, -EINVAL, "attribute name missing or not a token");
+    if (!*a || !sdp_token_chars(a))
+        return sdp_fail(ps, -EINVAL, "attribute name missing or not a token");
     struct sdp_media *m = ps->m;
     enum sdp_dir d;
     if (strcmp(a, "ice-ufrag") == 0 || strcmp(a, "ice-pwd") == 0)
@@ -605,14 +400,15 @@ static int attribute(struct ps *ps, char *a)
     if (strcmp(a, "group") == 0)
         return a_group(ps, v);
     if (strcmp(a, "msid-semantic") == 0)
-        return m ? 0 : copy(ps, ps->o->msid_semantic, sizeof ps->o->msid_semantic, trim(v),
+        return m ? 0
+                 : sdp_copy(ps, ps->o->msid_semantic, sizeof ps->o->msid_semantic, sdp_trim(v),
                             "a=msid-semantic");
     if (strcmp(a, "mid") == 0)
         return a_mid(ps, v);
-    if (parse_dir(a, &d) == 0) {
+    if (sdp_parse_dir(a, &d) == 0) {
         enum sdp_dir *dst = m ? &m->dir : &ps->o->dir;
         if (*dst != SDP_DIR_UNSET)
-            return fail(ps, -EINVAL, "more than one direction attribute");
+            return sdp_fail(ps, -EINVAL, "more than one direction attribute");
         return *dst = d, 0;
     }
     if (strcmp(a, "candidate") == 0)
@@ -636,7 +432,7 @@ static int attribute(struct ps *ps, char *a)
     if (!m)
         return 0;
     if (strcmp(a, "msid") == 0)
-        return copy(ps, m->msid, sizeof m->msid, trim(v), "a=msid");
+        return sdp_copy(ps, m->msid, sizeof m->msid, sdp_trim(v), "a=msid");
     if (strcmp(a, "rtcp-mux") == 0)
         m->rtcp_mux = true;
     else if (strcmp(a, "rtcp-rsize") == 0)
@@ -646,7 +442,7 @@ static int attribute(struct ps *ps, char *a)
     return 0; /* everything else (rtcp, rid, simulcast, sctp-port, ...) is not ours to read */
 }
 
-static struct sdp_media *add_media(struct ps *ps)
+static struct sdp_media *add_media(struct sdp_ps *ps)
 {
     struct sdp_media *m = &ps->o->media[ps->o->n_media++];
     for (size_t i = 0; i < SDP_MAX_PT; i++) {
@@ -657,28 +453,28 @@ static struct sdp_media *add_media(struct ps *ps)
     return ps->m = m;
 }
 
-static int new_frag_media(struct ps *ps)
+static int new_frag_media(struct sdp_ps *ps)
 {
     if (ps->o->n_media == SDP_MAX_MEDIA)
-        return fail(ps, -E2BIG, "more than %d media sections", SDP_MAX_MEDIA);
+        return sdp_fail(ps, -E2BIG, "more than %d media sections", SDP_MAX_MEDIA);
     add_media(ps);
     return 0;
 }
 
-static int media_line(struct ps *ps, char *v)
+static int media_line(struct sdp_ps *ps, char *v)
 {
     if (ps->o->n_media == SDP_MAX_MEDIA)
-        return fail(ps, -E2BIG, "more than %d m-lines", SDP_MAX_MEDIA);
+        return sdp_fail(ps, -E2BIG, "more than %d m-lines", SDP_MAX_MEDIA);
     struct sdp_media *m = add_media(ps);
-    char *kind = tok(&v), *port = tok(&v), *proto = tok(&v), *fmt = tok(&v);
+    char *kind = sdp_tok(&v), *port = sdp_tok(&v), *proto = sdp_tok(&v), *fmt = sdp_tok(&v);
     uint64_t x;
     int rc;
     if (!fmt)
-        return fail(ps, -EINVAL, "m= needs <media> <port> <proto> <fmt> ...");
-    if ((rc = copy(ps, m->kind_name, sizeof m->kind_name, kind, "media type")) ||
-        (rc = copy(ps, m->proto_name, sizeof m->proto_name, proto, "m= proto")) ||
-        (rc = range(ps, port, "port", 0, 65535, &x)) ||
-        (rc = copy(ps, m->fmt0, sizeof m->fmt0, fmt, "m= format")))
+        return sdp_fail(ps, -EINVAL, "m= needs <media> <port> <proto> <fmt> ...");
+    if ((rc = sdp_copy(ps, m->kind_name, sizeof m->kind_name, kind, "media type")) ||
+        (rc = sdp_copy(ps, m->proto_name, sizeof m->proto_name, proto, "m= proto")) ||
+        (rc = sdp_range(ps, port, "port", 0, 65535, &x)) ||
+        (rc = sdp_copy(ps, m->fmt0, sizeof m->fmt0, fmt, "m= format")))
         return rc;
     m->port = (uint16_t)x;
     m->kind = strcmp(kind, "audio") == 0         ? SDP_KIND_AUDIO
@@ -693,32 +489,32 @@ static int media_line(struct ps *ps, char *v)
         m->proto = SDP_PROTO_SCTP;
     if (!strstr(proto, "RTP/"))
         return 0; /* formats are not payload types (webrtc-datachannel) */
-    for (; fmt; fmt = tok(&v)) {
-        if ((rc = range(ps, fmt, "payload type", 0, 127, &x)))
+    for (; fmt; fmt = sdp_tok(&v)) {
+        if ((rc = sdp_range(ps, fmt, "payload type", 0, 127, &x)))
             return rc;
         if (codec_of(m, x))
-            return fail(ps, -EINVAL, "payload type %u listed twice", (unsigned)x);
+            return sdp_fail(ps, -EINVAL, "payload type %u listed twice", (unsigned)x);
         if (m->n_pts == SDP_MAX_PT)
-            return fail(ps, -E2BIG, "more than %d payload types in one m-line", SDP_MAX_PT);
+            return sdp_fail(ps, -E2BIG, "more than %d payload types in one m-line", SDP_MAX_PT);
         m->codecs[m->n_pts].pt = (uint8_t)x;
         m->pts[m->n_pts++] = (uint8_t)x;
     }
     return 0;
 }
 
-static int parse_line(struct ps *ps, char *line, size_t n)
+static int parse_line(struct sdp_ps *ps, char *line, size_t n)
 {
     if (n < 2 || line[1] != '=' || !islower((unsigned char)line[0]))
-        return fail(ps, -EINVAL, "not a <type>=<value> line");
+        return sdp_fail(ps, -EINVAL, "not a <type>=<value> line");
     char type = line[0], *v = line + 2;
     if (!ps->frag && !ps->seen_v) {
         if (type != 'v' || strcmp(v, "0") != 0)
-            return fail(ps, -EINVAL, "an SDP starts with v=0");
+            return sdp_fail(ps, -EINVAL, "an SDP starts with v=0");
         return ps->seen_v = true, 0;
     }
     switch (type) {
     case 'v':
-        return fail(ps, -EINVAL, "v= after the first line");
+        return sdp_fail(ps, -EINVAL, "v= after the first line");
     case 'm':
         return media_line(ps, v);
     case 'a':
@@ -728,11 +524,11 @@ static int parse_line(struct ps *ps, char *line, size_t n)
     }
 }
 
-static int parse_lines(struct ps *ps, const char *text, size_t len)
+static int parse_lines(struct sdp_ps *ps, const char *text, size_t len)
 {
     char line[SDP_MAX_LINE + 1];
     if (len > SDP_MAX_INPUT)
-        return fail(ps, -E2BIG, "SDP is %zu bytes, over the %d-byte limit", len, SDP_MAX_INPUT);
+        return sdp_fail(ps, -E2BIG, "SDP is %zu bytes, over the %d-byte limit", len, SDP_MAX_INPUT);
     for (size_t pos = 0; pos < len;) {
         const char *s = text + pos, *nl = memchr(s, '\n', len - pos);
         size_t n = nl ? (size_t)(nl - s) : len - pos;
@@ -741,11 +537,12 @@ static int parse_lines(struct ps *ps, const char *text, size_t len)
         if (n && s[n - 1] == '\r')
             n--;
         if (n > SDP_MAX_LINE)
-            return fail(ps, -E2BIG, "line is %zu bytes, over the %d-byte limit", n, SDP_MAX_LINE);
+            return sdp_fail(ps, -E2BIG, "line is %zu bytes, over the %d-byte limit", n,
+                            SDP_MAX_LINE);
         if (memchr(s, '\0', n))
-            return fail(ps, -EINVAL, "NUL byte");
+            return sdp_fail(ps, -EINVAL, "NUL byte");
         if (memchr(s, '\r', n))
-            return fail(ps, -EINVAL, "CR not followed by LF");
+            return sdp_fail(ps, -EINVAL, "CR not followed by LF");
         if (!n)
             continue; /* a blank line (a trailing CRLF CRLF): harmless */
         memcpy(line, s, n);
@@ -758,11 +555,11 @@ static int parse_lines(struct ps *ps, const char *text, size_t len)
     return 0;
 }
 
-static int resolve(struct ps *ps)
+static int resolve(struct sdp_ps *ps)
 {
     struct sdp_offer *o = ps->o;
     if (!o->n_media)
-        return fail(ps, -EINVAL, "no m= line");
+        return sdp_fail(ps, -EINVAL, "no m= line");
     for (size_t i = 0; i < o->n_media; i++) {
         struct sdp_media *m = &o->media[i];
         if (!m->ice_ufrag[0])
@@ -779,21 +576,21 @@ static int resolve(struct ps *ps)
         m->end_of_candidates |= ps->session_eoc;
         if (m->port == 0 && !m->bundle_only)
             continue; /* rejected by the offerer: nothing of its transport is used */
-        const char *missing = !m->ice_ufrag[0] ? "a=ice-ufrag"
-                              : !m->ice_pwd[0] ? "a=ice-pwd"
+        const char *missing = !m->ice_ufrag[0]                       ? "a=ice-ufrag"
+                              : !m->ice_pwd[0]                       ? "a=ice-pwd"
                               : !sdp_media_fingerprint(m, "sha-256") ? "a=fingerprint:sha-256"
-                                                                      : NULL;
+                                                                     : NULL;
         if (missing)
-            return fail(ps, -EINVAL, "m-line %zu: no %s at media or session level", i + 1,
-                        missing);
+            return sdp_fail(ps, -EINVAL, "m-line %zu: no %s at media or session level", i + 1,
+                            missing);
     }
     for (size_t b = 0; b < o->n_bundle; b++) {
         size_t i;
         for (i = 0; i < o->n_media && strcmp(o->media[i].mid, o->bundle[b]) != 0; i++)
             ;
         if (i == o->n_media)
-            return fail(ps, -EINVAL, "a=group:BUNDLE names mid %.64s that no m-line has",
-                        o->bundle[b]);
+            return sdp_fail(ps, -EINVAL, "a=group:BUNDLE names mid %.64s that no m-line has",
+                            o->bundle[b]);
     }
     return 0;
 }
@@ -806,11 +603,18 @@ const struct sdp_fingerprint *sdp_media_fingerprint(const struct sdp_media *m, c
     return NULL;
 }
 
-int sdp_offer_parse(const char *text, size_t len, struct sdp_offer **out, char *err,
-                    size_t errlen)
+int sdp_media_extmap_id(const struct sdp_media *m, const char *uri)
+{
+    for (size_t i = 0; i < m->n_extmaps; i++)
+        if (strcmp(m->extmaps[i].uri, uri) == 0)
+            return m->extmaps[i].id;
+    return -1;
+}
+
+int sdp_offer_parse(const char *text, size_t len, struct sdp_offer **out, char *err, size_t errlen)
 {
     struct sdp_offer *o = xcalloc(1, sizeof *o);
-    struct ps ps = {.o = o, .err = err, .errlen = errlen};
+    struct sdp_ps ps = {.o = o, .err = err, .errlen = errlen};
     if (err && errlen)
         err[0] = '\0';
     int rc = parse_lines(&ps, text, len);
@@ -822,12 +626,15 @@ int sdp_offer_parse(const char *text, size_t len, struct sdp_offer **out, char *
     return rc;
 }
 
-void sdp_offer_free(struct sdp_offer **o) { xfreep(o); }
+void sdp_offer_free(struct sdp_offer **o)
+{
+    xfreep(o);
+}
 
 int sdp_frag_parse(const char *text, size_t len, struct sdp_frag *f, char *err, size_t errlen)
 {
     struct sdp_offer *o = xcalloc(1, sizeof *o);
-    struct ps ps = {.o = o, .frag = true, .err = err, .errlen = errlen};
+    struct sdp_ps ps = {.o = o, .frag = true, .err = err, .errlen = errlen};
     if (err && errlen)
         err[0] = '\0';
     memset(f, 0, sizeof *f);

@@ -90,8 +90,9 @@ int sdp_choose(const struct sdp_offer *o, size_t i, struct sdp_choice *c)
         return reject(c, "not in the BUNDLE group: ", m->mid);
     const struct sdp_codec *k = pick(m);
     if (!k)
-        return reject(c, m->kind == SDP_KIND_VIDEO ? "no H.264 (packetization-mode 1) or VP8"
-                                                   : "no opus/48000/2",
+        return reject(c,
+                      m->kind == SDP_KIND_VIDEO ? "no H.264 (packetization-mode 1) or VP8"
+                                                : "no opus/48000/2",
                       "");
     c->accept = true;
     c->dir = mirror(m->dir);
@@ -213,9 +214,10 @@ static void write_rejected(struct buf *b, const struct sdp_media *m)
         buf_printf(b, "a=mid:%s\r\n", m->mid);
 }
 
-static int check_choice(struct wr *w, const struct sdp_media *m, const struct sdp_choice *c,
+static int check_choice(struct wr *w, const struct sdp_offer *o, const struct sdp_choice *c,
                         size_t i)
 {
+    const struct sdp_media *m = &o->media[i];
     if (!c->n_pt || c->n_pt > SDP_CHOICE_PTS)
         return werr(w, "m-line %zu: %zu payload types chosen", i + 1, c->n_pt);
     for (size_t j = 0; j < c->n_pt; j++) {
@@ -223,6 +225,10 @@ static int check_choice(struct wr *w, const struct sdp_media *m, const struct sd
         if (!k || !k->has_rtpmap)
             return werr(w, "m-line %zu: payload type %u not offered", i + 1, c->pt[j]);
     }
+    if (!m->mid[0] || m->kind_name[0] == '\0')
+        return werr(w, "m-line %zu: accepted without a mid", i + 1);
+    if (o->has_bundle && !in_bundle(o, m->mid))
+        return werr(w, "m-line %zu: accepted but not in the offer's BUNDLE group", i + 1);
     if (c->dir < SDP_DIR_SENDRECV || c->dir > SDP_DIR_INACTIVE)
         return werr(w, "m-line %zu: no direction", i + 1);
     if ((c->cname[0] && !clean(c->cname, false)) || (c->msid[0] && !clean(c->msid, true)))
@@ -302,7 +308,7 @@ int sdp_answer_write(const struct sdp_offer *o, const struct sdp_choice *choices
     size_t accepted = 0;
     int rc = check_local(&w, l);
     for (size_t i = 0; !rc && i < o->n_media; i++)
-        if (choices[i].accept && !(rc = check_choice(&w, &o->media[i], &choices[i], i)))
+        if (choices[i].accept && !(rc = check_choice(&w, o, &choices[i], i)))
             accepted++;
     if (rc)
         return rc;
