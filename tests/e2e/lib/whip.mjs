@@ -55,8 +55,10 @@ async function waitGathered(pc) {
   });
 }
 
-// Publishes to `${base}/whip` with `key`. Options: codec 'h264'|'vp8', seconds, mangle(sdp)
-// (edits the offer before it is sent), transportPolicy. Returns the handle:
+// Publishes to `${base}/whip` with `key`. Options: codec 'h264'|'vp8', seconds, stream (POST
+// /whip/<stream>), mangle(sdp) (edits the offer before it is sent), mangleAnswer(sdp) (edits
+// the answer before werift takes it: point its candidates at a relay, say), pc (more
+// RTCPeerConnection options). Returns the handle:
 // { status, answer, location, etag, pc, stop(), del() }.
 export async function whipPublish(base, key, opts = {}) {
   const codec = opts.codec || 'h264';
@@ -95,7 +97,7 @@ export async function whipPublish(base, key, opts = {}) {
     },
   };
   if (r.status !== 201) return handle;
-  await pc.setRemoteDescription({ type: 'answer', sdp: answer });
+  await pc.setRemoteDescription({ type: 'answer', sdp: opts.mangleAnswer ? opts.mangleAnswer(answer) : answer });
   const vs = await udpSink((buf) => { try { video.writeRtp(buf); } catch { /* closed */ } });
   const as = await udpSink((buf) => { try { audio.writeRtp(buf); } catch { /* closed */ } });
   handle.socks = [vs, as];
