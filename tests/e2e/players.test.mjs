@@ -76,8 +76,13 @@ for (const ladder of ['default', 'none']) {
       if (ladder === 'default') return 'waits on the default ladder in some runs (issue 10, item 2)';
       return undefined;
     };
+    // The TODO runs cost about four minutes of .ci/run's 40 and assert nothing that counts: they
+    // run when KIBITKA_E2E_TODO=1 (scripts/test passes it through), and are skipped with the
+    // reason otherwise.
+    const gate = (player) => (todoWhy(player) && process.env.KIBITKA_E2E_TODO !== '1'
+      ? `TODO (${todoWhy(player)}); run with KIBITKA_E2E_TODO=1` : false);
     for (const player of PLAYERS) {
-      test(`${player} plays ${PLAY_SECONDS} s without waiting`, { todo: todoWhy(player) }, async () => {
+      test(`${player} plays ${PLAY_SECONDS} s without waiting`, { todo: todoWhy(player), skip: gate(player) }, async () => {
         const tab = await page.newTab();
         if (process.env.PLAYER_LOG) { // investigation: the page's console, per test
           const { appendFileSync } = await import('node:fs');
