@@ -420,7 +420,10 @@ void webhook_emit_recording_ready(struct webhook *wh, const struct db_recording 
     json_object_set_new(d, "ended_at", time_json(r->ended_at ? r->ended_at : r->started_at));
     json_object_set_new(d, "duration_seconds", json_real((double)(r->duration_us / 1000) / 1e3));
     json_object_set_new(d, "bytes", json_integer(r->bytes));
-    json_t *a = json_array();
+    /* Media the recording misses (a full disk paused it), as GET /api/recordings/{id} says. */
+    json_object_set_new(d, "incomplete", json_boolean(r->gap_us > 0));
+    json_object_set_new(d, "gap_seconds", json_real((double)r->gap_us / 1e6));
+    json_t *a = json_array(), *gaps = json_array();
     for (size_t i = 0; i < n; i++) {
         json_t *c = json_object();
         json_object_set_new(c, "seq", json_integer(chunks[i].seq));
@@ -428,9 +431,24 @@ void webhook_emit_recording_ready(struct webhook *wh, const struct db_recording 
         json_object_set_new(c, "bytes", json_integer(chunks[i].bytes));
         json_object_set_new(c, "duration_seconds",
                             json_real((double)(chunks[i].duration_us / 1000) / 1e3));
+        json_object_set_new(c, "gap_before_seconds",
+                            json_real((double)chunks[i].gap_before_us / 1e6));
         json_array_append_new(a, c);
+        if (chunks[i].gap_before_us > 0) {
+            json_t *g = json_object();
+            json_object_set_new(g, "before_chunk", json_integer(chunks[i].seq));
+            json_object_set_new(g, "seconds", json_real((double)chunks[i].gap_before_us / 1e6));
+            json_array_append_new(gaps, g);
+        }
+    }
+    if (r->gap_end_us > 0) {
+        json_t *g = json_object();
+        json_object_set_new(g, "before_chunk", json_null());
+        json_object_set_new(g, "seconds", json_real((double)r->gap_end_us / 1e6));
+        json_array_append_new(gaps, g);
     }
     json_object_set_new(d, "chunks", a);
+    json_object_set_new(d, "gaps", gaps);
     webhook_emit(wh, "recording.ready", d);
 }
 

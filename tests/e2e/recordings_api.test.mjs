@@ -7,8 +7,8 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
+import { webhookReceiver } from './lib/hooks.mjs';
 import { startServer, testClip, publish, waitFor, binary, workDir, repo } from './lib/server.mjs';
 import { openPlayerPage, startPlayback } from './lib/player.mjs';
 
@@ -28,25 +28,6 @@ if (!process.env.KIBITKA_E2E_SQLITE_ONLY) {
   }
 }
 
-// Collects webhook events (signatures are webhook.test.mjs' business).
-async function receiver() {
-  const events = [];
-  const server = http.createServer((req, res) => {
-    const chunks = [];
-    req.on('data', (c) => chunks.push(c));
-    req.on('end', () => {
-      events.push(JSON.parse(Buffer.concat(chunks).toString()));
-      res.writeHead(200).end('ok');
-    });
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${server.address().port}/hook`,
-    events,
-    close: () => { server.closeAllConnections(); return new Promise((r) => server.close(r)); },
-  };
-}
-
 function ffprobe(url, args) {
   return execFileSync('ffprobe', ['-v', 'error', ...args, '-of', 'csv=p=0', url],
     { encoding: 'utf8', timeout: 60000 }).trim();
@@ -58,7 +39,7 @@ for (const backend of backends) {
     const db = backend.url(dir);
     execFileSync(binary, ['user', 'add', 'admin', '--admin', '--password-stdin', '--db', db, '--data', dir],
       { input: `${ADMIN_PW}\n`, stdio: ['pipe', 'pipe', 'pipe'] });
-    const rx = await receiver();
+    const rx = await webhookReceiver();
     const srv = await startServer(['--db', db, '--data', dir, '--record-chunk', '2', '--webhook', rx.url]);
     try {
       const call = async (method, p, { token, body, headers = {} } = {}) => {

@@ -11,6 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, statfsSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { startServer, testClip, publish, waitFor, metric, binary, workDir } from './lib/server.mjs';
+import { webhookReceiver } from './lib/hooks.mjs';
 
 const ADMIN_PW = 'admin-pass-1';
 const MiB = 1024 * 1024;
@@ -55,7 +56,8 @@ test('a full disk pauses recording, records the gap, keeps login and delete work
     if (skip) { t.skip(skip); return; }
     execFileSync(binary, ['user', 'add', 'admin', '--admin', '--password-stdin', '--data', mnt],
       { input: `${ADMIN_PW}\n`, stdio: ['pipe', 'pipe', 'pipe'] });
-    const srv = await startServer(['--data', mnt, '--open-publish', '--record-chunk', '2']);
+    const rx = await webhookReceiver();
+    const srv = await startServer(['--data', mnt, '--open-publish', '--record-chunk', '2', '--webhook', rx.url]);
     let pub = null;
     try {
       const call = async (method, p, { token, body } = {}) => {
@@ -146,11 +148,22 @@ test('a full disk pauses recording, records the gap, keeps login and delete work
       assert.equal(lines[map - 1], '#EXT-X-DISCONTINUITY', `a discontinuity before the chunk after the gap:\n${playlist}`);
       assert.match(playlist, /#EXT-X-ENDLIST/);
 
+      // recording.ready says the same as the API: incomplete, how much, where.
+      const ready = await waitFor(() => rx.events.find((e) => e.type === 'recording.ready' && e.data.id === rec.id),
+        { timeout: 30000, what: 'the recording.ready webhook' });
+      assert.equal(ready.data.incomplete, true, JSON.stringify(ready.data));
+      assert.ok(Math.abs(ready.data.gap_seconds - d.gap_seconds) < 1e-6, JSON.stringify(ready.data));
+      assert.deepEqual(ready.data.gaps, d.gaps);
+      const firstReady = rx.events.find((e) => e.type === 'recording.ready' && e.data.id === first.id);
+      assert.ok(firstReady && firstReady.data.incomplete === false && firstReady.data.gaps.length === 0,
+        `the complete recording's webhook: ${JSON.stringify(firstReady?.data)}`);
+
       await srv.stop();
       if (process.env.KIBITKA_E2E_LOG) console.log(srv.log());
       assert.doesNotMatch(srv.log(), /ERROR db|this chunk is lost|AddressSanitizer|runtime error/);
     } finally {
       await pub?.stop();
       await srv.stop();
+      await rx.close();
     }
   });
