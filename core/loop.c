@@ -69,21 +69,17 @@ static struct reg wake_reg; /* marker for the eventfd; never dispatched to a han
 struct loop *loop_create(void)
 {
     struct loop *loop = xcalloc(1, sizeof(*loop));
-    loop->epfd = epoll_create1(EPOLL_CLOEXEC);
-    loop->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (loop->epfd < 0 || loop->wakefd < 0) {
-        if (loop->epfd >= 0)
-            close(loop->epfd);
-        if (loop->wakefd >= 0)
-            close(loop->wakefd);
-        free(loop);
-        return NULL;
-    }
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &wake_reg};
-    epoll_ctl(loop->epfd, EPOLL_CTL_ADD, loop->wakefd, &ev);
     atomic_init(&loop->stop, false);
     pthread_mutex_init(&loop->post_lock, NULL);
     loop->posts_tail = &loop->posts;
+    loop->epfd = epoll_create1(EPOLL_CLOEXEC);
+    loop->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &wake_reg};
+    if (loop->epfd < 0 || loop->wakefd < 0 ||
+        epoll_ctl(loop->epfd, EPOLL_CTL_ADD, loop->wakefd, &ev) < 0) {
+        loop_destroy(&loop); /* the one teardown, for a half-made loop too */
+        return NULL;
+    }
     return loop;
 }
 
@@ -104,8 +100,10 @@ void loop_destroy(struct loop **ploop)
     free(loop->heap);
     run_posts(loop); /* their owners may be waiting to free what they carry */
     pthread_mutex_destroy(&loop->post_lock);
-    close(loop->epfd);
-    close(loop->wakefd);
+    if (loop->epfd >= 0)
+        close(loop->epfd);
+    if (loop->wakefd >= 0)
+        close(loop->wakefd);
     free(loop);
     *ploop = NULL;
 }
