@@ -137,6 +137,8 @@ int hls_ladder_start(const struct hls_ladder_config *cfg, struct hls_ladder **ou
                 .ladder = cfg->fitted,
                 .preset = cfg->preset,
                 .stream = cfg->name,
+                /* a shedding rung keeps a frame in each part (parts stay <= PART-TARGET) */
+                .shed_interval_us = cfg->part_target_us / 2,
             },
         .ops = {.start = on_start,
                 .restart = on_restart,

@@ -43,6 +43,9 @@ struct transcoder {
     int head, tail, cap;
     bool flushed;
     int64_t skipped;
+    AVRational time_base;
+    int64_t shed_interval_us;
+    int64_t last_shed_us; /* media time of the last frame the shedding rungs took */
     char stream[64];
 };
 
@@ -149,6 +152,9 @@ int transcoder_create(const struct transcoder_config *cfg, struct transcoder **o
         return -EINVAL;
     struct transcoder *t = xcalloc(1, sizeof(*t));
     snprintf(t->stream, sizeof(t->stream), "%s", cfg->stream ? cfg->stream : "");
+    t->time_base = cfg->time_base;
+    t->shed_interval_us = cfg->shed_interval_us;
+    t->last_shed_us = INT64_MIN;
     int rc = open_decoder(t, cfg);
     t->decoded = av_frame_alloc();
     if (rc == 0 && !t->decoded)
@@ -286,10 +292,17 @@ static int encode_frame(struct transcoder *t, AVFrame *in)
 {
     int64_t pts = in->best_effort_timestamp;
     bool key = take_key_pts(t, pts);
+    /* What the shedding rungs take: keyframes, and a frame each shed_interval_us. */
+    int64_t us = av_rescale_q(pts, t->time_base, (AVRational){1, 1000000});
+    bool take = key || (t->shed_interval_us > 0 && (t->last_shed_us == INT64_MIN ||
+                                                     us - t->last_shed_us >= t->shed_interval_us ||
+                                                     us < t->last_shed_us));
+    if (take)
+        t->last_shed_us = us;
     for (int i = 0; i < t->nrungs; i++) {
-        /* Skipping rungs are the lowest ones (see transcoder_set_skip), so no rung that is
-         * encoded scales from a skipped rung's stale picture. */
-        if (t->rungs[i].skip && !key) {
+        /* Skipping rungs are the lowest ones (see transcoder_set_skip) and take the same frames,
+         * so no rung that is encoded scales from a skipped rung's stale picture. */
+        if (t->rungs[i].skip && !take) {
             t->skipped++;
             continue;
         }

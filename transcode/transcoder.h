@@ -38,6 +38,10 @@ struct transcoder_config {
     const struct ladder *ladder; /* fitted (ladder_fit) to src's size; its encoded rungs are used */
     const char *preset;          /* x264 preset; NULL means "veryfast" */
     const char *stream;          /* for log lines; may be NULL */
+    /* While rungs shed (transcoder_set_skip), they still encode one frame at least this often
+     * (µs of media time), besides the source's keyframes, so that each LL-HLS part of theirs
+     * holds a frame: the packager gives half its part target. 0: keyframes only. */
+    int64_t shed_interval_us;
 };
 
 /* Opens the decoder and one encoder per encoded rung. Returns 0 and *out, or a negative errno
@@ -56,9 +60,10 @@ const AVCodecParameters *transcoder_rung_par(const struct transcoder *t, int i);
  * decode is logged and skipped (returns 0), as a live source can recover at its next keyframe. */
 int transcoder_send(struct transcoder *t, const AVPacket *pkt);
 
-/* Sheds load: the nskip lowest rungs encode only the source's keyframes from now on (their
- * segments stay aligned, with one picture per GOP), until called again with a smaller nskip.
- * 0 encodes every frame in every rung. */
+/* Sheds load: the nskip lowest rungs encode only the source's keyframes (their segments stay
+ * aligned) and one frame per shed_interval_us between them, until called again with a smaller
+ * nskip. The shedding rungs take or skip each frame together, so a rung scaled from the one
+ * above it never scales a stale picture. 0 encodes every frame in every rung. */
 void transcoder_set_skip(struct transcoder *t, int nskip);
 /* Frames not encoded because of transcoder_set_skip, summed over rungs. */
 int64_t transcoder_skipped(const struct transcoder *t);

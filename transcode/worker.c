@@ -107,7 +107,7 @@ static void shed(struct transcode_worker *w, double lag_s)
         return;
     if (want > cur)
         log_warn("transcode", name_of(w),
-                 "%.1f s behind the source: the %d lowest rung(s) now encode keyframes only", lag_s,
+                 "%.1f s behind the source: the %d lowest rung(s) now encode keyframes and a frame per part only", lag_s,
                  want);
     else
         log_info("transcode", name_of(w), "caught up (%.2f s behind): every rung encodes again",

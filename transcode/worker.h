@@ -11,7 +11,8 @@
  * ops.fail instead of start when the ladder cannot be opened (nothing else follows).
  *
  * Keeping up. The lag is the age of the packet being transcoded (now minus when push queued it).
- * Past 1 s the lowest rung encodes keyframes only, then the next lowest for each further 0.5 s;
+ * Past 1 s the lowest rung sheds (keyframes, and a frame per tc.shed_interval_us between them:
+ * transcoder_set_skip), then the next lowest for each further 0.5 s;
  * back under 0.5 s every rung encodes every frame again. When the queue holds more than
  * WORKER_QUEUE_MAX packets (or the lag passes WORKER_LAG_DROP_S), push drops packets until the
  * next source keyframe, so memory stays bounded whatever happens to the CPU. Both are logged and

@@ -35,6 +35,7 @@ struct out {
     int64_t key_pts[NR][64];
     int wall_mismatch;
     int max_skipping;
+    int64_t last_pts[NR], max_gap[NR]; /* between consecutive packets of a rung */
     int sleep_us; /* per packet: makes the worker fall behind on purpose */
     int nice;     /* the worker thread's nice value, seen from on_start */
     struct transcode_worker *w;
@@ -60,6 +61,9 @@ static void on_packet(void *o, int rung, const AVPacket *pkt, int64_t wall_us)
 {
     struct out *x = o;
     pthread_mutex_lock(&x->lock);
+    if (x->n[rung] > 0 && pkt->pts - x->last_pts[rung] > x->max_gap[rung])
+        x->max_gap[rung] = pkt->pts - x->last_pts[rung];
+    x->last_pts[rung] = pkt->pts;
     x->n[rung]++;
     if ((pkt->flags & AV_PKT_FLAG_KEY) && x->keys[rung] < 64)
         x->key_pts[rung][x->keys[rung]++] = pkt->pts;
@@ -83,6 +87,7 @@ static void on_fail(void *o, int err)
 }
 
 static struct metrics *metrics; /* reachable: not a leak at exit */
+static int64_t shed_interval_us; /* the next start's transcoder_config.shed_interval_us */
 
 /* shed_after_s: 0 for the worker's default; the tests that expect every frame pass NEVER_SHED,
  * as their burst of frames can be more than 1 s behind on a loaded machine (seen under ASan
@@ -102,7 +107,8 @@ static struct transcode_worker *start(struct out *x, const AVCodecParameters *pa
                .frame_rate = {30, 1},
                .ladder = l,
                .preset = "ultrafast",
-               .stream = "w"},
+               .stream = "w",
+               .shed_interval_us = shed_interval_us},
         .ops = {.start = on_start,
                 .restart = on_restart,
                 .packet = on_packet,
@@ -191,6 +197,30 @@ static void test_sheds_lowest_rung(AVPacket **src, const AVCodecParameters *par)
     transcode_worker_destroy(&w);
 }
 
+/* The same overload with a shed interval (the packager gives half its part target): the
+ * shedding rung still has a frame every 200 ms of media at most, besides every keyframe, so
+ * each of its LL-HLS parts holds one and none outgrows PART-TARGET (issue 10 item 2: parts of
+ * keyframes-only rungs lasted a whole GOP and stalled hls.js). */
+static void test_shedding_keeps_a_frame_per_interval(AVPacket **src, const AVCodecParameters *par)
+{
+    struct out x;
+    struct ladder l;
+    shed_interval_us = 200000;
+    struct transcode_worker *w = start(&x, par, &l, 0);
+    shed_interval_us = 0;
+    x.sleep_us = 40000;
+    push_range(w, src, 0, NFRAMES, 0);
+    transcode_worker_finish(w);
+    wait_done(w);
+    CHECK(x.max_skipping >= 1);
+    CHECK(x.n[NR - 1] < NFRAMES);      /* it shed */
+    CHECK(x.n[NR - 1] > 3);            /* more than the keyframes */
+    CHECK(x.max_gap[NR - 1] <= 200 + 34); /* ms (TB): the interval plus at most one frame */
+    for (int i = 0; i < NFRAMES; i += 30)
+        CHECK(has_key(&x, NR - 1, frame_pts(i)));
+    transcode_worker_destroy(&w);
+}
+
 /* 700 packets at once while the worker is slow: past WORKER_QUEUE_MAX push drops whole GOPs;
  * destroy while it is still busy aborts, still ends once, and frees everything. */
 static void test_queue_bound(AVPacket **src, const AVCodecParameters *par)
@@ -247,6 +277,7 @@ int main(void)
     CHECK_EQ_INT(nsrc, NFRAMES);
     test_every_frame(src, par);
     test_sheds_lowest_rung(src, par);
+    test_shedding_keeps_a_frame_per_interval(src, par);
     test_queue_bound(src, par);
     test_restart(src, par);
     for (int i = 0; i < nsrc; i++)
