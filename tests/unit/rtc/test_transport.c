@@ -1,0 +1,911 @@
+/* rtc/transport + rtc/session against hostile peers (issue 13; RELIABILITY.md 17-22).
+ *
+ * A real transport on a loop (UDP on 127.0.0.1:0), real sessions made from SDP offers written
+ * here, and peers driven by hand over plain UDP sockets registered on the same loop: STUN checks
+ * (rtc/stun.h), a DTLS client (rtc/dtls.h, with the certificate of a context the test makes),
+ * SRTP from the exported keys (rtc/srtp.h), RTP and RTCP (rtc/rtp.h, rtc/rtcp.h). Each case ends
+ * by checking that a second, healthy session still gets its packets.
+ *
+ * The sources under test are included, so that the test can compare the transport's tables and
+ * a session's state before and after rejected input, and move a session's ICE consent clock
+ * into the past instead of waiting 30 s. */
+#include "rtc/ice.c"
+#include "rtc/session.c"
+#include "rtc/transport.c"
+
+#include <fcntl.h>
+#include <sys/epoll.h>
+
+#include "core/buf.h"
+#include "rtc/rtcp.h"
+#include "rtc/srtp.h"
+#include "rtc/stun.h"
+#include "test.h"
+
+#define SSRC 0x11223344u
+#define PEER_PWD_LEN 24
+
+static struct loop *loop;
+static struct metrics *mx;
+static struct rtc_transport *tr;
+static struct rtc_dtls_ctx *ctx_good, *ctx_other;
+
+/* ---- running the loop ---- */
+
+typedef bool (*cond_fn)(void *arg);
+struct wait {
+    cond_fn cond;
+    void *arg;
+    int64_t deadline;
+};
+static void (*tick_hook)(void);
+
+static void poll_cb(struct loop *l, void *o)
+{
+    struct wait *w = o;
+    if (tick_hook)
+        tick_hook();
+    if ((w->cond && w->cond(w->arg)) || clock_mono_us() > w->deadline)
+        loop_stop(l);
+}
+
+/* Runs the loop until cond(arg) holds, at most ms milliseconds; NULL cond: runs ms. */
+static bool run_until(cond_fn cond, void *arg, int ms)
+{
+    struct wait w = {cond, arg, clock_mono_us() + (int64_t)ms * 1000};
+    struct loop_timer *t = loop_timer_add(loop, 2, true, poll_cb, &w);
+    loop_run(loop);
+    loop_timer_cancel(loop, t);
+    return cond ? cond(arg) : true;
+}
+
+static int64_t mval(const char *name, const char *label)
+{
+    return metrics_value(mx, name, label);
+}
+static int64_t dropped(const char *reason)
+{
+    return mval("kibitka_rtc_dropped_total", reason);
+}
+static int64_t stun_rejected(const char *reason)
+{
+    return mval("kibitka_rtc_stun_rejected_total", reason);
+}
+static int64_t failures(const char *reason)
+{
+    return mval("kibitka_webrtc_failures_total", reason);
+}
+
+/* ---- a peer ---- */
+
+struct peer {
+    const char *name;
+    int fd;
+    struct sockaddr_in srv;
+    char ufrag[8], pwd[PEER_PWD_LEN + 1];
+    char srv_ufrag[32], srv_pwd[64];
+    struct rtc_dtls_fingerprint srv_fp;
+    struct rtc_dtls *dtls;
+    struct rtc_srtp *srtp;
+    struct rtc_session *s;
+    bool dup_dtls; /* send every DTLS datagram twice */
+    /* what the peer received */
+    int stun_ok, stun_err, dtls_in, rtcp_in, plis;
+    uint16_t nacked[256];
+    int n_nacked;
+    /* what the session's user saw */
+    int connected, closed;
+    char reason[200];
+    int rtp;
+    uint64_t last_seq;
+    bool out_of_order;
+    uint16_t seqs[64];
+    bool lost[64];
+    int nseqs;
+    /* what it sends */
+    uint16_t seq;
+    uint32_t ts;
+};
+
+static struct peer *all_peers[8];
+static int n_peers;
+
+static void peer_dtls_send(void *opaque, const uint8_t *d, size_t n)
+{
+    struct peer *p = opaque;
+    sendto(p->fd, d, n, 0, (struct sockaddr *)&p->srv, sizeof(p->srv));
+    if (p->dup_dtls)
+        sendto(p->fd, d, n, 0, (struct sockaddr *)&p->srv, sizeof(p->srv));
+}
+
+static void peer_on_rtcp(struct peer *p, uint8_t *b, size_t n)
+{
+    if (!p->srtp || rtc_srtp_unprotect_rtcp(p->srtp, b, &n) < 0)
+        return;
+    p->rtcp_in++;
+    struct rtcp_iter it;
+    struct rtcp_packet pkt;
+    rtcp_iter_init(&it, b, n, false);
+    while (rtcp_iter_next(&it, &pkt) > 0) {
+        if (pkt.kind == RTCP_KIND_PLI)
+            p->plis++;
+        if (pkt.kind == RTCP_KIND_NACK) {
+            CHECK_EQ_INT(pkt.media_ssrc, SSRC);
+            uint16_t seqs[64];
+            size_t k = rtcp_nack_seqs(&pkt, seqs, 64);
+            for (size_t i = 0; i < k && p->n_nacked < 256; i++)
+                p->nacked[p->n_nacked++] = seqs[i];
+        }
+    }
+}
+
+static void peer_readable(struct loop *l, int fd, uint32_t ev, void *opaque)
+{
+    struct peer *p = opaque;
+    uint8_t b[2048];
+    ssize_t r;
+    while ((r = recv(fd, b, sizeof(b), MSG_DONTWAIT)) > 0) {
+        size_t n = (size_t)r;
+        switch (rtc_classify(b, n)) {
+        case RTC_PKT_STUN: {
+            struct stun_msg m;
+            if (stun_parse(b, n, &m) == 0 && m.cls == STUN_CLASS_SUCCESS &&
+                stun_check_integrity(&m, p->srv_pwd, strlen(p->srv_pwd)))
+                p->stun_ok++;
+            else
+                p->stun_err++;
+            break;
+        }
+        case RTC_PKT_DTLS:
+            p->dtls_in++;
+            if (p->dtls)
+                rtc_dtls_feed(p->dtls, b, n, clock_mono_us());
+            if (p->dtls && !p->srtp && rtc_dtls_state(p->dtls) == RTC_DTLS_CONNECTED) {
+                struct rtc_srtp_keys k;
+                CHECK_EQ_INT(rtc_dtls_srtp_keys(p->dtls, &k), 0);
+                CHECK_EQ_INT(rtc_srtp_create(&p->srtp, &k, 1), 0);
+            }
+            break;
+        case RTC_PKT_RTCP:
+            peer_on_rtcp(p, b, n);
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+static void peers_tick(void)
+{
+    for (int i = 0; i < n_peers; i++)
+        if (all_peers[i]->dtls)
+            rtc_dtls_on_timeout(all_peers[i]->dtls, clock_mono_us());
+}
+
+static int udp_socket(void)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    CHECK_EQ_INT(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    return fd;
+}
+
+static int local_port(int fd)
+{
+    struct sockaddr_in a;
+    socklen_t len = sizeof(a);
+    getsockname(fd, (struct sockaddr *)&a, &len);
+    return ntohs(a.sin_port);
+}
+
+/* ---- the session's user ---- */
+
+static void op_connected(void *o)
+{
+    ((struct peer *)o)->connected++;
+}
+
+static void op_rtp(void *o, int mline, const struct rtp_packet *pkt, uint64_t seq, bool lost)
+{
+    struct peer *p = o;
+    if (p->rtp && seq <= p->last_seq)
+        p->out_of_order = true;
+    p->last_seq = seq;
+    if (p->nseqs < 64) {
+        p->seqs[p->nseqs] = pkt->seq;
+        p->lost[p->nseqs++] = lost;
+    }
+    p->rtp++;
+}
+
+static void op_closed(void *o, const char *reason)
+{
+    struct peer *p = o;
+    p->closed++;
+    snprintf(p->reason, sizeof(p->reason), "%s", reason);
+    p->s = NULL;
+}
+
+static const struct rtc_session_ops ops = {
+    .connected = op_connected, .rtp = op_rtp, .closed = op_closed};
+
+/* Copies the value of "a=KEY:" in the answer to out. */
+static bool answer_attr(const char *sdp, const char *key, char *out, size_t cap)
+{
+    const char *v = strstr(sdp, key);
+    if (!v)
+        return false;
+    v += strlen(key);
+    size_t n = strcspn(v, "\r\n");
+    if (n >= cap)
+        return false;
+    memcpy(out, v, n);
+    out[n] = '\0';
+    return true;
+}
+
+/* A peer with its own ufrag/pwd, a session made from its offer (whose fingerprint is that of
+ * offer_ctx) and a DTLS client made from dtls_ctx (the same, unless the test lies). */
+static struct peer *peer_new(const char *name, struct rtc_dtls_ctx *offer_ctx,
+                             struct rtc_dtls_ctx *dtls_ctx)
+{
+    struct peer *p = xcalloc(1, sizeof(*p));
+    p->name = name;
+    snprintf(p->ufrag, sizeof(p->ufrag), "p%.3s", name);
+    for (int i = 0; i < PEER_PWD_LEN; i++)
+        p->pwd[i] = (char)('a' + (i + name[0]) % 26);
+    p->fd = udp_socket();
+    p->srv = (struct sockaddr_in){.sin_family = AF_INET,
+                                  .sin_port = htons((uint16_t)rtc_transport_port(tr)),
+                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    CHECK_EQ_INT(loop_add_fd(loop, p->fd, EPOLLIN, peer_readable, p), 0);
+    char offer[2048];
+    snprintf(offer, sizeof(offer),
+             "v=0\r\no=- 1 0 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n"
+             "m=video 9 UDP/TLS/RTP/SAVPF 96 97\r\nc=IN IP4 0.0.0.0\r\n"
+             "a=ice-ufrag:%s\r\na=ice-pwd:%s\r\na=fingerprint:%s\r\na=setup:actpass\r\n"
+             "a=mid:0\r\na=sendonly\r\na=rtcp-mux\r\na=rtpmap:96 VP8/90000\r\n"
+             "a=rtcp-fb:96 nack\r\na=rtcp-fb:96 nack pli\r\na=rtpmap:97 rtx/90000\r\n"
+             "a=fmtp:97 apt=96\r\na=ssrc:%u cname:peer\r\n",
+             p->ufrag, p->pwd, rtc_dtls_ctx_fingerprint(offer_ctx), SSRC);
+    struct sdp_offer *o = NULL;
+    char why[SDP_ERR_LEN];
+    CHECK_EQ_INT(sdp_offer_parse(offer, strlen(offer), &o, why, sizeof(why)), 0);
+    struct sdp_choice ch[SDP_MAX_MEDIA];
+    for (size_t i = 0; o && i < o->n_media; i++)
+        CHECK_EQ_INT(sdp_choose(o, i, &ch[i]), 0);
+    struct rtc_session_params sp = {.kind = RTC_SESSION_WHIP, .offer = o, .choices = ch,
+                                    .ops = &ops, .opaque = p, .log_name = name};
+    struct buf ans;
+    buf_init(&ans);
+    CHECK_EQ_INT(rtc_session_create(tr, &sp, &ans, why, sizeof(why), &p->s), 0);
+    buf_append(&ans, "", 1);
+    const char *a = (const char *)buf_head(&ans);
+    char fp[256];
+    CHECK(answer_attr(a, "a=ice-ufrag:", p->srv_ufrag, sizeof(p->srv_ufrag)));
+    CHECK(answer_attr(a, "a=ice-pwd:", p->srv_pwd, sizeof(p->srv_pwd)));
+    CHECK(answer_attr(a, "a=fingerprint:", fp, sizeof(fp)));
+    CHECK_EQ_INT(rtc_dtls_fingerprint_parse(fp, &p->srv_fp), 0);
+    CHECK(strstr(a, "a=setup:passive") != NULL);
+    buf_free(&ans);
+    sdp_offer_free(&o);
+    p->dtls = rtc_dtls_create(dtls_ctx, RTC_DTLS_CLIENT, &p->srv_fp, peer_dtls_send, p,
+                              clock_mono_us());
+    p->seq = 1000;
+    all_peers[n_peers++] = p;
+    return p;
+}
+
+static void peer_free(struct peer *p)
+{
+    rtc_session_destroy(&p->s);
+    loop_del_fd(loop, p->fd);
+    close(p->fd);
+    rtc_dtls_destroy(&p->dtls);
+    rtc_srtp_destroy(&p->srtp);
+    for (int i = 0; i < n_peers; i++)
+        if (all_peers[i] == p)
+            all_peers[i] = all_peers[--n_peers];
+    free(p);
+}
+
+/* A binding request as a full agent sends it, from fd. */
+static size_t check_request(struct peer *p, const char *pwd, bool nominate, uint8_t *out,
+                            size_t cap)
+{
+    static uint8_t txid[STUN_TXID_LEN] = {9};
+    for (int i = 0; i < STUN_TXID_LEN && !++txid[i]; i++)
+        ;
+    char user[64];
+    snprintf(user, sizeof(user), "%s:%s", p->srv_ufrag, p->ufrag);
+    struct stun_request r = {.txid = txid, .username = user, .priority = 0x6e7f1eff,
+                             .use_candidate = nominate, .controlling = true,
+                             .tiebreaker = 0x1122334455667788ull, .key = pwd,
+                             .keylen = strlen(pwd)};
+    int n = stun_write_binding_request(out, cap, &r);
+    CHECK(n > 0);
+    return n > 0 ? (size_t)n : 0;
+}
+
+static void send_to_srv(struct peer *p, int fd, const void *b, size_t n)
+{
+    CHECK_EQ_INT(sendto(fd, b, n, 0, (struct sockaddr *)&p->srv, sizeof(p->srv)), (ssize_t)n);
+}
+
+struct count_wait {
+    int *v;
+    int want;
+};
+static bool count_reached(void *a)
+{
+    struct count_wait *w = a;
+    return *w->v >= w->want;
+}
+static bool wait_count(int *v, int want, int ms)
+{
+    struct count_wait w = {v, want};
+    return run_until(count_reached, &w, ms);
+}
+
+/* Sends a valid check (nominating) and waits for the success response. */
+static bool peer_check(struct peer *p)
+{
+    uint8_t b[512];
+    int want = p->stun_ok + 1;
+    send_to_srv(p, p->fd, b, check_request(p, p->srv_pwd, true, b, sizeof(b)));
+    return wait_count(&p->stun_ok, want, 5000);
+}
+
+static bool is_connected(void *a)
+{
+    struct peer *p = a;
+    return (p->srtp && p->connected) || p->closed;
+}
+
+/* ICE, then DTLS: true once both ends have keys. */
+static bool peer_connect(struct peer *p)
+{
+    if (!peer_check(p))
+        return false;
+    rtc_dtls_start(p->dtls, clock_mono_us());
+    return run_until(is_connected, p, 10000) && p->connected;
+}
+
+/* Protects and sends an RTP packet (raw header bytes and payload) from fd; false if the
+ * peer's SRTP refused to protect it. */
+static bool send_rtp_raw(struct peer *p, int fd, const uint8_t *pkt, size_t n)
+{
+    uint8_t b[RTP_MTU + RTC_SRTP_MAX_TRAILER];
+    memcpy(b, pkt, n);
+    size_t len = n;
+    if (rtc_srtp_protect_rtp(p->srtp, b, &len, sizeof(b)) < 0)
+        return false;
+    send_to_srv(p, fd, b, len);
+    return true;
+}
+
+static void rtp_header(uint8_t *b, uint8_t first, uint8_t pt, uint16_t seq, uint32_t ts,
+                       uint32_t ssrc)
+{
+    b[0] = first;
+    b[1] = pt;
+    b[2] = (uint8_t)(seq >> 8);
+    b[3] = (uint8_t)seq;
+    b[4] = (uint8_t)(ts >> 24);
+    b[5] = (uint8_t)(ts >> 16);
+    b[6] = (uint8_t)(ts >> 8);
+    b[7] = (uint8_t)ts;
+    b[8] = (uint8_t)(ssrc >> 24);
+    b[9] = (uint8_t)(ssrc >> 16);
+    b[10] = (uint8_t)(ssrc >> 8);
+    b[11] = (uint8_t)ssrc;
+}
+
+/* One good RTP packet of the video stream with sequence number seq. */
+static void send_rtp(struct peer *p, uint16_t seq)
+{
+    uint8_t b[12 + 100];
+    rtp_header(b, 0x80, 0x80 | 96, seq, p->ts += 3000, SSRC);
+    memset(b + 12, 0x10, 100); /* VP8 descriptor S=1 ... the transport does not look */
+    CHECK(send_rtp_raw(p, p->fd, b, sizeof(b)));
+}
+
+static void send_rtcp_raw(struct peer *p, const uint8_t *pkt, size_t n)
+{
+    uint8_t b[RTP_MTU + RTC_SRTP_MAX_TRAILER];
+    memcpy(b, pkt, n);
+    size_t len = n;
+    CHECK_EQ_INT(rtc_srtp_protect_rtcp(p->srtp, b, &len, sizeof(b)), 0);
+    send_to_srv(p, p->fd, b, len);
+}
+
+struct metric_wait {
+    const char *name, *label;
+    int64_t want;
+};
+static bool metric_reached(void *a)
+{
+    struct metric_wait *w = a;
+    return mval(w->name, w->label) >= w->want;
+}
+static bool wait_metric(const char *name, const char *label, int64_t want, int ms)
+{
+    struct metric_wait w = {name, label, want};
+    return run_until(metric_reached, &w, ms);
+}
+
+/* The healthy session still gets its packets (and keeps its consent). */
+static void check_healthy(struct peer *b, const char *after)
+{
+    int before = b->rtp;
+    CHECK(b->s != NULL && !b->closed);
+    CHECK(peer_check(b));
+    send_rtp(b, b->seq++);
+    bool ok = wait_count(&b->rtp, before + 1, 5000);
+    if (!ok)
+        fprintf(stderr, "healthy session lost after: %s\n", after);
+    CHECK(ok);
+    CHECK(!b->out_of_order);
+}
+
+/* ---- STUN ---- */
+
+/* What must not change when bad STUN arrives: the tables, and the session and its agent. */
+struct snapshot {
+    struct path_ent *path_table[TABLE_BUCKETS];
+    struct rtc_session *ufrag_table[TABLE_BUCKETS];
+    struct rtc_session s;
+    struct ice_agent ice;
+    int nsessions;
+};
+
+static void snap(const struct rtc_session *s, struct snapshot *x)
+{
+    memcpy(x->path_table, tr->path_table, sizeof(x->path_table));
+    memcpy(x->ufrag_table, tr->ufrag_table, sizeof(x->ufrag_table));
+    x->s = *s;
+    x->ice = *s->ice;
+    x->nsessions = tr->nsessions;
+}
+
+static bool same_as(const struct rtc_session *s, struct snapshot *x)
+{
+    x->s.timer = s->timer; /* the timer may be re-armed by its own firing */
+    x->s.timer_due_us = s->timer_due_us;
+    return memcmp(x->path_table, tr->path_table, sizeof(x->path_table)) == 0 &&
+           memcmp(x->ufrag_table, tr->ufrag_table, sizeof(x->ufrag_table)) == 0 &&
+           memcmp(&x->s, s, sizeof(*s)) == 0 && memcmp(&x->ice, s->ice, sizeof(x->ice)) == 0 &&
+           x->nsessions == tr->nsessions;
+}
+
+static void put16(uint8_t *b, unsigned v)
+{
+    b[0] = (uint8_t)(v >> 8);
+    b[1] = (uint8_t)v;
+}
+
+static void test_stun_malformed(struct peer *a, struct peer *healthy)
+{
+    static struct snapshot x;
+    snap(a->s, &x);
+    int fd = udp_socket();
+    uint8_t b[1600];
+    size_t n;
+
+    /* An attribute whose length runs past the packet. */
+    int64_t mal = stun_rejected("malformed");
+    n = check_request(a, a->srv_pwd, true, b, sizeof(b));
+    CHECK(b[20] == 0 && b[21] == STUN_ATTR_USERNAME);
+    put16(b + 22, 0x4000);
+    send_to_srv(a, fd, b, n);
+    /* An attribute length that is not 4-aligned (and no padding): header length 4+5. */
+    n = check_request(a, a->srv_pwd, true, b, sizeof(b));
+    put16(b + 2, 9);
+    put16(b + 22, 5);
+    send_to_srv(a, fd, b, 29);
+    /* A USERNAME of 1400 bytes: inside a datagram the port takes, over STUN's 513. */
+    memcpy(b, (const uint8_t[]){0, 1, 0, 0, 0x21, 0x12, 0xa4, 0x42}, 8);
+    put16(b + 2, 4 + 1400);
+    put16(b + 20, STUN_ATTR_USERNAME);
+    put16(b + 22, 1400);
+    memset(b + 24, 'u', 1400);
+    memcpy(b + 24, a->srv_ufrag, strlen(a->srv_ufrag)); /* it names the session */
+    b[24 + strlen(a->srv_ufrag)] = ':';
+    send_to_srv(a, fd, b, 24 + 1400);
+    /* MESSAGE-INTEGRITY not last: the request's FINGERPRINT replaced by a PRIORITY. */
+    n = check_request(a, a->srv_pwd, true, b, sizeof(b));
+    CHECK(b[n - 8] == 0x80 && b[n - 7] == 0x28);
+    put16(b + n - 8, STUN_ATTR_PRIORITY);
+    put16(b + n - 6, 4);
+    send_to_srv(a, fd, b, n);
+    CHECK(wait_metric("kibitka_rtc_stun_rejected_total", "malformed", mal + 4, 5000));
+    CHECK_EQ_INT(stun_rejected("malformed"), mal + 4);
+
+    /* The largest UDP datagram, a STUN message with a 64 KB USERNAME: the port drops it. */
+    int64_t over = mval("kibitka_rtc_oversize_total", NULL);
+    static uint8_t big[65507];
+    memcpy(big, b, 20);
+    put16(big + 2, sizeof(big) - 20);
+    put16(big + 20, STUN_ATTR_USERNAME);
+    put16(big + 22, 0xffff);
+    memset(big + 24, 'u', sizeof(big) - 24);
+    send_to_srv(a, fd, big, sizeof(big));
+    CHECK(wait_metric("kibitka_rtc_oversize_total", NULL, over + 1, 5000));
+    CHECK_EQ_INT(stun_rejected("malformed"), mal + 4);
+
+    /* No answer to any of them, and nothing changed. */
+    run_until(NULL, NULL, 50);
+    CHECK(recv(fd, b, sizeof(b), MSG_DONTWAIT) < 0);
+    CHECK(same_as(a->s, &x));
+    close(fd);
+    check_healthy(healthy, "malformed STUN");
+}
+
+/* 10,000 checks with the right ufrag and a wrong password, each from its own port: every one
+ * is refused (401, or nothing), and no state is made. */
+static void test_stun_wrong_password(struct peer *a, struct peer *healthy)
+{
+    static struct snapshot x;
+    snap(a->s, &x);
+    int64_t integ = stun_rejected("integrity"), unk = dropped("unknown_ufrag");
+    uint8_t b[512];
+    const int total = 10000, batch = 50;
+    int sent = 0;
+    int first = udp_socket();
+    size_t n = check_request(a, "wrongpasswordwrongpassword", true, b, sizeof(b));
+    send_to_srv(a, first, b, n);
+    sent++;
+    while (sent < total) {
+        for (int i = 0; i < batch && sent < total; i++, sent++) {
+            int fd = udp_socket();
+            n = check_request(a, "wrongpasswordwrongpassword", i & 1, b, sizeof(b));
+            send_to_srv(a, fd, b, n);
+            close(fd);
+        }
+        if (!wait_metric("kibitka_rtc_stun_rejected_total", "integrity", integ + sent, 5000))
+            break;
+    }
+    CHECK_EQ_INT(stun_rejected("integrity"), integ + total);
+    /* The first socket got a 401 without MESSAGE-INTEGRITY. */
+    uint8_t r[512];
+    ssize_t got = recv(first, r, sizeof(r), MSG_DONTWAIT);
+    struct stun_msg m;
+    CHECK(got > 0 && stun_parse(r, (size_t)got, &m) == 0 && m.cls == STUN_CLASS_ERROR &&
+          m.error_code == 401 && !m.integrity_off);
+    close(first);
+    /* A wrong ufrag: dropped at the demultiplexer. */
+    struct peer fake = *a;
+    snprintf(fake.srv_ufrag, sizeof(fake.srv_ufrag), "zzzzzzzz");
+    int fd = udp_socket();
+    send_to_srv(a, fd, b, check_request(&fake, a->srv_pwd, true, b, sizeof(b)));
+    CHECK(wait_metric("kibitka_rtc_dropped_total", "unknown_ufrag", unk + 1, 5000));
+    close(fd);
+    CHECK(same_as(a->s, &x));
+    CHECK(!a->s->have_selected);
+    check_healthy(healthy, "wrong passwords");
+}
+
+/* ---- DTLS ---- */
+
+/* A ClientHello before ICE is dropped (unknown path); after a valid check, the retransmitted
+ * one goes through while every datagram is duplicated and malformed fragments are mixed in. */
+static void test_dtls_before_ice_and_fragments(struct peer *a, struct peer *healthy)
+{
+    int64_t unknown = dropped("unknown_path"), mal = dropped("dtls_malformed");
+    rtc_dtls_start(a->dtls, clock_mono_us());
+    CHECK(wait_metric("kibitka_rtc_dropped_total", "unknown_path", unknown + 1, 5000));
+    run_until(NULL, NULL, 30);
+    CHECK_EQ_INT(a->dtls_in, 0); /* the server said nothing */
+    CHECK(!a->s->dtls_started || a->s->role == RTC_DTLS_SERVER);
+
+    /* Malformed records after ICE: a handshake fragment longer than its record, and a
+     * datagram over 1500 bytes. */
+    CHECK(peer_check(a));
+    uint8_t b[1600] = {22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 12, /* record, len 12 */
+                       1, 0, 0, 200, 0, 0, 0, 0, 0, 0, 0, 200};       /* fragment 200 */
+    send_to_srv(a, a->fd, b, 13 + 12);
+    int64_t over = mval("kibitka_rtc_oversize_total", NULL);
+    b[11] = 0x05;
+    b[12] = 0x80; /* a record of 1408 bytes in a 1600-byte datagram */
+    send_to_srv(a, a->fd, b, sizeof(b));
+    CHECK(wait_metric("kibitka_rtc_dropped_total", "dtls_malformed", mal + 1, 5000));
+    CHECK(wait_metric("kibitka_rtc_oversize_total", NULL, over + 1, 5000));
+
+    a->dup_dtls = true;
+    bool ok = run_until(is_connected, a, 15000); /* the ClientHello is retransmitted after 1 s */
+    CHECK(ok && a->connected == 1 && a->srtp);
+    a->dup_dtls = false;
+    struct rtc_session_stats st;
+    rtc_session_stats_get(a->s, &st);
+    CHECK(st.connected);
+    CHECK(strstr(st.path, "udp 127.0.0.1:") != NULL);
+    check_healthy(healthy, "DTLS before ICE");
+}
+
+static void test_fingerprint_mismatch(struct peer *healthy)
+{
+    int64_t fails = failures("fingerprint_mismatch");
+    int sessions = tr->nsessions;
+    struct peer *c = peer_new("liar", ctx_good, ctx_other);
+    CHECK(peer_check(c));
+    rtc_dtls_start(c->dtls, clock_mono_us());
+    CHECK(wait_count(&c->closed, 1, 10000));
+    CHECK(strstr(c->reason, "fingerprint mismatch") != NULL);
+    CHECK_EQ_INT(c->connected, 0);
+    CHECK(c->srtp == NULL);
+    CHECK(c->s == NULL);
+    CHECK_EQ_INT(failures("fingerprint_mismatch"), fails + 1);
+    CHECK_EQ_INT(tr->nsessions, sessions);
+    peer_free(c);
+    check_healthy(healthy, "fingerprint mismatch");
+}
+
+/* ---- RTP and RTCP after keys ---- */
+
+static void test_rtp_hostile(struct peer *a, struct peer *healthy)
+{
+    int64_t srtp = dropped("srtp_unprotect"), rtpm = dropped("rtp_malformed"),
+            rtcpm = dropped("rtcp_malformed");
+    int rtp_before = a->rtp;
+    uint8_t b[RTP_MTU + RTC_SRTP_MAX_TRAILER];
+
+    /* Bad SRTP authentication: a flipped bit in the tag. */
+    rtp_header(b, 0x80, 96, a->seq++, a->ts, SSRC);
+    memset(b + 12, 1, 50);
+    size_t len = 62;
+    CHECK_EQ_INT(rtc_srtp_protect_rtp(a->srtp, b, &len, sizeof(b)), 0);
+    b[len - 1] ^= 1;
+    send_to_srv(a, a->fd, b, len);
+    CHECK(wait_metric("kibitka_rtc_dropped_total", "srtp_unprotect", srtp + 1, 5000));
+
+    /* Hostile headers inside valid SRTP, each on an SSRC of its own (libsrtp keeps a replay
+     * window per SSRC). What libsrtp refuses to protect cannot be sent authenticated. */
+    int sent = 0, refused = 0;
+    /* CC=15 in a 12-byte packet */
+    rtp_header(b, 0x8f, 96, 1, 0, 0xbad00001);
+    if (send_rtp_raw(a, a->fd, b, 12))
+        sent++;
+    else
+        refused++;
+    /* an extension of length 0xFFFF */
+    rtp_header(b, 0x90, 96, 1, 0, 0xbad00002);
+    memcpy(b + 12, (const uint8_t[]){0xbe, 0xde, 0xff, 0xff}, 4);
+    memset(b + 16, 0, 20);
+    if (send_rtp_raw(a, a->fd, b, 36))
+        sent++;
+    else
+        refused++;
+    /* padding count past the payload, and padding count 0 */
+    rtp_header(b, 0xa0, 96, 1, 0, 0xbad00003);
+    memset(b + 12, 0, 20);
+    b[31] = 200;
+    if (send_rtp_raw(a, a->fd, b, 32))
+        sent++;
+    else
+        refused++;
+    rtp_header(b, 0xa0, 96, 2, 0, 0xbad00003);
+    b[31] = 0;
+    if (send_rtp_raw(a, a->fd, b, 32))
+        sent++;
+    else
+        refused++;
+    /* version 1 and 3: the first byte stays in RTP's 128..191 only for... version 2; version 1
+     * (0x40..0x7f) and 3 (0xc0..) are not RTP to the demultiplexer at all */
+    int64_t kind = dropped("not_stun_dtls_rtp");
+    rtp_header(b, 0x40, 96, 1, 0, 0xbad00004);
+    memset(b + 12, 0, 20);
+    send_to_srv(a, a->fd, b, 32);
+    rtp_header(b, 0xc0, 96, 1, 0, 0xbad00004);
+    send_to_srv(a, a->fd, b, 32);
+    CHECK(wait_metric("kibitka_rtc_dropped_total", "not_stun_dtls_rtp", kind + 2, 5000));
+    CHECK(wait_metric("kibitka_rtc_dropped_total", "rtp_malformed", rtpm + sent, 5000));
+    run_until(NULL, NULL, 50);
+    CHECK_EQ_INT(dropped("rtp_malformed"), rtpm + sent);
+    CHECK_EQ_INT(dropped("srtp_unprotect"), srtp + 1);
+    fprintf(stderr, "hostile RTP headers: %d sent inside SRTP, %d refused by libsrtp's protect\n",
+            sent, refused);
+    CHECK(sent >= 2);
+
+    /* RTCP: a compound whose length runs past the packet; RC=31 in an 8-byte RR. */
+    uint8_t r[64] = {0x80, 201, 0, 20, 0xab, 0xcd, 0xef, 0x01};
+    send_rtcp_raw(a, r, 8);
+    uint8_t rc31[8] = {0x9f, 201, 0, 1, 0xab, 0xcd, 0xef, 0x01};
+    send_rtcp_raw(a, rc31, 8);
+    /* An RR then a packet whose length leaves 2 bytes dangling. */
+    uint8_t two[14] = {0x80, 201, 0, 1, 1, 2, 3, 4, 0x81, 205, 0, 0, 9, 9};
+    send_rtcp_raw(a, two, 14);
+    CHECK(wait_metric("kibitka_rtc_dropped_total", "rtcp_malformed", rtcpm + 3, 5000));
+
+    /* NACKs: one saying it has 10,000 entries in a short packet; one as long as a datagram
+     * can be (349 entries, ignored: we send no media); a 40 KB one the port drops. */
+    static uint8_t nb[40016];
+    struct rtcp_writer w;
+    rtcp_writer_init(&w, nb, sizeof(nb), false);
+    rtcp_write_rr(&w, 0xabcdef01, NULL, 0);
+    uint16_t seqs[10000];
+    for (int i = 0; i < 10000; i++)
+        seqs[i] = (uint16_t)(i * 17);
+    CHECK_EQ_INT(rtcp_write_nack(&w, 0xabcdef01, SSRC, seqs, 349), 0);
+    CHECK(w.len <= 1500 - 20);
+    send_rtcp_raw(a, nb, w.len);
+    put16(nb + 10, 10000 + 2); /* the NACK's length field */
+    send_rtcp_raw(a, nb, w.len);
+    CHECK(wait_metric("kibitka_rtc_dropped_total", "rtcp_malformed", rtcpm + 4, 5000));
+    int64_t over = mval("kibitka_rtc_oversize_total", NULL);
+    rtcp_writer_init(&w, nb, sizeof(nb), false);
+    rtcp_write_rr(&w, 0xabcdef01, NULL, 0);
+    CHECK_EQ_INT(rtcp_write_nack(&w, 0xabcdef01, SSRC, seqs, 10000), 0);
+    send_to_srv(a, a->fd, nb, w.len);
+    CHECK(wait_metric("kibitka_rtc_oversize_total", NULL, over + 1, 5000));
+
+    /* The session itself still takes media. */
+    CHECK(a->s && !a->closed);
+    send_rtp(a, a->seq++);
+    CHECK(wait_count(&a->rtp, rtp_before + 1, 5000));
+    CHECK(!a->out_of_order);
+    check_healthy(healthy, "hostile RTP/RTCP");
+}
+
+static bool nacked_1(void *arg)
+{
+    struct peer *p = arg;
+    for (int i = 0; i < p->n_nacked; i++)
+        if (p->nacked[i] == 1)
+            return true;
+    return false;
+}
+
+/* 65530 .. 65535, 0, (1 lost), 2 .. 5: in order to the user, 2 flagged lost_before once the
+ * reorder deadline passes, and a NACK for 1 (and only 1) goes to the peer. */
+static void test_seq_wrap_with_loss(struct peer *a, struct peer *healthy)
+{
+    /* Move the stream up to the wrap in steps the reorder buffer takes as a stream. */
+    for (uint16_t s = a->seq; s != 65530; s = (uint16_t)(s + 1))
+        if ((uint16_t)(65530 - s) <= 40)
+            send_rtp(a, s);
+        else if (s % 8 == 0)
+            send_rtp(a, s);
+    /* jumps of 8 are gaps: they are nacked and given up, which is fine: wait them out */
+    run_until(NULL, NULL, 400);
+    int first = a->nseqs, before_rtp = a->rtp;
+    a->n_nacked = 0;
+    a->out_of_order = false;
+    int64_t lost = mval("kibitka_rtp_packets_lost_total", NULL);
+    for (uint32_t s = 65530; s <= 65535 + 6; s++)
+        if ((uint16_t)s != 1)
+            send_rtp(a, (uint16_t)s);
+    a->seq = 6;
+    CHECK(run_until(nacked_1, a, 5000));
+    CHECK(wait_count(&a->rtp, before_rtp + 11, 5000));
+    CHECK(!a->out_of_order);
+    const uint16_t want[] = {65530, 65531, 65532, 65533, 65534, 65535, 0, 2, 3, 4, 5};
+    int k = a->nseqs - first;
+    CHECK_EQ_INT(k, 11);
+    for (int i = 0; i < 11 && first + i < 64; i++) {
+        CHECK_EQ_INT(a->seqs[first + i], want[i]);
+        CHECK_EQ_INT(a->lost[first + i], want[i] == 2);
+    }
+    for (int i = 0; i < a->n_nacked; i++)
+        CHECK_EQ_INT(a->nacked[i], 1);
+    CHECK_EQ_INT(mval("kibitka_rtp_packets_lost_total", NULL), lost + 1);
+    struct rtc_session_stats st;
+    rtc_session_stats_get(a->s, &st);
+    CHECK(st.nacks_sent >= 1);
+    check_healthy(healthy, "sequence wrap");
+}
+
+/* ---- ICE: a path switch, consent ---- */
+
+static bool rtcp_grew(void *arg)
+{
+    struct count_wait *w = arg;
+    return *w->v >= w->want;
+}
+
+static void test_path_switch(struct peer *a, struct peer *healthy)
+{
+    int newfd = udp_socket();
+    int port = local_port(newfd);
+    /* Capture the log to see the switch said. */
+    fflush(stderr);
+    int saved = dup(2);
+    char logpath[] = "/tmp/test_transport_log.XXXXXX";
+    int logfd = mkstemp(logpath);
+    dup2(logfd, 2);
+
+    loop_del_fd(loop, a->fd);
+    close(a->fd);
+    a->fd = newfd;
+    CHECK_EQ_INT(loop_add_fd(loop, a->fd, EPOLLIN, peer_readable, a), 0);
+    bool checked = peer_check(a);
+
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    char logbuf[8192] = {0};
+    lseek(logfd, 0, SEEK_SET);
+    ssize_t ln = read(logfd, logbuf, sizeof(logbuf) - 1);
+    close(logfd);
+    unlink(logpath);
+    fputs(ln > 0 ? logbuf : "", stderr);
+    CHECK(checked);
+    char want[64];
+    snprintf(want, sizeof(want), "to udp 127.0.0.1:%d", port);
+    CHECK(ln > 0 && strstr(logbuf, "path moved from udp 127.0.0.1:") && strstr(logbuf, want));
+
+    CHECK(a->s && a->s->have_selected);
+    CHECK_EQ_INT(ntohs(((struct sockaddr_in *)&a->s->selected.addr)->sin_port), port);
+    int before = a->rtp;
+    send_rtp(a, a->seq++);
+    CHECK(wait_count(&a->rtp, before + 1, 5000));
+    /* Our RTCP (reports once a second) now goes to the new port. */
+    struct count_wait w = {&a->rtcp_in, a->rtcp_in + 1};
+    CHECK(run_until(rtcp_grew, &w, 5000));
+    CHECK(!a->closed);
+    check_healthy(healthy, "path switch");
+}
+
+static void test_consent(struct peer *a, struct peer *healthy)
+{
+    int64_t fails = failures("consent_expired");
+    int sessions = tr->nsessions;
+    /* The last check 30 s ago: the session's timer, re-armed, finds consent gone. */
+    int64_t now = clock_mono_us();
+    a->s->ice->consent_us = now - ICE_CONSENT_US - 1;
+    session_rearm(a->s, now);
+    CHECK(wait_count(&a->closed, 1, 5000));
+    CHECK(strstr(a->reason, "consent expired") != NULL);
+    CHECK_EQ_INT(failures("consent_expired"), fails + 1);
+    CHECK_EQ_INT(tr->nsessions, sessions - 1);
+    /* Its packets are now from nowhere. */
+    int64_t unknown = dropped("unknown_path");
+    send_rtp(a, a->seq++);
+    CHECK(wait_metric("kibitka_rtc_dropped_total", "unknown_path", unknown + 1, 5000));
+    check_healthy(healthy, "consent");
+}
+
+int main(void)
+{
+    log_set_level(LOG_INFO);
+    loop = loop_create();
+    mx = metrics_create();
+    int ufd, tfd;
+    CHECK_EQ_INT(rtc_net_open("127.0.0.1:0", false, &ufd, &tfd), 0);
+    struct rtc_transport_config cfg = {.udp_fd = ufd, .tcp_fd = tfd, .metrics = mx};
+    tr = rtc_transport_create(loop, &cfg);
+    CHECK(tr != NULL);
+    CHECK_EQ_INT(rtc_dtls_ctx_create(&ctx_good, NULL), 0);
+    CHECK_EQ_INT(rtc_dtls_ctx_create(&ctx_other, NULL), 0);
+    tick_hook = peers_tick;
+    if (!tr || !ctx_good || !ctx_other)
+        return test_report("rtc_transport");
+
+    struct peer *healthy = peer_new("healthy", ctx_good, ctx_good);
+    CHECK(peer_connect(healthy));
+    check_healthy(healthy, "start");
+
+    struct peer *a = peer_new("attacked", ctx_good, ctx_good);
+    test_stun_malformed(a, healthy);
+    test_stun_wrong_password(a, healthy);
+    test_dtls_before_ice_and_fragments(a, healthy);
+    test_fingerprint_mismatch(healthy);
+    test_rtp_hostile(a, healthy);
+    test_seq_wrap_with_loss(a, healthy);
+    test_path_switch(a, healthy);
+    test_consent(a, healthy);
+    peer_free(a);
+
+    /* The healthy session was never disturbed: its user saw every packet in order. */
+    CHECK(!healthy->closed && !healthy->out_of_order);
+    struct rtc_session_stats st;
+    rtc_session_stats_get(healthy->s, &st);
+    CHECK_EQ_INT(st.packets_lost, 0);
+    peer_free(healthy);
+    CHECK_EQ_INT(rtc_transport_session_count(tr), 0);
+    rtc_transport_destroy(&tr);
+    rtc_dtls_ctx_destroy(&ctx_good);
+    rtc_dtls_ctx_destroy(&ctx_other);
+    loop_destroy(&loop);
+    metrics_destroy(&mx);
+    return test_report("rtc_transport");
+}
