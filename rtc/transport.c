@@ -167,8 +167,12 @@ void transport_path_add(struct rtc_transport *t, struct rtc_session *s, const st
             slot = &s->paths[i];
             break;
         }
+        /* The least recently checked goes, as in the ICE agent, which never evicts the
+         * selected address: neither may we, or its media would be dropped as from nowhere. */
+        if (s->have_selected && rtc_path_equal(&s->paths[i].path, &s->selected))
+            continue;
         if (!slot || s->paths[i].last_us < slot->last_us)
-            slot = &s->paths[i]; /* the least recently checked goes, as in the ICE agent */
+            slot = &s->paths[i];
     }
     if (slot->used)
         path_unlink(t, slot);
