@@ -848,6 +848,36 @@ static void test_path_switch(struct peer *a, struct peer *healthy)
     check_healthy(healthy, "path switch");
 }
 
+/* A full agent checks from many local addresses (interfaces, VPNs, IPv4 and IPv6): after its
+ * nomination, ICE_MAX_VALIDATED more addresses pass checks. The nominated path must stay in the
+ * transport's table (the ICE agent keeps it too), or its media is dropped as from nowhere. */
+static void test_many_candidates(struct peer *healthy)
+{
+    struct peer *m = peer_new("multi", ctx_good, ctx_good);
+    CHECK(peer_connect(m));
+    int fds[ICE_MAX_VALIDATED];
+    uint8_t b[512];
+    for (int i = 0; i < ICE_MAX_VALIDATED; i++) {
+        fds[i] = udp_socket();
+        run_until(NULL, NULL, 2); /* distinct check times */
+        send_to_srv(m, fds[i], b, check_request(m, m->srv_pwd, false, b, sizeof(b)));
+    }
+    int64_t ok = stun_rejected("integrity"); /* unchanged: these are valid */
+    run_until(NULL, NULL, 100);
+    CHECK_EQ_INT(stun_rejected("integrity"), ok);
+    CHECK_EQ_INT(ntohs(((struct sockaddr_in *)&m->s->selected.addr)->sin_port),
+                 local_port(m->fd));
+    int64_t unknown = dropped("unknown_path");
+    int before = m->rtp;
+    send_rtp(m, m->seq++);
+    CHECK(wait_count(&m->rtp, before + 1, 3000));
+    CHECK_EQ_INT(dropped("unknown_path"), unknown);
+    for (int i = 0; i < ICE_MAX_VALIDATED; i++)
+        close(fds[i]);
+    peer_free(m);
+    check_healthy(healthy, "many candidates");
+}
+
 static void test_consent(struct peer *a, struct peer *healthy)
 {
     int64_t fails = failures("consent_expired");
@@ -896,6 +926,7 @@ int main(void)
     test_rtp_hostile(a, healthy);
     test_seq_wrap_with_loss(a, healthy);
     test_path_switch(a, healthy);
+    test_many_candidates(healthy);
     test_consent(a, healthy);
     peer_free(a);
 
