@@ -15,6 +15,7 @@
 
 #include <fcntl.h>
 #include <sys/epoll.h>
+#include <sys/uio.h>
 
 #include "core/buf.h"
 #include "rtc/rtcp.h"
@@ -89,6 +90,10 @@ struct peer {
     struct rtc_srtp *srtp;
     struct rtc_session *s;
     bool dup_dtls; /* send every DTLS datagram twice */
+    bool tcp;      /* fd is an ICE-TCP connection: RFC 4571 frames */
+    bool unwatched; /* the server closed it */
+    uint8_t rx[4096];
+    size_t rxlen;
     /* what the peer received */
     int stun_ok, stun_err, dtls_in, rtcp_in, plis;
     uint16_t nacked[256];
@@ -110,12 +115,23 @@ struct peer {
 static struct peer *all_peers[8];
 static int n_peers;
 
+/* Sends one packet from fd: a datagram, or on ICE-TCP a frame (RFC 4571). */
+static ssize_t peer_send(struct peer *p, int fd, const void *d, size_t n)
+{
+    if (!p->tcp || fd != p->fd)
+        return sendto(fd, d, n, 0, (struct sockaddr *)&p->srv, sizeof(p->srv));
+    uint8_t len[2] = {(uint8_t)(n >> 8), (uint8_t)n};
+    struct iovec iov[2] = {{len, 2}, {(void *)d, n}};
+    ssize_t w = writev(fd, iov, 2);
+    return w == (ssize_t)n + 2 ? (ssize_t)n : -1;
+}
+
 static void peer_dtls_send(void *opaque, const uint8_t *d, size_t n)
 {
     struct peer *p = opaque;
-    sendto(p->fd, d, n, 0, (struct sockaddr *)&p->srv, sizeof(p->srv));
+    peer_send(p, p->fd, d, n);
     if (p->dup_dtls)
-        sendto(p->fd, d, n, 0, (struct sockaddr *)&p->srv, sizeof(p->srv));
+        peer_send(p, p->fd, d, n);
 }
 
 static void peer_on_rtcp(struct peer *p, uint8_t *b, size_t n)
@@ -139,40 +155,60 @@ static void peer_on_rtcp(struct peer *p, uint8_t *b, size_t n)
     }
 }
 
+static void peer_packet(struct peer *p, uint8_t *b, size_t n)
+{
+    switch (rtc_classify(b, n)) {
+    case RTC_PKT_STUN: {
+        struct stun_msg m;
+        if (stun_parse(b, n, &m) == 0 && m.cls == STUN_CLASS_SUCCESS &&
+            stun_check_integrity(&m, p->srv_pwd, strlen(p->srv_pwd)))
+            p->stun_ok++;
+        else
+            p->stun_err++;
+        break;
+    }
+    case RTC_PKT_DTLS:
+        p->dtls_in++;
+        if (p->dtls)
+            rtc_dtls_feed(p->dtls, b, n, clock_mono_us());
+        if (p->dtls && !p->srtp && rtc_dtls_state(p->dtls) == RTC_DTLS_CONNECTED) {
+            struct rtc_srtp_keys k;
+            CHECK_EQ_INT(rtc_dtls_srtp_keys(p->dtls, &k), 0);
+            CHECK_EQ_INT(rtc_srtp_create(&p->srtp, &k, 1), 0);
+        }
+        break;
+    case RTC_PKT_RTCP:
+        peer_on_rtcp(p, b, n);
+        break;
+    default:
+        break;
+    }
+}
+
 static void peer_readable(struct loop *l, int fd, uint32_t ev, void *opaque)
 {
     struct peer *p = opaque;
     uint8_t b[2048];
     ssize_t r;
-    while ((r = recv(fd, b, sizeof(b), MSG_DONTWAIT)) > 0) {
-        size_t n = (size_t)r;
-        switch (rtc_classify(b, n)) {
-        case RTC_PKT_STUN: {
-            struct stun_msg m;
-            if (stun_parse(b, n, &m) == 0 && m.cls == STUN_CLASS_SUCCESS &&
-                stun_check_integrity(&m, p->srv_pwd, strlen(p->srv_pwd)))
-                p->stun_ok++;
-            else
-                p->stun_err++;
-            break;
-        }
-        case RTC_PKT_DTLS:
-            p->dtls_in++;
-            if (p->dtls)
-                rtc_dtls_feed(p->dtls, b, n, clock_mono_us());
-            if (p->dtls && !p->srtp && rtc_dtls_state(p->dtls) == RTC_DTLS_CONNECTED) {
-                struct rtc_srtp_keys k;
-                CHECK_EQ_INT(rtc_dtls_srtp_keys(p->dtls, &k), 0);
-                CHECK_EQ_INT(rtc_srtp_create(&p->srtp, &k, 1), 0);
+    if (p->tcp) {
+        while ((r = recv(fd, p->rx + p->rxlen, sizeof(p->rx) - p->rxlen, MSG_DONTWAIT)) > 0) {
+            p->rxlen += (size_t)r;
+            size_t n;
+            while (p->rxlen >= 2 && p->rxlen >= 2 + (n = (size_t)(p->rx[0] << 8 | p->rx[1]))) {
+                memcpy(b, p->rx + 2, n);
+                memmove(p->rx, p->rx + 2 + n, p->rxlen - 2 - n);
+                p->rxlen -= 2 + n;
+                peer_packet(p, b, n);
             }
-            break;
-        case RTC_PKT_RTCP:
-            peer_on_rtcp(p, b, n);
-            break;
-        default:
-            break;
         }
+        if (r == 0) { /* the server closed: stop watching */
+            loop_del_fd(l, fd);
+            p->unwatched = true;
+        }
+        return;
     }
+    while ((r = recv(fd, b, sizeof(b), MSG_DONTWAIT)) > 0)
+        peer_packet(p, b, (size_t)r);
 }
 
 static void peers_tick(void)
@@ -299,7 +335,8 @@ static struct peer *peer_new(const char *name, struct rtc_dtls_ctx *offer_ctx,
 static void peer_free(struct peer *p)
 {
     rtc_session_destroy(&p->s);
-    loop_del_fd(loop, p->fd);
+    if (!p->unwatched)
+        loop_del_fd(loop, p->fd);
     close(p->fd);
     rtc_dtls_destroy(&p->dtls);
     rtc_srtp_destroy(&p->srtp);
@@ -329,7 +366,7 @@ static size_t check_request(struct peer *p, const char *pwd, bool nominate, uint
 
 static void send_to_srv(struct peer *p, int fd, const void *b, size_t n)
 {
-    CHECK_EQ_INT(sendto(fd, b, n, 0, (struct sockaddr *)&p->srv, sizeof(p->srv)), (ssize_t)n);
+    CHECK_EQ_INT(peer_send(p, fd, b, n), (ssize_t)n);
 }
 
 struct count_wait {
@@ -878,6 +915,60 @@ static void test_many_candidates(struct peer *healthy)
     check_healthy(healthy, "many candidates");
 }
 
+/* ICE-TCP (RFC 6544, RFC 4571 framing) on the same port number: check, DTLS and SRTP over one
+ * connection; garbage and oversized frames on it are dropped; when it closes, its path goes. */
+static void test_ice_tcp(struct peer *healthy)
+{
+    struct peer *p = peer_new("tcp", ctx_good, ctx_good);
+    loop_del_fd(loop, p->fd);
+    close(p->fd);
+    p->fd = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK_EQ_INT(connect(p->fd, (struct sockaddr *)&p->srv, sizeof(p->srv)), 0);
+    fcntl(p->fd, F_SETFL, O_NONBLOCK);
+    p->tcp = true;
+    CHECK_EQ_INT(loop_add_fd(loop, p->fd, EPOLLIN, peer_readable, p), 0);
+    CHECK(peer_connect(p));
+    struct rtc_session_stats st;
+    if (p->s) {
+        rtc_session_stats_get(p->s, &st);
+        CHECK(strncmp(st.path, "tcp 127.0.0.1:", 14) == 0);
+    }
+    int before = p->rtp;
+    send_rtp(p, p->seq++);
+    send_rtp(p, p->seq++);
+    CHECK(wait_count(&p->rtp, before + 2, 5000));
+
+    /* A frame of garbage, a frame over 1500 bytes, then media still flows on the connection. */
+    int64_t kind = dropped("not_stun_dtls_rtp"), over = mval("kibitka_rtc_oversize_total", NULL);
+    static uint8_t junk[2000];
+    memset(junk, 0xff, sizeof(junk));
+    send_to_srv(p, p->fd, junk, 7);
+    send_to_srv(p, p->fd, junk, sizeof(junk));
+    send_rtp(p, p->seq++);
+    CHECK(wait_count(&p->rtp, before + 3, 5000));
+    CHECK_EQ_INT(dropped("not_stun_dtls_rtp"), kind + 1);
+    CHECK_EQ_INT(mval("kibitka_rtc_oversize_total", NULL), over + 1);
+    /* Still validated: the 10 s deadline of an unvalidated connection is lifted. */
+    CHECK_EQ_INT(mval("kibitka_rtc_tcp_connections", NULL), 1);
+
+    /* The peer closes: the path leaves the table; the session waits for consent. */
+    CHECK(p->s != NULL);
+    struct rtc_session *s = p->s;
+    loop_del_fd(loop, p->fd);
+    p->unwatched = true;
+    close(p->fd);
+    p->fd = udp_socket(); /* for peer_free */
+    run_until(NULL, NULL, 100);
+    CHECK_EQ_INT(mval("kibitka_rtc_tcp_connections", NULL), 0);
+    bool any = false;
+    for (int i = 0; i < ICE_MAX_VALIDATED; i++)
+        any |= s->paths[i].used;
+    CHECK(!any);
+    CHECK(!p->closed);
+    peer_free(p);
+    check_healthy(healthy, "ICE-TCP");
+}
+
 static void test_consent(struct peer *a, struct peer *healthy)
 {
     int64_t fails = failures("consent_expired");
@@ -903,7 +994,7 @@ int main(void)
     loop = loop_create();
     mx = metrics_create();
     int ufd, tfd;
-    CHECK_EQ_INT(rtc_net_open("127.0.0.1:0", false, &ufd, &tfd), 0);
+    CHECK_EQ_INT(rtc_net_open("127.0.0.1:0", true, &ufd, &tfd), 0);
     struct rtc_transport_config cfg = {.udp_fd = ufd, .tcp_fd = tfd, .metrics = mx};
     tr = rtc_transport_create(loop, &cfg);
     CHECK(tr != NULL);
@@ -927,6 +1018,7 @@ int main(void)
     test_seq_wrap_with_loss(a, healthy);
     test_path_switch(a, healthy);
     test_many_candidates(healthy);
+    test_ice_tcp(healthy);
     test_consent(a, healthy);
     peer_free(a);
 
