@@ -107,6 +107,7 @@ struct peer {
     uint16_t seqs[64];
     bool lost[64];
     int nseqs;
+    bool destroy_in_rtp, destroy_in_connected; /* the user ends its session from a callback */
     /* what it sends */
     uint16_t seq;
     uint32_t ts;
@@ -238,7 +239,10 @@ static int local_port(int fd)
 
 static void op_connected(void *o)
 {
-    ((struct peer *)o)->connected++;
+    struct peer *p = o;
+    p->connected++;
+    if (p->destroy_in_connected)
+        rtc_session_destroy(&p->s);
 }
 
 static void op_rtp(void *o, int mline, const struct rtp_packet *pkt, uint64_t seq, bool lost)
@@ -252,6 +256,8 @@ static void op_rtp(void *o, int mline, const struct rtp_packet *pkt, uint64_t se
         p->lost[p->nseqs++] = lost;
     }
     p->rtp++;
+    if (p->destroy_in_rtp)
+        rtc_session_destroy(&p->s);
 }
 
 static void op_closed(void *o, const char *reason)
@@ -969,6 +975,41 @@ static void test_ice_tcp(struct peer *healthy)
     check_healthy(healthy, "ICE-TCP");
 }
 
+/* The user ends its session from inside its callbacks: while connecting, and in the middle of
+ * a burst of RTP the reorder buffer releases at once (a gap filled). No use after free (ASan),
+ * no closed call, the session gone from the tables. */
+static void test_destroy_in_callbacks(struct peer *healthy)
+{
+    int sessions = tr->nsessions;
+    struct peer *c = peer_new("quitter", ctx_good, ctx_good);
+    c->destroy_in_connected = true;
+    CHECK(peer_connect(c));
+    CHECK(c->s == NULL && c->closed == 0);
+    CHECK_EQ_INT(tr->nsessions, sessions);
+    /* Its peer goes on sending: from nowhere now. */
+    int64_t unknown = dropped("unknown_path");
+    send_rtp(c, c->seq++);
+    CHECK(wait_metric("kibitka_rtc_dropped_total", "unknown_path", unknown + 1, 5000));
+    peer_free(c);
+
+    struct peer *d = peer_new("quitter2", ctx_good, ctx_good);
+    CHECK(peer_connect(d));
+    send_rtp(d, 100);
+    CHECK(wait_count(&d->rtp, 1, 5000));
+    for (uint16_t q = 102; q < 110; q++)
+        send_rtp(d, q);
+    run_until(NULL, NULL, 20);
+    d->destroy_in_rtp = true;
+    send_rtp(d, 101); /* releases 101..109 in one go; the first call destroys */
+    CHECK(wait_count(&d->rtp, 2, 5000));
+    run_until(NULL, NULL, 50);
+    CHECK_EQ_INT(d->rtp, 2);
+    CHECK(d->s == NULL && d->closed == 0);
+    CHECK_EQ_INT(tr->nsessions, sessions);
+    peer_free(d);
+    check_healthy(healthy, "destroy in callbacks");
+}
+
 static void test_consent(struct peer *a, struct peer *healthy)
 {
     int64_t fails = failures("consent_expired");
@@ -1019,6 +1060,7 @@ int main(void)
     test_path_switch(a, healthy);
     test_many_candidates(healthy);
     test_ice_tcp(healthy);
+    test_destroy_in_callbacks(healthy);
     test_consent(a, healthy);
     peer_free(a);
 
