@@ -705,34 +705,38 @@ static void test_rtp_hostile(struct peer *a, struct peer *healthy)
     /* Hostile headers inside valid SRTP, each on an SSRC of its own (libsrtp keeps a replay
      * window per SSRC). What libsrtp refuses to protect cannot be sent authenticated. */
     int sent = 0, refused = 0;
+    int64_t srtp_raw = 0;
+    uint8_t hostile[4][40];
+    size_t hlen[4] = {12, 36, 32, 32};
     /* CC=15 in a 12-byte packet */
-    rtp_header(b, 0x8f, 96, 1, 0, 0xbad00001);
-    if (send_rtp_raw(a, a->fd, b, 12))
-        sent++;
-    else
-        refused++;
+    rtp_header(hostile[0], 0x8f, 96, 1, 0, 0xbad00001);
     /* an extension of length 0xFFFF */
-    rtp_header(b, 0x90, 96, 1, 0, 0xbad00002);
-    memcpy(b + 12, (const uint8_t[]){0xbe, 0xde, 0xff, 0xff}, 4);
-    memset(b + 16, 0, 20);
-    if (send_rtp_raw(a, a->fd, b, 36))
-        sent++;
-    else
-        refused++;
+    rtp_header(hostile[1], 0x90, 96, 1, 0, 0xbad00002);
+    memcpy(hostile[1] + 12, (const uint8_t[]){0xbe, 0xde, 0xff, 0xff}, 4);
+    memset(hostile[1] + 16, 0, 20);
     /* padding count past the payload, and padding count 0 */
-    rtp_header(b, 0xa0, 96, 1, 0, 0xbad00003);
-    memset(b + 12, 0, 20);
-    b[31] = 200;
-    if (send_rtp_raw(a, a->fd, b, 32))
-        sent++;
-    else
+    rtp_header(hostile[2], 0xa0, 96, 1, 0, 0xbad00003);
+    memset(hostile[2] + 12, 0, 20);
+    hostile[2][31] = 200;
+    rtp_header(hostile[3], 0xa0, 96, 2, 0, 0xbad00003);
+    memset(hostile[3] + 12, 0, 20);
+    for (int i = 0; i < 4; i++) {
+        if (send_rtp_raw(a, a->fd, hostile[i], hlen[i])) {
+            sent++;
+            continue;
+        }
+        /* libsrtp (2.5) will not protect a header longer than the packet, and will not
+         * unprotect one either: on the wire it dies at SRTP. Sent as it is, it is counted
+         * there; handed to the session as if SRTP had passed it, it is refused by rtp_parse. */
         refused++;
-    rtp_header(b, 0xa0, 96, 2, 0, 0xbad00003);
-    b[31] = 0;
-    if (send_rtp_raw(a, a->fd, b, 32))
-        sent++;
-    else
-        refused++;
+        send_to_srv(a, a->fd, hostile[i], hlen[i]);
+        srtp_raw++;
+        memcpy(b, hostile[i], hlen[i]);
+        enter(a->s);
+        on_rtp(a->s, b, hlen[i], clock_mono_us());
+        CHECK(leave(a->s));
+    }
+    CHECK(wait_metric("kibitka_rtc_dropped_total", "srtp_unprotect", srtp + 1 + srtp_raw, 5000));
     /* version 1 and 3: the first byte stays in RTP's 128..191 only for... version 2; version 1
      * (0x40..0x7f) and 3 (0xc0..) are not RTP to the demultiplexer at all */
     int64_t kind = dropped("not_stun_dtls_rtp");
@@ -742,10 +746,10 @@ static void test_rtp_hostile(struct peer *a, struct peer *healthy)
     rtp_header(b, 0xc0, 96, 1, 0, 0xbad00004);
     send_to_srv(a, a->fd, b, 32);
     CHECK(wait_metric("kibitka_rtc_dropped_total", "not_stun_dtls_rtp", kind + 2, 5000));
-    CHECK(wait_metric("kibitka_rtc_dropped_total", "rtp_malformed", rtpm + sent, 5000));
+    CHECK(wait_metric("kibitka_rtc_dropped_total", "rtp_malformed", rtpm + 4, 5000));
     run_until(NULL, NULL, 50);
-    CHECK_EQ_INT(dropped("rtp_malformed"), rtpm + sent);
-    CHECK_EQ_INT(dropped("srtp_unprotect"), srtp + 1);
+    CHECK_EQ_INT(dropped("rtp_malformed"), rtpm + 4);
+    CHECK_EQ_INT(dropped("srtp_unprotect"), srtp + 1 + srtp_raw);
     fprintf(stderr, "hostile RTP headers: %d sent inside SRTP, %d refused by libsrtp's protect\n",
             sent, refused);
     CHECK(sent >= 2);
