@@ -976,6 +976,26 @@ static void test_ice_tcp(struct peer *healthy)
     CHECK(!any);
     CHECK(!p->closed);
     peer_free(p);
+
+    /* The session ends while its connection is open (validated: no deadline holds it any
+     * more): the server closes the connection, or every ended session would keep one. */
+    p = peer_new("tcp2", ctx_good, ctx_good);
+    loop_del_fd(loop, p->fd);
+    close(p->fd);
+    p->fd = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK_EQ_INT(connect(p->fd, (struct sockaddr *)&p->srv, sizeof(p->srv)), 0);
+    fcntl(p->fd, F_SETFL, O_NONBLOCK);
+    p->tcp = true;
+    CHECK_EQ_INT(loop_add_fd(loop, p->fd, EPOLLIN, peer_readable, p), 0);
+    CHECK(peer_connect(p));
+    CHECK_EQ_INT(mval("kibitka_rtc_tcp_connections", NULL), 1);
+    rtc_session_destroy(&p->s);
+    int64_t end = clock_mono_us() + 3000000;
+    while (!p->unwatched && clock_mono_us() < end)
+        run_until(NULL, NULL, 10);
+    CHECK(p->unwatched);
+    CHECK_EQ_INT(mval("kibitka_rtc_tcp_connections", NULL), 0);
+    peer_free(p);
     check_healthy(healthy, "ICE-TCP");
 }
 
