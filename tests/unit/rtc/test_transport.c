@@ -841,6 +841,26 @@ static void test_seq_wrap_with_loss(struct peer *a, struct peer *healthy)
     struct rtc_session_stats st;
     rtc_session_stats_get(a->s, &st);
     CHECK(st.nacks_sent >= 1);
+
+    /* An SSRC change mid-stream (RELIABILITY.md 22): the new stream is taken from its first
+     * packet, in order, and nothing is counted lost. */
+    before_rtp = a->rtp;
+    lost = mval("kibitka_rtp_packets_lost_total", NULL);
+    uint8_t b[12 + 50];
+    memset(b + 12, 0, 50);
+    for (uint16_t q = 40000; q < 40005; q++) {
+        rtp_header(b, 0x80, 96, q, 12345, 0x55667788);
+        CHECK(send_rtp_raw(a, a->fd, b, sizeof(b)));
+    }
+    CHECK(wait_count(&a->rtp, before_rtp + 5, 5000));
+    CHECK_EQ_INT(a->s->in[0].ssrc, 0x55667788);
+    CHECK_EQ_INT(mval("kibitka_rtp_packets_lost_total", NULL), lost);
+    /* and back: the old SSRC is the stream again */
+    a->out_of_order = false;
+    a->seq = 7;
+    send_rtp(a, a->seq++);
+    CHECK(wait_count(&a->rtp, before_rtp + 6, 5000));
+    CHECK_EQ_INT(a->s->in[0].ssrc, SSRC);
     check_healthy(healthy, "sequence wrap");
 }
 
@@ -919,6 +939,17 @@ static void test_many_candidates(struct peer *healthy)
     send_rtp(m, m->seq++);
     CHECK(wait_count(&m->rtp, before + 1, 3000));
     CHECK_EQ_INT(dropped("unknown_path"), unknown);
+    /* One of them not checked for 30 s: still in the table, no longer validated by ICE. */
+    struct ice_agent *ag = m->s->ice;
+    for (size_t i = 0; i < ag->nv; i++)
+        if (ntohs(((struct sockaddr_in *)&ag->v[i].addr)->sin_port) == local_port(fds[ICE_MAX_VALIDATED - 1]))
+            ag->v[i].last_us -= ICE_CONSENT_US + 1;
+    int64_t notval = dropped("not_validated");
+    uint8_t r[12 + 20];
+    rtp_header(r, 0x80, 96, m->seq++, m->ts, SSRC);
+    memset(r + 12, 0, 20);
+    CHECK(send_rtp_raw(m, fds[ICE_MAX_VALIDATED - 1], r, sizeof(r)));
+    CHECK(wait_metric("kibitka_rtc_dropped_total", "not_validated", notval + 1, 5000));
     for (int i = 0; i < ICE_MAX_VALIDATED; i++)
         close(fds[i]);
     peer_free(m);
