@@ -90,6 +90,7 @@ struct peer {
     struct rtc_srtp *srtp;
     struct rtc_session *s;
     bool dup_dtls; /* send every DTLS datagram twice */
+    bool dtls_server; /* the offer says a=setup:passive: the server is the DTLS client */
     bool tcp;      /* fd is an ICE-TCP connection: RFC 4571 frames */
     bool unwatched; /* the server closed it */
     uint8_t rx[4096];
@@ -175,7 +176,7 @@ static void peer_packet(struct peer *p, uint8_t *b, size_t n)
         if (p->dtls && !p->srtp && rtc_dtls_state(p->dtls) == RTC_DTLS_CONNECTED) {
             struct rtc_srtp_keys k;
             CHECK_EQ_INT(rtc_dtls_srtp_keys(p->dtls, &k), 0);
-            CHECK_EQ_INT(rtc_srtp_create(&p->srtp, &k, 1), 0);
+            CHECK_EQ_INT(rtc_srtp_create(&p->srtp, &k, !p->dtls_server), 0);
         }
         break;
     case RTC_PKT_RTCP:
@@ -288,11 +289,12 @@ static bool answer_attr(const char *sdp, const char *key, char *out, size_t cap)
 
 /* A peer with its own ufrag/pwd, a session made from its offer (whose fingerprint is that of
  * offer_ctx) and a DTLS client made from dtls_ctx (the same, unless the test lies). */
-static struct peer *peer_new(const char *name, struct rtc_dtls_ctx *offer_ctx,
-                             struct rtc_dtls_ctx *dtls_ctx)
+static struct peer *peer_new_setup(const char *name, struct rtc_dtls_ctx *offer_ctx,
+                                   struct rtc_dtls_ctx *dtls_ctx, bool passive)
 {
     struct peer *p = xcalloc(1, sizeof(*p));
     p->name = name;
+    p->dtls_server = passive;
     snprintf(p->ufrag, sizeof(p->ufrag), "p%.3s", name);
     for (int i = 0; i < PEER_PWD_LEN; i++)
         p->pwd[i] = (char)('a' + (i + name[0]) % 26);
@@ -305,11 +307,12 @@ static struct peer *peer_new(const char *name, struct rtc_dtls_ctx *offer_ctx,
     snprintf(offer, sizeof(offer),
              "v=0\r\no=- 1 0 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n"
              "m=video 9 UDP/TLS/RTP/SAVPF 96 97\r\nc=IN IP4 0.0.0.0\r\n"
-             "a=ice-ufrag:%s\r\na=ice-pwd:%s\r\na=fingerprint:%s\r\na=setup:actpass\r\n"
+             "a=ice-ufrag:%s\r\na=ice-pwd:%s\r\na=fingerprint:%s\r\na=setup:%s\r\n"
              "a=mid:0\r\na=sendonly\r\na=rtcp-mux\r\na=rtpmap:96 VP8/90000\r\n"
              "a=rtcp-fb:96 nack\r\na=rtcp-fb:96 nack pli\r\na=rtpmap:97 rtx/90000\r\n"
              "a=fmtp:97 apt=96\r\na=ssrc:%u cname:peer\r\n",
-             p->ufrag, p->pwd, rtc_dtls_ctx_fingerprint(offer_ctx), SSRC);
+             p->ufrag, p->pwd, rtc_dtls_ctx_fingerprint(offer_ctx), passive ? "passive" : "actpass",
+             SSRC);
     struct sdp_offer *o = NULL;
     char why[SDP_ERR_LEN];
     CHECK_EQ_INT(sdp_offer_parse(offer, strlen(offer), &o, why, sizeof(why)), 0);
@@ -328,14 +331,21 @@ static struct peer *peer_new(const char *name, struct rtc_dtls_ctx *offer_ctx,
     CHECK(answer_attr(a, "a=ice-pwd:", p->srv_pwd, sizeof(p->srv_pwd)));
     CHECK(answer_attr(a, "a=fingerprint:", fp, sizeof(fp)));
     CHECK_EQ_INT(rtc_dtls_fingerprint_parse(fp, &p->srv_fp), 0);
-    CHECK(strstr(a, "a=setup:passive") != NULL);
+    CHECK(strstr(a, passive ? "a=setup:active" : "a=setup:passive") != NULL);
     buf_free(&ans);
     sdp_offer_free(&o);
-    p->dtls = rtc_dtls_create(dtls_ctx, RTC_DTLS_CLIENT, &p->srv_fp, peer_dtls_send, p,
+    p->dtls = rtc_dtls_create(dtls_ctx, passive ? RTC_DTLS_SERVER : RTC_DTLS_CLIENT, &p->srv_fp,
+                              peer_dtls_send, p,
                               clock_mono_us());
     p->seq = 1000;
     all_peers[n_peers++] = p;
     return p;
+}
+
+static struct peer *peer_new(const char *name, struct rtc_dtls_ctx *offer_ctx,
+                             struct rtc_dtls_ctx *dtls_ctx)
+{
+    return peer_new_setup(name, offer_ctx, dtls_ctx, false);
 }
 
 static void peer_free(struct peer *p)
@@ -410,7 +420,8 @@ static bool peer_connect(struct peer *p)
 {
     if (!peer_check(p))
         return false;
-    rtc_dtls_start(p->dtls, clock_mono_us());
+    if (!p->dtls_server)
+        rtc_dtls_start(p->dtls, clock_mono_us());
     return run_until(is_connected, p, 10000) && p->connected;
 }
 
@@ -654,6 +665,14 @@ static void test_dtls_before_ice_and_fragments(struct peer *a, struct peer *heal
     send_to_srv(a, a->fd, b, sizeof(b));
     CHECK(wait_metric("kibitka_rtc_dropped_total", "dtls_malformed", mal + 1, 5000));
     CHECK(wait_metric("kibitka_rtc_oversize_total", NULL, over + 1, 5000));
+
+    /* SRTP before the keys: dropped, counted. */
+    int64_t nokeys = dropped("before_keys");
+    uint8_t r[12 + 20];
+    rtp_header(r, 0x80, 96, 1, 0, SSRC);
+    memset(r + 12, 0, 20);
+    send_to_srv(a, a->fd, r, sizeof(r));
+    CHECK(wait_metric("kibitka_rtc_dropped_total", "before_keys", nokeys + 1, 5000));
 
     a->dup_dtls = true;
     bool ok = run_until(is_connected, a, 15000); /* the ClientHello is retransmitted after 1 s */
@@ -1065,6 +1084,28 @@ static void test_destroy_in_callbacks(struct peer *healthy)
     check_healthy(healthy, "destroy in callbacks");
 }
 
+/* An offer with a=setup:passive: the server is the DTLS client, starting at the first valid
+ * check; a lying certificate fails it the same way from that side. */
+static void test_server_as_dtls_client(struct peer *healthy)
+{
+    struct peer *p = peer_new_setup("passive", ctx_good, ctx_good, true);
+    CHECK(peer_connect(p));
+    CHECK(p->s && p->s->role == RTC_DTLS_CLIENT);
+    send_rtp(p, p->seq++);
+    CHECK(wait_count(&p->rtp, 1, 5000));
+    peer_free(p);
+
+    int64_t fails = failures("fingerprint_mismatch");
+    p = peer_new_setup("passive-liar", ctx_good, ctx_other, true);
+    CHECK(peer_check(p));
+    CHECK(wait_count(&p->closed, 1, 10000));
+    CHECK(strstr(p->reason, "fingerprint mismatch") != NULL);
+    CHECK_EQ_INT(p->connected, 0);
+    CHECK_EQ_INT(failures("fingerprint_mismatch"), fails + 1);
+    peer_free(p);
+    check_healthy(healthy, "server as DTLS client");
+}
+
 static void test_consent(struct peer *a, struct peer *healthy)
 {
     int64_t fails = failures("consent_expired");
@@ -1116,6 +1157,7 @@ int main(void)
     test_many_candidates(healthy);
     test_ice_tcp(healthy);
     test_destroy_in_callbacks(healthy);
+    test_server_as_dtls_client(healthy);
     test_consent(a, healthy);
     peer_free(a);
 
