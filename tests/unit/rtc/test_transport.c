@@ -1,14 +1,28 @@
 /* rtc/transport + rtc/session against hostile peers (issue 13; RELIABILITY.md 17-22).
  *
- * A real transport on a loop (UDP on 127.0.0.1:0), real sessions made from SDP offers written
- * here, and peers driven by hand over plain UDP sockets registered on the same loop: STUN checks
- * (rtc/stun.h), a DTLS client (rtc/dtls.h, with the certificate of a context the test makes),
- * SRTP from the exported keys (rtc/srtp.h), RTP and RTCP (rtc/rtp.h, rtc/rtcp.h). Each case ends
- * by checking that a second, healthy session still gets its packets.
+ * A real transport on a loop (UDP and ICE-TCP on 127.0.0.1:0), real sessions made from SDP
+ * offers written here, and peers driven by hand over plain sockets registered on the same loop:
+ * STUN checks (rtc/stun.h), a DTLS endpoint (rtc/dtls.h, with the certificate of a context the
+ * test makes), SRTP from the exported keys (rtc/srtp.h), RTP and RTCP (rtc/rtp.h, rtc/rtcp.h).
+ * Every case ends by checking that a second, healthy session still gets its packets in order.
+ *
+ * Cases: malformed STUN (attribute past the packet, unaligned length, 1400-byte USERNAME,
+ * MESSAGE-INTEGRITY not last, a 65507-byte datagram) and 10,000 wrong-password checks from
+ * 10,000 ports: refused, and the tables, the session and its ICE agent byte-identical; DTLS
+ * before ICE (unknown_path), malformed and oversized records and every datagram duplicated
+ * after it (the handshake completes), SRTP before keys; a certificate that is not the SDP's
+ * (fingerprint_mismatch, closed, never connected), from either DTLS role; bad SRTP auth, CC=15,
+ * extension 0xFFFF, bad padding, versions 1 and 3; RTCP with bad lengths, RC=31, NACKs of 349
+ * and "10,000" entries and a 40 KB one; the wrap 65535 -> 0 with a loss (in order, lost_before,
+ * a NACK for exactly the lost number read back from the socket), an SSRC change; a nomination
+ * from a new port (path switch, logged, RTCP follows); more validated addresses than slots
+ * (the selected path stays); a path ICE stopped validating; ICE-TCP end to end, and its
+ * connection closed when the session ends; the user destroying its session from callbacks;
+ * consent expiry and ICE timeout (the agent's clock moved back instead of waiting 30 s).
  *
  * The sources under test are included, so that the test can compare the transport's tables and
  * a session's state before and after rejected input, and move a session's ICE consent clock
- * into the past instead of waiting 30 s. */
+ * into the past. */
 #include "rtc/ice.c"
 #include "rtc/session.c"
 #include "rtc/transport.c"
@@ -492,7 +506,6 @@ static bool wait_metric(const char *name, const char *label, int64_t want, int m
 static void check_healthy(struct peer *b, const char *after)
 {
     int before = b->rtp;
-    fprintf(stderr, "DEBUG after %s: lost=%lld\n", after, (long long)mval("kibitka_rtp_packets_lost_total", NULL));
     CHECK(b->s != NULL && !b->closed);
     CHECK(peer_check(b));
     send_rtp(b, b->seq++);
@@ -1122,6 +1135,18 @@ static void test_consent(struct peer *a, struct peer *healthy)
     int64_t unknown = dropped("unknown_path");
     send_rtp(a, a->seq++);
     CHECK(wait_metric("kibitka_rtc_dropped_total", "unknown_path", unknown + 1, 5000));
+
+    /* A session whose peer never sends a valid check: ICE timeout, not consent. */
+    fails = failures("ice_timeout");
+    struct peer *q = peer_new("silent", ctx_good, ctx_good);
+    now = clock_mono_us();
+    q->s->ice->consent_us = now - ICE_CONSENT_US - 1;
+    session_rearm(q->s, now);
+    CHECK(wait_count(&q->closed, 1, 5000));
+    CHECK(strstr(q->reason, "ICE timeout") != NULL);
+    CHECK_EQ_INT(failures("ice_timeout"), fails + 1);
+    CHECK_EQ_INT(q->connected, 0);
+    peer_free(q);
     check_healthy(healthy, "consent");
 }
 
