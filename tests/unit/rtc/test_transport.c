@@ -668,6 +668,57 @@ static void test_server_as_dtls_client(struct peer *healthy)
     check_healthy(healthy, "server as DTLS client");
 }
 
+/* ICE restart through a trickle fragment (RFC 8840, WHIP PATCH): new credentials both ways;
+ * the old ufrag is gone from the table, checks on the new ones pass, media goes on over the
+ * same DTLS and SRTP. A fragment with the same credentials is only candidates. */
+static void test_ice_restart(struct peer *healthy)
+{
+    struct peer *p = peer_new("restart", ctx_good, ctx_good);
+    CHECK(peer_connect(p));
+    char frag[512], why[SDP_ERR_LEN];
+    struct sdp_frag f;
+    struct buf ans;
+    buf_init(&ans);
+    bool restarted = true;
+    snprintf(frag, sizeof(frag),
+             "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\na=ice-ufrag:%s\r\na=ice-pwd:%s\r\n"
+             "a=candidate:1 1 udp 2122260223 127.0.0.1 9 typ host\r\n",
+             p->ufrag, p->pwd);
+    CHECK_EQ_INT(sdp_frag_parse(frag, strlen(frag), &f, why, sizeof(why)), 0);
+    CHECK_EQ_INT(rtc_session_trickle(p->s, &f, &restarted, &ans, why, sizeof(why)), 0);
+    CHECK(!restarted && buf_size(&ans) == 0);
+
+    struct peer old = *p;
+    snprintf(p->ufrag, sizeof(p->ufrag), "r%.3s", "new");
+    memset(p->pwd, 'R', PEER_PWD_LEN);
+    snprintf(frag, sizeof(frag),
+             "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\na=ice-ufrag:%s\r\na=ice-pwd:%s\r\n",
+             p->ufrag, p->pwd);
+    CHECK_EQ_INT(sdp_frag_parse(frag, strlen(frag), &f, why, sizeof(why)), 0);
+    CHECK_EQ_INT(rtc_session_trickle(p->s, &f, &restarted, &ans, why, sizeof(why)), 0);
+    CHECK(restarted);
+    buf_append(&ans, "", 1);
+    const char *a = (const char *)buf_head(&ans);
+    CHECK(answer_attr(a, "a=ice-ufrag:", p->srv_ufrag, sizeof(p->srv_ufrag)));
+    CHECK(answer_attr(a, "a=ice-pwd:", p->srv_pwd, sizeof(p->srv_pwd)));
+    CHECK(strcmp(p->srv_ufrag, old.srv_ufrag) != 0);
+    buf_free(&ans);
+
+    /* The old credentials: not found any more. */
+    int64_t unk = dropped("unknown_ufrag");
+    uint8_t b[512];
+    send_to_srv(p, p->fd, b, check_request(&old, old.srv_pwd, true, b, sizeof(b)));
+    CHECK(wait_metric("kibitka_rtc_dropped_total", "unknown_ufrag", unk + 1, 5000));
+    /* The new ones: answered; media flows as before. */
+    CHECK(peer_check(p));
+    int before = p->rtp;
+    send_rtp(p, p->seq++);
+    CHECK(wait_count(&p->rtp, before + 1, 5000));
+    CHECK(!p->closed);
+    peer_free(p);
+    check_healthy(healthy, "ICE restart");
+}
+
 static void test_consent(struct peer *a, struct peer *healthy)
 {
     int64_t fails = failures("consent_expired");
@@ -732,6 +783,7 @@ int main(void)
     test_ice_tcp(healthy);
     test_destroy_in_callbacks(healthy);
     test_server_as_dtls_client(healthy);
+    test_ice_restart(healthy);
     test_consent(a, healthy);
     peer_free(a);
 
