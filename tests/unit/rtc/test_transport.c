@@ -792,9 +792,13 @@ int main(void)
     struct rtc_session_stats st;
     rtc_session_stats_get(healthy->s, &st);
     CHECK_EQ_INT(st.packets_lost, 0);
-    peer_free(healthy);
-    CHECK_EQ_INT(rtc_transport_session_count(tr), 0);
+    CHECK_EQ_INT(rtc_transport_session_count(tr), 1);
+    /* Stopping the server ends it: closed, "server stopping", not counted as a failure. */
     rtc_transport_destroy(&tr);
+    CHECK(tr == NULL);
+    CHECK_EQ_INT(healthy->closed, 1);
+    CHECK_STREQ(healthy->reason, "server stopping");
+    peer_free(healthy);
     rtc_dtls_ctx_destroy(&ctx_good);
     rtc_dtls_ctx_destroy(&ctx_other);
     loop_destroy(&loop);
