@@ -24,6 +24,7 @@
  * The sources under test are included, so that the test can compare the transport's tables and
  * a session's state before and after rejected input, and move a session's ICE consent clock
  * into the past. */
+#include "rtc/dtls.c"
 #include "rtc/ice.c"
 #include "rtc/session.c"
 #include "rtc/transport.c"
@@ -735,6 +736,20 @@ static void test_consent(struct peer *a, struct peer *healthy)
     int64_t unknown = dropped("unknown_path");
     send_rtp(a, a->seq++);
     CHECK(wait_metric("kibitka_rtc_dropped_total", "unknown_path", unknown + 1, 5000));
+
+    /* ICE done, DTLS never started by the peer: the handshake deadline (30 s on the DTLS
+     * clock, moved back here) ends it as dtls_timeout, while consent is still fresh. */
+    fails = failures("dtls_timeout");
+    struct peer *d = peer_new("no-dtls", ctx_good, ctx_good);
+    CHECK(peer_check(d));
+    now = clock_mono_us();
+    d->s->dtls->deadline_us = now - 1;
+    session_rearm(d->s, now);
+    CHECK(wait_count(&d->closed, 1, 5000));
+    CHECK(strstr(d->reason, "handshake timeout") != NULL);
+    CHECK_EQ_INT(failures("dtls_timeout"), fails + 1);
+    CHECK_EQ_INT(d->connected, 0);
+    peer_free(d);
 
     /* A session whose peer never sends a valid check: ICE timeout, not consent. */
     fails = failures("ice_timeout");

@@ -4,6 +4,7 @@
 #ifndef KIBITKA_TEST_TRANSPORT_PEER_H
 #define KIBITKA_TEST_TRANSPORT_PEER_H
 
+#include <ctype.h>
 #include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/uio.h>
@@ -287,6 +288,9 @@ static struct peer *peer_new_setup(const char *name, struct rtc_dtls_ctx *offer_
     p->name = name;
     p->dtls_server = passive;
     snprintf(p->ufrag, sizeof(p->ufrag), "p%.3s", name);
+    for (char *c = p->ufrag; *c; c++)
+        if (!isalnum((unsigned char)*c))
+            *c = 'x'; /* ice-chars only */
     for (int i = 0; i < PEER_PWD_LEN; i++)
         p->pwd[i] = (char)('a' + (i + name[0]) % 26);
     p->fd = udp_socket();
@@ -306,7 +310,9 @@ static struct peer *peer_new_setup(const char *name, struct rtc_dtls_ctx *offer_
              SSRC);
     struct sdp_offer *o = NULL;
     char why[SDP_ERR_LEN];
-    CHECK_EQ_INT(sdp_offer_parse(offer, strlen(offer), &o, why, sizeof(why)), 0);
+    if (sdp_offer_parse(offer, strlen(offer), &o, why, sizeof(why)) != 0)
+        fprintf(stderr, "offer refused: %s\n%s", why, offer);
+    CHECK(o != NULL);
     struct sdp_choice ch[SDP_MAX_MEDIA];
     for (size_t i = 0; o && i < o->n_media; i++)
         CHECK_EQ_INT(sdp_choose(o, i, &ch[i]), 0);
