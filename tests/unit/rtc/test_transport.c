@@ -19,11 +19,12 @@
  * from a new port (path switch, logged, RTCP follows); more validated addresses than slots
  * (the selected path stays); a path ICE stopped validating; ICE-TCP end to end, and its
  * connection closed when the session ends; the user destroying its session from callbacks;
- * consent expiry and ICE timeout (the agent's clock moved back instead of waiting 30 s).
+ * RTX repair; ICE restart by trickle; consent expiry, ICE timeout and the DTLS deadline (the
+ * clocks moved back instead of waiting 30 s); the transport destroyed under a live session.
  *
  * The sources under test are included, so that the test can compare the transport's tables and
- * a session's state before and after rejected input, and move a session's ICE consent clock
- * into the past. */
+ * a session's state before and after rejected input, and move a session's ICE and DTLS
+ * clocks into the past. */
 #include "rtc/dtls.c"
 #include "rtc/ice.c"
 #include "rtc/session.c"
