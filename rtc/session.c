@@ -234,6 +234,9 @@ static struct in_stream *stream_for(struct rtc_session *s, const struct rtp_pack
             st->started = false;
             rtp_reorder_reset(st->reorder);
             memset(&st->unwrap, 0, sizeof(st->unwrap));
+            st->out_rebase = st->out_started; /* a new stream: see deliver() */
+            if (st->out_started && st->kind == SDP_KIND_VIDEO)
+                st->pli_wanted = true;
             return st;
         }
         if (st->rtx_pt >= 0 && pkt->pt == st->rtx_pt) {
@@ -257,9 +260,21 @@ static void deliver(struct rtc_session *s, struct in_stream *st, int64_t now)
             if (st->kind == SDP_KIND_VIDEO)
                 st->pli_wanted = true;
         }
-        uint64_t seq = (uint64_t)rtp_seq_unwrap(&st->unwrap, pkt.seq);
+        int64_t ext = rtp_seq_unwrap(&st->unwrap, pkt.seq);
+        bool lost = skipped > 0;
+        if (st->out_rebase) {
+            /* The SSRC changed: its numbers start anywhere (RFC 3550 picks them at random),
+             * but the user's must go on increasing (a depacketizer ignores a number that does
+             * not), and the break is a loss to it: no frame is glued across two streams. */
+            st->out_offset = (int64_t)st->out_last + 1 - ext;
+            st->out_rebase = false;
+            lost = true;
+        }
+        uint64_t seq = (uint64_t)(ext + st->out_offset);
+        st->out_last = seq;
+        st->out_started = true;
         if (s->ops.rtp)
-            s->ops.rtp(s->opaque, st->mline, &pkt, seq, skipped > 0);
+            s->ops.rtp(s->opaque, st->mline, &pkt, seq, lost);
     }
 }
 

@@ -151,6 +151,16 @@ static struct path_ent *path_find(struct rtc_transport *t, const struct rtc_path
     return NULL;
 }
 
+/* Forgets the path; an ICE-TCP connection is closed with it: once validated it has no
+ * deadline, and nothing else would ever close it (a peer could keep it open for good). */
+static void path_drop(struct rtc_transport *t, struct path_ent *e)
+{
+    uint32_t tcp_id = e->path.tcp_id;
+    path_unlink(t, e);
+    if (tcp_id)
+        rtc_net_tcp_close(t->net, tcp_id);
+}
+
 void transport_path_add(struct rtc_transport *t, struct rtc_session *s, const struct rtc_path *p,
                         int64_t now_us)
 {
@@ -167,11 +177,15 @@ void transport_path_add(struct rtc_transport *t, struct rtc_session *s, const st
             slot = &s->paths[i];
             break;
         }
+        /* The least recently checked goes, as in the ICE agent, which never evicts the
+         * selected address: neither may we, or its media would be dropped as from nowhere. */
+        if (s->have_selected && rtc_path_equal(&s->paths[i].path, &s->selected))
+            continue;
         if (!slot || s->paths[i].last_us < slot->last_us)
-            slot = &s->paths[i]; /* the least recently checked goes, as in the ICE agent */
+            slot = &s->paths[i];
     }
     if (slot->used)
-        path_unlink(t, slot);
+        path_drop(t, slot);
     slot->path = *p;
     slot->s = s;
     slot->used = true;
@@ -187,7 +201,7 @@ void transport_paths_remove(struct rtc_transport *t, struct rtc_session *s)
 {
     for (int i = 0; i < ICE_MAX_VALIDATED; i++)
         if (s->paths[i].used)
-            path_unlink(t, &s->paths[i]);
+            path_drop(t, &s->paths[i]);
 }
 
 /* ---- the demultiplexer ---- */

@@ -69,8 +69,10 @@ struct rtc_session_ops {
     /* DTLS is done and SRTP keyed: media flows from now on. */
     void (*connected)(void *opaque);
     /* One RTP packet of accepted m-line `mline`, in sequence order; seq is its unwrapped
-     * number; lost_before: packets before it were given up on (a gap NACK did not fill). pkt
-     * and what it points to are valid during the call only. */
+     * number, always increasing: after an SSRC change the new stream's numbers go on after the
+     * old one's last (and that first packet has lost_before); lost_before: packets before it
+     * were given up on (a gap NACK did not fill). pkt and what it points to are valid during
+     * the call only. */
     void (*rtp)(void *opaque, int mline, const struct rtp_packet *pkt, uint64_t seq,
                 bool lost_before);
     /* A sender report for m-line mline's media (for A/V sync). May be NULL. */

@@ -41,6 +41,11 @@ struct in_stream {
     bool started;       /* stats initialised */
     struct rtp_stats stats;
     struct rtp_seq_unwrap unwrap;
+    /* What the user is given: the unwrapped number plus out_offset, so that it keeps
+     * increasing across an SSRC change (the new stream goes on after the old one's last). */
+    int64_t out_offset;
+    uint64_t out_last;
+    bool out_started, out_rebase;
     struct rtp_reorder *reorder;
     int64_t last_pli_us;
     bool pli_wanted;
