@@ -24,7 +24,7 @@
 #include "rtc/sdp.h"
 
 #define SYNC_WAIT_US 2000000
-/* WebRTC encoders send a keyframe only when asked (Chromium's: every 3000 frames otherwise),
+/* WebRTC encoders send a keyframe only when asked (Chromium sent none for over 10 s here),
  * and HLS cuts segments at keyframes: so a keyframe is asked for (RTCP PLI) once 1.8 s of video
  * passed since the last one, again every second until it comes. The answer (a round trip and an
  * encode later) lands near 2 s, an RTMP encoder's usual GOP and the usual target duration. Both
