@@ -10,7 +10,7 @@
 // every test here is skipped, saying why.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, freePort, fetchText, waitFor } from './lib/server.mjs';
+import { startServer, freePort, fetchText, waitFor, metric } from './lib/server.mjs';
 import { openPlayerPage, startPlayback, playerStats } from './lib/player.mjs';
 import { getPlaylist, probe } from './lib/hls.mjs';
 import { makeNetif } from './lib/netif.mjs';
@@ -149,6 +149,8 @@ describe('WHIP from Chromium', { skip }, () => {
       assert.equal(a?.codec_name, 'aac');
       assert.ok(Number(a.nb_read_frames) > 0, `${a.nb_read_frames} AAC frames`);
 
+      const path = srv.log().match(new RegExp(`rtc stream=${name} WebRTC connected over (\\S+ \\S+)`));
+      console.log(`# ${codec}: connected over ${path?.[1]}; PLIs the server sent so far ${await metric(srv, 'kibitka_rtcp_plis_sent_total')}`);
       // Closing the peer connection closes DTLS (close_notify): the publish ends at once.
       await playTab.close();
       await pubTab.evaluate(() => { window.pub.pc.close(); window.pub.stream.getTracks().forEach((tr) => tr.stop()); });
