@@ -147,11 +147,13 @@ static void rtcp_begin(struct rtc_session *s, struct rtcp_writer *w)
     rtcp_write_rr(w, s->local_ssrc, NULL, 0);
 }
 
+/* A PLI still wanted stays wanted: sent once the sender's SSRC is known (the first packet) and
+ * PLI_INTERVAL_US after the last one (session_rearm arms the timer for it). */
 static void send_pli(struct rtc_session *s, struct in_stream *st, int64_t now)
 {
-    st->pli_wanted = false;
     if (!st->ssrc || now - st->last_pli_us < PLI_INTERVAL_US)
         return;
+    st->pli_wanted = false;
     struct rtcp_writer w;
     rtcp_begin(s, &w);
     if (rtcp_write_pli(&w, s->local_ssrc, st->ssrc) < 0)
@@ -502,7 +504,7 @@ static void session_rearm(struct rtc_session *s, int64_t now)
             int64_t d = rtp_reorder_deadline(st->reorder);
             if (d < due)
                 due = d;
-            if (st->pli_wanted && st->last_pli_us + PLI_INTERVAL_US < due)
+            if (st->pli_wanted && st->ssrc && st->last_pli_us + PLI_INTERVAL_US < due)
                 due = st->last_pli_us + PLI_INTERVAL_US;
             if (st->nack && rtp_reorder_missing(st->reorder) && s->next_nack_us < due)
                 due = s->next_nack_us;

@@ -24,6 +24,13 @@
 #include "rtc/sdp.h"
 
 #define SYNC_WAIT_US 2000000
+/* WebRTC encoders send a keyframe only when asked (Chromium sent none for over 10 s here),
+ * and HLS cuts segments at keyframes: so a keyframe is asked for (RTCP PLI) once 1.8 s of video
+ * passed since the last one, again every second until it comes. The answer (a round trip and an
+ * encode later) lands near 2 s, an RTMP encoder's usual GOP and the usual target duration. Both
+ * video codecs' RTP clocks run at 90 kHz. */
+#define KEY_ASK_TICKS (18 * 9000)
+#define KEY_REPEAT_TICKS 90000
 
 static struct whip_track *track_of(struct whip_session *s, int mline)
 {
@@ -160,6 +167,21 @@ static void reconfigure(struct whip_session *s)
         avcodec_parameters_free(&pars[i]);
 }
 
+/* Video: asks for a keyframe when the last one is KEY_ASK_TICKS old (see above). */
+static void ask_keyframe(struct whip_session *s, struct whip_track *tr, bool keyframe)
+{
+    if (keyframe) {
+        tr->key_seen = true;
+        tr->key_ext = tr->ts_ext;
+        return;
+    }
+    if (!tr->key_seen || tr->ts_ext - tr->key_ext < KEY_ASK_TICKS ||
+        (tr->key_asked_ext > tr->key_ext && tr->ts_ext - tr->key_asked_ext < KEY_REPEAT_TICKS))
+        return;
+    tr->key_asked_ext = tr->ts_ext;
+    rtc_session_request_keyframe(s->rtc, tr->mline);
+}
+
 /* One frame out of a depacketizer; takes pkt. false when s was ended (see try_start). */
 static bool on_frame(struct whip_session *s, struct whip_track *tr,
                      const struct depack_frame *f, AVPacket *pkt, int64_t now)
@@ -171,6 +193,8 @@ static bool on_frame(struct whip_session *s, struct whip_track *tr,
         tr->ts_ext += (int32_t)(f->timestamp - tr->last_ts);
     }
     tr->last_ts = f->timestamp;
+    if (tr->type == AVMEDIA_TYPE_VIDEO)
+        ask_keyframe(s, tr, f->keyframe);
     if (s->started) {
         if (f->config_changed)
             reconfigure(s);

@@ -53,6 +53,10 @@ struct whip_track {
     int64_t rtp_base; /* unwrapped timestamp that maps to pts offset */
     int64_t offset;   /* pts of rtp_base, in tb */
     struct rtcp_ntp_map ntp;
+    /* Video: the unwrapped RTP timestamps of the last keyframe and of the last keyframe
+     * request made because keyframes were too far apart (see ask_keyframe in whip_media.c). */
+    bool key_seen;
+    int64_t key_ext, key_asked_ext;
     AVPacket *held[WHIP_HOLD_MAX];
     int64_t held_ext[WHIP_HOLD_MAX], held_arrival_us[WHIP_HOLD_MAX];
     int nheld;

@@ -114,8 +114,10 @@ function harness() {
 }
 
 // Starts the page server and the browser; returns { tab, newTab(), close() } with the first
-// tab loaded. Every tab loads every player library; startPlayback picks one.
-export async function openPlayerPage() {
+// tab loaded. Every tab loads every player library; startPlayback picks one. `args`: more
+// Chromium flags (whip_browser.test.mjs adds a fake camera and microphone). The page's origin,
+// http://127.0.0.1:<port>, is a secure context, so getUserMedia and RTCPeerConnection work in it.
+export async function openPlayerPage({ args = [] } = {}) {
   const port = await freePort();
   const page = http.createServer((req, res) => {
     const lib = Object.keys(scripts).find((n) => req.url === `/${n}`);
@@ -134,7 +136,7 @@ export async function openPlayerPage() {
       '--autoplay-policy=no-user-gesture-required',
       // Tabs play side by side: none of them may be throttled as a background tab.
       '--disable-background-timer-throttling', '--disable-renderer-backgrounding',
-      '--disable-backgrounding-occluded-windows'],
+      '--disable-backgrounding-occluded-windows', ...args],
   });
   const newTab = async () => {
     const tab = await browser.newPage();
@@ -145,6 +147,7 @@ export async function openPlayerPage() {
   return {
     tab,
     newTab,
+    origin: `http://127.0.0.1:${port}`,
     async close() {
       await browser.close();
       page.close();
