@@ -151,8 +151,12 @@ struct hub_info {
     int width, height;
     double frame_rate; /* 0 when the source did not declare one */
     int sample_rate, channels;
+    char protocol[8]; /* how it is published: "rtmp", "whip"; "" when the source did not say */
 };
 void hub_info_get(const struct hub *hub, struct hub_info *out);
+/* Source side, right after the claim and before hub_start: the ingest protocol ("rtmp",
+ * "whip"; at most 7 characters) that hub_info shows. Any thread (under the registry lock). */
+void hub_set_protocol(struct hub *hub, const char *protocol);
 
 /* Who publishes, when the source knows it (a stream-key publish: the stream's row). The source
  * sets it right after the claim and before hub_start, on its own thread; sinks read it from

@@ -143,6 +143,7 @@ static void start_publish(struct job *j, const char *name, const struct hub_publ
     }
     if (pub) /* before hub_start: sinks (the recorder) read it at their start */
         hub_set_publisher(hub, pub);
+    hub_set_protocol(hub, "whip");
     struct whip_session *s = xcalloc(1, sizeof(*s));
     s->w = w;
     s->hub = hub;
