@@ -147,7 +147,8 @@ bool hub_ended(const struct hub *hub);
  * never straight from another thread. */
 struct hub_info {
     bool started;                          /* false until the source knows its codecs */
-    char video_codec[24], audio_codec[24]; /* "h264 High 3.1", "aac LC"; "" when absent */
+    /* "h264 High 3.1", "h264 Constrained Baseline 3.1" (29), "aac LC"; "" when absent */
+    char video_codec[40], audio_codec[40];
     int width, height;
     double frame_rate; /* 0 when the source did not declare one */
     int sample_rate, channels;

@@ -208,6 +208,9 @@ test('the API shows the ingest protocol: whip and rtmp', async () => {
   assert.equal(info.live, true, JSON.stringify(info));
   assert.equal(info.protocol, 'whip', JSON.stringify(info));
   assert.equal(info.media.video.width, 640, JSON.stringify(info));
+  // The SPS's profile and level, the whole name (it was cut at 23 characters).
+  assert.match(info.media.video.codec, /^h264 Constrained Baseline \d\.\d$/, JSON.stringify(info));
+  assert.equal(info.media.audio.codec, 'opus', JSON.stringify(info));
   const clip = testClip({ seconds: 6, size: '320x240', gop: 30 });
   const rtmp = publish(srv.rtmpUrl(rtmpKey), clip, { loop: true });
   cleanups.push(() => rtmp.stop());
@@ -262,7 +265,7 @@ test('a publisher that vanishes: the session ends by ICE consent, the stream end
   assert.equal(await series(SESSIONS), 1);
   const t0 = Date.now();
   child.kill();
-  await waitFor(async () => await series(SESSIONS) === 0, { timeout: 40000, interval: 500, what: 'consent to expire' });
+  await waitFor(async () => await series(SESSIONS) === 0, { timeout: 45000, interval: 500, what: 'consent to expire' });
   const secs = (Date.now() - t0) / 1000;
   assert.ok(secs > 20, `the session ended ${secs.toFixed(1)} s after the publisher vanished (consent is 30 s)`);
   assert.equal(await series(failures), before + 1);
