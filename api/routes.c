@@ -105,6 +105,8 @@ static const struct api_prop stream_props[] = {
     {P("media", "Media"), .flags = API_OPTIONAL | API_NULLABLE,
      .description = "only while live; null until the source's codecs are known"},
     {P("viewers", "integer"), LIVE_ONLY},
+    {P("protocol", "string"), .flags = API_OPTIONAL, .enums = "rtmp,whip",
+     .description = "only while live: how it is published"},
 };
 static const struct api_prop key_props[] = {
     {P("key", "string"), .pattern = "^sk_", .description = "the stream key, shown only this once"},
@@ -115,6 +117,8 @@ static const struct api_prop live_props[] = {
     {P("owner", "string"), .flags = API_NULLABLE, .description = "null when published openly"},
     {P("started_at", "string"), TIME},
     {P("hls_url", "string"), URL},
+    {P("protocol", "string"), .flags = API_OPTIONAL, .enums = "rtmp,whip",
+     .description = "how it is published"},
 };
 static const struct api_prop lives_props[] = {{P("live", "LiveStream"), .flags = API_ARRAY}};
 static const struct api_prop recording_props[] = {

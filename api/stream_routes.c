@@ -87,6 +87,8 @@ static json_t *stream_json(struct api *api, const struct db_stream *st)
             json_integer(secs_us > 0 ? (json_int_t)(li.bytes_in * 8 * 1000000.0 / (double)secs_us)
                                      : 0));
         json_object_set_new(o, "media", media_json(&li.media));
+        if (li.media.protocol[0])
+            json_object_set_new(o, "protocol", json_string(li.media.protocol));
         int viewers = api->hls ? hls_viewers(api->hls, st->name) : 0;
         json_object_set_new(o, "viewers", json_integer(viewers > 0 ? viewers : 0));
     }
@@ -271,6 +273,7 @@ struct live_list {
     struct live_entry {
         char name[HUB_NAME_MAX + 1];
         int64_t started_wall_us;
+        char protocol[8];
     } * items;
 };
 
@@ -282,7 +285,11 @@ static void list_cb(void *opaque, struct hub *hub)
         l->items = xrealloc(l->items, l->cap * sizeof(*l->items));
     }
     snprintf(l->items[l->n].name, sizeof(l->items[0].name), "%s", hub_name(hub));
-    l->items[l->n++].started_wall_us = hub_started_wall_us(hub);
+    l->items[l->n].started_wall_us = hub_started_wall_us(hub);
+    struct hub_info info;
+    hub_info_get(hub, &info); /* safe here: foreach holds the registry lock */
+    snprintf(l->items[l->n].protocol, sizeof(l->items[0].protocol), "%s", info.protocol);
+    l->n++;
 }
 
 void api_live_list(struct api_call *c)
@@ -295,10 +302,12 @@ void api_live_list(struct api_call *c)
         struct db_stream st = {0};
         if (c->api->db)
             db_stream_get(c->api->db, l.items[i].name, &st); /* none: published openly */
-        json_array_append_new(arr, json_pack("{s:s,s:s?,s:o,s:o}", "name", l.items[i].name, "owner",
-                                             st.owner_name, "started_at",
-                                             json_time(l.items[i].started_wall_us), "hls_url",
-                                             hls_url(l.items[i].name)));
+        json_t *o = json_pack("{s:s,s:s?,s:o,s:o}", "name", l.items[i].name, "owner",
+                              st.owner_name, "started_at", json_time(l.items[i].started_wall_us),
+                              "hls_url", hls_url(l.items[i].name));
+        if (l.items[i].protocol[0])
+            json_object_set_new(o, "protocol", json_string(l.items[i].protocol));
+        json_array_append_new(arr, o);
         db_stream_clear(&st);
     }
     free(l.items);

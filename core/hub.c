@@ -31,6 +31,7 @@ struct hub {
     int ntracks;
     bool started, ended;
     struct hub_info info; /* under reg->lock */
+    char protocol[8];     /* under reg->lock: hub_set_protocol, copied into hub_info_get */
     atomic_uint_fast64_t bytes_in;
     struct rebase rebase;           /* the source's thread */
     atomic_uint_fast64_t jumps;     /* rebase.jumps, for other threads */
@@ -292,6 +293,14 @@ static void describe(const struct hub_track *tracks, int ntracks, struct hub_inf
 void hub_info_get(const struct hub *hub, struct hub_info *out)
 {
     *out = hub->info;
+    snprintf(out->protocol, sizeof(out->protocol), "%s", hub->protocol);
+}
+
+void hub_set_protocol(struct hub *hub, const char *protocol)
+{
+    pthread_mutex_lock(&hub->reg->lock);
+    snprintf(hub->protocol, sizeof(hub->protocol), "%s", protocol ? protocol : "");
+    pthread_mutex_unlock(&hub->reg->lock);
 }
 
 /* Every sink's accept, before any sink starts: the first refusal refuses the stream. */

@@ -147,12 +147,17 @@ bool hub_ended(const struct hub *hub);
  * never straight from another thread. */
 struct hub_info {
     bool started;                          /* false until the source knows its codecs */
-    char video_codec[24], audio_codec[24]; /* "h264 High 3.1", "aac LC"; "" when absent */
+    /* "h264 High 3.1", "h264 Constrained Baseline 3.1" (29), "aac LC"; "" when absent */
+    char video_codec[40], audio_codec[40];
     int width, height;
     double frame_rate; /* 0 when the source did not declare one */
     int sample_rate, channels;
+    char protocol[8]; /* how it is published: "rtmp", "whip"; "" when the source did not say */
 };
 void hub_info_get(const struct hub *hub, struct hub_info *out);
+/* Source side, right after the claim and before hub_start: the ingest protocol ("rtmp",
+ * "whip"; at most 7 characters) that hub_info shows. Any thread (under the registry lock). */
+void hub_set_protocol(struct hub *hub, const char *protocol);
 
 /* Who publishes, when the source knows it (a stream-key publish: the stream's row). The source
  * sets it right after the claim and before hub_start, on its own thread; sinks read it from

@@ -427,6 +427,12 @@ void session_on_stun(struct rtc_session *s, const struct rtc_path *from, const u
     }
     enter(s);
     transport_path_add(s->t, s, from, now);
+    if (s->restart_pending) { /* only the new credentials pass the agent after a restart */
+        s->restart_pending = false;
+        char a[80];
+        path_str(from, a, sizeof(a));
+        log_info("rtc", s->name, "ICE restart done: a check on the new credentials from %s", a);
+    }
     if (r == ICE_CHECK_SELECTED || !s->have_selected) {
         if (s->have_selected && !rtc_path_equal(&s->selected, from)) {
             char a[80], b[80];
@@ -709,6 +715,7 @@ int rtc_session_trickle(struct rtc_session *s, const struct sdp_frag *f, bool *r
     snprintf(s->remote_ufrag, sizeof(s->remote_ufrag), "%s", f->ice_ufrag);
     snprintf(s->remote_pwd, sizeof(s->remote_pwd), "%s", f->ice_pwd);
     *restarted = true;
+    s->restart_pending = true;
     struct sdp_local_candidate cand[2 * RTC_MAX_CANDIDATE_ADDRS];
     size_t ncand;
     fill_candidates(s->t, cand, &ncand);

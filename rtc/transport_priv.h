@@ -104,6 +104,7 @@ struct rtc_session {
     struct path_ent paths[ICE_MAX_VALIDATED];
     struct rtc_path selected;
     bool have_selected;
+    bool restart_pending; /* an ICE restart answered, no valid check on its credentials yet */
     struct in_stream in[SDP_MAX_MEDIA];
     int nin;
     uint32_t local_ssrc; /* the SSRC our RTCP is sent as */

@@ -201,6 +201,7 @@ static int start_publish(struct rtmp_session *s, const char *name, const struct 
         return refuse_publish(s, err, "NetStream.Publish.BadName", "bad stream name", name);
     if (pub) /* before hub_start: sinks (the recorder) read it at their start */
         hub_set_publisher(hub, pub);
+    hub_set_protocol(hub, "rtmp");
     hub_set_stop(hub, stop_requested, s);
     s->stream = rtmp_stream_create(hub, s->metrics, s->peer);
     session_send_user_control(s, 0, RTMP_STREAM_ID); /* StreamBegin */

@@ -15,11 +15,13 @@
 
 #include "auth/publish.h"
 #include "core/alloc.h"
+#include "core/buf.h"
 #include "core/hub.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/metrics.h"
 #include "ingest/whip/whip_priv.h"
+#include "rtc/sdp.h"
 
 #define SESSION_PREFIX "/whip/session/"
 #define ID_LEN 24 /* hex characters of a session id: 96 random bits */
@@ -141,6 +143,7 @@ static void start_publish(struct job *j, const char *name, const struct hub_publ
     }
     if (pub) /* before hub_start: sinks (the recorder) read it at their start */
         hub_set_publisher(hub, pub);
+    hub_set_protocol(hub, "whip");
     struct whip_session *s = xcalloc(1, sizeof(*s));
     s->w = w;
     s->hub = hub;
@@ -226,6 +229,39 @@ static unsigned check_if_match(const struct whip_session *s, const char *if_matc
     return strstr(if_match, tag) ? 0 : 412;
 }
 
+/* A PATCH whose If-Match matched (RFC 9725 §4.3): trickle candidates (204; an ICE-lite agent
+ * needs none of them) or an ICE restart (200 with our new credentials and a new ETag, which
+ * the next PATCH must name). */
+static void do_patch(struct whip_session *s, struct job *j)
+{
+    struct sdp_frag *f = xcalloc(1, sizeof(*f)); /* tens of KB: not on the loop's stack */
+    char err[SDP_ERR_LEN];
+    if (sdp_frag_parse(j->body ? j->body : "", j->body_len, f, err, sizeof(err)) < 0) {
+        answer(j->resp, 400, "bad trickle fragment: %s", err);
+        free(f);
+        return;
+    }
+    bool restarted = false;
+    char why[256] = "";
+    struct buf frag;
+    buf_init(&frag);
+    int r = rtc_session_trickle(s->rtc, f, &restarted, &frag, why, sizeof(why));
+    free(f);
+    if (r < 0) {
+        answer(j->resp, 400, "%s", why[0] ? why : "the fragment could not be applied");
+    } else if (restarted) {
+        s->etag_gen++; /* the old ETag names the old ICE session: it is stale from now on */
+        j->resp->body = xstrndup((const char *)buf_head(&frag), buf_size(&frag));
+        j->resp->content_type = "application/trickle-ice-sdpfrag";
+        set_etag(s, j->resp);
+        j->resp->status = 200;
+        log_info("whip", hub_name(s->hub), "ICE restart from %s (session %s)", j->client, s->id);
+    } else {
+        j->resp->status = 204;
+    }
+    buf_free(&frag);
+}
+
 static void on_job(struct job *j)
 {
     struct whip *w = j->w;
@@ -246,7 +282,7 @@ static void on_job(struct job *j)
         else if (st == 412)
             answer(j->resp, 412, "the ETag in If-Match is not the session's current one");
         else
-            answer(j->resp, 501, "trickle and ICE restart are not available in this build yet");
+            do_patch(s, j);
     }
     job_finish(j);
 }

@@ -87,13 +87,52 @@ export async function whipPublish(base, key, opts = {}) {
     location: r.headers.get('location'), etag: r.headers.get('etag'),
     link: r.headers.get('link'),
     ff: null, socks: [],
-    async stop() {
+    async stop() { // idempotent
       if (this.ff && this.ff.proc.exitCode === null) this.ff.proc.kill('SIGKILL');
-      for (const s of this.socks) s.close();
+      for (const s of this.socks.splice(0)) s.close();
       await pc.close();
     },
     async del() {
       return fetch(new URL(this.location, base), { method: 'DELETE', signal: AbortSignal.timeout(10000) });
+    },
+    // PATCH the session with an sdpfrag body; ifMatch undefined: this.etag, null: no If-Match.
+    async patch(frag, ifMatch) {
+      const headers = { 'Content-Type': 'application/trickle-ice-sdpfrag' };
+      const tag = ifMatch === undefined ? this.etag : ifMatch;
+      if (tag !== null) headers['If-Match'] = tag;
+      const res = await fetch(new URL(this.location, base), {
+        method: 'PATCH', headers, body: frag, signal: AbortSignal.timeout(10000),
+      });
+      return { status: res.status, headers: res.headers, text: await res.text() };
+    },
+    // An ICE restart as RFC 9725 §4.3.2 has it: werift makes a new offer with new credentials
+    // (createOffer({ iceRestart })), they go to the server in a PATCH, and the server's new
+    // credentials (the 200's sdpfrag) are put into the answer werift is given again.
+    async restartIce() {
+      const o = await pc.createOffer({ iceRestart: true });
+      await pc.setLocalDescription(o);
+      await waitGathered(pc);
+      const sdp = pc.localDescription.sdp;
+      const ufrag = sdp.match(/a=ice-ufrag:(\S+)/)[1];
+      const pwd = sdp.match(/a=ice-pwd:(\S+)/)[1];
+      const mid = sdp.match(/a=mid:(\S+)/)[1];
+      const r = await this.patch(`a=ice-options:trickle ice2\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\n`
+        + `a=mid:${mid}\r\na=ice-ufrag:${ufrag}\r\na=ice-pwd:${pwd}\r\n`);
+      r.offerUfrag = ufrag;
+      if (r.status !== 200) return r;
+      const nu = r.text.match(/a=ice-ufrag:(\S+)/)[1];
+      const np = r.text.match(/a=ice-pwd:(\S+)/)[1];
+      this.etag = r.headers.get('etag');
+      this.answer = this.answer.replace(/a=ice-ufrag:\S+/g, `a=ice-ufrag:${nu}`)
+        .replace(/a=ice-pwd:\S+/g, `a=ice-pwd:${np}`);
+      await pc.setRemoteDescription({ type: 'answer', sdp: this.answer });
+      // werift 0.25 skips ICE when its DTLS transport is connected already (connect() returns
+      // early), so after a restart it would never check the new credentials: start its ICE
+      // transport here, as a browser's agent would on its own.
+      for (const t of pc.iceTransports) {
+        if (t.state !== 'connected') await t.start();
+      }
+      return r;
     },
   };
   if (r.status !== 201) return handle;
@@ -104,4 +143,45 @@ export async function whipPublish(base, key, opts = {}) {
   handle.ff = ffmpegRtp(vs.address().port, as.address().port,
     { codec, seconds: opts.seconds || 60 });
   return handle;
+}
+
+// A werift offer (H.264 + Opus, sendonly) for requests that never connect: the error cases.
+export async function whipOffer() {
+  const pc = new RTCPeerConnection({ codecs: { video: [H264], audio: [OPUS] }, iceUseIpv6: false });
+  pc.addTransceiver(new MediaStreamTrack({ kind: 'video' }), { direction: 'sendonly' });
+  pc.addTransceiver(new MediaStreamTrack({ kind: 'audio' }), { direction: 'sendonly' });
+  await pc.setLocalDescription(await pc.createOffer());
+  await waitGathered(pc);
+  const sdp = pc.localDescription.sdp;
+  await pc.close();
+  return sdp;
+}
+
+// whipPublish in a child node process, for a publisher that vanishes: kill() SIGKILLs it and
+// its ffmpeg, so nothing more is sent (no DELETE, no DTLS close_notify, no consent checks).
+// Resolves once the POST is answered: { status, location, kill() }.
+export async function whipPublishChild(base, key, opts = {}) {
+  const self = new URL(import.meta.url).href;
+  const code = `import { whipPublish } from ${JSON.stringify(self)};
+    const h = await whipPublish(${JSON.stringify(base)}, ${JSON.stringify(key)}, ${JSON.stringify(opts)});
+    console.log(JSON.stringify({ status: h.status, location: h.location, ff: h.ff ? h.ff.proc.pid : 0 }));
+    setInterval(() => {}, 1000);`;
+  const proc = spawn(process.execPath, ['--input-type=module', '-e', code],
+    { stdio: ['ignore', 'pipe', 'pipe'], cwd: new URL('.', import.meta.url).pathname });
+  let out = '';
+  let err = '';
+  proc.stderr.on('data', (d) => { err += d; });
+  const line = await new Promise((resolve, reject) => {
+    proc.stdout.on('data', (d) => { out += d; if (out.includes('\n')) resolve(out.split('\n')[0]); });
+    proc.on('exit', (c) => reject(new Error(`the publisher exited (${c}): ${err}`)));
+    setTimeout(() => reject(new Error(`the publisher did not answer: ${err}`)), 30000).unref();
+  });
+  const info = JSON.parse(line);
+  return {
+    ...info,
+    kill() {
+      if (info.ff) try { process.kill(info.ff, 'SIGKILL'); } catch { /* gone */ }
+      if (proc.exitCode === null) proc.kill('SIGKILL');
+    },
+  };
 }

@@ -143,6 +143,7 @@ int main(void)
     CHECK_EQ_INT(hub_registry_claim(reg, "cam", &h2), -EBUSY);
     CHECK_EQ_INT(hub_registry_count(reg), 1);
     sinks[1].refuse = 1;
+    hub_set_protocol(h, "whip"); /* before hub_start, which rewrites the rest of hub_info */
 
     AVCodecParameters *v = avcodec_parameters_alloc(), *a = avcodec_parameters_alloc();
     v->codec_type = AVMEDIA_TYPE_VIDEO;
@@ -158,6 +159,11 @@ int main(void)
     CHECK_EQ_INT(sinks[1].starts, 1);
     CHECK_EQ_INT(sinks[1].destroys, 1); /* refused: dropped at once */
     CHECK_STREQ(hub_refusal(h), "");
+    struct hub_info info;
+    hub_info_get(h, &info); /* no other thread here: the registry lock is not needed */
+    CHECK(info.started);
+    CHECK_STREQ(info.protocol, "whip");
+    CHECK_STREQ(info.video_codec, "h264");
 
     AVPacket *pkt = av_packet_alloc();
     for (int i = 0; i < 10; i++) {
