@@ -5,8 +5,31 @@
 // ffmpeg input and codec arguments from the caller.
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
-import { RTCPeerConnection, MediaStreamTrack, RTCRtpCodecParameters } from 'werift';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { fetchText, fetchBytes } from './server.mjs';
+
+// werift 0.25.2's ntpTime() (webrtc/src/utils.js) writes the decimal digits of the seconds as
+// the NTP fraction ("1234.5678" -> 5678 / 2^32 s): its sender reports' NTP times are whole
+// seconds, so each track's SR maps its RTP clock to the wall clock with an error of 0-1 s, and a
+// receiver aligning audio with video by SR (as RFC 3550 says to) is off by up to 1 s. The SR is
+// the sender's; the A/V sync test needs a correct one, so this replaces it (the sender reads
+// it through the module's exports at each call). fixWeriftNtp(false) puts the original back.
+// werift's CommonJS build, whose modules call each other through their exports objects (its
+// ESM bundle binds them for good, so it could not be corrected from here).
+const require = createRequire(import.meta.url);
+const { RTCPeerConnection, MediaStreamTrack, RTCRtpCodecParameters } = require('werift');
+const weriftUtils = require(path.join(path.dirname(require.resolve('werift')), 'utils.js'));
+const weriftNtpTime = weriftUtils.ntpTime;
+export function fixWeriftNtp(on = true) {
+  weriftUtils.ntpTime = on ? () => {
+    const ms = performance.timeOrigin + performance.now();
+    const sec = Math.floor(ms / 1000);
+    const frac = Math.floor(((ms - sec * 1000) / 1000) * 2 ** 32);
+    return (BigInt(sec + 2208988800) << 32n) | BigInt(frac);
+  } : weriftNtpTime;
+}
 
 export const H264 = new RTCRtpCodecParameters({
   mimeType: 'video/H264', clockRate: 90000, payloadType: 102,
@@ -48,9 +71,10 @@ async function waitGathered(pc) {
 // Publishes to `${base}/whip` with `key`, media from ffmpeg: `input` is ffmpeg's input
 // arguments (e.g. ['-re', '-i', file] or two lavfi inputs), `video`/`audio` the codec
 // arguments for map 0:v / 1:a (or `vmap`/`amap`). `rtx`: offer RTX (default true).
-// `mangleAnswer(sdp)`: edit the answer (point the candidate at a relay). Returns
+// `fixNtp` (default true): correct werift's SR times (above). `mangleAnswer(sdp)`: edit the answer (point the candidate at a relay). Returns
 // { status, answer, pc, ff, stop(), exited }.
 export async function whipFeed(base, key, opts) {
+  fixWeriftNtp(opts.fixNtp !== false);
   const before = new Set(udpHandles());
   const pc = new RTCPeerConnection({
     codecs: { video: opts.rtx === false ? [H264] : [H264, RTX], audio: [OPUS] },
