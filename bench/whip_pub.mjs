@@ -5,6 +5,10 @@
 const [base, n, seconds, file, prefix = 'w'] = process.argv.slice(2);
 const { whipFeed } = await import('../tests/e2e/lib/whip_feed.mjs');
 const pubs = [];
+// Killed early (the bench's cleanup): stop the ffmpeg feeders too, or they outlive us.
+for (const sig of ['SIGTERM', 'SIGINT']) {
+  process.on(sig, () => { for (const h of pubs) if (h.ff && h.ff.exitCode === null) h.ff.kill('SIGKILL'); process.exit(1); });
+}
 for (let i = 0; i < Number(n); i++) {
   const h = await whipFeed(base, `${prefix}${i}`, {
     input: ['-re', '-stream_loop', '-1', '-i', file],
