@@ -22,6 +22,11 @@
 #define DEFAULT_MAX_TCP 1024
 #define SWEEP_MS 1000
 #define ACCEPT_PAUSE_MS 200
+/* A wake-up that read fewer than SPARSE_READ datagrams stops reading the UDP socket for
+ * SPARSE_PAUSE_MS: senders pace their packets, so without the pause nearly every wake-up reads
+ * one datagram and the wake-up (epoll_wait, the scheduler) costs more than the packet. */
+#define SPARSE_READ 4
+#define SPARSE_PAUSE_MS 1
 
 struct tcp_conn {
     struct rtc_net *net;
@@ -43,7 +48,7 @@ struct rtc_net {
     struct tcp_conn **conns; /* slots; NULL when free */
     uint16_t *gen;           /* each slot's generation */
     int max_tcp, ntcp;
-    struct loop_timer *sweep, *resume;
+    struct loop_timer *sweep, *resume, *udp_resume;
     /* recvmmsg buffers, reused for every batch */
     uint8_t (*bufs)[RTC_NET_MAX_DATAGRAM + 1];
     struct mmsghdr msgs[BATCH];
@@ -289,9 +294,18 @@ static void sweep_cb(struct loop *loop, void *opaque)
     }
 }
 
+static void udp_resume(struct loop *loop, void *opaque)
+{
+    struct rtc_net *net = opaque;
+    net->udp_resume = NULL;
+    (void)loop_mod_fd(loop, net->udp_fd, EPOLLIN);
+}
+
 static void udp_cb(struct loop *loop, int fd, uint32_t events, void *opaque)
 {
     struct rtc_net *net = opaque;
+    (void)events;
+    int total = 0;
     /* A bounded number of batches per wake-up: the loop is level-triggered, so what is left is
      * read on the next iteration, after the timers and the other sockets had their turn. */
     for (int round = 0; round < 8; round++) {
@@ -307,7 +321,8 @@ static void udp_cb(struct loop *loop, int fd, uint32_t events, void *opaque)
         }
         int n = recvmmsg(fd, net->msgs, BATCH, MSG_DONTWAIT, NULL);
         if (n <= 0)
-            return;
+            break;
+        total += n;
         for (int i = 0; i < n; i++) {
             size_t len = net->msgs[i].msg_len;
             metrics_add(net->m_in, 1);
@@ -322,8 +337,11 @@ static void udp_cb(struct loop *loop, int fd, uint32_t events, void *opaque)
             net->ops.packet(net->opaque, &from, net->bufs[i], len);
         }
         if (n < BATCH)
-            return;
+            break;
     }
+    if (total < SPARSE_READ && !net->udp_resume &&
+        loop_mod_fd(loop, fd, 0) == 0)
+        net->udp_resume = loop_timer_add(loop, SPARSE_PAUSE_MS, false, udp_resume, net);
 }
 
 struct rtc_net *rtc_net_create(struct loop *loop, const struct rtc_net_config *cfg,
@@ -363,6 +381,7 @@ void rtc_net_destroy(struct rtc_net **pnet)
             conn_free(net, net->conns[i]);
     loop_timer_cancel(net->loop, net->sweep);
     loop_timer_cancel(net->loop, net->resume);
+    loop_timer_cancel(net->loop, net->udp_resume);
     loop_del_fd(net->loop, net->udp_fd);
     close(net->udp_fd);
     if (net->tcp_fd >= 0) {

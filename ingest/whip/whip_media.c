@@ -127,6 +127,10 @@ static bool try_start(struct whip_session *s, int64_t now)
             int64_t w = frame_wall_us(tr, 0, by_report);
             tr->rtp_base = tr->held_ext[0];
             tr->offset = av_rescale_q(w - base, (AVRational){1, 1000000}, tr->tb);
+            log_debug("whip", hub_name(s->hub),
+                      "track %d: first frame at +%lld us (sender %lld, arrival %lld), %d held",
+                      i, (long long)(w - base), (long long)w,
+                      (long long)tr->held_arrival_us[0], tr->nheld);
         }
         if (hub_start(s->hub, ht, s->ntracks) < 0) {
             const char *why = hub_refusal(s->hub);
@@ -265,8 +269,14 @@ static void on_sender_report(void *opaque, int mline, const struct rtcp_sr_info 
 {
     struct whip_session *s = opaque;
     struct whip_track *tr = track_of(s, mline);
-    if (tr)
-        rtcp_ntp_map_update(&tr->ntp, sr->ntp, sr->rtp_ts);
+    if (!tr)
+        return;
+    rtcp_ntp_map_update(&tr->ntp, sr->ntp, sr->rtp_ts);
+    int64_t us;
+    if (tr->ts_started && rtcp_ntp_map_to_unix_us(&tr->ntp, (uint32_t)tr->ts_ext, &us) == 0)
+        log_debug("whip", hub_name(s->hub),
+                  "SR m-line %d: the newest frame's sender time %lld us, %lld us before now",
+                  mline, (long long)us, (long long)(clock_wall_us() - us));
 }
 
 static void on_closed(void *opaque, const char *reason)
