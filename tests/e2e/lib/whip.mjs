@@ -39,7 +39,7 @@ function ffmpegRtp(vport, aport, { codec = 'h264', size = '640x360', rate = 30, 
     '-t', String(seconds),
     '-map', '0:v', ...v, '-payload_type', codec === 'vp8' ? '96' : '102', '-ssrc', '1111',
     '-f', 'rtp', `rtp://127.0.0.1:${vport}?pkt_size=1200`,
-    '-map', '1:a', '-c:a', 'libopus', '-ac', '2', '-b:a', '64k', '-payload_type', '111',
+    '-t', String(seconds), '-map', '1:a', '-c:a', 'libopus', '-ac', '2', '-b:a', '64k', '-payload_type', '111',
     '-ssrc', '2222', '-f', 'rtp', `rtp://127.0.0.1:${aport}?pkt_size=1200`];
   const proc = spawn('ffmpeg', args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
@@ -65,6 +65,7 @@ export async function whipPublish(base, key, opts = {}) {
   const pc = new RTCPeerConnection({
     codecs: { video: [codec === 'vp8' ? VP8 : H264], audio: [OPUS] },
     iceUseIpv6: false,
+    iceServers: [], // werift's default is a public STUN server: nothing leaves this host
     ...(opts.pc || {}),
   });
   const video = new MediaStreamTrack({ kind: 'video' });
@@ -147,7 +148,7 @@ export async function whipPublish(base, key, opts = {}) {
 
 // A werift offer (H.264 + Opus, sendonly) for requests that never connect: the error cases.
 export async function whipOffer() {
-  const pc = new RTCPeerConnection({ codecs: { video: [H264], audio: [OPUS] }, iceUseIpv6: false });
+  const pc = new RTCPeerConnection({ codecs: { video: [H264], audio: [OPUS] }, iceUseIpv6: false, iceServers: [] });
   pc.addTransceiver(new MediaStreamTrack({ kind: 'video' }), { direction: 'sendonly' });
   pc.addTransceiver(new MediaStreamTrack({ kind: 'audio' }), { direction: 'sendonly' });
   await pc.setLocalDescription(await pc.createOffer());
