@@ -43,6 +43,10 @@ static const struct flag flags[] = {
       "address WebRTC peers are told to reach (a host candidate; repeatable, IPv4 or IPv6); "
       "default: the --rtc address, or every non-loopback address of this host when that is "
       "0.0.0.0"),
+    F("ice-server", FLAG_STR_LIST, ice_servers, NULL, "'URL [USER PASSWORD]'",
+      "a STUN or TURN server WHIP clients may use, sent in the answer's Link header (RFC 9725 "
+      "4.6): stun:, stuns:, turn: or turns: URL, for TURN followed by a username and a "
+      "password (repeatable)"),
     F("data", FLAG_STR, data_dir, "./kibitka-data", "DIR",
       "where kibitka keeps its files: the SQLite database by default, the recording spool "
       "(DATA/spool) and, by default, the recordings (DATA/recordings)"),
@@ -368,6 +372,15 @@ static int check_text(const struct config *cfg, FILE *err)
         if (inet_pton(AF_INET, ip, &a6) != 1 && inet_pton(AF_INET6, ip, &a6) != 1)
             return bad(cfg, err, "public-ip", ip, "is not an IPv4 or IPv6 address");
     }
+    for (int i = 0; i < cfg->ice_servers.n; i++) {
+        char url[256], user[128], pass[128];
+        const char *v = cfg->ice_servers.v[i];
+        int n = config_ice_server(v, url, user, pass);
+        if (n != 1 && n != 3)
+            return bad(cfg, err, "ice-server", v,
+                       "is not 'stun:HOST[:PORT]' or 'turn:HOST[:PORT][?transport=udp|tcp] USER "
+                       "PASSWORD' (no quotes, angle brackets or commas)");
+    }
     if (db[0] && strncmp(db, "sqlite:", 7) != 0 && strncmp(db, "postgres://", 11) != 0 &&
         strncmp(db, "postgresql://", 13) != 0)
         return bad(cfg, err, "db", db, "is not sqlite:PATH or postgres://...");
@@ -544,4 +557,20 @@ void config_free(struct config *cfg)
             xfreep((char *)cfg + flags[i].offset);
         else if (flags[i].type == FLAG_STR_LIST)
             list_clear((struct config_list *)((char *)cfg + flags[i].offset));
+}
+
+int config_ice_server(const char *v, char url[256], char user[128], char pass[128])
+{
+    url[0] = user[0] = pass[0] = '\0';
+    if (strpbrk(v, "\"<>,\\") || strlen(v) > 500)
+        return -1;
+    char extra[8];
+    int n = sscanf(v, "%255s %127s %127s %7s", url, user, pass, extra);
+    if (n != 1 && n != 3)
+        return -1;
+    bool turn = strncmp(url, "turn:", 5) == 0 || strncmp(url, "turns:", 6) == 0;
+    bool stun = strncmp(url, "stun:", 5) == 0 || strncmp(url, "stuns:", 6) == 0;
+    if (!turn && !stun)
+        return -1;
+    return n;
 }

@@ -22,6 +22,7 @@ struct config {
     char *rtmp_addr;     /* --rtmp ADDR:PORT */
     char *rtc_addr;      /* --rtc ADDR:PORT, or "off" */
     struct config_list public_ips; /* --public-ip IP, repeatable */
+    struct config_list ice_servers; /* --ice-server 'URL [USER PASSWORD]', repeatable */
     char *data_dir;      /* --data DIR: the database file and, later, the recording spool */
     char *db_url;        /* --db: sqlite:PATH or postgres://...; "" = sqlite:DATA/kibitka.db */
     bool force_new_db;   /* --force-new-db: start on an empty database beside recordings */
@@ -81,5 +82,11 @@ bool config_wants_help(int argc, char **argv);
 /* `kibitka serve --help`: usage, every flag with its default, the URLs. */
 void config_print_help(FILE *out);
 void config_free(struct config *cfg);
+
+/* Splits an --ice-server value into its URL and, for TURN, username and password. Returns how
+ * many parts it had (1 or 3), or -1 when it is not one (a scheme other than stun:, stuns:,
+ * turn:, turns:; quotes, angle brackets, commas or backslashes, which a Link header cannot
+ * carry as they are). */
+int config_ice_server(const char *v, char url[256], char user[128], char pass[128]);
 
 #endif

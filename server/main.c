@@ -31,6 +31,7 @@
 #include "api/http.h"
 #include "api/http_limits.h"
 #include "auth/publish.h"
+#include "core/alloc.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/data_lock.h"
@@ -489,14 +490,33 @@ static int start(struct app *app)
         if (!app->rtc)
             return -1;
     }
+    /* --ice-server: the Link header values of RFC 9725 4.6, made once. */
+    char **links = xcalloc((size_t)c->ice_servers.n + 1, sizeof(char *));
+    for (int i = 0; i < c->ice_servers.n; i++) {
+        char url[256], user[128], pass[128], v[700];
+        int n = config_ice_server(c->ice_servers.v[i], url, user, pass);
+        if (n == 3)
+            snprintf(v, sizeof(v),
+                     "<%s>; rel=\"ice-server\"; username=\"%s\"; credential=\"%s\"; "
+                     "credential-type=\"password\"",
+                     url, user, pass);
+        else
+            snprintf(v, sizeof(v), "<%s>; rel=\"ice-server\"", url);
+        links[i] = xstrdup(v);
+    }
     struct whip_config wc = {
+        .ice_links = (const char *const *)links,
+        .nice_links = c->ice_servers.n,
         .rtc = app->rtc,
         .open_publish = c->open_publish,
         .auth = app->auth,
         .hubs = app->hubs,
         .metrics = app->metrics,
     };
-    app->whip = whip_create(app->loop, &wc);
+    app->whip = whip_create(app->loop, &wc); /* copies the links */
+    for (int i = 0; i < c->ice_servers.n; i++)
+        free(links[i]);
+    free(links);
     struct http_server_config htc = {
         .listen_fd = app->http_fd,
         .cors_origin = c->cors_origin,

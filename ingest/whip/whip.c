@@ -165,6 +165,14 @@ static void start_publish(struct job *j, const char *name, const struct hub_publ
     snprintf(loc, sizeof(loc), SESSION_PREFIX "%s", s->id);
     j->resp->location = xstrdup(loc);
     set_etag(s, j->resp);
+    if (w->cfg.nice_links > 0) { /* RFC 9725 §4.6: the ICE servers the client may use */
+        struct buf links;
+        buf_init(&links);
+        for (int i = 0; i < w->cfg.nice_links; i++)
+            buf_printf(&links, "%s%s", i ? ", " : "", w->cfg.ice_links[i]);
+        j->resp->link = xstrndup((const char *)buf_head(&links), buf_size(&links));
+        buf_free(&links);
+    }
     j->resp->status = 201;
     log_info("whip", name, "publishing from %s (session %s)", s->client, s->id);
 }

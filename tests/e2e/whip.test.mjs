@@ -23,7 +23,8 @@ const key = cli(['stream', 'add', '--user', 'alice', '--name', 'alicecam']).trim
 const rtmpKey = cli(['stream', 'add', '--user', 'alice', '--name', 'alicertmp']).trim();
 const goneKey = cli(['stream', 'add', '--user', 'alice', '--name', 'alicegone']).trim();
 
-const srv = await startServer(['--data', data]);
+const srv = await startServer(['--data', data, '--ice-server', 'stun:stun.example.net:3478',
+  '--ice-server', 'turn:turn.example.net:3478?transport=udp alice s3cret']);
 const cleanups = [];
 after(async () => {
   for (const f of cleanups.reverse()) await f();
@@ -81,6 +82,10 @@ test('a publish with a stream key: 201, the answer, LL-HLS that decodes, metrics
   assert.equal(pub.status, 201, pub.answer);
   assert.match(pub.location, /^\/whip\/session\/[0-9a-f]{24}$/);
   assert.match(pub.etag, /^"[^"]+"$/);
+  // --ice-server: RFC 9725 4.6 Link headers, TURN with its credentials.
+  assert.equal(pub.link, '<stun:stun.example.net:3478>; rel="ice-server", '
+    + '<turn:turn.example.net:3478?transport=udp>; rel="ice-server"; username="alice"; '
+    + 'credential="s3cret"; credential-type="password"');
   assert.match(pub.answer, /^a=ice-lite\r$/m);
   assert.match(pub.answer, /^a=fingerprint:sha-256 ([0-9A-F]{2}:){31}[0-9A-F]{2}\r$/m);
   const cands = pub.answer.match(/^a=candidate:.*$/gm) || [];

@@ -31,6 +31,23 @@ int main(void)
     CHECK(c.http_request_timeout == 10);
     config_free(&c);
 
+    /* --ice-server: a URL, or a TURN URL with its username and password */
+    char url[256], user[128], pass[128];
+    CHECK_EQ_INT(config_ice_server("stun:stun.example.net:3478", url, user, pass), 1);
+    CHECK_STREQ(url, "stun:stun.example.net:3478");
+    CHECK_EQ_INT(config_ice_server("turns:t.example.net:5349?transport=tcp u p", url, user, pass), 3);
+    CHECK_STREQ(user, "u");
+    CHECK_STREQ(pass, "p");
+    CHECK_EQ_INT(config_ice_server("http://example.net", url, user, pass), -1);
+    CHECK_EQ_INT(config_ice_server("turn:t.example.net u", url, user, pass), -1);
+    CHECK_EQ_INT(config_ice_server("turn:t.example.net u p\"", url, user, pass), -1);
+    CHECK_EQ_INT(config_ice_server("stun:a.example>; rel=x", url, user, pass), -1);
+    config_defaults(&c);
+    char *ai[] = {"--ice-server", "ftp:x"};
+    CHECK(parse(&c, 2, ai, err, sizeof(err)) < 0);
+    CHECK(strstr(err, "--ice-server") != NULL);
+    config_free(&c);
+
     /* flags, both --flag value and --flag=value forms */
     config_defaults(&c);
     char *a1[] = {"--http", "127.0.0.1:9000", "--part=0.25", "--open-publish", "--ladder", "none"};
