@@ -198,6 +198,9 @@ static void send_reports(struct rtc_session *s, int64_t now)
         if (!st->started)
             continue;
         rtp_stats_report(&st->stats, now, &rb[nrb++]);
+        if (st->clock)
+            transport_note_jitter(s->t, (int64_t)rtp_stats_jitter(&st->stats) * 1000000 / st->clock,
+                                  now);
         if (st->kind == SDP_KIND_VIDEO)
             remb_ssrcs[nremb++] = st->ssrc;
     }

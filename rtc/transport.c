@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/buf.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/loop.h"
@@ -37,6 +38,11 @@ static const char *const drop_names[DROP_COUNT] = {
 };
 
 static const char *const kind_names[3] = {"whip", "whep", "sfu"};
+
+static void write_seconds(struct buf *out, const char *name, atomic_int_fast64_t *slots)
+{
+    buf_printf(out, "%s %.6f\n", name, (double)atomic_load(&slots[0]) / 1e6);
+}
 
 static void register_metrics(struct rtc_transport *t, struct metrics *m)
 {
@@ -73,6 +79,24 @@ static void register_metrics(struct rtc_transport *t, struct metrics *m)
                                "Sequence numbers asked again with generic NACK (RFC 4585).");
     x->plis = metrics_counter(m, "kibitka_rtcp_plis_sent_total",
                               "Keyframe requests (PLI) sent to WebRTC senders.");
+    x->jitter = metrics_custom(m, METRIC_GAUGE, "kibitka_rtp_jitter_seconds",
+                               "Highest RTP interarrival jitter (RFC 3550) of a WebRTC stream "
+                               "received over the last 2-4 s.",
+                               write_seconds, 1);
+}
+
+void transport_note_jitter(struct rtc_transport *t, int64_t jitter_us, int64_t now_us)
+{
+    if (now_us - t->jitter_window_us >= 2 * RTCP_INTERVAL_US) {
+        t->jitter_prev_us = t->jitter_cur_us;
+        t->jitter_cur_us = 0;
+        t->jitter_window_us = now_us;
+    }
+    if (jitter_us > t->jitter_cur_us)
+        t->jitter_cur_us = jitter_us;
+    int64_t max = t->jitter_cur_us > t->jitter_prev_us ? t->jitter_cur_us : t->jitter_prev_us;
+    if (t->mx.jitter)
+        atomic_store(&t->mx.jitter[0], max);
 }
 
 void transport_count_failure(struct rtc_transport *t, enum fail_reason r)

@@ -85,6 +85,7 @@ struct rtc_transport_metrics {
     atomic_int_fast64_t *stun_rejected[16]; /* by enum ice_result */
     atomic_int_fast64_t *rtp_packets, *rtp_bytes, *rtp_lost, *nacks, *plis, *handshakes,
         *rtx_packets;
+    atomic_int_fast64_t *jitter; /* custom slot: µs, written as seconds */
 };
 
 struct rtc_session {
@@ -130,6 +131,9 @@ struct rtc_transport {
     int nsessions, max_sessions;
     uint64_t remb_bps;
     uint64_t seed;
+    /* kibitka_rtp_jitter_seconds: the highest jitter a session reported in this window and the
+     * last (each session reports once a second), so the gauge covers the last 2-4 s. */
+    int64_t jitter_window_us, jitter_cur_us, jitter_prev_us;
     char addrs[RTC_MAX_CANDIDATE_ADDRS][64];
     int naddrs;
     bool tcp;
@@ -142,6 +146,8 @@ void transport_ufrag_remove(struct rtc_transport *t, struct rtc_session *s);
 void transport_path_add(struct rtc_transport *t, struct rtc_session *s, const struct rtc_path *p,
                         int64_t now_us);
 void transport_paths_remove(struct rtc_transport *t, struct rtc_session *s);
+/* A stream's interarrival jitter (µs) at its receiver report, for kibitka_rtp_jitter_seconds. */
+void transport_note_jitter(struct rtc_transport *t, int64_t jitter_us, int64_t now_us);
 /* Counts a failure and logs it in one line. */
 void transport_count_failure(struct rtc_transport *t, enum fail_reason r);
 

@@ -121,6 +121,9 @@ test('a publish with a stream key: 201, the answer, LL-HLS that decodes, metrics
   assert.equal(await series(SESSIONS), 1);
   assert.ok(await series('kibitka_rtp_packets_in_total') > 100);
   assert.ok(await series('kibitka_webrtc_connected_total') >= 1);
+  // Receiver reports go out once a second; the jitter they carry shows on /metrics (seconds).
+  const jitter = await series('kibitka_rtp_jitter_seconds');
+  assert.ok(jitter > 0 && jitter < 1, `kibitka_rtp_jitter_seconds ${jitter}`);
 });
 
 test('errors: 415, 405, 401, 409, 400 with the reason, 404, CORS preflight', async () => {
