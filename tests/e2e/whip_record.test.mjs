@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import dgram from 'node:dgram';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { RTCPeerConnection, MediaStreamTrack, RTCRtpCodecParameters } from 'werift';
@@ -338,5 +338,56 @@ test('WHIP VP8 with --ladder none: refused at the start, the session ends, the l
     await h.stop();
     const { code } = await srv.stop();
     assert.equal(code, 0, srv.log());
+  }
+});
+
+test('WHIP VP8 + Opus, kill -9 mid-chunk: the cut chunk is recovered, uploaded and decodes', { timeout: 90000 }, async () => {
+  // A 240p rung alone: VP8 needs a ladder to be served, and this one costs little.
+  const flags = ['--open-publish', '--record-chunk', '2', '--ladder', '240p:300k'];
+  const srv = await startServer(flags);
+  const h = await whipPublish(srv.base, 'whipcrash', { codec: 'vp8', size: '320x240', seconds: 30 });
+  let cut;
+  try {
+    assert.equal(h.status, 201);
+    // Chunk 3 (4-6 s) open with a fragment on disk: chunks 1 and 2 closed before it.
+    cut = await waitFor(() => {
+      const spool = path.join(srv.dataDir, 'spool');
+      for (const id of existsSync(spool) ? readdirSync(spool) : []) {
+        const f = path.join(spool, id, '000003.mp4');
+        if (existsSync(f) && readFileSync(f).includes('moof')) return f;
+      }
+      return null;
+    }, { timeout: 40000, what: 'chunk 3 with a fragment in the spool' });
+    srv.proc.kill('SIGKILL');
+    await srv.exited;
+  } finally {
+    await h.stop();
+  }
+  const again = await startServer([...flags, '--data', srv.dataDir]);
+  try {
+    await waitFor(() => /recording \w+ ready/.test(again.log()),
+      { timeout: 30000, what: 'the recovered recording to be uploaded' });
+    assert.match(again.log(), /recovered chunk 000003 of recording \w+: \d+ bytes, \d+ fragments/);
+    assert.ok(!existsSync(cut), 'the spool file is gone once uploaded');
+    const id = path.basename(path.dirname(cut));
+    const stored = [];
+    const walk = (d) => { for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p); else if (p.includes(id)) stored.push(p);
+    } };
+    walk(path.join(srv.dataDir, 'recordings'));
+    stored.sort();
+    assert.ok(stored.length >= 3, `${stored.length} chunks stored`);
+    for (const f of stored) {
+      const p = await ffprobeJson(f, ['-show_entries', 'stream=codec_name,codec_tag_string:format=duration']);
+      assert.deepEqual(p.streams.map((st) => `${st.codec_name}/${st.codec_tag_string}`).sort(),
+        ['opus/Opus', 'vp8/vp08'], path.basename(f));
+      const d = await decodeStderr(f);
+      assert.deepEqual([d.code, d.err.trim()], [0, ''], `${path.basename(f)} decodes without an error`);
+    }
+    console.log(`# recovered ${stored.length} chunks`);
+    assert.equal((await again.stop()).code, 0, again.log());
+  } finally {
+    await again.stop();
   }
 });
