@@ -197,7 +197,9 @@ async function checkRecording(s, ready, { video, audio }) {
   const detail = r.json;
   assert.deepEqual([detail.state, detail.user, detail.stream], ['ready', '_open', ready.stream]);
   console.log(`# ${ready.stream}: ${detail.chunk_list.length} chunks, ${detail.duration_seconds} s`);
-  assert.ok(detail.duration_seconds > SECONDS - 3 && detail.duration_seconds < SECONDS + 1.5,
+  // ffmpeg starts sending when the answer is in; what it sends before werift's DTLS is up is
+  // lost, and the recording starts at the next keyframe (every 2 s): up to a GOP or two short.
+  assert.ok(detail.duration_seconds > SECONDS - 5 && detail.duration_seconds < SECONDS + 1.5,
     `duration ${detail.duration_seconds}`);
   assert.ok(detail.chunk_list.length >= 2, 'cut into chunks of 4 s');
   assert.equal(detail.chunk_list.length, ready.chunks.length);
