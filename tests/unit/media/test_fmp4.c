@@ -10,9 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/buf.h"
 #include "media/boxes.h"
 #include "packager/clip.h"
-#include "core/buf.h"
 #include "test.h"
 
 static struct clip clip;
@@ -122,8 +122,8 @@ static void test_vp8_opus(void)
     op->codec_id = AV_CODEC_ID_OPUS;
     op->sample_rate = 48000;
     av_channel_layout_default(&op->ch_layout, 2);
-    static const uint8_t head[19] = {'O', 'p', 'u', 's', 'H', 'e', 'a', 'd', 1, 2, 0x38, 1,
-                                     0x80, 0xbb, 0, 0, 0, 0, 0};
+    static const uint8_t head[19] = {'O',  'p', 'u',  's',  'H', 'e', 'a', 'd', 1, 2,
+                                     0x38, 1,   0x80, 0xbb, 0,   0,   0,   0,   0};
     op->extradata = av_mallocz(sizeof(head) + AV_INPUT_BUFFER_PADDING_SIZE);
     memcpy(op->extradata, head, sizeof(head));
     op->extradata_size = sizeof(head);
