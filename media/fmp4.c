@@ -13,6 +13,8 @@
 
 #define AVIO_BUFFER_SIZE 16384
 #define MAX_TRACKS 8
+/* vpcC's level for VP8, which has no levels: 1.0 ("vp08.00.10.08", as WebM's codec strings) */
+#define VP8_LEVEL 10
 
 /* Box sizes of one fragment (ISO/IEC 14496-12): mfhd, and per track tfhd, tfdt (version 1),
  * trun header (version 1, with data offset) and one trun entry (duration, size, flags,
@@ -43,7 +45,26 @@ struct fmp4 {
     int ntracks;
     uint32_t sequence; /* mfhd sequence number of the next fragment */
     struct buf out;    /* the init section as the muxer writes it */
+    bool vp8;          /* a VP8 track, muxed as VP9: its sample entry is renamed */
 };
+
+/* Renames the sample entry 'vp09' of the init section to 'vp08': the only 'vp09' box there
+ * (ftyp's brands are iso6/cmfc/mp41 and the like; a box type follows its 32-bit size, which
+ * is at least 8 + the entry's 78 bytes). Returns 0, or AVERROR_BUG when not found exactly once. */
+static int vp8_rename(uint8_t *p, size_t n)
+{
+    uint8_t *at = NULL;
+    int found = 0;
+    for (size_t i = 4; i + 4 <= n; i++)
+        if (memcmp(p + i, "vp09", 4) == 0 && p[i - 4] == 0 && p[i - 3] == 0) {
+            at = p + i;
+            found++;
+        }
+    if (found != 1)
+        return AVERROR_BUG;
+    at[3] = '8';
+    return 0;
+}
 
 static int write_cb(void *opaque, uint8_t *data, int len)
 {
@@ -97,6 +118,17 @@ static int add_stream(struct fmp4 *m, const struct fmp4_track *t)
     if (err < 0)
         return err;
     st->codecpar->codec_tag = 0; /* let the muxer pick avc1 / mp4a */
+    if (t->par->codec_id == AV_CODEC_ID_VP8) {
+        /* FFmpeg 5.1's mp4 muxer has no VP8 ("VP8 muxing is currently not supported"), but its
+         * VP9 entry is the same box as VP8's in the VP codec ISO binding: 'vp09' + 'vpcC'
+         * (profile, level, bit depth, chroma, colour). Written as VP9 with VP8's values, the
+         * type renamed to 'vp08' in the init section (vp8_rename). */
+        st->codecpar->codec_id = AV_CODEC_ID_VP9;
+        st->codecpar->profile = 0;
+        st->codecpar->level = VP8_LEVEL;
+        st->codecpar->format = AV_PIX_FMT_YUV420P; /* VP8 is 4:2:0 8-bit only */
+        m->vp8 = true;
+    }
     st->time_base = t->time_base;
     m->tr[m->ntracks].audio = t->par->codec_type == AVMEDIA_TYPE_AUDIO;
     m->tr[m->ntracks++].in_tb = t->time_base;
@@ -151,6 +183,9 @@ int fmp4_create(const struct fmp4_track *tracks, int ntracks, const char *stream
         err = AVERROR_BUG;
         goto fail;
     }
+    what = "naming the VP8 sample entry";
+    if (m->vp8 && (err = vp8_rename((uint8_t *)buf_head(&m->out), buf_size(&m->out))) < 0)
+        goto fail;
     *init = blob_create(buf_head(&m->out), buf_size(&m->out));
     for (int i = 0; i < ntracks; i++)
         m->tr[i].tb = m->ctx->streams[i]->time_base; /* the timescale the moov declares */

@@ -61,10 +61,15 @@ static bool pick(struct sink_front *f, int i, const struct hub_track *ht, bool *
         *has_audio |= !t->video;
         return true;
     }
+    bool video = ht->par->codec_type == AVMEDIA_TYPE_VIDEO;
     t->video = false;
+    if ((video && f->has_video) || (!video && ht->par->codec_type != AVMEDIA_TYPE_AUDIO))
+        return false; /* one video track; nothing but audio and video */
     if (!f->ops->pick || !f->ops->pick(f->opaque, i, ht, *has_audio, &t->tb, &t->default_dur))
         return false;
-    *has_audio = true;
+    t->video = video;
+    f->has_video |= video;
+    *has_audio |= !video;
     return true;
 }
 

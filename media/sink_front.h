@@ -11,8 +11,9 @@
  *
  * Track pick (sink_front_start). The first H.264 video track with its configuration and the first
  * AAC track with its AudioSpecificConfig are used as they are (tl_track_muxable); every other
- * track is offered to ops.pick, which may take it as the stream's audio (the packager through its
- * AAC transcoder, the recorder MP3 as it is), giving its time base and one frame's duration. The
+ * audio track, and a video track while none is picked, is offered to ops.pick, which may take it
+ * (the packager: audio through its AAC transcoder, VP8 video for its ladder to encode; the
+ * recorder: MP3, Opus, VP8 as they are), giving its time base and one frame's duration. The
  * main track, which the sink's cuts follow, is the video when there is one, else the audio.
  *
  * Start. The stream starts at the main track's first keyframe (audio-only: its first packet with
@@ -64,9 +65,10 @@ struct sink_front_track {
 
 struct sink_front_ops {
     /* Optional. Track i (ht) is not muxable as it is: return true to use it as the stream's
-     * audio, setting *tb (of the packets the sink will give for it) and *default_dur (in *tb);
-     * false leaves it unused (say why in the log). have_audio: an audio track is already
-     * picked. Called from sink_front_start, in track order. */
+     * audio (an audio track) or video (a video track, offered only while no video is picked),
+     * setting *tb (of the packets the sink will give for it) and *default_dur (in *tb); false
+     * leaves it unused (say why in the log). have_audio: an audio track is already picked.
+     * Called from sink_front_start, in track order. */
     bool (*pick)(void *opaque, int i, const struct hub_track *ht, bool have_audio, AVRational *tb,
                  int64_t *default_dur);
     /* Optional. The stream starts with in (track i), before it is shifted; wall_us as given. */

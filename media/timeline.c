@@ -28,8 +28,13 @@ bool tl_track_muxable(const struct hub_track *ht, bool have_video, bool have_aud
 
 bool tl_video_playable(const AVCodecParameters *par, char *why, size_t n)
 {
-    if (par->codec_type != AVMEDIA_TYPE_VIDEO || par->codec_id != AV_CODEC_ID_H264)
+    if (par->codec_type != AVMEDIA_TYPE_VIDEO)
         return true;
+    if (par->codec_id != AV_CODEC_ID_H264) {
+        /* VP8 (WHIP): MSE plays it in WebM only, and HLS players not at all */
+        snprintf(why, n, "%s video", avcodec_get_name(par->codec_id));
+        return false;
+    }
     int profile = par->profile;
     if (profile < 0 && par->extradata_size > 1 && par->extradata[0] == 1)
         profile = par->extradata[1];             /* avcC: AVCProfileIndication */

@@ -27,8 +27,10 @@ bool tl_track_muxable(const struct hub_track *ht, bool have_video, bool have_aud
  * (244), nor Extended (88: no hardware decoder, and Chromium's isTypeSupported says no), nor
  * 4:2:2/4:4:4 chroma or more than 8 bits. The profile comes from par->profile (else the avcC),
  * the chroma format and depth from par->format (AV_PIX_FMT_NONE: unknown, not held against the
- * track). A track that is not H.264 video is not this rule's business: true. On false, why
- * (n bytes) describes the track ("High 4:4:4 Predictive, yuv444p"). */
+ * track). Video in any other codec (VP8 from WHIP) is not played from HLS (hls.js and Safari
+ * take H.264/HEVC in fMP4; MSE has VP8 in WebM only): false ("vp8 video"). A track that is not
+ * video is not this rule's business: true. On false, why (n bytes) describes the track ("H.264
+ * High 4:4:4 Predictive, yuv444p"). */
 bool tl_video_playable(const AVCodecParameters *par, char *why, size_t n);
 
 /* The dts (else pts) of in, in microseconds of tb; INT64_MIN when it has neither. */

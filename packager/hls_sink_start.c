@@ -14,7 +14,9 @@
 /* ---- start ---- */
 
 /* A track the front-end cannot mux as it is (H.264, AAC: media/sink_front.h): audio libavcodec
- * decodes is transcoded to AAC (not in feed mode); anything else is left out. */
+ * decodes is transcoded to AAC (not in feed mode); VP8 video is taken for the ladder to encode
+ * (never passed through: tl_video_playable; sink_accept refused it without a ladder); anything
+ * else is left out. */
 bool hls_sink_pick(void *opaque, int i, const struct hub_track *t, bool have_audio, AVRational *tb,
                    int64_t *default_dur)
 {
@@ -29,9 +31,15 @@ bool hls_sink_pick(void *opaque, int i, const struct hub_track *t, bool have_aud
                  avcodec_get_name(par->codec_id));
         return true;
     }
+    if (par->codec_type == AVMEDIA_TYPE_VIDEO && par->codec_id == AV_CODEC_ID_VP8 && !k->feed &&
+        par->width > 0 && par->height > 0 && avcodec_find_decoder(par->codec_id)) {
+        AVRational fr = t->frame_rate.num > 0 ? t->frame_rate : (AVRational){30, 1};
+        *default_dur = av_rescale_q(1, av_inv_q(fr), *tb);
+        return true;
+    }
     log_warn("hls", k->name,
-             "track %d (%s) is not packaged: only H.264 with its configuration, and audio "
-             "libavcodec decodes, are",
+             "track %d (%s) is not packaged: only H.264 with its configuration, VP8 (through the "
+             "ladder), and audio libavcodec decodes, are",
              i, avcodec_get_name(par->codec_id));
     return false;
 }

@@ -258,20 +258,32 @@ static void sink_packet(void *opaque, const struct hub_packet *hp)
 
 /* ---- start, end ---- */
 
-/* The front-end's pick, for a track that is not H.264 or AAC: MP3 goes into MP4 as it is (object
- * type 0x6B): source quality, no transcode. */
+/* The front-end's pick, for a track that is not H.264 or AAC: recorded as it is (source
+ * quality, no transcode) when MP4 carries it: MP3 (object type 0x6B), Opus ('Opus' + 'dOps'
+ * from the 19-byte OpusHead the WHIP depacketizer gives), VP8 ('vp08' + 'vpcC', media/fmp4.h). */
 static bool on_pick(void *opaque, int i, const struct hub_track *ht, bool have_audio,
                     AVRational *tb, int64_t *default_dur)
 {
     struct sink *k = opaque;
     const AVCodecParameters *par = ht->par;
-    if (par->codec_type == AVMEDIA_TYPE_AUDIO && par->codec_id == AV_CODEC_ID_MP3 && !have_audio) {
+    if (par->codec_type == AVMEDIA_TYPE_AUDIO && !have_audio &&
+        (par->codec_id == AV_CODEC_ID_MP3 ||
+         (par->codec_id == AV_CODEC_ID_OPUS && par->extradata_size >= 19))) {
         int rate = par->sample_rate > 0 ? par->sample_rate : 44100;
-        *default_dur = av_rescale_q(1152, (AVRational){1, rate}, *tb);
+        int frame = par->codec_id == AV_CODEC_ID_MP3 ? 1152 : rate / 50; /* Opus: 20 ms */
+        *default_dur = av_rescale_q(frame, (AVRational){1, rate}, *tb);
         return true;
     }
-    log_warn("recorder", k->name, "track %d (%s) is not recorded: only H.264, AAC and MP3 are", i,
-             avcodec_get_name(par->codec_id));
+    if (par->codec_type == AVMEDIA_TYPE_VIDEO && par->codec_id == AV_CODEC_ID_VP8 &&
+        par->width > 0 && par->height > 0) {
+        AVRational fr = ht->frame_rate.num > 0 ? ht->frame_rate : (AVRational){30, 1};
+        *default_dur = av_rescale_q(1, av_inv_q(fr), *tb);
+        return true;
+    }
+    log_warn("recorder", k->name,
+             "track %d (%s) is not recorded: only H.264, VP8, AAC, MP3 and Opus are "
+             "(one video and one audio track)",
+             i, avcodec_get_name(par->codec_id));
     return false;
 }
 

@@ -23,6 +23,8 @@ struct fake {
     int nev;
     int picks;          /* calls of pick */
     bool pick_mp3;      /* take an MP3 track as the audio */
+    bool pick_vp8;      /* take a VP8 track as the video */
+    int vp8_offers;     /* VP8 tracks offered to pick */
     int64_t lead;       /* take adds this to dts (the packager's feed mode does) */
     int64_t begin_wall; /* wall_us given to begin */
 };
@@ -39,6 +41,13 @@ static bool on_pick(void *opaque, int i, const struct hub_track *ht, bool have_a
     struct fake *s = opaque;
     (void)i;
     s->picks++;
+    if (ht->par->codec_id == AV_CODEC_ID_VP8) {
+        s->vp8_offers++;
+        if (!s->pick_vp8)
+            return false;
+        *default_dur = 40; /* 25 fps in the track's 1/1000 */
+        return true;
+    }
     if (!s->pick_mp3 || have_audio || ht->par->codec_id != AV_CODEC_ID_MP3)
         return false;
     *tb = (AVRational){1, 44100};
@@ -388,6 +397,40 @@ static void test_audio_only_pick_keep(void)
     avcodec_parameters_free(&o);
 }
 
+/* WHIP's VP8: offered to the sink's pick as video (only the first video track), which makes it
+ * the main track: the stream starts at its first keyframe; declined, the stream is audio-only. */
+static void test_video_pick(void)
+{
+    AVCodecParameters *v = par_new(AVMEDIA_TYPE_VIDEO, AV_CODEC_ID_VP8);
+    AVCodecParameters *v2 = par_new(AVMEDIA_TYPE_VIDEO, AV_CODEC_ID_VP8);
+    AVCodecParameters *a = par_new(AVMEDIA_TYPE_AUDIO, AV_CODEC_ID_AAC);
+    struct hub_track t[3] = {track(a, 0), track(v, 25), track(v2, 25)};
+    struct fake s = {.pick_vp8 = true};
+    s.f = sink_front_create(&ops, &s, false);
+    CHECK_EQ_INT(sink_front_start(s.f, t, 3), 2);
+    CHECK_EQ_INT(s.vp8_offers, 1); /* the second video track is not offered */
+    CHECK_EQ_INT(sink_front_main(s.f), 1);
+    CHECK(sink_front_has_video(s.f) && sink_front_track(s.f, 1)->video);
+    CHECK(!sink_front_used(s.f, 2));
+    CHECK(!give(&s, 0, 100, 100, false)); /* audio before the video keyframe: not started */
+    CHECK(!give(&s, 1, 120, 120, false));
+    CHECK(give(&s, 1, 160, 160, true));
+    CHECK_EQ_INT(nth(&s, 'b', 0).track, 1);
+    sink_front_flush(s.f);
+    CHECK_EQ_INT(nth(&s, 'r', 0).dur, 40); /* the pick's one frame */
+    sink_front_destroy(&s.f);
+
+    struct fake s2 = {0};
+    s2.f = sink_front_create(&ops, &s2, false);
+    CHECK_EQ_INT(sink_front_start(s2.f, t, 2), 1);
+    CHECK_EQ_INT(sink_front_main(s2.f), 0);
+    CHECK(!sink_front_has_video(s2.f));
+    sink_front_destroy(&s2.f);
+    avcodec_parameters_free(&v);
+    avcodec_parameters_free(&v2);
+    avcodec_parameters_free(&a);
+}
+
 int main(void)
 {
     test_start_hold_release();
@@ -396,5 +439,6 @@ int main(void)
     test_drop_and_jump();
     test_reconfigure();
     test_audio_only_pick_keep();
+    test_video_pick();
     return test_report("test_sink_front");
 }

@@ -45,7 +45,12 @@ int main(void)
     CHECK(!tl_video_playable(par, why, sizeof(why)));
     par->extradata[1] = 100;
     CHECK(tl_video_playable(par, why, sizeof(why)));
-    /* not H.264 video: not this rule's business */
+    /* VP8 (WHIP): not played from HLS, whatever its parameters */
+    par->codec_id = AV_CODEC_ID_VP8;
+    par->format = AV_PIX_FMT_YUV420P;
+    CHECK(!tl_video_playable(par, why, sizeof(why)));
+    CHECK_STREQ(why, "vp8 video");
+    /* not video: not this rule's business */
     par->codec_type = AVMEDIA_TYPE_AUDIO;
     par->codec_id = AV_CODEC_ID_AAC;
     par->profile = 1;
