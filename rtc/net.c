@@ -109,7 +109,7 @@ int rtc_net_open(const char *addr, bool tcp, int *udp_fd, int *tcp_fd)
         ((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
     else
         ((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
-    int lfd = net_listen_tcp(&ss, 128);
+    int lfd = net_listen_tcp(&ss, SOMAXCONN); /* a burst of peers fits: see server/main.c */
     if (lfd < 0) {
         close(fd);
         *udp_fd = -1;

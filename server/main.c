@@ -230,8 +230,11 @@ static int bind_listeners(struct app *app)
     struct {
         const char *addr, *what;
         int *fd, backlog;
-    } l[] = {{app->cfg.http_addr, "HTTP", &app->http_fd, SOMAXCONN},
-             {app->cfg.rtmp_addr, "RTMP", &app->rtmp_fd, 128}};
+    } l[] = {/* SOMAXCONN (4096): with a short backlog a burst of connections overflows it, and
+              * with SYN cookies a silent client's handshake is then lost on our side for good
+              * (500 at once: 58 never accepted) */
+             {app->cfg.http_addr, "HTTP", &app->http_fd, SOMAXCONN},
+             {app->cfg.rtmp_addr, "RTMP", &app->rtmp_fd, SOMAXCONN}};
     for (size_t i = 0; i < sizeof(l) / sizeof(l[0]); i++) {
         struct sockaddr_storage ss;
         int fd = net_parse_addr(l[i].addr, &ss) < 0 ? -EINVAL : net_listen_tcp(&ss, l[i].backlog);
