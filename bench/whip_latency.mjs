@@ -122,12 +122,14 @@ async function player(src) {
 
 const srv = await lib.startServer(['--open-publish', '--no-record', '--ladder', 'none', '--part', '0.5']);
 const res = {};
+let current = null; // the running publisher: stopped on an error too (its ffmpeg would outlive us)
 try {
   for (const kind of ORDER) {
     const name = `lat${kind}`;
     const load0 = os.loadavg()[0];
     const logLen = srv.log().length;
     const pub = await (kind === 'whip' ? startWhip : startRtmp)(srv, name);
+    current = pub;
     const index = `${srv.base}/hls/${name}/index.m3u8`;
     await lib.waitFor(async () => (await lib.fetchText(index, { timeout: 2000 })).status === 200, { interval: 10, timeout: 30000 })
       .catch((e) => { console.error(srv.log().slice(logLen).slice(-3000), pub.err ? pub.err() : ''); throw e; });
@@ -138,12 +140,14 @@ try {
     Object.assign(r, { n: lags.length, lagMed: q(lags, 0.5), lagP90: q(lags, 0.9), lagMax: lags[lags.length - 1] });
     if (PLAYER > 0) r.player = await player(index);
     r.load = `${load0.toFixed(1)}-${os.loadavg()[0].toFixed(1)}`;
+    current = null;
     await pub.stop();
     res[kind] = r;
     console.log(kind, JSON.stringify(r));
     await lib.waitFor(async () => (await lib.fetchText(index)).status === 404, { interval: 200, timeout: 30000 }).catch(() => {});
   }
 } finally {
+  if (current) await current.stop();
   await srv.stop();
 }
 
