@@ -42,11 +42,15 @@ static struct whip_track *track_of(struct whip_session *s, int mline)
 
 /* ---- the hub ---- */
 
-static void push(struct whip_session *s, struct whip_track *tr, AVPacket *pkt, int64_t ext)
+/* wall_us: when the frame arrived (a held frame's is its arrival, not its release: the HLS
+ * sink anchors PROGRAM-DATE-TIME on the first keyframe's, and held frames wait up to the first
+ * sender report, ~1-2 s, which put PDT that far in the future). */
+static void push(struct whip_session *s, struct whip_track *tr, AVPacket *pkt, int64_t ext,
+                 int64_t wall_us)
 {
     pkt->pts = pkt->dts = ext - tr->rtp_base + tr->offset;
     pkt->stream_index = tr->hub_index;
-    struct hub_packet hp = {.pkt = pkt, .wallclock_us = clock_wall_us()};
+    struct hub_packet hp = {.pkt = pkt, .wallclock_us = wall_us};
     hub_push(s->hub, &hp);
 }
 
@@ -96,7 +100,7 @@ static void release_held(struct whip_session *s)
             break;
         struct whip_track *tr = &s->tracks[best];
         int k = next[best]++;
-        push(s, tr, tr->held[k], tr->held_ext[k]);
+        push(s, tr, tr->held[k], tr->held_ext[k], tr->held_arrival_us[k]);
         av_packet_free(&tr->held[k]);
     }
     for (int i = 0; i < s->ntracks; i++)
@@ -202,7 +206,7 @@ static bool on_frame(struct whip_session *s, struct whip_track *tr,
     if (s->started) {
         if (f->config_changed)
             reconfigure(s);
-        push(s, tr, pkt, tr->ts_ext);
+        push(s, tr, pkt, tr->ts_ext, clock_wall_us());
         av_packet_free(&pkt);
         return true;
     }
