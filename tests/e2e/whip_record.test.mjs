@@ -11,10 +11,10 @@ import { execFile, execFileSync, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import dgram from 'node:dgram';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import { RTCPeerConnection, MediaStreamTrack, RTCRtpCodecParameters } from 'werift';
 import { startServer, waitFor, binary, workDir, fetchText } from './lib/server.mjs';
+import { webhookReceiver } from './lib/hooks.mjs';
 
 const execFileP = promisify(execFile);
 const SECONDS = 12;
@@ -107,24 +107,6 @@ async function whipPublish(base, key, { codec = 'h264', size = '640x360', second
 
 const srvLine = (srv, re) => (srv.log().match(re) || ['(no such line)'])[0];
 
-async function receiver() {
-  const events = [];
-  const server = http.createServer((req, res) => {
-    const chunks = [];
-    req.on('data', (c) => chunks.push(c));
-    req.on('end', () => {
-      events.push(JSON.parse(Buffer.concat(chunks).toString()));
-      res.writeHead(200).end('ok');
-    });
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${server.address().port}/hook`,
-    events,
-    close: () => { server.closeAllConnections(); return new Promise((r) => server.close(r)); },
-  };
-}
-
 // Async: the werift publisher lives in this process, and a synchronous child would stop it.
 async function ffprobeJson(url, args) {
   const { stdout } = await execFileP('ffprobe', ['-v', 'error', ...args, '-of', 'json', url],
@@ -158,7 +140,7 @@ async function serverWithAdmin(extra) {
   const dir = mkdtempSync(path.join(workDir, 'whip-rec-'));
   execFileSync(binary, ['user', 'add', 'admin', '--admin', '--password-stdin', '--data', dir],
     { input: `${ADMIN_PW}\n`, stdio: ['pipe', 'pipe', 'pipe'] });
-  const rx = await receiver();
+  const rx = await webhookReceiver();
   const srv = await startServer(['--open-publish', '--data', dir, '--record-chunk', '4',
     '--webhook', rx.url, ...extra]);
   const login = await fetch(`${srv.base}/api/auth/login`, {
@@ -359,7 +341,10 @@ test('WHIP VP8 + Opus, kill -9 mid-chunk: the cut chunk is recovered, uploaded a
         if (existsSync(f) && readFileSync(f).includes('moof')) return f;
       }
       return null;
-    }, { timeout: 40000, what: 'chunk 3 with a fragment in the spool' });
+    }, { timeout: 40000, what: 'chunk 3 with a fragment in the spool' }).catch((e) => {
+      e.message += `\n--- server log (tail) ---\n${srv.log().slice(-4000)}`; // failed once under load
+      throw e;
+    });
     srv.proc.kill('SIGKILL');
     await srv.exited;
   } finally {
