@@ -232,9 +232,15 @@ static struct in_stream *stream_for(struct rtc_session *s, const struct rtp_pack
     for (int i = 0; i < s->nin; i++) { /* not seen yet: by payload type */
         struct in_stream *st = &s->in[i];
         if (pkt->pt == st->pt) {
-            if (st->ssrc)
-                log_info("rtc", s->name, "SSRC of m-line %d changed: %08x -> %08x", st->mline,
-                         st->ssrc, pkt->ssrc);
+            /* Logged at most once each 10 s per stream: a peer alternating two SSRCs on one
+             * payload type would otherwise write a line per packet. */
+            int64_t now = clock_mono_us();
+            if (st->ssrc && (st->ssrc_log_us == 0 || now - st->ssrc_log_us >= 10000000)) {
+                log_info("rtc", s->name, "SSRC of m-line %d changed: %08x -> %08x%s",
+                         st->mline, st->ssrc, pkt->ssrc,
+                         st->ssrc_log_us ? " (changes in between not logged)" : "");
+                st->ssrc_log_us = now;
+            }
             st->ssrc = pkt->ssrc;
             st->started = false;
             rtp_reorder_reset(st->reorder);

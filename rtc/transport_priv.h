@@ -48,6 +48,7 @@ struct in_stream {
     bool out_started, out_rebase;
     struct rtp_reorder *reorder;
     int64_t last_pli_us;
+    int64_t ssrc_log_us; /* when an SSRC change was last logged (at most one line per 10 s) */
     bool pli_wanted;
     uint64_t lost;
 };

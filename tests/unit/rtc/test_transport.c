@@ -445,6 +445,18 @@ static void test_seq_wrap_with_loss(struct peer *a, struct peer *healthy)
     CHECK_EQ_INT(a->s->in[0].ssrc, SSRC);
     CHECK(!a->out_of_order);
     CHECK(a->nseqs == 7 && a->lost[5] && !a->lost[6]);
+    /* A peer alternating the two SSRCs: the change is logged once per 10 s, not per packet
+     * (the stamp of the last line stays put). */
+    int64_t logged = a->s->in[0].ssrc_log_us;
+    CHECK(logged != 0);
+    before_rtp = a->rtp;
+    for (uint16_t q = 40005; q < 40025; q++) {
+        rtp_header(b, 0x80, 96, q, 12345, 0x55667788);
+        CHECK(send_rtp_raw(a, a->fd, b, sizeof(b)));
+        send_rtp(a, a->seq++);
+    }
+    CHECK(wait_count(&a->rtp, before_rtp + 40, 5000));
+    CHECK_EQ_INT(a->s->in[0].ssrc_log_us, logged);
     check_healthy(healthy, "sequence wrap");
 }
 
