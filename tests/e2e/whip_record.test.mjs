@@ -343,6 +343,7 @@ test('WHIP VP8 + Opus, kill -9 mid-chunk: the cut chunk is recovered, uploaded a
       return null;
     }, { timeout: 40000, what: 'chunk 3 with a fragment in the spool' }).catch((e) => {
       e.message += `\n--- server log (tail) ---\n${srv.log().slice(-4000)}`; // failed once under load
+      srv.proc.kill('SIGKILL'); // not left running after the test
       throw e;
     });
     srv.proc.kill('SIGKILL');
