@@ -423,8 +423,7 @@ struct rtmp_server *rtmp_server_create(struct loop *loop, const struct rtmp_serv
     int err = loop_add_fd(loop, fd, EPOLLIN, accept_cb, srv);
     if (err < 0) {
         log_error("rtmp", NULL, "cannot watch the listening socket: %s", strerror(-err));
-        close(fd);
-        free(srv);
+        rtmp_server_destroy(&srv); /* closes fd; deleting an unwatched fd is a no-op */
         return NULL;
     }
     double shortest = srv->cfg.idle_timeout;
