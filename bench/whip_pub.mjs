@@ -14,7 +14,9 @@ for (let i = 0; i < Number(n); i++) {
     input: ['-re', '-stream_loop', '-1', '-i', file],
     vmap: '0:v', amap: '0:a',
     video: ['-c:v', 'copy', '-bsf:v', 'h264_mp4toannexb'], // FLV's H.264 is length-prefixed: dump_extra would never start the video
-    audio: ['-c:a', 'libopus', '-ac', '2', '-b:a', '64k'],
+    // The clip's audio is mono, as a browser's microphone is: Opus keeps it mono (the RTMP side
+    // gets the same mono source), and kibitka decodes it as its packets are coded.
+    audio: ['-c:a', 'libopus', '-ac', '1', '-b:a', '64k'],
   });
   if (h.status !== 201) { console.error(`publisher ${i}: HTTP ${h.status} ${h.answer}`); process.exit(1); }
   pubs.push(h);

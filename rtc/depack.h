@@ -77,7 +77,8 @@ struct depack_out {
 struct depack_params {
     const char *fmtp; /* the a=fmtp parameters ("profile-level-id=...;sprop-parameter-sets=..."),
                          or NULL; read during create only */
-    int channels;     /* Opus: 1 or 2 (rtpmap says /2; fmtp stereo=0 may say 1); 0 = 2 */
+    int channels;     /* Opus: 1 or 2; 0: the first packet's (its TOC's stereo bit), and
+                         depack_codecpar is -EAGAIN until then (rtpmap always says /2) */
 };
 
 struct depack_ops {

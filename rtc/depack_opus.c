@@ -2,8 +2,12 @@
  * rules R1-R5 (enough to know it is one packet) and passed on as it is, every one a keyframe.
  * See depack.h.
  *
- * Extradata: an OpusHead (RFC 7845 5.1, 19 bytes, channel mapping family 0) with the SDP's
- * channel count, 48 kHz and pre-skip 0. FFmpeg's mp4 muxer writes the dOps box from it and
+ * Extradata: an OpusHead (RFC 7845 5.1, 19 bytes, channel mapping family 0) with the channel
+ * count, 48 kHz and pre-skip 0. The channel count is the caller's (2 when the SDP says
+ * sprop-stereo=1), or, left to the stream, the first packet's: stereo when its TOC's s bit is
+ * set. The rtpmap always says opus/48000/2 (RFC 7587), but a browser's microphone is mono:
+ * decoding it to two channels and encoding AAC from them doubled the audio transcode's cost
+ * for nothing. A later stereo packet in a stream taken as mono is downmixed by the decoder. FFmpeg's mp4 muxer writes the dOps box from it and
  * refuses an Opus track without it ("invalid extradata size" under 19 bytes; the unit test
  * writes an init section to prove it takes this one). Pre-skip 0, not the 312 of an Ogg file
  * made by libopus: a WebRTC publish is joined mid-stream, so its first packet is not the
@@ -76,6 +80,10 @@ static int opus_push(struct depack *d, const struct depack_in *in, struct depack
         return -EINVAL;
     bool changed = !o->announced;
     o->announced = true;
+    if (o->channels == 0) {
+        o->channels = in->payload[0] & 0x4 ? 2 : 1; /* RFC 6716 3.1: the TOC's s bit */
+        o->head[9] = (uint8_t)o->channels;
+    }
     depack_emit(d, out, in->payload, in->len, in->timestamp, true, changed, o->head, OPUSHEAD_SIZE);
     return 0;
 }
@@ -83,8 +91,8 @@ static int opus_push(struct depack *d, const struct depack_in *in, struct depack
 static int opus_init(struct depack *d, const struct depack_params *p)
 {
     struct opus *o = d->priv;
-    o->channels = p->channels ? p->channels : 2;
-    if (o->channels < 1 || o->channels > 2)
+    o->channels = p ? p->channels : 0; /* 0: the first packet tells */
+    if (o->channels < 0 || o->channels > 2)
         return -EINVAL; /* mapping family 0: mono or stereo */
     uint8_t *h = o->head;
     memcpy(h, "OpusHead", 8);
@@ -102,6 +110,8 @@ static int opus_init(struct depack *d, const struct depack_params *p)
 static int opus_codecpar(const struct depack *d, AVCodecParameters *par)
 {
     const struct opus *o = d->priv;
+    if (o->channels == 0)
+        return -EAGAIN; /* known at the first packet */
     par->extradata = av_mallocz(OPUSHEAD_SIZE + AV_INPUT_BUFFER_PADDING_SIZE);
     if (!par->extradata)
         abort(); /* out of memory */

@@ -91,7 +91,7 @@ struct sdp_fmtp {
     int32_t profile_level_id; /* 24 bits: profile_idc, constraint flags, level_idc */
     int level_asymmetry_allowed;
     int apt; /* RTX: the payload type it repairs */
-    int minptime, useinbandfec, usedtx, stereo;
+    int minptime, useinbandfec, usedtx, stereo, sprop_stereo;
     const char *sprop; /* sprop-parameter-sets as written, NUL-terminated, in the offer's pool;
                         * NULL when absent */
 };

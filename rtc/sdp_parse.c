@@ -214,6 +214,7 @@ static int fmtp_param(struct sdp_ps *ps, struct sdp_fmtp *f, char *key, char *va
         {"useinbandfec", offsetof(struct sdp_fmtp, useinbandfec), 0, 1},
         {"usedtx", offsetof(struct sdp_fmtp, usedtx), 0, 1},
         {"stereo", offsetof(struct sdp_fmtp, stereo), 0, 1},
+        {"sprop-stereo", offsetof(struct sdp_fmtp, sprop_stereo), 0, 1},
     };
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
         if (strcasecmp(key, ints[i].key) != 0)
@@ -448,7 +449,7 @@ static struct sdp_media *add_media(struct sdp_ps *ps)
     for (size_t i = 0; i < SDP_MAX_PT; i++) {
         struct sdp_fmtp *f = &m->codecs[i].fmtp;
         f->packetization_mode = f->profile_level_id = f->level_asymmetry_allowed = f->apt = -1;
-        f->minptime = f->useinbandfec = f->usedtx = f->stereo = -1;
+        f->minptime = f->useinbandfec = f->usedtx = f->stereo = f->sprop_stereo = -1;
     }
     return ps->m = m;
 }

@@ -340,7 +340,10 @@ static int choose(struct whip_session *s, const struct sdp_offer *o, struct sdp_
         const struct depack_ops *ops = k ? depack_ops_find(k->name) : NULL;
         char fmtp[4200];
         fmtp_string(k, fmtp, sizeof(fmtp));
-        struct depack_params dp = {.fmtp = fmtp, .channels = k ? k->channels : 0};
+        /* Opus: stereo when the sender says it sends stereo (RFC 7587 sprop-stereo), else as
+         * its first packet is coded (a browser's microphone is mono) */
+        int stereo = k && k->has_fmtp && k->fmtp.sprop_stereo == 1;
+        struct depack_params dp = {.fmtp = fmtp, .channels = stereo ? 2 : 0};
         struct whip_track *tr = &s->tracks[s->ntracks];
         if (!ops || depack_create(ops, &dp, &tr->dp) < 0) {
             ch[i].accept = false;

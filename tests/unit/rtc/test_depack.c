@@ -625,6 +625,76 @@ static void test_opus_mp4(const AVCodecParameters *par, bool want_ok)
     avformat_free_context(fmt);
 }
 
+/* Decodes f's packets with par; the frames decoded, each with channels channels. */
+static int decode_audio(const AVCodecParameters *par, const struct frames *f, int channels)
+{
+    const AVCodec *codec = avcodec_find_decoder(AV_CODEC_ID_OPUS);
+    AVCodecContext *c = avcodec_alloc_context3(codec);
+    avcodec_parameters_to_context(c, par);
+    AVFrame *frame = av_frame_alloc();
+    int good = 0;
+    if (avcodec_open2(c, codec, NULL) == 0) {
+        for (int i = 0; i < f->n; i++) {
+            if (avcodec_send_packet(c, f->pkt[i]) < 0)
+                break;
+            while (avcodec_receive_frame(c, frame) == 0) {
+                good += frame->ch_layout.nb_channels == channels && frame->nb_samples == 960;
+                av_frame_unref(frame);
+            }
+        }
+    }
+    av_frame_free(&frame);
+    avcodec_free_context(&c);
+    return good;
+}
+
+/* The channel count left to the stream: the first packet's TOC s bit decides. A stereo stream
+ * decoded as mono (the caller said 1) is downmixed by the decoder, every frame kept. */
+static void test_opus_channels(const struct rtp *r, int n)
+{
+    struct depack *d;
+    AVCodecParameters *par = avcodec_parameters_alloc();
+    AVRational tb;
+    CHECK_EQ_INT(depack_create(&depack_opus_ops, &(struct depack_params){.channels = 0}, &d), 0);
+    CHECK_EQ_INT(depack_codecpar(d, par, &tb), -EAGAIN); /* unknown before the first packet */
+    struct frames f = {0};
+    run(d, r, n, -1, false, &f);
+    CHECK(r[0].payload[0] & 0x4); /* the clip is libopus stereo */
+    CHECK_EQ_INT(depack_codecpar(d, par, &tb), 0);
+    CHECK_EQ_INT(par->ch_layout.nb_channels, 2);
+    CHECK_EQ_INT(par->extradata[9], 2);
+    frames_free(&f);
+    depack_destroy(&d);
+    avcodec_parameters_free(&par);
+
+    par = avcodec_parameters_alloc();
+    CHECK_EQ_INT(depack_create(&depack_opus_ops, &(struct depack_params){.channels = 1}, &d), 0);
+    f = (struct frames){0};
+    run(d, r, n, -1, false, &f);
+    CHECK_EQ_INT(depack_codecpar(d, par, &tb), 0);
+    CHECK_EQ_INT(par->ch_layout.nb_channels, 1);
+    CHECK_EQ_INT(decode_audio(par, &f, 1), n); /* stereo packets, mono out, none lost */
+    frames_free(&f);
+    depack_destroy(&d);
+    avcodec_parameters_free(&par);
+
+    /* a mono first packet (CELT FB 20 ms, s = 0, code 0): mono */
+    static const uint8_t mono[] = {0xf8, 0xff, 0xfe};
+    par = avcodec_parameters_alloc();
+    depack_create(&depack_opus_ops, NULL, &d);
+    f = (struct frames){0};
+    CHECK_EQ_INT(push_bytes(d, mono, 3, 0, true, 100, &f), 0);
+    CHECK_EQ_INT(depack_codecpar(d, par, &tb), 0);
+    CHECK_EQ_INT(par->ch_layout.nb_channels, 1);
+    size_t side = 0;
+    const uint8_t *head = f.n ? av_packet_get_side_data(f.pkt[0], AV_PKT_DATA_NEW_EXTRADATA,
+                                                          &side) : NULL;
+    CHECK(side == 19 && head && head[9] == 1);
+    frames_free(&f);
+    depack_destroy(&d);
+    avcodec_parameters_free(&par);
+}
+
 static void test_opus(void)
 {
     struct rtp r[MAX_PKTS];
@@ -693,6 +763,7 @@ static void test_opus(void)
     depack_destroy(&d);
     CHECK_EQ_INT(depack_create(&depack_opus_ops, &(struct depack_params){.channels = 3}, &d),
                  -EINVAL);
+    test_opus_channels(r, n);
     free_rtp(r, n);
 }
 

@@ -139,6 +139,7 @@ static void test_chrome_h264(void)
     const struct sdp_codec *opus = codec(a, 111);
     CHECK(opus && strcmp(opus->name, "opus") == 0 && opus->clock == 48000 && opus->channels == 2);
     CHECK(opus && opus->fmtp.minptime == 10 && opus->fmtp.useinbandfec == 1);
+    CHECK(opus && opus->fmtp.sprop_stereo == -1); /* Chromium: absent, a mono microphone */
     CHECK(opus && opus->fb == SDP_FB_TRANSPORT_CC);
     CHECK_EQ_INT(ext_id(a, SDP_EXT_AUDIO_LEVEL), 1);
     CHECK_EQ_INT(ext_id(a, "urn:nothing"), -1);
@@ -274,6 +275,7 @@ static void test_gstreamer(void)
           strcmp(h->fmtp.sprop, "Z0LAH9kAUAW7ARAAAAMAEAAAAwPA8YMkgA==,aMuDyyA=") == 0);
     CHECK_EQ_INT(o->media[0].n_cand, 3);
     CHECK_EQ_INT(o->media[0].cand[2].tcptype, SDP_TCPTYPE_PASSIVE);
+    CHECK_EQ_INT(codec(&o->media[1], 97)->fmtp.sprop_stereo, 0);
     CHECK_STREQ(o->media[0].ssrcs[0].msid, "user3463138427@host-ab5d8c5c webrtctransceiver0");
     struct sdp_choice c;
     CHECK_EQ_INT(sdp_choose(o, 0, &c), 0);
@@ -300,6 +302,7 @@ static void test_obs(void)
     CHECK(sdp_media_fingerprint(&o->media[1], "sha-256") != NULL); /* session level */
     CHECK_STREQ(o->msid_semantic, "WMS *");
     CHECK_EQ_INT(codec(&o->media[0], 111)->fmtp.stereo, 1);
+    CHECK_EQ_INT(codec(&o->media[0], 111)->fmtp.sprop_stereo, 1); /* OBS sends stereo */
     struct sdp_choice c;
     CHECK_EQ_INT(sdp_choose(o, 1, &c), 0);
     CHECK(c.pt[0] == 96 && c.fb == (SDP_FB_NACK | SDP_FB_NACK_PLI | SDP_FB_GOOG_REMB));
