@@ -1,7 +1,7 @@
 /* The JSON API under /api: users, sessions, streams, recordings, voice rooms, the public live
- * list and the OpenAPI document. Transport-free: http.c turns an MHD request into a struct api_request (with the
- * whole body, at most API_BODY_MAX bytes) and sends the struct api_response back, so the whole
- * API can be driven from a unit test without sockets.
+ * list and the OpenAPI document. Transport-free: http.c turns an MHD request into a struct
+ * api_request (with the whole body, at most API_BODY_MAX bytes) and sends the struct api_response
+ * back, so the whole API can be driven from a unit test without sockets.
  *
  * Threads: api_handle blocks on the database, so it runs on the HTTP threads, never the network
  * thread. It is thread-safe; the struct api is shared. The argon2id check of a login runs on

@@ -118,15 +118,15 @@ static json_t *participant_json(json_t *m)
     const char *user = json_string_value(json_object_get(m, "user"));
     const char *display = json_string_value(json_object_get(m, "display"));
     const char *id = json_string_value(json_object_get(m, "id"));
-    return json_pack(
-        "{s:s,s:s?,s:s,s:b,s:b,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "id", id ? id : "", "user",
-        user && *user ? user : NULL, "display", display ? display : "", "speaking",
-        json_is_true(json_object_get(m, "speaking")), "muted",
-        json_is_true(json_object_get(m, "muted")), "joined_at",
-        time_value(json_object_get(m, "joined_at")), "packets_in", int_or_0(m, "packets_in"),
-        "packets_forwarded", int_or_0(m, "packets_forwarded"), "packets_lost",
-        int_or_0(m, "packets_lost"), "jitter_ms", num_or(m, "jitter_ms", json_real(0)), "rtt_ms",
-        num_or(m, "rtt_ms", json_null()), "slots_in_use", int_or_0(m, "slots_in_use"));
+    return json_pack("{s:s,s:s?,s:s,s:b,s:b,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "id", id ? id : "",
+                     "user", user && *user ? user : NULL, "display", display ? display : "",
+                     "speaking", json_is_true(json_object_get(m, "speaking")), "muted",
+                     json_is_true(json_object_get(m, "muted")), "joined_at",
+                     time_value(json_object_get(m, "joined_at")), "packets_in",
+                     int_or_0(m, "packets_in"), "packets_forwarded",
+                     int_or_0(m, "packets_forwarded"), "packets_lost", int_or_0(m, "packets_lost"),
+                     "jitter_ms", num_or(m, "jitter_ms", json_real(0)), "rtt_ms",
+                     num_or(m, "rtt_ms", json_null()), "slots_in_use", int_or_0(m, "slots_in_use"));
 }
 
 static json_t *participants(struct api *api, const char *room)
@@ -161,8 +161,8 @@ void api_rooms_list(struct api_call *c)
 {
     struct db_room *list;
     size_t n;
-    int err = db_room_list(c->api->db, c->user.role == DB_ROLE_ADMIN ? NULL : c->user.id, &list,
-                           &n);
+    int err =
+        db_room_list(c->api->db, c->user.role == DB_ROLE_ADMIN ? NULL : c->user.id, &list, &n);
     if (err < 0) {
         api_fail_db(c, err, "room");
         return;
@@ -277,8 +277,8 @@ void api_room_token(struct api_call *c)
     char tok[ROOM_TOKEN_MAX];
     int err;
     if (ttl < TOKEN_TTL_MIN_S || ttl > TOKEN_TTL_MAX_S) {
-        api_fail(c, 400, "invalid_field", "field 'ttl_s' must be %d to %d seconds",
-                 TOKEN_TTL_MIN_S, TOKEN_TTL_MAX_S);
+        api_fail(c, 400, "invalid_field", "field 'ttl_s' must be %d to %d seconds", TOKEN_TTL_MIN_S,
+                 TOKEN_TTL_MAX_S);
     } else if (token_identity(c, &r, &t)) {
         snprintf(t.room, sizeof(t.room), "%s", r.name);
         t.may_speak = !json_is_false(json_object_get(c->body, "may_speak"));

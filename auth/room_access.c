@@ -103,8 +103,7 @@ static int check_api_token(struct job *j, struct sfu_identity *id, char *why, si
     else if ((err = room_of(j->ra, j->room, &r, why, len)) == 0) {
         set_user(id, &u, &r);
         if (!r.is_public && !id->moderator)
-            err = fail(why, len, -EPERM,
-                       "this room is private: join with a token from its owner");
+            err = fail(why, len, -EPERM, "this room is private: join with a token from its owner");
         snprintf(id->display, sizeof(id->display), "%s", j->display[0] ? j->display : u.name);
         id->may_speak = true;
     }
@@ -142,7 +141,9 @@ static int check_join_token(struct job *j, struct sfu_identity *id, char *why, s
     if (err == 0) {
         const char *display = t.display[0] ? t.display : j->display;
         snprintf(id->display, sizeof(id->display), "%s",
-                 display[0] ? display : id->user[0] ? id->user : "guest");
+                 display[0]    ? display
+                 : id->user[0] ? id->user
+                               : "guest");
         id->may_speak = t.may_speak;
     }
     db_room_clear(&r);

@@ -1,5 +1,5 @@
-/* The database: users, sessions, streams, recordings, rooms and nodes, on SQLite (one node, embedded, the
- * default) or PostgreSQL (several nodes sharing one server).
+/* The database: users, sessions, streams, recordings, rooms and nodes, on SQLite (one node,
+ * embedded, the default) or PostgreSQL (several nodes sharing one server).
  *
  * One `struct db` is opened at start with db_open and shared by every thread that needs it (the
  * HTTP handlers, the CLI, the recorder). Every call is thread-safe and blocking: it takes one of a

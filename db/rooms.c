@@ -27,7 +27,7 @@ _Static_assert(ST_END <= DB_STMT_MAX - 2, "raise DB_STMT_MAX");
 #define S(id) (&stmts[(id)-DB_STMT_ROOMS_BEGIN])
 
 #define ROOM_COLS                                                                                  \
-    "SELECT r.id, r.name, r.owner_id, u.name, r.is_public, r.created_at "                         \
+    "SELECT r.id, r.name, r.owner_id, u.name, r.is_public, r.created_at "                          \
     "FROM rooms r JOIN users u ON u.id = r.owner_id "
 #define ROOM_TYPES "ssssii"
 

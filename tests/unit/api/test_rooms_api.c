@@ -84,8 +84,8 @@ static const char *make_user(const char *name, enum db_role role, char tok[SECRE
     CHECK_EQ_INT(db_user_create(db, &u), 0);
     char hash[SECRET_HASH_LEN + 1];
     CHECK_EQ_INT(secret_new("tk_", tok, hash), 0);
-    struct db_session s = {.token_hash = hash, .user_id = u.id,
-                           .expires_at = clock_wall_us() + 3600000000LL};
+    struct db_session s = {
+        .token_hash = hash, .user_id = u.id, .expires_at = clock_wall_us() + 3600000000LL};
     CHECK_EQ_INT(db_session_create(db, &s), 0);
     free(u.id);
     return tok;
@@ -189,8 +189,11 @@ static void tokens(void)
     CHECK_STREQ(t.display, "other");
     CHECK(t.may_speak);
     CHECK(t.expires_at >= now + 590 && t.expires_at <= now + 610);
-    CHECK_EQ_INT(mint("lobby", other, "{\"display\":\" Otto\\n\",\"may_speak\":false,"
-                                      "\"ttl_s\":60}", &t), 201);
+    CHECK_EQ_INT(mint("lobby", other,
+                      "{\"display\":\" Otto\\n\",\"may_speak\":false,"
+                      "\"ttl_s\":60}",
+                      &t),
+                 201);
     CHECK_STREQ(t.display, "Otto");
     CHECK(!t.may_speak);
     CHECK(t.expires_at <= now + 61);

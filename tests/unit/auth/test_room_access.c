@@ -74,8 +74,8 @@ static void make_user(const char *name, enum db_role role, char id[33], char tok
     snprintf(id, 33, "%s", u.id);
     char hash[SECRET_HASH_LEN + 1];
     CHECK_EQ_INT(secret_new("tk_", tok, hash), 0);
-    struct db_session s = {.token_hash = hash, .user_id = u.id,
-                           .expires_at = clock_wall_us() + 3600000000LL};
+    struct db_session s = {
+        .token_hash = hash, .user_id = u.id, .expires_at = clock_wall_us() + 3600000000LL};
     CHECK_EQ_INT(db_session_create(db, &s), 0);
     free(u.id);
 }

@@ -21,9 +21,12 @@ static void make(const struct room_token *t, char *out)
 
 static void round_trips(void)
 {
-    struct room_token user = {.room = "lobby", .user = "alice",
+    struct room_token user = {.room = "lobby",
+                              .user = "alice",
                               .user_id = "0123456789abcdef0123456789abcdef",
-                              .display = "Alice <b>", .may_speak = true, .expires_at = 2000};
+                              .display = "Alice <b>",
+                              .may_speak = true,
+                              .expires_at = 2000};
     char tok[ROOM_TOKEN_MAX];
     make(&user, tok);
     /* URL-safe: base64url and one dot */
@@ -60,9 +63,12 @@ static void round_trips(void)
 
 static void refusals(void)
 {
-    struct room_token t = {.room = "lobby", .user = "bob",
-                           .user_id = "fedcba9876543210fedcba9876543210", .display = "Bob",
-                           .may_speak = false, .expires_at = 5000};
+    struct room_token t = {.room = "lobby",
+                           .user = "bob",
+                           .user_id = "fedcba9876543210fedcba9876543210",
+                           .display = "Bob",
+                           .may_speak = false,
+                           .expires_at = 5000};
     char tok[ROOM_TOKEN_MAX], bad[ROOM_TOKEN_MAX + 8];
     make(&t, tok);
     struct room_token got;
