@@ -199,26 +199,35 @@ int room_token_verify(const unsigned char key[ROOM_TOKEN_KEY_LEN], const char *t
     return 0;
 }
 
-/* The length of the UTF-8 sequence starting with byte c (1 for a stray byte). */
-static size_t utf8_len(unsigned char c)
+/* The length of the well-formed UTF-8 sequence at p (lead byte 0xc2..0xf4, then continuation
+ * bytes), or 0 for a byte that starts none (a stray continuation byte, an invalid lead, a
+ * sequence cut short). Overlong and surrogate forms past the lead are not told apart: the
+ * text is only shown, never decoded. */
+static size_t utf8_len(const char *p)
 {
-    return c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+    unsigned char c = (unsigned char)*p;
+    size_t n = c < 0x80 ? 1 : c < 0xc2 ? 0 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : c < 0xf5 ? 4 : 0;
+    for (size_t k = 1; k < n; k++)
+        if (((unsigned char)p[k] & 0xc0) != 0x80)
+            return 0;
+    return n;
 }
 
 void room_display_clean(const char *in, char out[ROOM_TOKEN_NAME_MAX + 1])
 {
     size_t o = 0;
     for (const char *p = in ? in : ""; *p;) {
-        size_t n = utf8_len((unsigned char)*p);
-        if (strnlen(p, n) < n || o + n > ROOM_TOKEN_NAME_MAX)
+        size_t n = utf8_len(p);
+        if (o + (n ? n : 1) > ROOM_TOKEN_NAME_MAX)
             break;
+        if (n == 0) { /* not UTF-8: one byte shown as '?' */
+            out[o++] = '?';
+            p++;
+            continue;
+        }
         for (size_t k = 0; k < n; k++) {
             unsigned char c = (unsigned char)p[k];
-            if (n == 1 && (c < 0x20 || c == 0x7f))
-                c = ' ';
-            else if (n == 1 && c >= 0x80)
-                c = '?'; /* a stray continuation byte */
-            out[o++] = (char)c;
+            out[o++] = n == 1 && (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
         }
         p += n;
     }

@@ -133,6 +133,12 @@ static void display_names(void)
     CHECK_STREQ(out, "");
     room_display_clean("\x01\x02", out);
     CHECK_STREQ(out, "");
+    /* not UTF-8: a lead byte whose "continuation" is a control character, a stray byte, a
+     * sequence cut short (found by fuzz_room_token: the control byte got through) */
+    room_display_clean("a\xff\x01\x02\x03" "b", out);
+    CHECK_STREQ(out, "a?   b");
+    room_display_clean("\xe2\x82x\x80", out);
+    CHECK_STREQ(out, "??x?");
     /* 70 two-byte characters: cut at 64 bytes, on a character boundary */
     char in[200] = "";
     for (int i = 0; i < 70; i++)
