@@ -155,6 +155,8 @@ static int decide(struct job *j, struct sfu_identity *id, char *why, size_t len)
 {
     memset(id, 0, sizeof(*id));
     snprintf(id->room, sizeof(id->room), "%s", j->room);
+    if (!j->ra->db)
+        return fail(why, len, -EIO, "voice rooms need a database (--db)");
     if (!j->room_ok)
         return fail(why, len, -ENOENT, "no such room");
     if (j->too_long)

@@ -28,7 +28,8 @@
 
 struct room_access;
 
-/* db is borrowed and must outlive the checker. NULL only if no thread could be started. */
+/* db is borrowed and must outlive the checker (NULL: every check is -EIO). NULL only if no
+ * thread could be started. */
 struct room_access *room_access_create(struct db *db);
 /* Checks still queued get done(-ECANCELED); a running one finishes first. Clears *pra. */
 void room_access_destroy(struct room_access **pra);
