@@ -27,6 +27,11 @@ struct api *api_create(struct db *db, struct hub_registry *hubs, struct hls_serv
     api->link_lifetime_s = link_lifetime_s > 0 ? (int64_t)link_lifetime_s : API_LINK_LIFETIME_S;
     if (getrandom(api->url_key, sizeof(api->url_key), 0) != (ssize_t)sizeof(api->url_key))
         abort(); /* no randomness for the URL key: nothing safe to fall back to */
+    pthread_mutex_init(&api->room_key_lock, NULL);
+    if (db) { /* the rooms' token key is made here at the first start; a failure retries later */
+        unsigned char key[ROOM_TOKEN_KEY_LEN];
+        api_room_key(api, key);
+    }
     api->logins = login_limit_create();
     api->pwpool = pwpool_create(pwpool_default_threads(), API_LOGIN_QUEUE);
     return api;
@@ -53,6 +58,12 @@ void api_set_metrics(struct api *api, struct metrics *metrics)
                                               "Logins with a wrong username or password.");
 }
 
+void api_set_room_ops(struct api *api, const struct api_room_ops *ops, void *opaque)
+{
+    api->room_ops = ops;
+    api->room_ops_opaque = opaque;
+}
+
 void api_destroy(struct api **papi)
 {
     struct api *api = *papi;
@@ -62,6 +73,7 @@ void api_destroy(struct api **papi)
      * everything they use is still here. */
     pwpool_destroy(&api->pwpool);
     login_limit_destroy(&api->logins);
+    pthread_mutex_destroy(&api->room_key_lock);
     free(api);
     *papi = NULL;
 }

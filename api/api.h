@@ -1,7 +1,7 @@
-/* The JSON API under /api: users, sessions, streams, recordings, the public live list and the
- * OpenAPI document. Transport-free: http.c turns an MHD request into a struct api_request (with the
- * whole body, at most API_BODY_MAX bytes) and sends the struct api_response back, so the whole
- * API can be driven from a unit test without sockets.
+/* The JSON API under /api: users, sessions, streams, recordings, voice rooms, the public live
+ * list and the OpenAPI document. Transport-free: http.c turns an MHD request into a struct
+ * api_request (with the whole body, at most API_BODY_MAX bytes) and sends the struct api_response
+ * back, so the whole API can be driven from a unit test without sockets.
  *
  * Threads: api_handle blocks on the database, so it runs on the HTTP threads, never the network
  * thread. It is thread-safe; the struct api is shared. The argon2id check of a login runs on
@@ -95,6 +95,27 @@ void api_destroy(struct api **papi);
 void api_stop(struct api *api);
 /* Counters for /metrics (the logins' queue, refusals and rate limits); NULL: none. */
 void api_set_metrics(struct api *api, struct metrics *metrics);
+/* Voice rooms' live side (issue 14): the SFU (sfu/sfu.h), which api/ does not link. server/
+ * fills this with wrappers of sfu_room_snapshot_json, sfu_kick, sfu_server_mute and
+ * sfu_close_room, which post the moderation calls to the network loop. Every function is called
+ * on an HTTP thread, with opaque; none may be NULL in a table that is set.
+ *   snapshot: the room's live state as JSON text, malloc'd, the api frees it:
+ *     {"members":[{"id","user","display","speaking","muted","joined_at","packets_in",
+ *     "packets_forwarded","packets_lost","jitter_ms","rtt_ms","slots_in_use"}...]}, or NULL
+ *     when nobody is in it;
+ *   kick, mute: 0, or -ENOENT when the member is not (or no longer) there; they may return
+ *     before the loop has acted;
+ *   close: every member of a deleted room is closed ("room deleted").
+ * Without a table (NULL, the default) rooms have no live participants and kick and mute
+ * answer 503. */
+struct api_room_ops {
+    char *(*snapshot)(void *opaque, const char *room);
+    int (*kick)(void *opaque, const char *room, const char *member_id);
+    int (*mute)(void *opaque, const char *room, const char *member_id, bool muted);
+    void (*close)(void *opaque, const char *room);
+};
+/* Set before the api serves (not synchronised with requests); ops must outlive the api. */
+void api_set_room_ops(struct api *api, const struct api_room_ops *ops, void *opaque);
 /* Fills *resp (zeroed first) and returns 0, or returns API_PENDING when req->done will be called
  * once *resp is filled (only when req->done is set). The caller releases *resp with
  * api_response_clear. */

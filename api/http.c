@@ -803,6 +803,7 @@ struct http_server *http_server_create(const struct http_server_config *cfg)
     srv->api = api_create(cfg->db, cfg->hubs, cfg->hls, cfg->store, cfg->on_recording_deleted,
                           cfg->recording_deleted_opaque, cfg->link_lifetime_s);
     api_set_metrics(srv->api, cfg->metrics);
+    api_set_room_ops(srv->api, cfg->room_ops, cfg->room_ops_opaque);
     /* MHD_USE_TURBO: no shutdown() before close and fewer syscalls per request; playlist
      * polling is many small requests, where per-request cost is what counts. */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |

@@ -45,6 +45,10 @@ struct http_server_config {
     void (*on_recording_deleted)(void *opaque, const char *id);
     void *recording_deleted_opaque;
     double link_lifetime_s; /* signed recording links work this long + duration; 0: 6 h */
+    /* Voice rooms' live state and moderation (api.h, struct api_room_ops; server/ wires it to
+     * the SFU); NULL: rooms show no participants and kick/mute answer 503. Not owned. */
+    const struct api_room_ops *room_ops;
+    void *room_ops_opaque;
     /* /whip and /whip/...: WHIP ingest (ingest/whip, wired by main), on the HTTP threads; NULL:
      * those paths answer 404. The preflight (OPTIONS) is answered here, for any origin allowed
      * by cors_origin. */

@@ -3,11 +3,14 @@
 #ifndef KIBITKA_API_INTERNAL_H
 #define KIBITKA_API_INTERNAL_H
 
+#include <pthread.h>
+
 #include "api/api.h"
 #include "api/json.h"
 #include "api/router.h"
 #include "auth/login_limit.h"
 #include "auth/pwpool.h"
+#include "auth/room_token.h"
 #include "auth/secret.h"
 
 /* Sessions last a week. Failed logins are limited by auth/login_limit.h. At most
@@ -41,6 +44,13 @@ struct api {
     struct login_limit *logins;
     struct pwpool *pwpool;   /* argon2id work: login verifies */
     struct api_metrics mx;   /* NULL handles without a registry */
+    /* Voice rooms (room_routes.c): the SFU's live side (NULL: none) and the join tokens' key,
+     * read from the database at api_create or, if that failed, at the first use. */
+    const struct api_room_ops *room_ops;
+    void *room_ops_opaque;
+    pthread_mutex_t room_key_lock;
+    bool room_key_loaded; /* under room_key_lock */
+    unsigned char room_key[ROOM_TOKEN_KEY_LEN];
 };
 
 /* Bumps a /metrics counter when the api has them. */
@@ -183,6 +193,15 @@ int api_url_signature_check(struct api_call *c);
 /* The recording {id} of the path if the caller may see it (owner, admin, or a signed URL),
  * else false after a 404 exactly like a missing one. Clear *r after true. */
 bool api_recording_visible(struct api_call *c, struct db_recording *r);
+void api_rooms_list(struct api_call *c); /* room_routes.c */
+void api_rooms_create(struct api_call *c);
+void api_room_get(struct api_call *c);
+void api_room_delete(struct api_call *c);
+void api_room_token(struct api_call *c);
+void api_room_kick(struct api_call *c);
+void api_room_mute(struct api_call *c);
+/* The join tokens' key (loaded from the database once): 0, or a db error. */
+int api_room_key(struct api *api, unsigned char key[ROOM_TOKEN_KEY_LEN]);
 void api_openapi(struct api_call *c); /* openapi.c */
 /* The OpenAPI 3 document for the route table (a new reference). */
 json_t *api_openapi_document(void);

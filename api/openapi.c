@@ -178,7 +178,7 @@ static const struct {
     {502, "BadGateway", "the store refused (storage_error); nothing was deleted", NULL, NULL},
     {503, "Unavailable",
      "no database or store configured, or it is busy; for logins, too many are waiting for the "
-     "password check (unavailable)",
+     "password check; voice rooms not running on this server (kick, mute) (unavailable)",
      "Retry-After", "seconds to wait before trying again (logins)"},
 };
 

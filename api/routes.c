@@ -32,6 +32,24 @@ static const struct json_field stream_patch_fields[] = {
     {"record", JF_BOOLEAN, true, "record the stream's publishes from the next one on"},
 };
 
+static const struct json_field room_create_fields[] = {
+    {"name", JF_STRING, true, "[a-z0-9_-]{1,64}, unique across all users"},
+    {"public", JF_BOOLEAN, false,
+     "any logged-in user may see and join it with their API token (default false)"},
+};
+static const struct json_field room_token_fields[] = {
+    {"guest", JF_STRING, false,
+     "a guest's display name: the token admits a guest (owner or admin only)"},
+    {"user", JF_STRING, false,
+     "the user the token admits (default: the caller; another user: owner or admin only)"},
+    {"display", JF_STRING, false, "the user's display name (default: the user's name)"},
+    {"ttl_s", JF_INTEGER, false, "seconds the token is valid, 10 to 86400 (default 600)"},
+    {"may_speak", JF_BOOLEAN, false, "false: listen-only (default true)"},
+};
+static const struct json_field room_mute_fields[] = {
+    {"muted", JF_BOOLEAN, true, "true: the participant's audio is not forwarded"},
+};
+
 /* ---- the parameters, path and query, by name ---- */
 
 /* P(name, type) opens an entry; designated initializers name the rest */
@@ -40,7 +58,10 @@ static const struct json_field stream_patch_fields[] = {
 #define ID_RE "^[0-9a-f]{32}$"
 
 const struct api_prop api_params[] = {
-    {P("name", "string"), .pattern = NAME_RE, .description = "a user's or a stream's name"},
+    {P("name", "string"), .pattern = NAME_RE,
+     .description = "a user's, a stream's or a room's name"},
+    {P("participant", "string"), .pattern = "^[A-Za-z0-9_-]{1,23}$",
+     .description = "a participant's id in the room (GET /api/rooms/{name})"},
     {P("id", "string"), .pattern = ID_RE, .description = "a recording's id"},
     /* what get_chunk (recording_media.c) accepts; the URLs it hands out end in .mp4 */
     {P("seq", "string"), .pattern = "^[1-9][0-9]{0,9}(\\.mp4)?$",
@@ -169,6 +190,40 @@ static const struct api_prop recordings_props[] = {
     {P("offset", "integer")},
     {P("next_offset", "integer"), .flags = API_NULLABLE, .description = "null on the last page"},
 };
+static const struct api_prop room_props[] = {
+    {P("name", "string"), .pattern = NAME_RE},
+    {P("owner", "string"), .flags = API_NULLABLE, .description = "the owner's name"},
+    {P("public", "boolean"), .description = "any logged-in user may see and join it"},
+    {P("created_at", "string"), TIME},
+};
+static const struct api_prop rooms_props[] = {{P("rooms", "Room"), .flags = API_ARRAY}};
+static const struct api_prop participant_props[] = {
+    {P("id", "string"), .description = "this connection's id in the room"},
+    {P("user", "string"), .flags = API_NULLABLE, .description = "the user's name; null: a guest"},
+    {P("display", "string"), .description = "the name shown; text, never markup"},
+    {P("speaking", "boolean")},
+    {P("muted", "boolean"), .description = "by themselves or by a moderator"},
+    {P("joined_at", "string"), .flags = API_NULLABLE, TIME},
+    {P("packets_in", "integer"), .description = "audio packets received from them"},
+    {P("packets_forwarded", "integer"), .description = "copies of their packets sent to others"},
+    {P("packets_lost", "integer"), .description = "of theirs, lost on the way in"},
+    {P("jitter_ms", "number"), .description = "of their incoming audio"},
+    {P("rtt_ms", "number"), .flags = API_NULLABLE, .description = "null until measured"},
+    {P("slots_in_use", "integer"), .description = "speakers they are receiving now"},
+};
+static const struct api_prop room_detail_props[] = {
+    {P("participants", "Participant"), .flags = API_ARRAY,
+     .description = "who is in it now (live state of this node's SFU)"},
+};
+static const struct api_prop room_token_props[] = {
+    {P("token", "string"), .pattern = "^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]{43}$",
+     .description = "send as the token of the WebSocket join message (--ws, path /rtc)"},
+    {P("room", "string"), .pattern = NAME_RE},
+    {P("user", "string"), .flags = API_NULLABLE, .description = "null: a guest"},
+    {P("display", "string")},
+    {P("may_speak", "boolean"), .description = "false: listen-only"},
+    {P("expires_at", "string"), TIME, .description = "joins after this are refused"},
+};
 static const struct api_prop openapi_props[] = {
     {P("openapi", "string"), .enums = "3.0.3"},
     {P("info", "object")},
@@ -205,6 +260,11 @@ const struct api_schema api_schemas[] = {
     {"Gap", NULL, PROPS(gap_props), "media missing from a recording"},
     {"RecordingDetail", "Recording", PROPS(detail_props), "a recording and its chunks"},
     {"RecordingList", NULL, PROPS(recordings_props), "a page of recordings"},
+    {"Room", NULL, PROPS(room_props), "a voice room"},
+    {"RoomList", NULL, PROPS(rooms_props), "voice rooms"},
+    {"Participant", NULL, PROPS(participant_props), "someone in a voice room now"},
+    {"RoomDetail", "Room", PROPS(room_detail_props), "a voice room and who is in it"},
+    {"RoomToken", NULL, PROPS(room_token_props), "a join token for a voice room"},
     {"OpenAPI", NULL, PROPS(openapi_props), "this document"},
     {"ErrorDetail", NULL, PROPS(error_detail_props), "what went wrong"},
     {"Error", NULL, PROPS(error_props), "the body of every error"},
@@ -276,6 +336,26 @@ const struct api_route api_routes[] = {
      "An uploaded chunk (fMP4): the file (one Range honoured), or a 302 to a presigned S3 URL "
      "valid 300 s; 404 not_uploaded before it is in the store; a bearer token or a signed URL",
      .query = "expires,sig", .result = "video/mp4", .statuses = "206 302 404 416"},
+    {GET("/api/rooms"), api_rooms_list, API_USER, 200,
+     "Voice rooms: the caller's own and the public ones; admins see all", .result = "RoomList"},
+    {POST("/api/rooms"), api_rooms_create, API_USER, 201,
+     "Create a voice room, owned by the caller", BODY(room_create_fields), .result = "Room",
+     .statuses = "409"},
+    {GET("/api/rooms/{name}"), api_room_get, API_USER, 200,
+     "One voice room with who is in it now (public rooms: anyone; private: owner or admin)",
+     .result = "RoomDetail", .statuses = "404"},
+    {DELETE("/api/rooms/{name}"), api_room_delete, API_USER, 204,
+     "Delete a voice room (owner or admin); everyone in it is disconnected", .statuses = "403 404"},
+    {POST("/api/rooms/{name}/token"), api_room_token, API_USER, 201,
+     "A short-lived join token: for the caller (anyone, in a public room), or for another user "
+     "or a guest (owner or admin)",
+     BODY(room_token_fields), .result = "RoomToken", .statuses = "403 404"},
+    {POST("/api/rooms/{name}/participants/{participant}/kick"), api_room_kick, API_USER, 204,
+     "Disconnect a participant (owner or admin); 503 when voice rooms are not running",
+     .statuses = "403 404"},
+    {POST("/api/rooms/{name}/participants/{participant}/mute"), api_room_mute, API_USER, 204,
+     "Server-mute or unmute a participant (owner or admin); 503 when voice rooms are not running",
+     BODY(room_mute_fields), .statuses = "403 404"},
     {GET("/api/live"), api_live_list, API_PUBLIC, 200, "What is live now (public)",
      .result = "LiveList"},
     {GET("/api/openapi.json"), api_openapi, API_PUBLIC, 200, "This document", .result = "OpenAPI"},

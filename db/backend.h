@@ -75,8 +75,10 @@ int db_exec(struct db *db, const struct db_stmt *st, const struct db_val *params
             db_row_fn row, void *ctx, int64_t *changed);
 
 /* The size of a backend's statement cache: ops.c uses ids 0..DB_STMT_OPS_END-1, recordings.c
- * the ids from DB_STMT_OPS_END on. */
+ * the ids from DB_STMT_OPS_END on, rooms.c those from DB_STMT_ROOMS_BEGIN on; db.c takes the
+ * last two (DB_STMT_MAX - 2 and - 1) for the migrations' bookkeeping. */
 #define DB_STMT_OPS_END 32
+#define DB_STMT_ROOMS_BEGIN 48
 #define DB_STMT_MAX 64
 
 #endif

@@ -1,5 +1,5 @@
-/* The database: users, sessions, streams, recordings and nodes, on SQLite (one node, embedded, the
- * default) or PostgreSQL (several nodes sharing one server).
+/* The database: users, sessions, streams, recordings, rooms and nodes, on SQLite (one node,
+ * embedded, the default) or PostgreSQL (several nodes sharing one server).
  *
  * One `struct db` is opened at start with db_open and shared by every thread that needs it (the
  * HTTP handlers, the CLI, the recorder). Every call is thread-safe and blocking: it takes one of a
@@ -261,6 +261,33 @@ int db_node_upsert(struct db *db, const struct db_node *node);
 int db_node_list(struct db *db, struct db_node **out, size_t *n);
 void db_node_clear(struct db_node *node);
 void db_node_list_free(struct db_node **list, size_t n);
+
+/* Voice rooms (issue 14, migrations/004_rooms.sql). A room is a row; its members are live
+ * state in the SFU (sfu/sfu.h), never stored. */
+struct db_room {
+    char *id;
+    char *name;       /* unique, [a-z0-9_-]{1,64} (the API checks) */
+    char *owner_id;   /* users.id; the room goes with its owner (ON DELETE CASCADE) */
+    char *owner_name; /* filled by reads (joined from users); ignored by create */
+    bool is_public;   /* any logged-in user may join with their API token */
+    int64_t created_at;
+};
+
+/* Creates r->name owned by r->owner_id; sets r->id (a heap string the caller frees) and
+ * r->created_at. -EEXIST if the name is taken, -ENOENT if the owner does not exist. */
+int db_room_create(struct db *db, struct db_room *r);
+int db_room_get(struct db *db, const char *name, struct db_room *out);
+/* Rooms by name: every one when viewer_id is NULL (admins), else the viewer's own and the
+ * public ones. Free with db_room_list_free. */
+int db_room_list(struct db *db, const char *viewer_id, struct db_room **out, size_t *n);
+int db_room_delete(struct db *db, const char *name);
+void db_room_clear(struct db_room *r);
+void db_room_list_free(struct db_room **list, size_t n);
+
+/* A server-wide setting shared by every node on the database (the rooms' token key): stores
+ * value under name unless a value is there already, then sets *out (heap, the caller frees) to
+ * what the database holds, so nodes racing to make it agree on one. */
+int db_setting_ensure(struct db *db, const char *name, const char *value, char **out);
 
 /* Rows in schema_migrations and the number of embedded migrations (for tests and `version`). */
 int db_migrations_applied(struct db *db, int64_t *count);

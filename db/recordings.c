@@ -32,7 +32,7 @@ enum {
     ST_REC_SET_GAP_END,
     ST_END
 };
-_Static_assert(ST_END <= DB_STMT_MAX, "raise DB_STMT_MAX");
+_Static_assert(ST_END <= DB_STMT_ROOMS_BEGIN, "raise DB_STMT_ROOMS_BEGIN");
 #define S(id) (&stmts[(id)-DB_STMT_OPS_END])
 
 #define CHUNKS_OF_R "FROM recording_chunks c WHERE c.recording_id = r.id"

@@ -15,6 +15,7 @@
 #include "core/clock.h"
 #include "db/db.h"
 #include "db_recordings.h"
+#include "db_rooms.h"
 #include "test.h"
 
 static int64_t user_count(struct db *db)
@@ -384,6 +385,7 @@ static void suite_run(const char *url)
     suite_streams(db);
     suite_nodes(db);
     suite_recordings(db);
+    suite_rooms(db);
     suite_threads(db);
     db_close(&db);
     CHECK(db == NULL);
