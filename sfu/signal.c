@@ -488,6 +488,10 @@ static int on_receive(struct signal_server *s, struct lws *wsi, struct sconn *c,
         send_error(c, "bad_message", "messages are JSON text, not binary", true);
     else
         on_message(s, c, (const char *)buf_head(&c->rx), buf_size(&c->rx));
+    if (c->rx.cap > 16384) { /* an offer's worth is not kept for the socket's life */
+        buf_free(&c->rx);
+        buf_init(&c->rx);
+    }
     buf_clear(&c->rx);
     return 0;
 }
@@ -725,7 +729,7 @@ static void fill_defaults(struct signal_config *c)
     if (c->burst <= 0)
         c->burst = 60;
     if (!c->max_queued)
-        c->max_queued = 1024 * 1024;
+        c->max_queued = 256 * 1024;
     if (c->ping_interval_ms <= 0)
         c->ping_interval_ms = 5000;
     if (c->ping_timeout_ms <= 0)

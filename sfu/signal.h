@@ -48,7 +48,7 @@ struct signal_config {
     size_t max_message;     /* bytes of one message; more closes the socket (1009). 0: 64 KiB */
     double rate;            /* messages per second a socket may send on average; 0: 20 */
     double burst;           /* ... and at once (the bucket's size); 0: 60 */
-    size_t max_queued;      /* bytes waiting to be sent to one socket; more closes it. 0: 1 MiB */
+    size_t max_queued;      /* bytes waiting to be sent to one socket; more closes it. 0: 256 KiB */
     int ping_interval_ms;   /* a silent socket gets a WebSocket ping this often; 0: 5000 */
     int ping_timeout_ms;    /* nothing heard for this long closes it (1001); 0: 12000 */
     struct metrics *metrics; /* kibitka_ws_*; NULL: none */

@@ -4,7 +4,8 @@
  * WebSocket client (ws_client.h): a join and what follows it (offer, trickle, mute, events, ping,
  * leave), refused joins (an expired token, another room), malformed and unknown messages, a
  * 10 MB message, a flood of joins, a silent socket, the socket cap, a member the SFU closes, and
- * a socket that drops while events are being queued for it. */
+ * a socket that drops while events are being queued for it, a client that does not read, and
+ * sockets still open when the server stops. */
 #include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -313,7 +314,8 @@ struct event {
 static void send_event(void *arg)
 {
     struct event *e = arg;
-    e->m->ops->send(e->m->opaque, e->json, strlen(e->json));
+    if (e->m->live) /* as the SFU: no ops call after a member's detach */
+        e->m->ops->send(e->m->opaque, e->json, strlen(e->json));
 }
 
 static void close_member(void *arg)
@@ -577,6 +579,44 @@ static void test_drop_races(int port)
     }
 }
 
+/* A client that does not read while the SFU sends: once 64 KiB wait (beyond what the kernel's
+ * buffers took), the socket is closed with 1008 and its queue dropped. */
+static struct metrics *mx;
+
+static void test_slow_reader(int port)
+{
+    struct wsc c;
+    struct sfu_member *m = join(&c, port, "Slow");
+    CHECK(m != NULL);
+    if (!m)
+        return;
+    static char big[1024];
+    memset(big, 'x', sizeof(big));
+    const char *head = "{\"type\":\"speakers\",\"pad\":\"";
+    memcpy(big, head, strlen(head));
+    memcpy(big + sizeof(big) - 3, "\"}", 3);
+    struct event e = {m, big};
+    int64_t before = metrics_value(mx, "kibitka_ws_closed_total", "slow_reader");
+    for (int batch = 0; batch < 200; batch++) { /* at most 200 MB */
+        for (int i = 0; i < 1000; i++)
+            loop_post(loop, send_event, &e);
+        on_loop_wait(noop, NULL);
+        if (metrics_value(mx, "kibitka_ws_closed_total", "slow_reader") > before)
+            break;
+    }
+    CHECK(metrics_value(mx, "kibitka_ws_closed_total", "slow_reader") > before);
+    int n = 0;
+    char *text;
+    while ((text = wsc_read(&c, 10000))) {
+        n++;
+        free(text);
+    }
+    CHECK(c.closed);
+    CHECK_EQ_INT(c.close_code, 1008);
+    fprintf(stderr, "slow reader: %d messages of 1 KB reached it before the close\n", n);
+    wsc_close(&c);
+}
+
 /* A second server with short ping times and a cap of 2 sockets. */
 static void test_ping_and_cap(struct signal_server *s2)
 {
@@ -632,12 +672,12 @@ static void test_paths(int port)
 
 int main(void)
 {
-    struct metrics *mx = metrics_create();
+    mx = metrics_create();
     loop = loop_create();
     struct sfu fake = {0};
     char err[256];
     struct signal_server *s = NULL, *s2 = NULL;
-    struct signal_config cfg = {.addr = "127.0.0.1:0", .metrics = mx};
+    struct signal_config cfg = {.addr = "127.0.0.1:0", .max_queued = 64 * 1024, .metrics = mx};
     CHECK_EQ_INT(signal_server_create(&cfg, &s, err, sizeof(err)), 0);
     struct signal_config cfg2 = {.addr = "127.0.0.1:0",
                                  .max_sockets = 2,
@@ -670,6 +710,11 @@ int main(void)
     test_member_closed(port);
     test_drop_races(port);
     test_ping_and_cap(s2);
+    test_slow_reader(port);
+    /* Two sockets left open at the stop, one of them a member. */
+    struct wsc left1, left2;
+    CHECK(join(&left1, port, "Stay") != NULL);
+    CHECK_EQ_INT(wsc_open(&left2, port, "/rtc"), 0);
 
     CHECK_EQ_INT(wrong_thread, 0);
     CHECK_EQ_INT(stale_use, 0);
@@ -689,6 +734,11 @@ int main(void)
             members[i].ops->closed(members[i].opaque, "server stopping");
         }
     loop_destroy(&loop);
+    wsc_read(&left1, 2000);
+    wsc_read(&left2, 2000);
+    CHECK(left1.closed && left2.closed); /* the stop closed them */
+    wsc_close(&left1);
+    wsc_close(&left2);
     signal_server_destroy(&s);
     signal_server_destroy(&s2);
     metrics_destroy(&mx);
