@@ -146,12 +146,27 @@ static void queue_locked(struct sconn *c, const void *text, size_t len)
     c->queued += len;
 }
 
+/* Cuts a character that snprintf split at the end of text: a close reason must be UTF-8. */
+static void utf8_trim_tail(char *text)
+{
+    size_t n = strlen(text), i = n;
+    while (i > 0 && ((unsigned char)text[i - 1] & 0xC0) == 0x80)
+        i--;
+    if (i == 0)
+        return;
+    unsigned char lead = (unsigned char)text[i - 1];
+    size_t want = lead < 0x80 ? 1 : lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+    if (i - 1 + want > n)
+        text[i - 1] = '\0';
+}
+
 static void close_locked(struct sconn *c, int code, const char *reason)
 {
     if (!c->alive || c->close_code)
         return;
     c->close_code = code;
-    snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
+    snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason); /* 123 bytes at most */
+    utf8_trim_tail(c->close_reason);
 }
 
 /* From the loop thread (or any but the service thread): marks c dirty and wakes the service
@@ -638,6 +653,15 @@ static int on_filter(struct signal_server *s, struct lws *wsi)
         metrics_add(s->mx.refused, 1);
         return 1;
     }
+    char peer[64] = "";
+    int same = 0;
+    lws_get_peer_simple(wsi, peer, sizeof(peer));
+    for (struct sconn *c = s->conns; c && peer[0]; c = c->next)
+        same += strcmp(c->peer, peer) == 0;
+    if (same >= s->cfg.max_per_address) {
+        metrics_add(s->mx.refused, 1);
+        return 1;
+    }
     if (s->nsock >= s->cfg.max_sockets) {
         metrics_add(s->mx.refused, 1);
         int64_t now = clock_mono_us();
@@ -722,6 +746,8 @@ static void fill_defaults(struct signal_config *c)
 {
     if (c->max_sockets <= 0)
         c->max_sockets = 10000;
+    if (c->max_per_address <= 0)
+        c->max_per_address = 256;
     if (!c->max_message)
         c->max_message = 64 * 1024;
     if (c->rate <= 0)
@@ -743,7 +769,7 @@ static void register_metrics(struct signal_server *s, struct metrics *m)
                                      "Messages received on signaling WebSockets.");
     s->mx.refused = metrics_counter(
         m, "kibitka_ws_refused_total",
-        "WebSocket handshakes refused: a path other than /rtc, the socket cap, plain HTTP.");
+        "WebSocket handshakes refused: a path other than /rtc, the socket caps, plain HTTP.");
     for (int i = 0; i < CW_N; i++)
         s->mx.closed[i] = metrics_labelled(
             m, METRIC_COUNTER, "kibitka_ws_closed_total",

@@ -659,6 +659,18 @@ static void test_ping_and_cap(struct signal_server *s2)
     wsc_close(&alive);
 }
 
+/* A server that takes one socket per address. */
+static void test_per_address(struct signal_server *s4)
+{
+    int port = signal_server_port(s4);
+    struct wsc a, b;
+    CHECK_EQ_INT(wsc_open(&a, port, "/rtc"), 0);
+    usleep(100000);
+    CHECK(wsc_open(&b, port, "/rtc") < 0);
+    wsc_close(&b);
+    wsc_close(&a);
+}
+
 static void test_paths(int port)
 {
     struct wsc c;
@@ -684,7 +696,10 @@ int main(void)
                                  .ping_interval_ms = 200,
                                  .ping_timeout_ms = 1000};
     CHECK_EQ_INT(signal_server_create(&cfg2, &s2, err, sizeof(err)), 0);
-    if (!s || !s2)
+    struct signal_server *s4 = NULL;
+    struct signal_config cfg4 = {.addr = "127.0.0.1:0", .max_per_address = 1};
+    CHECK_EQ_INT(signal_server_create(&cfg4, &s4, err, sizeof(err)), 0);
+    if (!s || !s2 || !s4)
         return test_report("test_signal");
     /* The same port again: a clear error, as main shows it. */
     char addr[64];
@@ -699,9 +714,11 @@ int main(void)
     loop_thread = lt;
     CHECK_EQ_INT(signal_server_start(s, loop, &fake, access_fn, NULL), 0);
     CHECK_EQ_INT(signal_server_start(s2, loop, &fake, access_fn, NULL), 0);
+    CHECK_EQ_INT(signal_server_start(s4, loop, &fake, access_fn, NULL), 0);
     int port = signal_server_port(s);
 
     test_paths(port);
+    test_per_address(s4);
     test_join_and_session(port);
     test_refused_joins(port);
     test_bad_messages(port);
@@ -728,6 +745,7 @@ int main(void)
     loop_thread = pthread_self();
     signal_server_shutdown(s);
     signal_server_shutdown(s2);
+    signal_server_shutdown(s4);
     for (int i = 0; i < nmembers; i++) /* as sfu_destroy does */
         if (members[i].live) {
             members[i].live = false;
@@ -741,6 +759,7 @@ int main(void)
     wsc_close(&left2);
     signal_server_destroy(&s);
     signal_server_destroy(&s2);
+    signal_server_destroy(&s4);
     metrics_destroy(&mx);
     return test_report("test_signal");
 }
