@@ -7,8 +7,8 @@
  *     signal_server_shutdown and sfu_destroy (its last answers loop_post; the loop still runs
  *     them in loop_destroy);
  *   - the SFU: sfu_create/sfu_destroy here already name the real functions; in this branch they
- *     come from server/sfu_stub.c, which goes (with its line in CMakeLists.txt) once the sfu/ sources
- *     of branch i14-fwd defines them. */
+ *     come from server/sfu_stub.c, which goes (with its line in CMakeLists.txt) once the sfu/
+ * sources of branch i14-fwd defines them. */
 #include "server/sfu_glue.h"
 
 #include <errno.h>
@@ -61,8 +61,8 @@ int sfu_glue_port(const struct sfu_glue *g)
     return g && g->ws ? signal_server_port(g->ws) : 0;
 }
 
-int sfu_glue_start(struct sfu_glue *g, struct loop *loop, struct rtc_transport *rtc,
-                   struct db *db, struct metrics *metrics, int slots)
+int sfu_glue_start(struct sfu_glue *g, struct loop *loop, struct rtc_transport *rtc, struct db *db,
+                   struct metrics *metrics, int slots)
 {
     (void)db;
     if (!rtc) {

@@ -17,8 +17,8 @@ int sfu_glue_bind(const char *ws_addr, struct metrics *metrics, struct sfu_glue 
 int sfu_glue_port(const struct sfu_glue *g);
 /* Creates the SFU on rtc and starts serving the signaling. rtc NULL (--rtc off): voice rooms
  * are off and --ws is closed again, with a log line. 0 or -1. */
-int sfu_glue_start(struct sfu_glue *g, struct loop *loop, struct rtc_transport *rtc,
-                   struct db *db, struct metrics *metrics, int slots);
+int sfu_glue_start(struct sfu_glue *g, struct loop *loop, struct rtc_transport *rtc, struct db *db,
+                   struct metrics *metrics, int slots);
 /* Closes every socket and ends the SFU: on the loop's thread once it stopped running, before
  * rtc_transport_destroy and loop_destroy. */
 void sfu_glue_stop(struct sfu_glue *g);

@@ -43,15 +43,15 @@ struct metrics;
 struct signal_server;
 
 struct signal_config {
-    const char *addr;       /* "ADDR:PORT" to listen on (port 0: any free one) */
-    int max_sockets;        /* sockets open at once; more are refused at the handshake. 0: 10000 */
-    int max_per_address;    /* ... of them from one IP address. 0: 256 */
-    size_t max_message;     /* bytes of one message; more closes the socket (1009). 0: 64 KiB */
-    double rate;            /* messages per second a socket may send on average; 0: 20 */
-    double burst;           /* ... and at once (the bucket's size); 0: 60 */
-    size_t max_queued;      /* bytes waiting to be sent to one socket; more closes it. 0: 256 KiB */
-    int ping_interval_ms;   /* a silent socket gets a WebSocket ping this often; 0: 5000 */
-    int ping_timeout_ms;    /* nothing heard for this long closes it (1001); 0: 12000 */
+    const char *addr;     /* "ADDR:PORT" to listen on (port 0: any free one) */
+    int max_sockets;      /* sockets open at once; more are refused at the handshake. 0: 10000 */
+    int max_per_address;  /* ... of them from one IP address. 0: 256 */
+    size_t max_message;   /* bytes of one message; more closes the socket (1009). 0: 64 KiB */
+    double rate;          /* messages per second a socket may send on average; 0: 20 */
+    double burst;         /* ... and at once (the bucket's size); 0: 60 */
+    size_t max_queued;    /* bytes waiting to be sent to one socket; more closes it. 0: 256 KiB */
+    int ping_interval_ms; /* a silent socket gets a WebSocket ping this often; 0: 5000 */
+    int ping_timeout_ms;  /* nothing heard for this long closes it (1001); 0: 12000 */
     struct metrics *metrics; /* kibitka_ws_*; NULL: none */
 };
 

@@ -19,8 +19,8 @@ struct field {
     const char *name;
     enum field_kind kind;
     bool required;
-    size_t max;  /* strings: bytes */
-    size_t off;  /* into struct signal_msg for F_STR with an array, else 0 (handled by hand) */
+    size_t max; /* strings: bytes */
+    size_t off; /* into struct signal_msg for F_STR with an array, else 0 (handled by hand) */
 };
 
 struct msg_schema {
@@ -65,7 +65,8 @@ static int check_fields(const struct msg_schema *sc, json_t *obj, char *why, siz
 {
     const char *key;
     json_t *v;
-    json_object_foreach(obj, key, v) {
+    json_object_foreach(obj, key, v)
+    {
         if (!strcmp(key, "type"))
             continue;
         const struct field *f = find_field(sc, key);
@@ -73,12 +74,14 @@ static int check_fields(const struct msg_schema *sc, json_t *obj, char *why, siz
             snprintf(why, whylen, "%s: unknown field '%.40s'", sc->type, key);
             return -EINVAL;
         }
-        bool ok = f->kind == F_STR ? json_is_string(v)
+        bool ok = f->kind == F_STR    ? json_is_string(v)
                   : f->kind == F_BOOL ? json_is_boolean(v)
                                       : json_is_integer(v);
         if (!ok) {
             snprintf(why, whylen, "%s: '%s' must be a %s", sc->type, key,
-                     f->kind == F_STR ? "string" : f->kind == F_BOOL ? "boolean" : "integer");
+                     f->kind == F_STR    ? "string"
+                     : f->kind == F_BOOL ? "boolean"
+                                         : "integer");
             return -EINVAL;
         }
         if (f->kind == F_STR && json_string_length(v) > f->max) {

@@ -10,7 +10,7 @@
 #include "core/buf.h"
 #include "sfu/sfu.h"
 
-#define SIGNAL_TOKEN_MAX 1024   /* a join token or an API token */
+#define SIGNAL_TOKEN_MAX 1024 /* a join token or an API token */
 #define SIGNAL_CANDIDATE_MAX 1024
 #define SIGNAL_MID_MAX 32
 
@@ -33,9 +33,9 @@ struct signal_msg {
     char resume[SFU_RESUME_MAX];
     bool has_resume;
     bool muted;
-    char *sdp;   /* offer */
+    char *sdp; /* offer */
     size_t sdp_len;
-    char *frag;  /* trickle: RFC 8840 sdpfrag text, made from candidate when that was sent */
+    char *frag; /* trickle: RFC 8840 sdpfrag text, made from candidate when that was sent */
     size_t frag_len;
 };
 

@@ -287,8 +287,10 @@ static struct sfu_member *join(struct wsc *c, int port, const char *display)
     if (wsc_open(c, port, "/rtc") < 0)
         return NULL;
     char msg[256];
-    snprintf(msg, sizeof(msg), "{\"type\":\"join\",\"room\":\"r1\",\"token\":\"good\","
-                               "\"display\":\"%s\"}", display);
+    snprintf(msg, sizeof(msg),
+             "{\"type\":\"join\",\"room\":\"r1\",\"token\":\"good\","
+             "\"display\":\"%s\"}",
+             display);
     int before = counter(&joins);
     wsc_text(c, msg);
     json_t *o = NULL;
@@ -418,8 +420,8 @@ static void test_bad_messages(int port)
         {"[1,2,3]", "bad_message"},
         {"{\"type\":42}", "bad_message"},
         {"{\"type\":\"dance\"}", "unknown_type"},
-        {"{\"type\":\"join\",\"room\":\"r1\"}", "bad_message"},                  /* no token */
-        {"{\"type\":\"join\",\"room\":7,\"token\":\"good\"}", "bad_message"},     /* a number */
+        {"{\"type\":\"join\",\"room\":\"r1\"}", "bad_message"},               /* no token */
+        {"{\"type\":\"join\",\"room\":7,\"token\":\"good\"}", "bad_message"}, /* a number */
         {"{\"type\":\"join\",\"room\":\"r1\",\"token\":\"good\",\"x\":1}", "bad_message"},
         {"{\"type\":\"mute\",\"muted\":\"yes\"}", "bad_message"},
         {"{\"type\":\"trickle\"}", "bad_message"},
@@ -691,10 +693,8 @@ int main(void)
     struct signal_server *s = NULL, *s2 = NULL;
     struct signal_config cfg = {.addr = "127.0.0.1:0", .max_queued = 64 * 1024, .metrics = mx};
     CHECK_EQ_INT(signal_server_create(&cfg, &s, err, sizeof(err)), 0);
-    struct signal_config cfg2 = {.addr = "127.0.0.1:0",
-                                 .max_sockets = 2,
-                                 .ping_interval_ms = 200,
-                                 .ping_timeout_ms = 1000};
+    struct signal_config cfg2 = {
+        .addr = "127.0.0.1:0", .max_sockets = 2, .ping_interval_ms = 200, .ping_timeout_ms = 1000};
     CHECK_EQ_INT(signal_server_create(&cfg2, &s2, err, sizeof(err)), 0);
     struct signal_server *s4 = NULL;
     struct signal_config cfg4 = {.addr = "127.0.0.1:0", .max_per_address = 1};
