@@ -440,9 +440,40 @@ static void test_bad_messages(int port)
     snprintf(big, sizeof(big), "{\"type\":\"join\",\"room\":\"%0100d\",\"token\":\"good\"}", 0);
     wsc_text(&c, big);
     expect_error(&c, "bad_message");
+    /* A binary frame: refused, the socket kept. */
+    wsc_frame(&c, 2, "{\"type\":\"ping\"}", 15);
+    expect_error(&c, "bad_message");
+    /* An empty text frame is not JSON. */
+    wsc_frame(&c, 1, "", 0);
+    expect_error(&c, "bad_json");
+    /* A message in two frames (text, then a continuation) is one message. */
+    wsc_frame_raw(&c, 0x01, "{\"type\":", 8);
+    wsc_frame_raw(&c, 0x80, "\"ping\"}", 7);
+    CHECK_STREQ(read_msg(&c, NULL, NULL, 0), "pong");
     wsc_text(&c, "{\"type\":\"ping\"}");
     CHECK_STREQ(read_msg(&c, NULL, NULL, 0), "pong");
     CHECK(!c.closed);
+    /* Text that is not UTF-8: closed by libwebsockets with 1007. */
+    wsc_text(&c, "{\"type\":\"join\",\"room\":\"\xff\xfe\",\"token\":\"good\"}");
+    read_msg(&c, NULL, NULL, 0);
+    CHECK(c.closed);
+    CHECK_EQ_INT(c.close_code, 1007);
+    wsc_close(&c);
+}
+
+/* 80 KB in 20 frames of 4 KB: the cap counts the whole message, not a frame. */
+static void test_fragmented_too_large(int port)
+{
+    struct wsc c;
+    CHECK_EQ_INT(wsc_open(&c, port, "/rtc"), 0);
+    static char part[4000];
+    memset(part, ' ', sizeof(part));
+    wsc_frame_raw(&c, 0x01, "{\"type\":\"ping\"", 15);
+    for (int i = 0; i < 20 && !c.closed; i++)
+        wsc_frame_raw(&c, i == 19 ? 0x80 : 0x00, part, sizeof(part));
+    read_msg(&c, NULL, NULL, 0);
+    CHECK(c.closed);
+    CHECK_EQ_INT(c.close_code, 1009);
     wsc_close(&c);
 }
 
@@ -723,6 +754,7 @@ int main(void)
     test_refused_joins(port);
     test_bad_messages(port);
     test_huge_message(port);
+    test_fragmented_too_large(port);
     test_flood(port);
     test_member_closed(port);
     test_drop_races(port);

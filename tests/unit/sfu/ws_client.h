@@ -76,12 +76,12 @@ static inline void wsc_close(struct wsc *c)
     c->fd = -1;
 }
 
-/* One masked frame. 0, or -1 when the socket is gone. */
-static inline int wsc_frame(struct wsc *c, int opcode, const void *data, size_t len)
+/* One masked frame whose first byte (FIN, opcode) is first. 0, or -1 when the socket is gone. */
+static inline int wsc_frame_raw(struct wsc *c, uint8_t first, const void *data, size_t len)
 {
     uint8_t hdr[14];
     size_t h = 0;
-    hdr[h++] = (uint8_t)(0x80 | opcode);
+    hdr[h++] = first;
     if (len < 126) {
         hdr[h++] = (uint8_t)(0x80 | len);
     } else if (len < 65536) {
@@ -112,6 +112,12 @@ static inline int wsc_frame(struct wsc *c, int opcode, const void *data, size_t 
     }
     free(out);
     return rc;
+}
+
+/* One whole (FIN) frame. */
+static inline int wsc_frame(struct wsc *c, int opcode, const void *data, size_t len)
+{
+    return wsc_frame_raw(c, (uint8_t)(0x80 | opcode), data, len);
 }
 
 static inline int wsc_text(struct wsc *c, const char *text)
