@@ -271,31 +271,34 @@ static void on_wake(struct signal_server *s)
 }
 
 /* May this handshake go on: the path, the socket cap. 0 or nonzero to refuse. */
+/* Answers a refused handshake with an HTTP status (a browser shows it) and refuses it. */
+static int refuse(struct signal_server *s, struct lws *wsi, unsigned status, const char *why)
+{
+    metrics_add(s->mx.refused, 1);
+    lws_return_http_status(wsi, status, why);
+    return 1;
+}
+
 static int on_filter(struct signal_server *s, struct lws *wsi)
 {
     char uri[128] = "";
     if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) < 0 ||
-        strcmp(uri, SIGNAL_PATH) != 0) {
-        metrics_add(s->mx.refused, 1);
-        return 1;
-    }
+        strcmp(uri, SIGNAL_PATH) != 0)
+        return refuse(s, wsi, HTTP_STATUS_NOT_FOUND, "WebSocket signaling is at " SIGNAL_PATH);
     char peer[64] = "";
     int same = 0;
     lws_get_peer_simple(wsi, peer, sizeof(peer));
     for (struct sconn *c = s->conns; c && peer[0]; c = c->next)
         same += strcmp(c->peer, peer) == 0;
-    if (same >= s->cfg.max_per_address) {
-        metrics_add(s->mx.refused, 1);
-        return 1;
-    }
+    if (same >= s->cfg.max_per_address)
+        return refuse(s, wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, "too many sockets from one address");
     if (s->nsock >= s->cfg.max_sockets) {
-        metrics_add(s->mx.refused, 1);
         int64_t now = clock_mono_us();
         if (now - s->cap_logged_us >= 10000000) { /* a line per 10 s, not per refusal */
             s->cap_logged_us = now;
             log_warn("ws", NULL, "%d sockets open (the cap): new ones are refused", s->nsock);
         }
-        return 1;
+        return refuse(s, wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, "too many sockets");
     }
     return 0;
 }
