@@ -1,14 +1,18 @@
 /* The voice rooms' wiring (sfu_glue.h): signaling -> access check -> SFU.
  *
  * Left for the merge of issue 14's three branches (this one has the signaling only):
- *   - the join check: `deny_access` below stands in for auth/room_access.c's sfu_access_fn
- *     (branch i14-rooms); create that module in sfu_glue_start (it reads db), pass its function
- *     and opaque to signal_server_start, and destroy it in sfu_glue_stop between
- *     signal_server_shutdown and sfu_destroy (its last answers loop_post; the loop still runs
- *     them in loop_destroy);
- *   - the SFU: sfu_create/sfu_destroy here already name the real functions; in this branch they
- *     come from server/sfu_stub.c, which goes (with its line in CMakeLists.txt) once the sfu/
- * sources of branch i14-fwd defines them. */
+ *   - the SFU (branch i14-fwd): sfu_create/sfu_destroy here already name the real functions; in
+ *     this branch they and the sfu_* calls of sfu/signal_conn.c come from server/sfu_stub.c.
+ *     Delete that file and its line in CMakeLists.txt (add_executable(kibitka ...)). main.c
+ *     passes 8 slots to sfu_glue_start: pass --voice-slots (that branch's flag) instead;
+ *   - the join check (branch i14-rooms): `deny_access` below stands in for auth/room_access.c's
+ *     sfu_access_fn. Create that module in sfu_glue_start (it reads db), pass its function and
+ *     opaque to signal_server_start, and destroy it in sfu_glue_stop between
+ *     signal_server_shutdown and sfu_destroy (its last answers loop_post; loop_destroy runs
+ *     them, and they then only free);
+ *   - the API's moderation and live state: sfu_glue_sfu gives the struct sfu to hand to the
+ *     API's config (sfu_kick, sfu_server_mute, sfu_close_room posted to the loop;
+ *     sfu_room_snapshot_json from any thread). */
 #include "server/sfu_glue.h"
 
 #include <errno.h>
@@ -54,6 +58,11 @@ int sfu_glue_bind(const char *ws_addr, struct metrics *metrics, struct sfu_glue 
     }
     *out = g;
     return 0;
+}
+
+struct sfu *sfu_glue_sfu(const struct sfu_glue *g)
+{
+    return g ? g->sfu : NULL;
 }
 
 int sfu_glue_port(const struct sfu_glue *g)

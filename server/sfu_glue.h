@@ -8,11 +8,15 @@ struct db;
 struct loop;
 struct metrics;
 struct rtc_transport;
+struct sfu;
 struct sfu_glue;
 
 /* Binds ws_addr ("ADDR:PORT"; "off": *out stays NULL and 0), at start before the data directory
  * is touched. 0, or -1 after logging why. */
 int sfu_glue_bind(const char *ws_addr, struct metrics *metrics, struct sfu_glue **out);
+/* The SFU, for the API's moderation and live state (sfu_kick, sfu_room_snapshot_json ...);
+ * NULL with --ws or --rtc off. */
+struct sfu *sfu_glue_sfu(const struct sfu_glue *g);
 /* The port --ws bound, 0 when off. */
 int sfu_glue_port(const struct sfu_glue *g);
 /* Creates the SFU on rtc and starts serving the signaling. rtc NULL (--rtc off): voice rooms

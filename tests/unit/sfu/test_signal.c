@@ -725,7 +725,7 @@ int main(void)
     struct signal_config cfg = {.addr = "127.0.0.1:0", .max_queued = 64 * 1024, .metrics = mx};
     CHECK_EQ_INT(signal_server_create(&cfg, &s, err, sizeof(err)), 0);
     struct signal_config cfg2 = {
-        .addr = "127.0.0.1:0", .max_sockets = 2, .ping_interval_ms = 200, .ping_timeout_ms = 1000};
+        .addr = "127.0.0.1:0", .max_sockets = 2, .ping_interval_ms = 250, .ping_timeout_ms = 3000};
     CHECK_EQ_INT(signal_server_create(&cfg2, &s2, err, sizeof(err)), 0);
     struct signal_server *s4 = NULL;
     struct signal_config cfg4 = {.addr = "127.0.0.1:0", .max_per_address = 1};
