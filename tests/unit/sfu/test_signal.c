@@ -344,6 +344,19 @@ static void test_join_and_session(int port)
     json_decref(o);
     wsc_text(&c, "{\"type\":\"offer\",\"sdp\":\"nonsense\"}");
     expect_error(&c, "bad_offer");
+    /* A 40 KB offer in one frame reaches the SFU whole (libwebsockets hands it over in pieces). */
+    size_t big = 40000;
+    char *offer = malloc(big + 64);
+    int n = snprintf(offer, 64, "{\"type\":\"offer\",\"sdp\":\"v=0");
+    memset(offer + n, 'a', big);
+    strcpy(offer + n + big, "\"}");
+    wsc_text(&c, offer);
+    free(offer);
+    CHECK_STREQ(read_msg(&c, &o, NULL, 0), "answer");
+    char want[64];
+    snprintf(want, sizeof(want), "s=answer to %zu bytes", big + 3);
+    CHECK(o && strstr(json_string_value(json_object_get(o, "sdp")) ?: "", want));
+    json_decref(o);
 
     wsc_text(&c, "{\"type\":\"trickle\",\"candidate\":\"candidate:1 1 UDP 2122 192.0.2.1 5000 "
                  "typ host\",\"sdpMid\":\"0\",\"sdpMLineIndex\":0}");
