@@ -39,6 +39,9 @@ static const struct flag flags[] = {
     F("rtc", FLAG_STR, rtc_addr, "0.0.0.0:7880", "ADDR:PORT",
       "WebRTC port for WHIP publishers: UDP, and ICE-TCP on the same port number; 'off' turns "
       "WebRTC off"),
+    F("ws", FLAG_STR, ws_addr, "0.0.0.0:8081", "ADDR:PORT",
+      "WebSocket signaling of the voice rooms at ws://ADDR:PORT/rtc (libwebsockets); 'off' "
+      "turns it off"),
     F("public-ip", FLAG_STR_LIST, public_ips, NULL, "IP",
       "address WebRTC peers are told to reach (a host candidate; repeatable, IPv4 or IPv6); "
       "default: the --rtc address, or every non-loopback address of this host when that is "
@@ -366,6 +369,8 @@ static int check_text(const struct config *cfg, FILE *err)
         return bad(cfg, err, "rtmp", cfg->rtmp_addr, "is not ADDR:PORT (e.g. 0.0.0.0:1935)");
     if (strcmp(cfg->rtc_addr, "off") != 0 && net_parse_addr(cfg->rtc_addr, &ss) < 0)
         return bad(cfg, err, "rtc", cfg->rtc_addr, "is not ADDR:PORT (e.g. 0.0.0.0:7880) or off");
+    if (strcmp(cfg->ws_addr, "off") != 0 && net_parse_addr(cfg->ws_addr, &ss) < 0)
+        return bad(cfg, err, "ws", cfg->ws_addr, "is not ADDR:PORT (e.g. 0.0.0.0:8081) or off");
     for (int i = 0; i < cfg->public_ips.n; i++) {
         struct in6_addr a6;
         const char *ip = cfg->public_ips.v[i];

@@ -21,6 +21,7 @@ struct config {
     char *http_addr;     /* --http ADDR:PORT */
     char *rtmp_addr;     /* --rtmp ADDR:PORT */
     char *rtc_addr;      /* --rtc ADDR:PORT, or "off" */
+    char *ws_addr;       /* --ws ADDR:PORT (voice signaling, path /rtc), or "off" */
     struct config_list public_ips; /* --public-ip IP, repeatable */
     struct config_list ice_servers; /* --ice-server 'URL [USER PASSWORD]', repeatable */
     char *data_dir;      /* --data DIR: the database file and, later, the recording spool */

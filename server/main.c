@@ -45,6 +45,7 @@
 #include "recorder/recorder.h"
 #include "recorder/upload.h"
 #include "server/cli.h"
+#include "server/sfu_glue.h"
 #include "server/whip_glue.h"
 #include "rtc/net.h"
 #include "rtc/transport.h"
@@ -75,6 +76,7 @@ struct app {
     int http_fd, rtmp_fd; /* bound listeners, -1 once handed to their server */
     int rtc_udp_fd, rtc_tcp_fd; /* the WebRTC port (--rtc), -1 once handed to the transport */
     struct rtc_transport *rtc;
+    struct sfu_glue *voice; /* --ws signaling and the voice SFU; NULL with --ws off */
     struct data_lock *data_lock;
     int sigfd;
     int stop_signal;
@@ -222,9 +224,9 @@ out:
     return rc;
 }
 
-/* Binds --http and --rtmp before anything touches the data directory, so that a port in use
- * (the commonest failure at start) leaves the directory, the database and the spool as they
- * were. Both messages have the same words. */
+/* Binds --http, --rtmp, --rtc and --ws before anything touches the data directory, so that a
+ * port in use (the commonest failure at start) leaves the directory, the database and the spool
+ * as they were. The messages have the same words. */
 static int bind_listeners(struct app *app)
 {
     struct {
@@ -253,7 +255,7 @@ static int bind_listeners(struct app *app)
             return -1;
         }
     }
-    return 0;
+    return sfu_glue_bind(app->cfg.ws_addr, app->metrics, &app->voice);
 }
 
 /* The data directory's lock (core/data_lock.h), held until the process ends: a second server on
@@ -415,9 +417,9 @@ static int start(struct app *app)
 {
     struct config *c = &app->cfg;
     app->fd_limit = raise_fd_limit();
+    app->metrics = metrics_create(); /* before the binds: --ws registers its figures */
     if (bind_listeners(app) < 0 || lock_data_dir(app) < 0)
         return -1;
-    app->metrics = metrics_create();
     register_idle_metrics(app);
     app->loop = loop_create();
     if (app->loop)
@@ -493,6 +495,8 @@ static int start(struct app *app)
         if (!app->rtc)
             return -1;
     }
+    if (app->voice && sfu_glue_start(app->voice, app->loop, app->rtc, app->db, app->metrics, 8) < 0)
+        return -1;
     /* --ice-server: the Link header values of RFC 9725 4.6, made once. */
     char **links = xcalloc((size_t)c->ice_servers.n + 1, sizeof(char *));
     for (int i = 0; i < c->ice_servers.n; i++) {
@@ -572,6 +576,7 @@ static void stop(struct app *app)
             nanosleep(&ts, NULL); /* HTTP threads keep serving the ended playlists */
         }
     }
+    sfu_glue_stop(app->voice); /* closes every signaling socket, ends every voice member */
     if (app->whip) /* ends WHIP publishes; answers what is queued, so no request stays suspended */
         whip_shutdown(app->whip);
     if (app->http)
@@ -592,6 +597,7 @@ static void stop(struct app *app)
     rtc_transport_destroy(&app->rtc); /* after whip_shutdown: no session is left */
     loop_destroy(&app->loop); /* runs what the key worker posted last, freeing it */
     whip_destroy(&app->whip); /* after the loop: a late wake-up of its queue still finds it */
+    sfu_glue_destroy(&app->voice); /* after the loop too: it ran the signaling's last jobs */
     db_close(&app->db);       /* an abandoned upload worker never touches the db again */
     if (!abandoned)
         metrics_destroy(&app->metrics); /* else the abandoned upload still counts */
@@ -656,10 +662,13 @@ static int serve(int argc, char **argv)
     int rc = 1;
     if (start(&app) == 0) {
         http_server_set_ready(app.http, true);
-        char rtc[96] = "";
+        char rtc[200] = "";
         if (app.rtc)
             snprintf(rtc, sizeof(rtc), ", webrtc %s (port %d)", app.cfg.rtc_addr,
                      rtc_transport_port(app.rtc));
+        if (sfu_glue_port(app.voice))
+            snprintf(rtc + strlen(rtc), sizeof(rtc) - strlen(rtc), ", ws %s (port %d)",
+                     app.cfg.ws_addr, sfu_glue_port(app.voice));
         log_info("main", NULL, "kibitka %s ready: rtmp %s (port %d), http %s (port %d)%s%s",
                  KIBITKA_VERSION, app.cfg.rtmp_addr, rtmp_server_port(app.rtmp), app.cfg.http_addr,
                  http_server_port(app.http), rtc,

@@ -13,6 +13,9 @@ export const workDir = process.env.KIBITKA_E2E_DIR || '/tmp/kibitka-e2e';
 // Made here, once, before any test file uses it: test files call mkdtemp under it at their top
 // level, and on a fresh machine the first of them (api.test.mjs) ran before anything had made it.
 mkdirSync(workDir, { recursive: true });
+// Voice signaling (--ws) listens on 0.0.0.0:8081 by default: servers a test spawns by hand
+// (data_lock, lost_db, command_line) get a port of their own instead, so two never collide.
+process.env.KIBITKA_WS ??= '127.0.0.1:0';
 
 export function freePort() {
   return new Promise((resolve, reject) => {
@@ -36,10 +39,12 @@ export async function startServer(extra = [], env = {}, { launcher = [] } = {}) 
   const http = await freePort();
   const rtmp = await freePort();
   const rtc = await freePort();
+  const ws = await freePort();
   // Each server gets its own data directory (its SQLite database) unless the test names one.
   const dataDir = mkdtempSync(path.join(workDir, 'data-'));
   const args = ['serve', '--http', `127.0.0.1:${http}`, '--rtmp', `127.0.0.1:${rtmp}`,
     ...(extra.includes('--rtc') ? [] : ['--rtc', `127.0.0.1:${rtc}`]),
+    ...(extra.includes('--ws') ? [] : ['--ws', `127.0.0.1:${ws}`]),
     ...(extra.includes('--data') ? [] : ['--data', dataDir]),
     ...(extra.includes('--ladder') ? [] : ['--ladder', 'none']), ...extra];
   const proc = spawn(launcher[0] || binary, [...launcher.slice(1), ...(launcher.length ? [binary] : []), ...args], {
@@ -51,7 +56,7 @@ export async function startServer(extra = [], env = {}, { launcher = [] } = {}) 
   proc.stderr.on('data', (d) => { log += d; });
   const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
   const srv = {
-    proc, http, rtmp, rtc, exited, dataDir,
+    proc, http, rtmp, rtc, ws, exited, dataDir,
     base: `http://127.0.0.1:${http}`,
     rtmpUrl: (key) => `rtmp://127.0.0.1:${rtmp}/live/${key}`,
     log: () => log,
