@@ -541,6 +541,8 @@ static int start(struct app *app)
         .request_timeout_s = c->http_request_timeout,
         .whip = whip_glue_http,
         .whip_opaque = app->whip,
+        .room_ops = sfu_glue_room_ops(app->voice), /* NULL without voice rooms */
+        .room_ops_opaque = app->voice,
     };
     app->http = http_server_create(&htc);
     app->http_fd = -1; /* the server's now, even when it failed */

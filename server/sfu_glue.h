@@ -1,9 +1,9 @@
 /* The voice rooms wired together: the signaling server (sfu/signal.h, --ws), the forwarding core
- * (sfu/sfu.h) and the join check (an sfu_access_fn). See sfu_glue.c for what is still a stand-in
- * until the forwarding core and the rooms API are merged. */
+ * (sfu/sfu.h), the join check (auth/room_access.h) and the API's rooms routes (api_room_ops). */
 #ifndef KIBITKA_SERVER_SFU_GLUE_H
 #define KIBITKA_SERVER_SFU_GLUE_H
 
+struct api_room_ops;
 struct db;
 struct loop;
 struct metrics;
@@ -17,6 +17,9 @@ int sfu_glue_bind(const char *ws_addr, struct metrics *metrics, struct sfu_glue 
 /* The SFU, for the API's moderation and live state (sfu_kick, sfu_room_snapshot_json ...);
  * NULL with --ws or --rtc off. */
 struct sfu *sfu_glue_sfu(const struct sfu_glue *g);
+/* The API's live rooms (snapshot, kick, mute, close) over this SFU, opaque g; NULL when there is
+ * no SFU. Safe until sfu_glue_destroy: after sfu_glue_stop they see no SFU. */
+const struct api_room_ops *sfu_glue_room_ops(struct sfu_glue *g);
 /* The port --ws bound, 0 when off. */
 int sfu_glue_port(const struct sfu_glue *g);
 /* Creates the SFU on rtc and starts serving the signaling. rtc NULL (--rtc off): voice rooms

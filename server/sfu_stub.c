@@ -57,3 +57,20 @@ void sfu_detach(struct sfu_member **pm)
 {
     *pm = NULL;
 }
+
+int sfu_kick(struct sfu *sfu, const char *room, const char *member_id)
+{
+    return -ENOENT;
+}
+
+int sfu_server_mute(struct sfu *sfu, const char *room, const char *member_id, bool muted)
+{
+    return -ENOENT;
+}
+
+void sfu_close_room(struct sfu *sfu, const char *room) {}
+
+char *sfu_room_snapshot_json(struct sfu *sfu, const char *room)
+{
+    return NULL;
+}

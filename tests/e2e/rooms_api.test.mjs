@@ -2,9 +2,9 @@
 // the /api/rooms routes as an admin, a room's owner, another user and without a token; join
 // tokens, who may mint which, and what they hold, checked against the key in the database's
 // settings row (HMAC-SHA256 recomputed here); the key survives a restart, and on PostgreSQL a
-// second node sharing the database signs with the same key and sees the same rooms. This server
-// runs no SFU: rooms have no participants, kick/mute answer 503 (test_rooms_api.c drives them
-// with an SFU double; the signaling tests join for real).
+// second node sharing the database signs with the same key and sees the same rooms. Nobody joins
+// here: rooms have no participants and kick/mute find none (404); test_rooms_api.c drives them
+// with an SFU double, voice_sfu.test.mjs with real members.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -152,12 +152,13 @@ for (const backend of backends) {
       await expect(400, 'POST', '/api/rooms/backstage/token', { token: alice, body: { role: 'admin' } });
       await expect(404, 'POST', '/api/rooms/nowhere/token', { token: admin });
 
-      // Moderation: owners and admins only; without an SFU on this server, 503.
+      // Moderation: owners and admins only; p1 is in no room (voice_sfu.test.mjs kicks and mutes
+      // real members).
       await expect(403, 'POST', '/api/rooms/lobby/participants/p1/kick', { token: bob });
       await expect(403, 'POST', '/api/rooms/lobby/participants/p1/mute', { token: bob, body: { muted: true } });
       await expect(404, 'POST', '/api/rooms/backstage/participants/p1/kick', { token: bob });
-      await expect(503, 'POST', '/api/rooms/lobby/participants/p1/kick', { token: alice });
-      await expect(503, 'POST', '/api/rooms/lobby/participants/p1/mute', { token: admin, body: { muted: true } });
+      await expect(404, 'POST', '/api/rooms/lobby/participants/p1/kick', { token: alice });
+      await expect(404, 'POST', '/api/rooms/lobby/participants/p1/mute', { token: admin, body: { muted: true } });
       await expect(400, 'POST', '/api/rooms/lobby/participants/p1/mute', { token: alice, body: {} });
       await expect(401, 'POST', '/api/rooms/lobby/participants/p1/kick');
 

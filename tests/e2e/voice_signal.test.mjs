@@ -1,8 +1,8 @@
 // Voice signaling on the real server (issue 14, sfu/signal.c): --ws is validated (exit 2, the
 // setting named as given), bound before the data directory is touched (a port in use: exit 1,
-// nothing created), served at /rtc only, and answers the messages that need no SFU. Until the
-// forwarding core and the rooms API are merged a join is refused as "unavailable"; the unit test
-// tests/unit/sfu/test_signal.c covers the rest against a double of the SFU.
+// nothing created), served at /rtc only, and answers the messages that need no SFU; a join with a
+// bad token is refused as "unauthorized". tests/unit/sfu/test_signal.c covers the rest against a
+// double of the SFU, voice_sfu.test.mjs real members.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -70,8 +70,8 @@ test('the signaling socket: /rtc only, validation, ping, a join refused with a r
     c.send({ type: 'join', room: 'lobby', token: 'x', display: 'Ann' });
     const refused = await c.next();
     assert.equal(refused.type, 'error');
-    assert.equal(refused.code, 'unavailable');
-    assert.match(refused.message, /voice rooms are not available/);
+    assert.equal(refused.code, 'unauthorized', JSON.stringify(refused));
+    assert.ok(refused.message.length > 0 && !refused.message.includes('"x"'), 'a reason, without the token');
     // A 100 KB message closes the socket with 1009; the server serves the next one.
     c.send({ type: 'offer', sdp: 'x'.repeat(100000) });
     assert.equal((await c.whenClosed()).code, 1009);
