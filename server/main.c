@@ -537,6 +537,7 @@ static int start(struct app *app)
         .request_timeout_s = c->http_request_timeout,
         .whip = whip_glue_http,
         .whip_opaque = app->whip,
+        .web_dir = c->web_dir[0] ? c->web_dir : NULL,
     };
     app->http = http_server_create(&htc);
     app->http_fd = -1; /* the server's now, even when it failed */
