@@ -89,6 +89,9 @@ bool web_route(const char *url, char *out, size_t outlen)
     for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]); i++)
         if (pages[i].segment ? one_segment(url, pages[i].path) : !strcmp(url, pages[i].path))
             return snprintf(out, outlen, "%s", pages[i].file) < (int)outlen;
+    size_t n = strlen(url);
+    if (n > 3 && !strcmp(url + n - 3, ".gz"))
+        return false; /* a precompressed copy is sent in its file's place, never by name */
     if (!strncmp(url, "/assets/", 8) && name_ok(url + 8))
         return snprintf(out, outlen, "assets/%s", url + 8) < (int)outlen;
     return false;
@@ -183,6 +186,46 @@ static struct MHD_Response *from_dir(struct web *w, const char *file)
     return resp;
 }
 
+/* Whether Accept-Encoding lists gzip without q=0 (RFC 9110 12.5.3). */
+static bool accepts_gzip(struct MHD_Connection *conn)
+{
+    const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept-Encoding");
+    while (v && *v) {
+        v += strspn(v, " \t,");
+        size_t len = strcspn(v, ",");
+        size_t name = strcspn(v, " \t;,");
+        if (name == 4 && !strncasecmp(v, "gzip", 4)) {
+            const char *q = memchr(v, ';', len) ? strstr(v, "q=") : NULL;
+            return !q || q > v + len || strtod(q + 2, NULL) > 0;
+        }
+        v += len;
+    }
+    return false;
+}
+
+/* An asset's gzip copy (NAME.gz, made by web/vite.config.ts) in its place when the client
+ * takes gzip; *vary tells that the answer depends on Accept-Encoding (a copy exists). */
+static struct MHD_Response *asset_gzip(struct web *w, struct MHD_Connection *conn, const char *file,
+                                       bool *vary)
+{
+    char gz[170];
+    snprintf(gz, sizeof(gz), "%s.gz", file);
+    struct MHD_Response *resp = NULL;
+    if (w->dirfd >= 0) {
+        *vary = faccessat(w->dirfd, gz, R_OK, 0) == 0;
+        if (*vary && accepts_gzip(conn))
+            resp = from_dir(w, gz);
+    } else {
+        const struct web_file *f = embedded(gz);
+        *vary = f != NULL;
+        if (f && accepts_gzip(conn))
+            resp = MHD_create_response_from_buffer(f->len, (void *)f->data, MHD_RESPMEM_PERSISTENT);
+    }
+    if (resp)
+        MHD_add_response_header(resp, "Content-Encoding", "gzip");
+    return resp;
+}
+
 enum MHD_Result web_serve(struct web *w, struct MHD_Connection *conn, const char *url,
                           const char *method)
 {
@@ -191,19 +234,21 @@ enum MHD_Result web_serve(struct web *w, struct MHD_Connection *conn, const char
         return send_error(conn, MHD_HTTP_NOT_FOUND, "not found\n");
     if (strcmp(method, "GET") && strcmp(method, "HEAD"))
         return send_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
-    struct MHD_Response *resp = NULL;
-    if (w->dirfd >= 0) {
+    if (w->dirfd < 0 && web_embedded_count == 0)
+        return send_error(conn, MHD_HTTP_NOT_FOUND,
+                          "the pages are not in this build of kibitka: build them "
+                          "(scripts/build), or serve them with --web-dir DIR\n");
+    bool vary = false;
+    struct MHD_Response *resp =
+        !strncmp(file, "assets/", 7) ? asset_gzip(w, conn, file, &vary) : NULL;
+    const struct web_file *f;
+    if (!resp && w->dirfd >= 0)
         resp = from_dir(w, file);
-    } else {
-        const struct web_file *f = embedded(file);
-        if (f)
-            resp = MHD_create_response_from_buffer(f->len, (void *)f->data, MHD_RESPMEM_PERSISTENT);
-        else if (web_embedded_count == 0)
-            return send_error(conn, MHD_HTTP_NOT_FOUND,
-                              "the pages are not in this build of kibitka: build them "
-                              "(scripts/build), or serve them with --web-dir DIR\n");
-    }
+    else if (!resp && (f = embedded(file)))
+        resp = MHD_create_response_from_buffer(f->len, (void *)f->data, MHD_RESPMEM_PERSISTENT);
     if (!resp)
         return send_error(conn, MHD_HTTP_NOT_FOUND, "not found\n");
+    if (vary)
+        MHD_add_response_header(resp, "Vary", "Accept-Encoding");
     return answer(conn, MHD_HTTP_OK, resp, file);
 }

@@ -136,6 +136,23 @@ test('headers: CSP and nosniff on the HTML, immutable hashed assets, 404 and 405
     assert.equal(r.headers.get('content-type'), type, a);
     await r.arrayBuffer();
   }
+  // hls.js and the other large assets go gzipped to clients that take it, the same bytes.
+  const big = [...assets].find((a) => /\/watch-[\w-]+\.js$/.test(a));
+  const plain = await fetch(srv.base + big, { headers: { 'accept-encoding': 'identity' } });
+  const zipped = await fetch(srv.base + big, { headers: { 'accept-encoding': 'br, gzip;q=0.8' } });
+  const refused = await fetch(srv.base + big, { headers: { 'accept-encoding': 'gzip;q=0' } });
+  assert.equal(plain.headers.get('content-encoding'), null);
+  assert.equal(zipped.headers.get('content-encoding'), 'gzip');
+  assert.equal(refused.headers.get('content-encoding'), null);
+  for (const r of [plain, zipped, refused]) assert.equal(r.headers.get('vary'), 'Accept-Encoding');
+  assert.equal(zipped.headers.get('cache-control'), 'public, max-age=31536000, immutable');
+  assert.equal(zipped.headers.get('content-type'), 'text/javascript; charset=utf-8');
+  const plainBody = Buffer.from(await plain.arrayBuffer());
+  assert.ok(Number(zipped.headers.get('content-length')) < plainBody.length / 2,
+    `${zipped.headers.get('content-length')} of ${plainBody.length} bytes`);
+  assert.ok(Buffer.from(await zipped.arrayBuffer()).equals(plainBody), 'the gzip copy is the same file');
+  await refused.arrayBuffer();
+  assert.equal((await fetch(`${srv.base}${big}.gz`)).status, 404, 'a .gz copy is not served by its name');
   // HEAD: the headers without a body; other methods 405.
   const head = await fetch(srv.base + '/', { method: 'HEAD' });
   assert.equal(head.status, 200);

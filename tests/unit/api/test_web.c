@@ -1,7 +1,7 @@
 /* The pages' routes (api/web.c): which file each path maps to, what is refused (dot files,
- * path traversal, nested paths, empty names), the content types, and the embedded table's
- * invariants (every file named as web_route would name it, the HTML entries present when the
- * build embedded any). */
+ * path traversal, nested paths, empty names, the gzip copies), the content types, and the embedded
+ * table's invariants (every file named as web_route would name it, the HTML entries present when
+ * the build embedded any). */
 #include <string.h>
 
 #include "api/web.h"
@@ -42,6 +42,7 @@ static void test_routes(void)
         "//",
         "/api",
         "/hls/x/index.m3u8",
+        "/assets/watch-1.js.gz",
     };
     for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
         if (route(refused[i]))
@@ -76,6 +77,8 @@ static void test_embedded(void)
         CHECK(f->data != NULL);
         if (!strcmp(f->path, "index.html"))
             index = true;
+        else if (strstr(f->path, ".gz") == f->path + strlen(f->path) - 3)
+            CHECK(route(url) == NULL); /* sent in its file's place only */
         else if (!strncmp(f->path, "assets/", 7))
             CHECK_STREQ(route(url), f->path);
     }
