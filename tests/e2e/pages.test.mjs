@@ -1,10 +1,11 @@
 // The pages (web/, issue 15) served by kibitka itself, in headless Chromium: the headers (CSP,
 // nosniff, immutable assets, 404/405, no shadowing of /api, /hls, /whip, /health, /metrics),
 // `/` listing a live ffmpeg publish and logging in, `/watch/<stream>` playing LL-HLS with hls.js
-// (time advances, the quality menu lists the ladder's rungs and switches, latency shown, the end
-// of the stream said), a hostile name rendered as text, keyboard reach, no horizontal scrolling
-// at 360 px, axe-core (no serious or critical finding) on every page at 360 and 1440 px, with a
-// screenshot of each saved under the build directory (build-test/screenshots/). --web-dir too.
+// (time advances, the quality menu lists the ladder's rungs and switches, latency shown, "go to
+// live" after a pause, the end of the stream said), a hostile name rendered as text, keyboard
+// reach, no horizontal scrolling at 360 px, axe-core (no serious or critical finding) on every
+// page at 360 and 1440 px, with a screenshot of each saved under the build directory
+// (build-test/screenshots/). --web-dir too.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -279,7 +280,18 @@ test('/watch/cam plays with hls.js, lists and switches the rungs, shows the late
   console.log(`# latency shown on /watch/cam: ${latency} s`);
   assert.ok(latency > 0 && latency < 10, `latency ${latency}`);
   assert.match(await tab.getByTestId('viewers').innerText(), /Viewers \d+/);
-  assert.ok(await tab.getByRole('button', { name: 'Go to live' }).count() === 1);
+  // Paused for a while, the player falls behind: "Go to live" is offered and, pressed from the
+  // keyboard, brings it back to the live edge and playing.
+  const shown = async () => Number(((await tab.getByTestId('latency').innerText()).match(/[\d.]+/) || [NaN])[0]);
+  const goLive = tab.getByRole('button', { name: 'Go to live' });
+  await video.evaluate((v) => v.pause());
+  await waitFor(() => goLive.isEnabled(), { timeout: 30000, what: '"Go to live" offered' });
+  const behind = await shown();
+  await goLive.focus();
+  await tab.keyboard.press('Enter');
+  await waitFor(async () => !(await video.evaluate((v) => v.paused)) && (await shown()) < behind - 1.5,
+    { timeout: 20000, what: `back to the live edge from ${behind} s behind` });
+  console.log(`# "Go to live": ${behind} s behind -> ${await shown()} s`);
   const stops = await tabStops(tab, 20); // the video's own controls take several stops
   assert.ok(stops.includes('quality'), `Tab reaches the quality menu: ${stops.join(' | ')}`);
   // Layouts while it plays.

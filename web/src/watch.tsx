@@ -12,7 +12,7 @@ import { Layout, mount } from './ui';
 
 const POLL_MS = 5000;
 /* Behind the live edge by more than this past the player's own target: offer "go to live". */
-const BEHIND_S = 1.5;
+const BEHIND_S = 2.5;
 
 type Phase = 'loading' | 'offline' | 'live' | 'ended' | 'unsupported' | 'error';
 
