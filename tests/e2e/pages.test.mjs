@@ -250,7 +250,7 @@ test('a hostile stream name in the URL is shown as text, never run', async () =>
   await tab.getByTestId('status').filter({ hasText: 'not live' }).waitFor({ timeout: 15000 });
   assert.equal(await tab.getByTestId('stream-name').innerText(), XSS);
   assert.equal(await tab.locator('main img').count(), 0);
-  assert.equal(await tab.title(), 'Watch · kibitka');
+  assert.equal(await tab.title(), `${XSS} · kibitka`);
   await new Promise((r) => setTimeout(r, 500)); // an onerror would have fired by now
   assert.deepEqual(problems, []);
   await ctx.close();

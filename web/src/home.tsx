@@ -51,7 +51,7 @@ function LiveList() {
         </p>
       )}
       {live !== null && live.length > 0 && (
-        <ul class="cards" aria-live="polite">
+        <ul class="cards">
           {live.map((s) => (
             <li key={s.name} class="card" data-stream={s.name}>
               <a class="card-title" href={`/watch/${encodeURIComponent(s.name)}`}>

@@ -186,7 +186,7 @@ function Watch({ name }: { name: string }) {
       <p class="status" role="status" data-testid="status" data-phase={phase}>
         {phase === 'loading' && 'Looking for this stream…'}
         {phase === 'offline' && 'This stream is not live right now. This page starts playing when it goes live.'}
-        {phase === 'live' && (info ? `Live for ${since(info.started_at)}` : 'Live')}
+        {phase === 'live' && 'Live'}
         {phase === 'ended' && 'This stream has ended.'}
         {phase === 'unsupported' && 'This browser cannot play HLS video.'}
         {phase === 'error' && `Playback failed (${problem ?? 'error'}); retrying while the stream is live.`}
@@ -233,7 +233,11 @@ function Watch({ name }: { name: string }) {
           Go to live
         </button>
       </div>
-      {info?.owner && <p class="muted">Published by {info.owner}</p>}
+      {info && phase === 'live' && (
+        <p class="muted" data-testid="about">
+          Live for {since(info.started_at)} · published by {info.owner ?? 'an open publish'}
+        </p>
+      )}
     </article>
   );
 }
@@ -250,4 +254,5 @@ function NoStream() {
 }
 
 const name = pathName('/watch/');
+if (name) document.title = `${name} · kibitka`; /* text, like every use of the name */
 mount(<Layout page="watch">{name ? <Watch name={name} /> : <NoStream />}</Layout>);
