@@ -14,6 +14,7 @@
 #include "api/api.h"
 #include "api/http_limits.h"
 #include "api/metrics_text.h"
+#include "api/web.h"
 #include "auth/password.h"
 #include "core/alloc.h"
 #include "core/clock.h"
@@ -30,6 +31,7 @@ struct http_server {
     int port;
     atomic_bool ready;
     struct api *api;
+    struct web *web; /* the pages (api/web.h) */
     /* Guards `stopped` and every request's `alive`: a packager wake-up must not resume a
      * connection MHD has already closed. */
     pthread_mutex_t lock;
@@ -693,6 +695,12 @@ static enum MHD_Result route_metrics(struct http_server *srv, struct MHD_Connect
     return serve_metrics(srv, conn);
 }
 
+static enum MHD_Result route_web(struct http_server *srv, struct MHD_Connection *conn,
+                                 struct request *r, const char *url, const char *method)
+{
+    return web_serve(srv->web, conn, url, method);
+}
+
 static const struct http_route routes[] = {
     /* The recordings' playlists and chunks are fetched by players on other origins (signed
      * URLs, with a Range header): the same preflight answer as /hls. */
@@ -709,6 +717,8 @@ static const struct http_route routes[] = {
     {{"GET", "/metrics"}, .serve = route_metrics},
     {{"*", "/health"}, .serve = route_bad_method},
     {{"*", "/metrics"}, .serve = route_bad_method},
+    /* Last, so it never shadows the routes above: the pages and their assets, else 404. */
+    {{"*", "/*"}, .serve = route_web},
 };
 
 static const struct http_route *route_find(const char *url, const char *method)
@@ -827,6 +837,10 @@ struct http_server *http_server_create(const struct http_server_config *cfg)
      * (SOMAXCONN long) until one closes, which a request deadline makes soon. */
     unsigned max_conns = cfg->max_connections > 0 ? (unsigned)cfg->max_connections : 4000;
     metrics_set(srv->mx.connections_max, (int64_t)max_conns);
+    if (!(srv->web = web_create(cfg->web_dir))) {
+        http_server_destroy(&srv); /* --web-dir cannot be opened (logged) */
+        return NULL;
+    }
     srv->daemon = MHD_start_daemon(
         flags, 0, admit, srv, handle, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_LISTEN_SOCKET, cfg->listen_fd, MHD_OPTION_THREAD_POOL_SIZE,
@@ -874,6 +888,7 @@ void http_server_destroy(struct http_server **psrv)
     else
         close(srv->cfg.listen_fd);
     http_limits_destroy(&srv->limits);
+    web_destroy(&srv->web);
     pthread_cond_destroy(&srv->sweep_cond);
     pthread_mutex_destroy(&srv->sweep_lock);
     server_unref(srv);

@@ -1,5 +1,5 @@
 /* The HTTP server (libmicrohttpd, its own internal epoll thread pool): /hls/..., /api/...
- * (api.h), /health and /metrics. Later issues add the pages here.
+ * (api.h), /whip, /health, /metrics, and the pages (web.h) on every other path.
  *
  * Blocking playlist reloads suspend the MHD connection and register a wake-up with the packager;
  * no HTTP thread ever sleeps. The wake-up may arrive on any thread and after the connection has
@@ -54,6 +54,9 @@ struct http_server_config {
      * by cors_origin. */
     api_external_fn whip;
     void *whip_opaque;
+    /* The pages (api/web.h): served from this directory (--web-dir), or the embedded ones when
+     * NULL. */
+    const char *web_dir;
     /* Connection limits (api/http_limits.h): connections open at once (more wait in the listen
      * queue; main sizes it from the descriptor limit), from one address (more are closed at
      * accept; 0: no limit), and how long a connection may take to send a whole request. */

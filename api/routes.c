@@ -140,6 +140,8 @@ static const struct api_prop live_props[] = {
     {P("hls_url", "string"), URL},
     {P("protocol", "string"), .flags = API_OPTIONAL, .enums = "rtmp,whip",
      .description = "how it is published"},
+    {P("viewers", "integer"),
+     .description = "distinct addresses that fetched its playlists in the last 30 s"},
 };
 static const struct api_prop lives_props[] = {{P("live", "LiveStream"), .flags = API_ARRAY}};
 static const struct api_prop recording_props[] = {

@@ -307,6 +307,8 @@ void api_live_list(struct api_call *c)
                               "hls_url", hls_url(l.items[i].name));
         if (l.items[i].protocol[0])
             json_object_set_new(o, "protocol", json_string(l.items[i].protocol));
+        int viewers = c->api->hls ? hls_viewers(c->api->hls, l.items[i].name) : 0;
+        json_object_set_new(o, "viewers", json_integer(viewers > 0 ? viewers : 0));
         json_array_append_new(arr, o);
         db_stream_clear(&st);
     }

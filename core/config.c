@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/alloc.h"
 #include "core/log.h"
@@ -66,6 +67,9 @@ static const struct flag flags[] = {
       "[a-z0-9_-]{1,64}); without it a publish needs a stream key from the API or "
       "`kibitka stream add`"),
     F("part", FLAG_DOUBLE, part_seconds, "0.5", "SECONDS", "LL-HLS part target duration, 0.1 to 2"),
+    F("web-dir", FLAG_STR, web_dir, "", "DIR",
+      "serve the pages (/, /watch/<stream>, ...) from this directory, a build of web/ (its "
+      "dist/), instead of the ones built into this binary; read at each request"),
     F("cors-origin", FLAG_STR, cors_origin, "*", "ORIGIN",
       "Access-Control-Allow-Origin sent with /hls responses"),
     F("ladder", FLAG_STR, ladder, "source,720p:2500k,480p:1000k,360p:600k", "SPEC",
@@ -391,6 +395,9 @@ static int check_text(const struct config *cfg, FILE *err)
         return bad(cfg, err, "db", db, "is not sqlite:PATH or postgres://...");
     if (!cfg->data_dir[0])
         return bad(cfg, err, "data", "", "does not name a directory");
+    struct stat wd;
+    if (cfg->web_dir[0] && (stat(cfg->web_dir, &wd) < 0 || !S_ISDIR(wd.st_mode)))
+        return bad(cfg, err, "web-dir", cfg->web_dir, "is not a directory");
     if (!preset_valid(cfg->x264_preset))
         return bad(cfg, err, "x264-preset", cfg->x264_preset,
                    "is not one of ultrafast, superfast, veryfast, faster, fast, medium, slow, "

@@ -29,6 +29,7 @@ struct config {
     bool force_new_db;   /* --force-new-db: start on an empty database beside recordings */
     double part_seconds; /* --part: LL-HLS part target duration */
     char *cors_origin;   /* --cors-origin */
+    char *web_dir;       /* --web-dir: serve the pages from it; "" = the embedded ones */
     bool open_publish;   /* --open-publish: the RTMP key is the stream name */
     char *ladder;        /* --ladder: "none" or a spec for transcode/ladder.h (checked by main) */
     char *x264_preset;   /* --x264-preset */

@@ -543,6 +543,7 @@ static int start(struct app *app)
         .whip_opaque = app->whip,
         .room_ops = sfu_glue_room_ops(app->voice), /* NULL without voice rooms */
         .room_ops_opaque = app->voice,
+        .web_dir = c->web_dir[0] ? c->web_dir : NULL,
     };
     app->http = http_server_create(&htc);
     app->http_fd = -1; /* the server's now, even when it failed */
