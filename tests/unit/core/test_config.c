@@ -149,7 +149,7 @@ int main(void)
     CHECK(!config_wants_help(1, (char *[]){"--webhook-secret=-h"}));
     CHECK(!config_wants_help(0, NULL));
 
-    char help[8192] = {0};
+    char help[32768] = {0}; /* the whole text: it grew past 8 KiB with --ws and --web-dir */
     FILE *f = fmemopen(help, sizeof(help), "w");
     config_print_help(f);
     fclose(f);
