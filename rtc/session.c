@@ -22,6 +22,7 @@
 #define VIDEO_REORDER_DELAY_US 200000
 #define AUDIO_REORDER_SLOTS 64
 #define AUDIO_REORDER_DELAY_US 60000
+#define SFU_AUDIO_REORDER_DELAY_US 20000
 
 static void session_rearm(struct rtc_session *s, int64_t now);
 
@@ -187,6 +188,33 @@ static void send_nacks(struct rtc_session *s, int64_t now)
     }
 }
 
+/* A sender report for every outgoing stream that sent (RFC 3550 §6.4.1: the NTP time now and
+ * the RTP timestamp of the same instant, extrapolated from the last packet sent); the first
+ * carries the report blocks. None sent: a receiver report. */
+static int write_sender_reports(struct rtc_session *s, struct rtcp_writer *w, int64_t now,
+                                const struct rtcp_report_block *rb, size_t nrb)
+{
+    bool first = true;
+    uint64_t ntp = rtcp_ntp_from_unix_us(clock_wall_us());
+    for (int i = 0; i < s->nout; i++) {
+        struct out_stream *os = &s->out[i];
+        if (!os->packets)
+            continue;
+        struct rtcp_sr_info sr = {
+            .ssrc = os->ssrc,
+            .ntp = ntp,
+            .rtp_ts = os->last_ts + (uint32_t)((now - os->last_send_us) * os->clock / 1000000),
+            .packet_count = (uint32_t)os->packets,
+            .octet_count = (uint32_t)os->octets,
+        };
+        int err = rtcp_write_sr(w, &sr, first ? rb : NULL, first ? nrb : 0);
+        if (err < 0)
+            return first ? err : 0; /* the SRs that fit went */
+        first = false;
+    }
+    return first ? rtcp_write_rr(w, s->local_ssrc, rb, nrb) : 0;
+}
+
 /* Receiver reports for every stream heard, SDES CNAME, and the REMB ceiling. */
 static void send_reports(struct rtc_session *s, int64_t now)
 {
@@ -206,7 +234,7 @@ static void send_reports(struct rtc_session *s, int64_t now)
     }
     struct rtcp_writer w;
     rtcp_writer_init(&w, s->scratch, RTP_MTU, false);
-    if (rtcp_write_rr(&w, s->local_ssrc, rb, nrb) < 0 ||
+    if (write_sender_reports(s, &w, now, rb, nrb) < 0 ||
         rtcp_write_sdes_cname(&w, s->local_ssrc, "kibitka") < 0)
         return;
     if (nremb)
@@ -324,6 +352,33 @@ static void on_rtp(struct rtc_session *s, uint8_t *p, size_t n, int64_t now)
     deliver(s, st, now);
 }
 
+/* What the peer's receiver says about our streams: loss, jitter, and the round trip from the
+ * LSR/DLSR of the block (RFC 3550 §6.4.1). */
+static void on_report_blocks(struct rtc_session *s, const struct rtcp_packet *pkt)
+{
+    uint32_t arrival = 0;
+    for (size_t i = 0; i < pkt->nitems; i++) {
+        struct rtcp_report_block rb;
+        rtcp_report_block_get(pkt, i, &rb);
+        for (int k = 0; k < s->nout; k++) {
+            struct out_stream *os = &s->out[k];
+            if (os->ssrc != rb.ssrc)
+                continue;
+            os->have_rr = true;
+            os->fraction_lost = rb.fraction_lost;
+            os->cumulative_lost = rb.cumulative_lost;
+            os->jitter = rb.jitter;
+            if (rb.lsr) {
+                if (!arrival)
+                    arrival = rtcp_ntp_mid(rtcp_ntp_from_unix_us(clock_wall_us()));
+                int64_t rtt = rtcp_rtt_us(arrival, rb.lsr, rb.dlsr);
+                if (rtt >= 0)
+                    os->rtt_us = s->rtt_us = rtt;
+            }
+        }
+    }
+}
+
 static void on_rtcp(struct rtc_session *s, const uint8_t *p, size_t n, int64_t now)
 {
     struct rtcp_iter it;
@@ -331,8 +386,10 @@ static void on_rtcp(struct rtc_session *s, const uint8_t *p, size_t n, int64_t n
     rtcp_iter_init(&it, p, n, s->rtcp_rsize);
     int r;
     while ((r = rtcp_iter_next(&it, &pkt)) > 0 && !s->destroy_pending) {
+        if ((pkt.kind == RTCP_KIND_SR || pkt.kind == RTCP_KIND_RR) && s->nout)
+            on_report_blocks(s, &pkt);
         if (pkt.kind != RTCP_KIND_SR)
-            continue; /* feedback to us matters once we send (WHEP, the SFU) */
+            continue; /* NACK/PLI to us: audio only so far (the SFU), nothing to resend */
         for (int i = 0; i < s->nin; i++) {
             struct in_stream *st = &s->in[i];
             if (st->ssrc != pkt.sr.ssrc)
@@ -555,6 +612,40 @@ static const struct sdp_codec *codec_of(const struct sdp_media *m, uint8_t pt)
     return NULL;
 }
 
+/* The id of the audio level extension in the answer (kept from the offer), -1: none. */
+static int level_id(const struct sdp_media *m, const struct sdp_choice *c)
+{
+    for (size_t j = 0; j < m->n_extmaps && j < 32; j++)
+        if ((c->ext_keep & (1u << j)) && strcmp(m->extmaps[j].uri, SDP_EXT_AUDIO_LEVEL) == 0)
+            return m->extmaps[j].id;
+    return -1;
+}
+
+static bool sends(const struct sdp_choice *c)
+{
+    return c->accept && c->n_pt > 0 && (c->dir == SDP_DIR_SENDONLY || c->dir == SDP_DIR_SENDRECV);
+}
+
+/* The outgoing streams: every accepted m-line we send on (c[i].ssrc set by the caller). */
+static void add_out_streams(struct rtc_session *s, const struct sdp_offer *o,
+                            const struct sdp_choice *c)
+{
+    memset(s->out_of, -1, sizeof(s->out_of));
+    for (size_t i = 0; i < o->n_media; i++) {
+        if (!sends(&c[i]) || !c[i].ssrc)
+            continue;
+        const struct sdp_codec *k = codec_of(&o->media[i], c[i].pt[0]);
+        struct out_stream *os = &s->out[s->nout];
+        os->mline = (int)i;
+        os->pt = c[i].pt[0];
+        os->ssrc = c[i].ssrc;
+        os->clock = k && k->clock ? k->clock : (o->media[i].kind == SDP_KIND_AUDIO ? 48000 : 90000);
+        os->level_id = level_id(&o->media[i], &c[i]);
+        os->rtt_us = -1;
+        s->out_of[i] = (int8_t)s->nout++;
+    }
+}
+
 /* The inbound streams: every accepted m-line we receive on. */
 static void add_streams(struct rtc_session *s, const struct sdp_offer *o,
                         const struct sdp_choice *c)
@@ -572,6 +663,7 @@ static void add_streams(struct rtc_session *s, const struct sdp_offer *o,
         st->rtx_pt = c[i].rtx_pt;
         st->clock = k && k->clock ? k->clock : (m->kind == SDP_KIND_AUDIO ? 48000 : 90000);
         st->nack = m->kind == SDP_KIND_VIDEO && (c[i].fb & SDP_FB_NACK);
+        st->level_id = m->kind == SDP_KIND_AUDIO ? level_id(m, &c[i]) : -1;
         if (m->n_fid > 0) { /* a=ssrc-group:FID media rtx */
             st->ssrc = m->fid[0][0];
             st->rtx_ssrc = m->fid[0][1];
@@ -579,9 +671,13 @@ static void add_streams(struct rtc_session *s, const struct sdp_offer *o,
             st->ssrc = m->ssrcs[0].id;
         }
         bool video = m->kind == SDP_KIND_VIDEO;
+        /* An SFU forwards audio at once: a gap is waited for only briefly (the listeners'
+         * jitter buffers conceal a loss better than a late packet). */
         struct rtp_reorder_config rc = {
             .capacity = video ? VIDEO_REORDER_SLOTS : AUDIO_REORDER_SLOTS,
-            .max_delay_us = video ? VIDEO_REORDER_DELAY_US : AUDIO_REORDER_DELAY_US,
+            .max_delay_us = video                       ? VIDEO_REORDER_DELAY_US
+                            : s->kind == RTC_SESSION_SFU ? SFU_AUDIO_REORDER_DELAY_US
+                                                         : AUDIO_REORDER_DELAY_US,
         };
         st->reorder = rtp_reorder_create(&rc);
     }
@@ -602,7 +698,8 @@ static void fill_candidates(const struct rtc_transport *t, struct sdp_local_cand
 }
 
 static int write_answer(struct rtc_session *s, const struct rtc_session_params *p,
-                        struct buf *answer, char *why, size_t whylen)
+                        const struct sdp_choice *choices, struct buf *answer, char *why,
+                        size_t whylen)
 {
     struct sdp_local_candidate cand[2 * RTC_MAX_CANDIDATE_ADDRS];
     size_t ncand;
@@ -618,7 +715,7 @@ static int write_answer(struct rtc_session *s, const struct rtc_session_params *
         .n_cand = ncand,
         .end_of_candidates = true,
     };
-    return sdp_answer_write(p->offer, p->choices, &local, answer, why, whylen);
+    return sdp_answer_write(p->offer, choices, &local, answer, why, whylen);
 }
 
 int rtc_session_create(struct rtc_transport *t, const struct rtc_session_params *p,
@@ -656,6 +753,7 @@ int rtc_session_create(struct rtc_transport *t, const struct rtc_session_params 
     snprintf(s->remote_ufrag, sizeof(s->remote_ufrag), "%s", m0->ice_ufrag);
     snprintf(s->remote_pwd, sizeof(s->remote_pwd), "%s", m0->ice_pwd);
     RAND_bytes((uint8_t *)&s->local_ssrc, sizeof(s->local_ssrc));
+    s->rtt_us = -1;
     int err = ice_agent_create(now, &s->ice);
     if (err == 0)
         err = ice_agent_set_remote(s->ice, m0->ice_ufrag, m0->ice_pwd);
@@ -665,8 +763,25 @@ int rtc_session_create(struct rtc_transport *t, const struct rtc_session_params 
     }
     /* Our answer's setup: passive (we are the DTLS server) unless the offer is passive. */
     s->role = sdp_answer_setup(m0->setup) == SDP_SETUP_ACTIVE ? RTC_DTLS_CLIENT : RTC_DTLS_SERVER;
-    add_streams(s, p->offer, p->choices);
-    err = write_answer(s, p, answer, why, whylen);
+    /* The choices with what we send as: the user's SSRC/cname/msid, or ours. */
+    struct sdp_choice *ch = xcalloc(p->offer->n_media ? p->offer->n_media : 1, sizeof(*ch));
+    uint64_t sid = 0;
+    RAND_bytes((uint8_t *)&sid, sizeof(sid));
+    for (size_t i = 0; i < p->offer->n_media; i++) {
+        ch[i] = p->choices[i];
+        if (!sends(&ch[i]) || ch[i].ssrc)
+            continue;
+        while (!ch[i].ssrc)
+            RAND_bytes((uint8_t *)&ch[i].ssrc, sizeof(ch[i].ssrc));
+        if (!ch[i].cname[0])
+            snprintf(ch[i].cname, sizeof(ch[i].cname), "kibitka");
+        if (!ch[i].msid[0])
+            snprintf(ch[i].msid, sizeof(ch[i].msid), "kibitka-%08x t%zu", (unsigned)sid, i);
+    }
+    add_streams(s, p->offer, ch);
+    add_out_streams(s, p->offer, ch);
+    err = write_answer(s, p, ch, answer, why, whylen);
+    free(ch);
     if (err < 0)
         goto fail;
     s->dtls = rtc_dtls_create(t->dtls, s->role, &s->peer_fp, dtls_send, s, now);
@@ -692,6 +807,90 @@ fail:
 }
 
 /* ---- the user's requests ---- */
+
+static struct out_stream *out_of(const struct rtc_session *s, int mline)
+{
+    if (mline < 0 || mline >= SDP_MAX_MEDIA || s->out_of[mline] < 0)
+        return NULL;
+    return (struct out_stream *)&s->out[s->out_of[mline]];
+}
+
+/* Writes the RTP header (and the audio level element) at b; returns its length. */
+static size_t write_header(const struct out_stream *os, const struct rtc_rtp_out *o, uint8_t *b)
+{
+    bool level = os->level_id >= 1 && os->level_id <= 14 && o->audio_level >= 0;
+    b[0] = level ? 0x90 : 0x80;
+    b[1] = (uint8_t)(os->pt | (o->marker ? 0x80 : 0));
+    rtp_wr16(b + 2, o->seq);
+    rtp_wr32(b + 4, o->ts);
+    rtp_wr32(b + 8, os->ssrc);
+    if (!level)
+        return 12;
+    b[12] = 0xbe; /* RFC 8285 one-byte form, one word */
+    b[13] = 0xde;
+    b[14] = 0;
+    b[15] = 1;
+    b[16] = (uint8_t)(os->level_id << 4); /* length 1 */
+    b[17] = (uint8_t)((o->audio_level > 127 ? 127 : o->audio_level) | (o->vad ? 0x80 : 0));
+    b[18] = b[19] = 0;
+    return 20;
+}
+
+int rtc_session_send_rtp(struct rtc_session *s, int mline, const struct rtc_rtp_out *o)
+{
+    struct out_stream *os = out_of(s, mline);
+    if (!os)
+        return -ENOENT;
+    if (!s->connected || !s->srtp || !s->have_selected || s->ended)
+        return -ENOTCONN;
+    size_t cap;
+    uint8_t *b = rtc_net_send_buf(s->t->net, &cap);
+    if (20 + o->payload_len + RTC_SRTP_MAX_TRAILER > cap || 20 + o->payload_len > RTP_MTU)
+        return -EMSGSIZE;
+    size_t len = write_header(os, o, b);
+    memcpy(b + len, o->payload, o->payload_len);
+    len += o->payload_len;
+    int err = rtc_srtp_protect_rtp(s->srtp, b, &len, cap);
+    if (err < 0)
+        return err;
+    os->packets++;
+    os->octets += o->payload_len;
+    os->last_ts = o->ts;
+    os->last_send_us = clock_mono_us();
+    return rtc_net_send_commit(s->t->net, &s->selected, len);
+}
+
+uint32_t rtc_session_out_ssrc(const struct rtc_session *s, int mline)
+{
+    const struct out_stream *os = out_of(s, mline);
+    return os ? os->ssrc : 0;
+}
+
+int rtc_session_out_stats(const struct rtc_session *s, int mline, struct rtc_out_stats *out)
+{
+    const struct out_stream *os = out_of(s, mline);
+    memset(out, 0, sizeof(*out));
+    out->rtt_ms = -1;
+    if (!os)
+        return -ENOENT;
+    out->packets = os->packets;
+    out->octets = os->octets;
+    out->have_rr = os->have_rr;
+    out->fraction_lost = os->fraction_lost;
+    out->cumulative_lost = os->cumulative_lost;
+    out->jitter_ms = os->clock ? (uint32_t)((uint64_t)os->jitter * 1000 / os->clock) : 0;
+    out->rtt_ms = os->rtt_us < 0 ? -1 : (int32_t)(os->rtt_us / 1000);
+    return 0;
+}
+
+int rtc_session_audio_level(const struct rtc_session *s, int mline, const struct rtp_packet *pkt,
+                            bool *vad)
+{
+    for (int i = 0; i < s->nin; i++)
+        if (s->in[i].mline == mline)
+            return s->in[i].level_id > 0 ? rtp_audio_level(pkt, s->in[i].level_id, vad) : -1;
+    return -1;
+}
 
 void rtc_session_request_keyframe(struct rtc_session *s, int mline)
 {
@@ -749,6 +948,11 @@ void rtc_session_stats_get(const struct rtc_session *s, struct rtc_session_stats
         out->packets_lost += s->in[i].lost;
         if (s->in[i].started && (!jit || s->in[i].kind == SDP_KIND_VIDEO))
             jit = &s->in[i];
+    }
+    out->rtt_ms = s->rtt_us < 0 ? -1 : (int32_t)(s->rtt_us / 1000);
+    for (int i = 0; i < s->nout; i++) {
+        out->packets_out += s->out[i].packets;
+        out->bytes_out += s->out[i].octets;
     }
     if (jit && jit->clock)
         out->jitter_ms = (uint32_t)(rtp_stats_jitter(&jit->stats) * 1000ULL / jit->clock);
