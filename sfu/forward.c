@@ -225,23 +225,23 @@ static int by_score_desc(struct room *r, const struct slot_speaker *a,
     return (b->score > a->score) - (b->score < a->score);
 }
 
-/* The selected speakers into r->sel, loudest first. */
-static void collect_selected(struct room *r)
+/* The selected speakers into sel (r->sel the ids), loudest first. */
+static int collect_selected(struct room *r, struct slot_speaker **sel)
 {
-    const struct slot_speaker *sel[SLOTS_MAX + 1];
     int n = 0;
     for (int i = 0; i < r->n && n < SLOTS_MAX + 1; i++)
         if (r->m[i]->spk.selected)
             sel[n++] = &r->m[i]->spk;
     for (int i = 1; i < n; i++) /* insertion sort: n <= 33 */
         for (int k = i; k > 0 && by_score_desc(r, sel[k - 1], sel[k]) > 0; k--) {
-            const struct slot_speaker *t = sel[k];
+            struct slot_speaker *t = sel[k];
             sel[k] = sel[k - 1];
             sel[k - 1] = t;
         }
     for (int i = 0; i < n; i++)
         r->sel[i] = sel[i]->id;
     r->nsel = n;
+    return n;
 }
 
 static struct sfu_member *member_by_num(struct room *r, uint32_t num)
@@ -279,11 +279,12 @@ void room_rank(struct room *r, int64_t now)
     }
     int want = r->sfu->cfg.slots + 1;
     slots_select(r->spk, r->n, want, now, NULL);
-    collect_selected(r);
-    uint32_t ids[SLOTS_MAX];
+    struct slot_speaker *sel[SLOTS_MAX + 1];
+    int nsel = collect_selected(r, sel);
+    uint32_t ids[SLOTS_MAX + 1];
     for (int i = 0; i < r->n; i++) {
         struct sfu_member *to = r->m[i];
-        int n = slots_for_receiver(r->sel, r->nsel, to->num, to->map.nslots, ids);
+        int n = slots_for_receiver(sel, nsel, to->num, &to->map, ids);
         if (slot_map_assign(&to->map, ids, n) > 0)
             to->map_dirty = true;
         if (!to->attached || !to->rtc)

@@ -113,13 +113,42 @@ int slots_select(struct slot_speaker *const *sp, int n, int want, int64_t now_us
     return nsel;
 }
 
-int slots_for_receiver(const uint32_t *sel, int nsel, uint32_t self, int nslots, uint32_t *out)
+int slots_for_receiver(struct slot_speaker *const *sel, int nsel, uint32_t self,
+                       const struct slot_map *m, uint32_t *out)
 {
-    int n = 0;
-    for (int i = 0; i < nsel && n < nslots; i++)
-        if (sel[i] != self)
-            out[n++] = sel[i];
-    return n;
+    struct slot_speaker *in[SLOTS_MAX + 1], *rest[SLOTS_MAX + 1];
+    int nin = 0, nrest = 0, ncand = 0;
+    if (nsel > SLOTS_MAX + 1)
+        nsel = SLOTS_MAX + 1;
+    for (int i = 0; i < nsel; i++)
+        ncand += sel[i]->id != self;
+    for (int i = 0; i < nsel; i++) {
+        if (sel[i]->id == self)
+            continue;
+        if (ncand <= m->nslots)
+            in[nin++] = sel[i]; /* no more than the slots: all */
+        else if (slot_map_find(m, sel[i]->id) >= 0 && nin < m->nslots)
+            in[nin++] = sel[i];
+        else
+            rest[nrest++] = sel[i];
+    }
+    if (ncand > m->nslots) {
+        int r = 0;
+        while (nin < m->nslots && r < nrest) /* free places: the loudest left out */
+            in[nin++] = rest[r++];
+        for (; r < nrest; r++) { /* rest[] is loudest first: one swap at most per call */
+            int w = 0;
+            for (int k = 1; k < nin; k++)
+                if (in[k]->score < in[w]->score)
+                    w = k;
+            if (nin == 0 || rest[r]->score <= in[w]->score + SLOTS_HYSTERESIS_DB * 256)
+                break;
+            in[w] = rest[r];
+        }
+    }
+    for (int i = 0; i < nin; i++)
+        out[i] = in[i]->id;
+    return nin;
 }
 
 void slot_map_init(struct slot_map *m, int nslots, uint16_t seq0, uint32_t ts0)

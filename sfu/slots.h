@@ -63,9 +63,13 @@ int slot_speaker_loudness(const struct slot_speaker *sp);
  * changed. */
 int slots_select(struct slot_speaker *const *sp, int n, int want, int64_t now_us, bool *changed);
 
+struct slot_map;
 /* The ids receiver `self` should hear, from the selected speakers (sel, nsel, loudest first):
- * all but self, at most nslots. Returns how many were written to out. */
-int slots_for_receiver(const uint32_t *sel, int nsel, uint32_t self, int nslots, uint32_t *out);
+ * all but self, at most m->nslots. When there are more, the ones m holds stay unless one left
+ * out beats the quietest kept by SLOTS_HYSTERESIS_DB (so a listener's slots do not flap either).
+ * Returns how many were written to out. */
+int slots_for_receiver(struct slot_speaker *const *sel, int nsel, uint32_t self,
+                       const struct slot_map *m, uint32_t *out);
 
 /* One outgoing slot of a receiver. */
 struct slot_out {

@@ -113,6 +113,7 @@ struct peer {
         int level;        /* the last packet's audio level under level_id, -1 */
         bool vad;
         uint32_t tags;    /* bit k: a payload starting with byte k (k < 32) came */
+        int tag_n[8];     /* how many with first byte k < 8 */
         uint8_t first_byte;
         size_t payload_len;
         int srs;          /* sender reports for this SSRC */
@@ -179,6 +180,8 @@ static void peer_on_rtp(struct peer *p, uint8_t *b, size_t n)
         r->first_byte = pkt.payload[0];
         if (pkt.payload[0] < 32)
             r->tags |= 1u << pkt.payload[0];
+        if (pkt.payload[0] < 8)
+            r->tag_n[pkt.payload[0]]++;
     }
     r->n++;
     p->rtp_rx++;

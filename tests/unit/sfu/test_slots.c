@@ -63,17 +63,48 @@ static void test_fewer_than_slots(void)
     int lv[4] = {40, 127, 90, 60}; /* one silent (DTX comfort noise): still heard */
     run(4, lv, 9, 1000 * MS, 200);
     CHECK_EQ_INT(nselected(4), 4);
-    uint32_t sel[4], out[8];
-    for (int i = 0; i < 4; i++)
-        sel[i] = spk[i].id;
+    struct slot_map m;
+    slot_map_init(&m, 8, 0, 0);
+    uint32_t out[9];
     for (int r = 0; r < 4; r++) {
-        int k = slots_for_receiver(sel, 4, spk[r].id, 8, out);
+        int k = slots_for_receiver(ptr, 4, spk[r].id, &m, out);
         CHECK_EQ_INT(k, 3);
         for (int j = 0; j < k; j++)
             CHECK(out[j] != spk[r].id); /* nobody hears themselves */
     }
     /* A listener (not a speaker) hears all four. */
-    CHECK_EQ_INT(slots_for_receiver(sel, 4, 999, 8, out), 4);
+    CHECK_EQ_INT(slots_for_receiver(ptr, 4, 999, &m, out), 4);
+}
+
+/* A listener with 2 slots and 3 selected speakers drops one, and keeps dropping the same one
+ * while the levels stay within the margin; a clearly louder one gets in. */
+static void test_receiver_hysteresis(void)
+{
+    setup(3);
+    spk[0].score = 80 * 256;
+    spk[1].score = 70 * 256;
+    spk[2].score = 60 * 256;
+    struct slot_map m;
+    slot_map_init(&m, 2, 0, 0);
+    uint32_t out[3];
+    int n = slots_for_receiver(ptr, 3, 999, &m, out);
+    CHECK_EQ_INT(n, 2);
+    slot_map_assign(&m, out, n);
+    CHECK(slot_map_find(&m, 100) >= 0 && slot_map_find(&m, 101) >= 0);
+    /* 2 creeps above 1 (within the margin), sorted first: nothing moves */
+    spk[2].score = 74 * 256;
+    struct slot_speaker *order[3] = {&spk[0], &spk[2], &spk[1]};
+    n = slots_for_receiver(order, 3, 999, &m, out);
+    CHECK_EQ_INT(slot_map_assign(&m, out, n), 0);
+    /* 2 clearly louder than 1: it takes 1's slot */
+    spk[2].score = 77 * 256;
+    n = slots_for_receiver(order, 3, 999, &m, out);
+    CHECK_EQ_INT(slot_map_assign(&m, out, n), 2);
+    CHECK(slot_map_find(&m, 102) >= 0 && slot_map_find(&m, 101) < 0);
+    /* a speaker among the 3 hears the 2 others, whatever the map held */
+    n = slots_for_receiver(order, 3, 101, &m, out);
+    CHECK_EQ_INT(n, 2);
+    CHECK(out[0] != 101 && out[1] != 101);
 }
 
 static void test_loudest_and_hysteresis(void)
@@ -246,6 +277,7 @@ static void test_rewrite_loss_dtx_old(void)
 int main(void)
 {
     test_fewer_than_slots();
+    test_receiver_hysteresis();
     test_loudest_and_hysteresis();
     test_silent_and_ineligible();
     test_map_stability();
