@@ -31,6 +31,33 @@ bool member_forwardable(const struct sfu_member *m)
            m->mic_mline >= 0;
 }
 
+/* Replaces every byte that is not part of a well-formed UTF-8 sequence with '?': a name cut at
+ * 64 bytes may end inside a character, and jansson refuses invalid UTF-8 (the events would not
+ * be written). Overlongs, surrogates and code points past U+10FFFF count as invalid. */
+static void utf8_clean(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+    while (*p) {
+        int n = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3
+                : (*p & 0xf8) == 0xf0 ? 4 : 0;
+        uint32_t cp = n == 1 ? *p : n == 2 ? *p & 0x1f : n == 3 ? *p & 0x0f : *p & 0x07;
+        bool ok = n > 0;
+        for (int i = 1; ok && i < n; i++) {
+            ok = (p[i] & 0xc0) == 0x80;
+            cp = cp << 6 | (p[i] & 0x3f);
+        }
+        if (ok && n > 1) {
+            static const uint32_t min[5] = {0, 0, 0x80, 0x800, 0x10000};
+            ok = cp >= min[n] && cp <= 0x10ffff && (cp < 0xd800 || cp > 0xdfff);
+        }
+        if (!ok) {
+            *p++ = '?';
+            continue;
+        }
+        p += n;
+    }
+}
+
 static void hex_id(char *out, size_t nbytes)
 {
     uint8_t b[32];
@@ -273,6 +300,10 @@ int sfu_join(struct sfu *sfu, const struct sfu_identity *id, const char *resume,
     hex_id(m->id, 8);
     hex_id(m->resume, 16);
     m->ident = *id;
+    m->ident.room[SFU_NAME_MAX] = m->ident.user[SFU_NAME_MAX] = '\0';
+    m->ident.display[SFU_NAME_MAX] = '\0';
+    utf8_clean(m->ident.user);
+    utf8_clean(m->ident.display);
     m->joined_wall_us = clock_wall_us();
     m->ops = *ops;
     m->opaque = opaque;

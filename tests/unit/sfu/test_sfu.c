@@ -367,6 +367,13 @@ int main(void)
     mems[2].speaking = true;
     CHECK(wait_heard(&mems[0], 3, 20));
 
+    /* a display name cut inside a UTF-8 character still makes valid events ('?' for the
+     * broken byte) */
+    int joins = mems[0].joined_events;
+    join(&mems[4], "caf\xc3", false, NULL);
+    CHECK_EQ_INT(mems[0].joined_events, joins + 1);
+    sfu_leave(&mems[4].m);
+
     /* a bad offer: refused with a reason, the member unharmed */
     struct buf ans;
     buf_init(&ans);
