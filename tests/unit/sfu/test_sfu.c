@@ -8,8 +8,9 @@
  * listen-only one's microphone; a speaker who gets louder takes a listener's slot and every
  * slot stays one continuous stream (sequence numbers +1, timestamps increasing, per SSRC);
  * self-mute and server-mute stop the forwarding; events (joined, participant_joined/left,
- * speakers, mute); the snapshot; kick; detach and resume with the same id; leave; the room
- * gone with its last member; a bad offer refused. */
+ * speakers, mute); the snapshot; kick; detach and resume with the same id, and after the
+ * grace (2 s here) the member gone and its key refused; leave; the room gone with its last
+ * member; a bad offer refused; a name cut inside a UTF-8 character. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
@@ -242,7 +243,8 @@ int main(void)
     struct rtc_transport_config cfg = {.udp_fd = ufd, .tcp_fd = -1, .metrics = mx};
     tr = rtc_transport_create(loop, &cfg);
     CHECK_EQ_INT(rtc_dtls_ctx_create(&ctx_good, NULL), 0);
-    struct sfu_config sc = {.slots = 2, .rejoin_grace_s = 30, .metrics = mx};
+    /* A 2 s grace, so that its end is tested without a 30 s wait. */
+    struct sfu_config sc = {.slots = 2, .rejoin_grace_s = 2, .metrics = mx};
     sfu = sfu_create(loop, tr, &sc);
     CHECK(tr && sfu);
     if (!tr || !sfu)
@@ -381,6 +383,27 @@ int main(void)
     CHECK(strstr(why, "bad offer") != NULL);
     buf_free(&ans);
     CHECK(wait_heard(&mems[1], 1, 10));
+
+    /* bob drops and does not come back within the grace: participant_left, key refused */
+    left = mems[0].left_events;
+    char bob_resume[SFU_RESUME_MAX];
+    snprintf(bob_resume, sizeof(bob_resume), "%s", mems[1].resume);
+    mems[1].speaking = false;
+    sfu_detach(&mems[1].m);
+    run_until(NULL, NULL, 500);
+    CHECK_EQ_INT(mems[0].left_events, left);
+    CHECK(wait_count(&mems[0].left_events, left + 1, 5000));
+    buf_init(&reply);
+    struct sfu_identity bid = {.may_speak = true};
+    snprintf(bid.room, sizeof(bid.room), "r1");
+    CHECK_EQ_INT(sfu_join(sfu, &bid, bob_resume, &mops, &mems[1], &mems[1].m, &reply, why,
+                          sizeof(why)),
+                 -ENOENT);
+    buf_free(&reply);
+    join(&mems[1], "bob", true, NULL); /* a new seat, a new id */
+    CHECK(strcmp(mems[1].id, bob_resume) != 0);
+    CHECK(offer_and_connect(&mems[1], "bob"));
+    CHECK(wait_heard(&mems[1], 3, 10));
 
     /* leave: gone at once */
     left = mems[1].left_events;
