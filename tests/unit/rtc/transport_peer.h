@@ -124,7 +124,7 @@ struct peer {
     int level_id;
 };
 
-static struct peer *all_peers[16];
+static struct peer *all_peers[64];
 static int n_peers;
 
 /* Sends one packet from fd: a datagram, or on ICE-TCP a frame (RFC 4571). */
@@ -371,6 +371,7 @@ static struct peer *peer_alloc(const char *name, bool passive)
                                   .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     CHECK_EQ_INT(loop_add_fd(loop, p->fd, EPOLLIN, peer_readable, p), 0);
     p->seq = 1000;
+    CHECK(n_peers < 64);
     all_peers[n_peers++] = p;
     return p;
 }
