@@ -831,9 +831,11 @@ static bool rr_seen(void *a)
  * rtc_session_send_rtp sent (SSRC, numbers, payload, audio level), batches go by sendmmsg,
  * a sender report counts the packets and octets, and the peer's receiver report gives loss,
  * jitter and a round trip. */
-static void test_send_path(struct peer *healthy)
+/* A session that sends audio (a WHEP-like offer: recvonly opus with the audio level), its
+ * answer taken by the peer, which is on ICE-TCP when tcp. */
+static struct peer *audio_sender(const char *name, bool tcp)
 {
-    struct peer *p = peer_alloc("sender", false);
+    struct peer *p = peer_alloc(name, false);
     p->level_id = 3;
     const char *media = "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\n"
                         "a=recvonly\r\na=rtcp-mux\r\na=rtpmap:111 opus/48000/2\r\n"
@@ -851,7 +853,7 @@ static void test_send_path(struct peer *healthy)
     CHECK_EQ_INT(sdp_choose(o, 0, &ch[0]), 0);
     CHECK_EQ_INT(ch[0].dir, SDP_DIR_SENDONLY);
     struct rtc_session_params sp = {.kind = RTC_SESSION_WHEP, .offer = o, .choices = ch,
-                                    .ops = &ops, .opaque = p, .log_name = "sender"};
+                                    .ops = &ops, .opaque = p, .log_name = name};
     CHECK_EQ_INT(rtc_session_create(tr, &sp, &ans, why, sizeof(why), &p->s), 0);
     buf_append(&ans, "", 1);
     const char *a = (const char *)buf_head(&ans);
@@ -866,7 +868,26 @@ static void test_send_path(struct peer *healthy)
     buf_free(&offer);
     buf_free(&ans);
     sdp_offer_free(&o);
+    if (tcp) {
+        loop_del_fd(loop, p->fd);
+        close(p->fd);
+        p->fd = socket(AF_INET, SOCK_STREAM, 0);
+        CHECK_EQ_INT(connect(p->fd, (struct sockaddr *)&p->srv, sizeof(p->srv)), 0);
+        fcntl(p->fd, F_SETFL, O_NONBLOCK);
+        p->tcp = true;
+        CHECK_EQ_INT(loop_add_fd(loop, p->fd, EPOLLIN, peer_readable, p), 0);
+    }
+    return p;
+}
 
+/* A WHEP-like session that sends audio: the answer names our SSRC, the peer decrypts what
+ * rtc_session_send_rtp sent (SSRC, numbers, payload, audio level), batches go by sendmmsg,
+ * a sender report counts the packets and octets, and the peer's receiver report gives loss,
+ * jitter and a round trip. Then the same over ICE-TCP (frames, from a read callback too). */
+static void test_send_path(struct peer *healthy)
+{
+    struct peer *p = audio_sender("sender", false);
+    uint32_t ssrc = rtc_session_out_ssrc(p->s, 0);
     uint8_t payload[60];
     for (size_t i = 0; i < sizeof(payload); i++)
         payload[i] = (uint8_t)i;
@@ -949,6 +970,27 @@ static void test_send_path(struct peer *healthy)
     CHECK_EQ_INT(ss.rtt_ms, st.rtt_ms);
     peer_free(p);
     check_healthy(healthy, "send path");
+
+    /* ICE-TCP: 5 packets from here, 5 from a read callback, all framed on the connection. */
+    p = audio_sender("tcp-sender", true);
+    CHECK(peer_connect(p));
+    for (int k = 0; k < 5; k++) {
+        out.seq = (uint16_t)(100 + k);
+        CHECK_EQ_INT(rtc_session_send_rtp(p->s, 0, &out), 0);
+    }
+    CHECK(wait_count(&p->rtp_rx, 5, 5000));
+    send_target = p;
+    p->seq = 105;
+    hook_burst = 5;
+    rtp_hook = burst_hook;
+    send_rtp(healthy, healthy->seq++);
+    CHECK(wait_count(&p->rtp_rx, 10, 5000));
+    rtp_hook = NULL;
+    CHECK_EQ_INT(p->n_rxs, 1);
+    CHECK_EQ_INT(p->rxs[0].seq_jumps, 0);
+    CHECK_EQ_INT(p->rxs[0].seq, 109);
+    peer_free(p);
+    check_healthy(healthy, "send path over ICE-TCP");
 }
 
 int main(void)
