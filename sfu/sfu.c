@@ -507,9 +507,10 @@ static void tick(struct loop *loop, void *opaque)
 
 struct sfu *sfu_create(struct loop *loop, struct rtc_transport *rtc, const struct sfu_config *cfg)
 {
-    if (cfg->slots < 1 || cfg->slots > SFU_SLOTS_MAX || cfg->slots > SDP_MAX_MEDIA - 1) {
-        log_error("sfu", NULL, "--voice-slots %d: must be 1 to %d", cfg->slots,
-                  SDP_MAX_MEDIA - 1 < SFU_SLOTS_MAX ? SDP_MAX_MEDIA - 1 : SFU_SLOTS_MAX);
+    _Static_assert(SFU_SLOTS_MAX + 1 <= SDP_MAX_MEDIA && SFU_SLOTS_MAX <= SLOTS_MAX,
+                   "an offer of 1 + SFU_SLOTS_MAX m-lines must parse");
+    if (cfg->slots < 1 || cfg->slots > SFU_SLOTS_MAX) {
+        log_error("sfu", NULL, "--voice-slots %d: must be 1 to %d", cfg->slots, SFU_SLOTS_MAX);
         return NULL;
     }
     struct sfu *sfu = xcalloc(1, sizeof(*sfu));
