@@ -27,12 +27,12 @@ static void on_connected(void *opaque)
     m->connected = true;
 }
 
-static void forward(struct sfu_member *from, const struct rtp_packet *pkt, uint64_t seq,
-                    int level, bool vad, int64_t now)
+static void forward(struct sfu_member *from, const struct rtp_packet *pkt, uint64_t seq, int level,
+                    bool vad, int64_t now)
 {
     struct room *r = from->room;
-    struct rtc_rtp_out o = {.audio_level = level, .vad = vad,
-                            .payload = pkt->payload, .payload_len = pkt->payload_len};
+    struct rtc_rtp_out o = {
+        .audio_level = level, .vad = vad, .payload = pkt->payload, .payload_len = pkt->payload_len};
     for (int i = 0; i < r->n; i++) {
         struct sfu_member *to = r->m[i];
         if (to == from || !to->connected)
@@ -40,8 +40,7 @@ static void forward(struct sfu_member *from, const struct rtp_packet *pkt, uint6
         int k = slot_map_find(&to->map, from->num);
         if (k < 0)
             continue;
-        if (!slot_out_rewrite(&to->map.slot[k], seq, pkt->ts, 48000, now, &o.seq, &o.ts,
-                              &o.marker))
+        if (!slot_out_rewrite(&to->map.slot[k], seq, pkt->ts, 48000, now, &o.seq, &o.ts, &o.marker))
             continue;
         o.marker = o.marker || pkt->marker;
         if (rtc_session_send_rtp(to->rtc, to->slot_mline[k], &o) == 0) {
@@ -166,8 +165,12 @@ int sfu_offer(struct sfu_member *m, const char *sdp, size_t len, struct buf *ans
     member_media_destroy(m);
     char name[SFU_NAME_MAX * 2 + 4];
     snprintf(name, sizeof(name), "%s/%s", m->ident.room, m->id);
-    struct rtc_session_params p = {.kind = RTC_SESSION_SFU, .offer = o, .choices = ch,
-                                   .ops = &session_ops, .opaque = m, .log_name = name};
+    struct rtc_session_params p = {.kind = RTC_SESSION_SFU,
+                                   .offer = o,
+                                   .choices = ch,
+                                   .ops = &session_ops,
+                                   .opaque = m,
+                                   .log_name = name};
     err = rtc_session_create(m->sfu->rtc, &p, answer, why, whylen, &m->rtc);
     sdp_offer_free(&o);
     if (err < 0)
@@ -218,8 +221,7 @@ int sfu_trickle(struct sfu_member *m, const char *frag, size_t len, char *why, s
 
 /* ---- ranking and events ---- */
 
-static int by_score_desc(struct room *r, const struct slot_speaker *a,
-                         const struct slot_speaker *b)
+static int by_score_desc(struct room *r, const struct slot_speaker *a, const struct slot_speaker *b)
 {
     (void)r;
     return (b->score > a->score) - (b->score < a->score);

@@ -38,8 +38,11 @@ static void utf8_clean(char *s)
 {
     unsigned char *p = (unsigned char *)s;
     while (*p) {
-        int n = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3
-                : (*p & 0xf8) == 0xf0 ? 4 : 0;
+        int n = *p < 0x80             ? 1
+                : (*p & 0xe0) == 0xc0 ? 2
+                : (*p & 0xf0) == 0xe0 ? 3
+                : (*p & 0xf8) == 0xf0 ? 4
+                                      : 0;
         uint32_t cp = n == 1 ? *p : n == 2 ? *p & 0x1f : n == 3 ? *p & 0x0f : *p & 0x07;
         bool ok = n > 0;
         for (int i = 1; ok && i < n; i++) {
@@ -72,8 +75,8 @@ json_t *member_json(const struct sfu_member *m)
     clock_format_iso8601(m->joined_wall_us, at);
     bool speaking = m->spk.selected && slot_speaker_loudness(&m->spk) >= SFU_SPEAKING_LOUDNESS;
     return json_pack("{s:s,s:s,s:s,s:b,s:b,s:s}", "id", m->id, "user", m->ident.user, "display",
-                     m->ident.display, "speaking", speaking,
-                     "muted", m->self_muted || m->server_muted, "joined_at", at);
+                     m->ident.display, "speaking", speaking, "muted",
+                     m->self_muted || m->server_muted, "joined_at", at);
 }
 
 void member_send(struct sfu_member *m, json_t *msg)
@@ -120,15 +123,15 @@ static struct room *room_find(struct sfu *sfu, const char *name)
 static void room_metrics(struct room *r, struct metrics *mx)
 {
     const char *v = r->name;
-    r->mx.members = metrics_labelled(mx, METRIC_GAUGE, "kibitka_voice_room_members",
-                                     "Members of a voice room (live or in their rejoin grace).",
-                                     "room", v);
-    r->mx.forwarded = metrics_labelled(mx, METRIC_COUNTER,
-                                       "kibitka_voice_room_packets_forwarded_total",
-                                       "RTP copies a voice room sent to its members.", "room", v);
-    r->mx.lost = metrics_labelled(mx, METRIC_COUNTER, "kibitka_voice_room_packets_lost_total",
-                                  "RTP packets of a voice room's microphones never received.",
-                                  "room", v);
+    r->mx.members =
+        metrics_labelled(mx, METRIC_GAUGE, "kibitka_voice_room_members",
+                         "Members of a voice room (live or in their rejoin grace).", "room", v);
+    r->mx.forwarded =
+        metrics_labelled(mx, METRIC_COUNTER, "kibitka_voice_room_packets_forwarded_total",
+                         "RTP copies a voice room sent to its members.", "room", v);
+    r->mx.lost =
+        metrics_labelled(mx, METRIC_COUNTER, "kibitka_voice_room_packets_lost_total",
+                         "RTP packets of a voice room's microphones never received.", "room", v);
     r->mx.slots_in_use = metrics_labelled(mx, METRIC_GAUGE, "kibitka_voice_room_slots_in_use",
                                           "Slots holding a speaker, summed over the room's "
                                           "receivers.",
@@ -137,9 +140,9 @@ static void room_metrics(struct room *r, struct metrics *mx)
                                        "Highest interarrival jitter of a voice room's "
                                        "microphones (ms).",
                                        "room", v);
-    r->mx.rtt_ms = metrics_labelled(mx, METRIC_GAUGE, "kibitka_voice_room_rtt_ms",
-                                    "Highest round-trip time to a voice room's members (ms).",
-                                    "room", v);
+    r->mx.rtt_ms =
+        metrics_labelled(mx, METRIC_GAUGE, "kibitka_voice_room_rtt_ms",
+                         "Highest round-trip time to a voice room's members (ms).", "room", v);
 }
 
 static struct room *room_get(struct sfu *sfu, const char *name)
@@ -208,8 +211,8 @@ void member_end(struct sfu_member *m, const char *reason)
     room_remove(r, m);
     room_broadcast(r, json_pack("{s:s,s:s}", "type", "participant_left", "participant", m->id),
                    NULL);
-    log_info("sfu", r->name, "member %s (%s) left%s%s", m->id, m->ident.display,
-             reason ? ": " : "", reason ? reason : "");
+    log_info("sfu", r->name, "member %s (%s) left%s%s", m->id, m->ident.display, reason ? ": " : "",
+             reason ? reason : "");
     if (reason && m->attached && m->ops.closed)
         m->ops.closed(m->opaque, reason);
     free(m);
@@ -312,9 +315,9 @@ int sfu_join(struct sfu *sfu, const struct sfu_identity *id, const char *resume,
     slot_speaker_init(&m->spk, m->num);
     slot_map_init(&m->map, 0, 0, 0);
     r = room_get(sfu, id->room);
-    room_broadcast(r, json_pack("{s:s,s:o}", "type", "participant_joined", "participant",
-                                member_json(m)),
-                   NULL);
+    room_broadcast(
+        r, json_pack("{s:s,s:o}", "type", "participant_joined", "participant", member_json(m)),
+        NULL);
     room_add(r, m);
     log_info("sfu", r->name, "member %s (%s%s%s) joined", m->id, id->display,
              id->may_speak ? "" : ", listen-only", id->user[0] ? "" : ", guest");
@@ -405,8 +408,7 @@ static char *room_snapshot(struct room *r)
         used += inuse;
         json_t *j = member_json(m);
         json_object_set_new(j, "packets_in", json_integer((json_int_t)m->packets_in));
-        json_object_set_new(j, "packets_forwarded",
-                            json_integer((json_int_t)m->packets_forwarded));
+        json_object_set_new(j, "packets_forwarded", json_integer((json_int_t)m->packets_forwarded));
         json_object_set_new(j, "packets_lost", json_integer((json_int_t)m->lost_reported));
         json_object_set_new(j, "jitter_ms", json_integer(st.jitter_ms));
         json_object_set_new(j, "rtt_ms", st.rtt_ms >= 0 ? json_integer(st.rtt_ms) : json_null());
@@ -524,8 +526,8 @@ struct sfu *sfu_create(struct loop *loop, struct rtc_transport *rtc, const struc
     sfu->mx.rooms = metrics_gauge(mx, "kibitka_voice_rooms", "Voice rooms with members.");
     sfu->mx.members = metrics_gauge(mx, "kibitka_voice_members",
                                     "Members of voice rooms (live or in their rejoin grace).");
-    sfu->mx.sessions = metrics_gauge(mx, "kibitka_voice_media_sessions",
-                                     "WebRTC sessions of voice room members.");
+    sfu->mx.sessions =
+        metrics_gauge(mx, "kibitka_voice_media_sessions", "WebRTC sessions of voice room members.");
     sfu->mx.packets_in = metrics_counter(mx, "kibitka_voice_packets_in_total",
                                          "RTP packets received from voice room microphones.");
     sfu->mx.forwarded = metrics_counter(mx, "kibitka_voice_packets_forwarded_total",

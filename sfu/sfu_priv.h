@@ -30,13 +30,13 @@ struct sfu_member {
     int64_t joined_wall_us;
     struct sfu_member_ops ops;
     void *opaque;
-    bool attached;          /* a signaling connection is there (ops usable) */
-    int64_t detached_us;    /* when it dropped (grace from then) */
+    bool attached;       /* a signaling connection is there (ops usable) */
+    int64_t detached_us; /* when it dropped (grace from then) */
     bool self_muted, server_muted;
     struct rtc_session *rtc;
     bool connected;
-    int mic_mline;          /* -1: none (listen-only answers it inactive) */
-    int nslots;             /* slot m-lines accepted */
+    int mic_mline; /* -1: none (listen-only answers it inactive) */
+    int nslots;    /* slot m-lines accepted */
     int slot_mline[SLOTS_MAX];
     struct slot_speaker spk;
     struct slot_map map;
@@ -55,7 +55,7 @@ struct room {
     char name[SFU_NAME_MAX + 1];
     struct sfu_member **m;
     int n, cap;
-    struct slot_speaker **spk; /* scratch for slots_select, cap entries */
+    struct slot_speaker **spk;   /* scratch for slots_select, cap entries */
     uint32_t sel[SLOTS_MAX + 1]; /* the selected speakers, loudest first */
     int nsel;
     struct room_metrics mx;

@@ -42,14 +42,14 @@
 
 /* One speaker's ranking state; the caller embeds it (zeroed) in its member. */
 struct slot_speaker {
-    uint32_t id;       /* the caller's: what slots_select reports and slot maps hold */
-    bool eligible;     /* may speak and not muted: the caller keeps it current */
-    bool selected;     /* slots_select's result */
-    int64_t last_pkt_us; /* 0: never */
+    uint32_t id;                 /* the caller's: what slots_select reports and slot maps hold */
+    bool eligible;               /* may speak and not muted: the caller keeps it current */
+    bool selected;               /* slots_select's result */
+    int64_t last_pkt_us;         /* 0: never */
     uint32_t level_sum, level_n; /* loudness (127 - level) of the current interval */
-    int32_t score;     /* moving average of loudness, x256 */
-    int above;         /* evaluations in a row it beat the quietest selected one */
-    int last_level;    /* the last packet's level (0-127), 127 before any */
+    int32_t score;               /* moving average of loudness, x256 */
+    int above;                   /* evaluations in a row it beat the quietest selected one */
+    int last_level;              /* the last packet's level (0-127), 127 before any */
 };
 
 void slot_speaker_init(struct slot_speaker *sp, uint32_t id);
@@ -73,15 +73,15 @@ int slots_for_receiver(struct slot_speaker *const *sel, int nsel, uint32_t self,
 
 /* One outgoing slot of a receiver. */
 struct slot_out {
-    int64_t src;        /* the speaker's id, -1: none */
-    bool fresh;         /* src set since its last packet: the offsets are made on the next */
-    bool started;       /* a packet was sent */
-    uint16_t seq;       /* the last sent */
+    int64_t src;  /* the speaker's id, -1: none */
+    bool fresh;   /* src set since its last packet: the offsets are made on the next */
+    bool started; /* a packet was sent */
+    uint16_t seq; /* the last sent */
     uint32_t ts;
     int64_t last_us;
-    int64_t seq_off;    /* out = in + seq_off (mod 2^16) */
+    int64_t seq_off; /* out = in + seq_off (mod 2^16) */
     uint32_t ts_off;
-    uint64_t src_seq;   /* the last forwarded input number of src */
+    uint64_t src_seq; /* the last forwarded input number of src */
     uint64_t packets;
 };
 

@@ -102,8 +102,7 @@ static void join(struct mem *x, const char *name, bool may_speak, const char *re
     CHECK_EQ_INT(json_integer_value(json_object_get(j, "slots")), 2);
     CHECK(json_is_array(json_object_get(j, "participants")));
     snprintf(x->id, sizeof(x->id), "%s", json_string_value(json_object_get(j, "id")));
-    snprintf(x->resume, sizeof(x->resume), "%s",
-             json_string_value(json_object_get(j, "resume")));
+    snprintf(x->resume, sizeof(x->resume), "%s", json_string_value(json_object_get(j, "resume")));
     json_decref(j);
     buf_free(&reply);
 }
@@ -136,8 +135,8 @@ static bool offer_and_connect(struct mem *x, const char *name)
     buf_init(&ans);
     peer_offer(p, ctx_good, "0 1 2", media, 3, &offer);
     char why[200];
-    int err = sfu_offer(x->m, (const char *)buf_head(&offer), buf_size(&offer), &ans, why,
-                        sizeof(why));
+    int err =
+        sfu_offer(x->m, (const char *)buf_head(&offer), buf_size(&offer), &ans, why, sizeof(why));
     if (err)
         fprintf(stderr, "offer refused: %s\n", why);
     CHECK_EQ_INT(err, 0);
@@ -325,8 +324,8 @@ int main(void)
         CHECK_EQ_INT(json_array_size(list), 4);
         int64_t fwd = 0;
         for (size_t i = 0; i < json_array_size(list); i++)
-            fwd += json_integer_value(json_object_get(json_array_get(list, i),
-                                                      "packets_forwarded"));
+            fwd +=
+                json_integer_value(json_object_get(json_array_get(list, i), "packets_forwarded"));
         CHECK(fwd > 100);
         json_decref(j);
         free(snap);
@@ -359,9 +358,9 @@ int main(void)
     char why[160];
     struct sfu_identity cid = {.may_speak = true};
     snprintf(cid.room, sizeof(cid.room), "r1");
-    CHECK_EQ_INT(sfu_join(sfu, &cid, "bad-key", &mops, &mems[2], &mems[2].m, &reply, why,
-                          sizeof(why)),
-                 -ENOENT);
+    CHECK_EQ_INT(
+        sfu_join(sfu, &cid, "bad-key", &mops, &mems[2], &mems[2].m, &reply, why, sizeof(why)),
+        -ENOENT);
     buf_free(&reply);
     join(&mems[2], "carol", true, mems[2].resume);
     CHECK_STREQ(mems[2].id, carol_id);
@@ -396,9 +395,9 @@ int main(void)
     buf_init(&reply);
     struct sfu_identity bid = {.may_speak = true};
     snprintf(bid.room, sizeof(bid.room), "r1");
-    CHECK_EQ_INT(sfu_join(sfu, &bid, bob_resume, &mops, &mems[1], &mems[1].m, &reply, why,
-                          sizeof(why)),
-                 -ENOENT);
+    CHECK_EQ_INT(
+        sfu_join(sfu, &bid, bob_resume, &mops, &mems[1], &mems[1].m, &reply, why, sizeof(why)),
+        -ENOENT);
     buf_free(&reply);
     join(&mems[1], "bob", true, NULL); /* a new seat, a new id */
     CHECK(strcmp(mems[1].id, bob_resume) != 0);

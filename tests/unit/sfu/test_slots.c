@@ -263,8 +263,7 @@ static void test_rewrite_loss_dtx_old(void)
     CHECK_EQ_INT(ts, 50000 + 960 + 1920);
     CHECK(!mk);
     /* DTX: 400 ms of silence, the next packet's timestamp jumps by as much, numbers do not */
-    CHECK_EQ_INT(slot_out_rewrite(o, 503, 9600 + 1920 + 19200, 48000, t + 440 * MS, &seq, &ts,
-                                  &mk),
+    CHECK_EQ_INT(slot_out_rewrite(o, 503, 9600 + 1920 + 19200, 48000, t + 440 * MS, &seq, &ts, &mk),
                  1);
     CHECK_EQ_INT(seq, 1004);
     CHECK_EQ_INT(ts, 50000 + 960 + 1920 + 19200);
