@@ -229,6 +229,8 @@ static void check_continuity(const struct mem *x)
             continue;
         CHECK_EQ_INT(r->seq_jumps, 0);
         CHECK_EQ_INT(r->ts_back, 0);
+        CHECK(r->level >= 0 && r->level <= 80); /* the speaker's level, passed on */
+        CHECK_EQ_INT(r->payload_len, 30);       /* the payload untouched */
     }
 }
 
