@@ -33,6 +33,7 @@ static void forward(struct sfu_member *from, const struct rtp_packet *pkt, uint6
     struct room *r = from->room;
     struct rtc_rtp_out o = {
         .audio_level = level, .vad = vad, .payload = pkt->payload, .payload_len = pkt->payload_len};
+    int64_t sent = 0, failed = 0;
     for (int i = 0; i < r->n; i++) {
         struct sfu_member *to = r->m[i];
         if (to == from || !to->connected)
@@ -45,11 +46,25 @@ static void forward(struct sfu_member *from, const struct rtp_packet *pkt, uint6
         o.marker = o.marker || pkt->marker;
         if (rtc_session_send_rtp(to->rtc, to->slot_mline[k], &o) == 0) {
             to->packets_forwarded++;
-            metrics_add(from->sfu->mx.forwarded, 1);
-            metrics_add(r->mx.forwarded, 1);
+            sent++;
         } else {
-            metrics_add(from->sfu->mx.send_errors, 1);
+            failed++;
         }
+    }
+    metrics_add(from->sfu->mx.forwarded, sent);
+    metrics_add(r->mx.forwarded, sent);
+    metrics_add(from->sfu->mx.send_errors, failed);
+}
+
+/* The microphone's SSRC changed (a new encoder, a renegotiation): its timestamps start
+ * anywhere, so every slot holding it makes its offsets again, as on a speaker change. */
+static void mic_restarted(struct sfu_member *m)
+{
+    struct room *r = m->room;
+    for (int i = 0; i < r->n; i++) {
+        int k = slot_map_find(&r->m[i]->map, m->num);
+        if (k >= 0)
+            r->m[i]->map.slot[k].fresh = true;
     }
 }
 
@@ -61,6 +76,11 @@ static void on_rtp(void *opaque, int mline, const struct rtp_packet *pkt, uint64
     if (mline != m->mic_mline)
         return;
     int64_t now = clock_mono_us();
+    if (pkt->ssrc != m->mic_ssrc) {
+        if (m->mic_ssrc)
+            mic_restarted(m);
+        m->mic_ssrc = pkt->ssrc;
+    }
     m->packets_in++;
     metrics_add(m->sfu->mx.packets_in, 1);
     bool vad = false;

@@ -35,8 +35,9 @@ struct sfu_member {
     bool self_muted, server_muted;
     struct rtc_session *rtc;
     bool connected;
-    int mic_mline; /* -1: none (listen-only answers it inactive) */
-    int nslots;    /* slot m-lines accepted */
+    int mic_mline;     /* -1: none (listen-only answers it inactive) */
+    uint32_t mic_ssrc; /* the microphone's SSRC seen last (0: none yet) */
+    int nslots;        /* slot m-lines accepted */
     int slot_mline[SLOTS_MAX];
     struct slot_speaker spk;
     struct slot_map map;

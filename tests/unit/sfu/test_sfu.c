@@ -295,6 +295,16 @@ int main(void)
     for (int i = 0; i < 3; i++)
         check_continuity(&mems[i]);
 
+    /* bob's microphone restarts with a new SSRC, sequence numbers and timestamps far back:
+     * the slots holding him stay continuous at alice, carol and dave. */
+    int b_at_a = heard(&mems[0], 2);
+    mems[1].ssrc = 0x7777;
+    mems[1].seq = 3;
+    mems[1].ts = 5;
+    CHECK(wait_heard(&mems[0], 2, 20 + b_at_a - heard(&mems[0], 2)));
+    for (int i = 0; i < 4; i++)
+        check_continuity(&mems[i]);
+
     /* self-mute: alice's audio stops reaching bob; the others got the mute event. */
     int mutes = mems[1].mute_events;
     sfu_set_self_muted(mems[0].m, true);
