@@ -389,7 +389,7 @@ void sfu_close_room(struct sfu *sfu, const char *room)
 
 /* ---- snapshots ---- */
 
-static char *room_snapshot(struct room *r)
+static char *room_snapshot(struct room *r, int *nrows)
 {
     json_t *list = json_array();
     int64_t jitter = 0, rtt = 0, used = 0;
@@ -415,6 +415,17 @@ static char *room_snapshot(struct room *r)
         json_object_set_new(j, "slots_in_use", json_integer(inuse));
         json_object_set_new(j, "connected", json_boolean(m->attached && m->connected));
         json_array_append_new(list, j);
+        if (*nrows < PM_MAX) {
+            struct pm_row *row = &r->sfu->pm_rows[(*nrows)++];
+            snprintf(row->room, sizeof(row->room), "%s", r->name);
+            snprintf(row->id, sizeof(row->id), "%s", m->id);
+            row->v[PM_PACKETS_IN] = (int64_t)m->packets_in;
+            row->v[PM_FORWARDED] = (int64_t)m->packets_forwarded;
+            row->v[PM_LOST] = (int64_t)m->lost_reported;
+            row->v[PM_JITTER_MS] = st.jitter_ms;
+            row->v[PM_RTT_MS] = st.rtt_ms;
+            row->v[PM_SLOTS_IN_USE] = inuse;
+        }
     }
     metrics_set(r->mx.jitter_ms, jitter);
     metrics_set(r->mx.rtt_ms, rtt);
@@ -432,15 +443,16 @@ static void refresh_snapshots(struct sfu *sfu)
         n++;
     struct snap *snaps = n ? xcalloc((size_t)n, sizeof(*snaps)) : NULL;
     json_t *rooms = json_array();
-    int i = 0;
+    int i = 0, nrows = 0;
     for (struct room *r = sfu->rooms; r; r = r->next, i++) {
         snprintf(snaps[i].name, sizeof(snaps[i].name), "%s", r->name);
-        snaps[i].json = room_snapshot(r);
+        snaps[i].json = room_snapshot(r, &nrows);
         json_array_append_new(rooms, json_pack("{s:s,s:i}", "name", r->name, "members", r->n));
     }
     json_t *root = json_pack("{s:o}", "rooms", rooms);
     char *summary = json_dumps(root, JSON_COMPACT);
     json_decref(root);
+    member_metrics_publish(sfu, sfu->pm_rows, nrows);
     pthread_mutex_lock(&sfu->snap_mu);
     struct snap *old = sfu->snaps;
     int nold = sfu->nsnaps;
@@ -535,6 +547,8 @@ struct sfu *sfu_create(struct loop *loop, struct rtc_transport *rtc, const struc
     sfu->mx.send_errors = metrics_counter(mx, "kibitka_voice_send_errors_total",
                                           "RTP copies not sent (a member not connected yet, "
                                           "SRTP refused).");
+    member_metrics_register(sfu, mx);
+    sfu->pm_rows = xcalloc(PM_MAX, sizeof(*sfu->pm_rows));
     sfu->tick = loop_timer_add(loop, SFU_TICK_MS, true, tick, sfu);
     refresh_snapshots(sfu);
     return sfu;
@@ -549,6 +563,8 @@ void sfu_destroy(struct sfu **ps)
     while (sfu->rooms)
         member_end(sfu->rooms->m[sfu->rooms->n - 1], "server stopping");
     loop_timer_cancel(sfu->loop, sfu->tick);
+    member_metrics_publish(sfu, NULL, 0); /* no stale rows once it is gone */
+    free(sfu->pm_rows);
     for (int i = 0; i < sfu->nsnaps; i++)
         free(sfu->snaps[i].json);
     free(sfu->snaps);

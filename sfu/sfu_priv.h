@@ -63,6 +63,23 @@ struct room {
     struct room *next;
 };
 
+/* Per-participant series (member_metrics.c). */
+#define PM_MAX 1024 /* rows shown in /metrics */
+enum pm_figure {
+    PM_PACKETS_IN,
+    PM_FORWARDED,
+    PM_LOST,
+    PM_JITTER_MS,
+    PM_RTT_MS,
+    PM_SLOTS_IN_USE,
+    PM_COUNT
+};
+struct pm_row {
+    char room[SFU_NAME_MAX + 1];
+    char id[SFU_ID_MAX];
+    int64_t v[PM_COUNT];
+};
+
 struct snap {
     char name[SFU_NAME_MAX + 1];
     char *json;
@@ -83,6 +100,8 @@ struct sfu {
     struct {
         atomic_int_fast64_t *rooms, *members, *packets_in, *forwarded, *send_errors, *sessions;
     } mx;
+    atomic_int_fast64_t *pm[PM_COUNT]; /* member_metrics.c's tables */
+    struct pm_row *pm_rows;            /* scratch for the refresh, PM_MAX rows */
 };
 
 /* sfu.c */
@@ -96,6 +115,11 @@ void room_broadcast(struct room *r, struct json_t *msg, const struct sfu_member 
 /* Sends the JSON object (and frees it) to m when attached. */
 void member_send(struct sfu_member *m, struct json_t *msg);
 bool member_forwardable(const struct sfu_member *m);
+
+/* member_metrics.c */
+void member_metrics_register(struct sfu *sfu, struct metrics *m);
+/* Publishes rows[0..n) (at most PM_MAX) as the per-participant series. */
+void member_metrics_publish(struct sfu *sfu, const struct pm_row *rows, int n);
 
 /* forward.c */
 void member_media_destroy(struct sfu_member *m);

@@ -348,6 +348,24 @@ int main(void)
     free(sum);
     CHECK(metrics_value(mx, "kibitka_voice_room_packets_forwarded_total", "r1") > 100);
     CHECK(metrics_value(mx, "kibitka_voice_room_members", "r1") == 4);
+    /* per participant: one series each, labelled with the room and the member id */
+    struct buf text;
+    buf_init(&text);
+    metrics_write(mx, &text);
+    buf_append(&text, "", 1);
+    for (int i = 0; i < 4; i++) {
+        char want[160];
+        snprintf(want, sizeof(want),
+                 "kibitka_voice_participant_packets_forwarded_total{room=\"r1\","
+                 "participant=\"%s\"} ",
+                 mems[i].id);
+        const char *line = strstr((const char *)buf_head(&text), want);
+        CHECK(line != NULL);
+        if (line)
+            CHECK(atoll(line + strlen(want)) > 0);
+    }
+    CHECK(strstr((const char *)buf_head(&text), "kibitka_voice_participant_rtt_ms{room=\"r1\""));
+    buf_free(&text);
 
     /* kick dave: closed "kicked", the others see participant_left */
     int left = mems[0].left_events;
@@ -429,6 +447,11 @@ int main(void)
     run_until(NULL, NULL, 300);
     CHECK(sfu_room_snapshot_json(sfu, "r1") == NULL);
     CHECK_EQ_INT(metrics_value(mx, "kibitka_voice_rooms", NULL), 0);
+    buf_init(&text);
+    metrics_write(mx, &text);
+    buf_append(&text, "", 1);
+    CHECK(strstr((const char *)buf_head(&text), "participant=\"") == NULL); /* all gone */
+    buf_free(&text);
 
     sfu_destroy(&sfu);
     for (int i = 0; i < 4; i++)
