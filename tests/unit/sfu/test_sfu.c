@@ -10,7 +10,8 @@
  * self-mute and server-mute stop the forwarding; events (joined, participant_joined/left,
  * speakers, mute); the snapshot; kick; detach and resume with the same id, and after the
  * grace (2 s here) the member gone and its key refused; leave; the room gone with its last
- * member; a bad offer refused; a name cut inside a UTF-8 character. */
+ * member; bad offers refused (malformed, too many m-lines, no Opus microphone) with the member
+ * unharmed; a name cut inside a UTF-8 character. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
@@ -410,6 +411,33 @@ int main(void)
     buf_init(&ans);
     CHECK(sfu_offer(mems[1].m, "v=0\r\nbad", 8, &ans, why, sizeof(why)) < 0);
     CHECK(strstr(why, "bad offer") != NULL);
+    /* one m-line more than 1 + slots; a first m-line that is not Opus audio */
+    const char *audio = "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:%d\r\n"
+                        "a=recvonly\r\na=rtcp-mux\r\na=rtpmap:111 opus/48000/2\r\n";
+    char ml[4][300];
+    const char *mp[4];
+    for (int i = 0; i < 4; i++) {
+        snprintf(ml[i], sizeof(ml[i]), audio, i);
+        mp[i] = ml[i];
+    }
+    struct buf off;
+    buf_init(&off);
+    peer_offer(mems[1].p, ctx_good, "0 1 2 3", mp, 4, &off);
+    CHECK_EQ_INT(
+        sfu_offer(mems[1].m, (const char *)buf_head(&off), buf_size(&off), &ans, why, sizeof(why)),
+        -E2BIG);
+    CHECK(strstr(why, "at most 1 + 2 slots") != NULL);
+    buf_clear(&off);
+    snprintf(ml[0], sizeof(ml[0]),
+             "m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\n"
+             "a=sendrecv\r\na=rtcp-mux\r\na=rtpmap:96 VP8/90000\r\n");
+    peer_offer(mems[1].p, ctx_good, "0 1", mp, 2, &off);
+    CHECK_EQ_INT(
+        sfu_offer(mems[1].m, (const char *)buf_head(&off), buf_size(&off), &ans, why, sizeof(why)),
+        -EINVAL);
+    CHECK(strstr(why, "Opus") != NULL);
+    buf_free(&off);
+    CHECK_EQ_INT(buf_size(&ans), 0);
     buf_free(&ans);
     CHECK(wait_heard(&mems[1], 1, 10));
 
