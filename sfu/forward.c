@@ -153,7 +153,7 @@ static int choose(struct sfu_member *m, const struct sdp_offer *o, struct sdp_ch
         ch[i].dir = SDP_DIR_SENDONLY;
         ch[i].fb = 0;
         snprintf(ch[i].cname, sizeof(ch[i].cname), "kibitka");
-        snprintf(ch[i].msid, sizeof(ch[i].msid), "kibitka slot%d", *nslots);
+        snprintf(ch[i].msid, sizeof(ch[i].msid), "kibitka-slot%d slot%d", *nslots, *nslots);
         RAND_bytes((uint8_t *)&ch[i].ssrc, sizeof(ch[i].ssrc));
         ch[i].ssrc |= 1; /* never 0 */
         m->slot_mline[(*nslots)++] = (int)i;

@@ -144,7 +144,7 @@ static bool offer_and_connect(struct mem *x, const char *name)
     buf_append(&ans, "", 1);
     const char *a = (const char *)buf_head(&ans);
     CHECK(strstr(a, "a=recvonly") || strstr(a, "a=inactive"));
-    CHECK(strstr(a, "msid:kibitka slot1") != NULL);
+    CHECK(strstr(a, "msid:kibitka-slot1 slot1") != NULL);
     rtc_dtls_destroy(&p->dtls);
     rtc_srtp_destroy(&p->srtp);
     peer_take_answer(p, a, ctx_good);
