@@ -86,8 +86,14 @@ static void on_rtp(void *opaque, int mline, const struct rtp_packet *pkt, uint64
     bool vad = false;
     int level = rtc_session_audio_level(m->rtc, mline, pkt, &vad);
     slot_speaker_level(&m->spk, level, now);
-    if (member_forwardable(m))
-        forward(m, pkt, seq, level, vad, now);
+    if (!member_forwardable(m))
+        return;
+    /* A new voice while places are free: selected now rather than at the next tick, so its
+     * first packets (up to SFU_TICK_MS of them) are heard. A full room waits for the tick
+     * (its hysteresis decides). */
+    if (!m->spk.selected && m->room->nsel < m->sfu->cfg.slots + 1)
+        room_admit(m->room, m, now);
+    forward(m, pkt, seq, level, vad, now);
 }
 
 static void on_closed(void *opaque, const char *reason)
@@ -293,14 +299,9 @@ static void send_speakers(struct room *r, struct sfu_member *to, int64_t now)
     to->map_dirty = false;
 }
 
-void room_rank(struct room *r, int64_t now)
+/* Each receiver's slots from the selection, and the speakers events that are due. */
+static void room_assign(struct room *r, int64_t now)
 {
-    for (int i = 0; i < r->n; i++) {
-        r->m[i]->spk.eligible = member_forwardable(r->m[i]);
-        r->spk[i] = &r->m[i]->spk;
-    }
-    int want = r->sfu->cfg.slots + 1;
-    slots_select(r->spk, r->n, want, now, NULL);
     struct slot_speaker *sel[SLOTS_MAX + 1];
     int nsel = collect_selected(r, sel);
     uint32_t ids[SLOTS_MAX + 1];
@@ -316,4 +317,23 @@ void room_rank(struct room *r, int64_t now)
             (slot_map_used(&to->map) > 0 && since >= SFU_SPEAKERS_IDLE_MS * 1000))
             send_speakers(r, to, now);
     }
+}
+
+void room_rank(struct room *r, int64_t now)
+{
+    for (int i = 0; i < r->n; i++) {
+        r->m[i]->spk.eligible = member_forwardable(r->m[i]);
+        r->spk[i] = &r->m[i]->spk;
+    }
+    slots_select(r->spk, r->n, r->sfu->cfg.slots + 1, now, NULL);
+    room_assign(r, now);
+}
+
+void room_admit(struct room *r, struct sfu_member *m, int64_t now)
+{
+    m->spk.eligible = true; /* the caller checked member_forwardable */
+    for (int i = 0; i < r->n; i++)
+        r->spk[i] = &r->m[i]->spk;
+    if (slots_admit(r->spk, r->n, r->sfu->cfg.slots + 1, &m->spk, now))
+        room_assign(r, now);
 }

@@ -125,5 +125,7 @@ void member_metrics_publish(struct sfu *sfu, const struct pm_row *rows, int n);
 void member_media_destroy(struct sfu_member *m);
 /* The ranking, the slot maps and the speakers events of one room (every SFU_TICK_MS). */
 void room_rank(struct room *r, int64_t now_us);
+/* m (forwardable, not selected) sent while the room has free places: selected at once. */
+void room_admit(struct room *r, struct sfu_member *m, int64_t now_us);
 
 #endif

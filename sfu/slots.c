@@ -113,6 +113,21 @@ int slots_select(struct slot_speaker *const *sp, int n, int want, int64_t now_us
     return nsel;
 }
 
+bool slots_admit(struct slot_speaker *const *sp, int n, int want, struct slot_speaker *who,
+                 int64_t now_us)
+{
+    if (who->selected || !active(who, now_us))
+        return false;
+    int nsel = 0;
+    for (int i = 0; i < n; i++)
+        nsel += sp[i]->selected;
+    if (nsel >= want)
+        return false;
+    who->selected = true;
+    who->above = 0;
+    return true;
+}
+
 int slots_for_receiver(struct slot_speaker *const *sel, int nsel, uint32_t self,
                        const struct slot_map *m, uint32_t *out)
 {

@@ -64,6 +64,12 @@ int slot_speaker_loudness(const struct slot_speaker *sp);
 int slots_select(struct slot_speaker *const *sp, int n, int want, int64_t now_us, bool *changed);
 
 struct slot_map;
+/* Between evaluations: selects `who` at once when it is a candidate and fewer than `want` of the
+ * n speakers are selected (a new voice in a room with free places is heard from its first
+ * packet, not the next evaluation). Scores are left alone. true when it was selected now. */
+bool slots_admit(struct slot_speaker *const *sp, int n, int want, struct slot_speaker *who,
+                 int64_t now_us);
+
 /* The ids receiver `self` should hear, from the selected speakers (sel, nsel, loudest first):
  * all but self, at most m->nslots. When there are more, the ones m holds stay unless one left
  * out beats the quietest kept by SLOTS_HYSTERESIS_DB (so a listener's slots do not flap either).

@@ -47,6 +47,7 @@ struct mem {
     /* speaking */
     int tag, level;
     bool speaking;
+    int limit, sent; /* limit > 0: stop speaking after that many packets */
     int64_t next_us;
     uint16_t seq;
     uint32_t ts, ssrc;
@@ -195,6 +196,10 @@ static void speak_tick(void)
         if (now >= x->next_us) {
             speak_once(x);
             x->next_us = now + 20000;
+            if (x->limit && ++x->sent >= x->limit) {
+                x->speaking = false;
+                x->sent = 0;
+            }
         }
     }
 }
@@ -267,8 +272,15 @@ int main(void)
 
     /* alice speaks: everyone else hears her, she hears nothing of herself. */
     mems[0].speaking = true;
+    mems[0].limit = 25;
     for (int i = 1; i < 4; i++)
-        CHECK(wait_heard(&mems[i], 1, 20));
+        CHECK(wait_heard(&mems[i], 1, 25 - heard(&mems[i], 1)));
+    run_until(NULL, NULL, 100);
+    for (int i = 1; i < 4; i++) /* from the first packet on: none waited for a tick */
+        CHECK_EQ_INT(heard(&mems[i], 1), 25);
+    mems[0].limit = 0;
+    mems[0].speaking = true;
+    CHECK(wait_heard(&mems[1], 1, 10));
     CHECK_EQ_INT(heard(&mems[0], 1), 0);
     CHECK(mems[1].speakers_events > 0 && strstr(mems[1].last_speakers, mems[0].id));
 

@@ -181,6 +181,26 @@ static void test_silent_and_ineligible(void)
     CHECK(spk[1].selected && !spk[0].selected);
 }
 
+/* A new voice between evaluations: in at once while places are free, scores untouched. */
+static void test_admit(void)
+{
+    setup(3);
+    int64_t t = 1000 * MS;
+    slot_speaker_level(&spk[0], 30, t);
+    CHECK(slots_admit(ptr, 3, 2, &spk[0], t));
+    CHECK(!slots_admit(ptr, 3, 2, &spk[0], t)); /* already in */
+    CHECK_EQ_INT(spk[0].score, 0);
+    CHECK(!slots_admit(ptr, 3, 2, &spk[1], t)); /* never sent: not a candidate */
+    slot_speaker_level(&spk[1], 30, t);
+    spk[2].eligible = false;
+    slot_speaker_level(&spk[2], 30, t);
+    CHECK(!slots_admit(ptr, 3, 2, &spk[2], t)); /* muted */
+    CHECK(slots_admit(ptr, 3, 2, &spk[1], t));
+    spk[2].eligible = true;
+    CHECK(!slots_admit(ptr, 3, 2, &spk[2], t)); /* full: the evaluation decides */
+    CHECK_EQ_INT(nselected(3), 2);
+}
+
 static void test_map_stability(void)
 {
     struct slot_map m;
@@ -279,6 +299,7 @@ int main(void)
     test_receiver_hysteresis();
     test_loudest_and_hysteresis();
     test_silent_and_ineligible();
+    test_admit();
     test_map_stability();
     test_rewrite_continuity();
     test_rewrite_loss_dtx_old();
