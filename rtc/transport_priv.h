@@ -183,4 +183,19 @@ void session_on_srtp(struct rtc_session *s, bool rtcp, uint8_t *p, size_t n, int
 /* Ends s with reason (the user's closed is called) and frees it. */
 void session_fail(struct rtc_session *s, enum fail_reason r, const char *reason);
 
+/* session_send.c: the send path. */
+/* The id of the ssrc-audio-level extension the answer keeps for m, -1: none. */
+int session_level_id(const struct sdp_media *m, const struct sdp_choice *c);
+/* The choice sends (accepted, sendonly or sendrecv). */
+bool session_choice_sends(const struct sdp_choice *c);
+/* The outgoing streams of the offer's choices (those that send and carry an SSRC). */
+void session_add_out_streams(struct rtc_session *s, const struct sdp_offer *o,
+                             const struct sdp_choice *c);
+/* Starts the compound with an SR per stream that sent (the first with the report blocks), or
+ * an RR when none did. 0 or -ENOSPC. */
+int session_write_sender_reports(struct rtc_session *s, struct rtcp_writer *w, int64_t now,
+                                 const struct rtcp_report_block *rb, size_t nrb);
+/* The report blocks of an SR or RR from the peer: those about our streams. */
+void session_on_report_blocks(struct rtc_session *s, const struct rtcp_packet *pkt);
+
 #endif
