@@ -81,7 +81,9 @@ struct sfu_member_ops {
      *    entry per slot (0-based, in the order of the offer's recvonly m-lines) holding a
      *    speaker; L is loudness 0 (silent) to 127; sent when the mapping changes (at most 4
      *    a second) and each second while a slot is used
-     *   {"type":"mute","participant":"<id>","muted":bool,"by":"self"|"server"} */
+     *   {"type":"mute","participant":"<id>","muted":bool,"by":"self"|"server"}
+     * It runs in the middle of the SFU's own work (a packet's forwarding, the ranking): it must
+     * not call any sfu_* function (queue the text; a socket that failed is detached later). */
     void (*send)(void *opaque, const char *json, size_t len);
     /* The SFU ended this member on its own (kicked, room deleted, media failed, server
      * stopping): the signaling side closes the socket with reason. The member is freed right
