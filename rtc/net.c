@@ -19,6 +19,7 @@
 #include "core/net.h"
 
 #define BATCH 32            /* datagrams per recvmmsg */
+#define OUT_BATCH 64        /* datagrams per sendmmsg */
 #define DEFAULT_MAX_TCP 1024
 #define SWEEP_MS 1000
 #define ACCEPT_PAUSE_MS 200
@@ -54,7 +55,15 @@ struct rtc_net {
     struct mmsghdr msgs[BATCH];
     struct iovec iov[BATCH];
     struct sockaddr_storage from[BATCH];
-    atomic_int_fast64_t *m_in, *m_bytes_in, *m_out, *m_drops, *m_oversize, *m_tcp,
+    /* The send queue (see rtc_net_send_buf): datagrams written in place during a wake-up, sent
+     * with sendmmsg at its end or when OUT_BATCH are queued. */
+    uint8_t (*obufs)[RTC_NET_SEND_BUF];
+    struct mmsghdr omsgs[OUT_BATCH];
+    struct iovec oiov[OUT_BATCH];
+    struct sockaddr_storage oto[OUT_BATCH];
+    int nout;
+    int in_wakeup; /* > 0 while a read callback runs: sends are queued */
+    atomic_int_fast64_t *m_in, *m_bytes_in, *m_out, *m_batches, *m_drops, *m_oversize, *m_tcp,
         *m_tcp_refused, *m_tcp_timeouts;
 };
 
@@ -66,6 +75,8 @@ static void register_metrics(struct rtc_net *net, struct metrics *m)
                                       "Bytes received on the WebRTC port.");
     net->m_out = metrics_counter(m, "kibitka_rtc_packets_out_total",
                                  "Packets sent on the WebRTC port.");
+    net->m_batches = metrics_counter(m, "kibitka_rtc_send_batches_total",
+                                     "sendmmsg calls that flushed the WebRTC send queue.");
     net->m_drops = metrics_counter(m, "kibitka_rtc_send_drops_total",
                                    "Packets not sent: socket buffer or ICE-TCP queue full.");
     net->m_oversize = metrics_counter(
@@ -193,9 +204,21 @@ static bool conn_deliver(struct rtc_net *net, struct tcp_conn *c)
     return true;
 }
 
+static void conn_read(struct loop *loop, int fd, uint32_t events, struct tcp_conn *c);
+
+/* Sends queued while frames are handed to the owner go out together at the end. */
 static void conn_cb(struct loop *loop, int fd, uint32_t events, void *opaque)
 {
     struct tcp_conn *c = opaque;
+    struct rtc_net *net = c->net;
+    net->in_wakeup++;
+    conn_read(loop, fd, events, c);
+    if (--net->in_wakeup == 0)
+        rtc_net_flush(net);
+}
+
+static void conn_read(struct loop *loop, int fd, uint32_t events, struct tcp_conn *c)
+{
     struct rtc_net *net = c->net;
     if (events & EPOLLOUT) {
         if (conn_flush(net, c) < 0) {
@@ -306,6 +329,7 @@ static void udp_cb(struct loop *loop, int fd, uint32_t events, void *opaque)
     struct rtc_net *net = opaque;
     (void)events;
     int total = 0;
+    net->in_wakeup++;
     /* A bounded number of batches per wake-up: the loop is level-triggered, so what is left is
      * read on the next iteration, after the timers and the other sockets had their turn. */
     for (int round = 0; round < 8; round++) {
@@ -336,9 +360,11 @@ static void udp_cb(struct loop *loop, int fd, uint32_t events, void *opaque)
             struct rtc_path from = {.addr = net->from[i], .tcp_id = 0};
             net->ops.packet(net->opaque, &from, net->bufs[i], len);
         }
+        rtc_net_flush(net); /* what this batch produced (forwarded copies) goes out now */
         if (n < BATCH)
             break;
     }
+    net->in_wakeup--;
     if (total < SPARSE_READ && !net->udp_resume &&
         loop_mod_fd(loop, fd, 0) == 0)
         net->udp_resume = loop_timer_add(loop, SPARSE_PAUSE_MS, false, udp_resume, net);
@@ -360,6 +386,7 @@ struct rtc_net *rtc_net_create(struct loop *loop, const struct rtc_net_config *c
     net->conns = xcalloc((size_t)net->max_tcp, sizeof(*net->conns));
     net->gen = xcalloc((size_t)net->max_tcp, sizeof(*net->gen));
     net->bufs = xcalloc(BATCH, sizeof(*net->bufs));
+    net->obufs = xcalloc(OUT_BATCH, sizeof(*net->obufs));
     register_metrics(net, cfg->metrics);
     if (loop_add_fd(loop, net->udp_fd, EPOLLIN, udp_cb, net) < 0)
         log_error("rtc", NULL, "cannot watch the WebRTC UDP socket");
@@ -376,6 +403,8 @@ void rtc_net_destroy(struct rtc_net **pnet)
     struct rtc_net *net = *pnet;
     if (!net)
         return;
+    net->in_wakeup = 0;
+    rtc_net_flush(net);
     for (int i = 0; i < net->max_tcp; i++)
         if (net->conns[i])
             conn_free(net, net->conns[i]);
@@ -391,6 +420,7 @@ void rtc_net_destroy(struct rtc_net **pnet)
     free(net->conns);
     free(net->gen);
     free(net->bufs);
+    free(net->obufs);
     free(net);
     *pnet = NULL;
 }
@@ -404,6 +434,12 @@ int rtc_net_send(struct rtc_net *net, const struct rtc_path *to, const uint8_t *
 {
     if (n > 0xffff)
         return -EMSGSIZE;
+    if (to->tcp_id == 0 && net->in_wakeup && n <= RTC_NET_SEND_BUF) {
+        size_t cap;
+        uint8_t *b = rtc_net_send_buf(net, &cap);
+        memcpy(b, p, n);
+        return rtc_net_send_commit(net, to, n);
+    }
     if (to->tcp_id == 0) {
         socklen_t len = to->addr.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
                                                         : sizeof(struct sockaddr_in);
@@ -432,6 +468,70 @@ int rtc_net_send(struct rtc_net *net, const struct rtc_path *to, const uint8_t *
         return -EPIPE;
     }
     return 0;
+}
+
+uint8_t *rtc_net_send_buf(struct rtc_net *net, size_t *cap)
+{
+    *cap = RTC_NET_SEND_BUF;
+    return net->obufs[net->nout];
+}
+
+static socklen_t addr_len(const struct sockaddr_storage *a)
+{
+    return a->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+}
+
+int rtc_net_send_commit(struct rtc_net *net, const struct rtc_path *to, size_t n)
+{
+    uint8_t *b = net->obufs[net->nout];
+    if (n > RTC_NET_SEND_BUF || n > 0xffff)
+        return -EMSGSIZE;
+    if (to->tcp_id)
+        return rtc_net_send(net, to, b, n); /* framed into the connection's queue */
+    if (!net->in_wakeup) {
+        ssize_t w = sendto(net->udp_fd, b, n, MSG_DONTWAIT | MSG_NOSIGNAL,
+                           (const struct sockaddr *)&to->addr, addr_len(&to->addr));
+        metrics_add(w < 0 ? net->m_drops : net->m_out, 1);
+        return w < 0 ? -errno : 0;
+    }
+    int i = net->nout++;
+    net->oto[i] = to->addr;
+    net->oiov[i] = (struct iovec){b, n};
+    net->omsgs[i].msg_hdr = (struct msghdr){
+        .msg_name = &net->oto[i],
+        .msg_namelen = addr_len(&to->addr),
+        .msg_iov = &net->oiov[i],
+        .msg_iovlen = 1,
+    };
+    if (net->nout == OUT_BATCH)
+        rtc_net_flush(net);
+    return 0;
+}
+
+/* A datagram the kernel refuses (a port unreachable reported back on loopback, say) is dropped
+ * and the rest of the batch still goes; a full socket buffer drops the rest, like sendto. */
+void rtc_net_flush(struct rtc_net *net)
+{
+    int i = 0, n = net->nout;
+    net->nout = 0;
+    while (i < n) {
+        int r = sendmmsg(net->udp_fd, net->omsgs + i, (unsigned)(n - i),
+                         MSG_DONTWAIT | MSG_NOSIGNAL);
+        metrics_add(net->m_batches, 1);
+        if (r > 0) {
+            metrics_add(net->m_out, r);
+            i += r;
+            continue;
+        }
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) {
+            metrics_add(net->m_drops, n - i);
+            break;
+        }
+        metrics_add(net->m_drops, 1);
+        i++;
+    }
 }
 
 void rtc_net_tcp_validate(struct rtc_net *net, uint32_t tcp_id)

@@ -21,6 +21,8 @@
 
 #define RTC_NET_MAX_DATAGRAM 1500 /* longer datagrams and frames are dropped (counted) */
 #define RTC_NET_TCP_VALIDATE_MS 10000
+/* The room for one queued outgoing datagram: an MTU-sized packet plus the SRTP trailer. */
+#define RTC_NET_SEND_BUF 1536
 #define RTC_NET_TCP_MAX_QUEUE (256 * 1024) /* bytes queued on one ICE-TCP connection */
 
 struct loop;
@@ -67,6 +69,20 @@ int rtc_net_port(const struct rtc_net *net);
  * the peers repair loss), or a framed write on ICE-TCP (queued up to RTC_NET_TCP_MAX_QUEUE,
  * then dropped). 0, or -errno when it was dropped. */
 int rtc_net_send(struct rtc_net *net, const struct rtc_path *to, const uint8_t *p, size_t n);
+
+/* Sending without a copy, in batches. Inside a read callback (ops->packet) UDP sends are queued
+ * and sent together with sendmmsg when the callback's batch of reads is done (or when 64 are
+ * queued), so one incoming packet forwarded to 50 peers costs one system call, not 50; outside
+ * one (a timer) they go at once. rtc_net_send_buf gives the buffer of the next datagram (cap
+ * RTC_NET_SEND_BUF bytes): the caller writes (and encrypts) its packet there, then
+ * rtc_net_send_commit queues its n bytes for `to` (an ICE-TCP path: framed into the
+ * connection's queue at once). Nothing is allocated. A buffer not committed is simply reused.
+ * rtc_net_send copies into the same queue. */
+uint8_t *rtc_net_send_buf(struct rtc_net *net, size_t *cap);
+int rtc_net_send_commit(struct rtc_net *net, const struct rtc_path *to, size_t n);
+/* Sends what is queued now (the read callbacks call it; exposed for tests and owners that
+ * send from elsewhere inside a wake-up). */
+void rtc_net_flush(struct rtc_net *net);
 
 /* The owner accepted this ICE-TCP connection (a valid STUN check): its deadline is lifted. */
 void rtc_net_tcp_validate(struct rtc_net *net, uint32_t tcp_id);

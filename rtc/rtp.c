@@ -149,3 +149,14 @@ int rtp_rtx_unwrap(const struct rtp_packet *rtx, const struct rtp_rtx_map *map, 
     }
     return -ENOENT;
 }
+
+int rtp_audio_level(const struct rtp_packet *pkt, int id, bool *vad)
+{
+    const uint8_t *v;
+    size_t len;
+    if (id < 1 || id > 255 || rtp_ext_find(pkt, (uint8_t)id, &v, &len) < 0 || len < 1)
+        return -1;
+    if (vad)
+        *vad = (v[0] & 0x80) != 0;
+    return v[0] & 0x7f;
+}

@@ -53,6 +53,11 @@ int rtp_parse(const uint8_t *p, size_t n, struct rtp_packet *out);
  * counts). */
 int rtp_ext_find(const struct rtp_packet *pkt, uint8_t id, const uint8_t **val, size_t *len);
 
+/* The RFC 6464 client-to-mixer audio level of the packet under extension id: 0 (loudest) to
+ * 127 (silence) in -dBov, *vad the voice-activity bit (NULL: not wanted); -1 when the packet
+ * has no such element (or it is empty). */
+int rtp_audio_level(const struct rtp_packet *pkt, int id, bool *vad);
+
 /* Writes the packet a view describes: the header bytes with its marker, pt, seq, ts and ssrc
  * (which may differ from hdr's, after rtp_rtx_unwrap), the padding bit cleared, then the
  * payload. Returns the length or -ENOSPC. */

@@ -22,6 +22,7 @@
 #define VIDEO_REORDER_DELAY_US 200000
 #define AUDIO_REORDER_SLOTS 64
 #define AUDIO_REORDER_DELAY_US 60000
+#define SFU_AUDIO_REORDER_DELAY_US 20000
 
 static void session_rearm(struct rtc_session *s, int64_t now);
 
@@ -206,7 +207,7 @@ static void send_reports(struct rtc_session *s, int64_t now)
     }
     struct rtcp_writer w;
     rtcp_writer_init(&w, s->scratch, RTP_MTU, false);
-    if (rtcp_write_rr(&w, s->local_ssrc, rb, nrb) < 0 ||
+    if (session_write_sender_reports(s, &w, now, rb, nrb) < 0 ||
         rtcp_write_sdes_cname(&w, s->local_ssrc, "kibitka") < 0)
         return;
     if (nremb)
@@ -331,8 +332,10 @@ static void on_rtcp(struct rtc_session *s, const uint8_t *p, size_t n, int64_t n
     rtcp_iter_init(&it, p, n, s->rtcp_rsize);
     int r;
     while ((r = rtcp_iter_next(&it, &pkt)) > 0 && !s->destroy_pending) {
+        if ((pkt.kind == RTCP_KIND_SR || pkt.kind == RTCP_KIND_RR) && s->nout)
+            session_on_report_blocks(s, &pkt);
         if (pkt.kind != RTCP_KIND_SR)
-            continue; /* feedback to us matters once we send (WHEP, the SFU) */
+            continue; /* NACK/PLI to us: audio only so far (the SFU), nothing to resend */
         for (int i = 0; i < s->nin; i++) {
             struct in_stream *st = &s->in[i];
             if (st->ssrc != pkt.sr.ssrc)
@@ -572,6 +575,7 @@ static void add_streams(struct rtc_session *s, const struct sdp_offer *o,
         st->rtx_pt = c[i].rtx_pt;
         st->clock = k && k->clock ? k->clock : (m->kind == SDP_KIND_AUDIO ? 48000 : 90000);
         st->nack = m->kind == SDP_KIND_VIDEO && (c[i].fb & SDP_FB_NACK);
+        st->level_id = m->kind == SDP_KIND_AUDIO ? session_level_id(m, &c[i]) : -1;
         if (m->n_fid > 0) { /* a=ssrc-group:FID media rtx */
             st->ssrc = m->fid[0][0];
             st->rtx_ssrc = m->fid[0][1];
@@ -579,9 +583,13 @@ static void add_streams(struct rtc_session *s, const struct sdp_offer *o,
             st->ssrc = m->ssrcs[0].id;
         }
         bool video = m->kind == SDP_KIND_VIDEO;
+        /* An SFU forwards audio at once: a gap is waited for only briefly (the listeners'
+         * jitter buffers conceal a loss better than a late packet). */
         struct rtp_reorder_config rc = {
             .capacity = video ? VIDEO_REORDER_SLOTS : AUDIO_REORDER_SLOTS,
-            .max_delay_us = video ? VIDEO_REORDER_DELAY_US : AUDIO_REORDER_DELAY_US,
+            .max_delay_us = video                       ? VIDEO_REORDER_DELAY_US
+                            : s->kind == RTC_SESSION_SFU ? SFU_AUDIO_REORDER_DELAY_US
+                                                         : AUDIO_REORDER_DELAY_US,
         };
         st->reorder = rtp_reorder_create(&rc);
     }
@@ -602,7 +610,8 @@ static void fill_candidates(const struct rtc_transport *t, struct sdp_local_cand
 }
 
 static int write_answer(struct rtc_session *s, const struct rtc_session_params *p,
-                        struct buf *answer, char *why, size_t whylen)
+                        const struct sdp_choice *choices, struct buf *answer, char *why,
+                        size_t whylen)
 {
     struct sdp_local_candidate cand[2 * RTC_MAX_CANDIDATE_ADDRS];
     size_t ncand;
@@ -618,7 +627,7 @@ static int write_answer(struct rtc_session *s, const struct rtc_session_params *
         .n_cand = ncand,
         .end_of_candidates = true,
     };
-    return sdp_answer_write(p->offer, p->choices, &local, answer, why, whylen);
+    return sdp_answer_write(p->offer, choices, &local, answer, why, whylen);
 }
 
 int rtc_session_create(struct rtc_transport *t, const struct rtc_session_params *p,
@@ -656,6 +665,7 @@ int rtc_session_create(struct rtc_transport *t, const struct rtc_session_params 
     snprintf(s->remote_ufrag, sizeof(s->remote_ufrag), "%s", m0->ice_ufrag);
     snprintf(s->remote_pwd, sizeof(s->remote_pwd), "%s", m0->ice_pwd);
     RAND_bytes((uint8_t *)&s->local_ssrc, sizeof(s->local_ssrc));
+    s->rtt_us = -1;
     int err = ice_agent_create(now, &s->ice);
     if (err == 0)
         err = ice_agent_set_remote(s->ice, m0->ice_ufrag, m0->ice_pwd);
@@ -665,8 +675,25 @@ int rtc_session_create(struct rtc_transport *t, const struct rtc_session_params 
     }
     /* Our answer's setup: passive (we are the DTLS server) unless the offer is passive. */
     s->role = sdp_answer_setup(m0->setup) == SDP_SETUP_ACTIVE ? RTC_DTLS_CLIENT : RTC_DTLS_SERVER;
-    add_streams(s, p->offer, p->choices);
-    err = write_answer(s, p, answer, why, whylen);
+    /* The choices with what we send as: the user's SSRC/cname/msid, or ours. */
+    struct sdp_choice *ch = xcalloc(p->offer->n_media ? p->offer->n_media : 1, sizeof(*ch));
+    uint64_t sid = 0;
+    RAND_bytes((uint8_t *)&sid, sizeof(sid));
+    for (size_t i = 0; i < p->offer->n_media; i++) {
+        ch[i] = p->choices[i];
+        if (!session_choice_sends(&ch[i]) || ch[i].ssrc)
+            continue;
+        while (!ch[i].ssrc)
+            RAND_bytes((uint8_t *)&ch[i].ssrc, sizeof(ch[i].ssrc));
+        if (!ch[i].cname[0])
+            snprintf(ch[i].cname, sizeof(ch[i].cname), "kibitka");
+        if (!ch[i].msid[0])
+            snprintf(ch[i].msid, sizeof(ch[i].msid), "kibitka-%08x t%zu", (unsigned)sid, i);
+    }
+    add_streams(s, p->offer, ch);
+    session_add_out_streams(s, p->offer, ch);
+    err = write_answer(s, p, ch, answer, why, whylen);
+    free(ch);
     if (err < 0)
         goto fail;
     s->dtls = rtc_dtls_create(t->dtls, s->role, &s->peer_fp, dtls_send, s, now);
@@ -749,6 +776,11 @@ void rtc_session_stats_get(const struct rtc_session *s, struct rtc_session_stats
         out->packets_lost += s->in[i].lost;
         if (s->in[i].started && (!jit || s->in[i].kind == SDP_KIND_VIDEO))
             jit = &s->in[i];
+    }
+    out->rtt_ms = s->rtt_us < 0 ? -1 : (int32_t)(s->rtt_us / 1000);
+    for (int i = 0; i < s->nout; i++) {
+        out->packets_out += s->out[i].packets;
+        out->bytes_out += s->out[i].octets;
     }
     if (jit && jit->clock)
         out->jitter_ms = (uint32_t)(rtp_stats_jitter(&jit->stats) * 1000ULL / jit->clock);

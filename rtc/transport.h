@@ -98,6 +98,49 @@ int rtc_session_create(struct rtc_transport *t, const struct rtc_session_params 
 /* Ends the session from the user's side (close_notify sent, no closed call); clears *ps. */
 void rtc_session_destroy(struct rtc_session **ps);
 
+/* ---- sending (WHEP, the SFU) ----
+ * Every accepted m-line whose answer direction is sendonly or sendrecv is an outgoing stream:
+ * the answer carries its SSRC, cname and msid (the choice's, or, when its ssrc is 0, a random
+ * SSRC, cname "kibitka" and msid "kibitka-<sid> t<mline>"). rtc_session_send_rtp writes one
+ * packet with that SSRC and the m-line's payload type, the user's sequence number, timestamp
+ * and marker, the RFC 6464 audio level when the m-line negotiated ssrc-audio-level, then the
+ * payload untouched; it is encrypted once, straight into the port's send queue (no copy, no
+ * allocation), and sent with the other packets of the same wake-up in one sendmmsg
+ * (rtc/net.h). A sender report for each stream that sent goes with the receiver reports
+ * (about once a second); the peer's receiver reports about our streams give loss, jitter and
+ * RTT (rtc_session_out_stats). */
+struct rtc_rtp_out {
+    uint16_t seq;
+    uint32_t ts;
+    bool marker;
+    int audio_level; /* 0-127 (-dBov), -1: none */
+    bool vad;
+    const uint8_t *payload;
+    size_t payload_len;
+};
+/* 0; -ENOTCONN before DTLS is done (or after the session ended); -ENOENT when mline sends
+ * nothing; -EMSGSIZE for a payload over the MTU; another negative errno when SRTP refused. */
+int rtc_session_send_rtp(struct rtc_session *s, int mline, const struct rtc_rtp_out *o);
+/* The SSRC m-line mline sends with, 0 when it sends nothing. */
+uint32_t rtc_session_out_ssrc(const struct rtc_session *s, int mline);
+
+struct rtc_out_stats {
+    uint64_t packets, octets;
+    bool have_rr;          /* a receiver report about this stream came */
+    uint8_t fraction_lost; /* of 256, the last report's */
+    int32_t cumulative_lost;
+    uint32_t jitter_ms;
+    int32_t rtt_ms;        /* -1 until measured */
+};
+/* -ENOENT when mline sends nothing. */
+int rtc_session_out_stats(const struct rtc_session *s, int mline, struct rtc_out_stats *out);
+
+/* The RFC 6464 audio level of a packet of m-line mline as the rtp callback gave it: 0 (loud)
+ * to 127 (silent), *vad its voice-activity bit (NULL: not wanted); -1 when the m-line did not
+ * negotiate ssrc-audio-level or the packet carries none. */
+int rtc_session_audio_level(const struct rtc_session *s, int mline, const struct rtp_packet *pkt,
+                            bool *vad);
+
 /* Asks the sender of m-line mline for a keyframe (PLI; at most one each 500 ms). */
 void rtc_session_request_keyframe(struct rtc_session *s, int mline);
 /* A trickle fragment (WHIP PATCH). An ICE-lite agent sends no checks, so remote candidates
@@ -112,6 +155,8 @@ struct rtc_session_stats {
     bool connected;
     uint64_t packets_in, bytes_in, packets_lost, nacks_sent, plis_sent;
     uint32_t jitter_ms;       /* of the video stream, else the audio one */
+    uint64_t packets_out, bytes_out; /* RTP sent on every outgoing stream (payload bytes) */
+    int32_t rtt_ms;           /* the latest RTT the peer's receiver reports gave, -1: none */
     char srtp_profile[32];    /* "AEAD_AES_128_GCM", ... once connected */
     char path[64];            /* "udp 1.2.3.4:5678" / "tcp ...": the selected path */
 };

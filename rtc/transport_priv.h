@@ -51,6 +51,24 @@ struct in_stream {
     int64_t ssrc_log_us; /* when an SSRC change was last logged (at most one line per 10 s) */
     bool pli_wanted;
     uint64_t lost;
+    int level_id; /* the ssrc-audio-level extmap id (RFC 6464), -1: not negotiated */
+};
+
+/* One accepted m-line we send on (WHEP, the SFU): its SSRC in the answer, what was sent (for
+ * the sender reports) and what the peer's receiver reports say about it. */
+struct out_stream {
+    int mline;
+    uint8_t pt;
+    uint32_t ssrc, clock;
+    int level_id; /* 1-14: the audio level is written under this id; else not written */
+    uint64_t packets, octets;
+    uint32_t last_ts;      /* of the last packet sent, and when (for the SR's NTP/RTP map) */
+    int64_t last_send_us;
+    bool have_rr;
+    uint8_t fraction_lost;
+    int32_t cumulative_lost;
+    uint32_t jitter;       /* the peer's, RTP clock units */
+    int64_t rtt_us;        /* -1 until a report block with LSR came */
 };
 
 enum drop_reason {
@@ -109,6 +127,9 @@ struct rtc_session {
     bool restart_pending; /* an ICE restart answered, no valid check on its credentials yet */
     struct in_stream in[SDP_MAX_MEDIA];
     int nin;
+    struct out_stream out[SDP_MAX_MEDIA];
+    int nout;
+    int8_t out_of[SDP_MAX_MEDIA]; /* m-line -> index in out, -1 */
     uint32_t local_ssrc; /* the SSRC our RTCP is sent as */
     bool rtcp_rsize;
     struct loop_timer *timer;
@@ -119,6 +140,7 @@ struct rtc_session {
     struct rtc_session *next_ufrag; /* the transport's ufrag chain */
     struct rtc_session *next_all, *prev_all;
     uint64_t packets_in, bytes_in, nacks_sent, plis_sent;
+    int64_t rtt_us; /* the latest from a receiver report about our streams, -1: none */
     uint8_t scratch[RTP_MTU + RTC_SRTP_MAX_TRAILER]; /* RTX unwrap, RTCP writes */
 };
 
@@ -160,5 +182,20 @@ void session_on_dtls(struct rtc_session *s, const struct rtc_path *from, const u
 void session_on_srtp(struct rtc_session *s, bool rtcp, uint8_t *p, size_t n, int64_t now_us);
 /* Ends s with reason (the user's closed is called) and frees it. */
 void session_fail(struct rtc_session *s, enum fail_reason r, const char *reason);
+
+/* session_send.c: the send path. */
+/* The id of the ssrc-audio-level extension the answer keeps for m, -1: none. */
+int session_level_id(const struct sdp_media *m, const struct sdp_choice *c);
+/* The choice sends (accepted, sendonly or sendrecv). */
+bool session_choice_sends(const struct sdp_choice *c);
+/* The outgoing streams of the offer's choices (those that send and carry an SSRC). */
+void session_add_out_streams(struct rtc_session *s, const struct sdp_offer *o,
+                             const struct sdp_choice *c);
+/* Starts the compound with an SR per stream that sent (the first with the report blocks), or
+ * an RR when none did. 0 or -ENOSPC. */
+int session_write_sender_reports(struct rtc_session *s, struct rtcp_writer *w, int64_t now,
+                                 const struct rtcp_report_block *rb, size_t nrb);
+/* The report blocks of an SR or RR from the peer: those about our streams. */
+void session_on_report_blocks(struct rtc_session *s, const struct rtcp_packet *pkt);
 
 #endif

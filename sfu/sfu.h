@@ -32,7 +32,9 @@ struct sfu_member;
 #define SFU_NAME_MAX 64     /* room names, user names, display names: at most 64 bytes */
 #define SFU_ID_MAX 24       /* a member id as text, NUL included */
 #define SFU_RESUME_MAX 48   /* a resume key as text, NUL included */
-#define SFU_SLOTS_MAX 32    /* --voice-slots upper bound */
+/* --voice-slots upper bound: an offer has 1 + slots m-lines and the SDP parser takes at most
+ * SDP_MAX_MEDIA (16) of them (was 32 in the first draft of this contract). */
+#define SFU_SLOTS_MAX 15
 
 struct sfu_config {
     int slots;              /* outgoing audio streams per receiver (--voice-slots, default 8) */
@@ -71,7 +73,17 @@ typedef void (*sfu_access_fn)(void *opaque, const char *room, const char *token,
 /* How the SFU talks back to a member's signaling connection. Called on the loop thread. */
 struct sfu_member_ops {
     /* One JSON text message for this member (an event: participant_joined, participant_left,
-     * speakers, mute, trickle). json is valid during the call only. */
+     * speakers, mute, trickle). json is valid during the call only. The shapes:
+     *   {"type":"participant_joined","participant":{"id","user","display","speaking",
+     *    "muted","joined_at"}}
+     *   {"type":"participant_left","participant":"<id>"}
+     *   {"type":"speakers","slots":[{"slot":k,"participant":"<id>","level":L}...]}: one
+     *    entry per slot (0-based, in the order of the offer's recvonly m-lines) holding a
+     *    speaker; L is loudness 0 (silent) to 127; sent when the mapping changes (at most 4
+     *    a second) and each second while a slot is used
+     *   {"type":"mute","participant":"<id>","muted":bool,"by":"self"|"server"}
+     * It runs in the middle of the SFU's own work (a packet's forwarding, the ranking): it must
+     * not call any sfu_* function (queue the text; a socket that failed is detached later). */
     void (*send)(void *opaque, const char *json, size_t len);
     /* The SFU ended this member on its own (kicked, room deleted, media failed, server
      * stopping): the signaling side closes the socket with reason. The member is freed right
@@ -117,8 +129,9 @@ void sfu_close_room(struct sfu *sfu, const char *room);
 
 /* Any thread. The live state of one room as JSON text (malloc'd, the caller frees):
  * {"members":[{"id","user","display","speaking","muted","joined_at","packets_in",
- * "packets_forwarded","packets_lost","jitter_ms","rtt_ms","slots_in_use"}...]}; NULL when the
- * room has no live member. Refreshed by the loop at least every 500 ms. */
+ * "packets_forwarded","packets_lost","jitter_ms","rtt_ms","slots_in_use","connected"}...]}
+ * (rtt_ms null until a receiver report measured it); NULL when the room has no member (live
+ * or in its rejoin grace). Refreshed by the loop every 250 ms. */
 char *sfu_room_snapshot_json(struct sfu *sfu, const char *room);
 /* Any thread. {"rooms":[{"name","members"}...]} for every room with live members. */
 char *sfu_rooms_summary_json(struct sfu *sfu);

@@ -1,7 +1,9 @@
 /* The WebRTC port's sockets (rtc/net.c): UDP datagrams in and out, ICE-TCP frames (RFC 4571)
  * split and coalesced across reads, a frame over 1500 bytes dropped, the connection cap, the
  * validation deadline (the sweep is called with the deadline moved into the past: including
- * net.c reaches it without waiting 10 s), and a close from inside the packet callback. */
+ * net.c reaches it without waiting 10 s), and a close from inside the packet callback; the
+ * send queue (sendmmsg batches of 64, a refused datagram dropped alone, direct sends outside
+ * a read callback). */
 #include "rtc/net.c"
 
 #include <arpa/inet.h>
@@ -15,6 +17,7 @@ struct seen {
     size_t last_len;
     struct rtc_path last_from;
     bool echo, close_in_cb;
+    int burst; /* send this many datagrams back through the queue from the callback */
     struct rtc_net *net;
 };
 
@@ -29,6 +32,18 @@ static void on_packet(void *opaque, const struct rtc_path *from, uint8_t *p, siz
         rtc_net_send(s->net, from, p, n);
     if (s->close_in_cb && from->tcp_id)
         rtc_net_tcp_close(s->net, from->tcp_id);
+    for (int k = 0; k < s->burst; k++) {
+        size_t cap;
+        uint8_t *b = rtc_net_send_buf(s->net, &cap);
+        CHECK(cap >= RTC_NET_MAX_DATAGRAM);
+        b[0] = (uint8_t)k;
+        b[1] = 0x55;
+        /* the 51st goes to an address the IPv4 socket cannot take: dropped alone */
+        struct rtc_path bad = {.tcp_id = 0};
+        bad.addr.ss_family = AF_INET6;
+        CHECK_EQ_INT(rtc_net_send_commit(s->net, k == 50 ? &bad : from, 2), 0);
+    }
+    s->burst = 0;
 }
 
 static void on_closed(void *opaque, const struct rtc_path *path)
@@ -107,6 +122,54 @@ static void test_udp(struct loop *loop, struct rtc_net *net, struct seen *s, int
     CHECK_EQ_INT(s->last_len, 3);
     CHECK_EQ_INT(metrics_get(net->m_oversize), 1);
     s->echo = false;
+    close(c);
+}
+
+/* Datagrams written in place from inside the read callback go out in batches of 64 by sendmmsg
+ * after the read batch; a datagram the kernel refuses is dropped and the rest still go, in
+ * order; outside a callback a commit sends at once. */
+static void test_send_queue(struct loop *loop, struct rtc_net *net, struct seen *s, int port)
+{
+    int c = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in to = local(port);
+    int64_t batches = metrics_get(net->m_batches), drops = metrics_get(net->m_drops);
+    s->burst = 100;
+    int before = s->packets;
+    sendto(c, "x", 1, 0, (struct sockaddr *)&to, sizeof(to));
+    CHECK(run_until(loop, s, before + 1));
+    int got = 0, last = -1;
+    bool in_order = true;
+    uint8_t b[64];
+    while (readable(c, 1000) && got < 99) {
+        ssize_t r = recv(c, b, sizeof(b), MSG_DONTWAIT);
+        if (r != 2)
+            break;
+        in_order = in_order && b[0] > last && b[0] != 50 && b[1] == 0x55;
+        last = b[0];
+        got++;
+    }
+    CHECK_EQ_INT(got, 99);
+    CHECK(in_order);
+    CHECK_EQ_INT(metrics_get(net->m_drops), drops + 1);
+    /* 64 (50 sent, the refused one, 13 more: 3 calls) + 36 (1 call) */
+    CHECK_EQ_INT(metrics_get(net->m_batches), batches + 4);
+    CHECK_EQ_INT(net->nout, 0);
+
+    /* Outside a read callback: at once, no batch. */
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    getsockname(c, (struct sockaddr *)&ss, &len);
+    struct rtc_path back = {.addr = ss};
+    struct sockaddr_in *sin = (struct sockaddr_in *)&back.addr;
+    inet_pton(AF_INET, "127.0.0.1", &sin->sin_addr);
+    size_t cap;
+    uint8_t *p = rtc_net_send_buf(net, &cap);
+    memcpy(p, "ok", 2);
+    CHECK_EQ_INT(rtc_net_send_commit(net, &back, 2), 0);
+    CHECK_EQ_INT(net->nout, 0);
+    CHECK(readable(c, 1000));
+    CHECK_EQ_INT(recv(c, b, sizeof(b), MSG_DONTWAIT), 2);
+    CHECK_EQ_INT(metrics_get(net->m_batches), batches + 4);
     close(c);
 }
 
@@ -244,6 +307,7 @@ int main(void)
     CHECK(port > 0);
     CHECK_EQ_INT(net_local_port(tfd), port); /* ICE-TCP on the same port number */
     test_udp(loop, net, &s, port);
+    test_send_queue(loop, net, &s, port);
     test_tcp_frames(loop, net, &s, port);
     test_tcp_cap_and_deadline(loop, net, &s, port);
     test_path();

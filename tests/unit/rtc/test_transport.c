@@ -786,6 +786,7 @@ static void test_consent(struct peer *a, struct peer *healthy)
     check_healthy(healthy, "consent");
 }
 
+
 int main(void)
 {
     log_set_level(LOG_INFO);

@@ -104,9 +104,27 @@ struct peer {
     /* what it sends */
     uint16_t seq;
     uint32_t ts;
+    /* RTP and sender reports the server sent it (WHEP, SFU sessions), per SSRC */
+    struct rx_stream {
+        uint32_t ssrc;
+        int n, seq_jumps, ts_back, markers;
+        uint16_t seq;
+        uint32_t ts;
+        int level;        /* the last packet's audio level under level_id, -1 */
+        bool vad;
+        uint32_t tags;    /* bit k: a payload starting with byte k (k < 32) came */
+        int tag_n[8];     /* how many with first byte k < 8 */
+        uint8_t first_byte;
+        size_t payload_len;
+        int srs;          /* sender reports for this SSRC */
+        struct rtcp_sr_info sr;
+        int64_t sr_at_us;
+    } rxs[SDP_MAX_MEDIA];
+    int n_rxs, rtp_rx;
+    int level_id;
 };
 
-static struct peer *all_peers[8];
+static struct peer *all_peers[64];
 static int n_peers;
 
 /* Sends one packet from fd: a datagram, or on ICE-TCP a frame (RFC 4571). */
@@ -128,6 +146,47 @@ static void peer_dtls_send(void *opaque, const uint8_t *d, size_t n)
         peer_send(p, p->fd, d, n);
 }
 
+static struct rx_stream *rx_of(struct peer *p, uint32_t ssrc)
+{
+    for (int i = 0; i < p->n_rxs; i++)
+        if (p->rxs[i].ssrc == ssrc)
+            return &p->rxs[i];
+    if (p->n_rxs == SDP_MAX_MEDIA)
+        return NULL;
+    struct rx_stream *r = &p->rxs[p->n_rxs++];
+    r->ssrc = ssrc;
+    r->level = -1;
+    return r;
+}
+
+static void peer_on_rtp(struct peer *p, uint8_t *b, size_t n)
+{
+    struct rtp_packet pkt;
+    if (!p->srtp || rtc_srtp_unprotect_rtp(p->srtp, b, &n) < 0 || rtp_parse(b, n, &pkt) < 0)
+        return;
+    struct rx_stream *r = rx_of(p, pkt.ssrc);
+    if (!r)
+        return;
+    if (r->n) {
+        r->seq_jumps += pkt.seq != (uint16_t)(r->seq + 1);
+        r->ts_back += (int32_t)(pkt.ts - r->ts) <= 0;
+    }
+    r->markers += pkt.marker;
+    r->seq = pkt.seq;
+    r->ts = pkt.ts;
+    r->level = p->level_id ? rtp_audio_level(&pkt, p->level_id, &r->vad) : -1;
+    r->payload_len = pkt.payload_len;
+    if (pkt.payload_len) {
+        r->first_byte = pkt.payload[0];
+        if (pkt.payload[0] < 32)
+            r->tags |= 1u << pkt.payload[0];
+        if (pkt.payload[0] < 8)
+            r->tag_n[pkt.payload[0]]++;
+    }
+    r->n++;
+    p->rtp_rx++;
+}
+
 static void peer_on_rtcp(struct peer *p, uint8_t *b, size_t n)
 {
     if (!p->srtp || rtc_srtp_unprotect_rtcp(p->srtp, b, &n) < 0)
@@ -139,6 +198,14 @@ static void peer_on_rtcp(struct peer *p, uint8_t *b, size_t n)
     while (rtcp_iter_next(&it, &pkt) > 0) {
         if (pkt.kind == RTCP_KIND_PLI)
             p->plis++;
+        if (pkt.kind == RTCP_KIND_SR) {
+            struct rx_stream *r = rx_of(p, pkt.sr.ssrc);
+            if (r) {
+                r->srs++;
+                r->sr = pkt.sr;
+                r->sr_at_us = clock_mono_us();
+            }
+        }
         if (pkt.kind == RTCP_KIND_NACK) {
             CHECK_EQ_INT(pkt.media_ssrc, SSRC);
             uint16_t seqs[64];
@@ -173,6 +240,9 @@ static void peer_packet(struct peer *p, uint8_t *b, size_t n)
         break;
     case RTC_PKT_RTCP:
         peer_on_rtcp(p, b, n);
+        break;
+    case RTC_PKT_RTP:
+        peer_on_rtp(p, b, n);
         break;
     default:
         break;
@@ -238,9 +308,13 @@ static void op_connected(void *o)
         rtc_session_destroy(&p->s);
 }
 
+static void (*rtp_hook)(struct peer *p); /* called from the rtp callback when set */
+
 static void op_rtp(void *o, int mline, const struct rtp_packet *pkt, uint64_t seq, bool lost)
 {
     struct peer *p = o;
+    if (rtp_hook)
+        rtp_hook(p);
     if (p->rtp && seq <= p->last_seq)
         p->out_of_order = true;
     p->last_seq = seq;
@@ -279,10 +353,8 @@ static bool answer_attr(const char *sdp, const char *key, char *out, size_t cap)
     return true;
 }
 
-/* A peer with its own ufrag/pwd, a session made from its offer (whose fingerprint is that of
- * offer_ctx) and a DTLS client made from dtls_ctx (the same, unless the test lies). */
-static struct peer *peer_new_setup(const char *name, struct rtc_dtls_ctx *offer_ctx,
-                                   struct rtc_dtls_ctx *dtls_ctx, bool passive)
+/* A peer's socket and ICE credentials; no session yet. */
+static struct peer *peer_alloc(const char *name, bool passive)
 {
     struct peer *p = xcalloc(1, sizeof(*p));
     p->name = name;
@@ -298,20 +370,61 @@ static struct peer *peer_new_setup(const char *name, struct rtc_dtls_ctx *offer_
                                   .sin_port = htons((uint16_t)rtc_transport_port(tr)),
                                   .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     CHECK_EQ_INT(loop_add_fd(loop, p->fd, EPOLLIN, peer_readable, p), 0);
-    char offer[2048];
-    snprintf(offer, sizeof(offer),
-             "v=0\r\no=- 1 0 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n"
+    p->seq = 1000;
+    CHECK(n_peers < 64);
+    all_peers[n_peers++] = p;
+    return p;
+}
+
+/* The session part of an offer (BUNDLE of mids "0".."n-1" is the caller's media's business):
+ * v=, o=, s=, t=, then media, each m-line given its credentials, fingerprint and setup. */
+static void peer_offer(struct peer *p, struct rtc_dtls_ctx *offer_ctx, const char *bundle,
+                       const char *const *media, int nmedia, struct buf *out)
+{
+    buf_printf(out, "v=0\r\no=- 1 0 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=group:BUNDLE %s\r\n",
+               bundle);
+    for (int i = 0; i < nmedia; i++)
+        buf_printf(out, "%sa=ice-ufrag:%s\r\na=ice-pwd:%s\r\na=fingerprint:%s\r\na=setup:%s\r\n",
+                   media[i], p->ufrag, p->pwd, rtc_dtls_ctx_fingerprint(offer_ctx),
+                   p->dtls_server ? "passive" : "actpass");
+}
+
+/* Reads our credentials and fingerprint from the answer and makes the peer's DTLS end. */
+static void peer_take_answer(struct peer *p, const char *a, struct rtc_dtls_ctx *dtls_ctx)
+{
+    char fp[256];
+    CHECK(answer_attr(a, "a=ice-ufrag:", p->srv_ufrag, sizeof(p->srv_ufrag)));
+    CHECK(answer_attr(a, "a=ice-pwd:", p->srv_pwd, sizeof(p->srv_pwd)));
+    CHECK(answer_attr(a, "a=fingerprint:", fp, sizeof(fp)));
+    CHECK_EQ_INT(rtc_dtls_fingerprint_parse(fp, &p->srv_fp), 0);
+    CHECK(strstr(a, p->dtls_server ? "a=setup:active" : "a=setup:passive") != NULL);
+    p->dtls = rtc_dtls_create(dtls_ctx, p->dtls_server ? RTC_DTLS_SERVER : RTC_DTLS_CLIENT,
+                              &p->srv_fp, peer_dtls_send, p, clock_mono_us());
+}
+
+/* A peer with its own ufrag/pwd, a session made from its offer (whose fingerprint is that of
+ * offer_ctx) and a DTLS client made from dtls_ctx (the same, unless the test lies). */
+static struct peer *peer_new_setup(const char *name, struct rtc_dtls_ctx *offer_ctx,
+                                   struct rtc_dtls_ctx *dtls_ctx, bool passive)
+{
+    struct peer *p = peer_alloc(name, passive);
+    char media[1024];
+    snprintf(media, sizeof(media),
              "m=video 9 UDP/TLS/RTP/SAVPF 96 97\r\nc=IN IP4 0.0.0.0\r\n"
-             "a=ice-ufrag:%s\r\na=ice-pwd:%s\r\na=fingerprint:%s\r\na=setup:%s\r\n"
              "a=mid:0\r\na=sendonly\r\na=rtcp-mux\r\na=rtpmap:96 VP8/90000\r\n"
              "a=rtcp-fb:96 nack\r\na=rtcp-fb:96 nack pli\r\na=rtpmap:97 rtx/90000\r\n"
              "a=fmtp:97 apt=96\r\na=ssrc:%u cname:peer\r\n",
-             p->ufrag, p->pwd, rtc_dtls_ctx_fingerprint(offer_ctx), passive ? "passive" : "actpass",
              SSRC);
+    const char *mp = media;
+    struct buf offer;
+    buf_init(&offer);
+    peer_offer(p, offer_ctx, "0", &mp, 1, &offer);
     struct sdp_offer *o = NULL;
     char why[SDP_ERR_LEN];
-    if (sdp_offer_parse(offer, strlen(offer), &o, why, sizeof(why)) != 0)
-        fprintf(stderr, "offer refused: %s\n%s", why, offer);
+    if (sdp_offer_parse((const char *)buf_head(&offer), buf_size(&offer), &o, why,
+                        sizeof(why)) != 0)
+        fprintf(stderr, "offer refused: %s\n", why);
+    buf_free(&offer);
     CHECK(o != NULL);
     struct sdp_choice ch[SDP_MAX_MEDIA];
     for (size_t i = 0; o && i < o->n_media; i++)
@@ -322,20 +435,9 @@ static struct peer *peer_new_setup(const char *name, struct rtc_dtls_ctx *offer_
     buf_init(&ans);
     CHECK_EQ_INT(rtc_session_create(tr, &sp, &ans, why, sizeof(why), &p->s), 0);
     buf_append(&ans, "", 1);
-    const char *a = (const char *)buf_head(&ans);
-    char fp[256];
-    CHECK(answer_attr(a, "a=ice-ufrag:", p->srv_ufrag, sizeof(p->srv_ufrag)));
-    CHECK(answer_attr(a, "a=ice-pwd:", p->srv_pwd, sizeof(p->srv_pwd)));
-    CHECK(answer_attr(a, "a=fingerprint:", fp, sizeof(fp)));
-    CHECK_EQ_INT(rtc_dtls_fingerprint_parse(fp, &p->srv_fp), 0);
-    CHECK(strstr(a, passive ? "a=setup:active" : "a=setup:passive") != NULL);
+    peer_take_answer(p, (const char *)buf_head(&ans), dtls_ctx);
     buf_free(&ans);
     sdp_offer_free(&o);
-    p->dtls = rtc_dtls_create(dtls_ctx, passive ? RTC_DTLS_SERVER : RTC_DTLS_CLIENT, &p->srv_fp,
-                              peer_dtls_send, p,
-                              clock_mono_us());
-    p->seq = 1000;
-    all_peers[n_peers++] = p;
     return p;
 }
 
