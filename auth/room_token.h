@@ -1,5 +1,5 @@
 /* Join tokens for voice rooms (issue 14): what POST /api/rooms/{name}/token hands out and the
- * signaling server's access check (auth/room_access.h) accepts, as LiveKit's access tokens let
+ * signaling server's access check (sfu/room_access.h) accepts, as LiveKit's access tokens let
  * an app admit its own users.
  *
  * Format: base64url(payload).base64url(HMAC-SHA256(key, base64url(payload))), no padding, so

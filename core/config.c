@@ -43,6 +43,11 @@ static const struct flag flags[] = {
     F("ws", FLAG_STR, ws_addr, "0.0.0.0:8081", "ADDR:PORT",
       "WebSocket signaling of the voice rooms at ws://ADDR:PORT/rtc (libwebsockets); 'off' "
       "turns it off"),
+    F("voice-slots", FLAG_INT, voice_slots, "8", "N",
+      "voice rooms: how many speakers each member hears at once (the loudest; 1 to 15)"),
+    F("voice-rejoin", FLAG_INT, voice_rejoin, "30", "SECONDS",
+      "voice rooms: how long a member whose connection dropped keeps its place for a rejoin "
+      "(1 to 3600)"),
     F("public-ip", FLAG_STR_LIST, public_ips, NULL, "IP",
       "address WebRTC peers are told to reach (a host candidate; repeatable, IPv4 or IPv6); "
       "default: the --rtc address, or every non-loopback address of this host when that is "
@@ -444,6 +449,8 @@ static int check_numbers(const struct config *cfg, FILE *err)
         {"max-connections-per-address", cfg->max_connections_per_address, 0, INFINITY, "0 or more"},
         {"publish-timeout", cfg->publish_timeout, 1, 3600, "1 to 3600 seconds"},
         {"cpu-budget", cfg->cpu_budget, 0, 100, "0 to 100 percent"},
+        {"voice-slots", cfg->voice_slots, 1, 15, "1 to 15"},
+        {"voice-rejoin", cfg->voice_rejoin, 1, 3600, "1 to 3600 seconds"},
     };
     for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
         if (nums[i].v >= nums[i].min && nums[i].v <= nums[i].max)

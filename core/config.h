@@ -22,6 +22,8 @@ struct config {
     char *rtmp_addr;     /* --rtmp ADDR:PORT */
     char *rtc_addr;      /* --rtc ADDR:PORT, or "off" */
     char *ws_addr;       /* --ws ADDR:PORT (voice signaling, path /rtc), or "off" */
+    int voice_slots;     /* --voice-slots: speakers each voice member hears at once */
+    int voice_rejoin;    /* --voice-rejoin: seconds a dropped voice member keeps its place */
     struct config_list public_ips; /* --public-ip IP, repeatable */
     struct config_list ice_servers; /* --ice-server 'URL [USER PASSWORD]', repeatable */
     char *data_dir;      /* --data DIR: the database file and, later, the recording spool */

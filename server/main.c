@@ -495,7 +495,8 @@ static int start(struct app *app)
         if (!app->rtc)
             return -1;
     }
-    if (app->voice && sfu_glue_start(app->voice, app->loop, app->rtc, app->db, app->metrics, 8) < 0)
+    if (app->voice && sfu_glue_start(app->voice, app->loop, app->rtc, app->db, app->metrics,
+                                     app->cfg.voice_slots, app->cfg.voice_rejoin) < 0)
         return -1;
     /* --ice-server: the Link header values of RFC 9725 4.6, made once. */
     char **links = xcalloc((size_t)c->ice_servers.n + 1, sizeof(char *));

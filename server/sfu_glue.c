@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "api/api.h"
-#include "auth/room_access.h"
+#include "sfu/room_access.h"
 #include "core/alloc.h"
 #include "core/log.h"
 #include "core/loop.h"
@@ -27,7 +27,7 @@ struct sfu_glue {
     char *addr;
     struct signal_server *ws;
     struct sfu *sfu;
-    struct room_access *access; /* the join check (auth/room_access.h) */
+    struct room_access *access; /* the join check (sfu/room_access.h) */
     struct loop *loop;
     pthread_mutex_t lock; /* guards live */
     struct sfu *live;     /* sfu while the API may use it; NULL from sfu_glue_stop on */
@@ -148,14 +148,14 @@ int sfu_glue_port(const struct sfu_glue *g)
 }
 
 int sfu_glue_start(struct sfu_glue *g, struct loop *loop, struct rtc_transport *rtc, struct db *db,
-                   struct metrics *metrics, int slots)
+                   struct metrics *metrics, int slots, int rejoin_s)
 {
     if (!rtc) {
         log_warn("main", NULL, "--rtc off: no voice rooms, so --ws %s is not served", g->addr);
         signal_server_destroy(&g->ws);
         return 0;
     }
-    struct sfu_config cfg = {.slots = slots, .rejoin_grace_s = 30, .metrics = metrics};
+    struct sfu_config cfg = {.slots = slots, .rejoin_grace_s = rejoin_s, .metrics = metrics};
     g->loop = loop;
     if (!(g->sfu = sfu_create(loop, rtc, &cfg)))
         return -1;

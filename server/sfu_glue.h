@@ -1,5 +1,5 @@
 /* The voice rooms wired together: the signaling server (sfu/signal.h, --ws), the forwarding core
- * (sfu/sfu.h), the join check (auth/room_access.h) and the API's rooms routes (api_room_ops). */
+ * (sfu/sfu.h), the join check (sfu/room_access.h) and the API's rooms routes (api_room_ops). */
 #ifndef KIBITKA_SERVER_SFU_GLUE_H
 #define KIBITKA_SERVER_SFU_GLUE_H
 
@@ -25,7 +25,7 @@ int sfu_glue_port(const struct sfu_glue *g);
 /* Creates the SFU on rtc and starts serving the signaling. rtc NULL (--rtc off): voice rooms
  * are off and --ws is closed again, with a log line. 0 or -1. */
 int sfu_glue_start(struct sfu_glue *g, struct loop *loop, struct rtc_transport *rtc, struct db *db,
-                   struct metrics *metrics, int slots);
+                   struct metrics *metrics, int slots, int rejoin_s);
 /* Closes every socket and ends the SFU: on the loop's thread once it stopped running, before
  * rtc_transport_destroy and loop_destroy. */
 void sfu_glue_stop(struct sfu_glue *g);

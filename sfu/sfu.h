@@ -58,7 +58,7 @@ struct sfu_identity {
     bool moderator;                 /* the room's owner or an admin */
 };
 
-/* The join check the signaling server asks for (wired by server/ to auth/room_access.c, which
+/* The join check the signaling server asks for (wired by server/ to sfu/room_access.c, which
  * reads the database and verifies tokens): token is a join token from POST
  * /api/rooms/{name}/token or a logged-in user's API token (public rooms only); display is the
  * name the client asked for (the token's, when it names one, wins). It runs off the calling

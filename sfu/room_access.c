@@ -1,5 +1,5 @@
 /* The voice rooms' join check: see room_access.h. */
-#include "auth/room_access.h"
+#include "sfu/room_access.h"
 
 #include <errno.h>
 #include <pthread.h>

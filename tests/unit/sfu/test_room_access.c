@@ -1,4 +1,4 @@
-/* The voice rooms' join check (auth/room_access.h) on SQLite: join tokens for users and guests,
+/* The voice rooms' join check (sfu/room_access.h) on SQLite: join tokens for users and guests,
  * listen-only, expired, tampered, another room's, a deleted room or user; API tokens for public
  * and private rooms, as owner, admin and another user; the moderator flag; done always called
  * once, off the caller's thread, and with -ECANCELED for checks still queued at destroy. */
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "auth/room_access.h"
+#include "sfu/room_access.h"
 #include "auth/room_token.h"
 #include "auth/secret.h"
 #include "core/clock.h"

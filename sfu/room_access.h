@@ -18,8 +18,8 @@
  * (done is then called before room_access_check returns, on the caller's thread);
  * -ECANCELED the checker was destroyed first. why is one line for the client, never holding
  * the token. Identity and why are valid during done only. */
-#ifndef KIBITKA_AUTH_ROOM_ACCESS_H
-#define KIBITKA_AUTH_ROOM_ACCESS_H
+#ifndef KIBITKA_SFU_ROOM_ACCESS_H
+#define KIBITKA_SFU_ROOM_ACCESS_H
 
 #include "db/db.h"
 #include "sfu/sfu.h"
