@@ -1,13 +1,15 @@
-// The operations kit (issue 15): Debian's nginx runs deploy/nginx.conf, as the file is, in front of
-// a kibitka the test starts, and everything a viewer, a publisher and a voice room member do
-// goes through it: LL-HLS (a blocking playlist reload answered through the proxy, a part that
-// decodes), the API, WHIP (201 with Location/ETag/Link, PATCH, DELETE), the signaling WebSocket
-// at /rtc, the pages. The only changes to the file are the ones deploy/README.md lists
-// (plainFront below): the TLS lines dropped, addresses and paths replaced. A second nginx runs
-// the file with its TLS lines and a throwaway certificate. RTMP goes to kibitka directly, as the
-// file says. Also: deploy/grafana-dashboard.json parses and queries only metrics /metrics has.
-// nginx runs without root (as nobody when the test runs as root), with -p/-c, daemon off,
-// error_log stderr, everything under the test's directory.
+// The operations kit (issue 15), deploy/. Debian's nginx runs deploy/nginx.conf in front of a
+// kibitka the test starts, and what viewers, publishers and voice room members do goes through
+// it: LL-HLS (a blocking playlist reload answered through the proxy, parts that decode), the
+// API, WHIP (201 with Location/ETag/Link, PATCH, DELETE, the stream playing), the signaling
+// WebSocket at /rtc, the pages. The only changes to the file are those deploy/README.md lists
+// (nginxConf below): the TLS lines dropped, addresses and paths replaced. A second nginx runs
+// the file with its TLS lines and a throwaway certificate. RTMP goes to kibitka directly, as
+// the file says. nginx runs without root (as nobody when the test runs as root), with -p/-c,
+// daemon off, error_log stderr, everything under the test's directory. kibitka runs under
+// prctl(PR_SET_MDWE), the unit's MemoryDenyWriteExecute, where the kernel has it. Also:
+// kibitka.service through systemd-analyze, kibitka.env against --help, and every metric
+// grafana-dashboard.json queries against /metrics.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync, spawnSync } from 'node:child_process';
@@ -34,10 +36,12 @@ const AWAITING_MERGE = new Set(['kibitka_voice_rooms', 'kibitka_voice_members', 
 const skip = existsSync(NGINX) ? false : `no nginx at ${NGINX} (scripts/install-deps installs it)`;
 const cleanups = [];
 after(async () => {
-  for (const f of cleanups.reverse()) await f();
+  const errors = [];
+  for (const f of cleanups.reverse()) await Promise.resolve().then(f).catch((e) => errors.push(e));
   // werift 0.25 leaves a UDP socket open after pc.close() now and then (whip.test.mjs has the
   // same): end the process once everything is done (unref'd: only then).
   setTimeout(() => process.exit(), 2000).unref();
+  if (errors.length) throw errors[0];
 });
 
 // Replaces every `from` in text (exactly `count` of them, or the file changed under the test).
