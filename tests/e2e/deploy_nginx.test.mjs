@@ -196,6 +196,13 @@ test('LL-HLS through nginx: multivariant, a blocking reload answered through the
   assert.ok(now.some((p) => (p.msn === last.msn && p.k === last.k + 1) || (p.msn === last.msn + 1 && p.k === 0)),
     `the part after ${last.msn}.${last.k} is in the answer:\n${r.text}`);
   console.log(`# blocking reload through nginx answered after ${waited} ms`);
+  // The preload-hinted part: kibitka holds the request until the part is complete, nginx
+  // passes the bytes on.
+  const hint = r.text.match(/#EXT-X-PRELOAD-HINT:TYPE=PART,URI="([^"]+)"/);
+  assert.ok(hint, r.text);
+  const h = await fetch(new URL(hint[1], media).href, { signal: AbortSignal.timeout(30000) });
+  assert.equal(h.status, 200);
+  assert.ok((await h.arrayBuffer()).byteLength > 0, 'the hinted part has bytes');
 
   // A part that starts with a keyframe, with the init section, decoded by ffprobe.
   const part = now.filter((p) => p.independent).pop();
