@@ -213,7 +213,7 @@ test('every route answers what the document says', { timeout: 240000 }, async ()
     await expect(404, 'DELETE', '/api/streams/bobcam', { token: bob });
 
     // Voice rooms (issue 14; tests/e2e/rooms_api.test.mjs has the rules in full). This server
-    // runs no SFU, so nobody is in a room and kick/mute answer 503.
+    // runs the SFU (wired in server/sfu_glue.c) with nobody in a room: kick/mute answer 404.
     await expect(201, 'POST', '/api/rooms', { token: alice, body: { name: 'lounge', public: true } });
     await expect(201, 'POST', '/api/rooms', { token: alice, body: { name: 'office' } });
     await expect(409, 'POST', '/api/rooms', { token: bob, body: { name: 'lounge' } });
@@ -231,8 +231,8 @@ test('every route answers what the document says', { timeout: 240000 }, async ()
     await expect(404, 'POST', '/api/rooms/lounge/token', { token: alice, body: { user: 'nobody' } });
     await expect(400, 'POST', '/api/rooms/lounge/token', { token: alice, body: { ttl_s: 1 } });
     await expect(403, 'POST', '/api/rooms/lounge/participants/p1/kick', { token: bob });
-    await expect(503, 'POST', '/api/rooms/lounge/participants/p1/kick', { token: alice });
-    await expect(503, 'POST', '/api/rooms/lounge/participants/p1/mute', { token: alice, body: { muted: true } });
+    await expect(404, 'POST', '/api/rooms/lounge/participants/p1/kick', { token: alice });
+    await expect(404, 'POST', '/api/rooms/lounge/participants/p1/mute', { token: alice, body: { muted: true } });
     await expect(404, 'POST', '/api/rooms/office/participants/p1/mute', { token: bob, body: { muted: true } });
     await expect(404, 'POST', '/api/rooms/office/participants/p1/kick', { token: bob });
     await expect(403, 'POST', '/api/rooms/lounge/participants/p1/mute', { token: bob, body: { muted: false } });
