@@ -8,7 +8,7 @@ import type { StreamRow, UserRow } from './admin_api';
 import { Health, LiveCharts } from './admin_live';
 import { Recordings } from './admin_recordings';
 import { Rooms } from './admin_rooms';
-import { Confirm, ErrorLine, Section, sentence, when } from './admin_ui';
+import { Confirm, ErrorLine, Section, sentence, usePoll, when } from './admin_ui';
 import './admin.css';
 import { Layout, mount } from './ui';
 
@@ -339,7 +339,7 @@ function Console(props: { session: Session; onSignOut: () => void }) {
       else setStreamsError(sentence('load the streams', e));
     }
   }, []);
-  useEffect(() => void reload(), [reload]);
+  usePoll(reload, 5000); /* the live state and what others changed */
   const mine = streams ? new Set(streams.map((s) => s.name)) : null;
   return (
     <div class="admin">
