@@ -257,8 +257,23 @@ test('a plain user sees only their own streams and recordings', { timeout: 60000
   await tab.getByTestId('section-rooms').getByTestId('room-empty-lounge').waitFor({ timeout: 15000 });
   await checkState(tab, 'user');
   await tab.setViewportSize({ width: 1440, height: 900 });
-  await tab.getByTestId('delete-stream-bobcam').click();
-  await tab.getByTestId('delete-stream-bobcam-yes').click();
+  // By keyboard: Tab reaches the stream's buttons; Enter asks, the focus is on Cancel, Escape
+  // takes it back; Enter again, Shift+Tab to "Yes, delete", Enter deletes.
+  const focused = () => tab.evaluate(() => document.activeElement?.dataset.testid || document.activeElement?.textContent?.trim());
+  await tab.locator('#ns-name').focus();
+  let stops = 0;
+  while ((await focused()) !== 'delete-stream-bobcam' && stops++ < 15) await tab.keyboard.press('Tab');
+  assert.equal(await focused(), 'delete-stream-bobcam', 'Tab reaches the delete button');
+  await tab.keyboard.press('Enter');
+  await waitFor(async () => (await focused()) === 'Cancel', { timeout: 5000, what: 'the focus on Cancel' });
+  await tab.keyboard.press('Escape');
+  await waitFor(async () => (await focused()) === 'delete-stream-bobcam', { timeout: 5000, what: 'the focus back' });
+  assert.equal((await api('GET', '/api/streams', await tokenOf('bob', 'bob password 2'))).json.streams.length, 1);
+  await tab.keyboard.press('Enter');
+  await waitFor(async () => (await focused()) === 'Cancel', { timeout: 5000, what: 'the focus on Cancel' });
+  await tab.keyboard.press('Shift+Tab');
+  assert.equal(await focused(), 'delete-stream-bobcam-yes');
+  await tab.keyboard.press('Enter');
   await streams.getByText('No streams yet.').waitFor({ timeout: 10000 });
   assert.deepEqual(problems, []);
   await ctx.close();

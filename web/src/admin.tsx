@@ -103,11 +103,12 @@ function Users(props: { me: string }) {
     try {
       await fn();
       if (done) setNote(done);
-      await load();
       return true;
     } catch (e) {
       setError(sentence(what, e));
       return false;
+    } finally {
+      await load(); /* a refused role change shows the role the user still has */
     }
   };
   const create = async (e: Event) => {
@@ -360,7 +361,7 @@ function Console(props: { session: Session; onSignOut: () => void }) {
         </p>
       </div>
       {admin && <Health />}
-      <LiveCharts only={admin ? null : mine} />
+      <LiveCharts only={admin ? null : (mine ?? new Set<string>())} />
       <Streams list={streams} admin={admin} reload={reload} error={streamsError} />
       {admin && <Users me={props.session.user.name} />}
       <Recordings streams={streams ?? []} admin={admin} />

@@ -21,7 +21,7 @@ export function ErrorLine(props: { text: string | null; testid?: string }) {
 
 /**
  * A destructive button: the first press asks ("Delete bob? Yes, delete / Cancel"), with the
- * focus on Cancel; only "Yes" acts.
+ * focus on Cancel; only "Yes" acts. Cancel or Escape puts the focus back on the button.
  */
 export function Confirm(props: {
   label: string;
@@ -44,7 +44,17 @@ export function Confirm(props: {
       </button>
     );
   return (
-    <span class="confirm" role="group" aria-label={props.question}>
+    <span
+      class="confirm"
+      role="group"
+      aria-label={props.question}
+      onKeyDown={(e) => {
+        if (e.key === 'Escape') {
+          setAsking(false);
+          setTimeout(() => opener.current?.focus(), 0);
+        }
+      }}
+    >
       <span>{props.question}</span>
       <button
         type="button"
@@ -63,7 +73,15 @@ export function Confirm(props: {
       >
         {props.yes}
       </button>
-      <button type="button" ref={cancel} class="plain" onClick={() => setAsking(false)}>
+      <button
+        type="button"
+        ref={cancel}
+        class="plain"
+        onClick={() => {
+          setAsking(false);
+          setTimeout(() => opener.current?.focus(), 0);
+        }}
+      >
         Cancel
       </button>
     </span>
