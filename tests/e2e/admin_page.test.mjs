@@ -4,8 +4,9 @@
 // stream and copies its key (masked until shown), publishes with it (ffmpeg, --record-chunk 4)
 // and watches the live charts update, turns recording off, rotates the key (the old key is then
 // refused by the RTMP server, the new one publishes), plays the recording through its VOD
-// playlist with hls.js, downloads a chunk and deletes it; an empty voice room is listed (nobody
-// can be in one without a WebRTC client). A plain user sees only their own streams and
+// playlist with hls.js, downloads a chunk and deletes it; an empty voice room is listed, and a
+// member (stubbed in the browser: the SFU does not forward voice yet, so nobody can join) shows
+// a hostile display name as text and is muted and kicked. A plain user sees only their own streams and
 // recordings (no health, no users) and deletes their stream. axe-core (no serious or critical
 // finding), no sideways scrolling and a screenshot at 360 and 1440 px in each state, under
 // build-test/screenshots/ (or $KIBITKA_SCREENSHOTS).
@@ -236,6 +237,41 @@ test('an admin manages users, streams, keys, live charts, recordings, rooms and 
 
   // Voice rooms: an empty one (members need a WebRTC client; rooms_api and voice tests do that).
   assert.equal((await api('POST', '/api/rooms', root, { name: 'lounge', public: true })).status, 201);
+  await tab.getByTestId('room-empty-lounge').waitFor({ timeout: 15000 });
+
+  // Members, until the SFU forwards voice (a join is refused now, so no real member can be in a
+  // room): the room's answer is stubbed in the browser with the documented Participant shape,
+  // a hostile display name among them, and the page's mute and kick requests are recorded.
+  const member = { id: 'p1', user: null, display: XSS, speaking: true, muted: false,
+    joined_at: new Date().toISOString(), packets_in: 0, packets_forwarded: 0, packets_lost: 0,
+    jitter_ms: 0, rtt_ms: null, slots_in_use: 0 };
+  const sent = [];
+  await tab.route('**/api/rooms/lounge', async (route) => {
+    const real = await route.fetch();
+    const body = await real.json();
+    await route.fulfill({ response: real, json: { ...body, participants: [member] } });
+  });
+  await tab.route('**/api/rooms/lounge/participants/**', async (route) => {
+    sent.push(`${route.request().method()} ${new URL(route.request().url()).pathname} ${route.request().postData() ?? ''}`);
+    if (/\/mute$/.test(route.request().url())) member.muted = JSON.parse(route.request().postData()).muted;
+    await route.fulfill({ status: 204 });
+  });
+  const rooms = tab.getByTestId('section-rooms');
+  const mrow = rooms.locator('tr', { hasText: XSS });
+  await mrow.waitFor({ timeout: 15000 });
+  assert.equal(await rooms.locator('img').count(), 0, 'a display name is text, not markup');
+  assert.equal(await mrow.locator('td[data-label="State"]').innerText(), 'speaking');
+  await mrow.getByRole('button', { name: `Mute ${XSS}` }).click();
+  await mrow.getByRole('button', { name: `Unmute ${XSS}` }).waitFor({ timeout: 10000 });
+  await mrow.getByRole('button', { name: 'Kick' }).click();
+  await mrow.getByRole('button', { name: 'Yes, kick' }).click();
+  await waitFor(() => sent.length === 2, { timeout: 10000, what: 'the kick request' });
+  assert.deepEqual(sent, ['POST /api/rooms/lounge/participants/p1/mute {"muted":true}',
+    'POST /api/rooms/lounge/participants/p1/kick ']);
+  await checkState(tab, 'room');
+  await tab.setViewportSize({ width: 1440, height: 900 });
+  await tab.unroute('**/api/rooms/lounge');
+  await tab.unroute('**/api/rooms/lounge/participants/**');
   await tab.getByTestId('room-empty-lounge').waitFor({ timeout: 15000 });
   await checkState(tab, 'full');
   assert.deepEqual(problems, []);
