@@ -204,7 +204,7 @@ void api_room_kick(struct api_call *c);
 void api_room_mute(struct api_call *c);
 /* The join tokens' key (loaded from the database once): 0, or a db error. */
 int api_room_key(struct api *api, unsigned char key[ROOM_TOKEN_KEY_LEN]);
-void api_openapi(struct api_call *c); /* openapi.c */
+void api_openapi(struct api_call *c);       /* openapi.c */
 void api_server_status(struct api_call *c); /* server_routes.c */
 /* The OpenAPI 3 document for the route table (a new reference). */
 json_t *api_openapi_document(void);

@@ -316,11 +316,8 @@ void api_live_list(struct api_call *c)
          * since the start, as GET /api/streams/{name} gives it; the ladder's lag. */
         int64_t secs_us = clock_mono_us() - l.items[i].started_mono_us;
         json_object_set_new(o, "bytes_in", json_integer((json_int_t)l.items[i].bytes_in));
-        json_object_set_new(
-            o, "bitrate_bps",
-            json_integer(secs_us > 0 ? (json_int_t)((double)l.items[i].bytes_in * 8 * 1000000.0 /
-                                                    (double)secs_us)
-                                     : 0));
+        double bps = secs_us > 0 ? (double)l.items[i].bytes_in * 8 * 1e6 / (double)secs_us : 0;
+        json_object_set_new(o, "bitrate_bps", json_integer((json_int_t)bps));
         double lag = 0;
         if (c->api->hls)
             hls_transcode_lag(c->api->hls, l.items[i].name, &lag);

@@ -233,8 +233,8 @@ static void check_server_status(const char *atok, const char *btok)
     CHECK_EQ_INT((int)json_integer_value(json_object_get(r.body, "webhook_deliveries_total")), 5);
     CHECK_EQ_INT((int)json_integer_value(json_object_get(r.body, "webhook_failures_total")), 4);
     CHECK_EQ_INT((int)json_integer_value(json_object_get(r.body, "webhook_dropped_total")), 1);
-    CHECK_EQ_INT(
-        (int)json_integer_value(json_object_get(r.body, "upload_oldest_pending_seconds")), 0);
+    CHECK_EQ_INT((int)json_integer_value(json_object_get(r.body, "upload_oldest_pending_seconds")),
+                 0);
     api_response_clear(&r);
     api_set_metrics(api, NULL); /* the handles go with the registry */
     metrics_destroy(&m);
