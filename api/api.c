@@ -24,6 +24,8 @@ struct api *api_create(struct db *db, struct hub_registry *hubs, struct hls_serv
     api->store = store;
     api->on_deleted = on_deleted;
     api->on_deleted_opaque = opaque;
+    api->started_wall_us = clock_wall_us();
+    api->started_mono_us = clock_mono_us();
     api->link_lifetime_s = link_lifetime_s > 0 ? (int64_t)link_lifetime_s : API_LINK_LIFETIME_S;
     if (getrandom(api->url_key, sizeof(api->url_key), 0) != (ssize_t)sizeof(api->url_key))
         abort(); /* no randomness for the URL key: nothing safe to fall back to */
@@ -45,6 +47,7 @@ void api_stop(struct api *api)
 void api_set_metrics(struct api *api, struct metrics *metrics)
 {
     struct api_metrics *mx = &api->mx;
+    api->metrics = metrics;
     mx->logins_pending =
         metrics_gauge(metrics, "kibitka_logins_pending",
                       "Logins (and password changes) waiting for the password pool or in it now.");

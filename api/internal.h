@@ -44,6 +44,8 @@ struct api {
     struct login_limit *logins;
     struct pwpool *pwpool;   /* argon2id work: login verifies */
     struct api_metrics mx;   /* NULL handles without a registry */
+    struct metrics *metrics; /* the registry (GET /api/server reads it); may be NULL */
+    int64_t started_wall_us, started_mono_us; /* api_create: the server's start */
     /* Voice rooms (room_routes.c): the SFU's live side (NULL: none) and the join tokens' key,
      * read from the database at api_create or, if that failed, at the first use. */
     const struct api_room_ops *room_ops;
@@ -202,7 +204,8 @@ void api_room_kick(struct api_call *c);
 void api_room_mute(struct api_call *c);
 /* The join tokens' key (loaded from the database once): 0, or a db error. */
 int api_room_key(struct api *api, unsigned char key[ROOM_TOKEN_KEY_LEN]);
-void api_openapi(struct api_call *c); /* openapi.c */
+void api_openapi(struct api_call *c);       /* openapi.c */
+void api_server_status(struct api_call *c); /* server_routes.c */
 /* The OpenAPI 3 document for the route table (a new reference). */
 json_t *api_openapi_document(void);
 

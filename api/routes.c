@@ -142,6 +142,12 @@ static const struct api_prop live_props[] = {
      .description = "how it is published"},
     {P("viewers", "integer"),
      .description = "distinct addresses that fetched its playlists in the last 30 s"},
+    {P("bytes_in", "integer"),
+     .description = "bytes received from the publisher so far (a client's rate over its own "
+                    "interval)"},
+    {P("bitrate_bps", "integer"), .description = "the average since the start"},
+    {P("transcode_lag_seconds", "number"),
+     .description = "how far its transcode worker is behind the source (0 without a ladder)"},
 };
 static const struct api_prop lives_props[] = {{P("live", "LiveStream"), .flags = API_ARRAY}};
 static const struct api_prop recording_props[] = {
@@ -226,6 +232,30 @@ static const struct api_prop room_token_props[] = {
     {P("may_speak", "boolean"), .description = "false: listen-only"},
     {P("expires_at", "string"), TIME, .description = "joins after this are refused"},
 };
+static const struct api_prop server_props[] = {
+    {P("version", "string")},
+    {P("started_at", "string"), TIME},
+    {P("uptime_seconds", "integer")},
+    {P("live_streams", "integer")},
+    {P("upload_queue_chunks", "integer"), .description = "closed chunks waiting for the store"},
+    {P("upload_oldest_pending_seconds", "integer"),
+     .description = "age of the oldest chunk waiting for the store (0 when none)"},
+    {P("upload_failures_total", "integer"), .description = "failed upload attempts (retried)"},
+    {P("uploads_total", "integer"), .description = "chunks the store confirmed"},
+    {P("spool_bytes", "integer"), .description = "bytes of chunks in the local spool"},
+    {P("storage_errors_total", "integer"),
+     .description = "uploads refused for credentials or a missing bucket"},
+    {P("storage_access_denied", "boolean"),
+     .description = "the store refuses the credentials now (see the log)"},
+    {P("recorder_disk_full", "boolean"),
+     .description = "the recorder found the disk full (recording paused)"},
+    {P("recordings_active", "integer")},
+    {P("webhook_deliveries_total", "integer"), .description = "deliveries answered 2xx"},
+    {P("webhook_failures_total", "integer"),
+     .description = "deliveries refused (4xx) or given up after retries"},
+    {P("webhook_dropped_total", "integer"),
+     .description = "events dropped unsent (queue full, or the server stopping)"},
+};
 static const struct api_prop openapi_props[] = {
     {P("openapi", "string"), .enums = "3.0.3"},
     {P("info", "object")},
@@ -267,6 +297,8 @@ const struct api_schema api_schemas[] = {
     {"Participant", NULL, PROPS(participant_props), "someone in a voice room now"},
     {"RoomDetail", "Room", PROPS(room_detail_props), "a voice room and who is in it"},
     {"RoomToken", NULL, PROPS(room_token_props), "a join token for a voice room"},
+    {"ServerStatus", NULL, PROPS(server_props),
+     "the server's health: uploads, storage, webhooks (the figures /metrics also has)"},
     {"OpenAPI", NULL, PROPS(openapi_props), "this document"},
     {"ErrorDetail", NULL, PROPS(error_detail_props), "what went wrong"},
     {"Error", NULL, PROPS(error_props), "the body of every error"},
@@ -360,6 +392,10 @@ const struct api_route api_routes[] = {
      BODY(room_mute_fields), .statuses = "403 404"},
     {GET("/api/live"), api_live_list, API_PUBLIC, 200, "What is live now (public)",
      .result = "LiveList"},
+    {GET("/api/server"), api_server_status, API_ADMIN, 200,
+     "The server's health (admins): upload queue, storage errors, webhook deliveries, live "
+     "streams, uptime and version",
+     .result = "ServerStatus"},
     {GET("/api/openapi.json"), api_openapi, API_PUBLIC, 200, "This document", .result = "OpenAPI"},
 };
 

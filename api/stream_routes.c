@@ -272,7 +272,8 @@ struct live_list {
     size_t n, cap;
     struct live_entry {
         char name[HUB_NAME_MAX + 1];
-        int64_t started_wall_us;
+        int64_t started_wall_us, started_mono_us;
+        uint64_t bytes_in;
         char protocol[8];
     } * items;
 };
@@ -286,6 +287,8 @@ static void list_cb(void *opaque, struct hub *hub)
     }
     snprintf(l->items[l->n].name, sizeof(l->items[0].name), "%s", hub_name(hub));
     l->items[l->n].started_wall_us = hub_started_wall_us(hub);
+    l->items[l->n].started_mono_us = hub_started_mono_us(hub);
+    l->items[l->n].bytes_in = hub_bytes_in(hub);
     struct hub_info info;
     hub_info_get(hub, &info); /* safe here: foreach holds the registry lock */
     snprintf(l->items[l->n].protocol, sizeof(l->items[0].protocol), "%s", info.protocol);
@@ -309,6 +312,16 @@ void api_live_list(struct api_call *c)
             json_object_set_new(o, "protocol", json_string(l.items[i].protocol));
         int viewers = c->api->hls ? hls_viewers(c->api->hls, l.items[i].name) : 0;
         json_object_set_new(o, "viewers", json_integer(viewers > 0 ? viewers : 0));
+        /* For charts: the bytes so far (a client's rate over its own interval) and the average
+         * since the start, as GET /api/streams/{name} gives it; the ladder's lag. */
+        int64_t secs_us = clock_mono_us() - l.items[i].started_mono_us;
+        json_object_set_new(o, "bytes_in", json_integer((json_int_t)l.items[i].bytes_in));
+        double bps = secs_us > 0 ? (double)l.items[i].bytes_in * 8 * 1e6 / (double)secs_us : 0;
+        json_object_set_new(o, "bitrate_bps", json_integer((json_int_t)bps));
+        double lag = 0;
+        if (c->api->hls)
+            hls_transcode_lag(c->api->hls, l.items[i].name, &lag);
+        json_object_set_new(o, "transcode_lag_seconds", json_real(lag));
         json_array_append_new(arr, o);
         db_stream_clear(&st);
     }

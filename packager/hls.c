@@ -286,6 +286,19 @@ int hls_viewers(struct hls_server *srv, const char *name)
     return n;
 }
 
+int hls_transcode_lag(struct hls_server *srv, const char *name, double *lag_s)
+{
+    *lag_s = 0;
+    struct hls_group *g = find_stream(srv, name);
+    if (!g)
+        return -ENOENT;
+    uint64_t parts, segs;
+    int64_t held;
+    hls_group_counts(g, &parts, &segs, &held, lag_s);
+    hls_group_unref(g);
+    return 0;
+}
+
 int hls_handle(struct hls_server *srv, const struct hls_request *req, struct hls_response *resp)
 {
     char name[HUB_NAME_MAX + 1], rendition[HLS_RENDITION_MAX + 1];

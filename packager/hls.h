@@ -94,6 +94,10 @@ int hls_wait(struct hls_server *srv, const struct hls_request *req, void (*wake)
 #define HLS_VIEWER_WINDOW_S 30
 int hls_viewers(struct hls_server *srv, const char *name);
 
+/* How far stream name's transcode worker is behind its source, in seconds (0 without a ladder),
+ * as kibitka_transcode_lag_seconds shows it; -ENOENT for no such stream. For the API. */
+int hls_transcode_lag(struct hls_server *srv, const char *name, double *lag_s);
+
 /* Appends per-stream Prometheus lines (parts, segments, ...) to out. */
 void hls_metrics_write(struct hls_server *srv, struct buf *out);
 

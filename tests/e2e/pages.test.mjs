@@ -304,8 +304,9 @@ test('/watch/cam plays with hls.js, lists and switches the rungs, shows the late
   await ctx.close();
 });
 
-test('/publish, /voice/<room>, /admin: placeholders that say so, accessible at both widths', async () => {
-  for (const [url, name] of [['/publish', 'publish'], ['/voice/lobby', 'voice'], ['/admin', 'admin']]) {
+// /admin is the console now: tests/e2e/admin_page.test.mjs.
+test('/publish, /voice/<room>: placeholders that say so, accessible at both widths', async () => {
+  for (const [url, name] of [['/publish', 'publish'], ['/voice/lobby', 'voice']]) {
     await checkLayouts(url, name, (t) => t.getByTestId('coming-soon').waitFor({ timeout: 10000 }));
   }
 });

@@ -96,3 +96,6 @@ export async function logout(): Promise<void> {
 export async function liveNow(): Promise<LiveStream[]> {
   return (await call<{ live: LiveStream[] }>('GET', '/api/live')).live;
 }
+
+/** Any JSON API call with the session's token (the admin page's routes: src/admin_api.ts). */
+export const request = call;

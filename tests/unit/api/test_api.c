@@ -10,6 +10,9 @@
 
 #include "api/internal.h"
 #include "auth/password.h"
+#include "core/clock.h"
+#include "events/webhook.h"
+#include "recorder/upload.h"
 #include "test.h"
 
 static struct api *api;
@@ -182,6 +185,61 @@ static void test_openapi_responses(void)
     json_decref(doc);
 }
 
+/* GET /api/server: admins only; the figures are those the modules keep in the registry (set here
+ * through the handles the modules register), the oldest pending chunk's age from its close time,
+ * and 0 for a module that never registered. */
+static void check_server_status(const char *atok, const char *btok)
+{
+    struct api_response r;
+    CHECK_EQ_INT(st("GET", "/api/server", NULL, NULL), 401);
+    CHECK_EQ_INT(st("GET", "/api/server", btok, NULL), 403);
+    /* no registry yet: every figure 0 */
+    CHECK_EQ_INT(call("GET", "/api/server", atok, NULL, &r), 200);
+    CHECK_EQ_INT((int)json_integer_value(json_object_get(r.body, "upload_queue_chunks")), 0);
+    CHECK_STREQ(json_string_value(json_object_get(r.body, "version")), KIBITKA_VERSION);
+    CHECK(json_is_string(json_object_get(r.body, "started_at")));
+    api_response_clear(&r);
+
+    struct metrics *m = metrics_create();
+    api_set_metrics(api, m);
+    struct upload_metrics up;
+    upload_metrics_register(m, &up);
+    metrics_set(up.upload_queue_chunks, 7);
+    metrics_set(up.upload_oldest_pending_us, clock_wall_us() - 42 * 1000000LL);
+    metrics_add(up.upload_failures_total, 3);
+    metrics_add(up.upload_chunks_total, 11);
+    metrics_add(up.storage_errors_total, 2);
+    metrics_set(up.storage_access_denied, 1);
+    CHECK_EQ_INT(call("GET", "/api/server", atok, NULL, &r), 200);
+    CHECK_EQ_INT((int)json_integer_value(json_object_get(r.body, "upload_queue_chunks")), 7);
+    json_int_t age = json_integer_value(json_object_get(r.body, "upload_oldest_pending_seconds"));
+    CHECK(age >= 42 && age < 42 + 60);
+    CHECK_EQ_INT((int)json_integer_value(json_object_get(r.body, "upload_failures_total")), 3);
+    CHECK_EQ_INT((int)json_integer_value(json_object_get(r.body, "uploads_total")), 11);
+    CHECK_EQ_INT((int)json_integer_value(json_object_get(r.body, "storage_errors_total")), 2);
+    CHECK(json_is_true(json_object_get(r.body, "storage_access_denied")));
+    CHECK(json_is_false(json_object_get(r.body, "recorder_disk_full")));
+    CHECK_EQ_INT((int)json_integer_value(json_object_get(r.body, "webhook_failures_total")), 0);
+    CHECK_EQ_INT((int)json_integer_value(json_object_get(r.body, "live_streams")), 0);
+    api_response_clear(&r);
+
+    struct webhook_metrics wh;
+    webhook_metrics_register(m, &wh);
+    metrics_add(wh.delivered, 5);
+    metrics_add(wh.failed, 4);
+    metrics_add(wh.dropped, 1);
+    metrics_set(up.upload_oldest_pending_us, 0); /* none waiting */
+    CHECK_EQ_INT(call("GET", "/api/server", atok, NULL, &r), 200);
+    CHECK_EQ_INT((int)json_integer_value(json_object_get(r.body, "webhook_deliveries_total")), 5);
+    CHECK_EQ_INT((int)json_integer_value(json_object_get(r.body, "webhook_failures_total")), 4);
+    CHECK_EQ_INT((int)json_integer_value(json_object_get(r.body, "webhook_dropped_total")), 1);
+    CHECK_EQ_INT((int)json_integer_value(json_object_get(r.body, "upload_oldest_pending_seconds")),
+                 0);
+    api_response_clear(&r);
+    api_set_metrics(api, NULL); /* the handles go with the registry */
+    metrics_destroy(&m);
+}
+
 static void test_flow(void)
 {
     struct api_response r;
@@ -238,6 +296,7 @@ static void test_flow(void)
                     "\"role\":\"root\"}"),
                  400);
     char *btok = login("bob", "x'); DROP TABLE users;--");
+    check_server_status(atok, btok);
     CHECK(btok != NULL);
     CHECK_EQ_INT(st("GET", "/api/users", btok, NULL), 403);
     CHECK_EQ_INT(st("POST", "/api/users", btok, "{\"name\":\"eve\",\"password\":\"12345678\"}"),

@@ -1,0 +1,316 @@
+// /admin (web/src/admin*.tsx, issue 15) in headless Chromium against a real server: an admin signs
+// in, sees the server's health (GET /api/server), creates a user (changes their role, resets
+// their password), is refused a hostile name in a sentence that shows it as text, creates a
+// stream and copies its key (masked until shown), publishes with it (ffmpeg, --record-chunk 4)
+// and watches the live charts update, turns recording off, rotates the key (the old key is then
+// refused by the RTMP server, the new one publishes), plays the recording through its VOD
+// playlist with hls.js, downloads a chunk and deletes it; an empty voice room is listed, and a
+// member (stubbed in the browser: the SFU does not forward voice yet, so nobody can join) shows
+// a hostile display name as text and is muted and kicked. A plain user sees only their own streams and
+// recordings (no health, no users) and deletes their stream. axe-core (no serious or critical
+// finding), no sideways scrolling and a screenshot at 360 and 1440 px in each state, under
+// build-test/screenshots/ (or $KIBITKA_SCREENSHOTS).
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+import { binary, publish, startServer, testClip, waitFor, workDir } from './lib/server.mjs';
+
+const require = createRequire(import.meta.url);
+const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+const shots = process.env.KIBITKA_SCREENSHOTS || path.join(path.dirname(binary), 'screenshots');
+mkdirSync(shots, { recursive: true });
+
+const ADMIN_PW = 'root password 1';
+const XSS = '<img src=x onerror=alert(1)>';
+
+const dataDir = mkdtempSync(path.join(workDir, 'admin-page-'));
+execFileSync(binary, ['user', 'add', 'root', '--admin', '--password-stdin', '--data', dataDir],
+  { input: `${ADMIN_PW}\n`, stdio: ['pipe', 'pipe', 'pipe'] });
+const srv = await startServer(['--data', dataDir, '--record-chunk', '4']);
+const clip = testClip({ seconds: 8, size: '640x360', rate: 30, gop: 30 });
+let browser;
+const pubs = [];
+after(async () => {
+  if (browser) await browser.close();
+  for (const p of pubs) await p.stop();
+  await srv.stop();
+});
+
+before(async () => {
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--autoplay-policy=no-user-gesture-required'],
+  });
+});
+
+async function api(method, url, token, body) {
+  const r = await fetch(srv.base + url, {
+    method,
+    headers: { ...(token ? { Authorization: `Bearer ${token}` } : {}), ...(body ? { 'Content-Type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  return { status: r.status, json: r.status === 204 ? null : await r.json().catch(() => null) };
+}
+const tokenOf = async (username, password) => (await api('POST', '/api/auth/login', null, { username, password })).json?.token;
+
+// A tab that records what must never happen: a dialog (the hostile name's onerror), a page error,
+// a CSP violation.
+async function openTab() {
+  const ctx = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+  await ctx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: srv.base });
+  const tab = await ctx.newPage();
+  const problems = [];
+  tab.on('dialog', (d) => { problems.push(`dialog: ${d.message()}`); void d.dismiss(); });
+  tab.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  tab.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) problems.push(`console: ${m.text()}`); });
+  await tab.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) => {
+      console.error(`Content Security Policy violation: ${e.violatedDirective} ${e.blockedURI}`);
+    });
+  });
+  await tab.goto(`${srv.base}/admin`);
+  return { ctx, tab, problems };
+}
+
+async function signIn(tab, user, password) {
+  await tab.getByLabel('User name').fill(user);
+  await tab.getByLabel('Password').fill(password);
+  await tab.getByRole('button', { name: 'Sign in' }).click();
+  await tab.getByTestId('admin-who').waitFor({ timeout: 10000 });
+}
+
+async function axeFindings(tab) {
+  if (!(await tab.evaluate(() => typeof window.axe === 'object'))) await tab.evaluate(axeSource);
+  const violations = await tab.evaluate(async () =>
+    (await window.axe.run(document, { resultTypes: ['violations'] })).violations
+      .map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')) })));
+  return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+}
+
+// The page as it is now at 360 and 1440 px: no sideways scrolling, axe-core clean, a screenshot.
+async function checkState(tab, name) {
+  for (const width of [360, 1440]) {
+    await tab.setViewportSize({ width, height: 900 });
+    await tab.waitForTimeout(150); // a layout pass and uPlot's resize
+    const overflow = await tab.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `admin ${name} at ${width} px scrolls sideways by ${overflow} px`);
+    const findings = await axeFindings(tab);
+    await tab.screenshot({ path: path.join(shots, `admin-${name}-${width}.png`), fullPage: true });
+    assert.deepEqual(findings, [], `admin ${name} at ${width} px: ${JSON.stringify(findings, null, 1)}`);
+  }
+}
+
+// Reads the stream key from the key box: masked first, shown by "Show", copied by "Copy".
+async function readKey(tab) {
+  const box = tab.getByTestId('new-key');
+  await box.waitFor({ timeout: 10000 });
+  const input = box.locator('input.key');
+  assert.equal(await input.getAttribute('type'), 'password', 'the key is masked by default');
+  await box.getByRole('button', { name: 'Show' }).click();
+  assert.equal(await input.getAttribute('type'), 'text');
+  const key = await input.inputValue();
+  assert.match(key, /^sk_/);
+  await box.getByTestId('copy-key').click();
+  await box.getByText('Copied to the clipboard.').waitFor({ timeout: 5000 });
+  assert.equal(await tab.evaluate(() => navigator.clipboard.readText()), key);
+  await box.getByRole('button', { name: 'Done' }).click();
+  return key;
+}
+
+const liveNames = async () => (await api('GET', '/api/live')).json.live.map((l) => l.name);
+
+test('an admin manages users, streams, keys, live charts, recordings, rooms and sees the health', { timeout: 150000 }, async () => {
+  const { ctx, tab, problems } = await openTab();
+  await tab.getByRole('heading', { name: 'Admin: sign in' }).waitFor({ timeout: 10000 });
+  await checkState(tab, 'signin');
+  await tab.setViewportSize({ width: 1440, height: 900 });
+  await signIn(tab, 'root', ADMIN_PW);
+  assert.match(await tab.getByTestId('admin-who').innerText(), /Signed in as root \(admin\)/);
+
+  // Health, from GET /api/server.
+  await tab.getByTestId('h-version').waitFor({ timeout: 10000 });
+  assert.match(await tab.getByTestId('h-version').innerText(), /^\d+\.\d+/);
+  assert.equal(await tab.getByTestId('h-queue').innerText(), '0 chunks');
+  assert.match(await tab.getByTestId('h-webhook-failures').innerText(), /^0 failed, 0 dropped$/);
+
+  // Users: create, role, reset password; a hostile name is refused in a sentence, as text.
+  const users = tab.getByTestId('section-users');
+  await users.locator('#nu-name').fill('bob');
+  await users.locator('#nu-pw').fill('bob password 1');
+  await users.getByRole('button', { name: 'Create user' }).click();
+  await users.locator('tr[data-user="bob"]').waitFor({ timeout: 10000 });
+  await users.getByLabel('Role of bob').selectOption('admin');
+  await users.getByText('bob is now an admin.').waitFor({ timeout: 10000 });
+  assert.equal((await api('GET', '/api/users/bob', await tokenOf('root', ADMIN_PW))).json.role, 'admin');
+  await users.getByLabel('Role of bob').selectOption('user');
+  await users.getByText('bob is now a user.').waitFor({ timeout: 10000 });
+  await users.getByRole('button', { name: 'Reset the password of bob' }).click();
+  await users.getByLabel('New password for bob').fill('bob password 2');
+  await users.getByRole('button', { name: 'Save' }).click();
+  await users.getByText('The password of bob was changed.').waitFor({ timeout: 10000 });
+  assert.ok(await tokenOf('bob', 'bob password 2'), 'the new password works');
+  assert.equal(await tokenOf('bob', 'bob password 1'), undefined, 'the old one does not');
+
+  await users.locator('#nu-name').fill(XSS);
+  await users.locator('#nu-pw').fill('xss password 1');
+  await users.getByRole('button', { name: 'Create user' }).click();
+  const err = users.getByTestId('users-error');
+  await err.waitFor({ timeout: 10000 });
+  const said = await err.innerText();
+  assert.ok(said.startsWith(`Could not create the user “${XSS}”:`), said);
+  assert.equal(await users.locator('img').count(), 0, 'the name is text, not markup');
+
+  // A stream: its key once, masked, copied.
+  const streams = tab.getByTestId('section-streams');
+  await streams.getByLabel('Stream name').fill('cam');
+  await streams.getByRole('button', { name: 'Create stream' }).click();
+  const key1 = await readKey(tab);
+  await streams.locator('tr[data-stream="cam"]').waitFor({ timeout: 10000 });
+
+  // Publish 8 s with it: the live card's charts gain points every 2 s, the bitrate is not 0.
+  const pub1 = publish(srv.rtmpUrl(key1), clip);
+  pubs.push(pub1);
+  const card = tab.getByTestId('live-cam');
+  await card.waitFor({ timeout: 20000 });
+  const points = async () => Number(await tab.getByTestId('chart-bitrate-cam').getAttribute('data-points'));
+  const p0 = await points();
+  await waitFor(async () => (await points()) >= p0 + 2, { timeout: 15000, what: 'the chart to gain two points' });
+  assert.equal(await card.locator('canvas').count(), 3, 'three uPlot charts');
+  assert.match(await tab.getByTestId('chart-bitrate-cam-value').innerText(), /[1-9]\d* (kbit|Mbit)\/s|\d\.\d Mbit\/s/);
+  await tab.getByTestId('h-live').filter({ hasText: '1' }).waitFor({ timeout: 10000 });
+  await checkState(tab, 'live');
+  await tab.setViewportSize({ width: 1440, height: 900 });
+  const res1 = await pub1.exited;
+  assert.equal(res1.code, 0, res1.err);
+  await waitFor(async () => !(await liveNames()).includes('cam'), { what: 'the publish to end' });
+
+  // Recording off (from the next publish), then rotate the key: the old key is refused.
+  await streams.getByLabel('Record cam').uncheck();
+  const root = await tokenOf('root', ADMIN_PW);
+  await waitFor(async () => (await api('GET', '/api/streams/cam', root)).json.record === false, { what: 'record off' });
+  await tab.getByTestId('rotate-cam').click();
+  await tab.getByTestId('rotate-cam-yes').click();
+  const key2 = await readKey(tab);
+  assert.notEqual(key2, key1);
+  const refusedBefore = (srv.log().match(/invalid stream key/g) || []).length;
+  const old = await publish(srv.rtmpUrl(key1), clip).exited;
+  assert.notEqual(old.code, 0, 'ffmpeg with the old key is refused');
+  assert.equal((srv.log().match(/invalid stream key/g) || []).length, refusedBefore + 1);
+  const pub2 = publish(srv.rtmpUrl(key2), clip, { loop: true });
+  pubs.push(pub2);
+  await waitFor(async () => (await liveNames()).includes('cam'), { timeout: 20000, what: 'the new key to publish' });
+  await pub2.stop();
+
+  // The recording of the first publish (the second was not recorded): play it, a chunk, delete.
+  const recs = tab.getByTestId('section-recordings');
+  const row = recs.locator('tr[data-recording]');
+  await waitFor(async () => {
+    await recs.getByRole('button', { name: 'Refresh' }).click();
+    return (await row.count()) === 1 && /ready/.test(await row.locator('td[data-label="State"]').innerText());
+  }, { timeout: 30000, interval: 1000, what: 'the recording to be ready' });
+  const id = await row.getAttribute('data-recording');
+  await row.getByRole('button', { name: /^Play the recording of cam/ }).click();
+  const video = tab.getByTestId('vod-video');
+  await video.waitFor({ timeout: 10000 });
+  await video.evaluate((v) => { v.muted = true; void v.play(); });
+  await waitFor(async () => (await video.evaluate((v) => v.currentTime)) > 1, { timeout: 20000, what: 'the recording to play' });
+  await row.getByRole('button', { name: /^Chunks of the recording of cam/ }).click();
+  const chunk = row.getByTestId('chunk-1');
+  await chunk.waitFor({ timeout: 10000 });
+  const href = await chunk.getAttribute('href');
+  const got = await fetch(new URL(href, srv.base));
+  assert.equal(got.status, 200, 'the chunk link downloads without a token (signed URL)');
+  assert.equal(got.headers.get('content-type'), 'video/mp4');
+  assert.ok((await got.arrayBuffer()).byteLength > 1000);
+  await checkState(tab, 'recording');
+  await tab.setViewportSize({ width: 1440, height: 900 });
+  await tab.getByTestId(`delete-recording-${id}`).click();
+  await tab.getByTestId(`delete-recording-${id}-yes`).click();
+  await recs.getByText('No recordings match.').waitFor({ timeout: 10000 });
+  assert.equal((await api('GET', `/api/recordings/${id}`, root)).status, 404);
+
+  // Voice rooms: an empty one (members need a WebRTC client; rooms_api and voice tests do that).
+  assert.equal((await api('POST', '/api/rooms', root, { name: 'lounge', public: true })).status, 201);
+  await tab.getByTestId('room-empty-lounge').waitFor({ timeout: 15000 });
+
+  // Members, until the SFU forwards voice (a join is refused now, so no real member can be in a
+  // room): the room's answer is stubbed in the browser with the documented Participant shape,
+  // a hostile display name among them, and the page's mute and kick requests are recorded.
+  const member = { id: 'p1', user: null, display: XSS, speaking: true, muted: false,
+    joined_at: new Date().toISOString(), packets_in: 0, packets_forwarded: 0, packets_lost: 0,
+    jitter_ms: 0, rtt_ms: null, slots_in_use: 0 };
+  const sent = [];
+  await tab.route('**/api/rooms/lounge', async (route) => {
+    const real = await route.fetch();
+    const body = await real.json();
+    await route.fulfill({ response: real, json: { ...body, participants: [member] } });
+  });
+  await tab.route('**/api/rooms/lounge/participants/**', async (route) => {
+    sent.push(`${route.request().method()} ${new URL(route.request().url()).pathname} ${route.request().postData() ?? ''}`);
+    if (/\/mute$/.test(route.request().url())) member.muted = JSON.parse(route.request().postData()).muted;
+    await route.fulfill({ status: 204 });
+  });
+  const rooms = tab.getByTestId('section-rooms');
+  const mrow = rooms.locator('tr', { hasText: XSS });
+  await mrow.waitFor({ timeout: 15000 });
+  assert.equal(await rooms.locator('img').count(), 0, 'a display name is text, not markup');
+  assert.equal(await mrow.locator('td[data-label="State"]').innerText(), 'speaking');
+  await mrow.getByRole('button', { name: `Mute ${XSS}` }).click();
+  await mrow.getByRole('button', { name: `Unmute ${XSS}` }).waitFor({ timeout: 10000 });
+  await mrow.getByRole('button', { name: 'Kick' }).click();
+  await mrow.getByRole('button', { name: 'Yes, kick' }).click();
+  await waitFor(() => sent.length === 2, { timeout: 10000, what: 'the kick request' });
+  assert.deepEqual(sent, ['POST /api/rooms/lounge/participants/p1/mute {"muted":true}',
+    'POST /api/rooms/lounge/participants/p1/kick ']);
+  await checkState(tab, 'room');
+  await tab.setViewportSize({ width: 1440, height: 900 });
+  await tab.unroute('**/api/rooms/lounge');
+  await tab.unroute('**/api/rooms/lounge/participants/**');
+  await tab.getByTestId('room-empty-lounge').waitFor({ timeout: 15000 });
+  await checkState(tab, 'full');
+  assert.deepEqual(problems, []);
+  await ctx.close();
+});
+
+test('a plain user sees only their own streams and recordings', { timeout: 60000 }, async () => {
+  const { ctx, tab, problems } = await openTab();
+  await signIn(tab, 'bob', 'bob password 2');
+  assert.match(await tab.getByTestId('admin-who').innerText(), /Signed in as bob \(user\)/);
+  const streams = tab.getByTestId('section-streams');
+  await streams.getByLabel('Stream name').fill('bobcam');
+  await streams.getByRole('button', { name: 'Create stream' }).click();
+  await readKey(tab);
+  await streams.locator('tr[data-stream="bobcam"]').waitFor({ timeout: 10000 });
+  assert.equal(await streams.locator('tr[data-stream="cam"]').count(), 0, "root's stream is not listed");
+  assert.equal(await tab.getByTestId('section-users').count(), 0, 'no users section');
+  assert.equal(await tab.getByTestId('section-health').count(), 0, 'no health section');
+  await tab.getByTestId('section-rooms').getByTestId('room-empty-lounge').waitFor({ timeout: 15000 });
+  await checkState(tab, 'user');
+  await tab.setViewportSize({ width: 1440, height: 900 });
+  // By keyboard: Tab reaches the stream's buttons; Enter asks, the focus is on Cancel, Escape
+  // takes it back; Enter again, Shift+Tab to "Yes, delete", Enter deletes.
+  const focused = () => tab.evaluate(() => document.activeElement?.dataset.testid || document.activeElement?.textContent?.trim());
+  await tab.locator('#ns-name').focus();
+  let stops = 0;
+  while ((await focused()) !== 'delete-stream-bobcam' && stops++ < 15) await tab.keyboard.press('Tab');
+  assert.equal(await focused(), 'delete-stream-bobcam', 'Tab reaches the delete button');
+  await tab.keyboard.press('Enter');
+  await waitFor(async () => (await focused()) === 'Cancel', { timeout: 5000, what: 'the focus on Cancel' });
+  await tab.keyboard.press('Escape');
+  await waitFor(async () => (await focused()) === 'delete-stream-bobcam', { timeout: 5000, what: 'the focus back' });
+  assert.equal((await api('GET', '/api/streams', await tokenOf('bob', 'bob password 2'))).json.streams.length, 1);
+  await tab.keyboard.press('Enter');
+  await waitFor(async () => (await focused()) === 'Cancel', { timeout: 5000, what: 'the focus on Cancel' });
+  await tab.keyboard.press('Shift+Tab');
+  assert.equal(await focused(), 'delete-stream-bobcam-yes');
+  await tab.keyboard.press('Enter');
+  await streams.getByText('No streams yet.').waitFor({ timeout: 10000 });
+  assert.deepEqual(problems, []);
+  await ctx.close();
+});
