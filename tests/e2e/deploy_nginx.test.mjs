@@ -28,10 +28,6 @@ const CONF = path.join(repo, 'deploy', 'nginx.conf');
 const DASHBOARD = path.join(repo, 'deploy', 'grafana-dashboard.json');
 const UNIT = path.join(repo, 'deploy', 'kibitka.service');
 const ENV_FILE = path.join(repo, 'deploy', 'kibitka.env');
-// Dashboard metrics that the branch registering them (i14-fwd, the SFU's forwarding core) has
-// not brought to main yet: allowed to be missing from /metrics, and reported. Empty this list
-// when i14-fwd is merged; the test then requires them like every other name.
-const AWAITING_MERGE = new Set(['kibitka_voice_rooms', 'kibitka_voice_members', 'kibitka_voice_media_sessions']);
 
 const skip = existsSync(NGINX) ? false : `no nginx at ${NGINX} (scripts/install-deps installs it)`;
 const cleanups = [];
@@ -277,14 +273,12 @@ test('the signaling WebSocket through nginx: 101, ping answered, a join reaches 
   const sockets = await fetchText(`${srv.base}/metrics`);
   assert.match(sockets.text, /^kibitka_ws_sockets 1$/m, 'kibitka\'s signaling holds the socket nginx opened');
   // The join token from the API (through nginx) passes the signaling's rooms check (through
-  // nginx): "joined" once the forwarding core (i14-fwd) is merged; until then its stand-in
-  // refuses the join itself ("join_failed": forwarding not built in), after the check. A token
-  // that did not survive the trip would be "unauthorized", a wrong room "no_such_room".
+  // nginx) and the member joins. A token that did not survive the trip would be
+  // "unauthorized", a wrong room "no_such_room".
   assert.ok(roomToken, 'needs the API subtest\'s token');
   c.send({ type: 'join', room: 'deployroom', token: roomToken, display: 'Deploy' });
   const m = await c.next();
-  assert.ok(m.type === 'joined' || (m.type === 'error' && m.code === 'join_failed'
-    && /not built/.test(m.message)), JSON.stringify(m));
+  assert.equal(m.type, 'joined', JSON.stringify(m));
   console.log(`# join through nginx: ${JSON.stringify(m).slice(0, 120)}`);
   c.close();
   const bad = await wsConnect(Number(new URL(ng.base).port), '/rtc');
@@ -375,12 +369,9 @@ test('deploy/grafana-dashboard.json parses and queries only metrics kibitka expo
   const text = (await fetchText(`${(srv || own).base}/metrics`)).text;
   if (own) await own.stop();
   const exported = new Set(text.split('\n').filter((l) => l.startsWith('# TYPE ')).map((l) => l.split(' ')[2]));
-  const missing = [...used].filter((n) => !exported.has(n) && !AWAITING_MERGE.has(n));
+  const missing = [...used].filter((n) => !exported.has(n));
   assert.deepEqual(missing, [], 'every metric the dashboard queries is in /metrics');
-  for (const n of AWAITING_MERGE) {
-    assert.ok(used.has(n), `${n} is in AWAITING_MERGE but not used by the dashboard`);
-    if (!exported.has(n)) console.log(`# ${n}: not in /metrics yet (registered by the unmerged SFU branch i14-fwd)`);
-  }
+  assert.ok(used.has('kibitka_voice_rooms') && used.has('kibitka_voice_members'), 'the voice rooms panel');
 });
 
 test('deploy/kibitka.env sets only flags kibitka has', () => {
