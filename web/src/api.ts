@@ -96,3 +96,6 @@ export async function logout(): Promise<void> {
 export async function liveNow(): Promise<LiveStream[]> {
   return (await call<{ live: LiveStream[] }>('GET', '/api/live')).live;
 }
+
+/* For a page's own API module (publish_api.ts): the same token, errors and 401 handling. */
+export { call as apiCall };
