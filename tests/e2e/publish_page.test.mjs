@@ -29,11 +29,13 @@ const require = createRequire(import.meta.url);
 const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 const shots = process.env.KIBITKA_SCREENSHOTS || path.join(path.dirname(binary), 'screenshots');
 const PASSWORD = 'a long password';
+const XSS = '<img src=x onerror=alert(1)>';
 const netif = makeNetif();
 const skip = netif.skip || false;
 
 describe('/publish', { skip }, () => {
-  let srv, browser, allowed, denied, key;
+  let srv, browser, allowed, denied, key, key2;
+  const shared = {}; /* the signed-in tab and its token, from one test to the next */
   const problems = [];
   const data = skip ? null : mkdtempSync(path.join(workDir, 'publish-'));
   const cli = (args, input) => execFileSync(binary, [...args, '--data', data],
@@ -43,7 +45,7 @@ describe('/publish', { skip }, () => {
     mkdirSync(shots, { recursive: true });
     cli(['user', 'add', 'alice', '--password-stdin'], `${PASSWORD}\n`);
     key = cli(['stream', 'add', '--user', 'alice', '--name', 'cam']).trim();
-    cli(['stream', 'add', '--user', 'alice', '--name', 'second']);
+    key2 = cli(['stream', 'add', '--user', 'alice', '--name', 'second']).trim();
     const port = await freePort();
     srv = await startServer(['--data', data, '--no-record', '--rtc', `${netif.addr}:${port}`,
       '--ladder', 'source,240p:300k',
@@ -110,7 +112,7 @@ describe('/publish', { skip }, () => {
   const apiStream = async (token, name) => (await (await fetch(`${srv.base}/api/streams/${name}`,
     { headers: { Authorization: `Bearer ${token}` } })).json());
 
-  test('sign in, pick a stream, Go live: HLS decodes, watch link, bitrate; 409, lost connection, retry, Stop', async () => {
+  test('sign in, pick a stream, Go live: HLS decodes, watch link, bitrate, H.264; 409 said; Stop by keyboard ends it', async () => {
     const tab = await openTab(allowed);
     await tab.getByLabel('User name').fill('alice');
     await tab.getByLabel('Password').fill(PASSWORD);
@@ -193,6 +195,13 @@ describe('/publish', { skip }, () => {
     assert.match(srv.log(), /whip stream=cam publish from \S+ ended/);
     await waitFor(async () => (await apiStream(token, 'cam')).live === false, { timeout: 10000, what: 'cam not live' });
 
+    shared.tab = tab;
+    shared.token = token;
+  });
+
+  test('the server ends the publish: a countdown, a retry, the rotated key refused; a new key from the page', async () => {
+    const { tab, token } = shared;
+    assert.ok(tab, 'the first test left its tab');
     // Live again, then the server ends the publish (the key rotated with end_live=true): a lost
     // connection, retried after a countdown; the retry's key is now refused (401), which ends it.
     await tab.getByRole('button', { name: 'Go live' }).click();
@@ -208,12 +217,102 @@ describe('/publish', { skip }, () => {
     assert.equal(await tab.getByTestId('pub-problem').getAttribute('data-problem'), 'refused');
     assert.match(await tab.getByTestId('pub-problem').innerText(), /this stream key was refused/i);
     console.log(`# lost connection: "${countdown}", then "${await tab.getByTestId('pub-problem').innerText()}"`);
+
+    // "Make a new key" (confirmed) puts a working key in the field: live again with it.
+    await tab.getByRole('button', { name: 'Make a new key for cam' }).click();
+    await tab.getByRole('button', { name: 'Make the new key' }).click();
+    await tab.getByTestId('key-note').waitFor({ timeout: 10000 });
+    const fresh = await tab.getByLabel('Stream key').inputValue();
+    assert.match(fresh, /^sk_/);
+    await tab.getByRole('button', { name: 'Go live' }).click();
+    await waitPhase(tab, 'live');
+    assert.deepEqual(problems, []);
+  });
+
+  test('the network goes away and comes back: the page reconnects by itself', async () => {
+    const { tab, token } = shared;
+    assert.ok(tab, 'the previous test left its tab live');
+    const startedAt = (await apiStream(token, 'cam')).started_at;
+    // The server's --rtc address disappears: nothing reaches Chromium any more.
+    execFileSync('ip', ['addr', 'del', `${netif.addr}/32`, 'dev', netif.name]);
+    let restored = false;
+    try {
+      await waitPhase(tab, 'retrying', 45000);
+      const countdown = await status(tab).innerText();
+      console.log(`# network gone: "${countdown}"; ${await tab.getByTestId('pub-problem').innerText()}`);
+      assert.match(countdown, /^Reconnecting in \d+ s \(try \d of 5\)/, countdown);
+    } finally {
+      execFileSync('ip', ['addr', 'add', `${netif.addr}/32`, 'dev', netif.name]);
+      restored = true;
+    }
+    assert.ok(restored);
+    await waitPhase(tab, 'live', 60000);
+    await waitFor(async () => {
+      const row = await apiStream(token, 'cam');
+      return row.live && row.started_at !== startedAt;
+    }, { timeout: 20000, what: 'cam live again, a new publish' });
+    await tab.waitForFunction(() => Number(document.querySelector('[data-testid="bitrate"]')?.dataset.bps) > 0,
+      null, { timeout: 20000 });
+    assert.equal(await tab.getByTestId('pub-problem').count(), 0, 'the problem is gone once live again');
+    await tab.getByRole('button', { name: 'Stop' }).click();
+    await waitPhase(tab, 'stopped', 15000);
+    await waitFor(async () => (await apiStream(token, 'cam')).live === false, { timeout: 10000, what: 'cam not live' });
     assert.deepEqual(problems, []);
     await tab.close();
   });
 
-  test('a wrong pasted key: "this stream key was refused", nothing goes live', async () => {
+  // Screen capture needs a browser that accepts its picker: one with --use-fake-ui-for-media-stream
+  // (its fake screen is a generated picture). Not signed in: the stream's name typed, its key
+  // pasted, no microphone.
+  test('the screen, without a microphone, by a pasted key: live at the captured size', async () => {
+    const other = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--use-fake-device-for-media-stream',
+        '--use-fake-ui-for-media-stream'],
+    });
+    try {
+      const tab = await openTab(await other.newContext({ viewport: { width: 1440, height: 900 } }));
+      await tab.getByLabel('Stream name (optional, for the watch link)').fill('second');
+      await tab.getByLabel('Stream key').fill(key2);
+      await tab.getByLabel('Screen').check();
+      assert.equal(await tab.locator('#pub-camera').count(), 0, 'no camera picker for the screen');
+      await tab.getByLabel('Microphone').selectOption({ label: 'No microphone' });
+      await tab.getByRole('button', { name: 'Go live' }).click();
+      await waitPhase(tab, 'live');
+      assert.equal(await tab.getByTestId('watch-link').locator('a').getAttribute('href'), '/watch/second');
+      const token = shared.token;
+      const row = await waitFor(async () => {
+        const r = await apiStream(token, 'second');
+        return r.live && r.media?.video ? r : null;
+      }, { timeout: 30000, what: 'second live with its media known' });
+      const cap = await tab.getByTestId('preview').evaluate((v) => {
+        const s = v.srcObject.getVideoTracks()[0].getSettings();
+        return { size: `${s.width}x${s.height}`, surface: s.displaySurface ?? null, audio: v.srcObject.getAudioTracks().length };
+      });
+      console.log(`# screen: captured ${JSON.stringify(cap)}, the server has ${JSON.stringify(row.media)}`);
+      assert.ok(cap.surface, 'the preview is a screen capture (a displaySurface)');
+      assert.equal(cap.audio, 0);
+      assert.equal(`${row.media.video.width}x${row.media.video.height}`, cap.size);
+      assert.equal(row.media.audio, undefined, 'no audio track');
+      await tab.getByRole('button', { name: 'Stop' }).click();
+      await waitPhase(tab, 'stopped', 15000);
+      await waitFor(async () => (await apiStream(token, 'second')).live === false, { timeout: 10000, what: 'second not live' });
+      assert.deepEqual(problems, []);
+    } finally {
+      await other.close();
+    }
+  });
+
+  test('a wrong pasted key: "this stream key was refused", nothing goes live; a hostile name stays text', async () => {
     const tab = await openTab(allowed);
+    // A name that is no stream name is said, as the characters typed, and not sent.
+    const nameField = tab.getByLabel('Stream name (optional, for the watch link)');
+    await nameField.fill(XSS);
+    assert.match(await tab.getByTestId('name-error').innerText(), /^“<img src=x onerror=alert\(1\)>” is not a stream name/);
+    assert.equal(await tab.locator('main img').count(), 0, 'the name made no element');
+    assert.equal(await tab.getByRole('button', { name: 'Go live' }).isDisabled(), true);
+    assert.equal(await tab.getByTestId('watch-link').count(), 0);
+    await nameField.fill('');
     await tab.getByLabel('Stream key').fill('sk_wrong');
     await tab.getByRole('button', { name: 'Go live' }).click();
     await waitPhase(tab, 'failed');

@@ -16,6 +16,9 @@ import type { PubStatus } from './publish_whip';
 import { Layout, mount } from './ui';
 import './publish.css';
 
+/* Stream names as the API makes them (api/routes.c NAME_RE). */
+const NAME_RE = /^[a-z0-9_-]{1,64}$/;
+
 function SignIn(props: { onSession: (s: Session) => void }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
@@ -158,7 +161,8 @@ function Publish() {
   const publishing = status !== null && (status.phase === 'connecting' || status.phase === 'live' || status.phase === 'retrying');
   const byList = session !== null && streams !== null && choice !== '';
   const name = byList ? choice : typedName.trim();
-  const watchPath = name ? `/watch/${encodeURIComponent(name)}` : null;
+  const badName = name !== '' && !NAME_RE.test(name);
+  const watchPath = name && !badName ? `/watch/${encodeURIComponent(name)}` : null;
 
   const startPreview = async (): Promise<MediaStream | null> => {
     setMediaError(null);
@@ -179,7 +183,7 @@ function Publish() {
 
   const goLive = async (e: Event) => {
     e.preventDefault();
-    if (publishing || busy) return;
+    if (publishing || busy || badName) return;
     setBusy(true);
     try {
       const m = mediaRef.current ?? (await startPreview());
@@ -261,8 +265,15 @@ function Publish() {
                   disabled={publishing}
                   autocomplete="off"
                   spellcheck={false}
+                  aria-invalid={badName}
+                  aria-describedby={badName ? 'pub-name-error' : undefined}
                   onInput={(e) => setTypedName((e.currentTarget as HTMLInputElement).value)}
                 />
+                {badName && (
+                  <p id="pub-name-error" class="error" data-testid="name-error">
+                    “{name}” is not a stream name: a name is 1 to 64 lowercase letters, digits, - and _.
+                  </p>
+                )}
               </>
             )}
             <label for="pub-key">Stream key</label>
@@ -349,7 +360,7 @@ function Publish() {
               </button>
               {/* Both always there (one disabled): a key press on Stop never lands on a Go
                * live that took its place. */}
-              <button type="submit" ref={goLiveButton} disabled={busy || publishing} data-testid="go-live">
+              <button type="submit" ref={goLiveButton} disabled={busy || publishing || badName} data-testid="go-live">
                 Go live
               </button>
               <button type="button" class="stop" disabled={!publishing} onClick={() => void stop()} data-testid="stop">
