@@ -150,13 +150,28 @@ function Publish() {
   useEffect(() => {
     if (preview.current) preview.current.srcObject = media;
   }, [media]);
-  useEffect(
-    () => () => {
+  /* Leaving the page ends the publish at once (a keepalive DELETE), not by ICE consent 30 s on. */
+  useEffect(() => {
+    const leave = () => {
       void pub.current?.stop();
+      pub.current = null;
+    };
+    window.addEventListener('pagehide', leave);
+    return () => {
+      window.removeEventListener('pagehide', leave);
+      leave();
       stopMedia(mediaRef.current);
-    },
-    [],
-  );
+    };
+  }, []);
+  /* Another kind of source: the old preview goes (Preview or Go live captures the new one). */
+  const pickSource = (src: Source) => {
+    if (src === source) return;
+    stopMedia(mediaRef.current);
+    mediaRef.current = null;
+    setMedia(null);
+    setMediaError(null);
+    setSource(src);
+  };
 
   const publishing = status !== null && (status.phase === 'connecting' || status.phase === 'live' || status.phase === 'retrying');
   const byList = session !== null && streams !== null && choice !== '';
@@ -316,11 +331,11 @@ function Publish() {
             <fieldset disabled={publishing}>
               <legend>Video</legend>
               <label class="choice">
-                <input type="radio" name="source" checked={source === 'camera'} onChange={() => setSource('camera')} />
+                <input type="radio" name="source" checked={source === 'camera'} onChange={() => pickSource('camera')} />
                 Camera
               </label>
               <label class="choice">
-                <input type="radio" name="source" checked={source === 'screen'} onChange={() => setSource('screen')} />
+                <input type="radio" name="source" checked={source === 'screen'} onChange={() => pickSource('screen')} />
                 Screen
               </label>
             </fieldset>

@@ -98,9 +98,11 @@ export class Publisher {
     this.ended = true;
     this.clearTimers();
     const loc = this.location;
-    this.teardown();
     this.set({ phase: 'stopped', connection: 'closed', retryIn: null, problem: null, detail: null, bps: null });
-    if (loc) await this.remove(loc);
+    /* The DELETE first (the server then ends the publish for that reason, and logs it so), the
+     * connection closed after its answer or 3 s. */
+    if (loc) await Promise.race([this.remove(loc), new Promise((r) => setTimeout(r, 3000))]);
+    this.teardown();
   }
 
   private set(p: Partial<PubStatus>): void {
@@ -129,7 +131,8 @@ export class Publisher {
   }
 
   private remove(loc: string): Promise<void> {
-    return fetch(loc, { method: 'DELETE', headers: { Authorization: `Bearer ${this.key}` } })
+    /* keepalive: a DELETE sent as the page goes away (pagehide) still reaches the server. */
+    return fetch(loc, { method: 'DELETE', headers: { Authorization: `Bearer ${this.key}` }, keepalive: true })
       .then(() => undefined)
       .catch(() => undefined);
   }
@@ -185,7 +188,7 @@ export class Publisher {
   }
 
   private onState(pc: RTCPeerConnection): void {
-    if (this.pc !== pc) return;
+    if (this.pc !== pc || this.ended) return;
     const st = pc.connectionState;
     this.set({ connection: st });
     clearTimeout(this.graceTimer);
@@ -233,7 +236,7 @@ export class Publisher {
     } catch {
       return;
     }
-    if (this.pc !== pc) return;
+    if (this.pc !== pc || this.ended) return;
     let bytes = 0;
     let lost: number | null = null;
     let rtt: number | null = null;
