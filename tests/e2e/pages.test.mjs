@@ -304,9 +304,15 @@ test('/watch/cam plays with hls.js, lists and switches the rungs, shows the late
   await ctx.close();
 });
 
-// /admin is the console now: tests/e2e/admin_page.test.mjs.
-test('/publish, /voice/<room>: placeholders that say so, accessible at both widths', async () => {
-  for (const [url, name] of [['/publish', 'publish'], ['/voice/lobby', 'voice']]) {
+// Signed out, before any camera: the sign-in, the stream key and the device pickers
+// (publish_page.test.mjs publishes from it, in a browser given a fake camera). /admin is the
+// console now: tests/e2e/admin_page.test.mjs.
+test('/publish before publishing, accessible at both widths', async () => {
+  await checkLayouts('/publish', 'publish', (t) => t.getByTestId('go-live').waitFor({ timeout: 10000 }));
+});
+
+test('/voice/<room>: a placeholder that says so, accessible at both widths', async () => {
+  for (const [url, name] of [['/voice/lobby', 'voice']]) {
     await checkLayouts(url, name, (t) => t.getByTestId('coming-soon').waitFor({ timeout: 10000 }));
   }
 });

@@ -99,3 +99,5 @@ export async function liveNow(): Promise<LiveStream[]> {
 
 /** Any JSON API call with the session's token (the admin page's routes: src/admin_api.ts). */
 export const request = call;
+/* For a page's own API module (publish_api.ts): the same token, errors and 401 handling. */
+export { call as apiCall };
