@@ -319,6 +319,10 @@ int sdp_answer_write(const struct sdp_offer *o, const struct sdp_choice *choices
     buf_printf(out, "v=0\r\no=- %llu 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n",
                (unsigned long long)(l->session_id & 0x7fffffffffffffffull));
     buf_printf(out, "a=ice-lite\r\n");
+    /* Also at session level (RFC 8122 5): GStreamer's webrtcbin looks for a fingerprint in every
+     * m-section, rejected ones (port 0, nothing but the mid) included, and refuses the answer
+     * without one there or here. */
+    buf_printf(out, "a=fingerprint:%s\r\n", l->fingerprint);
     if (o->has_bundle) {
         /* In the offer's group order, so its first (tagged) mid stays first when accepted. */
         buf_printf(out, "a=group:BUNDLE");

@@ -59,8 +59,9 @@ def main():
             pay.emit('add-extension', ext)
     except Exception as e:  # the SFU then ranks this member as silent; still heard with free slots
         print(f'no audio level extension: {e}', file=sys.stderr)
-    caps = Gst.Caps.from_string(
-        'application/x-rtp,media=audio,encoding-name=OPUS,clock-rate=48000,payload=111')
+    caps = Gst.Caps.from_string(  # encoding-params: RFC 7587's opus/48000/2 (else refused)
+        'application/x-rtp,media=audio,encoding-name=OPUS,clock-rate=48000,payload=111,'
+        'encoding-params=(string)2')
     for _ in range(args.slots):
         w.emit('add-transceiver', GstWebRTC.WebRTCRTPTransceiverDirection.RECVONLY, caps)
 

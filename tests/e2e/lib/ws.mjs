@@ -20,6 +20,7 @@ export function wsConnect(port, path = '/rtc', host = '127.0.0.1') {
         if (client.messages.length) return Promise.resolve(client.messages.shift());
         return new Promise((res, rej) => {
           const t = setTimeout(() => rej(new Error(`no message in ${ms} ms (closed: ${JSON.stringify(client.closed)})`)), ms);
+          t.unref(); // a reader waiting on a socket nobody uses any more must not keep node alive
           client.waiters.push((m) => { clearTimeout(t); res(m); });
         });
       },
