@@ -139,6 +139,23 @@ test('/voice/<room>: two tabs join from the page, hear each other, mute, leave',
       assert.ok(await tab.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), `${name} scrolls sideways`);
     }
 
+    // A network change: the guest's socket drops. The page rejoins with its resume key: the same
+    // id, alice never sees the guest leave, and audio flows again on a new connection.
+    const id = await b.evaluate(() => window.kibitkaVoice.snapshot.id);
+    const before = await inbound(a);
+    await b.evaluate(() => window.kibitkaVoice.ws.close());
+    await b.getByTestId('voice-status').and(b.locator('[data-phase=reconnecting]')).waitFor({ timeout: 10000 });
+    await b.getByTestId('voice-status').and(b.locator('[data-phase=joined]')).waitFor({ timeout: 20000 });
+    assert.equal(await b.evaluate(() => window.kibitkaVoice.snapshot.id), id, 'resumed with the same id');
+    assert.equal(await a.locator(`[data-testid=participant][data-id="${id}"]`).count(), 1, 'alice still lists the guest');
+    await b.getByTestId('participant').filter({ hasText: 'alice' }).waitFor({ timeout: 15000 });
+    for (const deadline = Date.now() + 30000; ;) {
+      const now = await inbound(a);
+      if (now.packets >= before.packets + 25) break;
+      assert.ok(Date.now() < deadline, `alice hears the guest again: ${JSON.stringify(before)} -> ${JSON.stringify(now)}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+
     // Mute: the other tab shows it; unmute clears it.
     await b.getByTestId('mute').click();
     await a.locator('[data-testid=participant][data-muted=true]').filter({ hasText: XSS }).waitFor({ timeout: 15000 });

@@ -134,7 +134,7 @@ function VoicePage() {
   useEffect(() => {
     if (!inRoom) return;
     const t = window.setInterval(() => {
-      void client.current?.localLevel().then((l) => setMyLevel(l * 100));
+      void client.current?.localLevel().then((l) => setMyLevel(Math.sqrt(l) * 100));
     }, 250);
     return () => window.clearInterval(t);
   }, [inRoom]);

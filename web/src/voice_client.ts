@@ -194,7 +194,11 @@ export class VoiceClient {
   /* The socket or the connection went: try again with the resume key, backing off. */
   private dropped(): void {
     if (this.state.phase === 'reconnecting' || this.state.phase === 'left' || this.state.phase === 'failed') return;
-    if (this.state.phase === 'joined') this.droppedAt = Date.now();
+    if (this.state.phase === 'connecting') {
+      this.end('failed', 'The voice server cannot be reached.');
+      return;
+    }
+    this.droppedAt = Date.now();
     this.closePeer();
     this.ws = null;
     this.retry();
