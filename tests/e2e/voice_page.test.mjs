@@ -2,7 +2,8 @@
 // microphones: alice (signed in; her API token joins a public room) and a guest (a join link
 // minted by the API, `#token=...`, which the page takes out of the URL) join the same room from
 // the page; each lists the other, receives the other's audio (inbound-rtp packets and energy),
-// sees the other muted after Mute, and sees the other go after Leave. The guest's display name
+// sees the other speaking (the SFU's levels), muted after Mute and with push to talk, rejoining
+// with its resume key after its socket drops, and gone after Leave. The guest's display name
 // (set by the join link) is hostile and must show as text. GET /api/config and the CSP's connect-src are checked; axe-core
 // at 360 and 1440 px with screenshots (build-test/screenshots/voice-*.png).
 //
@@ -131,6 +132,10 @@ test('/voice/<room>: two tabs join from the page, hear each other, mute, leave',
       console.log(`# ${who}: ${JSON.stringify(s)}`);
       assert.ok(s.packets >= 50 && s.energy > 0, `${who} hears the other: ${JSON.stringify(s)}`);
     }
+
+    // Who is speaking: the SFU's `speakers` levels mark the other (the fake microphone beeps).
+    await a.locator('[data-testid=participant][data-speaking=true]').filter({ hasText: XSS }).waitFor({ timeout: 20000 });
+    await b.locator('[data-testid=participant][data-speaking=true]').filter({ hasText: 'alice' }).waitFor({ timeout: 20000 });
 
     // Joined: accessible, screenshots at both widths.
     for (const [tab, name] of [[a, 'voice-1440'], [b, 'voice-360']]) {
