@@ -9,6 +9,7 @@
 //
 // Chromium neither gathers nor uses loopback candidates: --rtc is on an address of an interface
 // made for this file (lib/netif.mjs); without root or `ip` the test is skipped, saying why.
+// KIBITKA_WEB_DIR serves a freshly built web/dist instead of the embedded pages.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -54,7 +55,8 @@ test('/voice/<room>: two tabs join from the page, hear each other, mute, leave',
   const dir = mkdtempSync(path.join(workDir, 'voice-page-'));
   execFileSync(binary, ['user', 'add', 'alice', '--password-stdin', '--data', dir],
     { input: `${PASSWORD}\n`, stdio: ['pipe', 'pipe', 'pipe'] });
-  const srv = await startServer(['--data', dir, '--no-record', '--rtc', `${netif.addr}:${await freePort()}`]);
+  const srv = await startServer(['--data', dir, '--no-record', '--rtc', `${netif.addr}:${await freePort()}`,
+    ...(process.env.KIBITKA_WEB_DIR ? ['--web-dir', process.env.KIBITKA_WEB_DIR] : [])]);
   const browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
