@@ -152,7 +152,8 @@ static const struct api_prop live_props[] = {
 static const struct api_prop lives_props[] = {{P("live", "LiveStream"), .flags = API_ARRAY}};
 static const struct api_prop config_props[] = {
     {P("ws_port", "integer"), .flags = API_NULLABLE,
-     .description = "the voice signaling WebSocket's port (--ws) on this host; null: no voice rooms"},
+     .description =
+         "the voice signaling WebSocket's port (--ws) on this host; null: no voice rooms"},
     {P("ws_path", "string"), .description = "its path: /rtc"},
     {P("proxied", "boolean"),
      .description = "the request came through a reverse proxy (X-Forwarded-Proto): connect to "

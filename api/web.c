@@ -21,8 +21,8 @@ struct web {
  * script. hls.js feeds the <video> through MediaSource (a blob: URL) and may run its demuxer
  * in a worker made from a blob: URL. connect-src: the API and HLS on this origin, which in CSP
  * level 3 also covers ws:/wss: to this origin (the voice signaling proxied at /rtc,
- * deploy/nginx.conf), and, with --ws, the signaling port on any host name (ws://ANYHOST:PORT: the page
- * connects to its own host name, which the server does not echo back). */
+ * deploy/nginx.conf), and, with --ws, the signaling port on any host name (ws://ANYHOST:PORT: the
+ * page connects to its own host name, which the server does not echo back). */
 static const char CSP_FMT[] = "default-src 'self'; script-src 'self'; style-src 'self'; "
                               "img-src 'self' blob:; media-src 'self' blob:; connect-src 'self'%s; "
                               "worker-src 'self' blob:; font-src 'self'; object-src 'none'; "

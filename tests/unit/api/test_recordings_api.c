@@ -43,7 +43,8 @@ static unsigned call(const char *method, const char *path, const char *token,
     char auth[128];
     snprintf(auth, sizeof(auth), "Bearer %s", token ? token : "");
     struct api_request req = {
-        method, path, token ? auth : NULL, "10.0.0.2", arg, NULL, NULL, 0, range, NULL, NULL, NULL, NULL, NULL};
+        method, path, token ? auth : NULL, "10.0.0.2", arg, NULL, NULL, 0, range, NULL, NULL, NULL,
+        NULL,   NULL};
     api_handle(api, &req, out);
     return out->status;
 }
