@@ -67,6 +67,11 @@ void api_set_room_ops(struct api *api, const struct api_room_ops *ops, void *opa
     api->room_ops_opaque = opaque;
 }
 
+void api_set_ws_port(struct api *api, int port)
+{
+    api->ws_port = port;
+}
+
 void api_destroy(struct api **papi)
 {
     struct api *api = *papi;
@@ -184,7 +189,7 @@ bool api_authenticate(struct api_call *c)
 
 bool api_route_needs_db(const struct api_route *r)
 {
-    return r->fn != api_live_list && r->fn != api_openapi;
+    return r->fn != api_live_list && r->fn != api_openapi && r->fn != api_config;
 }
 
 /* A signed route: a valid ?expires=&sig= lets the call in (c->url_signed). A link that is not

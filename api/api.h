@@ -46,6 +46,9 @@ struct api_request {
     void *done_ctx;
     const char *content_type; /* the Content-Type header, or NULL */
     const char *if_match;     /* the If-Match header, or NULL */
+    /* X-Forwarded-Proto, or NULL: set by a reverse proxy (deploy/nginx.conf); GET /api/config
+     * then points the pages at the proxy's same-origin /rtc. */
+    const char *forwarded_proto;
 };
 
 struct api_response {
@@ -116,6 +119,8 @@ struct api_room_ops {
 };
 /* Set before the api serves (not synchronised with requests); ops must outlive the api. */
 void api_set_room_ops(struct api *api, const struct api_room_ops *ops, void *opaque);
+/* The voice signaling WebSocket's port (--ws), for GET /api/config; 0: none (the default). */
+void api_set_ws_port(struct api *api, int port);
 /* Fills *resp (zeroed first) and returns 0, or returns API_PENDING when req->done will be called
  * once *resp is filled (only when req->done is set). The caller releases *resp with
  * api_response_clear. */

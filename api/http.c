@@ -560,6 +560,7 @@ static enum MHD_Result serve_handler(struct http_server *srv, struct MHD_Connect
         .range = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Range"),
         .content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type"),
         .if_match = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "If-Match"),
+        .forwarded_proto = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Forwarded-Proto"),
     };
     atomic_fetch_add(&r->refs, 1); /* the done callback's */
     req.done = api_done;
@@ -814,6 +815,7 @@ struct http_server *http_server_create(const struct http_server_config *cfg)
                           cfg->recording_deleted_opaque, cfg->link_lifetime_s);
     api_set_metrics(srv->api, cfg->metrics);
     api_set_room_ops(srv->api, cfg->room_ops, cfg->room_ops_opaque);
+    api_set_ws_port(srv->api, cfg->ws_port);
     /* MHD_USE_TURBO: no shutdown() before close and fewer syscalls per request; playlist
      * polling is many small requests, where per-request cost is what counts. */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
@@ -837,7 +839,7 @@ struct http_server *http_server_create(const struct http_server_config *cfg)
      * (SOMAXCONN long) until one closes, which a request deadline makes soon. */
     unsigned max_conns = cfg->max_connections > 0 ? (unsigned)cfg->max_connections : 4000;
     metrics_set(srv->mx.connections_max, (int64_t)max_conns);
-    if (!(srv->web = web_create(cfg->web_dir))) {
+    if (!(srv->web = web_create(cfg->web_dir, cfg->ws_port))) {
         http_server_destroy(&srv); /* --web-dir cannot be opened (logged) */
         return NULL;
     }

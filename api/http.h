@@ -57,6 +57,9 @@ struct http_server_config {
     /* The pages (api/web.h): served from this directory (--web-dir), or the embedded ones when
      * NULL. */
     const char *web_dir;
+    /* The voice signaling WebSocket's port (--ws; 0: none): GET /api/config tells the pages, and
+     * the pages' Content-Security-Policy lets them connect to ws://<any host>:port. */
+    int ws_port;
     /* Connection limits (api/http_limits.h): connections open at once (more wait in the listen
      * queue; main sizes it from the descriptor limit), from one address (more are closed at
      * accept; 0: no limit), and how long a connection may take to send a whole request. */

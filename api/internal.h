@@ -50,6 +50,7 @@ struct api {
      * read from the database at api_create or, if that failed, at the first use. */
     const struct api_room_ops *room_ops;
     void *room_ops_opaque;
+    int ws_port; /* --ws, for GET /api/config; 0: no signaling */
     pthread_mutex_t room_key_lock;
     bool room_key_loaded; /* under room_key_lock */
     unsigned char room_key[ROOM_TOKEN_KEY_LEN];
@@ -206,6 +207,7 @@ void api_room_mute(struct api_call *c);
 int api_room_key(struct api *api, unsigned char key[ROOM_TOKEN_KEY_LEN]);
 void api_openapi(struct api_call *c);       /* openapi.c */
 void api_server_status(struct api_call *c); /* server_routes.c */
+void api_config(struct api_call *c);        /* server_routes.c */
 /* The OpenAPI 3 document for the route table (a new reference). */
 json_t *api_openapi_document(void);
 

@@ -150,6 +150,15 @@ static const struct api_prop live_props[] = {
      .description = "how far its transcode worker is behind the source (0 without a ladder)"},
 };
 static const struct api_prop lives_props[] = {{P("live", "LiveStream"), .flags = API_ARRAY}};
+static const struct api_prop config_props[] = {
+    {P("ws_port", "integer"), .flags = API_NULLABLE,
+     .description =
+         "the voice signaling WebSocket's port (--ws) on this host; null: no voice rooms"},
+    {P("ws_path", "string"), .description = "its path: /rtc"},
+    {P("proxied", "boolean"),
+     .description = "the request came through a reverse proxy (X-Forwarded-Proto): connect to "
+                    "ws_path on the page's own origin"},
+};
 static const struct api_prop recording_props[] = {
     {P("id", "string"), .pattern = ID_RE},
     {P("stream", "string")},
@@ -287,6 +296,7 @@ const struct api_schema api_schemas[] = {
     {"StreamList", NULL, PROPS(streams_props), "streams"},
     {"LiveStream", NULL, PROPS(live_props), "a stream being published"},
     {"LiveList", NULL, PROPS(lives_props), "the streams being published"},
+    {"Config", NULL, PROPS(config_props), "what the pages need to know about this server"},
     {"Recording", NULL, PROPS(recording_props), "a recording"},
     {"Chunk", NULL, PROPS(chunk_props), "a recording's chunk"},
     {"Gap", NULL, PROPS(gap_props), "media missing from a recording"},
@@ -396,6 +406,8 @@ const struct api_route api_routes[] = {
      "The server's health (admins): upload queue, storage errors, webhook deliveries, live "
      "streams, uptime and version",
      .result = "ServerStatus"},
+    {GET("/api/config"), api_config, API_PUBLIC, 200,
+     "Where the voice signaling WebSocket is (public; the /voice page asks)", .result = "Config"},
     {GET("/api/openapi.json"), api_openapi, API_PUBLIC, 200, "This document", .result = "OpenAPI"},
 };
 

@@ -68,3 +68,15 @@ void api_server_status(struct api_call *c)
     json_object_set_new(o, "webhook_dropped_total", json_integer(f.webhook_dropped));
     api_ok(c, 200, o);
 }
+
+/* GET /api/config: where the pages find the voice signaling. Direct, it is ws://<the page's
+ * host>:ws_port/rtc; through a reverse proxy (it sets X-Forwarded-Proto, deploy/nginx.conf) the
+ * proxy's own /rtc, on the page's origin. */
+void api_config(struct api_call *c)
+{
+    json_t *o = json_pack("{s:s,s:b}", "ws_path", "/rtc", "proxied",
+                          c->req->forwarded_proto != NULL && c->req->forwarded_proto[0]);
+    json_object_set_new(o, "ws_port",
+                        c->api->ws_port > 0 ? json_integer(c->api->ws_port) : json_null());
+    api_ok(c, 200, o);
+}

@@ -13,19 +13,22 @@
 #include "core/log.h"
 
 struct web {
-    int dirfd; /* --web-dir, opened once; -1: the embedded files */
+    int dirfd;     /* --web-dir, opened once; -1: the embedded files */
+    char csp[640]; /* CSP with the signaling port in connect-src */
 };
 
 /* The pages load scripts, styles, images and fonts from this server only, and never run inline
  * script. hls.js feeds the <video> through MediaSource (a blob: URL) and may run its demuxer
- * in a worker made from a blob: URL. connect-src: the API and HLS on this origin (the voice
- * signaling WebSocket joins it when the SFU lands). */
-static const char CSP[] = "default-src 'self'; script-src 'self'; style-src 'self'; "
-                          "img-src 'self' blob:; media-src 'self' blob:; connect-src 'self'; "
-                          "worker-src 'self' blob:; font-src 'self'; object-src 'none'; "
-                          "base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+ * in a worker made from a blob: URL. connect-src: the API and HLS on this origin, which in CSP
+ * level 3 also covers ws:/wss: to this origin (the voice signaling proxied at /rtc,
+ * deploy/nginx.conf), and, with --ws, the signaling port on any host name (ws://ANYHOST:PORT: the
+ * page connects to its own host name, which the server does not echo back). */
+static const char CSP_FMT[] = "default-src 'self'; script-src 'self'; style-src 'self'; "
+                              "img-src 'self' blob:; media-src 'self' blob:; connect-src 'self'%s; "
+                              "worker-src 'self' blob:; font-src 'self'; object-src 'none'; "
+                              "base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-struct web *web_create(const char *dir)
+struct web *web_create(const char *dir, int ws_port)
 {
     int fd = -1;
     if (dir) {
@@ -43,6 +46,10 @@ struct web *web_create(const char *dir)
     }
     struct web *w = xcalloc(1, sizeof(*w));
     w->dirfd = fd;
+    char ws[48] = "";
+    if (ws_port > 0 && ws_port < 65536)
+        snprintf(ws, sizeof(ws), " ws://*:%d", ws_port);
+    snprintf(w->csp, sizeof(w->csp), CSP_FMT, ws);
     return w;
 }
 
@@ -125,7 +132,7 @@ const char *web_content_type(const char *path)
 }
 
 /* What every answer carries; the HTML its policy, assets their year of caching. */
-static enum MHD_Result answer(struct MHD_Connection *conn, unsigned status,
+static enum MHD_Result answer(struct web *w, struct MHD_Connection *conn, unsigned status,
                               struct MHD_Response *resp, const char *file)
 {
     if (!resp)
@@ -136,7 +143,7 @@ static enum MHD_Result answer(struct MHD_Connection *conn, unsigned status,
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(resp, "Referrer-Policy", "same-origin");
     if (html) {
-        MHD_add_response_header(resp, "Content-Security-Policy", CSP);
+        MHD_add_response_header(resp, "Content-Security-Policy", w->csp);
         MHD_add_response_header(resp, "X-Frame-Options", "DENY");
         MHD_add_response_header(resp, "Cross-Origin-Opener-Policy", "same-origin");
         /* Revalidated each time: a new build's HTML names new asset hashes. */
@@ -156,7 +163,7 @@ static enum MHD_Result answer(struct MHD_Connection *conn, unsigned status,
 static enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status, const char *text)
 {
     return answer(
-        conn, status,
+        NULL, conn, status,
         MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT), NULL);
 }
 
@@ -250,5 +257,5 @@ enum MHD_Result web_serve(struct web *w, struct MHD_Connection *conn, const char
         return send_error(conn, MHD_HTTP_NOT_FOUND, "not found\n");
     if (vary)
         MHD_add_response_header(resp, "Vary", "Accept-Encoding");
-    return answer(conn, MHD_HTTP_OK, resp, file);
+    return answer(w, conn, MHD_HTTP_OK, resp, file);
 }

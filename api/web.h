@@ -29,8 +29,9 @@ extern const size_t web_embedded_count;
 struct web;
 
 /* dir: serve that directory (it should hold index.html and assets/, as web/dist does); NULL:
- * the embedded files. NULL after logging why (dir cannot be opened). */
-struct web *web_create(const char *dir);
+ * the embedded files. ws_port: the voice signaling's port (--ws; 0: none), allowed in the
+ * HTML's connect-src as ws://(any host):PORT. NULL after logging why (dir cannot be opened). */
+struct web *web_create(const char *dir, int ws_port);
 void web_destroy(struct web **pw);
 
 /* Answers one request on an HTTP thread (any path; the caller has matched its own routes

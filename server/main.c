@@ -545,6 +545,7 @@ static int start(struct app *app)
         .room_ops = sfu_glue_room_ops(app->voice), /* NULL without voice rooms */
         .room_ops_opaque = app->voice,
         .web_dir = c->web_dir[0] ? c->web_dir : NULL,
+        .ws_port = app->voice ? sfu_glue_port(app->voice) : 0,
     };
     app->http = http_server_create(&htc);
     app->http_fd = -1; /* the server's now, even when it failed */

@@ -243,6 +243,11 @@ test('the API through nginx: login, a voice room and its join token', { skip }, 
   const jt = await call('POST', '/api/rooms/deployroom/token', { token, body: {} });
   assert.equal(jt.status, 201, jt.text);
   roomToken = jt.json.token;
+  // The /voice page asks where the signaling is: through the proxy, its own origin's /rtc.
+  const cfg = await call('GET', '/api/config');
+  assert.equal(cfg.status, 200, cfg.text);
+  assert.equal(cfg.json.proxied, true, 'nginx sets X-Forwarded-Proto');
+  assert.equal(cfg.json.ws_path, '/rtc');
 });
 
 test('WHIP through nginx: 201 with Location, ETag and Link; PATCH with If-Match; DELETE', { skip }, async () => {

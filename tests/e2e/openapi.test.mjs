@@ -115,7 +115,7 @@ test('the checker refuses what the document does not say', async () => {
   checker = openapiChecker(doc);
   // The document describes itself.
   checker.check('GET', '/api/openapi.json', { status: 200, headers: r.headers, buf: Buffer.from(JSON.stringify(doc)) });
-  assert.equal(checker.ops.length, 30);
+  assert.equal(checker.ops.length, 31);
   const user = { name: 'bob', role: 'user', created_at: '2026-01-02T03:04:05Z' };
   const fake = (status, body) => ({ status, headers: new Headers({ 'content-type': 'application/json' }),
     buf: Buffer.from(JSON.stringify(body)) });
@@ -147,6 +147,7 @@ test('every route answers what the document says', { timeout: 240000 }, async ()
     const { expect } = api;
     await expect(200, 'GET', '/api/openapi.json');
     await expect(200, 'GET', '/api/live');
+    await expect(200, 'GET', '/api/config');
     await expect(404, 'GET', '/api/nothing');
     await expect(405, 'PUT', '/api/streams');
 

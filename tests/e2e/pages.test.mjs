@@ -311,10 +311,10 @@ test('/publish before publishing, accessible at both widths', async () => {
   await checkLayouts('/publish', 'publish', (t) => t.getByTestId('go-live').waitFor({ timeout: 10000 }));
 });
 
-test('/voice/<room>: a placeholder that says so, accessible at both widths', async () => {
-  for (const [url, name] of [['/voice/lobby', 'voice']]) {
-    await checkLayouts(url, name, (t) => t.getByTestId('coming-soon').waitFor({ timeout: 10000 }));
-  }
+// /voice/<room> signed out, without a join link: it says how to join. The room itself (two tabs
+// talking, mute, push to talk, rejoin, axe-core in the room): tests/e2e/voice_page.test.mjs.
+test('/voice/<room> without a token: says how to join, accessible at both widths', async () => {
+  await checkLayouts('/voice/lobby', 'voice-signed-out', (t) => t.getByTestId('no-token').waitFor({ timeout: 10000 }));
 });
 
 test('--web-dir serves a directory instead; a path that is not a directory exits 2', async () => {

@@ -32,7 +32,7 @@ static unsigned call(const char *method, const char *path, const char *token, co
     snprintf(auth, sizeof(auth), "Bearer %s", token ? token : "");
     struct api_request req = {method, path, token ? auth : NULL,     "10.0.0.1", arg,
                               NULL,   body, body ? strlen(body) : 0, NULL,       NULL,
-                              NULL,   NULL, NULL};
+                              NULL,   NULL, NULL, NULL};
     api_handle(api, &req, out);
     return out->status;
 }
@@ -345,6 +345,17 @@ static void test_flow(void)
     CHECK_EQ_INT(st("GET", "/api/streams/cam", btok, NULL), 404);
     CHECK_EQ_INT(st("GET", "/api/live", NULL, NULL), 200);
     CHECK_EQ_INT(st("GET", "/api/openapi.json", NULL, NULL), 200);
+    /* Where the pages find the voice signaling: nothing without --ws, then its port. */
+    CHECK_EQ_INT(call("GET", "/api/config", NULL, NULL, &r), 200);
+    CHECK(json_is_null(json_object_get(r.body, "ws_port")));
+    CHECK(json_is_false(json_object_get(r.body, "proxied")));
+    CHECK_STREQ(json_string_value(json_object_get(r.body, "ws_path")), "/rtc");
+    api_response_clear(&r);
+    api_set_ws_port(api, 8081);
+    CHECK_EQ_INT(call("GET", "/api/config", NULL, NULL, &r), 200);
+    CHECK_EQ_INT(json_integer_value(json_object_get(r.body, "ws_port")), 8081);
+    api_response_clear(&r);
+    api_set_ws_port(api, 0);
 
     /* Own password. */
     CHECK_EQ_INT(st("PATCH", "/api/me", btok,
@@ -410,7 +421,7 @@ static void test_login_pool(void)
     int pending = 0, refused = 0;
     for (int i = 0; i < N; i++) {
         struct api_request req = {"POST", "/api/auth/login", NULL, "10.0.0.9",   arg, NULL,
-                                  body,   strlen(body),      NULL, pool_done_cb, NULL, NULL, NULL};
+                                  body,   strlen(body),      NULL, pool_done_cb, NULL, NULL, NULL, NULL};
         if (api_handle(api, &req, &resp[i]) == API_PENDING) {
             pending++;
             continue;

@@ -43,7 +43,8 @@ static unsigned call(const char *method, const char *path, const char *token,
     char auth[128];
     snprintf(auth, sizeof(auth), "Bearer %s", token ? token : "");
     struct api_request req = {
-        method, path, token ? auth : NULL, "10.0.0.2", arg, NULL, NULL, 0, range, NULL, NULL, NULL, NULL};
+        method, path, token ? auth : NULL, "10.0.0.2", arg, NULL, NULL, 0, range, NULL, NULL, NULL,
+        NULL,   NULL};
     api_handle(api, &req, out);
     return out->status;
 }
@@ -318,7 +319,7 @@ static char *login(const char *name)
     char body[128];
     snprintf(body, sizeof(body), "{\"username\":\"%s\",\"password\":\"password1\"}", name);
     struct api_request req = {"POST", "/api/auth/login", NULL, "10.0.0.2", arg, NULL,
-                              body,   strlen(body),      NULL, NULL,       NULL, NULL, NULL};
+                              body,   strlen(body),      NULL, NULL,       NULL, NULL, NULL, NULL};
     struct api_response r;
     api_handle(api, &req, &r);
     const char *t = json_string_value(json_object_get(r.body, "token"));
