@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "api/router.h"
+#include "core/blob.h"
 #include "core/hub.h"
 #include "core/metrics.h"
 #include "db/db.h"
@@ -68,6 +69,9 @@ struct api_response {
     char *etag;                /* ETag header (heap, owned), or NULL */
     char *link;                /* Link header value(s), comma-joined (heap, owned), or NULL */
     const char *accept_patch;  /* Accept-Patch header (static), or NULL */
+    /* A binary body of content_type (a thumbnail): a reference the response owns, sent without
+     * a copy. At most one of blob, text, file and body is set. */
+    struct blob *blob;
 };
 
 /* An HTTP tree served outside the /api table (WHIP, /whip/...): the same request and response,
@@ -116,6 +120,11 @@ struct api_room_ops {
 };
 /* Set before the api serves (not synchronised with requests); ops must outlive the api. */
 void api_set_room_ops(struct api *api, const struct api_room_ops *ops, void *opaque);
+/* Thumbnails of live streams (packager/thumb.h) for GET /api/streams/{name}/thumbnail.jpg;
+ * NULL (the default): that route answers 404. Set before the api serves; not owned; api_stop
+ * stops it (thumbs_stop) so no request stays suspended. */
+struct thumbs;
+void api_set_thumbs(struct api *api, struct thumbs *thumbs);
 /* Fills *resp (zeroed first) and returns 0, or returns API_PENDING when req->done will be called
  * once *resp is filled (only when req->done is set). The caller releases *resp with
  * api_response_clear. */
