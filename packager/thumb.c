@@ -7,6 +7,9 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/clock.h"
@@ -208,9 +211,22 @@ static void make_one(struct thumbs *t, struct entry *e)
     pthread_mutex_lock(&t->lock);
 }
 
+/* 10 nicer than the server, like the transcode workers: thumbnails wait for live media. On
+ * Linux the nice value is per thread. A failure only costs the isolation. */
+static void lower_priority(void)
+{
+    id_t tid = (id_t)syscall(SYS_gettid);
+    errno = 0;
+    int cur = getpriority(PRIO_PROCESS, tid);
+    if (cur == -1 && errno != 0)
+        return;
+    (void)setpriority(PRIO_PROCESS, tid, cur + 10 > 19 ? 19 : cur + 10);
+}
+
 static void *worker(void *arg)
 {
     struct thumbs *t = arg;
+    lower_priority();
     pthread_mutex_lock(&t->lock);
     for (;;) {
         while (!t->qhead && !t->stopping)
