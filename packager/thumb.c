@@ -93,7 +93,7 @@ static int sink_start(void *opaque, struct hub *hub, const struct hub_track *tra
             return 0;
         }
     }
-    return -ENOTSUP; /* audio only, or a codec we do not decode: no thumbnail */
+    return 0; /* audio only, or a codec we do not decode: no thumbnail, the sink stays idle */
 }
 
 static void sink_packet(void *opaque, const struct hub_packet *hp)
@@ -111,7 +111,7 @@ static void sink_packet(void *opaque, const struct hub_packet *hp)
 static void sink_reconfigure(void *opaque, const struct hub_track *tracks, int ntracks)
 {
     struct entry *e = opaque;
-    if (e->track >= ntracks)
+    if (e->track < 0 || e->track >= ntracks)
         return;
     pthread_mutex_lock(&e->t->lock);
     avcodec_parameters_copy(e->par, tracks[e->track].par);

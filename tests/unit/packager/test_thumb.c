@@ -226,6 +226,35 @@ static void test_stop(AVPacket **pkts, AVCodecParameters *par)
     hub_registry_destroy(&reg);
 }
 
+/* An audio-only stream has no picture: 404, and its sink stays idle. */
+static void test_audio_only(void)
+{
+    struct hub_registry *reg = hub_registry_create();
+    struct thumbs *t = thumbs_create(reg, NULL);
+    AVCodecParameters *apar = avcodec_parameters_alloc();
+    apar->codec_type = AVMEDIA_TYPE_AUDIO;
+    apar->codec_id = AV_CODEC_ID_AAC;
+    apar->sample_rate = 48000;
+    struct hub *hub = NULL;
+    CHECK_EQ_INT(hub_registry_claim(reg, "radio", &hub), 0);
+    struct hub_track tr = {.par = apar, .time_base = {1, 48000}};
+    CHECK_EQ_INT(hub_start(hub, &tr, 1), 0);
+    AVPacket *p = av_packet_alloc();
+    av_new_packet(p, 8);
+    p->flags = AV_PKT_FLAG_KEY;
+    struct hub_packet hp = {.pkt = p, .wallclock_us = clock_mono_us()};
+    hub_push(hub, &hp);
+    struct blob *b = NULL;
+    bool waited;
+    CHECK_EQ_INT(get(t, "radio", &b, &waited), -ENOENT);
+    av_packet_free(&p);
+    hub_end(hub);
+    hub_unrefp(&hub);
+    avcodec_parameters_free(&apar);
+    thumbs_destroy(&t);
+    hub_registry_destroy(&reg);
+}
+
 int main(void)
 {
     av_log_set_level(AV_LOG_ERROR);
@@ -241,6 +270,7 @@ int main(void)
     test_make(pkts, par);
     test_cache(pkts, npkts, par);
     test_stop(pkts, par);
+    test_audio_only();
     for (int i = 0; i < npkts; i++)
         av_packet_free(&pkts[i]);
     avcodec_parameters_free(&par);
