@@ -10,9 +10,9 @@
 #include <unistd.h>
 
 #include "api/internal.h"
-#include "packager/thumb.h"
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "packager/thumb.h"
 
 struct api *api_create(struct db *db, struct hub_registry *hubs, struct hls_server *hls,
                        struct storage *store, api_recording_deleted_fn on_deleted, void *opaque,

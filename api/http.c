@@ -439,8 +439,8 @@ static struct MHD_Response *api_body(struct api_response *ar)
         if (resp)
             ar->has_file = false; /* MHD owns the fd now */
     } else if (ar->blob) {
-        resp = MHD_create_response_from_buffer_with_free_callback_cls(
-            ar->blob->len, ar->blob->data, blob_free_cb, ar->blob);
+        resp = MHD_create_response_from_buffer_with_free_callback_cls(ar->blob->len, ar->blob->data,
+                                                                      blob_free_cb, ar->blob);
         if (resp)
             ar->blob = NULL; /* MHD holds the reference now */
     } else if (ar->text) {
