@@ -12,6 +12,7 @@
 #include "api/internal.h"
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "packager/thumb.h"
 
 struct api *api_create(struct db *db, struct hub_registry *hubs, struct hls_server *hls,
                        struct storage *store, api_recording_deleted_fn on_deleted, void *opaque,
@@ -42,6 +43,12 @@ struct api *api_create(struct db *db, struct hub_registry *hubs, struct hls_serv
 void api_stop(struct api *api)
 {
     pwpool_stop(api->pwpool);
+    thumbs_stop(api->thumbs); /* answers the waiting thumbnail requests */
+}
+
+void api_set_thumbs(struct api *api, struct thumbs *thumbs)
+{
+    api->thumbs = thumbs;
 }
 
 void api_set_metrics(struct api *api, struct metrics *metrics)
@@ -95,6 +102,7 @@ static void free_payload(struct api_response *resp)
     free(resp->etag);
     free(resp->link);
     resp->text = resp->location = resp->etag = resp->link = NULL;
+    blob_unrefp(&resp->blob);
     if (resp->has_file && resp->file_fd >= 0)
         close(resp->file_fd);
     resp->has_file = false;

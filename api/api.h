@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "api/router.h"
+#include "core/blob.h"
 #include "core/hub.h"
 #include "core/metrics.h"
 #include "db/db.h"
@@ -71,6 +72,9 @@ struct api_response {
     char *etag;                /* ETag header (heap, owned), or NULL */
     char *link;                /* Link header value(s), comma-joined (heap, owned), or NULL */
     const char *accept_patch;  /* Accept-Patch header (static), or NULL */
+    /* A binary body of content_type (a thumbnail): a reference the response owns, sent without
+     * a copy. At most one of blob, text, file and body is set. */
+    struct blob *blob;
 };
 
 /* An HTTP tree served outside the /api table (WHIP, /whip/...): the same request and response,
@@ -121,6 +125,11 @@ struct api_room_ops {
 void api_set_room_ops(struct api *api, const struct api_room_ops *ops, void *opaque);
 /* The voice signaling WebSocket's port (--ws), for GET /api/config; 0: none (the default). */
 void api_set_ws_port(struct api *api, int port);
+/* Thumbnails of live streams (packager/thumb.h) for GET /api/streams/{name}/thumbnail.jpg;
+ * NULL (the default): that route answers 404. Set before the api serves; not owned; api_stop
+ * stops it (thumbs_stop) so no request stays suspended. */
+struct thumbs;
+void api_set_thumbs(struct api *api, struct thumbs *thumbs);
 /* Fills *resp (zeroed first) and returns 0, or returns API_PENDING when req->done will be called
  * once *resp is filled (only when req->done is set). The caller releases *resp with
  * api_response_clear. */

@@ -438,6 +438,11 @@ static struct MHD_Response *api_body(struct api_response *ar)
                                                        (uint64_t)ar->file_offset);
         if (resp)
             ar->has_file = false; /* MHD owns the fd now */
+    } else if (ar->blob) {
+        resp = MHD_create_response_from_buffer_with_free_callback_cls(ar->blob->len, ar->blob->data,
+                                                                      blob_free_cb, ar->blob);
+        if (resp)
+            ar->blob = NULL; /* MHD holds the reference now */
     } else if (ar->text) {
         resp = MHD_create_response_from_buffer(strlen(ar->text), ar->text, MHD_RESPMEM_MUST_FREE);
         if (resp)
@@ -816,6 +821,7 @@ struct http_server *http_server_create(const struct http_server_config *cfg)
     api_set_metrics(srv->api, cfg->metrics);
     api_set_room_ops(srv->api, cfg->room_ops, cfg->room_ops_opaque);
     api_set_ws_port(srv->api, cfg->ws_port);
+    api_set_thumbs(srv->api, cfg->thumbs);
     /* MHD_USE_TURBO: no shutdown() before close and fewer syscalls per request; playlist
      * polling is many small requests, where per-request cost is what counts. */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |

@@ -60,6 +60,9 @@ struct http_server_config {
     /* The voice signaling WebSocket's port (--ws; 0: none): GET /api/config tells the pages, and
      * the pages' Content-Security-Policy lets them connect to ws://<any host>:port. */
     int ws_port;
+    /* Thumbnails of live streams (packager/thumb.h); NULL: the thumbnail route answers 404. Not
+     * owned; must outlive the server (http_server_destroy stops it). */
+    struct thumbs *thumbs;
     /* Connection limits (api/http_limits.h): connections open at once (more wait in the listen
      * queue; main sizes it from the descriptor limit), from one address (more are closed at
      * accept; 0: no limit), and how long a connection may take to send a whole request. */

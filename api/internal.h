@@ -54,6 +54,7 @@ struct api {
     pthread_mutex_t room_key_lock;
     bool room_key_loaded; /* under room_key_lock */
     unsigned char room_key[ROOM_TOKEN_KEY_LEN];
+    struct thumbs *thumbs; /* thumbnails (thumb_routes.c); NULL: none */
 };
 
 /* Bumps a /metrics counter when the api has them. */
@@ -172,6 +173,7 @@ void api_stream_delete(struct api_call *c);
 void api_stream_patch(struct api_call *c);
 void api_stream_rotate_key(struct api_call *c);
 void api_live_list(struct api_call *c);
+void api_stream_thumbnail(struct api_call *c);
 /* Ends the live publishes of a stream (stream_id) or of a user's streams (user_id) on this node,
  * through the hub registry; why goes to the logs (a string literal). */
 void api_end_live(struct api_call *c, const char *stream_id, const char *user_id, const char *why);

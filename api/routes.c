@@ -402,6 +402,11 @@ const struct api_route api_routes[] = {
      BODY(room_mute_fields), .statuses = "403 404"},
     {GET("/api/live"), api_live_list, API_PUBLIC, 200, "What is live now (public)",
      .result = "LiveList"},
+    {GET("/api/streams/{name}/thumbnail.jpg"), api_stream_thumbnail, API_PUBLIC, 200,
+     "A JPEG (at most 320 px wide) of the live stream's latest keyframe, made at most every "
+     "10 s (public, like /api/live and the stream's HLS); 404 when it is not live or has had no "
+     "keyframe yet; 503 with Retry-After when the thumbnail worker is busy or stopping",
+     .result = "image/jpeg", .statuses = "404 503"},
     {GET("/api/server"), api_server_status, API_ADMIN, 200,
      "The server's health (admins): upload queue, storage errors, webhook deliveries, live "
      "streams, uptime and version",

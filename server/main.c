@@ -42,6 +42,7 @@
 #include "events/webhook.h"
 #include "ingest/rtmp/rtmp.h"
 #include "packager/hls.h"
+#include "packager/thumb.h"
 #include "recorder/recorder.h"
 #include "recorder/upload.h"
 #include "server/cli.h"
@@ -64,6 +65,7 @@ struct app {
     struct publish_auth *auth;
     struct hub_registry *hubs;
     struct hls_server *hls;
+    struct thumbs *thumbs; /* stream thumbnails: an observer and a worker thread */
     struct admission *admission; /* --cpu-budget */
     struct webhook *webhooks;
     struct storage *store;
@@ -468,6 +470,7 @@ static int start(struct app *app)
         .metrics = app->metrics,
     };
     app->hls = hls_server_create(&hc, app->hubs);
+    app->thumbs = thumbs_create(app->hubs, app->metrics); /* an observer: before any claim */
     if (c->webhook_urls.n) { /* an observer: registered before the RTMP server claims */
         struct webhook_config wc = {
             .urls = (const char *const *)c->webhook_urls.v,
@@ -546,6 +549,7 @@ static int start(struct app *app)
         .room_ops_opaque = app->voice,
         .web_dir = c->web_dir[0] ? c->web_dir : NULL,
         .ws_port = app->voice ? sfu_glue_port(app->voice) : 0,
+        .thumbs = app->thumbs,
     };
     app->http = http_server_create(&htc);
     app->http_fd = -1; /* the server's now, even when it failed */
@@ -597,6 +601,7 @@ static void stop(struct app *app)
     webhook_destroy(&app->webhooks); /* after every stream ended: its sinks point at it */
     publish_auth_destroy(&app->auth);
     hls_server_destroy(&app->hls);
+    thumbs_destroy(&app->thumbs); /* after the hubs ended, before the registry */
     hub_registry_destroy(&app->hubs);
     admission_destroy(&app->admission); /* after every sink that could ask it */
     rtc_transport_destroy(&app->rtc); /* after whip_shutdown: no session is left */

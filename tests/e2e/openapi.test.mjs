@@ -115,7 +115,7 @@ test('the checker refuses what the document does not say', async () => {
   checker = openapiChecker(doc);
   // The document describes itself.
   checker.check('GET', '/api/openapi.json', { status: 200, headers: r.headers, buf: Buffer.from(JSON.stringify(doc)) });
-  assert.equal(checker.ops.length, 31);
+  assert.equal(checker.ops.length, 32); // 30 + /api/config + the thumbnail
   const user = { name: 'bob', role: 'user', created_at: '2026-01-02T03:04:05Z' };
   const fake = (status, body) => ({ status, headers: new Headers({ 'content-type': 'application/json' }),
     buf: Buffer.from(JSON.stringify(body)) });
@@ -144,7 +144,7 @@ test('every route answers what the document says', { timeout: 240000 }, async ()
   const srv = await startServer(['--db', db, '--data', dir, '--record-chunk', '1']);
   try {
     const api = client(srv);
-    const { expect } = api;
+    const { call, expect } = api;
     await expect(200, 'GET', '/api/openapi.json');
     await expect(200, 'GET', '/api/live');
     await expect(200, 'GET', '/api/config');
@@ -252,6 +252,9 @@ test('every route answers what the document says', { timeout: 240000 }, async ()
         assert.ok(lives[0].bytes_in > 0 && lives[0].bitrate_bps > 0, JSON.stringify(lives[0]));
         assert.equal(typeof lives[0].transcode_lag_seconds, 'number');
         assert.equal((await expect(200, 'GET', '/api/server', { token: admin })).json.live_streams, 1);
+        await waitFor(async () => (await call('GET', '/api/streams/alicecam/thumbnail.jpg')).status === 200,
+          { what: 'the live stream\'s thumbnail' });
+        await expect(404, 'GET', '/api/streams/nobody/thumbnail.jpg');
         await expect(200, 'GET', '/api/streams', { token: admin });
         await expect(409, 'DELETE', `/api/recordings/${live.id}`, { token: alice });
         await expect(200, 'GET', `/api/recordings/${live.id}/index.m3u8`, { token: alice });

@@ -1,4 +1,5 @@
-// "/": what is live now (refreshed every 5 s) and the login.
+// "/": what is live now (refreshed every 5 s, with each stream's thumbnail every 10 s) and the
+// login.
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError, currentSession, liveNow, login, logout } from './api';
 import type { LiveStream, Session } from './api';
@@ -6,6 +7,37 @@ import { since } from './format';
 import { Layout, mount } from './ui';
 
 const REFRESH_MS = 5000;
+// The server makes a thumbnail at most every 10 s (and says max-age=10): the URL changes with
+// each 10 s bucket, so the browser fetches a new one exactly that often.
+const THUMB_MS = 10000;
+
+function thumbUrl(name: string, now: number): string {
+  return `/api/streams/${encodeURIComponent(name)}/thumbnail.jpg?t=${Math.floor(now / THUMB_MS)}`;
+}
+
+// The stream's latest keyframe; a placeholder until it has one (404) or when it fails, tried
+// again with the next URL.
+function Thumb({ name, now }: { name: string; now: number }) {
+  const src = thumbUrl(name, now);
+  const [failed, setFailed] = useState<string | null>(null);
+  if (failed === src)
+    return (
+      <div class="thumb thumb-none" aria-hidden="true">
+        No picture yet
+      </div>
+    );
+  return (
+    <img
+      class="thumb"
+      src={src}
+      alt={`Latest picture of ${name}`}
+      width={320}
+      height={180}
+      loading="lazy"
+      onError={() => setFailed(src)}
+    />
+  );
+}
 
 function LiveList() {
   const [live, setLive] = useState<LiveStream[] | null>(null);
@@ -54,6 +86,7 @@ function LiveList() {
         <ul class="cards">
           {live.map((s) => (
             <li key={s.name} class="card" data-stream={s.name}>
+              <Thumb name={s.name} now={now} />
               <a class="card-title" href={`/watch/${encodeURIComponent(s.name)}`}>
                 {s.name}
               </a>
