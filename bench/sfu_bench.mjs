@@ -33,14 +33,15 @@ const pcConfig = () => ({ codecs: { audio: [OPUS()] },
   headerExtensions: { audio: [useSdesMid(), useAudioLevelIndication()] }, iceUseIpv6: false, iceServers: [] });
 
 // ---- the clock side: sends and receives -------------------------------------------------
-const tones = await opusTones(Number(process.env.TONES || 10));
+// Tone 0 (300 Hz) is 6 whole periods per 20 ms frame: its packets repeat, so speakers use 1..
+const tones = await opusTones(Number(process.env.TONES || 12));
 const payloadKey = new Map(); // base64 payload -> "k:j"; payloads seen twice are dropped
 tones.forEach((t, k) => t.payloads.forEach((p, j) => {
   const b = p.toString('base64');
   payloadKey.set(b, payloadKey.has(b) ? null : `${k}:${j}`);
 }));
 const sentAt = new Map(); // "k:j" -> performance.now() of the latest send
-const stats = { on: false, received: 0, delays: [], unknown: 0 };
+const stats = { sent: 0, on: false, received: 0, delays: [], unknown: 0 };
 
 function receiveOn(track, seen) {
   if (seen.has(track)) return;
@@ -61,18 +62,20 @@ function recordAll(pc) {
   for (const t of pc.getTransceivers()) for (const tr of t.receiver.tracks || []) receiveOn(tr, seen);
   pc.onTrack.subscribe((tr) => receiveOn(tr, seen));
 }
-const pumps = [];
+const pumps = [], clearLists = [];
 // speaker k: its tone's packets every 20 ms on track `mic` with the audio level (-dBov 30)
 function speak(k, mic, levelId) {
-  const payloads = tones[k % tones.length].payloads;
+  k = 1 + (k % (tones.length - 1));
+  const payloads = tones[k].payloads;
   let seq = Math.floor(Math.random() * 65536), ts = Math.floor(Math.random() * 2 ** 32), i = 0;
   pumps.push(setInterval(() => {
     const header = new RtpHeader({ payloadType: 111, sequenceNumber: seq, timestamp: ts, marker: false,
       extensions: levelId ? [{ id: levelId, payload: Buffer.from([0x80 | 30]) }] : [] });
     seq = (seq + 1) & 0xffff; ts = (ts + 960) >>> 0;
     const j = i++ % payloads.length;
-    sentAt.set(`${k % tones.length}:${j}`, performance.now());
+    sentAt.set(`${k}:${j}`, performance.now());
     mic.writeRtp(new RtpPacket(header, payloads[j]));
+    stats.sent++;
   }, 20));
 }
 
@@ -100,11 +103,12 @@ async function measure(pid, label, extra = async () => ({})) {
   await sleep(WARMUP * 1000);
   stats.received = 0; stats.delays = []; stats.unknown = 0;
   const before = await extra();
+  const sent0 = stats.sent;
   const t0 = ticks(pid), w0 = performance.now(), c0 = process.cpuUsage();
   await sleep(MEASURE * 1000);
   const t1 = ticks(pid), w1 = performance.now(), c1 = process.cpuUsage(c0);
   const after = await extra();
-  const received = stats.received;
+  const received = stats.received, sent = stats.sent - sent0;
   const d = stats.delays.slice().sort((a, b) => a - b);
   stats.on = false;
   const secs = (w1 - w0) / 1000;
@@ -114,7 +118,8 @@ async function measure(pid, label, extra = async () => ({})) {
     us_per_packet: +(cpu * 1e6 / received).toFixed(2),
     delay_p50_ms: +pct(d, 0.5).toFixed(2), delay_p99_ms: +pct(d, 0.99).toFixed(2), delay_samples: d.length,
     unmatched: stats.unknown, client_core: +((c1.user + c1.system) / 1e6 / secs).toFixed(2) };
-  if (before.forwarded !== undefined) r.server_forwarded = after.forwarded - before.forwarded;
+  for (const k of Object.keys(before)) r[`server_${k}`] = after[k] - before[k];
+  r.sent = sent;
   console.log(JSON.stringify(r));
   log(JSON.stringify(r));
   return r;
@@ -137,8 +142,10 @@ async function kibitka() {
   };
   const admin = (await api('POST', '/api/auth/login', null, { username: 'admin', password: ADMIN_PW })).token;
   const forwarded = async () => {
-    const m = /^kibitka_voice_packets_forwarded_total(?:\{\})? (\d+)/m.exec(await (await fetch(`${srv.base}/metrics`)).text());
-    return { forwarded: m ? Number(m[1]) : NaN };
+    const text = await (await fetch(`${srv.base}/metrics`)).text();
+    const get = (name) => { const m = new RegExp(`^${name}(?:\\{\\})? (\\d+)`, 'm').exec(text); return m ? Number(m[1]) : NaN; };
+    return { forwarded: get('kibitka_voice_packets_forwarded_total'), in: get('kibitka_voice_packets_in_total'),
+      send_drops: get('kibitka_rtc_send_drops_total'), batches: get('kibitka_rtc_send_batches_total') };
   };
   const members = [];
   let nextTone = 0;
@@ -150,6 +157,8 @@ async function kibitka() {
       const m = await voiceJoin(srv.ws, name, tok, {});
       members.push(m); mine.push(m);
       recordAll(m.pc);
+      // lib/voice.mjs keeps every packet it receives: empty its lists, as Janus' clients keep none
+      clearLists.push(setInterval(() => m.slots.forEach((sl) => { sl.packets.length = 0; }), 500));
     }
     await allConnected(mine, 60000);
     for (let i = 0; i < speakers; i++) speak(nextTone++, mine[i].pc.getTransceivers()[0].sender.track, mine[i].levelId);
@@ -167,7 +176,7 @@ async function kibitka() {
       }
     }
   } finally {
-    pumps.forEach(clearInterval);
+    pumps.forEach(clearInterval); clearLists.forEach(clearInterval);
     await Promise.all(members.map((m) => m.close().catch(() => {})));
     await srv.stop();
   }
