@@ -11,7 +11,7 @@
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { performance, monitorEventLoopDelay } from 'node:perf_hooks';
 import { RTCPeerConnection, RTCRtpCodecParameters, MediaStreamTrack, RtpHeader, RtpPacket,
   useAudioLevelIndication, useSdesMid } from '../tests/e2e/node_modules/werift/lib/index.mjs';
 import { startServer, binary, workDir } from '../tests/e2e/lib/server.mjs';
@@ -104,8 +104,11 @@ async function measure(pid, label, extra = async () => ({})) {
   stats.received = 0; stats.delays = []; stats.unknown = 0;
   const before = await extra();
   const sent0 = stats.sent;
+  const lag = monitorEventLoopDelay({ resolution: 1 }); // the clients' own event-loop lag
+  lag.enable();
   const t0 = ticks(pid), w0 = performance.now(), c0 = process.cpuUsage();
   await sleep(MEASURE * 1000);
+  lag.disable();
   const t1 = ticks(pid), w1 = performance.now(), c1 = process.cpuUsage(c0);
   const after = await extra();
   const received = stats.received, sent = stats.sent - sent0;
@@ -117,7 +120,8 @@ async function measure(pid, label, extra = async () => ({})) {
     pps: Math.round(received / secs), server_cpu_s: cpu, server_core: +(cpu / secs).toFixed(3),
     us_per_packet: +(cpu * 1e6 / received).toFixed(2),
     delay_p50_ms: +pct(d, 0.5).toFixed(2), delay_p99_ms: +pct(d, 0.99).toFixed(2), delay_samples: d.length,
-    unmatched: stats.unknown, client_core: +((c1.user + c1.system) / 1e6 / secs).toFixed(2) };
+    unmatched: stats.unknown,
+    client_lag_p99_ms: +(lag.percentile(99) / 1e6).toFixed(2), client_core: +((c1.user + c1.system) / 1e6 / secs).toFixed(2) };
   for (const k of Object.keys(before)) r[`server_${k}`] = after[k] - before[k];
   r.sent = sent;
   console.log(JSON.stringify(r));
