@@ -32,9 +32,9 @@ node - "$OUT" <<'JS'
 const rows = require('fs').readFileSync(process.argv[2], 'utf8').trim().split('\n').filter(Boolean).map(JSON.parse);
 const get = (s, c) => rows.find((r) => r.server === s && r.case === c);
 const f = (x, d = 1) => (x === undefined || Number.isNaN(x) ? '-' : x.toFixed(d));
-console.log('| case | server | forwarded pkt/s | server CPU (core) | µs per forwarded packet | delay p50 (ms) | p99 (ms) | client CPU (cores) |');
-console.log('|---|---|---|---|---|---|---|---|');
-for (const r of rows) console.log(`| ${r.case} | ${r.server} | ${r.pps} | ${f(r.server_core, 3)} | ${f(r.us_per_packet, 2)} | ${f(r.delay_p50_ms, 2)} | ${f(r.delay_p99_ms, 2)} | ${f(r.client_core, 2)} |`);
+console.log('| case | server | forwarded pkt/s | server CPU (core) | µs per forwarded packet | delay p50 (ms) | p99 (ms) | clients\' loop lag p99 (ms) | client CPU (cores) |');
+console.log('|---|---|---|---|---|---|---|---|---|');
+for (const r of rows) console.log(`| ${r.case} | ${r.server} | ${r.pps} | ${f(r.server_core, 3)} | ${f(r.us_per_packet, 2)} | ${f(r.delay_p50_ms, 2)} | ${f(r.delay_p99_ms, 2)} | ${f(r.client_lag_p99_ms, 2)} | ${f(r.client_core, 2)} |`);
 for (const c of ['all10', 'hall50']) {
   const k = get('kibitka', c), j = get('janus', c);
   if (k && j) console.log(`${c}: CPU per forwarded packet kibitka/Janus = ${(k.us_per_packet / j.us_per_packet).toFixed(2)}x (goal <= 0.5x; kibitka ${k.us_per_packet} µs, goal <= 10 µs); delay p99 kibitka ${k.delay_p99_ms} ms, Janus ${j.delay_p99_ms} ms (goal < 5 ms)`);
