@@ -136,7 +136,13 @@ async function kibitka() {
   execFileSync(binary, ['user', 'add', 'admin', '--admin', '--password-stdin', '--data', dir],
     { input: `${ADMIN_PW}\n`, stdio: ['pipe', 'pipe', 'pipe'] });
   // 9 slots: a 10-member room where all speak forwards all 9 others, as Janus does
-  const srv = await startServer(['--data', dir, '--voice-slots', '9', '--max-connections-per-address', '0']);
+  // startServer picks free TCP ports; the WebRTC one is UDP too and may be taken: try again
+  let srv;
+  for (let i = 0; ; i++) {
+    try { srv = await startServer(['--data', dir, '--voice-slots', '9', '--max-connections-per-address', '0']); break; } catch (e) {
+      if (i === 3 || !/Address already in use/.test(e.message)) throw e;
+    }
+  }
   const api = async (method, p, token, body) => {
     const res = await fetch(srv.base + p, { method, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}),
       ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
