@@ -57,7 +57,7 @@ async function joinInPage({ wsUrl, room, token, display }) {
   for (const t of pc.getTransceivers().slice(1)) {
     const a = new Audio();
     a.srcObject = new MediaStream([t.receiver.track]);
-    a.muted = true;
+    a.muted = false; // a muted element is not played out, and Chromium then counts no audio energy
     a.play().catch(() => {});
     v.audio.push(a);
   }
