@@ -1,7 +1,7 @@
 // /admin: the console. Admins see everything (health, users, every stream, recording and room);
 // a plain user sees their own streams, recordings and rooms. Sections: admin_*.tsx.
 import { useCallback, useEffect, useState } from 'preact/hooks';
-import { ApiError, currentSession, login, logout } from './api';
+import { ApiError, currentSession, logout } from './api';
 import type { Session } from './api';
 import * as A from './admin_api';
 import type { StreamRow, UserRow } from './admin_api';
@@ -10,36 +10,16 @@ import { Recordings } from './admin_recordings';
 import { Rooms } from './admin_rooms';
 import { Confirm, ErrorLine, Section, sentence, usePoll, when } from './admin_ui';
 import './admin.css';
+import { SignInFields, useSignIn } from './signin';
 import { Layout, mount } from './ui';
 
 function SignIn(props: { onSession: (s: Session) => void }) {
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    const data = new FormData(e.currentTarget as HTMLFormElement);
-    setBusy(true);
-    setError(null);
-    try {
-      props.onSession(await login(String(data.get('username')), String(data.get('password'))));
-    } catch (err) {
-      setError(err instanceof ApiError && err.status === 401 ? 'Wrong user name or password.' : sentence('sign in', err));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { busy, error, submit } = useSignIn(props.onSession, (err) => sentence('sign in', err));
   return (
     <section class="panel narrow" aria-labelledby="signin-h">
       <h1 id="signin-h">Admin: sign in</h1>
       <form class="stack" onSubmit={submit}>
-        <label for="username">User name</label>
-        <input id="username" name="username" autocomplete="username" required />
-        <label for="password">Password</label>
-        <input id="password" name="password" type="password" autocomplete="current-password" required />
-        <ErrorLine text={error} />
-        <button type="submit" disabled={busy}>
-          {busy ? 'Signing in…' : 'Sign in'}
-        </button>
+        <SignInFields busy={busy} error={error} />
       </form>
     </section>
   );

@@ -1,6 +1,6 @@
 // The routes the /admin page uses (api/README.md has them all), typed as /api/openapi.json
 // describes their bodies.
-import { request } from './api';
+import { apiCall as request } from './api';
 
 export interface UserRow {
   name: string;

@@ -97,7 +97,6 @@ export async function liveNow(): Promise<LiveStream[]> {
   return (await call<{ live: LiveStream[] }>('GET', '/api/live')).live;
 }
 
-/** Any JSON API call with the session's token (the admin page's routes: src/admin_api.ts). */
-export const request = call;
-/* For a page's own API module (publish_api.ts): the same token, errors and 401 handling. */
+/** Any JSON API call with the session's token, errors and 401 handling, for a page's own API
+ *  module (admin_api.ts, publish_api.ts) and the voice page. */
 export { call as apiCall };

@@ -1,9 +1,10 @@
 // "/": what is live now (refreshed every 5 s, with each stream's thumbnail every 10 s) and the
 // login.
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError, currentSession, liveNow, login, logout } from './api';
+import { currentSession, liveNow, logout } from './api';
 import type { LiveStream, Session } from './api';
 import { since } from './format';
+import { SignInFields, useSignIn } from './signin';
 import { Layout, mount } from './ui';
 
 const REFRESH_MS = 5000;
@@ -116,25 +117,7 @@ function LiveList() {
 
 function Login() {
   const [session, setSession] = useState<Session | null>(currentSession());
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    const form = e.currentTarget as HTMLFormElement;
-    const data = new FormData(form);
-    setBusy(true);
-    setError(null);
-    try {
-      setSession(await login(String(data.get('username')), String(data.get('password'))));
-    } catch (err) {
-      if (err instanceof ApiError && err.status === 401) setError('Wrong user name or password.');
-      else if (err instanceof ApiError && err.status === 429) setError(err.message);
-      else setError(err instanceof Error ? err.message : String(err));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { busy, error, submit } = useSignIn(setSession);
 
   if (session)
     return (
@@ -158,18 +141,7 @@ function Login() {
     <section class="panel" aria-labelledby="login-h">
       <h2 id="login-h">Sign in</h2>
       <form class="stack" onSubmit={submit}>
-        <label for="username">User name</label>
-        <input id="username" name="username" autocomplete="username" required />
-        <label for="password">Password</label>
-        <input id="password" name="password" type="password" autocomplete="current-password" required />
-        {error && (
-          <p class="error" role="alert">
-            {error}
-          </p>
-        )}
-        <button type="submit" disabled={busy}>
-          {busy ? 'Signing in…' : 'Sign in'}
-        </button>
+        <SignInFields busy={busy} error={error} />
       </form>
     </section>
   );

@@ -4,10 +4,11 @@
 // camera, a refused key, a stream already live, a lost connection, retried automatically).
 // The WHIP client is publish_whip.ts, the capture publish_media.ts.
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { ApiError, currentSession, login } from './api';
+import { ApiError, currentSession } from './api';
 import type { Session } from './api';
 import { bitrate } from './format';
 import { myStreams, newKey } from './publish_api';
+import { SignInFields, useSignIn } from './signin';
 import type { OwnStream } from './publish_api';
 import { getMedia, listDevices, mediaErrorText, stopMedia } from './publish_media';
 import type { Devices, Source } from './publish_media';
@@ -20,37 +21,11 @@ import './publish.css';
 const NAME_RE = /^[a-z0-9_-]{1,64}$/;
 
 function SignIn(props: { onSession: (s: Session) => void }) {
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    const data = new FormData(e.currentTarget as HTMLFormElement);
-    setBusy(true);
-    setError(null);
-    try {
-      props.onSession(await login(String(data.get('username')), String(data.get('password'))));
-    } catch (err) {
-      if (err instanceof ApiError && err.status === 401) setError('Wrong user name or password.');
-      else setError(err instanceof Error ? err.message : String(err));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { busy, error, submit } = useSignIn(props.onSession);
   return (
     <form class="stack" onSubmit={submit} aria-labelledby="signin-h">
       <h2 id="signin-h">Sign in to pick one of your streams</h2>
-      <label for="pub-username">User name</label>
-      <input id="pub-username" name="username" autocomplete="username" required />
-      <label for="pub-password">Password</label>
-      <input id="pub-password" name="password" type="password" autocomplete="current-password" required />
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
-      <button type="submit" disabled={busy}>
-        {busy ? 'Signing in…' : 'Sign in'}
-      </button>
+      <SignInFields busy={busy} error={error} idPrefix="pub-" />
       <p class="muted">Or paste a stream key below without signing in.</p>
     </form>
   );
