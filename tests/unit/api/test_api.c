@@ -15,39 +15,14 @@
 #include "recorder/upload.h"
 #include "test.h"
 
-static struct api *api;
+#include "api_call.h"
+
 static struct db *db;
 static const char *query_user;
 
 static const char *arg(void *ctx, const char *name)
 {
     return !strcmp(name, "user") ? query_user : NULL;
-}
-
-/* Runs one request; returns the status, leaves the body in *out (caller decrefs). */
-static unsigned call(const char *method, const char *path, const char *token, const char *body,
-                     struct api_response *out)
-{
-    char auth[128];
-    snprintf(auth, sizeof(auth), "Bearer %s", token ? token : "");
-    struct api_request req = {method, path, token ? auth : NULL,     "10.0.0.1", arg,
-                              NULL,   body, body ? strlen(body) : 0, NULL,       NULL,
-                              NULL,   NULL, NULL, NULL};
-    api_handle(api, &req, out);
-    return out->status;
-}
-
-static unsigned st(const char *method, const char *path, const char *token, const char *body)
-{
-    struct api_response r;
-    unsigned s = call(method, path, token, body, &r);
-    api_response_clear(&r);
-    return s;
-}
-
-static const char *err_code(const struct api_response *r)
-{
-    return json_string_value(json_object_get(json_object_get(r->body, "error"), "code"));
 }
 
 static char *login(const char *user, const char *pw)
@@ -447,6 +422,7 @@ static void test_login_pool(void)
 
 int main(void)
 {
+    call_arg = arg; /* ?user= on the user routes */
     CHECK_EQ_INT(password_init(), 0);
     char dir[] = "/tmp/kibitka-api-XXXXXX", url[128], path[128];
     CHECK(mkdtemp(dir) != NULL);

@@ -13,7 +13,8 @@
 #include "core/clock.h"
 #include "test.h"
 
-static struct api *api;
+#include "api_call.h"
+
 static struct db *db;
 
 /* ---- the SFU double ---- */
@@ -49,34 +50,6 @@ static void fake_close(void *opaque, const char *room)
 static const struct api_room_ops fake_ops = {fake_snapshot, fake_kick, fake_mute, fake_close};
 
 /* ---- requests ---- */
-static unsigned call(const char *method, const char *path, const char *token, const char *body,
-                     struct api_response *out)
-{
-    char auth[128];
-    snprintf(auth, sizeof(auth), "Bearer %s", token ? token : "");
-    struct api_request req = {.method = method,
-                              .path = path,
-                              .authorization = token ? auth : NULL,
-                              .client = "10.0.0.1",
-                              .body = body,
-                              .body_len = body ? strlen(body) : 0};
-    api_handle(api, &req, out);
-    return out->status;
-}
-
-static unsigned st(const char *method, const char *path, const char *token, const char *body)
-{
-    struct api_response r;
-    unsigned s = call(method, path, token, body, &r);
-    api_response_clear(&r);
-    return s;
-}
-
-static const char *err_code(const struct api_response *r)
-{
-    return json_string_value(json_object_get(json_object_get(r->body, "error"), "code"));
-}
-
 /* A user with a session; returns the session token (static storage per slot). */
 static const char *make_user(const char *name, enum db_role role, char tok[SECRET_TEXT_MAX])
 {
