@@ -2,6 +2,7 @@
 // with real ffmpeg, fetch with timeouts. Everything listens on 127.0.0.1 only.
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
+import dgram from 'node:dgram';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,15 +18,38 @@ mkdirSync(workDir, { recursive: true });
 // (data_lock, lost_db, command_line) get a port of their own instead, so two never collide.
 process.env.KIBITKA_WS ??= '127.0.0.1:0';
 
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
+// A port that is free for TCP and UDP on every address, chosen below the kernel's ephemeral range
+// (ip_local_port_range, 32768-60999 on Debian). A port from inside that range, merely free when
+// checked, could be handed to any client socket before the server binds it: werift's UDP sockets,
+// still open from an earlier test in the same process, took a WebRTC port that way ("cannot bind
+// ... Address already in use"). Below the range only an explicit bind can take it, and every test
+// binds through this function, which never hands out one port twice in a process.
+const handedOut = new Set();
+
+function canBind(port, kind) {
+  return new Promise((resolve) => {
+    if (kind === 'tcp') {
+      const s = net.createServer();
+      s.once('error', () => resolve(false));
+      s.listen({ port, host: '0.0.0.0', exclusive: true }, () => s.close(() => resolve(true)));
+    } else {
+      const s = dgram.createSocket('udp4');
+      s.once('error', () => { s.close(); resolve(false); });
+      s.bind({ port, address: '0.0.0.0', exclusive: true }, () => s.close(() => resolve(true)));
+    }
   });
+}
+
+export async function freePort() {
+  for (let tries = 0; tries < 500; tries++) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    if (handedOut.has(port)) continue;
+    if (await canBind(port, 'tcp') && await canBind(port, 'udp')) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error('no free port in 20000-31999 after 500 tries');
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
