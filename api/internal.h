@@ -200,6 +200,7 @@ int api_url_signature_check(struct api_call *c);
 bool api_recording_visible(struct api_call *c, struct db_recording *r);
 void api_rooms_list(struct api_call *c); /* room_routes.c */
 void api_rooms_create(struct api_call *c);
+void api_rooms_public(struct api_call *c);
 void api_room_get(struct api_call *c);
 void api_room_delete(struct api_call *c);
 void api_room_token(struct api_call *c);

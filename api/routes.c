@@ -214,6 +214,17 @@ static const struct api_prop room_props[] = {
     {P("created_at", "string"), TIME},
 };
 static const struct api_prop rooms_props[] = {{P("rooms", "Room"), .flags = API_ARRAY}};
+static const struct api_prop public_member_props[] = {
+    {P("display", "string"), .description = "the name shown; text, never markup"},
+    {P("speaking", "boolean")},
+};
+static const struct api_prop public_room_props[] = {
+    {P("name", "string"), .pattern = NAME_RE},
+    {P("members", "PublicMember"), .flags = API_ARRAY,
+     .description = "who is in it now (this node's SFU)"},
+};
+static const struct api_prop public_rooms_props[] = {
+    {P("rooms", "PublicRoom"), .flags = API_ARRAY}};
 static const struct api_prop participant_props[] = {
     {P("id", "string"), .description = "this connection's id in the room"},
     {P("user", "string"), .flags = API_NULLABLE, .description = "the user's name; null: a guest"},
@@ -304,6 +315,10 @@ const struct api_schema api_schemas[] = {
     {"RecordingList", NULL, PROPS(recordings_props), "a page of recordings"},
     {"Room", NULL, PROPS(room_props), "a voice room"},
     {"RoomList", NULL, PROPS(rooms_props), "voice rooms"},
+    {"PublicMember", NULL, PROPS(public_member_props),
+     "someone in a public voice room, as anyone may see them"},
+    {"PublicRoom", NULL, PROPS(public_room_props), "a public voice room and who is in it"},
+    {"PublicRoomList", NULL, PROPS(public_rooms_props), "the public voice rooms"},
     {"Participant", NULL, PROPS(participant_props), "someone in a voice room now"},
     {"RoomDetail", "Room", PROPS(room_detail_props), "a voice room and who is in it"},
     {"RoomToken", NULL, PROPS(room_token_props), "a join token for a voice room"},
@@ -400,6 +415,10 @@ const struct api_route api_routes[] = {
     {POST("/api/rooms/{name}/participants/{participant}/mute"), api_room_mute, API_USER, 204,
      "Server-mute or unmute a participant (owner or admin); 503 when voice rooms are not running",
      BODY(room_mute_fields), .statuses = "403 404"},
+    {GET("/api/public/rooms"), api_rooms_public, API_PUBLIC, 200,
+     "The public voice rooms with the display names of who is in them and who speaks (public, "
+     "for the home page; no user names or ids)",
+     .result = "PublicRoomList"},
     {GET("/api/live"), api_live_list, API_PUBLIC, 200, "What is live now (public)",
      .result = "LiveList"},
     {GET("/api/streams/{name}/thumbnail.jpg"), api_stream_thumbnail, API_PUBLIC, 200,

@@ -278,7 +278,7 @@ struct db_room {
 int db_room_create(struct db *db, struct db_room *r);
 int db_room_get(struct db *db, const char *name, struct db_room *out);
 /* Rooms by name: every one when viewer_id is NULL (admins), else the viewer's own and the
- * public ones. Free with db_room_list_free. */
+ * public ones (viewer_id "": only the public ones). Free with db_room_list_free. */
 int db_room_list(struct db *db, const char *viewer_id, struct db_room **out, size_t *n);
 int db_room_delete(struct db *db, const char *name);
 void db_room_clear(struct db_room *r);

@@ -115,7 +115,7 @@ test('the checker refuses what the document does not say', async () => {
   checker = openapiChecker(doc);
   // The document describes itself.
   checker.check('GET', '/api/openapi.json', { status: 200, headers: r.headers, buf: Buffer.from(JSON.stringify(doc)) });
-  assert.equal(checker.ops.length, 32); // 30 + /api/config + the thumbnail
+  assert.equal(checker.ops.length, 33); // 30 + /api/config + the thumbnail + /api/public/rooms
   const user = { name: 'bob', role: 'user', created_at: '2026-01-02T03:04:05Z' };
   const fake = (status, body) => ({ status, headers: new Headers({ 'content-type': 'application/json' }),
     buf: Buffer.from(JSON.stringify(body)) });
@@ -223,6 +223,9 @@ test('every route answers what the document says', { timeout: 240000 }, async ()
     await expect(200, 'GET', '/api/rooms', { token: admin });
     assert.deepEqual((await expect(200, 'GET', '/api/rooms/lounge', { token: bob })).json.participants, []);
     await expect(404, 'GET', '/api/rooms/office', { token: bob });
+    // The public list: no token; lounge (public) without its members' ids, office (private) not.
+    const pub = (await expect(200, 'GET', '/api/public/rooms')).json.rooms;
+    assert.deepEqual(pub, [{ name: 'lounge', members: [] }]);
     const minted = (await expect(201, 'POST', '/api/rooms/lounge/token', { token: bob })).json;
     assert.equal(minted.user, 'bob');
     const guest = (await expect(201, 'POST', '/api/rooms/office/token', { token: alice,

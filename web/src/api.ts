@@ -21,6 +21,12 @@ export interface LiveStream {
   viewers?: number;
 }
 
+/** A public voice room as anyone may see it (GET /api/public/rooms): display names only. */
+export interface PublicRoom {
+  name: string;
+  members: { display: string; speaking: boolean }[];
+}
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
@@ -95,6 +101,10 @@ export async function logout(): Promise<void> {
 
 export async function liveNow(): Promise<LiveStream[]> {
   return (await call<{ live: LiveStream[] }>('GET', '/api/live')).live;
+}
+
+export async function publicRooms(): Promise<PublicRoom[]> {
+  return (await call<{ rooms: PublicRoom[] }>('GET', '/api/public/rooms')).rooms;
 }
 
 /** Any JSON API call with the session's token, errors and 401 handling, for a page's own API
