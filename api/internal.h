@@ -180,6 +180,8 @@ void api_end_live(struct api_call *c, const char *stream_id, const char *user_id
 void api_recordings_list(struct api_call *c); /* recording_routes.c */
 void api_recording_get(struct api_call *c);
 void api_recording_delete(struct api_call *c);
+void api_recording_patch(struct api_call *c);
+void api_stream_last_recording(struct api_call *c);
 void api_recording_chunk(struct api_call *c);
 void api_recording_playlist(struct api_call *c);
 /* Signed URLs (recording_media.c). api_url_query writes "expires=E&sig=HEX" for path, valid

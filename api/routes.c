@@ -32,6 +32,11 @@ static const struct json_field stream_patch_fields[] = {
     {"record", JF_BOOLEAN, true, "record the stream's publishes from the next one on"},
 };
 
+static const struct json_field recording_patch_fields[] = {
+    {"public", JF_BOOLEAN, true,
+     "anyone may play it on /watch/<stream> once ready and the stream has ended"},
+};
+
 static const struct json_field room_create_fields[] = {
     {"name", JF_STRING, true, "[a-z0-9_-]{1,64}, unique across all users"},
     {"public", JF_BOOLEAN, false,
@@ -174,7 +179,18 @@ static const struct api_prop recording_props[] = {
      .description = "media is missing (recording paused: the disk or the spool was full); see "
                     "gaps"},
     {P("gap_seconds", "number"), .description = "the media missing, in all"},
+    {P("public", "boolean"),
+     .description = "anyone may play it (GET /api/streams/{name}/recording offers the last "
+                    "public ready one)"},
     {P("url", "string"), URL},
+};
+static const struct api_prop public_recording_props[] = {
+    {P("stream", "string")},
+    {P("started_at", "string"), TIME},
+    {P("ended_at", "string"), .flags = API_NULLABLE, TIME},
+    {P("duration_seconds", "number")},
+    {P("playlist_url", "string"), URL,
+     .description = "the VOD playlist, signed: plays without a token until the link expires"},
 };
 static const struct api_prop chunk_props[] = {
     {P("seq", "integer"), .min = 1},
@@ -312,6 +328,8 @@ const struct api_schema api_schemas[] = {
     {"Chunk", NULL, PROPS(chunk_props), "a recording's chunk"},
     {"Gap", NULL, PROPS(gap_props), "media missing from a recording"},
     {"RecordingDetail", "Recording", PROPS(detail_props), "a recording and its chunks"},
+    {"PublicRecording", NULL, PROPS(public_recording_props),
+     "a stream's last public recording, for anyone"},
     {"RecordingList", NULL, PROPS(recordings_props), "a page of recordings"},
     {"Room", NULL, PROPS(room_props), "a voice room"},
     {"RoomList", NULL, PROPS(rooms_props), "voice rooms"},
@@ -383,6 +401,10 @@ const struct api_route api_routes[] = {
     {GET("/api/recordings/{id}"), api_recording_get, API_USER, 200,
      "One recording with its chunks, and signed playlist and chunk URLs (owner or admin)",
      .result = "RecordingDetail", .statuses = "404"},
+    {PATCH("/api/recordings/{id}"), api_recording_patch, API_USER, 200,
+     "Make a recording public or private (owner or admin): its stream's page offers the last "
+     "public ready one to anyone once the stream has ended",
+     BODY(recording_patch_fields), .result = "Recording", .statuses = "404"},
     {DELETE("/api/recordings/{id}"), api_recording_delete, API_USER, 204,
      "Delete a recording's objects from the store, then its rows; 409 while it is recorded or "
      "uploaded",
@@ -415,6 +437,10 @@ const struct api_route api_routes[] = {
     {POST("/api/rooms/{name}/participants/{participant}/mute"), api_room_mute, API_USER, 204,
      "Server-mute or unmute a participant (owner or admin); 503 when voice rooms are not running",
      BODY(room_mute_fields), .statuses = "403 404"},
+    {GET("/api/streams/{name}/recording"), api_stream_last_recording, API_PUBLIC, 200,
+     "The stream's last public ready recording with a signed VOD playlist URL (public, for "
+     "/watch/<stream> once the stream has ended); 404 when it has none",
+     .result = "PublicRecording", .statuses = "404"},
     {GET("/api/public/rooms"), api_rooms_public, API_PUBLIC, 200,
      "The public voice rooms with the display names of who is in them and who speaks (public, "
      "for the home page; no user names or ids)",
