@@ -1,7 +1,8 @@
 /* The /api/recordings routes in process, on SQLite and a file: store: who sees what (404 for
  * another user's), the list's filters, pages and 400s, the chunk (file body, Range), the
  * playlist, signed URLs (no token; tampered or moved to another path: 403 link_invalid; expired:
- * 403 link_expired; a token still opens the path), delete
+ * 403 link_expired; a token still opens the path), public recordings (PATCH, the stream's last
+ * public one without a token), delete
  * (409 while recording, objects then rows). tests/e2e/recordings_api.test.mjs does it over
  * HTTP with real recordings. */
 #include <errno.h>
@@ -47,6 +48,31 @@ static unsigned call(const char *method, const char *path, const char *token,
         NULL,   NULL};
     api_handle(api, &req, out);
     return out->status;
+}
+
+/* A request with a JSON body. */
+static unsigned call_body(const char *method, const char *path, const char *token, const char *body,
+                          struct api_response *out)
+{
+    char auth[128];
+    snprintf(auth, sizeof(auth), "Bearer %s", token ? token : "");
+    struct api_request req = {.method = method,
+                              .path = path,
+                              .authorization = token ? auth : NULL,
+                              .client = "10.0.0.2",
+                              .arg = arg,
+                              .body = body,
+                              .body_len = strlen(body)};
+    api_handle(api, &req, out);
+    return out->status;
+}
+
+static unsigned st_body(const char *method, const char *path, const char *token, const char *body)
+{
+    struct api_response r;
+    unsigned s = call_body(method, path, token, body, &r);
+    api_response_clear(&r);
+    return s;
 }
 
 static unsigned st(const char *method, const char *path, const char *token)
@@ -290,6 +316,54 @@ static void test_media(const char *ann, const char *eve)
     qs[0] = NULL;
 }
 
+/* Public recordings: PATCH {"public"} by the owner or an admin; the stream's last public ready
+ * one for anyone, with a signed playlist URL that plays without a token; never a private one. */
+static void test_public(const char *ann, const char *eve, const char *root)
+{
+    struct api_response r;
+    CHECK_EQ_INT(call("GET", "/api/streams/cam/recording", NULL, &r), 404); /* none public */
+    CHECK_STREQ(err_code(&r), "not_found");
+    api_response_clear(&r);
+    CHECK_EQ_INT(call("GET", "/api/recordings/" A, ann, &r), 200);
+    CHECK(json_is_false(json_object_get(r.body, "public")));
+    api_response_clear(&r);
+    const char *on = "{\"public\":true}";
+    CHECK_EQ_INT(st_body("PATCH", "/api/recordings/" A, eve, on), 404); /* not hers */
+    CHECK_EQ_INT(st_body("PATCH", "/api/recordings/" A, NULL, on), 401);
+    CHECK_EQ_INT(st_body("PATCH", "/api/recordings/" A, ann, "{}"), 400);
+    CHECK_EQ_INT(st_body("PATCH", "/api/recordings/" A, ann, "{\"public\":\"yes\"}"), 400);
+    CHECK_EQ_INT(st_body("PATCH", "/api/recordings/" O, ann, on), 404); /* _open: admins */
+    CHECK_EQ_INT(call("GET", "/api/streams/cam/recording", NULL, &r), 404); /* still none */
+    api_response_clear(&r);
+    CHECK_EQ_INT(call_body("PATCH", "/api/recordings/" A, ann, on, &r), 200);
+    CHECK(json_is_true(json_object_get(r.body, "public")));
+    CHECK_STREQ(json_string_value(json_object_get(r.body, "id")), A);
+    api_response_clear(&r);
+    /* B (newer, still recording) public too: not ready, so A is offered */
+    CHECK_EQ_INT(st_body("PATCH", "/api/recordings/" B, root, on), 200);
+    CHECK_EQ_INT(call("GET", "/api/streams/cam/recording", NULL, &r), 200);
+    CHECK_STREQ(json_string_value(json_object_get(r.body, "stream")), "cam");
+    CHECK_EQ_INT(json_object_size(r.body), 5); /* no id, owner or chunk keys */
+    char purl[256], e[32], sig[80];
+    snprintf(purl, sizeof(purl), "%s", json_string_value(json_object_get(r.body, "playlist_url")));
+    api_response_clear(&r);
+#define PLAYLIST_A "/api/recordings/" A "/index.m3u8?expires="
+    CHECK(!strncmp(purl, PLAYLIST_A, sizeof(PLAYLIST_A) - 1));
+    qs[0] = "expires", qs[1] = query_value(purl, "expires", e, sizeof(e));
+    qs[2] = "sig", qs[3] = query_value(purl, "sig", sig, sizeof(sig));
+    CHECK_EQ_INT(call("GET", "/api/recordings/" A "/index.m3u8", NULL, &r), 200);
+    CHECK(r.text && strstr(r.text, "#EXT-X-ENDLIST"));
+    api_response_clear(&r);
+    qs[0] = NULL;
+    /* private again: nothing offered; the playlist needs a token or a link */
+    CHECK_EQ_INT(st_body("PATCH", "/api/recordings/" A, root, "{\"public\":false}"), 200);
+    CHECK_EQ_INT(st("GET", "/api/streams/cam/recording", NULL), 404);
+    CHECK_EQ_INT(st("GET", "/api/recordings/" A "/index.m3u8", NULL), 401);
+    CHECK_EQ_INT(st("GET", "/api/streams/Bad!/recording", NULL), 404);
+    CHECK_EQ_INT(st("GET", "/api/streams/nothing/recording", NULL), 404);
+    CHECK_EQ_INT(st_body("PATCH", "/api/recordings/" B, root, "{\"public\":false}"), 200);
+}
+
 static void test_delete(const char *ann, const char *eve, const char *root)
 {
     CHECK_EQ_INT(st("DELETE", "/api/recordings/" B, ann), 409); /* still recording */
@@ -350,6 +424,7 @@ int main(void)
     recording(O, NULL, "_open", 1767225000000000LL, DB_REC_FINISHED, 1, DB_CHUNK_PENDING);
     test_list(ann, eve, root);
     test_media(ann, eve);
+    test_public(ann, eve, root);
     test_delete(ann, eve, root);
     free(ann), free(eve), free(root), free(ann_id), free(eve_id), free(root_id);
     api_destroy(&api);
