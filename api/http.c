@@ -302,21 +302,58 @@ static void sweeper_stop(struct http_server *srv)
     srv->sweeper_started = false;
 }
 
-/* The client's IP address as text (no port), or "" when MHD cannot tell. */
-static void client_address(struct MHD_Connection *conn, char *out, size_t outlen)
+/* The X-Forwarded-For and Forwarded lines of a request, in order (the last MAX_FWD_LINES of
+ * each: only the rightmost entries are ever read). Pointers into MHD's copy of the headers. */
+#define MAX_FWD_LINES 8
+struct fwd_lines {
+    const char *xff[MAX_FWD_LINES], *fwd[MAX_FWD_LINES];
+    int nxff, nfwd;
+};
+
+static void keep_line(const char **v, int *n, const char *line)
+{
+    if (*n == MAX_FWD_LINES) {
+        memmove(v, v + 1, sizeof(*v) * (MAX_FWD_LINES - 1));
+        (*n)--;
+    }
+    v[(*n)++] = line;
+}
+
+static enum MHD_Result fwd_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value)
+{
+    struct fwd_lines *f = cls;
+    (void)kind;
+    if (value && !strcasecmp(key, "X-Forwarded-For"))
+        keep_line(f->xff, &f->nxff, value);
+    else if (value && !strcasecmp(key, "Forwarded"))
+        keep_line(f->fwd, &f->nfwd, value);
+    return MHD_YES;
+}
+
+/* The client's IP address as text (no port), or "" when MHD cannot tell: the peer's, or behind
+ * a --trusted-proxy the one the proxy's headers give (core/proxy.h). */
+static void client_address(struct http_server *srv, struct MHD_Connection *conn, char *out,
+                           size_t outlen)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     out[0] = '\0';
-    if (ci && ci->client_addr)
-        net_ip_str(ci->client_addr, out, outlen);
+    if (!ci || !ci->client_addr)
+        return;
+    const struct proxy_trust *t = srv->cfg.trusted_proxies;
+    struct fwd_lines f = {.nxff = 0};
+    if (t && t->n > 0 && proxy_trusted(t, ci->client_addr))
+        MHD_get_connection_values(conn, MHD_HEADER_KIND, fwd_header, &f);
+    struct proxy_headers h = {f.xff, f.nxff, f.fwd, f.nfwd};
+    proxy_client_str(t, ci->client_addr, &h, out, outlen);
 }
 
 static enum MHD_Result serve_hls(struct http_server *srv, struct MHD_Connection *conn,
                                  struct request *r, const char *path)
 {
     char client[INET6_ADDRSTRLEN] = "";
-    client_address(conn, client, sizeof(client));
+    client_address(srv, conn, client, sizeof(client));
     struct hls_request hq = {
         .path = path,
         .client = client[0] ? client : NULL,
@@ -412,7 +449,7 @@ static enum MHD_Result serve_handler(struct http_server *srv, struct MHD_Connect
                                      api_external_fn fn, void *opaque)
 {
     char client[INET6_ADDRSTRLEN];
-    client_address(conn, client, sizeof(client));
+    client_address(srv, conn, client, sizeof(client));
     if (!client[0])
         strcpy(client, "unknown"); /* the rate limits still need a key */
     struct api_request req = {

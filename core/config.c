@@ -13,6 +13,7 @@
 #include "core/alloc.h"
 #include "core/log.h"
 #include "core/net.h"
+#include "core/proxy.h"
 
 /* FLAG_STR_LIST is repeatable: each occurrence appends its value, split at commas, to a
  * struct config_list (so the environment can carry several: KIBITKA_WEBHOOK=URL1,URL2). */
@@ -126,6 +127,13 @@ static const struct flag flags[] = {
       "close an HTTP connection that has not sent a whole request (headers and body) this long "
       "after it was accepted or its last response was sent, however slowly it sends meanwhile; "
       "also how long a kept-alive connection may stay idle"),
+    F("trusted-proxy", FLAG_STR_LIST, trusted_proxies, NULL, "ADDR[/BITS]",
+      "a reverse proxy (IPv4 or IPv6 address, or a network such as 10.0.0.0/8; repeatable): "
+      "for HTTP requests and signaling WebSockets from it, the client is the rightmost address "
+      "in X-Forwarded-For (without it, Forwarded: for=) that is not a trusted proxy, for the "
+      "login limits, the per-address WebSocket cap and the logs; from any other peer these "
+      "headers are ignored. The per-address HTTP cap acts at accept, before any header: behind "
+      "a proxy limit per client there (nginx limit_conn)"),
     F("max-connections", FLAG_INT, max_connections, "1000", "N",
       "RTMP connections accepted at once; more are closed at accept. Two descriptors each "
       "(the socket, a recording chunk) are kept out of HTTP's share"),
@@ -385,6 +393,19 @@ static int check_text(const struct config *cfg, FILE *err)
         const char *ip = cfg->public_ips.v[i];
         if (inet_pton(AF_INET, ip, &a6) != 1 && inet_pton(AF_INET6, ip, &a6) != 1)
             return bad(cfg, err, "public-ip", ip, "is not an IPv4 or IPv6 address");
+    }
+    for (int i = 0; i < cfg->trusted_proxies.n; i++) {
+        struct proxy_net net;
+        const char *v = cfg->trusted_proxies.v[i];
+        if (proxy_net_parse(v, &net) == 0)
+            continue;
+        const char *why = "is not an IPv4 or IPv6 address or network (ADDR or ADDR/BITS with no "
+                          "host bits set, e.g. 127.0.0.1, 10.0.0.0/8, fd00::/8)";
+        char what[400];
+        snprintf(what, sizeof(what), "%s", why);
+        if (config_from_env(cfg, "trusted-proxy")) /* the variable may hold several */
+            snprintf(what, sizeof(what), "has '%s', which %s", v, why);
+        return bad(cfg, err, "trusted-proxy", v, what);
     }
     for (int i = 0; i < cfg->ice_servers.n; i++) {
         char url[256], user[128], pass[128];

@@ -58,6 +58,21 @@ int main(void)
     CHECK_STREQ(c.ladder, "none");
     config_free(&c);
 
+    /* --trusted-proxy: repeatable, and a list in the environment */
+    config_defaults(&c);
+    char *tp[] = {"--trusted-proxy", "127.0.0.1", "--trusted-proxy=fd00::/8"};
+    CHECK_EQ_INT(parse(&c, 3, tp, err, sizeof(err)), 0);
+    CHECK_EQ_INT(c.trusted_proxies.n, 2);
+    CHECK_STREQ(c.trusted_proxies.v[1], "fd00::/8");
+    config_free(&c);
+    setenv("KIBITKA_TRUSTED_PROXY", "127.0.0.1,bogus", 1);
+    config_defaults(&c);
+    memset(err, 0, sizeof(err));
+    CHECK(parse(&c, 0, NULL, err, sizeof(err)) < 0);
+    CHECK(strstr(err, "KIBITKA_TRUSTED_PROXY") && strstr(err, "'bogus'"));
+    config_free(&c);
+    unsetenv("KIBITKA_TRUSTED_PROXY");
+
     /* environment, and the command line winning over it */
     setenv("KIBITKA_PART", "1.5", 1);
     setenv("KIBITKA_OPEN_PUBLISH", "yes", 1);
@@ -90,6 +105,8 @@ int main(void)
         {2, {"--http-request-timeout", "0.5"}, "--http-request-timeout 0.5 is out of range (1 to"},
         {2, {"--http-max-connections-per-address", "-1"}, "is not a whole number"},
         {2, {"--http-max-connections", "x"}, "--http-max-connections 'x' is not a whole number"},
+        {2, {"--trusted-proxy", "10.0.0.1/8"}, "--trusted-proxy '10.0.0.1/8' is not an IPv4 or"},
+        {2, {"--trusted-proxy", "nginx"}, "--trusted-proxy 'nginx' is not an IPv4 or"},
         {1, {"stray"}, "unexpected argument 'stray'"},
         {2, {"--open-publish=maybe", ""}, "not one of 1/0"},
     };
