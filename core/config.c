@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "core/alloc.h"
@@ -44,6 +45,11 @@ static const struct flag flags[] = {
     F("ws", FLAG_STR, ws_addr, "0.0.0.0:8081", "ADDR:PORT",
       "WebSocket signaling of the voice rooms at ws://ADDR:PORT/rtc (libwebsockets); 'off' "
       "turns it off"),
+    F("ws-origin", FLAG_STR_LIST, ws_origins, NULL, "ORIGIN",
+      "an Origin (scheme://host[:port], as a browser sends it) whose pages may open the "
+      "signaling WebSocket (repeatable); a handshake with another Origin is refused with 403, "
+      "one without (not a browser) is let through. Default: any Origin, since a member is "
+      "authorised by the join token in its messages, never by cookies"),
     F("voice-slots", FLAG_INT, voice_slots, "8", "N",
       "voice rooms: how many speakers each member hears at once (the loudest; 1 to 15)"),
     F("voice-rejoin", FLAG_INT, voice_rejoin, "30", "SECONDS",
@@ -365,6 +371,30 @@ static bool preset_valid(const char *preset)
     return false;
 }
 
+/* An origin as browsers send it: http(s)://host[:port], no path, query, user or blanks. */
+static bool origin_valid(const char *o)
+{
+    const char *h = NULL;
+    if (!strncasecmp(o, "https://", 8))
+        h = o + 8;
+    else if (!strncasecmp(o, "http://", 7))
+        h = o + 7;
+    if (!h || !*h || *h == ':')
+        return false;
+    for (const char *p = h; *p; p++)
+        if (*p <= ' ' || *p == '/' || *p == '?' || *p == '#' || *p == '@' || *p == '"' ||
+            *p == '\\' || *p > '~')
+            return false;
+    const char *colon = strrchr(h, ':'), *bracket = strrchr(h, ']');
+    if (colon && (!bracket || colon > bracket)) {
+        char *end;
+        long port = strtol(colon + 1, &end, 10);
+        if (colon[1] == '\0' || *end || port < 1 || port > 65535)
+            return false;
+    }
+    return true;
+}
+
 /* Writes "kibitka: <the setting as given> <what is wrong>" and returns -EINVAL. */
 static int bad(const struct config *cfg, FILE *err, const char *flag, const char *val,
                const char *what)
@@ -406,6 +436,18 @@ static int check_text(const struct config *cfg, FILE *err)
         if (config_from_env(cfg, "trusted-proxy")) /* the variable may hold several */
             snprintf(what, sizeof(what), "has '%s', which %s", v, why);
         return bad(cfg, err, "trusted-proxy", v, what);
+    }
+    for (int i = 0; i < cfg->ws_origins.n; i++) {
+        const char *v = cfg->ws_origins.v[i];
+        if (origin_valid(v))
+            continue;
+        const char *why = "is not an origin: http:// or https:// and a host, with an optional "
+                          "port, no path (e.g. https://example.org)";
+        char what[400];
+        snprintf(what, sizeof(what), "%s", why);
+        if (config_from_env(cfg, "ws-origin"))
+            snprintf(what, sizeof(what), "has '%s', which %s", v, why);
+        return bad(cfg, err, "ws-origin", v, what);
     }
     for (int i = 0; i < cfg->ice_servers.n; i++) {
         char url[256], user[128], pass[128];

@@ -60,6 +60,9 @@ struct config {
     /* --trusted-proxy ADDR[/BITS], repeatable: peers whose X-Forwarded-For (or Forwarded) names
      * the client (core/proxy.h) */
     struct config_list trusted_proxies;
+    /* --ws-origin scheme://host[:port], repeatable: the Origins the signaling accepts (none:
+     * any) */
+    struct config_list ws_origins;
     struct config_list webhook_urls; /* --webhook URL, repeatable (or comma-separated) */
     char *webhook_secret;            /* --webhook-secret: HMAC-SHA256 key of X-Kibitka-Signature */
     /* Bit i: the i-th flag's value came from its KIBITKA_ variable, not the command line, so an

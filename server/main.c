@@ -261,7 +261,9 @@ static int bind_listeners(struct app *app)
     }
     for (int i = 0; i < app->cfg.trusted_proxies.n; i++)
         proxy_trust_add(&app->proxies, app->cfg.trusted_proxies.v[i]); /* checked by config */
-    return sfu_glue_bind(app->cfg.ws_addr, app->metrics, &app->proxies, &app->voice);
+    return sfu_glue_bind(app->cfg.ws_addr, app->metrics, &app->proxies,
+                         (const char *const *)app->cfg.ws_origins.v, app->cfg.ws_origins.n,
+                         &app->voice);
 }
 
 /* The data directory's lock (core/data_lock.h), held until the process ends: a second server on

@@ -118,7 +118,8 @@ const struct api_room_ops *sfu_glue_room_ops(struct sfu_glue *g)
 }
 
 int sfu_glue_bind(const char *ws_addr, struct metrics *metrics,
-                  const struct proxy_trust *trusted_proxies, struct sfu_glue **out)
+                  const struct proxy_trust *trusted_proxies, const char *const *origins,
+                  int norigins, struct sfu_glue **out)
 {
     *out = NULL;
     if (!strcmp(ws_addr, "off"))
@@ -127,8 +128,11 @@ int sfu_glue_bind(const char *ws_addr, struct metrics *metrics,
     pthread_mutex_init(&g->lock, NULL);
     g->addr = xstrdup(ws_addr);
     char err[256] = "";
-    struct signal_config sc = {
-        .addr = ws_addr, .metrics = metrics, .trusted_proxies = trusted_proxies};
+    struct signal_config sc = {.addr = ws_addr,
+                               .metrics = metrics,
+                               .trusted_proxies = trusted_proxies,
+                               .origins = origins,
+                               .norigins = norigins};
     if (signal_server_create(&sc, &g->ws, err, sizeof(err)) < 0) {
         log_error("main", NULL, "cannot listen on %s for WebSocket signaling (--ws): %s", ws_addr,
                   err);

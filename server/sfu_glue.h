@@ -13,10 +13,11 @@ struct sfu;
 struct sfu_glue;
 
 /* Binds ws_addr ("ADDR:PORT"; "off": *out stays NULL and 0), at start before the data directory
- * is touched. trusted_proxies: --trusted-proxy (signal.h; not owned, may be NULL). 0, or -1 after
- * logging why. */
+ * is touched. trusted_proxies: --trusted-proxy, origins: --ws-origin (signal.h; not owned; they
+ * must outlive the glue). 0, or -1 after logging why. */
 int sfu_glue_bind(const char *ws_addr, struct metrics *metrics,
-                  const struct proxy_trust *trusted_proxies, struct sfu_glue **out);
+                  const struct proxy_trust *trusted_proxies, const char *const *origins,
+                  int norigins, struct sfu_glue **out);
 /* The SFU, for the API's moderation and live state (sfu_kick, sfu_room_snapshot_json ...);
  * NULL with --ws or --rtc off. */
 struct sfu *sfu_glue_sfu(const struct sfu_glue *g);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -308,11 +309,27 @@ static int refuse(struct signal_server *s, struct lws *wsi, unsigned status, con
     return 1;
 }
 
+/* --ws-origin: no list, no Origin header, or one of the list. */
+static bool origin_allowed(struct signal_server *s, struct lws *wsi)
+{
+    char origin[256];
+    if (s->cfg.norigins <= 0 || lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) <= 0)
+        return true;
+    if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0)
+        return false; /* longer than any origin we could list */
+    for (int i = 0; i < s->cfg.norigins; i++)
+        if (!strcasecmp(origin, s->cfg.origins[i]))
+            return true;
+    return false;
+}
+
 static int on_filter(struct signal_server *s, struct lws *wsi)
 {
     char uri[128] = "";
     if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) < 0 || strcmp(uri, SIGNAL_PATH) != 0)
         return refuse(s, wsi, HTTP_STATUS_NOT_FOUND, "WebSocket signaling is at " SIGNAL_PATH);
+    if (!origin_allowed(s, wsi))
+        return refuse(s, wsi, HTTP_STATUS_FORBIDDEN, "this Origin may not use the signaling");
     char peer[64] = "";
     int same = 0;
     client_addr(s, wsi, peer, sizeof(peer));
