@@ -14,17 +14,13 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdtempSync } from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { binary, publish, startServer, testClip, waitFor, workDir } from './lib/server.mjs';
+import { axeFindings, shots, apiCall } from './lib/pages.mjs';
 import { opusTones, voiceJoin, allConnected } from './lib/voice.mjs';
 
-const require = createRequire(import.meta.url);
-const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-const shots = process.env.KIBITKA_SCREENSHOTS || path.join(path.dirname(binary), 'screenshots');
-mkdirSync(shots, { recursive: true });
 
 const ADMIN_PW = 'root password 1';
 const XSS = '<img src=x onerror=alert(1)>';
@@ -56,14 +52,7 @@ before(async () => {
   });
 });
 
-async function api(method, url, token, body) {
-  const r = await fetch(srv.base + url, {
-    method,
-    headers: { ...(token ? { Authorization: `Bearer ${token}` } : {}), ...(body ? { 'Content-Type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  return { status: r.status, json: r.status === 204 ? null : await r.json().catch(() => null) };
-}
+const api = (method, url, token, body) => apiCall(srv, method, url, token, body);
 const tokenOf = async (username, password) => (await api('POST', '/api/auth/login', null, { username, password })).json?.token;
 
 // A tab that records what must never happen: a dialog (the hostile name's onerror), a page error,
@@ -92,13 +81,6 @@ async function signIn(tab, user, password) {
   await tab.getByTestId('admin-who').waitFor({ timeout: 10000 });
 }
 
-async function axeFindings(tab) {
-  if (!(await tab.evaluate(() => typeof window.axe === 'object'))) await tab.evaluate(axeSource);
-  const violations = await tab.evaluate(async () =>
-    (await window.axe.run(document, { resultTypes: ['violations'] })).violations
-      .map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')) })));
-  return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-}
 
 // The page as it is now at 360 and 1440 px: no sideways scrolling, axe-core clean, a screenshot.
 async function checkState(tab, name) {

@@ -8,17 +8,13 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdtempSync } from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { binary, startServer, waitFor, workDir } from './lib/server.mjs';
+import { axeFindings, shots, apiCall } from './lib/pages.mjs';
 import { opusTones, voiceJoin, allConnected } from './lib/voice.mjs';
 
-const require = createRequire(import.meta.url);
-const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-const shots = process.env.KIBITKA_SCREENSHOTS || path.join(path.dirname(binary), 'screenshots');
-mkdirSync(shots, { recursive: true });
 
 const ADMIN_PW = 'root password 1';
 const XSS = '<img src=x onerror=alert(1)>';
@@ -46,22 +42,8 @@ before(async () => {
   });
 });
 
-async function api(method, url, token, body) {
-  const r = await fetch(srv.base + url, {
-    method,
-    headers: { ...(token ? { Authorization: `Bearer ${token}` } : {}), ...(body ? { 'Content-Type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  return { status: r.status, json: r.status === 204 ? null : await r.json().catch(() => null) };
-}
+const api = (method, url, token, body) => apiCall(srv, method, url, token, body);
 
-async function axeFindings(tab) {
-  if (!(await tab.evaluate(() => typeof window.axe === 'object'))) await tab.evaluate(axeSource);
-  const violations = await tab.evaluate(async () =>
-    (await window.axe.run(document, { resultTypes: ['violations'] })).violations
-      .map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')) })));
-  return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-}
 
 test('/ shows the public voice rooms and who is in them to a visitor; private rooms stay hidden', async () => {
   const root = (await api('POST', '/api/auth/login', null, { username: 'root', password: ADMIN_PW })).json.token;

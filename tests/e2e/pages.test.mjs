@@ -9,16 +9,12 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { binary, fetchText, publish, startServer, testClip, waitFor, workDir } from './lib/server.mjs';
+import { axeFindings, shots } from './lib/pages.mjs';
 
-const require = createRequire(import.meta.url);
-const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-const shots = process.env.KIBITKA_SCREENSHOTS || path.join(path.dirname(binary), 'screenshots');
-mkdirSync(shots, { recursive: true });
 
 const PASSWORD = 'a long password';
 const XSS = '<img src=x onerror=alert(1)>';
@@ -67,13 +63,6 @@ async function openTab(width = 1440) {
 // axe-core's serious and critical findings on the page as it is now. Evaluated through the
 // DevTools protocol, which the page's CSP does not apply to (an injected <script> would be
 // refused, as it should be).
-async function axeFindings(tab) {
-  if (!(await tab.evaluate(() => typeof window.axe === 'object'))) await tab.evaluate(axeSource);
-  const violations = await tab.evaluate(async () =>
-    (await window.axe.run(document, { resultTypes: ['violations'] })).violations
-      .map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')) })));
-  return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-}
 
 // At each width: a screenshot, no horizontal scrolling, and axe-core clean.
 async function checkLayouts(url, name, ready) {

@@ -18,17 +18,14 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdtempSync } from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { binary, fetchText, freePort, startServer, waitFor, workDir } from './lib/server.mjs';
+import { axeFindings, shots } from './lib/pages.mjs';
 import { getPlaylist, probe } from './lib/hls.mjs';
 import { makeNetif } from './lib/netif.mjs';
 
-const require = createRequire(import.meta.url);
-const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-const shots = process.env.KIBITKA_SCREENSHOTS || path.join(path.dirname(binary), 'screenshots');
 const PASSWORD = 'a long password';
 const XSS = '<img src=x onerror=alert(1)>';
 const netif = makeNetif();
@@ -43,8 +40,7 @@ describe('/publish', { skip }, () => {
     { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
 
   before(async () => {
-    mkdirSync(shots, { recursive: true });
-    cli(['user', 'add', 'alice', '--password-stdin'], `${PASSWORD}\n`);
+        cli(['user', 'add', 'alice', '--password-stdin'], `${PASSWORD}\n`);
     key = cli(['stream', 'add', '--user', 'alice', '--name', 'cam']).trim();
     key2 = cli(['stream', 'add', '--user', 'alice', '--name', 'second']).trim();
     const port = await freePort();
@@ -91,13 +87,6 @@ describe('/publish', { skip }, () => {
     return tab;
   }
 
-  async function axeFindings(tab) {
-    if (!(await tab.evaluate(() => typeof window.axe === 'object'))) await tab.evaluate(axeSource);
-    const violations = await tab.evaluate(async () =>
-      (await window.axe.run(document, { resultTypes: ['violations'] })).violations
-        .map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')) })));
-    return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  }
 
   const status = (tab) => tab.getByTestId('pub-status');
   const phase = (tab) => status(tab).getAttribute('data-phase');

@@ -13,29 +13,19 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdtempSync } from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { binary, freePort, startServer, workDir } from './lib/server.mjs';
+import { axeFindings, shots } from './lib/pages.mjs';
 import { makeNetif } from './lib/netif.mjs';
 
-const require = createRequire(import.meta.url);
-const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-const shots = process.env.KIBITKA_SCREENSHOTS || path.join(path.dirname(binary), 'screenshots');
 const XSS = '<img src=x onerror=alert(1)>';
 const PASSWORD = 'a long password';
 
 const netif = makeNetif();
 after(() => { if (!netif.skip) netif.remove(); });
 
-async function axeFindings(tab) {
-  if (!(await tab.evaluate(() => typeof window.axe === 'object'))) await tab.evaluate(axeSource);
-  const violations = await tab.evaluate(async () =>
-    (await window.axe.run(document, { resultTypes: ['violations'] })).violations
-      .map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')) })));
-  return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-}
 
 // In a tab: the summed inbound-rtp figures of the page's slots.
 async function inbound(tab) {
@@ -51,8 +41,7 @@ async function inbound(tab) {
 }
 
 test('/voice/<room>: two tabs join from the page, hear each other, mute, leave', { skip: netif.skip || false, timeout: 120000 }, async () => {
-  mkdirSync(shots, { recursive: true });
-  const dir = mkdtempSync(path.join(workDir, 'voice-page-'));
+    const dir = mkdtempSync(path.join(workDir, 'voice-page-'));
   execFileSync(binary, ['user', 'add', 'alice', '--password-stdin', '--data', dir],
     { input: `${PASSWORD}\n`, stdio: ['pipe', 'pipe', 'pipe'] });
   const srv = await startServer(['--data', dir, '--no-record', '--rtc', `${netif.addr}:${await freePort()}`,
