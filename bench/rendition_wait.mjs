@@ -61,7 +61,7 @@ try {
   console.log(`BUSY=${BUSY} PLAYERS=${PLAYERS ? 1 : 0} ${size} --ladder ${ladder} --x264-preset ${preset}, ${SECONDS} s, load average ${load0.toFixed(1)} -> ${load1.toFixed(1)} (${os.cpus().length} cores)`);
   names.forEach((r, i) => {
     const d = summary(runs[i].delays), w = summary(runs[i].waits);
-    console.log(`  ${r.padEnd(7)} answers ${d.n}: after the part existed p50 ${d.p50} p99 ${d.p99} max ${d.max} ms; request open p50 ${w.p50} max ${w.max} ms`);
+    console.log(`  ${r.padEnd(7)} answers ${d.n}: after the part existed p50 ${d.p50} p99 ${d.p99} max ${d.max} ms; request open p50 ${w.p50} max ${w.max} ms; longest part ${runs[i].longest} s`);
   });
   if (process.env.LOG) {
     (await import('node:fs')).writeFileSync(process.env.LOG, srv.log());
