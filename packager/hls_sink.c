@@ -459,6 +459,7 @@ void hls_sink_attach(struct hub *hub, struct hls_group *group, const struct hls_
     struct hls_sink *k = xcalloc(1, sizeof(*k));
     k->group = hls_group_ref(group);
     k->front = sink_front_create(&front_ops, k, false);
+    k->hole_dts = INT64_MIN; /* feed mode only */
     k->cfg = *cfg;
     snprintf(k->name, sizeof(k->name), "%s", hub_name(hub));
     k->part_target_us = cfg->part_target_us;
