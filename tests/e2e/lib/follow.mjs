@@ -54,8 +54,13 @@ export function summary(xs) {
 // asked for (or a 503, counted in unavailable, with tolerate503).
 // With tolerate503, a 503 (the rendition did not advance for three target durations: a rung far
 // behind) is counted in unavailable and the playlist reloaded, as hls.js retries a level.
-export async function followRendition(url, ms, { timeout = 8000, tolerate503 = false } = {}) {
-  const first = await fetchText(url, { timeout });
+// timeout: per request, above the server's longest block (10 s before a rendition's first
+// playlist; 3 target durations after).
+export async function followRendition(url, ms, { timeout = 15000, tolerate503 = false } = {}) {
+  const get = (u) => fetchText(u, { timeout }).catch((e) => {
+    throw new Error(`${u}: ${e.name} ${e.message}`);
+  });
+  const first = await get(url);
   if (first.status !== 200) throw new Error(`${url}: HTTP ${first.status} ${first.text}`);
   let last = partEnds(first.text).pop();
   if (!last) throw new Error(`${url}: no part in\n${first.text}`);
@@ -66,11 +71,11 @@ export async function followRendition(url, ms, { timeout = 8000, tolerate503 = f
   const end = Date.now() + ms;
   while (Date.now() < end) {
     const sent = Date.now();
-    const r = await fetchText(`${url}?_HLS_msn=${last.msn}&_HLS_part=${last.k + 1}`, { timeout });
+    const r = await get(`${url}?_HLS_msn=${last.msn}&_HLS_part=${last.k + 1}`);
     const got = Date.now();
     if (r.status === 503 && tolerate503) {
       unavailable++;
-      const again = await fetchText(url, { timeout });
+      const again = await get(url);
       if (again.status !== 200) throw new Error(`${url}: HTTP ${again.status} ${again.text}`);
       last = partEnds(again.text).pop();
       continue;
