@@ -155,7 +155,13 @@ test('a ladder: rendition reports, parts within PART-TARGET, Advance Part Limit'
 
   // _HLS_part more than 3 / 0.5 = 6 parts past the last part: 400 at once.
   const media = `${base}/source/media.m3u8`;
-  const last = listParts((await getPlaylist(media)).text).pop();
+  // Taken early in its segment: were the segment to end before the request, K past its end
+  // would be read as the next segment's part 0 (the lenient reading) and blocked on (seen on a
+  // loaded box: a 200).
+  const last = await waitFor(async () => {
+    const p = listParts((await getPlaylist(media)).text).pop();
+    return p.k <= 1 ? p : null;
+  }, { timeout: 10000, interval: 50, what: 'a playlist whose last part opens its segment' });
   const t = Date.now();
   const far = await fetchText(`${media}?_HLS_msn=${last.msn}&_HLS_part=${last.k + 7}`);
   assert.equal(far.status, 400, far.text);
