@@ -31,6 +31,9 @@ struct hls_ladder {
     int64_t disc_pts[DISC_MAX];
     atomic_int_fast64_t disc_n;
     int64_t disc_done[LADDER_MAX_RUNGS]; /* worker thread */
+    /* Worker thread: the keyframe after a hole (on_hole) each rung has yet to reach. */
+    int64_t hole_pts[LADDER_MAX_RUNGS];
+    bool hole_due[LADDER_MAX_RUNGS];
 };
 
 /* Rung r's track as its segmenter sees it: the encoder's parameters on the source's timeline. */
@@ -94,8 +97,23 @@ static void on_packet(void *opaque, int rung, const AVPacket *pkt, int64_t wall_
     if (rung >= 0 && rung < l->nrungs && l->seg[rung]) {
         if (disc_due(l, rung, pkt))
             hls_sink_feed_discontinuity(l->seg[rung]);
+        if (l->hole_due[rung] && (pkt->flags & AV_PKT_FLAG_KEY) && pkt->pts >= l->hole_pts[rung]) {
+            l->hole_due[rung] = false;
+            hls_sink_feed_hole(l->seg[rung]);
+        }
         hls_sink_feed_set_reorder_delay(l->seg[rung], l->reorder_delay);
         hls_sink_feed_packet(l->seg[rung], pkt, wall_us);
+    }
+}
+
+/* The worker dropped source frames before the keyframe of pts (transcode/worker.h): each rung's
+ * segmenter is told when it gets that keyframe, so the frame before the hole does not last it. */
+static void on_hole(void *opaque, int64_t pts)
+{
+    struct hls_ladder *l = opaque;
+    for (int r = 0; r < l->nrungs; r++) {
+        l->hole_pts[r] = pts;
+        l->hole_due[r] = true;
     }
 }
 
@@ -144,7 +162,8 @@ int hls_ladder_start(const struct hls_ladder_config *cfg, struct hls_ladder **ou
                 .restart = on_restart,
                 .packet = on_packet,
                 .end = on_end,
-                .fail = on_fail},
+                .fail = on_fail,
+                .hole = on_hole},
         .opaque = l,
         .metrics = cfg->metrics,
     };

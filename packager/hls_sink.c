@@ -267,6 +267,16 @@ static void on_release(void *opaque, int idx, AVPacket *p)
 {
     struct hls_sink *k = opaque;
     struct track *t = &k->tr[idx];
+    if (k->hole_dts != INT64_MIN && idx == sink_front_main(k->front) &&
+        p->dts + p->duration == k->hole_dts) {
+        /* the frame before a rung's hole (hls_sink_feed_hole): one frame long */
+        const struct sink_front_track *ft = sink_front_track(k->front, idx);
+        int64_t frame = ft->default_dur > 0 ? ft->default_dur
+                                            : av_rescale_q(k->part_target_us / 2, US_TB, ft->tb);
+        if (p->duration > frame)
+            p->duration = frame;
+        k->hole_dts = INT64_MIN;
+    }
     if (t->q_len == QUEUE_MAX)
         drain(k, true); /* cannot happen while QUEUE_WAIT < QUEUE_MAX; kept as a bound */
     t->q[(t->q_head + t->q_len) % QUEUE_MAX] = p;
@@ -297,6 +307,10 @@ static void on_take(void *opaque, int idx, AVPacket *p, bool disc, int64_t wall_
     struct hls_sink *k = opaque;
     struct track *t = &k->tr[idx];
     p->dts += t->dts_lead;
+    if (k->hole_next && idx == sink_front_main(k->front) && (p->flags & AV_PKT_FLAG_KEY)) {
+        k->hole_next = false;
+        k->hole_dts = p->dts; /* the frame held before it is released next, ending here */
+    }
     if (disc)
         mark_discontinuity(k, p);
     if (k->ladder && idx == k->ladder_track)
@@ -445,6 +459,7 @@ void hls_sink_attach(struct hub *hub, struct hls_group *group, const struct hls_
     struct hls_sink *k = xcalloc(1, sizeof(*k));
     k->group = hls_group_ref(group);
     k->front = sink_front_create(&front_ops, k, false);
+    k->hole_dts = INT64_MIN; /* feed mode only */
     k->cfg = *cfg;
     snprintf(k->name, sizeof(k->name), "%s", hub_name(hub));
     k->part_target_us = cfg->part_target_us;
@@ -460,6 +475,7 @@ struct hls_sink *hls_sink_feed_create(const char *name, struct hls_stream *st,
     k->feed = true;
     k->front = sink_front_create(&front_ops, k, true); /* already on the source's timeline */
     k->feed_st = hls_stream_ref(st);
+    k->hole_dts = INT64_MIN;
     snprintf(k->name, sizeof(k->name), "%s", name);
     k->part_target_us = part_target_us;
     return k;
@@ -484,6 +500,11 @@ void hls_sink_feed_packet(struct hls_sink *k, const AVPacket *pkt, int64_t wall_
 void hls_sink_feed_discontinuity(struct hls_sink *k)
 {
     sink_front_jump(k->front);
+}
+
+void hls_sink_feed_hole(struct hls_sink *k)
+{
+    k->hole_next = true;
 }
 
 void hls_sink_feed_set_reorder_delay(struct hls_sink *k, int64_t delay)

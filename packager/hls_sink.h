@@ -58,6 +58,11 @@ void hls_sink_feed_set_reorder_delay(struct hls_sink *k, int64_t delay);
 /* The next packet, a keyframe, follows a timestamp jump in the source (hls_ladder_discontinuity):
  * the segment ends before it and the next one is marked EXT-X-DISCONTINUITY. */
 void hls_sink_feed_discontinuity(struct hls_sink *k);
+/* Feed mode: the worker dropped source frames before the keyframe pkt about to be fed
+ * (transcode/worker.h): the frame before it lasts one frame, not the whole hole, so no part is
+ * longer than PART-TARGET and no segment longer than the target; the keyframe starts a segment
+ * at its own time, so timestamps and PROGRAM-DATE-TIME still match the other renditions'. */
+void hls_sink_feed_hole(struct hls_sink *k);
 /* The rung was re-opened on a reconfigured source: a new init section and a discontinuity. */
 void hls_sink_feed_restart(struct hls_sink *k, const struct hub_track *video);
 void hls_sink_feed_end(struct hls_sink *k);

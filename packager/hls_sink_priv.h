@@ -67,6 +67,8 @@ struct hls_sink {
     struct hls_group *group;    /* source mode; NULL in feed mode */
     struct hls_stream *feed_st; /* feed mode: the rung's rendition */
     bool feed;                  /* timestamps already on the stream's timeline */
+    bool hole_next;             /* feed mode: hls_sink_feed_hole, for the next keyframe */
+    int64_t hole_dts;           /* feed mode: that keyframe's dts (main track tb); INT64_MIN */
     struct hls_sink_config cfg;
     char name[HUB_NAME_MAX + 1];
     int64_t part_target_us;

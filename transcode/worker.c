@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/alloc.h"
@@ -32,6 +33,7 @@ struct item {
     AVCodecParameters *restart; /* the new source, for a restart */
     int64_t wall_us;
     int64_t queued_us; /* clock_mono_us() at push */
+    bool after_hole;   /* the keyframe after source frames push dropped */
 };
 
 atomic_int_fast64_t *transcode_dropped_frames_metric(struct metrics *m)
@@ -65,6 +67,7 @@ struct transcode_worker {
     int64_t wall_pts[WALL_RING], wall_us[WALL_RING];
     int wall_next;
     int64_t skipped_seen;
+    double test_pause_s; /* KIBITKA_TEST_WORKER_PAUSE; 0 once paused */
 };
 
 static const char *name_of(const struct transcode_worker *w)
@@ -177,6 +180,29 @@ static void restart(struct transcode_worker *w, AVCodecParameters *par)
     w->cfg.ops.restart(w->cfg.opaque, w->t);
 }
 
+/* KIBITKA_TEST_WORKER_PAUSE=S (tests only): once, at the first packet 8 s into the stream, the
+ * worker stands still for S seconds (until the stream ends, at most), as a rung starved of CPU
+ * would: the queue ages past WORKER_LAG_DROP_S and push drops source frames, leaving a hole. */
+static void test_pause(struct transcode_worker *w, const AVPacket *pkt)
+{
+    if (w->test_pause_s <= 0 || pkt->pts == AV_NOPTS_VALUE ||
+        av_rescale_q(pkt->pts, w->cfg.tc.time_base, (AVRational){1, 1000}) < 8000)
+        return;
+    log_warn("transcode", name_of(w),
+             "KIBITKA_TEST_WORKER_PAUSE: the ladder stands still for %.1f s", w->test_pause_s);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    int64_t ns = until.tv_nsec + (int64_t)(w->test_pause_s * 1e9);
+    until.tv_sec += (time_t)(ns / 1000000000);
+    until.tv_nsec = (long)(ns % 1000000000);
+    w->test_pause_s = 0;
+    pthread_mutex_lock(&w->lock);
+    while (!w->finishing && !w->abort &&
+           pthread_cond_timedwait(&w->cond, &w->lock, &until) != ETIMEDOUT)
+        ;
+    pthread_mutex_unlock(&w->lock);
+}
+
 static void transcode_one(struct transcode_worker *w, struct item *it)
 {
     if (it->restart) {
@@ -187,6 +213,9 @@ static void transcode_one(struct transcode_worker *w, struct item *it)
         av_packet_free(&it->pkt);
         return;
     }
+    test_pause(w, it->pkt);
+    if (it->after_hole && w->cfg.ops.hole)
+        w->cfg.ops.hole(w->cfg.opaque, it->pkt->pts);
     int64_t lag = clock_mono_us() - it->queued_us;
     atomic_store(&w->lag_us, lag);
     shed(w, (double)lag / 1e6);
@@ -229,6 +258,8 @@ static void *run(void *arg)
     struct transcode_worker *w = arg;
     lower_priority();
     test_stall(w);
+    const char *pause = getenv("KIBITKA_TEST_WORKER_PAUSE");
+    w->test_pause_s = pause ? atof(pause) : 0;
     int rc = transcoder_create(&w->cfg.tc, &w->t);
     if (rc < 0) {
         w->cfg.ops.fail(w->cfg.opaque, rc);
@@ -310,6 +341,7 @@ void transcode_worker_push(struct transcode_worker *w, const AVPacket *pkt, int6
         pthread_mutex_unlock(&w->lock);
         return;
     }
+    bool was_dropping = w->dropping;
     if (must_drop(w, pkt, now)) {
         w->dropped++;
         pthread_mutex_unlock(&w->lock);
@@ -320,7 +352,7 @@ void transcode_worker_push(struct transcode_worker *w, const AVPacket *pkt, int6
     if (!ref)
         abort();
     w->q[(w->head + w->len) % RING] =
-        (struct item){.pkt = ref, .wall_us = wall_us, .queued_us = now};
+        (struct item){.pkt = ref, .wall_us = wall_us, .queued_us = now, .after_hole = was_dropping};
     w->len++;
     pthread_cond_signal(&w->cond);
     pthread_mutex_unlock(&w->lock);

@@ -56,6 +56,10 @@ struct transcode_worker_ops {
     void (*end)(void *opaque);
     /* The ladder could not be opened (no libx264, a bad preset, an undecodable source). */
     void (*fail)(void *opaque, int err);
+    /* Optional: push dropped source frames before the keyframe of pts (in the source time
+     * base), which the worker is about to transcode: each rung has a hole before it. Called on
+     * the worker thread before that keyframe's packets. */
+    void (*hole)(void *opaque, int64_t pts);
 };
 
 struct transcode_worker_config {

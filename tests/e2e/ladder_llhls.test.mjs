@@ -6,6 +6,8 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, testClip, publish, fetchText, fetchBytes, waitFor } from './lib/server.mjs';
 import { getPlaylist, listParts, attr } from './lib/hls.mjs';
+import { followRendition, summary } from './lib/follow.mjs';
+import os from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -153,7 +155,13 @@ test('a ladder: rendition reports, parts within PART-TARGET, Advance Part Limit'
 
   // _HLS_part more than 3 / 0.5 = 6 parts past the last part: 400 at once.
   const media = `${base}/source/media.m3u8`;
-  const last = listParts((await getPlaylist(media)).text).pop();
+  // Taken early in its segment: were the segment to end before the request, K past its end
+  // would be read as the next segment's part 0 (the lenient reading) and blocked on (seen on a
+  // loaded box: a 200).
+  const last = await waitFor(async () => {
+    const p = listParts((await getPlaylist(media)).text).pop();
+    return p.k <= 1 ? p : null;
+  }, { timeout: 10000, interval: 50, what: 'a playlist whose last part opens its segment' });
   const t = Date.now();
   const far = await fetchText(`${media}?_HLS_msn=${last.msn}&_HLS_part=${last.k + 7}`);
   assert.equal(far.status, 400, far.text);
@@ -186,36 +194,34 @@ test('--ladder none: muxed parts within PART-TARGET, audio samples are sync samp
   assert.ok(s.vide.sync >= 1 && s.vide.nonSync > s.vide.sync * 20, `${chunk}: video ${JSON.stringify(s.vide)}`);
 });
 
-// A blocking reload of rendition r for the hinted part, and the hinted part itself, at once:
-// both are answered by the same publish, so the gap between their answers is how long the
-// playlist waited after its part existed.
-async function reloadGap(base, r) {
-  const url = `${base}/${r}/media.m3u8`;
-  const { text } = await getPlaylist(url);
-  const hint = attr(text, '#EXT-X-PRELOAD-HINT', 'URI');
-  const [, msn, part] = hint.match(/-(\d+)\.(\d+)\.m4s$/);
-  const t0 = Date.now();
-  const timed = (p) => p.then((x) => ({ ...x, at: Date.now() - t0 }));
-  const [pl, pt] = await Promise.all([
-    timed(fetchText(`${url}?_HLS_msn=${msn}&_HLS_part=${part}`)),
-    timed(fetchBytes(new URL(hint, url).href)),
-  ]);
-  assert.equal(pl.status, 200);
-  assert.equal(pt.status, 200);
-  return { gap: pl.at - pt.at, waited: pl.at };
-}
-
-async function checkPrompt(base, label) {
-  const worst = { source: 0, audio: 0 };
-  for (let i = 0; i < 12; i++) {
-    for (const r of ['source', 'audio']) {
-      const { gap } = await reloadGap(base, r);
-      worst[r] = Math.max(worst[r], gap);
-      // 1.5 x PART-TARGET after the part exists, whatever the rung does
-      assert.ok(gap <= 750, `${label}: ${r} answered ${gap} ms after its part existed`);
-    }
+// Source and audio followed like a player (lib/follow.mjs) for ms: their blocking reloads are
+// answered within 1.5 x PART-TARGET of their part existing (PDT + the part's end: the publisher
+// sends in real time), whatever the rungs do (issue 10 item 7). What is measured includes the
+// frame the packager holds back and the audio it interleaves (a few tens of ms) and the box's
+// own scheduling of kibitka, ffmpeg and this process: on the shared 2-core machine at load 17-25
+// single answers came 1.2 s late with and without a ladder's rungs behind. So 95 % of the
+// answers must be within 1.5 x PART-TARGET and every one within 3 x PART-TARGET; the bug this
+// guards against (the ingest thread waiting for a rung) made them 1.4-4.2 s late, repeatedly.
+// Returns the followers' results by rendition.
+async function checkPrompt(base, label, ms, extra = []) {
+  const names = ['source', 'audio', ...extra];
+  const runs = await Promise.all(names.map((r) =>
+    followRendition(`${base}/${r}/media.m3u8`, ms, { tolerate503: extra.includes(r) })));
+  const out = Object.fromEntries(names.map((r, i) => [r, runs[i]]));
+  const load = os.loadavg()[0].toFixed(1);
+  for (const r of names)
+    console.log(`# ${label}: ${r} answered after its part existed (ms): ${JSON.stringify(summary(out[r].delays))}, load ${load}`);
+  for (const r of ['source', 'audio']) {
+    const { delays, answers, target } = out[r];
+    const bound = 1.5 * target * 1000;
+    assert.ok(delays.length >= ms / 1000, `${label}: ${r} answered only ${delays.length} reloads in ${ms} ms`);
+    const late = delays.map((d, i) => ({ d, a: answers[i] })).filter((x) => x.d > bound);
+    const what = late.map((x) => `${x.a.msn}.${x.a.k}: ${x.d} ms`).join(', ');
+    assert.ok(late.length <= delays.length * 0.05,
+      `${label}: ${r}: ${late.length} of ${delays.length} answers later than ${bound} ms after their part (${what}; load ${load})`);
+    assert.ok(late.every((x) => x.d <= 2 * bound), `${label}: ${r}: an answer later than ${2 * bound} ms (${what}; load ${load})`);
   }
-  console.log(`# ${label}: worst answer after the part existed (ms): ${JSON.stringify(worst)}`);
+  return out;
 }
 
 test('a stalled rung: the stream starts without it, source and audio answer at once', async () => {
@@ -231,21 +237,72 @@ test('a stalled rung: the stream starts without it, source and audio answer at o
   assert.match(mv, /source\/media\.m3u8/);
   assert.match(mv, /audio\/media\.m3u8/);
   assert.doesNotMatch(mv, /360p/);
-  await checkPrompt(base, 'stalled rung');
+  await checkPrompt(base, 'stalled rung', 8000);
   const { text } = await getPlaylist(`${base}/source/media.m3u8`);
   assert.deepEqual(Object.keys(reports(text)), ['audio']);
 });
 
-test('a slow rung (1080p source, x264 veryslow): source and audio answer promptly', async () => {
-  const srv = await startServer(['--open-publish', '--ladder', 'source,720p:2500k', '--x264-preset', 'veryslow']);
+// Issue 10 item 7: a ladder the box cannot encode in real time (a 1080p source into three
+// veryfast rungs on 2 cores), the lowest rung followed by a player too. Before the rungs were
+// isolated (435f1c3), the network thread waited for the rungs' locks and source and audio
+// answers came up to 1.9 s (4.7 s with a 1080p source) after their part; see packager/README.md.
+test('a ladder too heavy for the box: source and audio answer on time, the lowest rung sheds', async (t) => {
+  const srv = await startServer(['--open-publish', '--no-record', '--cpu-budget', '100',
+    '--ladder', 'source,720p:2500k,480p:1000k,360p:600k']);
   servers.push(srv);
-  const pub = publish(srv.rtmpUrl('slow'), testClip({ seconds: 30, size: '1920x1080' }));
+  const pub = publish(srv.rtmpUrl('heavy'), testClip({ seconds: 60, size: '1920x1080' }), { loop: true });
   pubs.push(pub);
-  const base = `${srv.base}/hls/slow`;
+  const base = `${srv.base}/hls/heavy`;
   await ready(base, 'the multivariant playlist');
-  await checkPrompt(base, 'slow rung');
+  // The rung may start after the multivariant playlist (left out after two target durations).
+  await waitFor(async () => (await fetchText(`${base}/360p/media.m3u8`, { timeout: 15000 })).status === 200,
+    { timeout: 60000, what: 'the 360p playlist' });
+  const runs = await checkPrompt(base, 'heavy ladder', 30000, ['360p']);
   const m = (await fetchText(`${srv.base}/metrics`)).text;
-  const lag = m.match(/kibitka_transcode_lag_seconds\{stream="slow"\} ([\d.]+)/);
-  const shed = m.match(/kibitka_transcode_dropped_frames_total\S* (\d+)/);
-  console.log(`# slow rung: transcode lag ${lag ? lag[1] : '?'} s, ${shed ? shed[1] : '?'} frames not encoded`);
+  const lag = Number((m.match(/kibitka_transcode_lag_seconds\{stream="heavy"\} ([\d.]+)/) || [])[1]);
+  const shed = Number((m.match(/kibitka_transcode_dropped_frames_total\S* (\d+)/) || [])[1] || 0);
+  console.log(`# heavy ladder: transcode lag ${lag} s at the end, ${shed} rung frames not encoded`);
+  // A player following the lowest rung: its reloads answered with their part (or a 503 when the
+  // rung stood still for three target durations, which hls.js retries), parts within
+  // PART-TARGET while it sheds, and also across the holes left where the worker, 6 s behind,
+  // dropped source frames (a frame before a hole used to last the whole hole: parts of 3.5 s).
+  const low = runs['360p'];
+  console.log(`# heavy ladder: 360p: ${low.unavailable} reloads answered 503, longest part ${low.longest} s`);
+  assert.ok(low.delays.length >= 10, `360p answered ${low.delays.length} reloads`);
+  assert.ok(low.longest <= low.target, `360p: a part of ${low.longest} s > PART-TARGET ${low.target}`);
+  await t.test('the lowest rung shed frames', (st) => {
+    if (shed === 0) return st.skip('this box encoded the whole ladder in real time: nothing was shed');
+    assert.match(srv.log(), /lowest rung\(s\) now encode keyframes and a frame per part only/);
+  });
+});
+
+// A rung that stands still for 8 s (KIBITKA_TEST_WORKER_PAUSE: as a worker starved of CPU):
+// its queue ages past 6 s and the source frames pushed meanwhile are dropped up to a keyframe,
+// a hole in the rung. The frame before the hole used to last the whole hole (a 3.5 s part in
+// a loaded run, longer than the target duration too); now it lasts one frame, and the rung
+// goes on from the keyframe after the hole. Source and audio are not held back meanwhile.
+test('a rung that stood still: no part longer than PART-TARGET across its hole', async () => {
+  const srv = await startServer(['--open-publish', '--no-record', '--ladder', 'source,360p:600k',
+    '--x264-preset', 'ultrafast'], { KIBITKA_TEST_WORKER_PAUSE: '8' });
+  servers.push(srv);
+  const pub = publish(srv.rtmpUrl('hole'), testClip({ seconds: 40 }));
+  pubs.push(pub);
+  const base = `${srv.base}/hls/hole`;
+  const mv = await ready(base, 'the multivariant playlist');
+  assert.match(mv, /360p\/media\.m3u8/);
+  const runs = await checkPrompt(base, 'rung that stood still', 20000, ['360p']);
+  await waitFor(() => /transcoding again from a keyframe after dropping/.test(srv.log()),
+    { timeout: 10000, what: 'the worker to drop source frames and go on' });
+  const low = runs['360p'];
+  console.log(`# stood still: 360p: ${low.unavailable} reloads answered 503, longest part ${low.longest} s`);
+  assert.ok(low.longest <= low.target, `360p: a part of ${low.longest} s > PART-TARGET ${low.target}`);
+  // The whole playlist now: every part and segment within its target, the rung going on.
+  const { text } = await waitFor(async () => {
+    const r = await getPlaylist(`${base}/360p/media.m3u8`);
+    return listParts(r.text).length >= 6 ? r : null;
+  }, { timeout: 15000, what: 'parts in 360p after the hole' });
+  const target = Number(text.match(/#EXT-X-TARGETDURATION:(\d+)/)[1]);
+  for (const p of listParts(text)) assert.ok(p.dur <= 0.5, `${p.uri}: DURATION ${p.dur}`);
+  for (const m of text.matchAll(/#EXTINF:([\d.]+)/g))
+    assert.ok(Math.round(Number(m[1])) <= target, `EXTINF ${m[1]} > target ${target}:\n${text}`);
 });

@@ -38,6 +38,8 @@ struct out {
     int64_t last_pts[NR], max_gap[NR]; /* between consecutive packets of a rung */
     int sleep_us; /* per packet: makes the worker fall behind on purpose */
     int nice;     /* the worker thread's nice value, seen from on_start */
+    int holes;
+    int64_t hole_pts, pts_at_hole; /* the last ops.hole's, and rung 0's last pts then */
     struct transcode_worker *w;
 };
 
@@ -74,6 +76,16 @@ static void on_packet(void *o, int rung, const AVPacket *pkt, int64_t wall_us)
         x->max_skipping = transcode_worker_skipping(x->w);
     if (x->sleep_us)
         usleep((useconds_t)x->sleep_us);
+}
+
+static void on_hole(void *o, int64_t pts)
+{
+    struct out *x = o;
+    pthread_mutex_lock(&x->lock);
+    x->holes++;
+    x->hole_pts = pts;
+    x->pts_at_hole = x->last_pts[0];
+    pthread_mutex_unlock(&x->lock);
 }
 
 static void on_end(void *o)
@@ -113,7 +125,8 @@ static struct transcode_worker *start(struct out *x, const AVCodecParameters *pa
                 .restart = on_restart,
                 .packet = on_packet,
                 .end = on_end,
-                .fail = on_fail},
+                .fail = on_fail,
+                .hole = on_hole},
         .opaque = x,
         .metrics = metrics,
         .shed_after_s = shed_after_s,
@@ -241,6 +254,37 @@ static void test_queue_bound(AVPacket **src, const AVCodecParameters *par)
     CHECK(x.n[0] < 8 * NFRAMES);
 }
 
+/* Past the bound push drops source frames up to a keyframe; once the queue has room again, the
+ * worker calls hole with the pts of the keyframe after the drop, once, before any of its
+ * packets (the packager ends the frame before the hole there). */
+static void test_hole(AVPacket **src, const AVCodecParameters *par)
+{
+    struct out x;
+    struct ladder l;
+    struct transcode_worker *w = start(&x, par, &l, NEVER_SHED);
+    for (int k = 0; k < 7; k++) /* 630 packets: the last 30 past WORKER_QUEUE_MAX are dropped */
+        push_range(w, src, 0, NFRAMES, k * 3000);
+    int64_t end = clock_mono_us() + 60 * 1000000LL;
+    for (;;) { /* the queued frames out, but for the few the decoder's threads hold */
+        pthread_mutex_lock(&x.lock);
+        int n = x.n[0];
+        pthread_mutex_unlock(&x.lock);
+        if (n >= WORKER_QUEUE_MAX - 16 || clock_mono_us() > end)
+            break;
+        usleep(10000);
+    }
+    usleep(300000);
+    CHECK_EQ_INT(x.holes, 0);
+    push_range(w, src, 0, NFRAMES, 7 * 3000);
+    transcode_worker_finish(w);
+    wait_done(w);
+    CHECK_EQ_INT(x.holes, 1);
+    CHECK_EQ_INT(x.hole_pts, src[0]->pts + 7 * 3000);
+    CHECK(x.pts_at_hole < x.hole_pts); /* before any packet of the keyframe's */
+    CHECK(has_key(&x, 0, x.hole_pts));
+    transcode_worker_destroy(&w);
+}
+
 /* A restart after the first GOP: the frames before it all come out, then the ladder re-opens
  * (once) and the rest follows from a keyframe. */
 static void test_restart(AVPacket **src, const AVCodecParameters *par)
@@ -279,6 +323,7 @@ int main(void)
     test_sheds_lowest_rung(src, par);
     test_shedding_keeps_a_frame_per_interval(src, par);
     test_queue_bound(src, par);
+    test_hole(src, par);
     test_restart(src, par);
     for (int i = 0; i < nsrc; i++)
         av_packet_free(&src[i]);
