@@ -8,13 +8,18 @@
  * sends a 20 ms Opus packet (a valid TOC byte, then its send time on CLOCK_MONOTONIC in ns and
  * its number; the SFU never decodes) with the audio level at -10 dBov, the speakers' sends
  * spread over the 20 ms; every member decrypts what it receives and takes delay = now - stamp
- * (one process, one clock). An RTCP RR and a consent check every 5 s per member.
+ * (one process, one clock), twice: at our read (after decryption: includes this client's own
+ * lag) and at the kernel's arrival on the member's socket (SO_TIMESTAMPNS: the server and the
+ * loopback only). LIMIT_MS applies to the arrival p99 (CRITERION=read: to the read p99). An RTCP
+ * RR and a consent check every 5 s per member.
  *
  * Per step, over MEASURE seconds after WARMUP: kibitka's forwarded packets/s (its counter), its
- * CPU (/proc/PID/stat) and µs per forwarded packet, this client's CPU, the delay p50/p99 and
- * the server's own kibitka_voice_forward_delay_seconds p50/p99 when /metrics has it.
+ * CPU (/proc/PID/stat) and µs per forwarded packet, this client's CPU, the delays, the server's
+ * own kibitka_voice_forward_delay_seconds p50/p99 when /metrics has it, the run-queue wait of
+ * both processes (a shared machine's share of the delay) and UDP receive-buffer drops.
  *   bench_voice_load HTTP_PORT WS_PORT RTC_PORT KIBITKA_PID ADMIN_TOKEN
- *   env: STEPS=50,100,200 ROOM=50 SPEAKERS=3 WARMUP=2 MEASURE=8 LIMIT_MS=20 BUDGET=200 */
+ *   env: STEPS=50,100,200 ROOM=50 SPEAKERS=3 WARMUP=2 MEASURE=8 LIMIT_MS=20 BUDGET=200
+ *        CRITERION=arrival|read */
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
