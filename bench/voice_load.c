@@ -105,6 +105,57 @@ static long long runq_wait_ns(int pid)
     return sum;
 }
 
+/* Every thread of pid: its CPU ticks and run-queue wait, to find the busiest one (kibitka's
+ * network loop, where the forwarding runs) over a window. */
+struct threads {
+    int n;
+    int tid[128];
+    long run_us[128]; /* on the CPU (schedstat field 1) */
+    long long wait[128];
+};
+
+static void threads_read(int pid, struct threads *t)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/task", pid);
+    DIR *d = opendir(path);
+    t->n = 0;
+    for (struct dirent *e; d && (e = readdir(d)) && t->n < 128;) {
+        if (e->d_name[0] == '.')
+            continue;
+        char p2[320];
+        int tid = atoi(e->d_name);
+        snprintf(p2, sizeof(p2), "/proc/%d/task/%d/schedstat", pid, tid);
+        FILE *f = fopen(p2, "r");
+        long long run, wait;
+        if (!f || fscanf(f, "%lld %lld", &run, &wait) != 2) {
+            if (f)
+                fclose(f);
+            continue;
+        }
+        fclose(f);
+        t->tid[t->n] = tid;
+        t->wait[t->n] = wait;
+        t->run_us[t->n] = run / 1000;
+        t->n++;
+    }
+    if (d)
+        closedir(d);
+}
+
+/* The thread with the most CPU between a and b: its cores and its wait (ms per s). */
+static void busiest(const struct threads *a, const struct threads *b, double secs, double *cores,
+                    double *wait_ms)
+{
+    *cores = *wait_ms = 0;
+    for (int j = 0; j < b->n; j++)
+        for (int i = 0; i < a->n; i++)
+            if (a->tid[i] == b->tid[j] && (b->run_us[j] - a->run_us[i]) / 1e6 / secs > *cores) {
+                *cores = (double)(b->run_us[j] - a->run_us[i]) / 1e6 / secs;
+                *wait_ms = (double)(b->wait[j] - a->wait[i]) / 1e6 / secs;
+            }
+}
+
 /* UDP datagrams dropped for a full receive buffer, machine-wide (/proc/net/snmp RcvbufErrors). */
 static long long udp_rcvbuf_errors(void)
 {
@@ -503,8 +554,8 @@ int main(int argc, char **argv)
     printf("| members | up | forwarded pkt/s | lost %% | kibitka CPU (cores) | µs per forwarded pkt | "
            "client CPU (cores) | delay at read p50 / p90 / p99 (ms) | at arrival p50 / p99 (ms) | "
            "server histogram p50 / p99 (ms) | members per kibitka core | run-queue wait kibitka, "
-           "client (ms/s) | UDP rcvbuf drops | load 1 min |\n"
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+           "client (ms/s) | kibitka's busiest thread: cores, wait (ms/s) | UDP rcvbuf drops | "
+           "load 1 min |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     fflush(stdout);
     enum { ADD, WAIT_UP, WARM, MEASURE, DONE } phase = ADD;
     int step = 0, rooms = 0, best_members = 0;
@@ -513,6 +564,7 @@ int main(int argc, char **argv)
     struct scrape s0;
     long k0 = 0, c0 = 0;
     long long q0 = 0, cq0 = 0, d0 = 0;
+    static struct threads th0, th1;
     int64_t w0 = 0;
     int exit_code = 0;
     while (phase != DONE) {
@@ -578,6 +630,7 @@ int main(int argc, char **argv)
             k0 = cpu_ticks(kpid);
             c0 = cpu_ticks(getpid());
             q0 = runq_wait_ns(kpid);
+            threads_read(kpid, &th0);
             cq0 = runq_wait_ns(getpid());
             d0 = udp_rcvbuf_errors();
             w0 = clock_mono_us();
@@ -587,12 +640,14 @@ int main(int argc, char **argv)
             int64_t w1 = clock_mono_us();
             long k1 = cpu_ticks(kpid), c1 = cpu_ticks(getpid());
             long long q1 = runq_wait_ns(kpid), cq1 = runq_wait_ns(getpid()), d1 = udp_rcvbuf_errors();
+            threads_read(kpid, &th1);
             uint64_t rx = rx_packets;
             double p50 = pct_ms(bins, 0.5), p90 = pct_ms(bins, 0.9), p99 = pct_ms(bins, 0.99);
             double a50 = pct_ms(abins, 0.5), a99 = pct_ms(abins, 0.99);
             struct scrape s1;
             scrape(&s1);
-            double secs = (double)(w1 - w0) / 1e6;
+            double secs = (double)(w1 - w0) / 1e6, bc, bw;
+            busiest(&th0, &th1, secs, &bc, &bw);
             double kc = (double)(k1 - k0) / (double)hz / secs, cc = (double)(c1 - c0) / (double)hz / secs;
             double fwd = s1.forwarded >= 0 && s0.forwarded >= 0 ? (s1.forwarded - s0.forwarded) / secs : -1;
             int up = 0, spk_up = 0;
@@ -617,11 +672,11 @@ int main(int argc, char **argv)
                 snprintf(sv50, sizeof(sv50), "%.2f", sp50);
             if (sp99 >= 0)
                 snprintf(sv99, sizeof(sv99), "%.2f", sp99);
-            printf("| %d | %d | %.0f | %.2f | %.3f | %.2f | %.3f | %.2f / %.2f / %.2f | %.2f / %.2f | %s / %s | %.0f | %.0f, %.0f | %lld | %s |\n",
+            printf("| %d | %d | %.0f | %.2f | %.3f | %.2f | %.3f | %.2f / %.2f / %.2f | %.2f / %.2f | %s / %s | %.0f | %.0f, %.0f | %.3f, %.0f | %lld | %s |\n",
                    n, up, fwd, expected > 0 ? 100.0 * (1.0 - (double)rx / expected) : 0, kc,
                    fwd > 0 ? kc * 1e6 / fwd : 0, cc, p50, p90, p99, a50, a99, sv50, sv99,
                    kc > 0 ? n / kc : 0,
-                   (double)(q1 - q0) / 1e6 / secs, (double)(cq1 - cq0) / 1e6 / secs, d1 - d0, la);
+                   (double)(q1 - q0) / 1e6 / secs, (double)(cq1 - cq0) / 1e6 / secs, bc, bw, d1 - d0, la);
             fflush(stdout);
             if (rx_bad)
                 fprintf(stderr, "voice_load: %llu packets not ours or not decrypted\n",
