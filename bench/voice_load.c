@@ -210,9 +210,14 @@ static void send_check(struct vl_member *m, int64_t now)
     snprintf(user, sizeof(user), "%s:%s", m->rufrag, m->ufrag);
     uint64_t tb;
     RAND_bytes((uint8_t *)&tb, sizeof(tb));
-    struct stun_request r = {.txid = txid, .username = user, .priority = 2130706431,
-                             .use_candidate = true, .controlling = true, .tiebreaker = tb,
-                             .key = m->rpwd, .keylen = strlen(m->rpwd)};
+    struct stun_request r = {.txid = txid,
+                             .username = user,
+                             .priority = 2130706431,
+                             .use_candidate = true,
+                             .controlling = true,
+                             .tiebreaker = tb,
+                             .key = m->rpwd,
+                             .keylen = strlen(m->rpwd)};
     int n = stun_write_binding_request(pkt, sizeof(pkt), &r);
     if (n > 0)
         (void)!send(m->fd, pkt, (size_t)n, 0);
@@ -222,8 +227,8 @@ static void send_check(struct vl_member *m, int64_t now)
 static void start_ice(struct vl_member *m, int ep, int64_t now)
 {
     m->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
-    struct sockaddr_in src = {.sin_family = AF_INET}, dst = {.sin_family = AF_INET,
-                                                              .sin_port = htons((uint16_t)rtc_port)};
+    struct sockaddr_in src = {.sin_family = AF_INET},
+                       dst = {.sin_family = AF_INET, .sin_port = htons((uint16_t)rtc_port)};
     inet_pton(AF_INET, m->src_ip, &src.sin_addr);
     inet_pton(AF_INET, "127.0.0.1", &dst.sin_addr);
     if (m->fd < 0 || bind(m->fd, (struct sockaddr *)&src, sizeof(src)) < 0 ||
@@ -302,8 +307,8 @@ static void speak(struct vl_member *m)
     m->ts += 960;
     rtp_wr32(pkt + 8, m->ssrc);
     pkt[12] = 0xBE, pkt[13] = 0xDE, pkt[14] = 0, pkt[15] = 1; /* one-byte elements, 1 word */
-    pkt[16] = (uint8_t)(m->level_id << 4); /* length 1 */
-    pkt[17] = 0x80 | 10;                   /* voice, -10 dBov */
+    pkt[16] = (uint8_t)(m->level_id << 4);                    /* length 1 */
+    pkt[17] = 0x80 | 10;                                      /* voice, -10 dBov */
     uint8_t *pl = pkt + 20;
     pl[0] = OPUS_TOC;
     uint32_t id = (uint32_t)m->speaker;
@@ -311,7 +316,8 @@ static void speak(struct vl_member *m)
     int64_t t = now_ns();
     memcpy(pl + 1, &t, 8);
     size_t len = 20 + PAYLOAD_LEN;
-    if (rtc_srtp_protect_rtp(m->srtp, pkt, &len, sizeof(pkt)) == 0 && send(m->fd, pkt, len, 0) > 0) {
+    if (rtc_srtp_protect_rtp(m->srtp, pkt, &len, sizeof(pkt)) == 0 &&
+        send(m->fd, pkt, len, 0) > 0) {
         m->sent++;
         tx_packets++;
     }
@@ -364,7 +370,8 @@ static void read_socket(struct vl_member *m)
     for (;;) {
         for (int i = 0; i < B; i++) {
             iov[i] = (struct iovec){bufs[i], sizeof(bufs[i])};
-            msgs[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = &iov[i], .msg_iovlen = 1,
+            msgs[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = &iov[i],
+                                                   .msg_iovlen = 1,
                                                    .msg_control = cbufs[i],
                                                    .msg_controllen = sizeof(cbufs[i])}};
         }
@@ -459,7 +466,9 @@ static double server_pct_ms(const struct scrape *a, const struct scrape *b, doub
         if (c >= want) {
             if (b->le[j] >= 1e9)
                 return prev_le * 1e3;
-            return (prev_le + (b->le[j] - prev_le) * (c > prev_c ? (want - prev_c) / (c - prev_c) : 1)) * 1e3;
+            return (prev_le +
+                    (b->le[j] - prev_le) * (c > prev_c ? (want - prev_c) / (c - prev_c) : 1)) *
+                   1e3;
         }
         prev_le = b->le[j];
         prev_c = c;
@@ -510,6 +519,117 @@ static void loadavg(char *out, size_t n)
         fclose(f);
 }
 
+/* What a step's window is measured against: read at its start and at its end. */
+struct window {
+    struct scrape metrics;
+    long kibitka_ticks, own_ticks;
+    long long kibitka_wait, own_wait, udp_drops;
+    struct threads th;
+    int64_t at_us;
+};
+
+static void window_read(struct window *w)
+{
+    w->kibitka_ticks = cpu_ticks(kpid);
+    w->own_ticks = cpu_ticks(getpid());
+    w->kibitka_wait = runq_wait_ns(kpid);
+    w->own_wait = runq_wait_ns(getpid());
+    w->udp_drops = udp_rcvbuf_errors();
+    threads_read(kpid, &w->th);
+    w->at_us = clock_mono_us();
+}
+
+/* A window starts: the counters read, the delays and per-speaker counts reset. */
+static void window_start(struct window *w)
+{
+    scrape(&w->metrics);
+    memset(bins, 0, sizeof(bins));
+    memset(abins, 0, sizeof(abins));
+    rx_packets = rx_bad = 0;
+    for (int s = 0; s < nspeakers; s++)
+        speakers[s]->sent = 0;
+    window_read(w);
+}
+
+/* Packets the members up should have received: each speaker's sends times the others up in its
+ * room. */
+static double expected_packets(int n)
+{
+    double expected = 0;
+    for (int s = 0; s < nspeakers; s++) {
+        if (atomic_load(&speakers[s]->state) != VL_MEDIA)
+            continue;
+        int others = 0;
+        for (int i = 0; i < n; i++)
+            others += &sh.m[i] != speakers[s] && !strcmp(sh.m[i].room, speakers[s]->room) &&
+                      atomic_load(&sh.m[i].state) == VL_MEDIA;
+        expected += (double)speakers[s]->sent * others;
+    }
+    return expected;
+}
+
+struct step_result {
+    int up;
+    double kibitka_cores, p99_read, p99_arrival;
+};
+
+/* The window from w0 ends: prints the step's row. */
+static struct step_result window_end(int n, const struct window *w0)
+{
+    static struct window w1;
+    window_read(&w1);
+    uint64_t rx = rx_packets;
+    struct step_result r = {0};
+    double p50 = pct_ms(bins, 0.5), p90 = pct_ms(bins, 0.9);
+    double a50 = pct_ms(abins, 0.5);
+    r.p99_read = pct_ms(bins, 0.99);
+    r.p99_arrival = pct_ms(abins, 0.99);
+    scrape(&w1.metrics);
+    long hz = sysconf(_SC_CLK_TCK);
+    double secs = (double)(w1.at_us - w0->at_us) / 1e6, bc, bw;
+    busiest(&w0->th, &w1.th, secs, &bc, &bw);
+    r.kibitka_cores = (double)(w1.kibitka_ticks - w0->kibitka_ticks) / (double)hz / secs;
+    double kc = r.kibitka_cores, cc = (double)(w1.own_ticks - w0->own_ticks) / (double)hz / secs;
+    double fwd = w1.metrics.forwarded >= 0 && w0->metrics.forwarded >= 0
+                     ? (w1.metrics.forwarded - w0->metrics.forwarded) / secs
+                     : -1;
+    for (int i = 0; i < n; i++)
+        r.up += atomic_load(&sh.m[i].state) == VL_MEDIA;
+    double expected = expected_packets(n);
+    double sp50 = server_pct_ms(&w0->metrics, &w1.metrics, 0.5),
+           sp99 = server_pct_ms(&w0->metrics, &w1.metrics, 0.99);
+    char la[32], sv50[24] = "n/a", sv99[24] = "n/a";
+    loadavg(la, sizeof(la));
+    if (sp50 >= 0)
+        snprintf(sv50, sizeof(sv50), "%.2f", sp50);
+    if (sp99 >= 0)
+        snprintf(sv99, sizeof(sv99), "%.2f", sp99);
+    printf("| %d | %d | %.0f | %.2f | %.3f | %.2f | %.3f | %.2f / %.2f / %.2f | %.2f / "
+           "%.2f | %s / %s | %.0f | %.0f, %.0f | %.3f, %.0f | %lld | %s |\n",
+           n, r.up, fwd, expected > 0 ? 100.0 * (1.0 - (double)rx / expected) : 0, kc,
+           fwd > 0 ? kc * 1e6 / fwd : 0, cc, p50, p90, r.p99_read, a50, r.p99_arrival, sv50, sv99,
+           kc > 0 ? n / kc : 0, (double)(w1.kibitka_wait - w0->kibitka_wait) / 1e6 / secs,
+           (double)(w1.own_wait - w0->own_wait) / 1e6 / secs, bc, bw, w1.udp_drops - w0->udp_drops,
+           la);
+    fflush(stdout);
+    if (rx_bad)
+        fprintf(stderr, "voice_load: %llu packets not ours or not decrypted\n",
+                (unsigned long long)rx_bad);
+    return r;
+}
+
+/* The 1 ms timer: each speaker sends on its own millisecond of the 20 (catching up at most
+ * 40 ms after a stall). */
+static void speakers_tick(int64_t ms, int64_t *tick_ms)
+{
+    if (ms - *tick_ms > 40)
+        *tick_ms = ms - 40;
+    for (; *tick_ms < ms; (*tick_ms)++)
+        for (int s = 0; s < nspeakers; s++)
+            if ((s * 7) % 20 == *tick_ms % 20 && atomic_load(&speakers[s]->state) == VL_MEDIA)
+                speak(speakers[s]);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 6) {
@@ -525,8 +645,9 @@ int main(int argc, char **argv)
     int limit_ms = env_int("LIMIT_MS", 20), budget = env_int("BUDGET", 200);
     /* the p99 the limit applies to: at the kernel's arrival (default) or at our read */
     bool by_arrival = !getenv("CRITERION") || strcmp(getenv("CRITERION"), "read") != 0;
-    const char *steps_env = getenv("STEPS") && *getenv("STEPS") ? getenv("STEPS")
-                                                                 : "50,100,150,200,300,400,500,600,800,1000,1200,1500";
+    const char *steps_env = getenv("STEPS") && *getenv("STEPS")
+                                ? getenv("STEPS")
+                                : "50,100,150,200,300,400,500,600,800,1000,1200,1500";
     int steps[64], nsteps = 0;
     for (const char *p = steps_env; *p && nsteps < 64; p += strcspn(p, ","), p += *p == ',') {
         int v = atoi(p);
@@ -549,23 +670,19 @@ int main(int argc, char **argv)
     struct epoll_event tev = {.events = EPOLLIN, .data.ptr = NULL};
     epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &tev);
 
-    long hz = sysconf(_SC_CLK_TCK);
     int64_t t_start = clock_mono_us();
-    printf("| members | up | forwarded pkt/s | lost %% | kibitka CPU (cores) | µs per forwarded pkt | "
-           "client CPU (cores) | delay at read p50 / p90 / p99 (ms) | at arrival p50 / p99 (ms) | "
-           "server histogram p50 / p99 (ms) | members per kibitka core | run-queue wait kibitka, "
-           "client (ms/s) | kibitka's busiest thread: cores, wait (ms/s) | UDP rcvbuf drops | "
-           "load 1 min |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    printf(
+        "| members | up | forwarded pkt/s | lost %% | kibitka CPU (cores) | µs per forwarded pkt | "
+        "client CPU (cores) | delay at read p50 / p90 / p99 (ms) | at arrival p50 / p99 (ms) | "
+        "server histogram p50 / p99 (ms) | members per kibitka core | run-queue wait kibitka, "
+        "client (ms/s) | kibitka's busiest thread: cores, wait (ms/s) | UDP rcvbuf drops | "
+        "load 1 min |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     fflush(stdout);
     enum { ADD, WAIT_UP, WARM, MEASURE, DONE } phase = ADD;
     int step = 0, rooms = 0, best_members = 0;
     double best_cores = 0, best_p99 = 0;
     int64_t phase_end = 0, tick_ms = 0, last_hk = 0;
-    struct scrape s0;
-    long k0 = 0, c0 = 0;
-    long long q0 = 0, cq0 = 0, d0 = 0;
-    static struct threads th0, th1;
-    int64_t w0 = 0;
+    static struct window w0;
     int exit_code = 0;
     while (phase != DONE) {
         struct epoll_event evs[256];
@@ -576,13 +693,7 @@ int main(int argc, char **argv)
                 uint64_t x;
                 if (read(tfd, &x, sizeof(x)) != sizeof(x))
                     continue;
-                int64_t ms = (now - t_start) / 1000;
-                if (ms - tick_ms > 40)
-                    tick_ms = ms - 40;
-                for (; tick_ms < ms; tick_ms++)
-                    for (int s = 0; s < nspeakers; s++)
-                        if ((s * 7) % 20 == tick_ms % 20 && atomic_load(&speakers[s]->state) == VL_MEDIA)
-                            speak(speakers[s]);
+                speakers_tick((now - t_start) / 1000, &tick_ms);
                 continue;
             }
             read_socket(evs[e].data.ptr);
@@ -615,75 +726,22 @@ int main(int argc, char **argv)
             }
             if (up + failed == n || now >= phase_end) {
                 if (up + failed < n || failed)
-                    fprintf(stderr, "voice_load: %d members: %d up, %d failed, %d still connecting\n", n,
+                    fprintf(stderr,
+                            "voice_load: %d members: %d up, %d failed, %d still connecting\n", n,
                             up, failed, n - up - failed);
                 phase = WARM;
                 phase_end = now + warmup * 1000000LL;
             }
         } else if (phase == WARM && now >= phase_end) {
-            scrape(&s0);
-            memset(bins, 0, sizeof(bins));
-            memset(abins, 0, sizeof(abins));
-            rx_packets = rx_bad = 0;
-            for (int s = 0; s < nspeakers; s++)
-                speakers[s]->sent = 0;
-            k0 = cpu_ticks(kpid);
-            c0 = cpu_ticks(getpid());
-            q0 = runq_wait_ns(kpid);
-            threads_read(kpid, &th0);
-            cq0 = runq_wait_ns(getpid());
-            d0 = udp_rcvbuf_errors();
-            w0 = clock_mono_us();
+            window_start(&w0);
             phase = MEASURE;
-            phase_end = w0 + measure * 1000000LL;
+            phase_end = w0.at_us + measure * 1000000LL;
         } else if (phase == MEASURE && now >= phase_end) {
+            struct step_result r = window_end(n, &w0);
+            double p99 = by_arrival && r.p99_arrival >= 0 ? r.p99_arrival : r.p99_read;
+            int up = r.up;
+            double kc = r.kibitka_cores;
             int64_t w1 = clock_mono_us();
-            long k1 = cpu_ticks(kpid), c1 = cpu_ticks(getpid());
-            long long q1 = runq_wait_ns(kpid), cq1 = runq_wait_ns(getpid()), d1 = udp_rcvbuf_errors();
-            threads_read(kpid, &th1);
-            uint64_t rx = rx_packets;
-            double p50 = pct_ms(bins, 0.5), p90 = pct_ms(bins, 0.9), p99 = pct_ms(bins, 0.99);
-            double a50 = pct_ms(abins, 0.5), a99 = pct_ms(abins, 0.99);
-            struct scrape s1;
-            scrape(&s1);
-            double secs = (double)(w1 - w0) / 1e6, bc, bw;
-            busiest(&th0, &th1, secs, &bc, &bw);
-            double kc = (double)(k1 - k0) / (double)hz / secs, cc = (double)(c1 - c0) / (double)hz / secs;
-            double fwd = s1.forwarded >= 0 && s0.forwarded >= 0 ? (s1.forwarded - s0.forwarded) / secs : -1;
-            int up = 0, spk_up = 0;
-            for (int i = 0; i < n; i++)
-                up += atomic_load(&sh.m[i].state) == VL_MEDIA;
-            /* expected: each speaking member's packets reach every other member up in its room */
-            double expected = 0;
-            for (int s = 0; s < nspeakers; s++) {
-                if (atomic_load(&speakers[s]->state) != VL_MEDIA)
-                    continue;
-                spk_up++;
-                int others = 0;
-                for (int i = 0; i < n; i++)
-                    others += &sh.m[i] != speakers[s] && !strcmp(sh.m[i].room, speakers[s]->room) &&
-                              atomic_load(&sh.m[i].state) == VL_MEDIA;
-                expected += (double)speakers[s]->sent * others;
-            }
-            double sp50 = server_pct_ms(&s0, &s1, 0.5), sp99 = server_pct_ms(&s0, &s1, 0.99);
-            char la[32], sv50[24] = "n/a", sv99[24] = "n/a";
-            loadavg(la, sizeof(la));
-            if (sp50 >= 0)
-                snprintf(sv50, sizeof(sv50), "%.2f", sp50);
-            if (sp99 >= 0)
-                snprintf(sv99, sizeof(sv99), "%.2f", sp99);
-            printf("| %d | %d | %.0f | %.2f | %.3f | %.2f | %.3f | %.2f / %.2f / %.2f | %.2f / %.2f | %s / %s | %.0f | %.0f, %.0f | %.3f, %.0f | %lld | %s |\n",
-                   n, up, fwd, expected > 0 ? 100.0 * (1.0 - (double)rx / expected) : 0, kc,
-                   fwd > 0 ? kc * 1e6 / fwd : 0, cc, p50, p90, p99, a50, a99, sv50, sv99,
-                   kc > 0 ? n / kc : 0,
-                   (double)(q1 - q0) / 1e6 / secs, (double)(cq1 - cq0) / 1e6 / secs, bc, bw, d1 - d0, la);
-            fflush(stdout);
-            if (rx_bad)
-                fprintf(stderr, "voice_load: %llu packets not ours or not decrypted\n",
-                        (unsigned long long)rx_bad);
-            (void)spk_up;
-            if (by_arrival && a99 >= 0)
-                p99 = a99;
             if (p99 >= 0 && p99 <= limit_ms && up == n) {
                 best_members = n;
                 best_cores = kc;
@@ -705,10 +763,11 @@ int main(int argc, char **argv)
         }
     }
     if (best_members)
-        printf("members per core: %.0f (%d members with p99 at %s %.2f ms <= %d ms, kibitka at %.3f "
-               "cores)\n",
-               best_cores > 0 ? best_members / best_cores : 0, best_members,
-               by_arrival ? "arrival" : "read", best_p99, limit_ms, best_cores);
+        printf(
+            "members per core: %.0f (%d members with p99 at %s %.2f ms <= %d ms, kibitka at %.3f "
+            "cores)\n",
+            best_cores > 0 ? best_members / best_cores : 0, best_members,
+            by_arrival ? "arrival" : "read", best_p99, limit_ms, best_cores);
     else
         printf("members per core: none (no step had p99 at %s <= %d ms with every member up)\n",
                by_arrival ? "arrival" : "read", limit_ms);

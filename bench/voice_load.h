@@ -15,14 +15,24 @@
 
 /* A member's life: the signaling thread moves it from VL_NEW to VL_ANSWERED (or VL_FAILED);
  * the media thread from VL_ANSWERED on. */
-enum vl_state { VL_NEW, VL_WS, VL_JOINED, VL_OFFERED, VL_ANSWERED, VL_ICE, VL_DTLS, VL_MEDIA, VL_FAILED };
+enum vl_state {
+    VL_NEW,
+    VL_WS,
+    VL_JOINED,
+    VL_OFFERED,
+    VL_ANSWERED,
+    VL_ICE,
+    VL_DTLS,
+    VL_MEDIA,
+    VL_FAILED
+};
 
 struct vl_member {
-    int idx;           /* global index */
-    int speaker;       /* its speaker number (payload id), or -1 for a listener */
+    int idx;     /* global index */
+    int speaker; /* its speaker number (payload id), or -1 for a listener */
     char room[32];
     char token[1100];
-    char src_ip[24];   /* loopback source address (kibitka allows 256 sockets per address) */
+    char src_ip[24];         /* loopback source address (kibitka allows 256 sockets per address) */
     char ufrag[16], pwd[40]; /* ours */
     _Atomic int state;
 
@@ -51,7 +61,7 @@ struct vl_member {
 
 struct vl_shared {
     struct vl_member *m; /* VL_MAX_MEMBERS */
-    _Atomic int n_ready;  /* members [0, n_ready) may be connected by the signaling thread */
+    _Atomic int n_ready; /* members [0, n_ready) may be connected by the signaling thread */
     _Atomic bool stop;
     int ws_port;
     const char *dtls_fingerprint; /* ours, for the offers */

@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/clock.h"
 #include "bench/voice_load.h"
+#include "core/clock.h"
 
 static struct vl_shared *sh;
 static struct lws_context *ctx;
@@ -49,7 +49,8 @@ static void send_offer(struct vl_member *m)
 {
     size_t cap = 1024 + 600 * (size_t)(m->nslots + 1);
     char *sdp = malloc(cap);
-    size_t n = (size_t)snprintf(sdp, cap, "v=0\r\no=- %d 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=group:BUNDLE",
+    size_t n = (size_t)snprintf(sdp, cap,
+                                "v=0\r\no=- %d 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=group:BUNDLE",
                                 1000 + m->idx);
     for (int k = 0; k <= m->nslots; k++)
         n += (size_t)snprintf(sdp + n, cap - n, " %d", k);
@@ -213,7 +214,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             last_ping_us = now;
             for (int i = 0; i < n_connected; i++) {
                 struct vl_member *x = &sh->m[i];
-                if (x->wsi && atomic_load(&x->state) >= VL_JOINED && atomic_load(&x->state) != VL_FAILED) {
+                if (x->wsi && atomic_load(&x->state) >= VL_JOINED &&
+                    atomic_load(&x->state) != VL_FAILED) {
                     x->ping_due = true;
                     lws_callback_on_writable(x->wsi);
                 }
