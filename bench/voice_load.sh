@@ -6,9 +6,10 @@
 # rooms step by step (STEPS, total members) and prints a row per step. Bounded: the client stops
 # starting steps after BUDGET s (default 200) and is killed at 280 s.
 #   STEPS=50,100,200,300,400 ROOM=50 SPEAKERS=3 WARMUP=2 MEASURE=8 bench/voice_load.sh
+# KIBITKA= runs another server binary (the client is built in CLIENT_BUILD, default build/).
 source "$(dirname "$0")/lib.sh"
 [ -x "$KIBITKA" ] || { echo "voice_load: no $KIBITKA (scripts/build release)" >&2; exit 1; }
-BUILD=$(dirname "$KIBITKA")
+BUILD=${CLIENT_BUILD:-$REPO/build} # the client's build; KIBITKA= may name another server
 cmake --build "$BUILD" --target bench_voice_load >/dev/null
 hp=$(free_port); rp=$(free_port); cp=$(free_port); wp=$(free_port)
 data="$BENCH_DIR/voice-data"
