@@ -13,6 +13,7 @@
 
 #include "api/api.h"
 #include "api/http_limits.h"
+#include "api/http_respond.h"
 #include "api/metrics_text.h"
 #include "api/web.h"
 #include "auth/password.h"
@@ -215,19 +216,9 @@ static const char *bad_framing(struct MHD_Connection *conn)
  * be trusted to start a request. */
 static enum MHD_Result refuse(struct request *r, unsigned status, const char *why)
 {
-    char text[160];
-    snprintf(text, sizeof(text), "%s\n", why);
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_COPY);
-    if (!resp)
-        return MHD_NO;
-    MHD_add_response_header(resp, "Content-Type", "text/plain; charset=utf-8");
-    MHD_add_response_header(resp, "Connection", "close");
     r->answered = true;
-    enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
-    MHD_destroy_response(resp);
     metrics_add(r->srv->mx.refused, 1);
-    return ret;
+    return http_send_refusal(r->conn, status, why);
 }
 
 static void request_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
@@ -311,77 +302,58 @@ static void sweeper_stop(struct http_server *srv)
     srv->sweeper_started = false;
 }
 
-static void blob_free_cb(void *cls)
+/* The X-Forwarded-For and Forwarded lines of a request, in order (the last MAX_FWD_LINES of
+ * each: only the rightmost entries are ever read). Pointers into MHD's copy of the headers. */
+#define MAX_FWD_LINES 8
+struct fwd_lines {
+    const char *xff[MAX_FWD_LINES], *fwd[MAX_FWD_LINES];
+    int nxff, nfwd;
+};
+
+static void keep_line(const char **v, int *n, const char *line)
 {
-    blob_unref(cls);
+    if (*n == MAX_FWD_LINES) {
+        memmove(v, v + 1, sizeof(*v) * (MAX_FWD_LINES - 1));
+        (*n)--;
+    }
+    v[(*n)++] = line;
 }
 
-static enum MHD_Result send_text(struct MHD_Connection *conn, unsigned status, const char *ctype,
-                                 const char *text, const char *cors)
+static enum MHD_Result fwd_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value)
 {
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
-    MHD_add_response_header(resp, "Content-Type", ctype);
-    MHD_add_response_header(resp, "Cache-Control", "no-store");
-    if (cors)
-        MHD_add_response_header(resp, "Access-Control-Allow-Origin", cors);
-    enum MHD_Result ret = MHD_queue_response(conn, status, resp);
-    MHD_destroy_response(resp);
-    return ret;
+    struct fwd_lines *f = cls;
+    (void)kind;
+    if (value && !strcasecmp(key, "X-Forwarded-For"))
+        keep_line(f->xff, &f->nxff, value);
+    else if (value && !strcasecmp(key, "Forwarded"))
+        keep_line(f->fwd, &f->nfwd, value);
+    return MHD_YES;
 }
 
-static enum MHD_Result send_status(struct MHD_Connection *conn, unsigned status, const char *msg,
-                                   const char *cors)
-{
-    char text[256];
-    snprintf(text, sizeof(text), "%s\n", msg);
-    return send_text(conn, status, "text/plain; charset=utf-8", text, cors);
-}
-
-static enum MHD_Result send_blob(struct http_server *srv, struct MHD_Connection *conn,
-                                 const struct hls_response *hr)
-{
-    struct blob *b = hr->body;
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer_with_free_callback_cls(b->len, b->data, blob_free_cb, b);
-    MHD_add_response_header(resp, "Content-Type", hr->content_type);
-    MHD_add_response_header(resp, "Cache-Control", hr->cache_control);
-    MHD_add_response_header(resp, "Access-Control-Allow-Origin", srv->cors_origin);
-    metrics_add(srv->mx.hls_bytes_out, (int64_t)b->len);
-    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)hr->status, resp);
-    MHD_destroy_response(resp);
-    return ret;
-}
-
-static enum MHD_Result preflight(struct http_server *srv, struct MHD_Connection *conn)
-{
-    struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-    MHD_add_response_header(resp, "Access-Control-Allow-Origin", srv->cors_origin);
-    MHD_add_response_header(resp, "Access-Control-Allow-Methods", "GET, HEAD, OPTIONS");
-    const char *want =
-        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Access-Control-Request-Headers");
-    MHD_add_response_header(resp, "Access-Control-Allow-Headers", want ? want : "Range");
-    MHD_add_response_header(resp, "Access-Control-Max-Age", "86400");
-    enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_NO_CONTENT, resp);
-    MHD_destroy_response(resp);
-    return ret;
-}
-
-/* The client's IP address as text (no port), or "" when MHD cannot tell. */
-static void client_address(struct MHD_Connection *conn, char *out, size_t outlen)
+/* The client's IP address as text (no port), or "" when MHD cannot tell: the peer's, or behind
+ * a --trusted-proxy the one the proxy's headers give (core/proxy.h). */
+static void client_address(struct http_server *srv, struct MHD_Connection *conn, char *out,
+                           size_t outlen)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     out[0] = '\0';
-    if (ci && ci->client_addr)
-        net_ip_str(ci->client_addr, out, outlen);
+    if (!ci || !ci->client_addr)
+        return;
+    const struct proxy_trust *t = srv->cfg.trusted_proxies;
+    struct fwd_lines f = {.nxff = 0};
+    if (t && t->n > 0 && proxy_trusted(t, ci->client_addr))
+        MHD_get_connection_values(conn, MHD_HEADER_KIND, fwd_header, &f);
+    struct proxy_headers h = {f.xff, f.nxff, f.fwd, f.nfwd};
+    proxy_client_str(t, ci->client_addr, &h, out, outlen);
 }
 
 static enum MHD_Result serve_hls(struct http_server *srv, struct MHD_Connection *conn,
                                  struct request *r, const char *path)
 {
     char client[INET6_ADDRSTRLEN] = "";
-    client_address(conn, client, sizeof(client));
+    client_address(srv, conn, client, sizeof(client));
     struct hls_request hq = {
         .path = path,
         .client = client[0] ? client : NULL,
@@ -409,11 +381,13 @@ static enum MHD_Result serve_hls(struct http_server *srv, struct MHD_Connection 
         MHD_resume_connection(conn);
         /* The part arrived between hls_handle and hls_wait: answer now. */
     }
-    if (hr.status == 200 && hr.body)
-        return send_blob(srv, conn, &hr);
+    if (hr.status == 200 && hr.body) {
+        metrics_add(srv->mx.hls_bytes_out, (int64_t)hr.body->len);
+        return http_send_blob(conn, &hr, srv->cors_origin);
+    }
     blob_unrefp(&hr.body);
-    return send_status(conn, (unsigned)(hr.status ? hr.status : 500),
-                       hr.error[0] ? hr.error : "error", srv->cors_origin);
+    return http_send_status(conn, (unsigned)(hr.status ? hr.status : 500),
+                            hr.error[0] ? hr.error : "error", srv->cors_origin);
 }
 
 static enum MHD_Result serve_metrics(struct http_server *srv, struct MHD_Connection *conn)
@@ -422,84 +396,9 @@ static enum MHD_Result serve_metrics(struct http_server *srv, struct MHD_Connect
     buf_init(&out);
     metrics_text_write(&out, srv->cfg.metrics, srv->cfg.hubs, srv->cfg.hls);
     buf_append(&out, "", 1);
-    enum MHD_Result ret = send_text(conn, MHD_HTTP_OK, "text/plain; version=0.0.4",
-                                    (const char *)buf_head(&out), NULL);
+    enum MHD_Result ret = http_send_text(conn, MHD_HTTP_OK, "text/plain; version=0.0.4",
+                                         (const char *)buf_head(&out), NULL);
     buf_free(&out);
-    return ret;
-}
-
-/* A file body (the fd goes to MHD, which sends it with sendfile and closes it), a text body,
- * JSON, or nothing. */
-static struct MHD_Response *api_body(struct api_response *ar)
-{
-    struct MHD_Response *resp;
-    if (ar->has_file) {
-        resp = MHD_create_response_from_fd_at_offset64((uint64_t)ar->file_len, ar->file_fd,
-                                                       (uint64_t)ar->file_offset);
-        if (resp)
-            ar->has_file = false; /* MHD owns the fd now */
-    } else if (ar->blob) {
-        resp = MHD_create_response_from_buffer_with_free_callback_cls(ar->blob->len, ar->blob->data,
-                                                                      blob_free_cb, ar->blob);
-        if (resp)
-            ar->blob = NULL; /* MHD holds the reference now */
-    } else if (ar->text) {
-        resp = MHD_create_response_from_buffer(strlen(ar->text), ar->text, MHD_RESPMEM_MUST_FREE);
-        if (resp)
-            ar->text = NULL;
-    } else {
-        char *text = ar->body ? json_dumps(ar->body, JSON_COMPACT) : NULL;
-        resp = text ? MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE)
-                    : MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-        if (text)
-            MHD_add_response_header(resp, "Content-Type", "application/json");
-        return resp;
-    }
-    if (resp && ar->content_type)
-        MHD_add_response_header(resp, "Content-Type", ar->content_type);
-    return resp;
-}
-
-static enum MHD_Result send_api(struct http_server *srv, struct MHD_Connection *conn,
-                                struct api_response *ar)
-{
-    struct MHD_Response *resp = api_body(ar);
-    if (!resp)
-        return MHD_NO; /* out of memory in MHD: drop the connection */
-    MHD_add_response_header(resp, "Cache-Control",
-                            ar->cache_control ? ar->cache_control : "no-store");
-    if (ar->location)
-        MHD_add_response_header(resp, "Location", ar->location);
-    if (ar->partial) {
-        char range[96];
-        snprintf(range, sizeof(range), "bytes %lld-%lld/%lld", (long long)ar->file_offset,
-                 (long long)(ar->file_offset + ar->file_len - 1), (long long)ar->file_size);
-        MHD_add_response_header(resp, "Content-Range", range);
-    }
-    if (ar->content_type && !strcmp(ar->content_type, "video/mp4"))
-        MHD_add_response_header(resp, "Accept-Ranges", "bytes");
-    if (ar->etag)
-        MHD_add_response_header(resp, "ETag", ar->etag);
-    if (ar->link)
-        MHD_add_response_header(resp, "Link", ar->link);
-    if (ar->accept_patch)
-        MHD_add_response_header(resp, "Accept-Patch", ar->accept_patch);
-    if (ar->cors && srv) {
-        MHD_add_response_header(resp, "Access-Control-Allow-Origin", srv->cors_origin);
-        MHD_add_response_header(resp, "Access-Control-Expose-Headers",
-                                "Location, ETag, Link, Accept-Patch");
-    }
-    if (ar->allow[0])
-        MHD_add_response_header(resp, "Allow", ar->allow);
-    if (ar->www_authenticate)
-        MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
-    if (ar->retry_after_s > 0) {
-        char secs[24];
-        snprintf(secs, sizeof(secs), "%lld", (long long)ar->retry_after_s);
-        MHD_add_response_header(resp, "Retry-After", secs);
-    }
-    enum MHD_Result ret = MHD_queue_response(conn, ar->status, resp);
-    MHD_destroy_response(resp);
     return ret;
 }
 
@@ -511,7 +410,7 @@ static enum MHD_Result api_too_large(struct request *r, struct MHD_Connection *c
     snprintf(msg, sizeof(msg), "the body is larger than %d bytes", API_BODY_MAX);
     api_response_error(&ar, MHD_HTTP_CONTENT_TOO_LARGE, "payload_too_large", msg);
     r->answered = true;
-    enum MHD_Result ret = send_api(NULL, conn, &ar);
+    enum MHD_Result ret = http_send_api(conn, &ar, NULL);
     api_response_clear(&ar);
     return ret;
 }
@@ -524,7 +423,7 @@ static const char *query_arg(void *ctx, const char *name)
 static enum MHD_Result send_api_resp(struct http_server *srv, struct MHD_Connection *conn,
                                      struct request *r)
 {
-    enum MHD_Result ret = send_api(srv, conn, &r->api_resp);
+    enum MHD_Result ret = http_send_api(conn, &r->api_resp, srv->cors_origin);
     api_response_clear(&r->api_resp);
     r->answered = true;
     return ret;
@@ -550,7 +449,7 @@ static enum MHD_Result serve_handler(struct http_server *srv, struct MHD_Connect
                                      api_external_fn fn, void *opaque)
 {
     char client[INET6_ADDRSTRLEN];
-    client_address(conn, client, sizeof(client));
+    client_address(srv, conn, client, sizeof(client));
     if (!client[0])
         strcpy(client, "unknown"); /* the rate limits still need a key */
     struct api_request req = {
@@ -600,7 +499,8 @@ static enum MHD_Result serve_whip(struct http_server *srv, struct MHD_Connection
                                   struct request *r, const char *url, const char *method)
 {
     if (!srv->cfg.whip)
-        return send_status(conn, MHD_HTTP_NOT_FOUND, "WHIP is not enabled on this server", NULL);
+        return http_send_status(conn, MHD_HTTP_NOT_FOUND, "WHIP is not enabled on this server",
+                                NULL);
     return serve_handler(srv, conn, r, url, method, srv->cfg.whip, srv->cfg.whip_opaque);
 }
 
@@ -609,19 +509,9 @@ static enum MHD_Result whip_preflight(struct http_server *srv, struct MHD_Connec
                                       struct request *r, const char *url, const char *method)
 {
     if (!srv->cfg.whip)
-        return send_status(conn, MHD_HTTP_NOT_FOUND, "WHIP is not enabled on this server", NULL);
-    struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-    MHD_add_response_header(resp, "Access-Control-Allow-Origin", srv->cors_origin);
-    MHD_add_response_header(resp, "Access-Control-Allow-Methods", "POST, PATCH, DELETE, OPTIONS");
-    MHD_add_response_header(resp, "Access-Control-Allow-Headers",
-                            "Authorization, Content-Type, If-Match");
-    MHD_add_response_header(resp, "Access-Control-Expose-Headers",
-                            "Location, ETag, Link, Accept-Patch");
-    MHD_add_response_header(resp, "Access-Control-Max-Age", "86400");
-    MHD_add_response_header(resp, "Accept-Post", "application/sdp");
-    enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_NO_CONTENT, resp);
-    MHD_destroy_response(resp);
-    return ret;
+        return http_send_status(conn, MHD_HTTP_NOT_FOUND, "WHIP is not enabled on this server",
+                                NULL);
+    return http_send_whip_preflight(conn, srv->cors_origin);
 }
 
 /* Collects an /api body across calls, at most API_BODY_MAX bytes. A declared Content-Length
@@ -666,7 +556,7 @@ struct http_route {
 static enum MHD_Result route_preflight(struct http_server *srv, struct MHD_Connection *conn,
                                        struct request *r, const char *url, const char *method)
 {
-    return preflight(srv, conn);
+    return http_send_preflight(conn, srv->cors_origin);
 }
 
 static enum MHD_Result route_hls(struct http_server *srv, struct MHD_Connection *conn,
@@ -678,21 +568,22 @@ static enum MHD_Result route_hls(struct http_server *srv, struct MHD_Connection 
 static enum MHD_Result route_hls_bad_method(struct http_server *srv, struct MHD_Connection *conn,
                                             struct request *r, const char *url, const char *method)
 {
-    return send_status(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed", srv->cors_origin);
+    return http_send_status(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed",
+                            srv->cors_origin);
 }
 
 static enum MHD_Result route_bad_method(struct http_server *srv, struct MHD_Connection *conn,
                                         struct request *r, const char *url, const char *method)
 {
-    return send_status(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed", NULL);
+    return http_send_status(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed", NULL);
 }
 
 static enum MHD_Result route_health(struct http_server *srv, struct MHD_Connection *conn,
                                     struct request *r, const char *url, const char *method)
 {
     if (atomic_load(&srv->ready))
-        return send_text(conn, MHD_HTTP_OK, "text/plain", "ok\n", NULL);
-    return send_status(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready", NULL);
+        return http_send_text(conn, MHD_HTTP_OK, "text/plain", "ok\n", NULL);
+    return http_send_status(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready", NULL);
 }
 
 static enum MHD_Result route_metrics(struct http_server *srv, struct MHD_Connection *conn,
@@ -783,7 +674,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         return MHD_YES;
     }
     if (!route)
-        return send_status(conn, MHD_HTTP_NOT_FOUND, "not found", NULL);
+        return http_send_status(conn, MHD_HTTP_NOT_FOUND, "not found", NULL);
     if (route->hls && r->wait_started_us == 0)
         metrics_add(srv->mx.hls_requests, 1);
     return route->serve(srv, conn, r, url, method);

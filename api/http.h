@@ -15,9 +15,10 @@
 
 #include <stdbool.h>
 
+#include "api/api.h"
 #include "core/hub.h"
 #include "core/metrics.h"
-#include "api/api.h"
+#include "core/proxy.h"
 #include "db/db.h"
 #include "packager/hls.h"
 #include "storage/storage.h"
@@ -69,6 +70,11 @@ struct http_server_config {
     int max_connections;             /* > 0 */
     int max_connections_per_address; /* 0: no limit */
     double request_timeout_s;        /* > 0 */
+    /* --trusted-proxy (core/proxy.h): requests from these peers are the client's that their
+     * X-Forwarded-For (or Forwarded) names, for the login limits, HLS sessions and the API's
+     * logs. NULL or empty: every peer is the client. Not owned; must outlive the server. The
+     * per-address connection cap acts at accept and always counts the peer. */
+    const struct proxy_trust *trusted_proxies;
 };
 
 /* Starts serving on cfg->listen_fd. NULL after logging why. */

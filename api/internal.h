@@ -180,6 +180,8 @@ void api_end_live(struct api_call *c, const char *stream_id, const char *user_id
 void api_recordings_list(struct api_call *c); /* recording_routes.c */
 void api_recording_get(struct api_call *c);
 void api_recording_delete(struct api_call *c);
+void api_recording_patch(struct api_call *c);
+void api_stream_last_recording(struct api_call *c);
 void api_recording_chunk(struct api_call *c);
 void api_recording_playlist(struct api_call *c);
 /* Signed URLs (recording_media.c). api_url_query writes "expires=E&sig=HEX" for path, valid
@@ -200,6 +202,7 @@ int api_url_signature_check(struct api_call *c);
 bool api_recording_visible(struct api_call *c, struct db_recording *r);
 void api_rooms_list(struct api_call *c); /* room_routes.c */
 void api_rooms_create(struct api_call *c);
+void api_rooms_public(struct api_call *c);
 void api_room_get(struct api_call *c);
 void api_room_delete(struct api_call *c);
 void api_room_token(struct api_call *c);

@@ -3,7 +3,9 @@
  *
  * Who sees what: a user their own recordings (by owner id), an admin every one, including the
  * --open-publish ones (owner "_open", no owner id). Anyone else's recording is answered exactly
- * like one that does not exist (404), as for streams. */
+ * like one that does not exist (404), as for streams. A recording its owner or an admin made
+ * public (PATCH {"public": true}) is also offered to anyone, through a signed playlist URL, as
+ * its stream's last recording (GET /api/streams/{name}/recording). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,13 +55,13 @@ static json_t *recording_json(const struct db_recording *r)
 {
     char url[64];
     snprintf(url, sizeof(url), "/api/recordings/%s", r->id);
-    return json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:f,s:I,s:i,s:i,s:b,s:f,s:s}", "id", r->id,
+    return json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:f,s:I,s:i,s:i,s:b,s:f,s:b,s:s}", "id", r->id,
                      "stream", r->stream_name, "user", r->user_name, "state",
                      db_recording_state_name(r->state), "started_at", json_time(r->started_at),
                      "ended_at", time_or_null(r->ended_at), "duration_seconds",
                      r->duration_us / 1e6, "bytes", (json_int_t)r->bytes, "chunks", r->chunks,
                      "chunks_uploaded", r->chunks_uploaded, "incomplete", r->gap_us > 0,
-                     "gap_seconds", r->gap_us / 1e6, "url", url);
+                     "gap_seconds", r->gap_us / 1e6, "public", r->is_public, "url", url);
 }
 
 /* Where media is missing: before a chunk (its seq), or at the end (before_chunk null). */
@@ -199,6 +201,53 @@ void api_recording_get(struct api_call *c)
     json_object_set_new(o, "playlist_url", json_sprintf("%s?%s", path, q));
     api_ok(c, 200, o);
     db_chunk_list_free(&chunks, n);
+    db_recording_clear(&r);
+}
+
+/* ---- public: PATCH {"public"} (owner, admin) and a stream's last public recording ---- */
+
+void api_recording_patch(struct api_call *c)
+{
+    struct db_recording r;
+    if (!api_recording_visible(c, &r))
+        return;
+    bool pub = json_is_true(json_object_get(c->body, "public"));
+    int err = db_recording_set_public(c->api->db, r.id, pub);
+    if (err < 0) {
+        api_fail_db(c, err, "recording");
+    } else {
+        r.is_public = pub;
+        api_ok(c, 200, recording_json(&r));
+        log_info("api", r.stream_name, "recording %s made %s by '%s'", r.id,
+                 pub ? "public" : "private", c->user.name);
+    }
+    db_recording_clear(&r);
+}
+
+/* GET /api/streams/{name}/recording, no token: the last public ready recording of the stream
+ * (by its name at the start), with a signed playlist URL; 404 when there is none (private
+ * ones are never named). For /watch/<stream> once the stream has ended. */
+void api_stream_last_recording(struct api_call *c)
+{
+    const char *name = router_param(&c->params, "name");
+    struct db_recording r = {0};
+    int err = api_name_valid(name) ? db_recording_last_public(c->api->db, name, &r) : -ENOENT;
+    if (err < 0) {
+        if (err == -ENOENT)
+            api_fail(c, 404, "not_found", "this stream has no public recording");
+        else
+            api_fail_db(c, err, "recording");
+        db_recording_clear(&r);
+        return;
+    }
+    char path[96], q[API_URL_QUERY_MAX];
+    snprintf(path, sizeof(path), "/api/recordings/%s/index.m3u8", r.id);
+    api_url_query(c->api, path, api_url_expiry(c->api, &r), q);
+    api_ok(c, 200,
+           json_pack("{s:s,s:o,s:o,s:f,s:o}", "stream", r.stream_name, "started_at",
+                     json_time(r.started_at), "ended_at", time_or_null(r.ended_at),
+                     "duration_seconds", r.duration_us / 1e6, "playlist_url",
+                     json_sprintf("%s?%s", path, q)));
     db_recording_clear(&r);
 }
 

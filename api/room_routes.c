@@ -4,7 +4,8 @@
  * Who sees what: a public room is visible to every logged-in user, a private one to its owner
  * and admins only; to anyone else it is a 404 exactly like a missing room (as streams are).
  * Moderation (delete, kick, mute, tokens for others) is the owner's and admins'; anyone else
- * who can see the room gets a 403. */
+ * who can see the room gets a 403. GET /api/public/rooms shows the public rooms to anyone,
+ * with their members' display names only. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -170,6 +171,42 @@ void api_rooms_list(struct api_call *c)
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, room_json(&list[i]));
+    db_room_list_free(&list, n);
+    api_ok(c, 200, json_pack("{s:o}", "rooms", arr));
+}
+
+/* GET /api/public/rooms (no token, for "/"): every public room with the display names of who
+ * is in it and whether they speak, nothing else (no user names, ids, figures or owner). */
+static json_t *public_members(struct api *api, const char *room)
+{
+    json_t *snap = snapshot(api, room), *arr = json_array(), *m;
+    size_t i;
+    json_array_foreach(json_object_get(snap, "members"), i, m)
+    {
+        const char *display = json_string_value(json_object_get(m, "display"));
+        if (json_is_object(m))
+            json_array_append_new(arr, json_pack("{s:s,s:b}", "display", display ? display : "",
+                                                 "speaking",
+                                                 json_is_true(json_object_get(m, "speaking"))));
+    }
+    json_decref(snap);
+    return arr;
+}
+
+void api_rooms_public(struct api_call *c)
+{
+    struct db_room *list;
+    size_t n;
+    int err = db_room_list(c->api->db, "", &list, &n); /* no viewer: the public rooms only */
+    if (err < 0) {
+        api_fail_db(c, err, "room");
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        if (list[i].is_public)
+            json_array_append_new(arr, json_pack("{s:s,s:o}", "name", list[i].name, "members",
+                                                 public_members(c->api, list[i].name)));
     db_room_list_free(&list, n);
     api_ok(c, 200, json_pack("{s:o}", "rooms", arr));
 }

@@ -32,6 +32,11 @@ static const struct json_field stream_patch_fields[] = {
     {"record", JF_BOOLEAN, true, "record the stream's publishes from the next one on"},
 };
 
+static const struct json_field recording_patch_fields[] = {
+    {"public", JF_BOOLEAN, true,
+     "anyone may play it on /watch/<stream> once ready and the stream has ended"},
+};
+
 static const struct json_field room_create_fields[] = {
     {"name", JF_STRING, true, "[a-z0-9_-]{1,64}, unique across all users"},
     {"public", JF_BOOLEAN, false,
@@ -174,7 +179,18 @@ static const struct api_prop recording_props[] = {
      .description = "media is missing (recording paused: the disk or the spool was full); see "
                     "gaps"},
     {P("gap_seconds", "number"), .description = "the media missing, in all"},
+    {P("public", "boolean"),
+     .description = "anyone may play it (GET /api/streams/{name}/recording offers the last "
+                    "public ready one)"},
     {P("url", "string"), URL},
+};
+static const struct api_prop public_recording_props[] = {
+    {P("stream", "string")},
+    {P("started_at", "string"), TIME},
+    {P("ended_at", "string"), .flags = API_NULLABLE, TIME},
+    {P("duration_seconds", "number")},
+    {P("playlist_url", "string"), URL,
+     .description = "the VOD playlist, signed: plays without a token until the link expires"},
 };
 static const struct api_prop chunk_props[] = {
     {P("seq", "integer"), .min = 1},
@@ -214,6 +230,17 @@ static const struct api_prop room_props[] = {
     {P("created_at", "string"), TIME},
 };
 static const struct api_prop rooms_props[] = {{P("rooms", "Room"), .flags = API_ARRAY}};
+static const struct api_prop public_member_props[] = {
+    {P("display", "string"), .description = "the name shown; text, never markup"},
+    {P("speaking", "boolean")},
+};
+static const struct api_prop public_room_props[] = {
+    {P("name", "string"), .pattern = NAME_RE},
+    {P("members", "PublicMember"), .flags = API_ARRAY,
+     .description = "who is in it now (this node's SFU)"},
+};
+static const struct api_prop public_rooms_props[] = {
+    {P("rooms", "PublicRoom"), .flags = API_ARRAY}};
 static const struct api_prop participant_props[] = {
     {P("id", "string"), .description = "this connection's id in the room"},
     {P("user", "string"), .flags = API_NULLABLE, .description = "the user's name; null: a guest"},
@@ -301,9 +328,15 @@ const struct api_schema api_schemas[] = {
     {"Chunk", NULL, PROPS(chunk_props), "a recording's chunk"},
     {"Gap", NULL, PROPS(gap_props), "media missing from a recording"},
     {"RecordingDetail", "Recording", PROPS(detail_props), "a recording and its chunks"},
+    {"PublicRecording", NULL, PROPS(public_recording_props),
+     "a stream's last public recording, for anyone"},
     {"RecordingList", NULL, PROPS(recordings_props), "a page of recordings"},
     {"Room", NULL, PROPS(room_props), "a voice room"},
     {"RoomList", NULL, PROPS(rooms_props), "voice rooms"},
+    {"PublicMember", NULL, PROPS(public_member_props),
+     "someone in a public voice room, as anyone may see them"},
+    {"PublicRoom", NULL, PROPS(public_room_props), "a public voice room and who is in it"},
+    {"PublicRoomList", NULL, PROPS(public_rooms_props), "the public voice rooms"},
     {"Participant", NULL, PROPS(participant_props), "someone in a voice room now"},
     {"RoomDetail", "Room", PROPS(room_detail_props), "a voice room and who is in it"},
     {"RoomToken", NULL, PROPS(room_token_props), "a join token for a voice room"},
@@ -368,6 +401,10 @@ const struct api_route api_routes[] = {
     {GET("/api/recordings/{id}"), api_recording_get, API_USER, 200,
      "One recording with its chunks, and signed playlist and chunk URLs (owner or admin)",
      .result = "RecordingDetail", .statuses = "404"},
+    {PATCH("/api/recordings/{id}"), api_recording_patch, API_USER, 200,
+     "Make a recording public or private (owner or admin): its stream's page offers the last "
+     "public ready one to anyone once the stream has ended",
+     BODY(recording_patch_fields), .result = "Recording", .statuses = "404"},
     {DELETE("/api/recordings/{id}"), api_recording_delete, API_USER, 204,
      "Delete a recording's objects from the store, then its rows; 409 while it is recorded or "
      "uploaded",
@@ -400,6 +437,14 @@ const struct api_route api_routes[] = {
     {POST("/api/rooms/{name}/participants/{participant}/mute"), api_room_mute, API_USER, 204,
      "Server-mute or unmute a participant (owner or admin); 503 when voice rooms are not running",
      BODY(room_mute_fields), .statuses = "403 404"},
+    {GET("/api/streams/{name}/recording"), api_stream_last_recording, API_PUBLIC, 200,
+     "The stream's last public ready recording with a signed VOD playlist URL (public, for "
+     "/watch/<stream> once the stream has ended); 404 when it has none",
+     .result = "PublicRecording", .statuses = "404"},
+    {GET("/api/public/rooms"), api_rooms_public, API_PUBLIC, 200,
+     "The public voice rooms with the display names of who is in them and who speaks (public, "
+     "for the home page; no user names or ids)",
+     .result = "PublicRoomList"},
     {GET("/api/live"), api_live_list, API_PUBLIC, 200, "What is live now (public)",
      .result = "LiveList"},
     {GET("/api/streams/{name}/thumbnail.jpg"), api_stream_thumbnail, API_PUBLIC, 200,

@@ -97,6 +97,29 @@ async function connected(pcs, ms = 60000) {
 }
 
 const pct = (a, p) => a.length ? a[Math.min(a.length - 1, Math.floor(p * a.length))] : NaN;
+// kibitka_voice_forward_delay_seconds from /metrics text: [[le, cumulative count], ...], +Inf last.
+function histogram(text, name) {
+  const rows = [...text.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\d+)`, 'gm'))];
+  return rows.map((m) => [m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2])]);
+}
+// The q-quantile of the observations between two reads of a histogram, as Prometheus'
+// histogram_quantile: linear within the bucket, from 0 for the first; the highest finite bound
+// when it falls in +Inf.
+function histQuantile(before, after, q) {
+  if (!before?.length || before.length !== after?.length) return NaN;
+  const cum = after.map(([le, n], i) => [le, n - before[i][1]]);
+  const total = cum.at(-1)[1];
+  if (!(total > 0)) return NaN;
+  const rank = q * total;
+  for (let i = 0; i < cum.length; i++) {
+    if (cum[i][1] >= rank) {
+      if (cum[i][0] === Infinity) return cum[i - 1][0];
+      const lo = i ? cum[i - 1][0] : 0, below = i ? cum[i - 1][1] : 0;
+      return lo + (cum[i][0] - lo) * (rank - below) / (cum[i][1] - below);
+    }
+  }
+  return NaN;
+}
 // one measurement window: the server's CPU over what the clients received
 async function measure(pid, label, extra = async () => ({})) {
   stats.on = true;
@@ -122,7 +145,17 @@ async function measure(pid, label, extra = async () => ({})) {
     delay_p50_ms: +pct(d, 0.5).toFixed(2), delay_p99_ms: +pct(d, 0.99).toFixed(2), delay_samples: d.length,
     unmatched: stats.unknown,
     client_lag_p99_ms: +(lag.percentile(99) / 1e6).toFixed(2), client_core: +((c1.user + c1.system) / 1e6 / secs).toFixed(2) };
-  for (const k of Object.keys(before)) r[`server_${k}`] = after[k] - before[k];
+  for (const k of Object.keys(before)) {
+    if (Array.isArray(before[k])) continue;
+    r[`server_${k}`] = after[k] - before[k];
+  }
+  // The server's own forwarding delay (arrival to sendmmsg) over the same window, from its
+  // histogram's delta: beside the clients' send-to-receive figures above.
+  if (before.fwd_hist) {
+    r.server_fwd_delay_p50_ms = +(histQuantile(before.fwd_hist, after.fwd_hist, 0.5) * 1e3).toFixed(3);
+    r.server_fwd_delay_p99_ms = +(histQuantile(before.fwd_hist, after.fwd_hist, 0.99) * 1e3).toFixed(3);
+    r.server_fwd_delay_count = after.fwd_hist.at(-1)?.[1] - before.fwd_hist.at(-1)?.[1];
+  }
   r.sent = sent;
   console.log(JSON.stringify(r));
   log(JSON.stringify(r));
@@ -155,7 +188,8 @@ async function kibitka() {
     const text = await (await fetch(`${srv.base}/metrics`)).text();
     const get = (name) => { const m = new RegExp(`^${name}(?:\\{\\})? (\\d+)`, 'm').exec(text); return m ? Number(m[1]) : NaN; };
     return { forwarded: get('kibitka_voice_packets_forwarded_total'), in: get('kibitka_voice_packets_in_total'),
-      send_drops: get('kibitka_rtc_send_drops_total'), batches: get('kibitka_rtc_send_batches_total') };
+      send_drops: get('kibitka_rtc_send_drops_total'), batches: get('kibitka_rtc_send_batches_total'),
+      fwd_hist: histogram(text, 'kibitka_voice_forward_delay_seconds') };
   };
   const members = [];
   let nextTone = 0;

@@ -5,7 +5,9 @@
 #   hall50 a 50-member room, 3 speaking
 # then kibitka alone: rooms of 50 with 3 speakers added one by one (RAMP, total members) until
 # the p99 delay passes 20 ms. Prints CPU per forwarded packet (the server's /proc utime+stime
-# over the packets the clients received), the send-to-receive delay p50/p99, and the ratios.
+# over the packets the clients received), the send-to-receive delay p50/p99, kibitka's own
+# forwarding delay p50/p99 (arrival to sendmmsg, from kibitka_voice_forward_delay_seconds' delta
+# over the measure window; bucket estimates), and the ratios.
 #   WARMUP=3 MEASURE=12 RAMP=50,100,150,200 CASES="all10 hall50" bench/sfu_janus.sh
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/janus_conf.sh"
@@ -32,9 +34,9 @@ node - "$OUT" <<'JS'
 const rows = require('fs').readFileSync(process.argv[2], 'utf8').trim().split('\n').filter(Boolean).map(JSON.parse);
 const get = (s, c) => rows.find((r) => r.server === s && r.case === c);
 const f = (x, d = 1) => (x === undefined || Number.isNaN(x) ? '-' : x.toFixed(d));
-console.log('| case | server | forwarded pkt/s | server CPU (core) | µs per forwarded packet | delay p50 (ms) | p99 (ms) | clients\' loop lag p99 (ms) | client CPU (cores) |');
-console.log('|---|---|---|---|---|---|---|---|---|');
-for (const r of rows) console.log(`| ${r.case} | ${r.server} | ${r.pps} | ${f(r.server_core, 3)} | ${f(r.us_per_packet, 2)} | ${f(r.delay_p50_ms, 2)} | ${f(r.delay_p99_ms, 2)} | ${f(r.client_lag_p99_ms, 2)} | ${f(r.client_core, 2)} |`);
+console.log('| case | server | forwarded pkt/s | server CPU (core) | µs per forwarded packet | delay p50 (ms) | p99 (ms) | server fwd p50 (ms) | server fwd p99 (ms) | clients\' loop lag p99 (ms) | client CPU (cores) |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+for (const r of rows) console.log(`| ${r.case} | ${r.server} | ${r.pps} | ${f(r.server_core, 3)} | ${f(r.us_per_packet, 2)} | ${f(r.delay_p50_ms, 2)} | ${f(r.delay_p99_ms, 2)} | ${f(r.server_fwd_delay_p50_ms, 3)} | ${f(r.server_fwd_delay_p99_ms, 3)} | ${f(r.client_lag_p99_ms, 2)} | ${f(r.client_core, 2)} |`);
 for (const c of ['all10', 'hall50']) {
   const k = get('kibitka', c), j = get('janus', c);
   if (k && j) console.log(`${c}: CPU per forwarded packet kibitka/Janus = ${(k.us_per_packet / j.us_per_packet).toFixed(2)}x (goal <= 0.5x; kibitka ${k.us_per_packet} µs, goal <= 10 µs); delay p99 kibitka ${k.delay_p99_ms} ms, Janus ${j.delay_p99_ms} ms (goal < 5 ms)`);

@@ -8,11 +8,13 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "core/alloc.h"
 #include "core/log.h"
 #include "core/net.h"
+#include "core/proxy.h"
 
 /* FLAG_STR_LIST is repeatable: each occurrence appends its value, split at commas, to a
  * struct config_list (so the environment can carry several: KIBITKA_WEBHOOK=URL1,URL2). */
@@ -43,6 +45,11 @@ static const struct flag flags[] = {
     F("ws", FLAG_STR, ws_addr, "0.0.0.0:8081", "ADDR:PORT",
       "WebSocket signaling of the voice rooms at ws://ADDR:PORT/rtc (libwebsockets); 'off' "
       "turns it off"),
+    F("ws-origin", FLAG_STR_LIST, ws_origins, NULL, "ORIGIN",
+      "an Origin (scheme://host[:port], as a browser sends it) whose pages may open the "
+      "signaling WebSocket (repeatable); a handshake with another Origin is refused with 403, "
+      "one without (not a browser) is let through. Default: any Origin, since a member is "
+      "authorised by the join token in its messages, never by cookies"),
     F("voice-slots", FLAG_INT, voice_slots, "8", "N",
       "voice rooms: how many speakers each member hears at once (the loudest; 1 to 15)"),
     F("voice-rejoin", FLAG_INT, voice_rejoin, "30", "SECONDS",
@@ -126,6 +133,13 @@ static const struct flag flags[] = {
       "close an HTTP connection that has not sent a whole request (headers and body) this long "
       "after it was accepted or its last response was sent, however slowly it sends meanwhile; "
       "also how long a kept-alive connection may stay idle"),
+    F("trusted-proxy", FLAG_STR_LIST, trusted_proxies, NULL, "ADDR[/BITS]",
+      "a reverse proxy (IPv4 or IPv6 address, or a network such as 10.0.0.0/8; repeatable): "
+      "for HTTP requests and signaling WebSockets from it, the client is the rightmost address "
+      "in X-Forwarded-For (without it, Forwarded: for=) that is not a trusted proxy, for the "
+      "login limits, the per-address WebSocket cap and the logs; from any other peer these "
+      "headers are ignored. The per-address HTTP cap acts at accept, before any header: behind "
+      "a proxy limit per client there (nginx limit_conn)"),
     F("max-connections", FLAG_INT, max_connections, "1000", "N",
       "RTMP connections accepted at once; more are closed at accept. Two descriptors each "
       "(the socket, a recording chunk) are kept out of HTTP's share"),
@@ -357,6 +371,30 @@ static bool preset_valid(const char *preset)
     return false;
 }
 
+/* An origin as browsers send it: http(s)://host[:port], no path, query, user or blanks. */
+static bool origin_valid(const char *o)
+{
+    const char *h = NULL;
+    if (!strncasecmp(o, "https://", 8))
+        h = o + 8;
+    else if (!strncasecmp(o, "http://", 7))
+        h = o + 7;
+    if (!h || !*h || *h == ':')
+        return false;
+    for (const char *p = h; *p; p++)
+        if (*p <= ' ' || *p == '/' || *p == '?' || *p == '#' || *p == '@' || *p == '"' ||
+            *p == '\\' || *p > '~')
+            return false;
+    const char *colon = strrchr(h, ':'), *bracket = strrchr(h, ']');
+    if (colon && (!bracket || colon > bracket)) {
+        char *end;
+        long port = strtol(colon + 1, &end, 10);
+        if (colon[1] == '\0' || *end || port < 1 || port > 65535)
+            return false;
+    }
+    return true;
+}
+
 /* Writes "kibitka: <the setting as given> <what is wrong>" and returns -EINVAL. */
 static int bad(const struct config *cfg, FILE *err, const char *flag, const char *val,
                const char *what)
@@ -385,6 +423,31 @@ static int check_text(const struct config *cfg, FILE *err)
         const char *ip = cfg->public_ips.v[i];
         if (inet_pton(AF_INET, ip, &a6) != 1 && inet_pton(AF_INET6, ip, &a6) != 1)
             return bad(cfg, err, "public-ip", ip, "is not an IPv4 or IPv6 address");
+    }
+    for (int i = 0; i < cfg->trusted_proxies.n; i++) {
+        struct proxy_net net;
+        const char *v = cfg->trusted_proxies.v[i];
+        if (proxy_net_parse(v, &net) == 0)
+            continue;
+        const char *why = "is not an IPv4 or IPv6 address or network (ADDR or ADDR/BITS with no "
+                          "host bits set, e.g. 127.0.0.1, 10.0.0.0/8, fd00::/8)";
+        char what[400];
+        snprintf(what, sizeof(what), "%s", why);
+        if (config_from_env(cfg, "trusted-proxy")) /* the variable may hold several */
+            snprintf(what, sizeof(what), "has '%s', which %s", v, why);
+        return bad(cfg, err, "trusted-proxy", v, what);
+    }
+    for (int i = 0; i < cfg->ws_origins.n; i++) {
+        const char *v = cfg->ws_origins.v[i];
+        if (origin_valid(v))
+            continue;
+        const char *why = "is not an origin: http:// or https:// and a host, with an optional "
+                          "port, no path (e.g. https://example.org)";
+        char what[400];
+        snprintf(what, sizeof(what), "%s", why);
+        if (config_from_env(cfg, "ws-origin"))
+            snprintf(what, sizeof(what), "has '%s', which %s", v, why);
+        return bad(cfg, err, "ws-origin", v, what);
     }
     for (int i = 0; i < cfg->ice_servers.n; i++) {
         char url[256], user[128], pass[128];

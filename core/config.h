@@ -18,13 +18,13 @@ struct config_list {
 };
 
 struct config {
-    char *http_addr;     /* --http ADDR:PORT */
-    char *rtmp_addr;     /* --rtmp ADDR:PORT */
-    char *rtc_addr;      /* --rtc ADDR:PORT, or "off" */
-    char *ws_addr;       /* --ws ADDR:PORT (voice signaling, path /rtc), or "off" */
-    int voice_slots;     /* --voice-slots: speakers each voice member hears at once */
-    int voice_rejoin;    /* --voice-rejoin: seconds a dropped voice member keeps its place */
-    struct config_list public_ips; /* --public-ip IP, repeatable */
+    char *http_addr;  /* --http ADDR:PORT */
+    char *rtmp_addr;  /* --rtmp ADDR:PORT */
+    char *rtc_addr;   /* --rtc ADDR:PORT, or "off" */
+    char *ws_addr;    /* --ws ADDR:PORT (voice signaling, path /rtc), or "off" */
+    int voice_slots;  /* --voice-slots: speakers each voice member hears at once */
+    int voice_rejoin; /* --voice-rejoin: seconds a dropped voice member keeps its place */
+    struct config_list public_ips;  /* --public-ip IP, repeatable */
     struct config_list ice_servers; /* --ice-server 'URL [USER PASSWORD]', repeatable */
     char *data_dir;      /* --data DIR: the database file and, later, the recording spool */
     char *db_url;        /* --db: sqlite:PATH or postgres://...; "" = sqlite:DATA/kibitka.db */
@@ -57,6 +57,12 @@ struct config {
     int http_max_connections;             /* --http-max-connections: 0 = from the fd limit */
     int http_max_connections_per_address; /* --http-max-connections-per-address: 0 = none */
     double http_request_timeout;          /* --http-request-timeout: seconds for a request */
+    /* --trusted-proxy ADDR[/BITS], repeatable: peers whose X-Forwarded-For (or Forwarded) names
+     * the client (core/proxy.h) */
+    struct config_list trusted_proxies;
+    /* --ws-origin scheme://host[:port], repeatable: the Origins the signaling accepts (none:
+     * any) */
+    struct config_list ws_origins;
     struct config_list webhook_urls; /* --webhook URL, repeatable (or comma-separated) */
     char *webhook_secret;            /* --webhook-secret: HMAC-SHA256 key of X-Kibitka-Signature */
     /* Bit i: the i-th flag's value came from its KIBITKA_ variable, not the command line, so an

@@ -1,5 +1,6 @@
 #include "core/metrics.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -14,8 +15,16 @@ struct series {
     atomic_int_fast64_t v;
 };
 
+struct metrics_hist {
+    int n;
+    double bound[METRICS_HIST_MAX];
+    atomic_int_fast64_t count[METRICS_HIST_MAX + 1]; /* per bucket; the last: above every bound */
+    atomic_int_fast64_t sum_nano;                    /* the sum, in 1e-9 of the unit */
+};
+
 struct family {
     char *name, *help, *label; /* label: NULL when unlabelled */
+    struct metrics_hist *hist; /* METRIC_HISTOGRAM */
     enum metric_type type;
     metrics_write_fn *write; /* custom families */
     atomic_int_fast64_t *slots;
@@ -60,6 +69,7 @@ void metrics_destroy(struct metrics **mp)
         }
         free(f->series);
         free(f->slots);
+        free(f->hist);
         free(f->name);
         free(f->help);
         free(f->label);
@@ -168,6 +178,92 @@ atomic_int_fast64_t *metrics_custom(struct metrics *m, enum metric_type type, co
     return f->slots;
 }
 
+struct metrics_hist *metrics_histogram(struct metrics *m, const char *name, const char *help,
+                                       const double *bounds, int nbounds)
+{
+    if (!m)
+        return NULL;
+    if (nbounds < 1 || nbounds > METRICS_HIST_MAX) {
+        fprintf(stderr, "metrics: %s has %d bounds (1 to %d)\n", name, nbounds, METRICS_HIST_MAX);
+        abort();
+    }
+    pthread_mutex_lock(&m->mu);
+    struct family *f = family(m, METRIC_HISTOGRAM, name, help, NULL, NULL);
+    if (!f->hist) {
+        f->hist = xcalloc(1, sizeof(*f->hist));
+        f->hist->n = nbounds;
+        for (int i = 0; i < nbounds; i++)
+            f->hist->bound[i] = bounds[i];
+    } else if (f->hist->n != nbounds ||
+               memcmp(f->hist->bound, bounds, (size_t)nbounds * sizeof(*bounds)) != 0) {
+        fprintf(stderr, "metrics: %s registered twice with other bounds\n", name);
+        abort();
+    }
+    pthread_mutex_unlock(&m->mu);
+    return f->hist;
+}
+
+void metrics_observe(struct metrics_hist *h, double v)
+{
+    if (!h)
+        return;
+    int i = 0;
+    while (i < h->n && v > h->bound[i])
+        i++;
+    atomic_fetch_add_explicit(&h->count[i], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->sum_nano, (int_fast64_t)llround(v * 1e9), memory_order_relaxed);
+}
+
+int metrics_hist_read(const struct metrics_hist *h, int64_t counts[METRICS_HIST_MAX + 1],
+                      double *sum)
+{
+    if (!h) {
+        *sum = 0;
+        return 0;
+    }
+    for (int i = 0; i <= h->n; i++)
+        counts[i] =
+            atomic_load_explicit(&((struct metrics_hist *)h)->count[i], memory_order_relaxed);
+    *sum =
+        (double)atomic_load_explicit(&((struct metrics_hist *)h)->sum_nano, memory_order_relaxed) /
+        1e9;
+    return h->n;
+}
+
+double metrics_hist_quantile(const struct metrics_hist *h, const int64_t *counts, double q)
+{
+    int64_t total = 0;
+    for (int i = 0; h && i <= h->n; i++)
+        total += counts[i];
+    if (!h || total <= 0)
+        return NAN;
+    double rank = q * (double)total, below = 0;
+    for (int i = 0; i < h->n; i++) {
+        if (below + (double)counts[i] >= rank && counts[i] > 0) {
+            double lo = i ? h->bound[i - 1] : 0;
+            return lo + (h->bound[i] - lo) * (rank - below) / (double)counts[i];
+        }
+        below += (double)counts[i];
+    }
+    return h->bound[h->n - 1];
+}
+
+/* name_bucket{le=...} (cumulative), name_sum, name_count. */
+static void write_hist(struct buf *out, const char *name, const struct metrics_hist *h)
+{
+    int64_t c[METRICS_HIST_MAX + 1];
+    double sum;
+    metrics_hist_read(h, c, &sum);
+    long long cum = 0;
+    for (int i = 0; i < h->n; i++) {
+        cum += c[i];
+        buf_printf(out, "%s_bucket{le=\"%g\"} %lld\n", name, h->bound[i], cum);
+    }
+    cum += c[h->n];
+    buf_printf(out, "%s_bucket{le=\"+Inf\"} %lld\n%s_sum %.9g\n%s_count %lld\n", name, cum, name,
+               sum, name, cum);
+}
+
 atomic_int_fast64_t *metrics_find(struct metrics *m, const char *name, const char *value)
 {
     if (!m)
@@ -197,8 +293,12 @@ void metrics_write(struct metrics *m, struct buf *out)
     pthread_mutex_lock(&m->mu);
     for (int i = 0; i < m->nfam; i++) {
         struct family *f = m->fam[i];
-        buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name,
-                   f->type == METRIC_COUNTER ? "counter" : "gauge");
+        static const char *const types[] = {"counter", "gauge", "histogram"};
+        buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name, types[f->type]);
+        if (f->hist) {
+            write_hist(out, f->name, f->hist);
+            continue;
+        }
         if (f->write) {
             f->write(out, f->name, f->slots);
             continue;

@@ -25,7 +25,7 @@
 
 struct metrics;
 
-enum metric_type { METRIC_COUNTER, METRIC_GAUGE };
+enum metric_type { METRIC_COUNTER, METRIC_GAUGE, METRIC_HISTOGRAM };
 
 struct metrics *metrics_create(void);
 /* Frees the registry and every handle it gave out; clears *m. */
@@ -47,6 +47,29 @@ atomic_int_fast64_t *metrics_labelled(struct metrics *m, enum metric_type type, 
 typedef void metrics_write_fn(struct buf *out, const char *name, atomic_int_fast64_t *slots);
 atomic_int_fast64_t *metrics_custom(struct metrics *m, enum metric_type type, const char *name,
                                     const char *help, metrics_write_fn *write, int nslots);
+
+/* A histogram (Prometheus' kind: name_bucket{le="B"} cumulative counts, +Inf, name_sum,
+ * name_count), for a distribution such as a delay. Bounds are ascending, at most
+ * METRICS_HIST_MAX, copied. Observing is lock-free and allocation-free (relaxed atomics: a
+ * linear search of the bounds, one increment, one add to the sum), so a hot path may observe
+ * every packet; a scrape may see an observation's bucket before its sum. Registering the same
+ * name again gives the same handle (the bounds must agree). NULL when m is NULL; observing a
+ * NULL handle does nothing. */
+#define METRICS_HIST_MAX 24
+struct metrics_hist;
+struct metrics_hist *metrics_histogram(struct metrics *m, const char *name, const char *help,
+                                       const double *bounds, int nbounds);
+/* Records one value (in the unit of the bounds; seconds for a *_seconds name). */
+void metrics_observe(struct metrics_hist *h, double v);
+/* The counts now: counts[i] observations <= bounds[i] and > bounds[i-1] (not cumulative),
+ * counts[nbounds] the ones above every bound; *sum their sum. Returns nbounds (0 for NULL). */
+int metrics_hist_read(const struct metrics_hist *h, int64_t counts[METRICS_HIST_MAX + 1],
+                      double *sum);
+/* The q-quantile (0..1) of the observations given by counts (metrics_hist_read's, or the
+ * difference of two reads: a window), estimated as Prometheus' histogram_quantile does: linear
+ * within the bucket it falls in, from 0 for the first; the highest bound when it falls above
+ * it. NaN when there are none. */
+double metrics_hist_quantile(const struct metrics_hist *h, const int64_t *counts, double q);
 
 /* The handle registered under name (and value, for a labelled family; NULL otherwise), or a
  * custom family's slots; NULL when there is none. For tests and wiring, not hot paths. */

@@ -19,7 +19,7 @@ struct db_val {
     int64_t i;
 };
 
-#define DB_MAX_COLS 16
+#define DB_MAX_COLS 24
 
 struct db_stmt {
     int id;           /* index into the backend's per-connection statement cache */
@@ -78,7 +78,7 @@ int db_exec(struct db *db, const struct db_stmt *st, const struct db_val *params
  * the ids from DB_STMT_OPS_END on, rooms.c those from DB_STMT_ROOMS_BEGIN on; db.c takes the
  * last two (DB_STMT_MAX - 2 and - 1) for the migrations' bookkeeping. */
 #define DB_STMT_OPS_END 32
-#define DB_STMT_ROOMS_BEGIN 48
+#define DB_STMT_ROOMS_BEGIN 52
 #define DB_STMT_MAX 64
 
 #endif

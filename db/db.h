@@ -177,6 +177,9 @@ struct db_recording {
     /* Media time missing at the end (the stream ended while recording was paused); 0: none.
      * Written by db_recording_set_gap_end, ignored by create. */
     int64_t gap_end_us;
+    /* Anyone may play it once ready (migration 005; db_recording_set_public); ignored by
+     * create: a recording starts private. */
+    bool is_public;
     /* Filled by reads, over the recording's chunks: */
     int64_t bytes, duration_us;
     int chunks, chunks_uploaded;
@@ -195,6 +198,11 @@ int db_recording_finish(struct db *db, const char *id, int64_t ended_at);
 int db_recording_set_state(struct db *db, const char *id, enum db_recording_state state);
 /* Sets gap_end_us (negative: 0). -ENOENT for no such recording. */
 int db_recording_set_gap_end(struct db *db, const char *id, int64_t gap_us);
+/* Makes the recording public or private. -ENOENT for no such recording. */
+int db_recording_set_public(struct db *db, const char *id, bool is_public);
+/* The public ready recording of stream_name that started last (by its name at the start);
+ * -ENOENT when there is none. */
+int db_recording_last_public(struct db *db, const char *stream_name, struct db_recording *out);
 
 /* A filter for db_recording_list; zero/NULL fields match everything. */
 struct db_recording_filter {
@@ -278,7 +286,7 @@ struct db_room {
 int db_room_create(struct db *db, struct db_room *r);
 int db_room_get(struct db *db, const char *name, struct db_room *out);
 /* Rooms by name: every one when viewer_id is NULL (admins), else the viewer's own and the
- * public ones. Free with db_room_list_free. */
+ * public ones (viewer_id "": only the public ones). Free with db_room_list_free. */
 int db_room_list(struct db *db, const char *viewer_id, struct db_room **out, size_t *n);
 int db_room_delete(struct db *db, const char *name);
 void db_room_clear(struct db_room *r);

@@ -30,6 +30,8 @@ enum {
     ST_CHUNK_LIST_PENDING,
     ST_CHUNK_DELETE,
     ST_REC_SET_GAP_END,
+    ST_REC_SET_PUBLIC,
+    ST_REC_LAST_PUBLIC,
     ST_END
 };
 _Static_assert(ST_END <= DB_STMT_ROOMS_BEGIN, "raise DB_STMT_ROOMS_BEGIN");
@@ -41,8 +43,9 @@ _Static_assert(ST_END <= DB_STMT_ROOMS_BEGIN, "raise DB_STMT_ROOMS_BEGIN");
     "r.ended_at, r.state, r.created_at, (SELECT COALESCE(SUM(c.bytes), 0) " CHUNKS_OF_R            \
     "), (SELECT COALESCE(SUM(c.duration_us), 0) " CHUNKS_OF_R "), (SELECT COUNT(*) " CHUNKS_OF_R   \
     "), (SELECT COUNT(*) " CHUNKS_OF_R " AND c.state = 'uploaded'), r.gap_end_us, r.gap_end_us + " \
-    "(SELECT COALESCE(SUM(c.gap_before_us), 0) " CHUNKS_OF_R ") FROM recordings r "
-#define REC_TYPES "ssssssiisiiiiiii"
+    "(SELECT COALESCE(SUM(c.gap_before_us), 0) " CHUNKS_OF_R "), r.is_public FROM recordings r "
+#define REC_TYPES "ssssssiisiiiiiiii"
+_Static_assert(sizeof(REC_TYPES) - 1 <= DB_MAX_COLS, "raise DB_MAX_COLS");
 #define REC_FILTER                                                                                 \
     "WHERE (CAST($1 AS TEXT) IS NULL OR r.stream_name = $1) AND (CAST($2 AS TEXT) IS NULL OR "     \
     "r.user_id = $2) AND (CAST($3 AS TEXT) IS NULL OR r.user_name = $3) AND r.started_at >= $4 "   \
@@ -87,6 +90,11 @@ static const struct db_stmt stmts[ST_END - DB_STMT_OPS_END] = {
      CHUNK_TYPES},
     {ST_CHUNK_DELETE, "DELETE FROM recording_chunks WHERE recording_id = $1 AND seq = $2", ""},
     {ST_REC_SET_GAP_END, "UPDATE recordings SET gap_end_us = $2 WHERE id = $1", ""},
+    {ST_REC_SET_PUBLIC, "UPDATE recordings SET is_public = $2 WHERE id = $1", ""},
+    {ST_REC_LAST_PUBLIC,
+     REC_COLS "WHERE r.stream_name = $1 AND r.is_public = 1 AND r.state = 'ready' "
+              "ORDER BY r.started_at DESC, r.id LIMIT 1",
+     REC_TYPES},
 };
 
 static const char *const rec_states[] = {"recording", "finished", "ready", "failed"};
@@ -150,6 +158,7 @@ static void fill_recording(void *item, const struct db_val *c)
     r->chunks_uploaded = (int)int_col(&c[13]);
     r->gap_end_us = int_col(&c[14]);
     r->gap_us = int_col(&c[15]);
+    r->is_public = int_col(&c[16]) != 0;
 }
 
 void db_recording_clear(struct db_recording *r)
@@ -225,6 +234,19 @@ int db_recording_set_gap_end(struct db *db, const char *id, int64_t gap_us)
 {
     struct db_val p[] = {db_txt(id), db_num(gap_us > 0 ? gap_us : 0)};
     return db_exec_change(db, S(ST_REC_SET_GAP_END), p, 2);
+}
+
+int db_recording_set_public(struct db *db, const char *id, bool is_public)
+{
+    struct db_val p[] = {db_txt(id), db_num(is_public ? 1 : 0)};
+    return db_exec_change(db, S(ST_REC_SET_PUBLIC), p, 2);
+}
+
+int db_recording_last_public(struct db *db, const char *stream_name, struct db_recording *out)
+{
+    struct db_val p[] = {db_txt(stream_name)};
+    return db_query_one(db, S(ST_REC_LAST_PUBLIC), p, 1, out, sizeof(*out), fill_recording,
+                        recording_clear_item);
 }
 
 static int count_row(void *ctx, const struct db_val *cols)

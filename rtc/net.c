@@ -18,8 +18,8 @@
 #include "core/metrics.h"
 #include "core/net.h"
 
-#define BATCH 32            /* datagrams per recvmmsg */
-#define OUT_BATCH 64        /* datagrams per sendmmsg */
+#define BATCH 32     /* datagrams per recvmmsg */
+#define OUT_BATCH 64 /* datagrams per sendmmsg */
 #define DEFAULT_MAX_TCP 1024
 #define SWEEP_MS 1000
 #define ACCEPT_PAUSE_MS 200
@@ -38,7 +38,7 @@ struct tcp_conn {
     struct sockaddr_storage peer;
     uint8_t in[2 + 0xffff]; /* one frame at most: RFC 4571's length is 16 bits */
     size_t in_len;
-    struct buf out;         /* framed packets not yet written */
+    struct buf out; /* framed packets not yet written */
 };
 
 struct rtc_net {
@@ -61,8 +61,13 @@ struct rtc_net {
     struct mmsghdr omsgs[OUT_BATCH];
     struct iovec oiov[OUT_BATCH];
     struct sockaddr_storage oto[OUT_BATCH];
+    /* Per queued datagram: the histogram its forwarding delay goes to (NULL: not measured) and
+     * the arrival time it is measured from (rtc_net_send_commit_timed). */
+    struct metrics_hist *ohist[OUT_BATCH];
+    int64_t ostamp[OUT_BATCH];
     int nout;
     int in_wakeup; /* > 0 while a read callback runs: sends are queued */
+    int64_t rx_us; /* when the batch being handled was read; 0 outside a read */
     atomic_int_fast64_t *m_in, *m_bytes_in, *m_out, *m_batches, *m_drops, *m_oversize, *m_tcp,
         *m_tcp_refused, *m_tcp_timeouts;
 };
@@ -71,23 +76,23 @@ static void register_metrics(struct rtc_net *net, struct metrics *m)
 {
     net->m_in = metrics_counter(m, "kibitka_rtc_packets_in_total",
                                 "Datagrams and ICE-TCP frames received on the WebRTC port.");
-    net->m_bytes_in = metrics_counter(m, "kibitka_rtc_bytes_in_total",
-                                      "Bytes received on the WebRTC port.");
-    net->m_out = metrics_counter(m, "kibitka_rtc_packets_out_total",
-                                 "Packets sent on the WebRTC port.");
+    net->m_bytes_in =
+        metrics_counter(m, "kibitka_rtc_bytes_in_total", "Bytes received on the WebRTC port.");
+    net->m_out =
+        metrics_counter(m, "kibitka_rtc_packets_out_total", "Packets sent on the WebRTC port.");
     net->m_batches = metrics_counter(m, "kibitka_rtc_send_batches_total",
                                      "sendmmsg calls that flushed the WebRTC send queue.");
     net->m_drops = metrics_counter(m, "kibitka_rtc_send_drops_total",
                                    "Packets not sent: socket buffer or ICE-TCP queue full.");
-    net->m_oversize = metrics_counter(
-        m, "kibitka_rtc_oversize_total",
-        "Datagrams or ICE-TCP frames longer than 1500 bytes, dropped unread.");
+    net->m_oversize =
+        metrics_counter(m, "kibitka_rtc_oversize_total",
+                        "Datagrams or ICE-TCP frames longer than 1500 bytes, dropped unread.");
     net->m_tcp = metrics_gauge(m, "kibitka_rtc_tcp_connections", "Open ICE-TCP connections.");
     net->m_tcp_refused = metrics_counter(m, "kibitka_rtc_tcp_refused_total",
                                          "ICE-TCP connections refused at the cap.");
-    net->m_tcp_timeouts = metrics_counter(
-        m, "kibitka_rtc_tcp_timeouts_total",
-        "ICE-TCP connections closed for no valid ICE check within 10 s.");
+    net->m_tcp_timeouts =
+        metrics_counter(m, "kibitka_rtc_tcp_timeouts_total",
+                        "ICE-TCP connections closed for no valid ICE check within 10 s.");
 }
 
 int rtc_net_open(const char *addr, bool tcp, int *udp_fd, int *tcp_fd)
@@ -96,8 +101,8 @@ int rtc_net_open(const char *addr, bool tcp, int *udp_fd, int *tcp_fd)
     *udp_fd = *tcp_fd = -1;
     if (net_parse_addr(addr, &ss) < 0)
         return -EINVAL;
-    socklen_t len = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                              : sizeof(struct sockaddr_in);
+    socklen_t len =
+        ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
     int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
@@ -213,8 +218,10 @@ static void conn_cb(struct loop *loop, int fd, uint32_t events, void *opaque)
     struct rtc_net *net = c->net;
     net->in_wakeup++;
     conn_read(loop, fd, events, c);
-    if (--net->in_wakeup == 0)
+    if (--net->in_wakeup == 0) {
         rtc_net_flush(net);
+        net->rx_us = 0;
+    }
 }
 
 static void conn_read(struct loop *loop, int fd, uint32_t events, struct tcp_conn *c)
@@ -238,6 +245,7 @@ static void conn_read(struct loop *loop, int fd, uint32_t events, struct tcp_con
         if (r < 0)
             return;
         c->in_len += (size_t)r;
+        net->rx_us = clock_mono_us();
         if (!conn_deliver(net, c))
             return;
     }
@@ -346,6 +354,7 @@ static void udp_cb(struct loop *loop, int fd, uint32_t events, void *opaque)
         int n = recvmmsg(fd, net->msgs, BATCH, MSG_DONTWAIT, NULL);
         if (n <= 0)
             break;
+        net->rx_us = clock_mono_us(); /* the arrival time of every datagram of the batch */
         total += n;
         for (int i = 0; i < n; i++) {
             size_t len = net->msgs[i].msg_len;
@@ -365,8 +374,8 @@ static void udp_cb(struct loop *loop, int fd, uint32_t events, void *opaque)
             break;
     }
     net->in_wakeup--;
-    if (total < SPARSE_READ && !net->udp_resume &&
-        loop_mod_fd(loop, fd, 0) == 0)
+    net->rx_us = 0;
+    if (total < SPARSE_READ && !net->udp_resume && loop_mod_fd(loop, fd, 0) == 0)
         net->udp_resume = loop_timer_add(loop, SPARSE_PAUSE_MS, false, udp_resume, net);
 }
 
@@ -442,7 +451,7 @@ int rtc_net_send(struct rtc_net *net, const struct rtc_path *to, const uint8_t *
     }
     if (to->tcp_id == 0) {
         socklen_t len = to->addr.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                                        : sizeof(struct sockaddr_in);
+                                                       : sizeof(struct sockaddr_in);
         ssize_t w = sendto(net->udp_fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL,
                            (const struct sockaddr *)&to->addr, len);
         if (w < 0) {
@@ -481,20 +490,47 @@ static socklen_t addr_len(const struct sockaddr_storage *a)
     return a->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 }
 
+int64_t rtc_net_rx_us(const struct rtc_net *net)
+{
+    return net->rx_us;
+}
+
+/* One datagram that left (or went into an ICE-TCP queue) now. */
+static void observe(struct metrics_hist *h, int64_t since_us)
+{
+    if (h && since_us > 0)
+        metrics_observe(h, (double)(clock_mono_us() - since_us) / 1e6);
+}
+
 int rtc_net_send_commit(struct rtc_net *net, const struct rtc_path *to, size_t n)
+{
+    return rtc_net_send_commit_timed(net, to, n, NULL, 0);
+}
+
+int rtc_net_send_commit_timed(struct rtc_net *net, const struct rtc_path *to, size_t n,
+                              struct metrics_hist *h, int64_t since_us)
 {
     uint8_t *b = net->obufs[net->nout];
     if (n > RTC_NET_SEND_BUF || n > 0xffff)
         return -EMSGSIZE;
-    if (to->tcp_id)
-        return rtc_net_send(net, to, b, n); /* framed into the connection's queue */
+    if (to->tcp_id) {
+        int err = rtc_net_send(net, to, b, n); /* framed into the connection's queue */
+        if (err == 0)
+            observe(h, since_us);
+        return err;
+    }
     if (!net->in_wakeup) {
         ssize_t w = sendto(net->udp_fd, b, n, MSG_DONTWAIT | MSG_NOSIGNAL,
                            (const struct sockaddr *)&to->addr, addr_len(&to->addr));
         metrics_add(w < 0 ? net->m_drops : net->m_out, 1);
-        return w < 0 ? -errno : 0;
+        if (w < 0)
+            return -errno;
+        observe(h, since_us);
+        return 0;
     }
     int i = net->nout++;
+    net->ohist[i] = since_us > 0 ? h : NULL;
+    net->ostamp[i] = since_us;
     net->oto[i] = to->addr;
     net->oiov[i] = (struct iovec){b, n};
     net->omsgs[i].msg_hdr = (struct msghdr){
@@ -515,11 +551,19 @@ void rtc_net_flush(struct rtc_net *net)
     int i = 0, n = net->nout;
     net->nout = 0;
     while (i < n) {
-        int r = sendmmsg(net->udp_fd, net->omsgs + i, (unsigned)(n - i),
-                         MSG_DONTWAIT | MSG_NOSIGNAL);
+        int r =
+            sendmmsg(net->udp_fd, net->omsgs + i, (unsigned)(n - i), MSG_DONTWAIT | MSG_NOSIGNAL);
         metrics_add(net->m_batches, 1);
         if (r > 0) {
             metrics_add(net->m_out, r);
+            /* The forwarding delay of each measured datagram this call sent: one clock read. */
+            int64_t now = 0;
+            for (int k = i; k < i + r; k++) {
+                if (!net->ohist[k])
+                    continue;
+                now = now ? now : clock_mono_us();
+                metrics_observe(net->ohist[k], (double)(now - net->ostamp[k]) / 1e6);
+            }
             i += r;
             continue;
         }

@@ -28,6 +28,7 @@
 struct loop;
 struct metrics;
 struct rtc_net;
+struct metrics_hist;
 
 /* Where a packet came from and where an answer goes: a UDP peer address, or an ICE-TCP
  * connection (tcp_id != 0; addr is then its peer address, for logs and for ICE). Plain data,
@@ -47,9 +48,9 @@ struct rtc_net_ops {
 };
 
 struct rtc_net_config {
-    int udp_fd;            /* bound, owned by the net from create on */
-    int tcp_fd;            /* listening, owned by the net; -1: no ICE-TCP */
-    int max_tcp;           /* ICE-TCP connections at once (0: 1024) */
+    int udp_fd;              /* bound, owned by the net from create on */
+    int tcp_fd;              /* listening, owned by the net; -1: no ICE-TCP */
+    int max_tcp;             /* ICE-TCP connections at once (0: 1024) */
     struct metrics *metrics; /* kibitka_rtc_* socket figures registered here; NULL: none */
 };
 
@@ -80,6 +81,15 @@ int rtc_net_send(struct rtc_net *net, const struct rtc_path *to, const uint8_t *
  * rtc_net_send copies into the same queue. */
 uint8_t *rtc_net_send_buf(struct rtc_net *net, size_t *cap);
 int rtc_net_send_commit(struct rtc_net *net, const struct rtc_path *to, size_t n);
+/* rtc_net_send_commit that also measures the datagram's delay: once the sendmmsg (or sendto, or
+ * the ICE-TCP write) that carries it returns, now - since_us (seconds) goes to h. since_us is
+ * normally rtc_net_rx_us: the arrival of the packet it forwards. h NULL or since_us 0: not
+ * measured. A datagram dropped is not measured. One clock read per sendmmsg. */
+int rtc_net_send_commit_timed(struct rtc_net *net, const struct rtc_path *to, size_t n,
+                              struct metrics_hist *h, int64_t since_us);
+/* When the datagram (or ICE-TCP read) being handed to ops->packet arrived: the time recvmmsg
+ * returned its batch (one clock read per batch). 0 outside a read callback. */
+int64_t rtc_net_rx_us(const struct rtc_net *net);
 /* Sends what is queued now (the read callbacks call it; exposed for tests and owners that
  * send from elsewhere inside a wake-up). */
 void rtc_net_flush(struct rtc_net *net);

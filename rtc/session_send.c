@@ -152,7 +152,7 @@ int rtc_session_send_rtp(struct rtc_session *s, int mline, const struct rtc_rtp_
     os->octets += o->payload_len;
     os->last_ts = o->ts;
     os->last_send_us = clock_mono_us();
-    return rtc_net_send_commit(s->t->net, &s->selected, len);
+    return rtc_net_send_commit_timed(s->t->net, &s->selected, len, o->delay, o->arrival_us);
 }
 
 uint32_t rtc_session_out_ssrc(const struct rtc_session *s, int mline)

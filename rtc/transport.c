@@ -23,10 +23,10 @@
 #include "rtc/transport_priv.h"
 
 static const char *const fail_names[FAIL_COUNT] = {
-    [FAIL_ICE_TIMEOUT] = "ice_timeout",       [FAIL_CONSENT] = "consent_expired",
+    [FAIL_ICE_TIMEOUT] = "ice_timeout",          [FAIL_CONSENT] = "consent_expired",
     [FAIL_FINGERPRINT] = "fingerprint_mismatch", [FAIL_DTLS_ALERT] = "dtls_alert",
-    [FAIL_DTLS_TIMEOUT] = "dtls_timeout",     [FAIL_DTLS_OTHER] = "dtls_error",
-    [FAIL_DTLS_CLOSED] = "dtls_closed",       [FAIL_SRTP] = "srtp_setup",
+    [FAIL_DTLS_TIMEOUT] = "dtls_timeout",        [FAIL_DTLS_OTHER] = "dtls_error",
+    [FAIL_DTLS_CLOSED] = "dtls_closed",          [FAIL_SRTP] = "srtp_setup",
 };
 
 static const char *const drop_names[DROP_COUNT] = {
@@ -61,10 +61,10 @@ static void register_metrics(struct rtc_transport *t, struct metrics *m)
             "Packets on the WebRTC port dropped before reaching a session's media, by reason.",
             "reason", drop_names[r]);
     for (int r = ICE_REJECT_MALFORMED; r <= ICE_REJECT_NOSPACE; r++)
-        x->stun_rejected[r] = metrics_labelled(
-            m, METRIC_COUNTER, "kibitka_rtc_stun_rejected_total",
-            "STUN binding requests refused by a session's ICE agent, by reason.", "reason",
-            ice_result_name((enum ice_result)r));
+        x->stun_rejected[r] =
+            metrics_labelled(m, METRIC_COUNTER, "kibitka_rtc_stun_rejected_total",
+                             "STUN binding requests refused by a session's ICE agent, by reason.",
+                             "reason", ice_result_name((enum ice_result)r));
     x->handshakes = metrics_counter(m, "kibitka_webrtc_connected_total",
                                     "WebRTC sessions that completed ICE and DTLS.");
     x->rtp_packets = metrics_counter(m, "kibitka_rtp_packets_in_total",
@@ -157,8 +157,7 @@ static size_t path_bucket(const struct rtc_transport *t, const struct rtc_path *
 
 static void path_unlink(struct rtc_transport *t, struct path_ent *e)
 {
-    for (struct path_ent **pp = &t->path_table[path_bucket(t, &e->path)]; *pp;
-         pp = &(*pp)->next)
+    for (struct path_ent **pp = &t->path_table[path_bucket(t, &e->path)]; *pp; pp = &(*pp)->next)
         if (*pp == e) {
             *pp = e->next;
             break;
@@ -320,11 +319,10 @@ static int pick_addresses(struct rtc_transport *t, const struct rtc_transport_co
     socklen_t len = sizeof(ss);
     if (getsockname(udp_fd, (struct sockaddr *)&ss, &len) < 0)
         return -errno;
-    bool wildcard =
-        (ss.ss_family == AF_INET &&
-         ((struct sockaddr_in *)&ss)->sin_addr.s_addr == htonl(INADDR_ANY)) ||
-        (ss.ss_family == AF_INET6 &&
-         IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&ss)->sin6_addr));
+    bool wildcard = (ss.ss_family == AF_INET &&
+                     ((struct sockaddr_in *)&ss)->sin_addr.s_addr == htonl(INADDR_ANY)) ||
+                    (ss.ss_family == AF_INET6 &&
+                     IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&ss)->sin6_addr));
     if (!wildcard) {
         net_ip_str((struct sockaddr *)&ss, t->addrs[0], sizeof(t->addrs[0]));
         t->naddrs = 1;
@@ -361,8 +359,7 @@ struct rtc_transport *rtc_transport_create(struct loop *loop,
         t->seed = (uint64_t)clock_mono_us();
     int err = pick_addresses(t, cfg, cfg->udp_fd);
     if (err < 0) {
-        log_error("rtc", NULL,
-                  "no address to offer WebRTC peers (%s): give one with --public-ip",
+        log_error("rtc", NULL, "no address to offer WebRTC peers (%s): give one with --public-ip",
                   strerror(-err));
         goto fail;
     }
@@ -402,6 +399,11 @@ void rtc_transport_destroy(struct rtc_transport **pt)
 int rtc_transport_port(const struct rtc_transport *t)
 {
     return rtc_net_port(t->net);
+}
+
+int64_t rtc_transport_rx_us(const struct rtc_transport *t)
+{
+    return rtc_net_rx_us(t->net);
 }
 
 int rtc_transport_session_count(const struct rtc_transport *t)

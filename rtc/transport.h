@@ -36,6 +36,7 @@
 #include "rtc/rtp.h"
 #include "rtc/sdp.h"
 
+struct metrics_hist;
 struct loop;
 struct metrics;
 struct rtc_transport;
@@ -49,8 +50,8 @@ struct rtc_transport_config {
      * bound address, or, when bound to a wildcard, every non-loopback address of the host. */
     const char *const *public_ips;
     int n_public_ips;
-    int max_sessions;       /* 0: 10000; a new session past it is refused */
-    uint64_t remb_bps;      /* the REMB ceiling sent to publishers; 0: 20 Mbit/s */
+    int max_sessions;        /* 0: 10000; a new session past it is refused */
+    uint64_t remb_bps;       /* the REMB ceiling sent to publishers; 0: 20 Mbit/s */
     struct metrics *metrics; /* kibitka_rtc_* and kibitka_webrtc_*; NULL: none */
 };
 
@@ -61,6 +62,9 @@ struct rtc_transport *rtc_transport_create(struct loop *loop,
  * sockets, clears *pt. */
 void rtc_transport_destroy(struct rtc_transport **pt);
 int rtc_transport_port(const struct rtc_transport *t);
+/* When the packet being handed to a session's callbacks arrived (rtc_net_rx_us: the time its
+ * read batch was read); 0 outside one. For rtc_rtp_out.arrival_us. */
+int64_t rtc_transport_rx_us(const struct rtc_transport *t);
 int rtc_transport_session_count(const struct rtc_transport *t);
 
 enum rtc_session_kind { RTC_SESSION_WHIP, RTC_SESSION_WHEP, RTC_SESSION_SFU };
@@ -117,6 +121,11 @@ struct rtc_rtp_out {
     bool vad;
     const uint8_t *payload;
     size_t payload_len;
+    /* The forwarding delay: when arrival_us is not 0, the time from it (rtc_transport_rx_us of
+     * the packet this one forwards) to the sendmmsg that carries this copy goes to delay
+     * (rtc_net_send_commit_timed). */
+    struct metrics_hist *delay;
+    int64_t arrival_us;
 };
 /* 0; -ENOTCONN before DTLS is done (or after the session ended); -ENOENT when mline sends
  * nothing; -EMSGSIZE for a payload over the MTU; another negative errno when SRTP refused. */
@@ -130,7 +139,7 @@ struct rtc_out_stats {
     uint8_t fraction_lost; /* of 256, the last report's */
     int32_t cumulative_lost;
     uint32_t jitter_ms;
-    int32_t rtt_ms;        /* -1 until measured */
+    int32_t rtt_ms; /* -1 until measured */
 };
 /* -ENOENT when mline sends nothing. */
 int rtc_session_out_stats(const struct rtc_session *s, int mline, struct rtc_out_stats *out);
@@ -154,11 +163,11 @@ int rtc_session_trickle(struct rtc_session *s, const struct sdp_frag *f, bool *r
 struct rtc_session_stats {
     bool connected;
     uint64_t packets_in, bytes_in, packets_lost, nacks_sent, plis_sent;
-    uint32_t jitter_ms;       /* of the video stream, else the audio one */
+    uint32_t jitter_ms;              /* of the video stream, else the audio one */
     uint64_t packets_out, bytes_out; /* RTP sent on every outgoing stream (payload bytes) */
-    int32_t rtt_ms;           /* the latest RTT the peer's receiver reports gave, -1: none */
-    char srtp_profile[32];    /* "AEAD_AES_128_GCM", ... once connected */
-    char path[64];            /* "udp 1.2.3.4:5678" / "tcp ...": the selected path */
+    int32_t rtt_ms;                  /* the latest RTT the peer's receiver reports gave, -1: none */
+    char srtp_profile[32];           /* "AEAD_AES_128_GCM", ... once connected */
+    char path[64];                   /* "udp 1.2.3.4:5678" / "tcp ...": the selected path */
 };
 void rtc_session_stats_get(const struct rtc_session *s, struct rtc_session_stats *out);
 

@@ -38,6 +38,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/net.h"
+#include "core/proxy.h"
 #include "db/db.h"
 #include "events/webhook.h"
 #include "ingest/rtmp/rtmp.h"
@@ -45,11 +46,11 @@
 #include "packager/thumb.h"
 #include "recorder/recorder.h"
 #include "recorder/upload.h"
+#include "rtc/net.h"
+#include "rtc/transport.h"
 #include "server/cli.h"
 #include "server/sfu_glue.h"
 #include "server/whip_glue.h"
-#include "rtc/net.h"
-#include "rtc/transport.h"
 #include "storage/storage.h"
 #include "transcode/admission.h"
 #include "transcode/ladder.h"
@@ -65,17 +66,18 @@ struct app {
     struct publish_auth *auth;
     struct hub_registry *hubs;
     struct hls_server *hls;
-    struct thumbs *thumbs; /* stream thumbnails: an observer and a worker thread */
+    struct thumbs *thumbs;       /* stream thumbnails: an observer and a worker thread */
     struct admission *admission; /* --cpu-budget */
     struct webhook *webhooks;
     struct storage *store;
     struct upload *upload;
     struct recorder *recorder;
     struct http_server *http;
-    char *spool_dir; /* for the API's on_recording_deleted; freed after HTTP stops */
+    struct proxy_trust proxies; /* --trusted-proxy, for HTTP and the signaling */
+    char *spool_dir;            /* for the API's on_recording_deleted; freed after HTTP stops */
     struct rtmp_server *rtmp;
-    struct whip *whip; /* POST /whip: WebRTC publishers */
-    int http_fd, rtmp_fd; /* bound listeners, -1 once handed to their server */
+    struct whip *whip;          /* POST /whip: WebRTC publishers */
+    int http_fd, rtmp_fd;       /* bound listeners, -1 once handed to their server */
     int rtc_udp_fd, rtc_tcp_fd; /* the WebRTC port (--rtc), -1 once handed to the transport */
     struct rtc_transport *rtc;
     struct sfu_glue *voice; /* --ws signaling and the voice SFU; NULL with --ws off */
@@ -257,7 +259,11 @@ static int bind_listeners(struct app *app)
             return -1;
         }
     }
-    return sfu_glue_bind(app->cfg.ws_addr, app->metrics, &app->voice);
+    for (int i = 0; i < app->cfg.trusted_proxies.n; i++)
+        proxy_trust_add(&app->proxies, app->cfg.trusted_proxies.v[i]); /* checked by config */
+    return sfu_glue_bind(app->cfg.ws_addr, app->metrics, &app->proxies,
+                         (const char *const *)app->cfg.ws_origins.v, app->cfg.ws_origins.n,
+                         &app->voice);
 }
 
 /* The data directory's lock (core/data_lock.h), held until the process ends: a second server on
@@ -550,6 +556,7 @@ static int start(struct app *app)
         .web_dir = c->web_dir[0] ? c->web_dir : NULL,
         .ws_port = app->voice ? sfu_glue_port(app->voice) : 0,
         .thumbs = app->thumbs,
+        .trusted_proxies = &app->proxies,
     };
     app->http = http_server_create(&htc);
     app->http_fd = -1; /* the server's now, even when it failed */
@@ -604,11 +611,11 @@ static void stop(struct app *app)
     thumbs_destroy(&app->thumbs); /* after the hubs ended, before the registry */
     hub_registry_destroy(&app->hubs);
     admission_destroy(&app->admission); /* after every sink that could ask it */
-    rtc_transport_destroy(&app->rtc); /* after whip_shutdown: no session is left */
-    loop_destroy(&app->loop); /* runs what the key worker posted last, freeing it */
-    whip_destroy(&app->whip); /* after the loop: a late wake-up of its queue still finds it */
+    rtc_transport_destroy(&app->rtc);   /* after whip_shutdown: no session is left */
+    loop_destroy(&app->loop);           /* runs what the key worker posted last, freeing it */
+    whip_destroy(&app->whip);      /* after the loop: a late wake-up of its queue still finds it */
     sfu_glue_destroy(&app->voice); /* after the loop too: it ran the signaling's last jobs */
-    db_close(&app->db);       /* an abandoned upload worker never touches the db again */
+    db_close(&app->db);            /* an abandoned upload worker never touches the db again */
     if (!abandoned)
         metrics_destroy(&app->metrics); /* else the abandoned upload still counts */
     if (app->sigfd > 0)
@@ -621,6 +628,7 @@ static void stop(struct app *app)
         close(app->rtc_udp_fd);
     if (app->rtc_tcp_fd >= 0)
         close(app->rtc_tcp_fd);
+    proxy_trust_clear(&app->proxies);   /* HTTP and the signaling are gone */
     data_lock_release(&app->data_lock); /* last: nothing touches the spool any more */
 }
 

@@ -16,10 +16,10 @@
 #include <string.h>
 
 #include "api/api.h"
-#include "sfu/room_access.h"
 #include "core/alloc.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "sfu/room_access.h"
 #include "sfu/sfu.h"
 #include "sfu/signal.h"
 
@@ -117,7 +117,9 @@ const struct api_room_ops *sfu_glue_room_ops(struct sfu_glue *g)
     return g && g->sfu ? &room_ops : NULL;
 }
 
-int sfu_glue_bind(const char *ws_addr, struct metrics *metrics, struct sfu_glue **out)
+int sfu_glue_bind(const char *ws_addr, struct metrics *metrics,
+                  const struct proxy_trust *trusted_proxies, const char *const *origins,
+                  int norigins, struct sfu_glue **out)
 {
     *out = NULL;
     if (!strcmp(ws_addr, "off"))
@@ -126,7 +128,11 @@ int sfu_glue_bind(const char *ws_addr, struct metrics *metrics, struct sfu_glue 
     pthread_mutex_init(&g->lock, NULL);
     g->addr = xstrdup(ws_addr);
     char err[256] = "";
-    struct signal_config sc = {.addr = ws_addr, .metrics = metrics};
+    struct signal_config sc = {.addr = ws_addr,
+                               .metrics = metrics,
+                               .trusted_proxies = trusted_proxies,
+                               .origins = origins,
+                               .norigins = norigins};
     if (signal_server_create(&sc, &g->ws, err, sizeof(err)) < 0) {
         log_error("main", NULL, "cannot listen on %s for WebSocket signaling (--ws): %s", ws_addr,
                   err);
@@ -176,7 +182,7 @@ void sfu_glue_stop(struct sfu_glue *g)
     pthread_mutex_lock(&g->lock); /* the API's ops see no SFU from here on */
     g->live = NULL;
     pthread_mutex_unlock(&g->lock);
-    signal_server_shutdown(g->ws); /* no socket, no job that calls the SFU from here on */
+    signal_server_shutdown(g->ws);   /* no socket, no job that calls the SFU from here on */
     room_access_destroy(&g->access); /* its last answers were posted; loop_destroy frees them */
     sfu_destroy(&g->sfu);
 }

@@ -7,13 +7,17 @@ struct api_room_ops;
 struct db;
 struct loop;
 struct metrics;
+struct proxy_trust;
 struct rtc_transport;
 struct sfu;
 struct sfu_glue;
 
 /* Binds ws_addr ("ADDR:PORT"; "off": *out stays NULL and 0), at start before the data directory
- * is touched. 0, or -1 after logging why. */
-int sfu_glue_bind(const char *ws_addr, struct metrics *metrics, struct sfu_glue **out);
+ * is touched. trusted_proxies: --trusted-proxy, origins: --ws-origin (signal.h; not owned; they
+ * must outlive the glue). 0, or -1 after logging why. */
+int sfu_glue_bind(const char *ws_addr, struct metrics *metrics,
+                  const struct proxy_trust *trusted_proxies, const char *const *origins,
+                  int norigins, struct sfu_glue **out);
 /* The SFU, for the API's moderation and live state (sfu_kick, sfu_room_snapshot_json ...);
  * NULL with --ws or --rtc off. */
 struct sfu *sfu_glue_sfu(const struct sfu_glue *g);

@@ -31,8 +31,12 @@ static void forward(struct sfu_member *from, const struct rtp_packet *pkt, uint6
                     bool vad, int64_t now)
 {
     struct room *r = from->room;
-    struct rtc_rtp_out o = {
-        .audio_level = level, .vad = vad, .payload = pkt->payload, .payload_len = pkt->payload_len};
+    struct rtc_rtp_out o = {.audio_level = level,
+                            .vad = vad,
+                            .payload = pkt->payload,
+                            .payload_len = pkt->payload_len,
+                            .delay = from->sfu->mx.forward_delay,
+                            .arrival_us = rtc_transport_rx_us(from->sfu->rtc)};
     int64_t sent = 0, failed = 0;
     for (int i = 0; i < r->n; i++) {
         struct sfu_member *to = r->m[i];

@@ -547,6 +547,14 @@ struct sfu *sfu_create(struct loop *loop, struct rtc_transport *rtc, const struc
     sfu->mx.send_errors = metrics_counter(mx, "kibitka_voice_send_errors_total",
                                           "RTP copies not sent (a member not connected yet, "
                                           "SRTP refused).");
+    /* From 100 us (a copy that left in the same wake-up) to 250 ms (a loop that stalled). */
+    static const double delay_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005,
+                                          0.01,   0.02,    0.05,   0.1,   0.25};
+    sfu->mx.forward_delay = metrics_histogram(
+        mx, "kibitka_voice_forward_delay_seconds",
+        "Voice SFU: from a packet's arrival (its recvmmsg batch) to the sendmmsg that carried "
+        "each forwarded copy.",
+        delay_bounds, (int)(sizeof(delay_bounds) / sizeof(delay_bounds[0])));
     member_metrics_register(sfu, mx);
     sfu->pm_rows = xcalloc(PM_MAX, sizeof(*sfu->pm_rows));
     sfu->tick = loop_timer_add(loop, SFU_TICK_MS, true, tick, sfu);

@@ -99,6 +99,7 @@ struct sfu {
     char *summary;
     struct {
         atomic_int_fast64_t *rooms, *members, *packets_in, *forwarded, *send_errors, *sessions;
+        struct metrics_hist *forward_delay; /* kibitka_voice_forward_delay_seconds */
     } mx;
     atomic_int_fast64_t *pm[PM_COUNT]; /* member_metrics.c's tables */
     struct pm_row *pm_rows;            /* scratch for the refresh, PM_MAX rows */

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "core/alloc.h"
@@ -19,6 +21,7 @@
 #include "core/loop.h"
 #include "core/metrics.h"
 #include "core/net.h"
+#include "core/proxy.h"
 #include "sfu/signal_priv.h"
 
 static const char *const close_labels[CW_N] = {"rate_limit",  "too_large",     "ping_timeout",
@@ -208,6 +211,33 @@ static int on_timer(struct lws *wsi, struct sconn *c)
     return 0;
 }
 
+/* The client's address as text: the peer's, or behind a --trusted-proxy the one its
+ * X-Forwarded-For (or Forwarded) gives (core/proxy.h). Called while the handshake's headers are
+ * still held (the filter and the established callbacks). */
+static void client_addr(struct signal_server *s, struct lws *wsi, char *out, size_t outlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    int fd = lws_get_socket_fd(wsi);
+    if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &sl) < 0) {
+        out[0] = '\0';
+        lws_get_peer_simple(wsi, out, outlen);
+        return;
+    }
+    const struct proxy_trust *t = s->cfg.trusted_proxies;
+    /* As large as the handshake's header buffer may hold; a longer one is not read. */
+    char xff[4096], fwd[4096];
+    const char *xv = xff, *fv = fwd;
+    struct proxy_headers h = {NULL, 0, NULL, 0};
+    if (t && t->n > 0 && proxy_trusted(t, (struct sockaddr *)&ss)) {
+        if (lws_hdr_copy(wsi, xff, sizeof(xff), WSI_TOKEN_X_FORWARDED_FOR) > 0)
+            h.xff = &xv, h.nxff = 1;
+        if (lws_hdr_custom_copy(wsi, fwd, sizeof(fwd), "forwarded:", 10) > 0)
+            h.fwd = &fv, h.nfwd = 1;
+    }
+    proxy_client_str(t, (struct sockaddr *)&ss, &h, out, outlen);
+}
+
 static void on_established(struct signal_server *s, struct lws *wsi, struct sconn **pc)
 {
     struct sconn *c = xcalloc(1, sizeof(*c));
@@ -220,7 +250,7 @@ static void on_established(struct signal_server *s, struct lws *wsi, struct scon
     c->refill_us = c->heard_us = c->pinged_us = clock_mono_us();
     c->outq_tail = &c->outq;
     c->alive = true;
-    lws_get_peer_simple(wsi, c->peer, sizeof(c->peer));
+    client_addr(s, wsi, c->peer, sizeof(c->peer));
     c->next = s->conns;
     if (s->conns)
         s->conns->prev = c;
@@ -279,15 +309,30 @@ static int refuse(struct signal_server *s, struct lws *wsi, unsigned status, con
     return 1;
 }
 
+/* --ws-origin: no list, no Origin header, or one of the list. */
+static bool origin_allowed(struct signal_server *s, struct lws *wsi)
+{
+    char origin[256];
+    if (s->cfg.norigins <= 0 || lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) <= 0)
+        return true;
+    if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0)
+        return false; /* longer than any origin we could list */
+    for (int i = 0; i < s->cfg.norigins; i++)
+        if (!strcasecmp(origin, s->cfg.origins[i]))
+            return true;
+    return false;
+}
+
 static int on_filter(struct signal_server *s, struct lws *wsi)
 {
     char uri[128] = "";
-    if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) < 0 ||
-        strcmp(uri, SIGNAL_PATH) != 0)
+    if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) < 0 || strcmp(uri, SIGNAL_PATH) != 0)
         return refuse(s, wsi, HTTP_STATUS_NOT_FOUND, "WebSocket signaling is at " SIGNAL_PATH);
+    if (!origin_allowed(s, wsi))
+        return refuse(s, wsi, HTTP_STATUS_FORBIDDEN, "this Origin may not use the signaling");
     char peer[64] = "";
     int same = 0;
-    lws_get_peer_simple(wsi, peer, sizeof(peer));
+    client_addr(s, wsi, peer, sizeof(peer));
     for (struct sconn *c = s->conns; c && peer[0]; c = c->next)
         same += strcmp(c->peer, peer) == 0;
     if (same >= s->cfg.max_per_address)

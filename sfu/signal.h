@@ -40,6 +40,7 @@
 
 struct loop;
 struct metrics;
+struct proxy_trust;
 struct signal_server;
 
 struct signal_config {
@@ -53,6 +54,16 @@ struct signal_config {
     int ping_interval_ms; /* a silent socket gets a WebSocket ping this often; 0: 5000 */
     int ping_timeout_ms;  /* nothing heard for this long closes it (1001); 0: 12000 */
     struct metrics *metrics; /* kibitka_ws_*; NULL: none */
+    /* --trusted-proxy (core/proxy.h): a socket from one of these peers is the client's that its
+     * X-Forwarded-For (or Forwarded) names, for the per-address cap and the logs. NULL: every
+     * peer is the client. Not owned; must outlive the server. */
+    const struct proxy_trust *trusted_proxies;
+    /* --ws-origin: the Origins a handshake may carry (scheme://host[:port], compared without
+     * regard to case); another is refused with 403. A handshake without Origin (not from a
+     * browser) is let through: the allowlist is against other sites' pages, and the join is
+     * authorised by the token in the message, never by cookies. n 0: any Origin. Not owned. */
+    const char *const *origins;
+    int norigins;
 };
 
 /* Binds cfg->addr (at start, before the data directory is touched, like --http): 0 and *out, or

@@ -14,6 +14,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync, spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
 import {
@@ -140,6 +141,7 @@ if libc.prctl(65, 1, 0, 0, 0) != 0: sys.exit('PR_SET_MDWE: errno %d' % ctypes.ge
 os.execv(sys.argv[1], sys.argv[1:])`;
 const mdwe = spawnSync('python3', ['-c', `${MDWE_EXEC.split('\n').slice(0, 3).join('\n')}`]).status === 0;
 const ADMIN_PW = 'deploy-admin-pw';
+const GUESSED_PW = 'guessed-user-pw';
 let srv;
 let ng;
 let roomToken; // from the API subtest, for the signaling one
@@ -149,10 +151,15 @@ if (!skip) {
   // (x264), WHIP (DTLS, SRTP, Opus) and the rest run under it. Older kernels: without.
   const launcher = mdwe ? ['python3', '-c', MDWE_EXEC] : [];
   srv = await startServer(['--open-publish', '--no-record', '--part', '0.5', '--ladder', 'source,240p:300k',
-    '--ice-server', 'stun:stun.example.net:3478', '--http-max-connections-per-address', '0'], {}, { launcher });
+    '--ice-server', 'stun:stun.example.net:3478', '--http-max-connections-per-address', '0',
+    '--trusted-proxy', '127.0.0.1'], {}, { launcher }); // as deploy/kibitka.env sets them
+
   cleanups.push(() => srv.stop());
   execFileSync(binary, ['user', 'add', 'admin', '--admin', '--password-stdin', '--data', srv.dataDir],
     { input: `${ADMIN_PW}\n`, stdio: ['pipe', 'pipe', 'pipe'] });
+  for (const name of ['guessed', 'guessed2']) // one each: past 10 failures a user is "under attack"
+    execFileSync(binary, ['user', 'add', name, '--password-stdin', '--data', srv.dataDir],
+      { input: `${GUESSED_PW}\n`, stdio: ['pipe', 'pipe', 'pipe'] });
   const dir = mkdtempSync(path.join(workDir, 'nginx-'));
   const listen = await freePort();
   ng = await startNginx(dir, nginxConf(readFileSync(CONF, 'utf8'), { listen, http: srv.http, ws: srv.ws, dir }), listen);
@@ -291,6 +298,64 @@ test('the signaling WebSocket through nginx: 101, ping answered, a join reaches 
   bad.send({ type: 'join', room: 'deployroom', token: `${roomToken}x`, display: 'Deploy' });
   assert.equal((await bad.next()).code, 'unauthorized', 'a bad token is told apart');
   bad.close();
+});
+
+// One login on a connection of its own, from a loopback address (every 127/8 address reaches
+// the loopback servers), to nginx or straight to kibitka, with extra request headers.
+function loginFrom(port, from, password, headers = {}, username = 'guessed') {
+  return new Promise((resolve, reject) => {
+    const body = JSON.stringify({ username, password });
+    const req = http.request({
+      host: '127.0.0.1', port, method: 'POST', path: '/api/auth/login', localAddress: from, agent: false,
+      headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), ...headers },
+    }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode));
+    });
+    req.setTimeout(60000, () => req.destroy(new Error(`login from ${from} timed out`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+// kibitka runs with --trusted-proxy 127.0.0.1 (deploy/kibitka.env): nginx connects from there,
+// and X-Forwarded-For ($proxy_add_x_forwarded_for) names the client. Without it every client
+// behind nginx was 127.0.0.1 to the login limiter and the signaling's per-address cap.
+test('--trusted-proxy: clients behind nginx are limited apart; a header from an untrusted peer is ignored', { skip }, async () => {
+  const ngPort = Number(new URL(ng.base).port);
+  // A guesser behind nginx (127.0.0.5) gets the (user, address) backoff after 6 failures...
+  for (let i = 0; i < 6; i++)
+    assert.equal(await loginFrom(ngPort, '127.0.0.5', `wrong-${i}`), 401, `free try ${i}`);
+  assert.equal(await loginFrom(ngPort, '127.0.0.5', GUESSED_PW), 429, 'the guesser is blocked');
+  // ...and cannot escape it with a header of its own: nginx appends its real address.
+  assert.equal(await loginFrom(ngPort, '127.0.0.5', GUESSED_PW, { 'X-Forwarded-For': '203.0.113.9' }), 429,
+    'a spoofed X-Forwarded-For through nginx changes nothing');
+  // Another client behind the same nginx is not: the old code saw both as 127.0.0.1.
+  assert.equal(await loginFrom(ngPort, '127.0.0.6', GUESSED_PW), 200, 'a second client behind nginx logs in');
+  // Straight to kibitka from a peer that is not a trusted proxy: its X-Forwarded-For is
+  // ignored, so a fresh header per guess does not reset the count.
+  for (let i = 0; i < 6; i++)
+    assert.equal(await loginFrom(srv.http, '127.0.0.7', `wrong-${i}`, { 'X-Forwarded-For': `198.51.100.${i + 1}` }, 'guessed2'), 401);
+  assert.equal(await loginFrom(srv.http, '127.0.0.7', GUESSED_PW, { 'X-Forwarded-For': '198.51.100.99' }, 'guessed2'), 429,
+    'the header from an untrusted peer was ignored');
+  assert.equal(await loginFrom(srv.http, '127.0.0.7', GUESSED_PW, { Forwarded: 'for=198.51.100.98' }, 'guessed2'), 429);
+  // The same header from the trusted proxy's address is read: a client of its own.
+  assert.equal(await loginFrom(srv.http, '127.0.0.1', GUESSED_PW, { 'X-Forwarded-For': '198.51.100.99' }, 'guessed2'), 200);
+
+  // The signaling WebSocket: its address is the one in kibitka's log lines. An oversized
+  // message (past 64 KiB) closes the socket with a line naming the client.
+  const big = 'x'.repeat(70 * 1024);
+  const viaNginx = await wsConnect(ngPort, '/rtc', '127.0.0.1', { localAddress: '127.0.0.8' });
+  cleanups.push(() => viaNginx.close());
+  viaNginx.send(big);
+  await viaNginx.whenClosed();
+  await waitFor(() => /127\.0\.0\.8: a message over/.test(srv.log()), { timeout: 10000, what: 'the log line naming 127.0.0.8' });
+  const spoof = await wsConnect(srv.ws, '/rtc', '127.0.0.1', { localAddress: '127.0.0.9', headers: { 'X-Forwarded-For': '198.51.100.77' } });
+  cleanups.push(() => spoof.close());
+  spoof.send(big);
+  await spoof.whenClosed();
+  await waitFor(() => /127\.0\.0\.9: a message over/.test(srv.log()), { timeout: 10000, what: 'the log line naming 127.0.0.9' });
+  assert.doesNotMatch(srv.log(), /198\.51\.100\.77/, 'the untrusted peer\'s header is not used');
 });
 
 test('through nginx: /health and the pages served, /metrics refused', { skip }, async (t) => {

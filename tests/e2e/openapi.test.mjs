@@ -115,7 +115,7 @@ test('the checker refuses what the document does not say', async () => {
   checker = openapiChecker(doc);
   // The document describes itself.
   checker.check('GET', '/api/openapi.json', { status: 200, headers: r.headers, buf: Buffer.from(JSON.stringify(doc)) });
-  assert.equal(checker.ops.length, 32); // 30 + /api/config + the thumbnail
+  assert.equal(checker.ops.length, 35); // 30 + /api/config, the thumbnail, /api/public/rooms, a recording's PATCH and a stream's last public one
   const user = { name: 'bob', role: 'user', created_at: '2026-01-02T03:04:05Z' };
   const fake = (status, body) => ({ status, headers: new Headers({ 'content-type': 'application/json' }),
     buf: Buffer.from(JSON.stringify(body)) });
@@ -223,6 +223,9 @@ test('every route answers what the document says', { timeout: 240000 }, async ()
     await expect(200, 'GET', '/api/rooms', { token: admin });
     assert.deepEqual((await expect(200, 'GET', '/api/rooms/lounge', { token: bob })).json.participants, []);
     await expect(404, 'GET', '/api/rooms/office', { token: bob });
+    // The public list: no token; lounge (public) without its members' ids, office (private) not.
+    const pub = (await expect(200, 'GET', '/api/public/rooms')).json.rooms;
+    assert.deepEqual(pub, [{ name: 'lounge', members: [] }]);
     const minted = (await expect(201, 'POST', '/api/rooms/lounge/token', { token: bob })).json;
     assert.equal(minted.user, 'bob');
     const guest = (await expect(201, 'POST', '/api/rooms/office/token', { token: alice,
@@ -277,6 +280,16 @@ test('every route answers what the document says', { timeout: 240000 }, async ()
     await expect(401, 'GET', '/api/recordings');
     await expect(404, 'GET', `/api/recordings/${id}`, { token: bob });
     await expect(404, 'GET', `/api/recordings/${'0'.repeat(32)}`, { token: alice });
+
+    // Public recordings: PATCH by the owner, the stream's last public one without a token.
+    await expect(404, 'GET', '/api/streams/alicecam/recording');
+    await expect(404, 'PATCH', `/api/recordings/${id}`, { token: bob, body: { public: true } });
+    await expect(400, 'PATCH', `/api/recordings/${id}`, { token: alice, body: { public: 'yes' } });
+    assert.equal((await expect(200, 'PATCH', `/api/recordings/${id}`, { token: alice, body: { public: true } })).json.public, true);
+    const last = (await expect(200, 'GET', '/api/streams/alicecam/recording')).json;
+    assert.match((await expect(200, 'GET', last.playlist_url)).text, /#EXT-X-ENDLIST/);
+    await expect(200, 'PATCH', `/api/recordings/${id}`, { token: admin, body: { public: false } });
+    await expect(404, 'GET', '/api/streams/alicecam/recording');
 
     // Chunks and the playlist: by token, by the signed URLs handed out, with a Range.
     const c1 = rec.chunk_list[0];

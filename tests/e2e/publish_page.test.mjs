@@ -6,7 +6,8 @@
 // told it is already live (409); the server ending the publish (a key rotated with
 // end_live=true) is a lost connection: the page counts down to its retry, retries, and says
 // the key was refused; Stop sends DELETE and the stream ends (ENDLIST); a wrong pasted key
-// says "this stream key was refused"; a camera the browser refuses says so. axe-core (no
+// says "this stream key was refused"; a camera the browser refuses says so; a server that goes
+// away mid-publish: five counted-down tries (on Playwright's clock), then "gave up" said. axe-core (no
 // serious or critical finding), no sideways scrolling and a screenshot at 360 and 1440 px
 // (build-test/screenshots/publish-live-*.png).
 //
@@ -327,6 +328,60 @@ describe('/publish', { skip }, () => {
     assert.ok(await tab.getByTestId('preview').evaluate((v) => v.srcObject !== null), 'the preview stays');
     assert.deepEqual(problems, []);
     await tab.close();
+  });
+
+  // The retry gives up after MAX_TRIES (5) with a clear message. The backoff (2+4+8+16+30 s) is
+  // a minute of page timers: the tab runs on Playwright's clock (page.clock, installed before the
+  // page loads, flowing in real time until fast-forwarded), so the test skips the waits instead
+  // of sitting through them. A second server of its own is stopped mid-publish: each try's POST
+  // /whip then finds nothing listening. (Node-side polling: the page's rAF and timers are fake.)
+  test('the server goes away mid-publish: five tries, each counted down, then the page gives up and says so', async () => {
+    const data2 = mkdtempSync(path.join(workDir, 'publish-giveup-'));
+    const cli2 = (args, input) => execFileSync(binary, [...args, '--data', data2],
+      { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
+    cli2(['user', 'add', 'alice', '--password-stdin'], `${PASSWORD}\n`);
+    const key3 = cli2(['stream', 'add', '--user', 'alice', '--name', 'gone']).trim();
+    const srv2 = await startServer(['--data', data2, '--no-record', '--rtc', `${netif.addr}:${await freePort()}`]);
+    const ctx = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+    try {
+      await ctx.grantPermissions(['camera', 'microphone'], { origin: srv2.base });
+      const tab = await ctx.newPage();
+      tab.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+      await tab.clock.install();
+      await tab.goto(`${srv2.base}/publish`);
+      const text = () => status(tab).innerText();
+      const phaseIs = (want, timeout, what) => waitFor(async () => (await phase(tab)) === want,
+        { timeout, what });
+      await tab.getByLabel('Stream name (optional, for the watch link)').fill('gone');
+      await tab.getByLabel('Stream key').fill(key3);
+      await tab.getByRole('button', { name: 'Go live' }).click();
+      await phaseIs('live', 30000, 'live on the second server');
+      const { code } = await srv2.stop();
+      assert.equal(code, 0);
+      await phaseIs('retrying', 60000, 'the lost connection noticed');
+      const tries = [];
+      for (let i = 0; i < 8 && (await phase(tab)) !== 'failed'; i++) {
+        const m = /^Reconnecting in \d+ s \(try (\d) of 5\)/.exec(await text());
+        assert.ok(m, await text());
+        tries.push(Number(m[1]));
+        await tab.clock.fastForward('00:31'); /* past the longest wait (30 s) */
+        const next = new RegExp(`^Reconnecting in \\d+ s \\(try ${tries.at(-1) + 1} of 5\\)`);
+        await waitFor(async () => (await phase(tab)) === 'failed' || next.test(await text()),
+          { timeout: 20000, what: `try ${tries.at(-1)} refused, then the next countdown or the end` });
+      }
+      assert.deepEqual(tries, [1, 2, 3, 4, 5]);
+      assert.equal(await phase(tab), 'failed');
+      const said = tab.getByTestId('pub-problem');
+      assert.equal(await said.getAttribute('data-problem'), 'gave-up');
+      assert.equal(await said.innerText(),
+        'The connection was lost and 5 tries to reconnect failed. Press Go live to try again.');
+      assert.equal(await tab.getByRole('button', { name: 'Go live' }).isEnabled(), true, 'Go live can be pressed again');
+      console.log(`# gave up after tries ${tries.join(', ')}: "${await said.innerText()}"`);
+      assert.deepEqual(problems, []);
+    } finally {
+      await ctx.close();
+      await srv2.stop();
+    }
   });
 
   test('a denied camera is said, and nothing is sent', async () => {

@@ -42,6 +42,8 @@ export interface Recording {
   chunks: number;
   chunks_uploaded: number;
   incomplete: boolean;
+  /** anyone may play it on /watch/<stream> (the stream's last public ready one) */
+  public: boolean;
 }
 
 export interface Chunk {
@@ -129,6 +131,8 @@ export const recordings = async (f: RecordingFilter) => {
   return request<{ recordings: Recording[]; total: number }>('GET', `/api/recordings?${q}`);
 };
 export const recording = (id: string) => request<RecordingDetail>('GET', `/api/recordings/${seg(id)}`);
+export const setRecordingPublic = (id: string, pub: boolean) =>
+  request<Recording>('PATCH', `/api/recordings/${seg(id)}`, { public: pub });
 export const deleteRecording = (id: string) => request<void>('DELETE', `/api/recordings/${seg(id)}`);
 
 export const rooms = async () => (await request<{ rooms: Room[] }>('GET', '/api/rooms')).rooms;

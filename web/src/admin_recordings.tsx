@@ -1,5 +1,6 @@
 // /admin: recordings, filtered by stream and date; played in the page through their signed VOD
-// playlist with hls.js (loaded only when something is played), chunks to download, delete.
+// playlist with hls.js (loaded only when something is played), chunks to download, public or
+// not (a public one is offered on /watch/<stream> once the stream has ended), delete.
 import type HlsType from 'hls.js';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import * as A from './admin_api';
@@ -157,6 +158,7 @@ export function Recordings(props: { streams: StreamRow[]; admin: boolean }) {
                 <th scope="col">Started</th>
                 <th scope="col">Length</th>
                 <th scope="col">State</th>
+                <th scope="col">Public</th>
                 <th scope="col">Actions</th>
               </tr>
             </thead>
@@ -172,6 +174,27 @@ export function Recordings(props: { streams: StreamRow[]; admin: boolean }) {
                   <td data-label="State">
                     {r.state}
                     {r.incomplete ? ' (incomplete)' : ''}
+                  </td>
+                  <td data-label="Public">
+                    <label class="check">
+                      <input
+                        type="checkbox"
+                        checked={r.public}
+                        data-testid={`public-${r.id}`}
+                        aria-label={`Public: anyone may play the recording of ${r.stream} from ${when(r.started_at)} on its watch page`}
+                        onChange={async (e) => {
+                          const on = (e.currentTarget as HTMLInputElement).checked;
+                          try {
+                            await A.setRecordingPublic(r.id, on);
+                            await load();
+                          } catch (err) {
+                            setError(sentence(`make the recording of ${r.stream} ${on ? 'public' : 'private'}`, err));
+                            await load();
+                          }
+                        }}
+                      />
+                      <span aria-hidden="true">{r.public ? 'yes' : 'no'}</span>
+                    </label>
                   </td>
                   <td data-label="Actions" class="actions">
                     <button type="button" disabled={r.chunks_uploaded === 0} aria-label={`Play the recording of ${r.stream} from ${when(r.started_at)}`} onClick={() => void detail(r.id, setPlaying)}>

@@ -21,6 +21,21 @@ export interface LiveStream {
   viewers?: number;
 }
 
+/** A public voice room as anyone may see it (GET /api/public/rooms): display names only. */
+export interface PublicRoom {
+  name: string;
+  members: { display: string; speaking: boolean }[];
+}
+
+/** A stream's last public recording (GET /api/streams/{name}/recording): a signed VOD playlist. */
+export interface PublicRecording {
+  stream: string;
+  started_at: string;
+  ended_at: string | null;
+  duration_seconds: number;
+  playlist_url: string;
+}
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
@@ -95,6 +110,20 @@ export async function logout(): Promise<void> {
 
 export async function liveNow(): Promise<LiveStream[]> {
   return (await call<{ live: LiveStream[] }>('GET', '/api/live')).live;
+}
+
+export async function publicRooms(): Promise<PublicRoom[]> {
+  return (await call<{ rooms: PublicRoom[] }>('GET', '/api/public/rooms')).rooms;
+}
+
+/** The stream's last public recording, or null when it has none (404). */
+export async function lastRecording(name: string): Promise<PublicRecording | null> {
+  try {
+    return await call<PublicRecording>('GET', `/api/streams/${encodeURIComponent(name)}/recording`);
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 404) return null;
+    throw e;
+  }
 }
 
 /** Any JSON API call with the session's token, errors and 401 handling, for a page's own API

@@ -28,3 +28,18 @@ export function pathName(prefix: string, path: string = location.pathname): stri
     return raw;
   }
 }
+
+/** "45 s", "12 min 05 s", "1 h 05 min" for a length in seconds. */
+export function duration(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min ${String(s % 60).padStart(2, '0')} s`;
+  return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, '0')} min`;
+}
+
+/** A date and time in the reader's locale ("3 Dec 2026, 07:12"). */
+export function when(iso: string): string {
+  const t = Date.parse(iso);
+  return Number.isNaN(t) ? '' : new Date(t).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+}

@@ -1,8 +1,8 @@
-// "/": what is live now (refreshed every 5 s, with each stream's thumbnail every 10 s) and the
-// login.
+// "/": what is live now (refreshed every 5 s, with each stream's thumbnail every 10 s), the
+// public voice rooms with who is in them (refreshed as often), and the login.
 import { useEffect, useState } from 'preact/hooks';
-import { currentSession, liveNow, logout } from './api';
-import type { LiveStream, Session } from './api';
+import { currentSession, liveNow, logout, publicRooms } from './api';
+import type { LiveStream, PublicRoom, Session } from './api';
 import { since } from './format';
 import { SignInFields, useSignIn } from './signin';
 import { Layout, mount } from './ui';
@@ -40,34 +40,43 @@ function Thumb({ name, now }: { name: string; now: number }) {
   );
 }
 
-function LiveList() {
-  const [live, setLive] = useState<LiveStream[] | null>(null);
+// Calls load now and every REFRESH_MS after the previous answer; the last answer, or the
+// error of the last try, and when it came.
+function usePoll<T>(load: () => Promise<T>): { data: T | null; error: string | null; now: number } {
+  const [data, setData] = useState<T | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [now, setNow] = useState(Date.now());
   useEffect(() => {
     let stopped = false;
     let timer = 0;
-    const load = async () => {
+    const tick = async () => {
       try {
-        const l = await liveNow();
+        const d = await load();
         if (stopped) return;
-        l.sort((a, b) => a.started_at.localeCompare(b.started_at));
-        setLive(l);
+        setData(d);
         setError(null);
       } catch (e) {
         if (!stopped) setError(e instanceof Error ? e.message : String(e));
       }
       if (!stopped) {
         setNow(Date.now());
-        timer = window.setTimeout(load, REFRESH_MS);
+        timer = window.setTimeout(tick, REFRESH_MS);
       }
     };
-    void load();
+    void tick();
     return () => {
       stopped = true;
       clearTimeout(timer);
     };
   }, []);
+  return { data, error, now };
+}
+
+const liveSorted = async () =>
+  (await liveNow()).sort((a, b) => a.started_at.localeCompare(b.started_at));
+
+function LiveList() {
+  const { data: live, error, now } = usePoll<LiveStream[]>(liveSorted);
 
   return (
     <section class="panel" aria-labelledby="live-h">
@@ -115,6 +124,55 @@ function LiveList() {
   );
 }
 
+// The public voice rooms and who is in them (display names, who speaks), each a link to join.
+function VoiceRooms() {
+  const { data: rooms, error } = usePoll<PublicRoom[]>(publicRooms);
+  return (
+    <section class="panel" aria-labelledby="rooms-h">
+      <h2 id="rooms-h">Voice rooms</h2>
+      {error && (
+        <p class="error" role="alert">
+          Cannot load the voice rooms: {error}
+        </p>
+      )}
+      {rooms === null && !error && <p class="muted">Loading…</p>}
+      {rooms !== null && rooms.length === 0 && (
+        <p class="muted" data-testid="no-rooms">
+          No public voice rooms.
+        </p>
+      )}
+      {rooms !== null && rooms.length > 0 && (
+        <ul class="rooms">
+          {rooms.map((r) => (
+            <li key={r.name} class="card" data-room={r.name}>
+              <a class="room-title" href={`/voice/${encodeURIComponent(r.name)}`}>
+                {r.name}
+              </a>{' '}
+              <span class="muted">
+                {r.members.length === 0
+                  ? 'nobody yet'
+                  : r.members.length === 1
+                    ? '1 person'
+                    : `${r.members.length} people`}
+              </span>
+              {r.members.length > 0 && (
+                <ul class="members" aria-label={`In ${r.name}`}>
+                  {r.members.map((m, i) => (
+                    <li key={i} class={m.speaking ? 'member speaking' : 'member'}>
+                      {m.display}
+                      {m.speaking && <span class="speaking-tag"> · speaking</span>}
+                    </li>
+                  ))}
+                </ul>
+              )}
+            </li>
+          ))}
+        </ul>
+      )}
+    </section>
+  );
+}
+
 function Login() {
   const [session, setSession] = useState<Session | null>(currentSession());
   const { busy, error, submit } = useSignIn(setSession);
@@ -150,7 +208,10 @@ function Login() {
 mount(
   <Layout page="live">
     <div class="home">
-      <LiveList />
+      <div class="home-main">
+        <LiveList />
+        <VoiceRooms />
+      </div>
       <Login />
     </div>
   </Layout>,

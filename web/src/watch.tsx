@@ -1,20 +1,21 @@
 // "/watch/<stream>": LL-HLS with hls.js in low-latency mode (Safari's own HLS where MSE is
 // missing), a quality menu, the live latency, "go to live", the viewer count, and what happens
-// when the stream is not live or ends. The stream's name comes from the URL and is only ever
+// when the stream is not live or ends: it says so and offers the stream's last public recording
+// (its VOD playlist, in the same player). The stream's name comes from the URL and is only ever
 // rendered as text.
 import Hls from 'hls.js';
 import type { Level } from 'hls.js';
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { liveNow } from './api';
-import type { LiveStream } from './api';
-import { bitrate, pathName, since } from './format';
+import { lastRecording, liveNow } from './api';
+import type { LiveStream, PublicRecording } from './api';
+import { bitrate, duration, pathName, since, when } from './format';
 import { Layout, mount } from './ui';
 
 const POLL_MS = 5000;
 /* Behind the live edge by more than this past the player's own target: offer "go to live". */
 const BEHIND_S = 2.5;
 
-type Phase = 'loading' | 'offline' | 'live' | 'ended' | 'unsupported' | 'error';
+type Phase = 'loading' | 'offline' | 'live' | 'ended' | 'recording' | 'unsupported' | 'error';
 
 interface Rung {
   index: number;
@@ -39,8 +40,8 @@ function hlsPlayer(video: HTMLVideoElement, url: string, on: {
   levels(r: Rung[]): void;
   level(i: number): void;
   fatal(msg: string): void;
-}): Player {
-  const hls = new Hls({ lowLatencyMode: true, backBufferLength: 30 });
+}, live = true): Player {
+  const hls = new Hls(live ? { lowLatencyMode: true, backBufferLength: 30 } : {});
   let recovered = 0;
   hls.on(Hls.Events.MANIFEST_PARSED, (_e, d) => {
     on.levels(d.levels.map((l, index) => ({ index, label: rungLabel(l) })));
@@ -108,7 +109,34 @@ function Watch({ name }: { name: string }) {
   const [latency, setLatency] = useState<number | null>(null);
   const [behind, setBehind] = useState(false);
   const [problem, setProblem] = useState<string | null>(null);
+  const [rec, setRec] = useState<PublicRecording | null>(null);
   const native = !Hls.isSupported();
+
+  /* The last public recording, in the same player (VOD: no low-latency mode). */
+  const playRecording = (r: PublicRecording) => {
+    const v = video.current;
+    if (!v) return;
+    stop();
+    setProblem(null);
+    setRungs([]);
+    if (!native) {
+      player.current = hlsPlayer(v, r.playlist_url, {
+        levels: () => undefined,
+        level: () => undefined,
+        fatal: (msg) => {
+          stop();
+          setProblem(msg);
+          go('error');
+        },
+      }, false);
+    } else if (v.canPlayType('application/vnd.apple.mpegurl')) {
+      player.current = nativePlayer(v, r.playlist_url);
+    } else {
+      go('unsupported');
+      return;
+    }
+    go('recording');
+  };
 
   const start = (s: LiveStream) => {
     const v = video.current;
@@ -151,6 +179,12 @@ function Watch({ name }: { name: string }) {
         if (s && p !== 'live' && p !== 'unsupported') start(s);
         else if (!s && p === 'live') go('ended');
         else if (!s && p === 'loading') go('offline');
+        /* not live: the last public recording, if the owner made one public (asked again on
+         * each poll: it may become ready or public meanwhile; kept while it plays) */
+        if (!s && phaseRef.current !== 'recording') {
+          const r = await lastRecording(name);
+          if (!stopped) setRec(r);
+        }
       } catch {
         /* the server is away for a moment: keep what is shown, try again */
       }
@@ -188,6 +222,7 @@ function Watch({ name }: { name: string }) {
         {phase === 'offline' && 'This stream is not live right now. This page starts playing when it goes live.'}
         {phase === 'live' && 'Live'}
         {phase === 'ended' && 'This stream has ended.'}
+        {phase === 'recording' && 'This stream is not live. Playing its last recording.'}
         {phase === 'unsupported' && 'This browser cannot play HLS video.'}
         {phase === 'error' && `Playback failed (${problem ?? 'error'}); retrying while the stream is live.`}
       </p>
@@ -198,7 +233,7 @@ function Watch({ name }: { name: string }) {
           muted
           autoplay
           playsInline
-          aria-label={`Live video of ${name}`}
+          aria-label={phase === 'recording' ? `Last recording of ${name}` : `Live video of ${name}`}
           data-testid="video"
         />
       </div>
@@ -233,6 +268,19 @@ function Watch({ name }: { name: string }) {
           Go to live
         </button>
       </div>
+      {rec && (phase === 'offline' || phase === 'ended' || phase === 'recording') && (
+        <section class="panel recording-offer" aria-labelledby="rec-h" data-testid="last-recording">
+          <h2 id="rec-h">Last recording</h2>
+          <p>
+            Recorded {when(rec.started_at)} · {duration(rec.duration_seconds)}
+          </p>
+          {phase !== 'recording' && (
+            <button type="button" data-testid="play-recording" onClick={() => playRecording(rec)}>
+              Play the last recording
+            </button>
+          )}
+        </section>
+      )}
       {info && phase === 'live' && (
         <p class="muted" data-testid="about">
           Live for {since(info.started_at)} · published by {info.owner ?? 'an open publish'}

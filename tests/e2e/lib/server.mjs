@@ -58,8 +58,9 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // --ladder flag the server runs `--ladder none`: most tests are about packaging the source, and
 // transcoding every 720p test publish would cost CPU they do not need (ladder.test.mjs names its
 // ladders). `launcher` runs the server through a command that execs it (same pid), such as
-// ['prlimit', '--nofile=256:512', '--'].
-export async function startServer(extra = [], env = {}, { launcher = [] } = {}) {
+// ['prlimit', '--nofile=256:512', '--']. `bin` runs another build of the server (players.test.mjs
+// runs the release build).
+export async function startServer(extra = [], env = {}, { launcher = [], bin = binary } = {}) {
   const http = await freePort();
   const rtmp = await freePort();
   const rtc = await freePort();
@@ -71,7 +72,7 @@ export async function startServer(extra = [], env = {}, { launcher = [] } = {}) 
     ...(extra.includes('--ws') ? [] : ['--ws', `127.0.0.1:${ws}`]),
     ...(extra.includes('--data') ? [] : ['--data', dataDir]),
     ...(extra.includes('--ladder') ? [] : ['--ladder', 'none']), ...extra];
-  const proc = spawn(launcher[0] || binary, [...launcher.slice(1), ...(launcher.length ? [binary] : []), ...args], {
+  const proc = spawn(launcher[0] || bin, [...launcher.slice(1), ...(launcher.length ? [bin] : []), ...args], {
     env: { ...process.env, ASAN_OPTIONS: 'detect_leaks=1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -4,10 +4,12 @@ import net from 'node:net';
 import crypto from 'node:crypto';
 
 // Opens ws://host:port/path. Resolves to a client, or rejects with the HTTP status line when
-// the server does not switch protocols.
-export function wsConnect(port, path = '/rtc', host = '127.0.0.1') {
+// the server does not switch protocols. localAddress: the loopback address to connect from;
+// headers: more request headers ({name: value}).
+export function wsConnect(port, path = '/rtc', host = '127.0.0.1', { localAddress, headers = {} } = {}) {
   return new Promise((resolve, reject) => {
-    const sock = net.connect(port, host);
+    const sock = net.connect({ port, host, ...(localAddress ? { localAddress } : {}) });
+    const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
     const key = crypto.randomBytes(16).toString('base64');
     let buf = Buffer.alloc(0);
     let open = false;
@@ -39,7 +41,7 @@ export function wsConnect(port, path = '/rtc', host = '127.0.0.1') {
       for (const w of client.closeWaiters.splice(0)) w(c);
     };
     sock.on('connect', () => sock.write(`GET ${path} HTTP/1.1\r\nHost: ${host}:${port}\r\nUpgrade: websocket\r\n` +
-      `Connection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`));
+      `Connection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n${extra}\r\n`));
     sock.on('error', (e) => { if (!open) reject(e); setClosed({ code: -1, reason: e.message }); });
     sock.on('close', () => { if (!open) reject(new Error('closed during the handshake')); setClosed({ code: -1, reason: 'EOF' }); });
     sock.on('data', (d) => {

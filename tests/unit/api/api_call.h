@@ -1,6 +1,7 @@
 /* Requests to the API in process, as the HTTP layer builds them, for the API's unit tests
- * (test_api.c, test_rooms_api.c): the including file sets `api` before the first call, and
- * `call_arg` when its routes read query arguments (NULL: none). */
+ * (test_api.c, test_rooms_api.c, test_recordings_api.c): the including file sets `api` before
+ * the first call, `call_arg` when its routes read query arguments (NULL: none), and
+ * `call_range` for a Range header (NULL: none). */
 #ifndef KIBITKA_TEST_API_CALL_H
 #define KIBITKA_TEST_API_CALL_H
 
@@ -12,6 +13,7 @@
 
 static struct api *api;
 static const char *(*call_arg)(void *ctx, const char *name);
+static const char *call_range;
 
 /* Runs one request; returns the status, leaves the body in *out (caller decrefs). */
 static unsigned call(const char *method, const char *path, const char *token, const char *body,
@@ -25,7 +27,8 @@ static unsigned call(const char *method, const char *path, const char *token, co
                               .client = "10.0.0.1",
                               .arg = call_arg,
                               .body = body,
-                              .body_len = body ? strlen(body) : 0};
+                              .body_len = body ? strlen(body) : 0,
+                              .range = call_range};
     api_handle(api, &req, out);
     return out->status;
 }

@@ -1,7 +1,8 @@
 /* The /api/recordings routes in process, on SQLite and a file: store: who sees what (404 for
  * another user's), the list's filters, pages and 400s, the chunk (file body, Range), the
  * playlist, signed URLs (no token; tampered or moved to another path: 403 link_invalid; expired:
- * 403 link_expired; a token still opens the path), delete
+ * 403 link_expired; a token still opens the path), public recordings (PATCH, the stream's last
+ * public one without a token), delete
  * (409 while recording, objects then rows). tests/e2e/recordings_api.test.mjs does it over
  * HTTP with real recordings. */
 #include <errno.h>
@@ -14,13 +15,12 @@
 #include "core/clock.h"
 #include "recorder/upload.h"
 #include "test.h"
+#include "api_call.h"
 
-static struct api *api;
 static struct db *db;
 static struct storage *store;
 static char dir[64], spool_dir[96];
 static const char *qs[16]; /* name, value, ... for the next requests */
-static const char *range;
 
 static const char *arg(void *ctx, const char *name)
 {
@@ -35,31 +35,6 @@ static const char *arg(void *ctx, const char *name)
 static void forget_recording(void *spool, const char *id)
 {
     upload_spool_forget(spool, id);
-}
-
-static unsigned call(const char *method, const char *path, const char *token,
-                     struct api_response *out)
-{
-    char auth[128];
-    snprintf(auth, sizeof(auth), "Bearer %s", token ? token : "");
-    struct api_request req = {
-        method, path, token ? auth : NULL, "10.0.0.2", arg, NULL, NULL, 0, range, NULL, NULL, NULL,
-        NULL,   NULL};
-    api_handle(api, &req, out);
-    return out->status;
-}
-
-static unsigned st(const char *method, const char *path, const char *token)
-{
-    struct api_response r;
-    unsigned s = call(method, path, token, &r);
-    api_response_clear(&r);
-    return s;
-}
-
-static const char *err_code(const struct api_response *r)
-{
-    return json_string_value(json_object_get(json_object_get(r->body, "error"), "code"));
 }
 
 /* Creates a user; returns its id (the caller frees). */
@@ -131,7 +106,7 @@ static const char *query_value(const char *url, const char *name, char *out, siz
 static void test_list(const char *ann, const char *eve, const char *root)
 {
     struct api_response r;
-    CHECK_EQ_INT(call("GET", "/api/recordings", ann, &r), 200);
+    CHECK_EQ_INT(call("GET", "/api/recordings", ann, NULL, &r), 200);
     CHECK_EQ_INT(json_integer_value(json_object_get(r.body, "total")), 2);
     json_t *list = json_object_get(r.body, "recordings");
     CHECK_STREQ(json_string_value(json_object_get(json_array_get(list, 0), "id")), B); /* newest */
@@ -139,12 +114,12 @@ static void test_list(const char *ann, const char *eve, const char *root)
     CHECK_EQ_INT(json_integer_value(json_object_get(json_array_get(list, 1), "bytes")), 2003);
     api_response_clear(&r);
     qs[0] = "limit", qs[1] = "1";
-    CHECK_EQ_INT(call("GET", "/api/recordings", ann, &r), 200);
+    CHECK_EQ_INT(call("GET", "/api/recordings", ann, NULL, &r), 200);
     CHECK_EQ_INT(json_array_size(json_object_get(r.body, "recordings")), 1);
     CHECK_EQ_INT(json_integer_value(json_object_get(r.body, "next_offset")), 1);
     api_response_clear(&r);
     qs[2] = "offset", qs[3] = "1";
-    CHECK_EQ_INT(call("GET", "/api/recordings", ann, &r), 200);
+    CHECK_EQ_INT(call("GET", "/api/recordings", ann, NULL, &r), 200);
     CHECK_STREQ(json_string_value(json_object_get(
                     json_array_get(json_object_get(r.body, "recordings"), 0), "id")),
                 A);
@@ -152,7 +127,7 @@ static void test_list(const char *ann, const char *eve, const char *root)
     api_response_clear(&r);
     /* from/to: A started at 2026-01-01T00:00:00Z, B an hour later */
     qs[0] = "from", qs[1] = "2026-01-01T00:30:00Z", qs[2] = "to", qs[3] = "1767236400";
-    CHECK_EQ_INT(call("GET", "/api/recordings", ann, &r), 200);
+    CHECK_EQ_INT(call("GET", "/api/recordings", ann, NULL, &r), 200);
     CHECK_EQ_INT(json_integer_value(json_object_get(r.body, "total")), 1);
     api_response_clear(&r);
     const char *bad[][2] = {{"from", "yesterday"}, {"to", "2026-02-30T00:00:00Z"},
@@ -161,7 +136,7 @@ static void test_list(const char *ann, const char *eve, const char *root)
                             {"user", "../x"}};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         qs[0] = bad[i][0], qs[1] = bad[i][1], qs[2] = NULL;
-        CHECK_EQ_INT(call("GET", "/api/recordings", ann, &r), 400);
+        CHECK_EQ_INT(call("GET", "/api/recordings", ann, NULL, &r), 400);
         CHECK_STREQ(err_code(&r), "invalid_parameter");
         const char *msg =
             json_string_value(json_object_get(json_object_get(r.body, "error"), "message"));
@@ -171,22 +146,22 @@ static void test_list(const char *ann, const char *eve, const char *root)
         api_response_clear(&r);
     }
     qs[0] = "user", qs[1] = "root";
-    CHECK_EQ_INT(st("GET", "/api/recordings", ann), 403);
-    CHECK_EQ_INT(call("GET", "/api/recordings", eve, &r), 403);
+    CHECK_EQ_INT(st("GET", "/api/recordings", ann, NULL), 403);
+    CHECK_EQ_INT(call("GET", "/api/recordings", eve, NULL, &r), 403);
     api_response_clear(&r);
     qs[0] = NULL;
-    CHECK_EQ_INT(call("GET", "/api/recordings", eve, &r), 200);
+    CHECK_EQ_INT(call("GET", "/api/recordings", eve, NULL, &r), 200);
     CHECK_EQ_INT(json_integer_value(json_object_get(r.body, "total")), 0);
     api_response_clear(&r);
-    CHECK_EQ_INT(call("GET", "/api/recordings", root, &r), 200);
+    CHECK_EQ_INT(call("GET", "/api/recordings", root, NULL, &r), 200);
     CHECK_EQ_INT(json_integer_value(json_object_get(r.body, "total")), 3);
     api_response_clear(&r);
     qs[0] = "user", qs[1] = "_open";
-    CHECK_EQ_INT(call("GET", "/api/recordings", root, &r), 200);
+    CHECK_EQ_INT(call("GET", "/api/recordings", root, NULL, &r), 200);
     CHECK_EQ_INT(json_integer_value(json_object_get(r.body, "total")), 1);
     api_response_clear(&r);
     qs[0] = "stream", qs[1] = "nope";
-    CHECK_EQ_INT(call("GET", "/api/recordings", root, &r), 200);
+    CHECK_EQ_INT(call("GET", "/api/recordings", root, NULL, &r), 200);
     CHECK_EQ_INT(json_integer_value(json_object_get(r.body, "total")), 0);
     api_response_clear(&r);
     qs[0] = NULL;
@@ -195,12 +170,12 @@ static void test_list(const char *ann, const char *eve, const char *root)
 static void test_media(const char *ann, const char *eve)
 {
     struct api_response r;
-    CHECK_EQ_INT(st("GET", "/api/recordings/" A, eve), 404); /* exactly like a missing one */
-    CHECK_EQ_INT(st("GET", "/api/recordings/" O, ann), 404); /* _open: admins only */
-    CHECK_EQ_INT(st("GET", "/api/recordings/nothex", ann), 404);
-    CHECK_EQ_INT(st("GET", "/api/recordings/" A "/chunks/1", eve), 404);
-    CHECK_EQ_INT(st("GET", "/api/recordings/" A "/chunks/1", NULL), 401);
-    CHECK_EQ_INT(call("GET", "/api/recordings/" A, ann, &r), 200);
+    CHECK_EQ_INT(st("GET", "/api/recordings/" A, eve, NULL), 404); /* exactly like a missing one */
+    CHECK_EQ_INT(st("GET", "/api/recordings/" O, ann, NULL), 404); /* _open: admins only */
+    CHECK_EQ_INT(st("GET", "/api/recordings/nothex", ann, NULL), 404);
+    CHECK_EQ_INT(st("GET", "/api/recordings/" A "/chunks/1", eve, NULL), 404);
+    CHECK_EQ_INT(st("GET", "/api/recordings/" A "/chunks/1", NULL, NULL), 401);
+    CHECK_EQ_INT(call("GET", "/api/recordings/" A, ann, NULL, &r), 200);
     json_t *chunks = json_object_get(r.body, "chunk_list");
     CHECK_EQ_INT(json_array_size(chunks), 2);
     CHECK_STREQ(json_string_value(json_object_get(json_array_get(chunks, 0), "state")), "uploaded");
@@ -211,26 +186,26 @@ static void test_media(const char *ann, const char *eve)
     api_response_clear(&r);
 
     /* the chunk: the file, whole or a range */
-    CHECK_EQ_INT(call("GET", "/api/recordings/" A "/chunks/1", ann, &r), 200);
+    CHECK_EQ_INT(call("GET", "/api/recordings/" A "/chunks/1", ann, NULL, &r), 200);
     CHECK(r.has_file && r.file_len == 1001 && r.file_offset == 0);
     CHECK_STREQ(r.content_type, "video/mp4");
     api_response_clear(&r);
-    range = "bytes=124-";
-    CHECK_EQ_INT(call("GET", "/api/recordings/" A "/chunks/1", ann, &r), 206);
+    call_range = "bytes=124-";
+    CHECK_EQ_INT(call("GET", "/api/recordings/" A "/chunks/1", ann, NULL, &r), 206);
     CHECK(r.partial && r.file_offset == 124 && r.file_len == 877 && r.file_size == 1001);
     api_response_clear(&r);
-    range = "bytes=5000-";
-    CHECK_EQ_INT(st("GET", "/api/recordings/" A "/chunks/1", ann), 416);
-    range = NULL;
-    CHECK_EQ_INT(st("GET", "/api/recordings/" A "/chunks/3", ann), 404);
-    CHECK_EQ_INT(st("GET", "/api/recordings/" A "/chunks/0", ann), 404);
-    CHECK_EQ_INT(st("GET", "/api/recordings/" A "/chunks/x1", ann), 404);
-    CHECK_EQ_INT(call("GET", "/api/recordings/" B "/chunks/1", ann, &r), 404);
+    call_range = "bytes=5000-";
+    CHECK_EQ_INT(st("GET", "/api/recordings/" A "/chunks/1", ann, NULL), 416);
+    call_range = NULL;
+    CHECK_EQ_INT(st("GET", "/api/recordings/" A "/chunks/3", ann, NULL), 404);
+    CHECK_EQ_INT(st("GET", "/api/recordings/" A "/chunks/0", ann, NULL), 404);
+    CHECK_EQ_INT(st("GET", "/api/recordings/" A "/chunks/x1", ann, NULL), 404);
+    CHECK_EQ_INT(call("GET", "/api/recordings/" B "/chunks/1", ann, NULL, &r), 404);
     CHECK_STREQ(err_code(&r), "not_uploaded");
     api_response_clear(&r);
 
     /* the playlist, with the token, then by its signed URL alone */
-    CHECK_EQ_INT(call("GET", "/api/recordings/" A "/index.m3u8", ann, &r), 200);
+    CHECK_EQ_INT(call("GET", "/api/recordings/" A "/index.m3u8", ann, NULL, &r), 200);
     CHECK(r.text && strstr(r.text, "#EXT-X-MAP:URI=\"chunks/1.mp4?expires=") &&
           strstr(r.text, "BYTERANGE=\"124@0\"") && strstr(r.text, "#EXT-X-BYTERANGE:878@124") &&
           strstr(r.text, "#EXT-X-ENDLIST"));
@@ -238,24 +213,24 @@ static void test_media(const char *ann, const char *eve)
     char e[32], sig[80];
     qs[0] = "expires", qs[1] = query_value(purl, "expires", e, sizeof(e));
     qs[2] = "sig", qs[3] = query_value(purl, "sig", sig, sizeof(sig));
-    CHECK_EQ_INT(st("GET", "/api/recordings/" A "/index.m3u8", NULL), 200);
-    CHECK_EQ_INT(st("GET", "/api/recordings/" A, NULL), 401); /* JSON: token only */
-    CHECK_EQ_INT(call("GET", "/api/recordings/" A "/chunks/1", NULL, &r), 403); /* another path */
+    CHECK_EQ_INT(st("GET", "/api/recordings/" A "/index.m3u8", NULL, NULL), 200);
+    CHECK_EQ_INT(st("GET", "/api/recordings/" A, NULL, NULL), 401); /* JSON: token only */
+    CHECK_EQ_INT(call("GET", "/api/recordings/" A "/chunks/1", NULL, NULL, &r), 403); /* another path */
     CHECK_STREQ(err_code(&r), "link_invalid");
     CHECK(!r.www_authenticate); /* a player cannot send a token: do not ask for one */
     api_response_clear(&r);
     sig[0] = sig[0] == '0' ? '1' : '0';
-    CHECK_EQ_INT(call("GET", "/api/recordings/" A "/index.m3u8", NULL, &r), 403);
+    CHECK_EQ_INT(call("GET", "/api/recordings/" A "/index.m3u8", NULL, NULL, &r), 403);
     CHECK_STREQ(err_code(&r), "link_invalid");
     api_response_clear(&r);
-    CHECK_EQ_INT(st("GET", "/api/recordings/" A "/index.m3u8", ann), 200); /* the token decides */
+    CHECK_EQ_INT(st("GET", "/api/recordings/" A "/index.m3u8", ann, NULL), 200); /* the token decides */
     qs[1] = query_value(curl_, "expires", e, sizeof(e));
     qs[3] = query_value(curl_, "sig", sig, sizeof(sig));
-    CHECK_EQ_INT(st("GET", "/api/recordings/" A "/chunks/1.mp4", NULL), 200);
-    CHECK_EQ_INT(st("GET", "/api/recordings/" A "/chunks/1", NULL), 403); /* not what was signed */
-    CHECK_EQ_INT(st("GET", "/api/recordings/" A "/chunks/1.mp4", ann), 200);
+    CHECK_EQ_INT(st("GET", "/api/recordings/" A "/chunks/1.mp4", NULL, NULL), 200);
+    CHECK_EQ_INT(st("GET", "/api/recordings/" A "/chunks/1", NULL, NULL), 403); /* not what was signed */
+    CHECK_EQ_INT(st("GET", "/api/recordings/" A "/chunks/1.mp4", ann, NULL), 200);
     qs[1] = "1000"; /* expired, but not what was signed: not valid */
-    CHECK_EQ_INT(call("GET", "/api/recordings/" A "/chunks/1.mp4", NULL, &r), 403);
+    CHECK_EQ_INT(call("GET", "/api/recordings/" A "/chunks/1.mp4", NULL, NULL, &r), 403);
     CHECK_STREQ(err_code(&r), "link_invalid");
     api_response_clear(&r);
     /* Links outlive a recording by its duration, but never by more than its wall-clock span:
@@ -279,21 +254,69 @@ static void test_media(const char *ann, const char *eve)
                   api_url_expiry(api, NULL) - API_LINK_LIFETIME_S - 1, q);
     qs[1] = query_value(q, "expires", e, sizeof(e));
     qs[3] = query_value(q, "sig", sig, sizeof(sig));
-    CHECK_EQ_INT(call("GET", "/api/recordings/" A "/chunks/1.mp4", NULL, &r), 403);
+    CHECK_EQ_INT(call("GET", "/api/recordings/" A "/chunks/1.mp4", NULL, NULL, &r), 403);
     CHECK_STREQ(err_code(&r), "link_expired");
     CHECK_STREQ(json_string_value(json_object_get(json_object_get(r.body, "error"), "message")),
                 "this link has expired");
     api_response_clear(&r);
-    CHECK_EQ_INT(st("GET", "/api/recordings/" A "/chunks/1.mp4", ann), 200);
+    CHECK_EQ_INT(st("GET", "/api/recordings/" A "/chunks/1.mp4", ann, NULL), 200);
     qs[2] = NULL; /* expires alone: not a valid link */
-    CHECK_EQ_INT(st("GET", "/api/recordings/" A "/chunks/1.mp4", NULL), 403);
+    CHECK_EQ_INT(st("GET", "/api/recordings/" A "/chunks/1.mp4", NULL, NULL), 403);
     qs[0] = NULL;
+}
+
+/* Public recordings: PATCH {"public"} by the owner or an admin; the stream's last public ready
+ * one for anyone, with a signed playlist URL that plays without a token; never a private one. */
+static void test_public(const char *ann, const char *eve, const char *root)
+{
+    struct api_response r;
+    CHECK_EQ_INT(call("GET", "/api/streams/cam/recording", NULL, NULL, &r), 404); /* none public */
+    CHECK_STREQ(err_code(&r), "not_found");
+    api_response_clear(&r);
+    CHECK_EQ_INT(call("GET", "/api/recordings/" A, ann, NULL, &r), 200);
+    CHECK(json_is_false(json_object_get(r.body, "public")));
+    api_response_clear(&r);
+    const char *on = "{\"public\":true}";
+    CHECK_EQ_INT(st("PATCH", "/api/recordings/" A, eve, on), 404); /* not hers */
+    CHECK_EQ_INT(st("PATCH", "/api/recordings/" A, NULL, on), 401);
+    CHECK_EQ_INT(st("PATCH", "/api/recordings/" A, ann, "{}"), 400);
+    CHECK_EQ_INT(st("PATCH", "/api/recordings/" A, ann, "{\"public\":\"yes\"}"), 400);
+    CHECK_EQ_INT(st("PATCH", "/api/recordings/" O, ann, on), 404); /* _open: admins */
+    CHECK_EQ_INT(call("GET", "/api/streams/cam/recording", NULL, NULL, &r), 404); /* still none */
+    api_response_clear(&r);
+    CHECK_EQ_INT(call("PATCH", "/api/recordings/" A, ann, on, &r), 200);
+    CHECK(json_is_true(json_object_get(r.body, "public")));
+    CHECK_STREQ(json_string_value(json_object_get(r.body, "id")), A);
+    api_response_clear(&r);
+    /* B (newer, still recording) public too: not ready, so A is offered */
+    CHECK_EQ_INT(st("PATCH", "/api/recordings/" B, root, on), 200);
+    CHECK_EQ_INT(call("GET", "/api/streams/cam/recording", NULL, NULL, &r), 200);
+    CHECK_STREQ(json_string_value(json_object_get(r.body, "stream")), "cam");
+    CHECK_EQ_INT(json_object_size(r.body), 5); /* no id, owner or chunk keys */
+    char purl[256], e[32], sig[80];
+    snprintf(purl, sizeof(purl), "%s", json_string_value(json_object_get(r.body, "playlist_url")));
+    api_response_clear(&r);
+#define PLAYLIST_A "/api/recordings/" A "/index.m3u8?expires="
+    CHECK(!strncmp(purl, PLAYLIST_A, sizeof(PLAYLIST_A) - 1));
+    qs[0] = "expires", qs[1] = query_value(purl, "expires", e, sizeof(e));
+    qs[2] = "sig", qs[3] = query_value(purl, "sig", sig, sizeof(sig));
+    CHECK_EQ_INT(call("GET", "/api/recordings/" A "/index.m3u8", NULL, NULL, &r), 200);
+    CHECK(r.text && strstr(r.text, "#EXT-X-ENDLIST"));
+    api_response_clear(&r);
+    qs[0] = NULL;
+    /* private again: nothing offered; the playlist needs a token or a link */
+    CHECK_EQ_INT(st("PATCH", "/api/recordings/" A, root, "{\"public\":false}"), 200);
+    CHECK_EQ_INT(st("GET", "/api/streams/cam/recording", NULL, NULL), 404);
+    CHECK_EQ_INT(st("GET", "/api/recordings/" A "/index.m3u8", NULL, NULL), 401);
+    CHECK_EQ_INT(st("GET", "/api/streams/Bad!/recording", NULL, NULL), 404);
+    CHECK_EQ_INT(st("GET", "/api/streams/nothing/recording", NULL, NULL), 404);
+    CHECK_EQ_INT(st("PATCH", "/api/recordings/" B, root, "{\"public\":false}"), 200);
 }
 
 static void test_delete(const char *ann, const char *eve, const char *root)
 {
-    CHECK_EQ_INT(st("DELETE", "/api/recordings/" B, ann), 409); /* still recording */
-    CHECK_EQ_INT(st("DELETE", "/api/recordings/" A, eve), 404);
+    CHECK_EQ_INT(st("DELETE", "/api/recordings/" B, ann, NULL), 409); /* still recording */
+    CHECK_EQ_INT(st("DELETE", "/api/recordings/" A, eve, NULL), 404);
     char path[256];
     snprintf(path, sizeof(path), "%s/store/ann/cam/2026-01-01/" A "/000001.mp4", dir);
     CHECK(access(path, F_OK) == 0);
@@ -305,13 +328,13 @@ static void test_delete(const char *ann, const char *eve, const char *root)
              "mkdir -p %s && echo x > %s/000003.mp4 && echo {} > %s/recording.json", spool, spool,
              spool);
     CHECK_EQ_INT(system(cmd), 0);
-    CHECK_EQ_INT(st("DELETE", "/api/recordings/" A, ann), 204);
+    CHECK_EQ_INT(st("DELETE", "/api/recordings/" A, ann, NULL), 204);
     CHECK(access(path, F_OK) != 0);
     CHECK(access(spool, F_OK) != 0);
-    CHECK_EQ_INT(st("GET", "/api/recordings/" A, ann), 404);
-    CHECK_EQ_INT(st("DELETE", "/api/recordings/" O, root), 409); /* finished: uploads pending */
+    CHECK_EQ_INT(st("GET", "/api/recordings/" A, ann, NULL), 404);
+    CHECK_EQ_INT(st("DELETE", "/api/recordings/" O, root, NULL), 409); /* finished: uploads pending */
     db_recording_set_state(db, O, DB_REC_READY);
-    CHECK_EQ_INT(st("DELETE", "/api/recordings/" O, root), 409); /* a chunk is still pending */
+    CHECK_EQ_INT(st("DELETE", "/api/recordings/" O, root, NULL), 409); /* a chunk is still pending */
 }
 
 static char *login(const char *name)
@@ -342,6 +365,7 @@ int main(void)
     CHECK_EQ_INT(storage_open(url, &store, err, sizeof(err)), 0);
     snprintf(spool_dir, sizeof(spool_dir), "%s/spool", dir);
     api = api_create(db, NULL, NULL, store, forget_recording, spool_dir, 0);
+    call_arg = arg;
     char *ann_id = user("ann", DB_ROLE_USER), *eve_id = user("eve", DB_ROLE_USER);
     char *root_id = user("root", DB_ROLE_ADMIN);
     char *ann = login("ann"), *eve = login("eve"), *root = login("root");
@@ -350,6 +374,7 @@ int main(void)
     recording(O, NULL, "_open", 1767225000000000LL, DB_REC_FINISHED, 1, DB_CHUNK_PENDING);
     test_list(ann, eve, root);
     test_media(ann, eve);
+    test_public(ann, eve, root);
     test_delete(ann, eve, root);
     free(ann), free(eve), free(root), free(ann_id), free(eve_id), free(root_id);
     api_destroy(&api);

@@ -2,7 +2,7 @@
  * route as admin, owner, another user and without a token; visibility of private rooms; join
  * tokens (who may mint which, the token verifies for its room and says what was asked);
  * participants from the live snapshot; kick and mute reach the SFU, 404 for someone not there,
- * 503 without the ops; delete closes the live room. */
+ * 503 without the ops; delete closes the live room; the public list without a token. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -240,6 +240,24 @@ static void live_state(void)
     CHECK_EQ_INT(json_integer_value(json_object_get(p2, "packets_in")), 0);
     CHECK_EQ_INT(json_object_size(p2), 12);
     api_response_clear(&r);
+
+    /* the public list (no token): public rooms only, members' display names and speaking,
+     * nothing else */
+    CHECK_EQ_INT(call("GET", "/api/public/rooms", NULL, NULL, &r), 200);
+    json_t *rooms = json_object_get(r.body, "rooms");
+    CHECK_EQ_INT(json_array_size(rooms), 1); /* lobby; not backstage nor den (private) */
+    json_t *lobby = json_array_get(rooms, 0);
+    CHECK_STREQ(json_string_value(json_object_get(lobby, "name")), "lobby");
+    CHECK_EQ_INT(json_object_size(lobby), 2);
+    json_t *ms = json_object_get(lobby, "members");
+    CHECK_EQ_INT(json_array_size(ms), 2);
+    CHECK_STREQ(json_string_value(json_object_get(json_array_get(ms, 0), "display")), "Otto");
+    CHECK(json_is_true(json_object_get(json_array_get(ms, 0), "speaking")));
+    CHECK_STREQ(json_string_value(json_object_get(json_array_get(ms, 1), "display")), "Visitor");
+    CHECK(json_is_false(json_object_get(json_array_get(ms, 1), "speaking")));
+    CHECK_EQ_INT(json_object_size(json_array_get(ms, 0)), 2); /* no id, user or figures */
+    api_response_clear(&r);
+    CHECK_EQ_INT(st("GET", "/api/public/rooms", admin, NULL), 200); /* a token changes nothing */
 
     /* kick and mute reach the SFU, for someone in the room */
     CHECK_EQ_INT(st("POST", "/api/rooms/lobby/participants/p1/kick", owner, NULL), 204);

@@ -35,7 +35,8 @@ int main(void)
     char url[256], user[128], pass[128];
     CHECK_EQ_INT(config_ice_server("stun:stun.example.net:3478", url, user, pass), 1);
     CHECK_STREQ(url, "stun:stun.example.net:3478");
-    CHECK_EQ_INT(config_ice_server("turns:t.example.net:5349?transport=tcp u p", url, user, pass), 3);
+    CHECK_EQ_INT(config_ice_server("turns:t.example.net:5349?transport=tcp u p", url, user, pass),
+                 3);
     CHECK_STREQ(user, "u");
     CHECK_STREQ(pass, "p");
     CHECK_EQ_INT(config_ice_server("http://example.net", url, user, pass), -1);
@@ -56,6 +57,27 @@ int main(void)
     CHECK(c.part_seconds == 0.25);
     CHECK(c.open_publish);
     CHECK_STREQ(c.ladder, "none");
+    config_free(&c);
+
+    /* --trusted-proxy: repeatable, and a list in the environment */
+    config_defaults(&c);
+    char *tp[] = {"--trusted-proxy", "127.0.0.1", "--trusted-proxy=fd00::/8"};
+    CHECK_EQ_INT(parse(&c, 3, tp, err, sizeof(err)), 0);
+    CHECK_EQ_INT(c.trusted_proxies.n, 2);
+    CHECK_STREQ(c.trusted_proxies.v[1], "fd00::/8");
+    config_free(&c);
+    setenv("KIBITKA_TRUSTED_PROXY", "127.0.0.1,bogus", 1);
+    config_defaults(&c);
+    memset(err, 0, sizeof(err));
+    CHECK(parse(&c, 0, NULL, err, sizeof(err)) < 0);
+    CHECK(strstr(err, "KIBITKA_TRUSTED_PROXY") && strstr(err, "'bogus'"));
+    config_free(&c);
+    unsetenv("KIBITKA_TRUSTED_PROXY");
+
+    config_defaults(&c);
+    char *wo[] = {"--ws-origin", "https://example.org", "--ws-origin=http://[::1]:5173"};
+    CHECK_EQ_INT(parse(&c, 3, wo, err, sizeof(err)), 0);
+    CHECK_EQ_INT(c.ws_origins.n, 2);
     config_free(&c);
 
     /* environment, and the command line winning over it */
@@ -90,6 +112,12 @@ int main(void)
         {2, {"--http-request-timeout", "0.5"}, "--http-request-timeout 0.5 is out of range (1 to"},
         {2, {"--http-max-connections-per-address", "-1"}, "is not a whole number"},
         {2, {"--http-max-connections", "x"}, "--http-max-connections 'x' is not a whole number"},
+        {2, {"--trusted-proxy", "10.0.0.1/8"}, "--trusted-proxy '10.0.0.1/8' is not an IPv4 or"},
+        {2, {"--trusted-proxy", "nginx"}, "--trusted-proxy 'nginx' is not an IPv4 or"},
+        {2, {"--ws-origin", "example.org"}, "--ws-origin 'example.org' is not an origin"},
+        {2, {"--ws-origin", "https://example.org/"}, "is not an origin"},
+        {2, {"--ws-origin", "https://example.org:0"}, "is not an origin"},
+        {2, {"--ws-origin", "ftp://example.org"}, "is not an origin"},
         {1, {"stray"}, "unexpected argument 'stray'"},
         {2, {"--open-publish=maybe", ""}, "not one of 1/0"},
     };

@@ -1,6 +1,7 @@
 /* The /metrics registry (core/metrics.c): registration (idempotent, by name and label value),
  * labelled families, custom families and their slots, the text it writes, a NULL registry, and
  * increments from several threads at once while another thread scrapes. */
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,8 +157,81 @@ static void test_concurrent(void)
     metrics_destroy(&m);
 }
 
+static void *observe_many(void *arg)
+{
+    for (int i = 0; i < 100000; i++)
+        metrics_observe(arg, (i % 3) * 0.001); /* 0, 0.001, 0.002 */
+    return NULL;
+}
+
+static void test_histogram(void)
+{
+    struct metrics *m = metrics_create();
+    const double b[] = {0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25};
+    struct metrics_hist *h = metrics_histogram(m, "kibitka_x_seconds", "Xs.", b, 11);
+    CHECK(h != NULL);
+    CHECK(metrics_histogram(m, "kibitka_x_seconds", "Xs.", b, 11) == h); /* same handle */
+    metrics_observe(h, 0.00005);                                         /* first bucket */
+    metrics_observe(h, 0.0001); /* a bound is in its own bucket (le) */
+    metrics_observe(h, 0.0003); /* 0.0005 */
+    metrics_observe(h, 0.003);  /* 0.005 */
+    metrics_observe(h, 0.003);  /* 0.005 */
+    metrics_observe(h, 1.5);    /* +Inf only */
+    char *s = text(m);
+    CHECK_STREQ(s, "# HELP kibitka_x_seconds Xs.\n# TYPE kibitka_x_seconds histogram\n"
+                   "kibitka_x_seconds_bucket{le=\"0.0001\"} 2\n"
+                   "kibitka_x_seconds_bucket{le=\"0.00025\"} 2\n"
+                   "kibitka_x_seconds_bucket{le=\"0.0005\"} 3\n"
+                   "kibitka_x_seconds_bucket{le=\"0.001\"} 3\n"
+                   "kibitka_x_seconds_bucket{le=\"0.002\"} 3\n"
+                   "kibitka_x_seconds_bucket{le=\"0.005\"} 5\n"
+                   "kibitka_x_seconds_bucket{le=\"0.01\"} 5\n"
+                   "kibitka_x_seconds_bucket{le=\"0.02\"} 5\n"
+                   "kibitka_x_seconds_bucket{le=\"0.05\"} 5\n"
+                   "kibitka_x_seconds_bucket{le=\"0.1\"} 5\n"
+                   "kibitka_x_seconds_bucket{le=\"0.25\"} 5\n"
+                   "kibitka_x_seconds_bucket{le=\"+Inf\"} 6\n"
+                   "kibitka_x_seconds_sum 1.50645\n"
+                   "kibitka_x_seconds_count 6\n");
+    free(s);
+    /* Quantiles from the counts, as Prometheus' histogram_quantile. */
+    int64_t c[METRICS_HIST_MAX + 1];
+    double sum;
+    CHECK_EQ_INT(metrics_hist_read(h, c, &sum), 11);
+    CHECK(sum > 1.5064 && sum < 1.5065);
+    /* rank 3 of 6: the third observation, the only one in (0.00025, 0.0005]: its top */
+    CHECK(fabs(metrics_hist_quantile(h, c, 0.5) - 0.0005) < 1e-12);
+    /* rank 1 of 6: half of the first bucket's 2, from 0: 0.00005 */
+    CHECK(fabs(metrics_hist_quantile(h, c, 1.0 / 6) - 0.00005) < 1e-12);
+    /* rank 4.5: 1.5 of the 0.005 bucket's two, 3/4 of the way from 0.002 to 0.005 */
+    CHECK(fabs(metrics_hist_quantile(h, c, 0.75) - 0.00425) < 1e-12);
+    /* past the highest bound: that bound */
+    CHECK(fabs(metrics_hist_quantile(h, c, 0.99) - 0.25) < 1e-12);
+    int64_t none[METRICS_HIST_MAX + 1] = {0};
+    CHECK(isnan(metrics_hist_quantile(h, none, 0.5)));
+    /* Lock-free observations from several threads: none lost. */
+    struct metrics_hist *h2 = metrics_histogram(m, "kibitka_y_seconds", "Ys.", b, 11);
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&t[i], NULL, observe_many, h2);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    metrics_hist_read(h2, c, &sum);
+    int64_t total = 0;
+    for (int i = 0; i <= 11; i++)
+        total += c[i];
+    CHECK_EQ_INT(total, 400000);
+    CHECK_EQ_INT(c[0], 133336); /* the zeros: i % 3 == 0, 33334 per thread */
+    CHECK(fabs(sum - 4 * (33333 * 0.001 + 33333 * 0.002)) < 1e-6);
+    metrics_observe(NULL, 1); /* a NULL handle is ignored */
+    CHECK(metrics_histogram(NULL, "kibitka_z_seconds", "Zs.", b, 11) == NULL);
+    CHECK_EQ_INT(metrics_hist_read(NULL, c, &sum), 0);
+    metrics_destroy(&m);
+}
+
 int main(void)
 {
+    test_histogram();
     test_register_and_write();
     test_labels();
     test_custom();

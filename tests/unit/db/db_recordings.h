@@ -188,6 +188,30 @@ static void suite_recordings(struct db *db)
     CHECK_EQ_INT(db_recording_get(db, a, &got), 0);
     CHECK_EQ_INT(got.state, DB_REC_READY);
     db_recording_clear(&got);
+    /* public recordings (migration 005): the last public ready one of a stream name */
+    CHECK(!got.is_public);
+    CHECK_EQ_INT(db_recording_last_public(db, "rec_cam", &got), -ENOENT); /* none public yet */
+    CHECK_EQ_INT(db_recording_set_public(db, a, true), 0);
+    CHECK_EQ_INT(db_recording_set_public(db, c, true), 0);
+    CHECK_EQ_INT(db_recording_last_public(db, "rec_cam", &got), 0); /* c is not ready: a */
+    CHECK_STREQ(got.id, a);
+    CHECK(got.is_public);
+    db_recording_clear(&got);
+    CHECK_EQ_INT(db_recording_set_state(db, c, DB_REC_READY), 0);
+    CHECK_EQ_INT(db_recording_last_public(db, "rec_cam", &got), 0); /* c is newer */
+    CHECK_STREQ(got.id, c);
+    db_recording_clear(&got);
+    CHECK_EQ_INT(db_recording_set_public(db, c, false), 0);
+    CHECK_EQ_INT(db_recording_get(db, c, &got), 0);
+    CHECK(!got.is_public);
+    db_recording_clear(&got);
+    CHECK_EQ_INT(db_recording_last_public(db, "rec_cam", &got), 0); /* c private again: a */
+    CHECK_STREQ(got.id, a);
+    db_recording_clear(&got);
+    CHECK_EQ_INT(db_recording_last_public(db, "other_cam", &got), -ENOENT);
+    CHECK_EQ_INT(db_recording_set_public(db, "nope", true), -ENOENT);
+    CHECK_EQ_INT(db_recording_set_state(db, c, DB_REC_RECORDING), 0); /* as it was */
+    CHECK_EQ_INT(db_recording_set_public(db, a, false), 0);
     CHECK_EQ_INT(db_recording_get(db, "nope", &got), -ENOENT);
     CHECK_EQ_INT(db_recording_finish(db, "nope", 1), -ENOENT);
 

@@ -378,6 +378,28 @@ int main(void)
             CHECK(atoll(line + strlen(want)) > 0);
     }
     CHECK(strstr((const char *)buf_head(&text), "kibitka_voice_participant_rtt_ms{room=\"r1\""));
+    /* The forwarding delay: one observation per copy that left in a sendmmsg (every copy
+     * forwarded, unless the socket dropped some), measured from its packet's read batch. */
+    {
+        const char *t = (const char *)buf_head(&text);
+        const char *cnt = strstr(t, "\nkibitka_voice_forward_delay_seconds_count ");
+        const char *inf = strstr(t, "kibitka_voice_forward_delay_seconds_bucket{le=\"+Inf\"} ");
+        const char *sum = strstr(t, "\nkibitka_voice_forward_delay_seconds_sum ");
+        CHECK(cnt && inf && sum &&
+              strstr(t, "# TYPE kibitka_voice_forward_delay_seconds histogram"));
+        if (cnt && inf && sum) {
+            long long n = atoll(cnt + strlen("\nkibitka_voice_forward_delay_seconds_count "));
+            long long fwd =
+                (long long)metrics_value(mx, "kibitka_voice_packets_forwarded_total", NULL);
+            long long drops = (long long)metrics_value(mx, "kibitka_rtc_send_drops_total", NULL);
+            CHECK(fwd > 100);
+            CHECK(n <= fwd && n >= fwd - drops);
+            if (drops == 0)
+                CHECK_EQ_INT(n, fwd);
+            CHECK_EQ_INT(atoll(strchr(inf, '}') + 2), n);
+            CHECK(atof(sum + strlen("\nkibitka_voice_forward_delay_seconds_sum ")) > 0);
+        }
+    }
     buf_free(&text);
 
     /* kick dave: closed "kicked", the others see participant_left */

@@ -12,6 +12,7 @@
 
 #include "core/loop.h"
 #include "core/metrics.h"
+#include "core/proxy.h"
 #include "sfu/signal.h"
 #include "test.h"
 #include "ws_client.h"
@@ -705,15 +706,61 @@ static void test_ping_and_cap(struct signal_server *s2)
     wsc_close(&alive);
 }
 
-/* A server that takes one socket per address. */
+/* Opens sockets with these headers until one is refused (the first one's established callback,
+ * which records its address, may come after the next handshake): true when one was, within 10 s. */
+static bool refused_eventually(int port, const char *headers, int *status)
+{
+    int64_t deadline = clock_mono_us() + 10000000;
+    while (clock_mono_us() < deadline) {
+        struct wsc c;
+        int rc = wsc_open_hdr(&c, port, "/rtc", headers);
+        *status = c.status;
+        wsc_close(&c);
+        if (rc < 0)
+            return true;
+        usleep(20000);
+    }
+    return false;
+}
+
+/* A server that takes one socket per address, trusts 127.0.0.1 as a proxy and allows two
+ * Origins. */
 static void test_per_address(struct signal_server *s4)
 {
     int port = signal_server_port(s4);
-    struct wsc a, b;
+    struct wsc a, x1, x2, o1, o2;
+    int status = 0;
     CHECK_EQ_INT(wsc_open(&a, port, "/rtc"), 0);
-    usleep(100000);
-    CHECK(wsc_open(&b, port, "/rtc") < 0);
-    wsc_close(&b);
+    CHECK(refused_eventually(port, "", &status)); /* 127.0.0.1 again */
+    CHECK_EQ_INT(status, 503);
+    /* Behind the proxy: clients by their X-Forwarded-For (the rightmost untrusted entry). */
+    CHECK_EQ_INT(wsc_open_hdr(&x1, port, "/rtc", "X-Forwarded-For: 198.51.100.1\r\n"), 0);
+    CHECK_EQ_INT(wsc_open_hdr(&x2, port, "/rtc",
+                              "X-Forwarded-For: 198.51.100.1, 198.51.100.2, 127.0.0.1\r\n"),
+                 0); /* 198.51.100.2: another client, though both come from 127.0.0.1 */
+    CHECK(refused_eventually(port, "X-Forwarded-For: 6.6.6.6, 198.51.100.1\r\n", &status));
+    CHECK_EQ_INT(status, 503);
+    CHECK(refused_eventually(port, "Forwarded: for=198.51.100.2\r\n", &status));
+    /* --ws-origin: another site's page is refused at the handshake, in any case; a listed one
+     * (any case) and a client without Origin pass. */
+    struct wsc bad;
+    CHECK(wsc_open_hdr(&bad, port, "/rtc",
+                       "X-Forwarded-For: 198.51.100.3\r\nOrigin: https://evil.example\r\n") < 0);
+    CHECK_EQ_INT(bad.status, 403);
+    wsc_close(&bad);
+    CHECK(wsc_open_hdr(&bad, port, "/rtc",
+                       "X-Forwarded-For: 198.51.100.3\r\nOrigin: https://app.example.evil\r\n") <
+          0);
+    CHECK_EQ_INT(bad.status, 403);
+    wsc_close(&bad);
+    CHECK_EQ_INT(wsc_open_hdr(&o1, port, "/rtc",
+                              "X-Forwarded-For: 198.51.100.3\r\nOrigin: https://APP.example\r\n"),
+                 0);
+    CHECK_EQ_INT(wsc_open_hdr(&o2, port, "/rtc", "X-Forwarded-For: 198.51.100.4\r\n"), 0);
+    wsc_close(&o2);
+    wsc_close(&o1);
+    wsc_close(&x2);
+    wsc_close(&x1);
     wsc_close(&a);
 }
 
@@ -741,7 +788,16 @@ int main(void)
         .addr = "127.0.0.1:0", .max_sockets = 2, .ping_interval_ms = 250, .ping_timeout_ms = 3000};
     CHECK_EQ_INT(signal_server_create(&cfg2, &s2, err, sizeof(err)), 0);
     struct signal_server *s4 = NULL;
-    struct signal_config cfg4 = {.addr = "127.0.0.1:0", .max_per_address = 1};
+    /* One socket per address, behind a trusted proxy (this test's 127.0.0.1), for pages of
+     * one origin only. */
+    struct proxy_trust trust = {0};
+    CHECK_EQ_INT(proxy_trust_add(&trust, "127.0.0.1"), 0);
+    const char *origins[] = {"https://app.example", "http://localhost:5173"};
+    struct signal_config cfg4 = {.addr = "127.0.0.1:0",
+                                 .max_per_address = 1,
+                                 .trusted_proxies = &trust,
+                                 .origins = origins,
+                                 .norigins = 2};
     CHECK_EQ_INT(signal_server_create(&cfg4, &s4, err, sizeof(err)), 0);
     if (!s || !s2 || !s4)
         return test_report("test_signal");
@@ -805,6 +861,7 @@ int main(void)
     signal_server_destroy(&s);
     signal_server_destroy(&s2);
     signal_server_destroy(&s4);
+    proxy_trust_clear(&trust);
     metrics_destroy(&mx);
     return test_report("test_signal");
 }

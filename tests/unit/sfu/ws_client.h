@@ -27,11 +27,13 @@ struct wsc {
     int close_code; /* the server's close frame, once read; -1 EOF without one */
     char close_reason[128];
     bool closed;
-    int pings; /* pings received */
+    int pings;  /* pings received */
+    int status; /* the handshake's HTTP status (101 when it switched), 0: none read */
 };
 
-/* Connects to 127.0.0.1:port and asks for path. 0 on a 101 answer; -1 otherwise (refused). */
-static inline int wsc_open(struct wsc *c, int port, const char *path)
+/* Connects to 127.0.0.1:port and asks for path, with more request header lines (each ending in
+ * \r\n; "" for none). 0 on a 101 answer; -1 otherwise (refused: c->status says how). */
+static inline int wsc_open_hdr(struct wsc *c, int port, const char *path, const char *headers)
 {
     memset(c, 0, sizeof(*c));
     c->auto_pong = true;
@@ -42,12 +44,12 @@ static inline int wsc_open(struct wsc *c, int port, const char *path)
         return -1;
     int one = 1;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    char req[512];
+    char req[1024];
     int n = snprintf(req, sizeof(req),
                      "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                     "Sec-WebSocket-Version: 13\r\n\r\n",
-                     path, port);
+                     "Sec-WebSocket-Version: 13\r\n%s\r\n",
+                     path, port, headers);
     if (send(c->fd, req, (size_t)n, MSG_NOSIGNAL) != n)
         return -1;
     /* The answer's head, byte by byte so no frame after it is eaten. */
@@ -63,10 +65,18 @@ static inline int wsc_open(struct wsc *c, int port, const char *path)
             return -1;
         h++;
         head[h] = '\0';
+        if (h == 12 && !strncmp(head, "HTTP/1.", 7)) /* lws refuses in HTTP/1.0 */
+            c->status = atoi(head + 9);              /* a refusal may close before its head ends */
         if (h >= 4 && !memcmp(head + h - 4, "\r\n\r\n", 4))
             return strncmp(head, "HTTP/1.1 101", 12) == 0 ? 0 : -1;
     }
     return -1;
+}
+
+/* wsc_open_hdr without extra headers. */
+static inline int wsc_open(struct wsc *c, int port, const char *path)
+{
+    return wsc_open_hdr(c, port, path, "");
 }
 
 static inline void wsc_close(struct wsc *c)
