@@ -126,7 +126,8 @@ static void user_control(struct rtmp_session *s, const uint8_t *p, size_t n)
         session_send_user_control(s, 7, be32(p + 2));
 }
 
-/* An audio or video message while publishing. A refused codec ends the publish. */
+/* An audio or video message while publishing. A refusal (a codec browsers cannot play, a stream
+ * over the CPU budget with --over-budget refuse) ends the publish; the line before says why. */
 static int media(struct rtmp_session *s, const struct rtmp_msg *m)
 {
     if (!s->stream)
@@ -139,7 +140,7 @@ static int media(struct rtmp_session *s, const struct rtmp_msg *m)
     const char *why = rtmp_stream_refusal(s->stream);
     log_warn("rtmp", rtmp_stream_name(s->stream), "%s (%s)", why, s->peer);
     session_send_status(s, "error", "NetStream.Publish.Rejected", why);
-    rtmp_session_end_stream(s, "codec refused");
+    rtmp_session_end_stream(s, "refused");
     return err;
 }
 
