@@ -10,7 +10,7 @@
 //   - publishers come and go: up to --streams at once, each live for 20 to 120 s under a stream
 //     key of its own user, recorded in 10 s chunks to S3 (s3rver behind tests/lib/s3proxy.mjs),
 //     ladder source + 360p. Every --whip-every'th publish (default 3rd) is WHIP: werift
-//     (tests/e2e/lib/whip_feed.mjs) fed by ffmpeg (the clip's H.264 copied, its audio in Opus),
+//     (tests/e2e/lib/whip_feed.mjs) fed by ffmpeg (a baseline clip: H.264 copied, audio to Opus),
 //     the stream key as Bearer token, ended with DELETE; the others RTMP (ffmpeg stream copy of
 //     the same clip), all in real time;
 //   - a voice room: now and then 3 werift members (tests/e2e/lib/voice.mjs) join, two speak for
@@ -90,12 +90,20 @@ const elapsed = () => `${((Date.now() - t0) / 60000).toFixed(1)} min`;
 const log = (s) => console.log(`[${elapsed()}] ${s}`);
 
 const clip = testClip({ seconds: 30, size: '1280x720' }); // made once per work directory
-// The same clip in MPEG-TS for the WHIP publishers: Annex B with SPS/PPS before each keyframe,
-// as RTP wants it, with no bitstream filter. From the FLV, -stream_loop with
-// -bsf:v h264_mp4toannexb ends the video at the first loop ("A non-NULL packet sent after an
-// EOF", ffmpeg 5.1) while the audio goes on: a recording of the first 30 s only.
-const clipTs = clip.replace(/\.flv$/, '.ts');
-if (!existsSync(clipTs)) execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-i', clip, '-c', 'copy', clipTs]);
+// The WHIP publishers' clip: H.264 constrained baseline as browsers send it (no B-frames: RTP
+// carries no decode times, and frames whose time does not increase are dropped), the same
+// picture and tone, made once. In MPEG-TS: Annex B with SPS/PPS before each keyframe, as RTP
+// wants it, with no bitstream filter (from an FLV, -stream_loop with -bsf:v h264_mp4toannexb
+// ends the video at the first loop, "A non-NULL packet sent after an EOF", ffmpeg 5.1, while
+// the audio goes on: a recording of the first 30 s only).
+const clipTs = path.join(workDir, 'clip-1280x720-baseline-30.ts');
+if (!existsSync(clipTs)) {
+  execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=1280x720:rate=30',
+    '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000', '-t', '30', '-c:v', 'libx264', '-preset', 'veryfast',
+    '-profile:v', 'baseline', '-pix_fmt', 'yuv420p', '-g', '60', '-keyint_min', '60', '-sc_threshold', '0',
+    '-b:v', '2500k', '-maxrate', '2500k', '-bufsize', '5000k', '-c:a', 'aac', '-b:a', '128k', '-ac', '2', clipTs + '.tmp.ts']);
+  execFileSync('mv', [clipTs + '.tmp.ts', clipTs]);
+}
 
 // S3 with its fault-injecting proxy.
 const s3dir = mkdtempSync(path.join(workDir, 's3-'));
