@@ -227,7 +227,12 @@ async function stopPublisher(slot) {
       p.failed = true;
       fail(`${slot.name}: the WHIP publish's ffmpeg exited early (${h.ff.exitCode}): ${h.ffErr.slice(0, 300)}`);
     }
-    else if (h.ffErr.trim()) fail(`${slot.name}: the WHIP publish's ffmpeg said: ${h.ffErr.trim().slice(0, 300)}`);
+    else {
+      // ffmpeg's RTP output binds its RTCP socket at the RTP port + 1 and, when that is taken,
+      // says "bind failed" and tries another pair: not an error of the publish.
+      const said = h.ffErr.split('\n').filter((l) => l.trim() && !/\[udp @ \w+\] bind failed: Address already in use/.test(l));
+      if (said.length) fail(`${slot.name}: the WHIP publish's ffmpeg said: ${said.join('\n').slice(0, 300)}`);
+    }
     if (h.ff && h.ff.exitCode === null) h.ff.kill('SIGKILL');
     if (h.status === 201) {
       const r = await fetch(new URL(h.location, srv.base), { method: 'DELETE', signal: AbortSignal.timeout(15000) })
