@@ -328,7 +328,10 @@ test('bad joins are refused with a reason; a listen-only member is never forward
     for (let end = Date.now() + 15000; count('a') < 100 && Date.now() < end;) await sleep(100);
     assert.ok(count('a') >= 100, `ear keeps hearing a (${count('a')})`);
     assert.equal(count('quiet'), 0, 'a listen-only member is never forwarded');
-    assert.ok(quiet.sent > 100, 'it did send');
+    // Its own sending is paced by the werift client, which a loaded box slows: wait for it.
+    for (let end = Date.now() + 15000; quiet.sent <= 100 && Date.now() < end;) await sleep(100);
+    assert.ok(quiet.sent > 100, `it did send (${quiet.sent})`);
+    assert.equal(count('quiet'), 0, 'a listen-only member is never forwarded, however long it sends');
     ear.slots.forEach((sl, j) => checkSlot(sl, `ear slot ${j}`));
   } finally {
     await Promise.all(members.map((m) => m.close().catch(() => {})));
