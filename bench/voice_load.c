@@ -35,6 +35,7 @@
 
 #include <openssl/rand.h>
 
+#include "bench/ice_client.h"
 #include "bench/voice_load.h"
 #include "core/clock.h"
 #include "rtc/rtcp.h"
@@ -204,23 +205,7 @@ static void dtls_send(void *opaque, const uint8_t *data, size_t len)
 
 static void send_check(struct vl_member *m, int64_t now)
 {
-    uint8_t txid[STUN_TXID_LEN], pkt[512];
-    char user[200];
-    RAND_bytes(txid, sizeof(txid));
-    snprintf(user, sizeof(user), "%s:%s", m->rufrag, m->ufrag);
-    uint64_t tb;
-    RAND_bytes((uint8_t *)&tb, sizeof(tb));
-    struct stun_request r = {.txid = txid,
-                             .username = user,
-                             .priority = 2130706431,
-                             .use_candidate = true,
-                             .controlling = true,
-                             .tiebreaker = tb,
-                             .key = m->rpwd,
-                             .keylen = strlen(m->rpwd)};
-    int n = stun_write_binding_request(pkt, sizeof(pkt), &r);
-    if (n > 0)
-        (void)!send(m->fd, pkt, (size_t)n, 0);
+    bench_ice_check(m->fd, m->rufrag, m->ufrag, m->rpwd);
     m->next_check_us = now + (atomic_load(&m->state) == VL_MEDIA ? 5000000 : 500000);
 }
 

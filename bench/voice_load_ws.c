@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench/ice_client.h"
 #include "bench/voice_load.h"
 #include "core/clock.h"
 
@@ -72,26 +73,12 @@ static void send_offer(struct vl_member *m)
     json_decref(o);
 }
 
-static bool sdp_value(const char *sdp, const char *name, char *out, size_t n)
-{
-    const char *p = strstr(sdp, name);
-    if (!p)
-        return false;
-    p += strlen(name);
-    size_t l = strcspn(p, "\r\n");
-    if (l >= n)
-        return false;
-    memcpy(out, p, l);
-    out[l] = '\0';
-    return true;
-}
-
 static void take_answer(struct vl_member *m, const char *sdp)
 {
     char fp[256];
-    if (!sdp_value(sdp, "a=ice-ufrag:", m->rufrag, sizeof(m->rufrag)) ||
-        !sdp_value(sdp, "a=ice-pwd:", m->rpwd, sizeof(m->rpwd)) ||
-        !sdp_value(sdp, "a=fingerprint:", fp, sizeof(fp)) ||
+    if (!bench_sdp_attr(sdp, "a=ice-ufrag:", m->rufrag, sizeof(m->rufrag)) ||
+        !bench_sdp_attr(sdp, "a=ice-pwd:", m->rpwd, sizeof(m->rpwd)) ||
+        !bench_sdp_attr(sdp, "a=fingerprint:", fp, sizeof(fp)) ||
         rtc_dtls_fingerprint_parse(fp, &m->fp) < 0) {
         fail(m, "no ufrag/pwd/fingerprint in the answer");
         return;

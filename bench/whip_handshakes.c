@@ -19,6 +19,7 @@
 
 #include <openssl/rand.h>
 
+#include "bench/ice_client.h"
 #include "core/clock.h"
 #include "rtc/dtls.h"
 #include "rtc/stun.h"
@@ -86,20 +87,6 @@ static void rand_chars(char *out, int n)
     out[n] = '\0';
 }
 
-static bool sdp_attr(const char *sdp, const char *name, char *out, size_t n)
-{
-    const char *p = strstr(sdp, name);
-    if (!p)
-        return false;
-    p += strlen(name);
-    size_t l = strcspn(p, "\r\n");
-    if (l >= n)
-        return false;
-    memcpy(out, p, l);
-    out[l] = '\0';
-    return true;
-}
-
 /* POST /whip with our offer; fills the server's ufrag/pwd/fingerprint. */
 static int post_offer(int http_port, int i, struct sess *s)
 {
@@ -136,9 +123,9 @@ static int post_offer(int http_port, int i, struct sess *s)
         return -1;
     }
     char fp[256];
-    if (!sdp_attr(resp, "a=ice-ufrag:", s->rufrag, sizeof(s->rufrag)) ||
-        !sdp_attr(resp, "a=ice-pwd:", s->rpwd, sizeof(s->rpwd)) ||
-        !sdp_attr(resp, "a=fingerprint:", fp, sizeof(fp)) ||
+    if (!bench_sdp_attr(resp, "a=ice-ufrag:", s->rufrag, sizeof(s->rufrag)) ||
+        !bench_sdp_attr(resp, "a=ice-pwd:", s->rpwd, sizeof(s->rpwd)) ||
+        !bench_sdp_attr(resp, "a=fingerprint:", fp, sizeof(fp)) ||
         rtc_dtls_fingerprint_parse(fp, &server_fp) < 0) {
         fprintf(stderr, "session %d: no ufrag/pwd/fingerprint in the answer\n", i);
         return -1;
@@ -154,18 +141,7 @@ static void dtls_send(void *opaque, const uint8_t *data, size_t len)
 
 static void send_check(struct sess *s, int64_t now)
 {
-    uint8_t txid[STUN_TXID_LEN], pkt[512];
-    char user[160];
-    RAND_bytes(txid, sizeof(txid));
-    snprintf(user, sizeof(user), "%s:%s", s->rufrag, s->ufrag);
-    uint64_t tb;
-    RAND_bytes((uint8_t *)&tb, sizeof(tb));
-    struct stun_request r = {.txid = txid, .username = user, .priority = 2130706431,
-                             .use_candidate = true, .controlling = true, .tiebreaker = tb,
-                             .key = s->rpwd, .keylen = strlen(s->rpwd)};
-    int n = stun_write_binding_request(pkt, sizeof(pkt), &r);
-    if (n > 0)
-        (void)!send(s->fd, pkt, (size_t)n, 0);
+    bench_ice_check(s->fd, s->rufrag, s->ufrag, s->rpwd);
     if (!s->t_check)
         s->t_check = now;
     s->t_next_check = now + 500000;
