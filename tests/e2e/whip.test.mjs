@@ -10,8 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import {
-  startServer, testClip, publish, fetchText, fetchBytes, waitFor, binary, workDir,
-} from './lib/server.mjs';
+  startServer, testClip, publish, fetchText, fetchBytes, waitFor, binary, workDir, metricSeries } from './lib/server.mjs';
 import { whipPublish, whipOffer, whipPublishChild } from './lib/whip.mjs';
 
 const PASSWORD = 'correct horse battery';
@@ -35,12 +34,7 @@ after(async () => {
   setTimeout(() => process.exit(), 2000).unref();
 });
 
-// The value of one exact series (name with its labels) in /metrics; 0 when absent.
-async function series(name) {
-  const { text } = await fetchText(`${srv.base}/metrics`);
-  const line = text.split('\n').find((l) => l.startsWith(name + ' '));
-  return line ? Number(line.split(' ').pop()) : 0;
-}
+const series = (name) => metricSeries(srv, name);
 const SESSIONS = 'kibitka_webrtc_sessions{kind="whip"}';
 
 async function token() {

@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { startServer, fetchText, fetchBytes, waitFor, binary, workDir } from './lib/server.mjs';
+import { startServer, fetchText, fetchBytes, waitFor, binary, workDir, metricSeries } from './lib/server.mjs';
 import { whipPublish } from './lib/whip.mjs';
 
 const data = mkdtempSync(path.join(workDir, 'whip-dtls-tcp-'));
@@ -34,12 +34,7 @@ after(async () => {
   setTimeout(() => process.exit(), 2000).unref();
 });
 
-// The value of one exact series (name with its labels) in /metrics; 0 when absent.
-async function series(name) {
-  const { text } = await fetchText(`${srv.base}/metrics`);
-  const line = text.split('\n').find((l) => l.startsWith(name + ' '));
-  return line ? Number(line.split(' ').pop()) : 0;
-}
+const series = (name) => metricSeries(srv, name);
 const SESSIONS = 'kibitka_webrtc_sessions{kind="whip"}';
 const CONNECTED = 'kibitka_webrtc_connected_total';
 const FP_FAILED = 'kibitka_webrtc_failures_total{reason="fingerprint_mismatch"}';

@@ -155,6 +155,13 @@ export async function waitFor(fn, { timeout = 15000, interval = 100, what = 'con
   throw new Error(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
 }
 
+// The value of one exact series (its name with its labels, as /metrics writes them); 0 when absent.
+export async function metricSeries(srv, series) {
+  const { text } = await fetchText(`${srv.base}/metrics`);
+  const line = text.split('\n').find((l) => l.startsWith(series + ' '));
+  return line ? Number(line.split(' ').pop()) : 0;
+}
+
 export async function metric(srv, name) {
   const { text } = await fetchText(`${srv.base}/metrics`);
   const line = text.split('\n').find((l) => l.startsWith(name + ' ') || l.startsWith(name + '{'));
