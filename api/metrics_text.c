@@ -1,5 +1,7 @@
 #include "api/metrics_text.h"
 
+#include "core/alloc.h"
+
 #include <dirent.h>
 #include <stdio.h>
 #include <sys/resource.h>
@@ -63,6 +65,9 @@ void metrics_text_write(struct buf *out, struct metrics *m, struct hub_registry 
                         struct hls_server *hls)
 {
     gauge(out, "process_resident_memory_bytes", "Resident memory size in bytes.", resident_bytes());
+    gauge(out, "kibitka_heap_in_use_bytes",
+          "Bytes allocated and not freed (the heap's live part; RSS also holds free pages).",
+          heap_in_use());
     gauge(out, "process_open_fds", "Number of open file descriptors.", open_fds());
     gauge(out, "process_max_fds", "Maximum number of open file descriptors (the soft limit).",
           max_fds());

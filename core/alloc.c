@@ -1,8 +1,23 @@
 #include "core/alloc.h"
 
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define KIBITKA_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define KIBITKA_ASAN 1
+#endif
+#endif
+
+#ifdef KIBITKA_ASAN
+/* From the sanitizer's allocator_interface.h, which gcc does not install. */
+void __sanitizer_purge_allocator(void);
+size_t __sanitizer_get_current_allocated_bytes(void);
+#endif
 
 static void oom(size_t n)
 {
@@ -53,4 +68,23 @@ void xfreep(void *pp)
     void **p = pp;
     free(*p);
     *p = NULL;
+}
+
+void heap_trim(void)
+{
+#ifdef KIBITKA_ASAN
+    __sanitizer_purge_allocator();
+#else
+    malloc_trim(0);
+#endif
+}
+
+long long heap_in_use(void)
+{
+#ifdef KIBITKA_ASAN
+    return (long long)__sanitizer_get_current_allocated_bytes();
+#else
+    struct mallinfo2 mi = mallinfo2();
+    return (long long)(mi.uordblks + mi.hblkhd);
+#endif
 }

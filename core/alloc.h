@@ -17,4 +17,14 @@ char *xstrndup(const char *s, size_t n);
 /* free(*pp) and set *pp to NULL. */
 void xfreep(void *pp);
 
+/* Gives the allocator's free memory back to the system: glibc's malloc_trim(0); in an ASan build
+ * (where glibc's heap is unused) the sanitizer's allocator is purged instead: its quarantine of
+ * freed blocks drained and free pages released, so that RSS after streams end means the same
+ * in the soak's sanitizer build as in a release build. Walks the heap: not on a hot path. */
+void heap_trim(void);
+
+/* Bytes the program has allocated and not freed (glibc: mallinfo2's uordblks plus mmapped
+ * blocks; ASan: its count of live allocations, the quarantine excluded). */
+long long heap_in_use(void);
+
 #endif

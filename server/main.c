@@ -101,7 +101,8 @@ static void on_signal(struct loop *loop, int fd, uint32_t events, void *opaque)
 
 /* Gives freed memory back to the system after streams end. glibc keeps what a stream freed (its
  * parts window, its transcoder's frames and x264 state) in the heap: 40 streams and then one
- * left the process at 2.5 GB. malloc_trim(0) returns every free page of every arena. It walks
+ * left the process at 2.5 GB. heap_trim (malloc_trim(0)) returns every free page of every arena
+ * (in the soak's ASan build, the sanitizer's quarantine and free pages). It walks
  * the heap (milliseconds with a large one, on this thread), so it runs 2 s after an end (the
  * transcode worker is joined and the HTTP threads let go of the last blobs by then) and at most
  * every 10 s. */
@@ -114,10 +115,10 @@ static void trim_memory(struct app *app, int dropped)
     app->live_streams = live;
     if (!app->trim_due_us || now < app->trim_due_us || now - app->trimmed_us < 10000000)
         return;
-    malloc_trim(0);
+    heap_trim();
     app->trimmed_us = clock_mono_us();
     app->trim_due_us = 0;
-    log_debug("main", NULL, "malloc_trim: %.1f ms", (double)(app->trimmed_us - now) / 1000);
+    log_debug("main", NULL, "heap trimmed in %.1f ms", (double)(app->trimmed_us - now) / 1000);
 }
 
 static void on_tick(struct loop *loop, void *opaque)

@@ -20,7 +20,11 @@
 //     and fetch the parts they are told about;
 //   - API calls: login, /api/live, /api/recordings (list and details), /api/me, every few seconds;
 //   - an S3 outage of 30 s every 10 minutes;
-//   - a quiet point every 15 minutes: no publisher for 30 s, then the server's RSS is read.
+//   - a quiet point every 15 minutes (every third of the run when shorter than 45 minutes): no
+//     publisher for 30 s, then the server's RSS and its heap's live bytes are read. The server
+//     serves an ended stream's playlists for 10 s here (--hls-linger 10) and gives its heap back
+//     2 s after (its heap_trim: in this ASan build the sanitizer's quarantine of freed blocks,
+//     up to 256 MiB, is drained too), so that a quiet point's RSS holds what is still in use.
 // It fails (exit 1) on: a sanitizer report or a non-zero exit at SIGTERM; a quiet-point RSS more
 // than 10 % over the first quiet point's; a media sequence that goes backwards within a publish;
 // a recording whose chunks are not 1..n, not all uploaded, or whose duration misses the
@@ -118,7 +122,8 @@ const ADMIN_PW = 'soak-admin-pass';
 execFileSync(binary, ['user', 'add', 'admin', '--admin', '--password-stdin', '--data', data],
   { input: `${ADMIN_PW}\n` });
 const srv = await startServer(['--data', data, '--storage', storage, '--record-chunk', '10',
-  '--ladder', 'source,360p:600k', '--x264-preset', 'ultrafast', '--log-level', 'info']);
+  '--ladder', 'source,360p:600k', '--x264-preset', 'ultrafast', '--log-level', 'info',
+  '--hls-linger', '10']);
 log(`kibitka pid ${srv.proc.pid}, S3 at ${endpoint}, for ${MINUTES} min with up to ${STREAMS} streams` +
   `${WHIP_EVERY ? `, every ${WHIP_EVERY}. publish WHIP` : ''}${VOICE ? ', a voice room' : ''}`);
 
@@ -324,8 +329,14 @@ function rssKiB() {
 
 const start = Date.now(); // the set-up (the clip, S3, the server) does not count
 const end = start + MINUTES * 60000;
-let nextOutage = start + 10 * 60000, nextQuiet = start + Math.min(15, MINUTES / 3) * 60000;
-const quietRss = [];
+const QUIET_EVERY = Math.min(15, MINUTES / 3) * 60000;
+let nextOutage = start + 10 * 60000, nextQuiet = start + QUIET_EVERY;
+const quietRss = [], quietHeap = [];
+async function heapBytes() {
+  const text = await (await fetch(`${srv.base}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith('kibitka_heap_in_use_bytes '));
+  return line ? Number(line.split(' ').pop()) : NaN;
+}
 let apiCalls = 0;
 while (Date.now() < end && failures.length === 0) {
   for (const s of slots) {
@@ -345,12 +356,13 @@ while (Date.now() < end && failures.length === 0) {
     for (const s of slots) if (s.pub) await stopPublisher(s);
     if (voice) await stopVoice();
     await sleep(30000);
-    const rss = rssKiB();
+    const rss = rssKiB(), heap = await heapBytes();
     quietRss.push(rss);
-    log(`quiet point: RSS ${(rss / 1024).toFixed(1)} MiB`);
+    quietHeap.push(heap);
+    log(`quiet point: RSS ${(rss / 1024).toFixed(1)} MiB, heap in use ${(heap / 1048576).toFixed(1)} MiB`);
     if (rss > quietRss[0] * 1.1)
       fail(`RSS at a quiet point ${(rss / 1024).toFixed(1)} MiB is over 110 % of the first (${(quietRss[0] / 1024).toFixed(1)} MiB)`);
-    nextQuiet += 15 * 60000;
+    nextQuiet += QUIET_EVERY;
   }
   // Some API traffic.
   const s = slots[Math.floor(Math.random() * slots.length)];
@@ -416,7 +428,8 @@ if (publishes === 0 || chunksSeen === 0) fail(`nothing was soaked: ${publishes} 
 if (quietRss.length === 0) fail('no quiet point was reached: run for 3 minutes or more');
 log(`${publishes} publishes (${kinds.rtmp} RTMP, ${kinds.whip} WHIP started), ${recs.length} recordings, ` +
   `${chunksSeen} chunks, ${apiCalls} API calls, ${voiceStats.sessions} voice sessions (${voiceStats.members} joins); ` +
-  `quiet-point RSS (MiB): ${quietRss.map((k) => (k / 1024).toFixed(1)).join(', ') || 'none'}`);
+  `quiet-point RSS (MiB): ${quietRss.map((k) => (k / 1024).toFixed(1)).join(', ') || 'none'}; ` +
+  `heap in use (MiB): ${quietHeap.map((b) => (b / 1048576).toFixed(1)).join(', ') || 'none'}`);
 if (failures.length) {
   writeFileSync(path.join(workDir, 'kibitka.log'), serverLog);
   console.log(`soak FAILED (${failures.length}): kept ${workDir} (the server's log in kibitka.log)`);
