@@ -3,7 +3,8 @@
 // settling period), stalls and waiting events, and HTTP requests per second per viewer.
 //   node bench/player_latency.mjs [seconds] [part ...]   (build/kibitka unless KIBITKA_BIN is set)
 // Each setting: a fresh server (--ladder none), a real-time publish of the 720p test clip with a
-// 2 s GOP, one hls.js page in headless Chromium.
+// 2 s GOP, one hls.js page in headless Chromium. RATE=r sets hls.js' maxLiveSyncPlaybackRate
+// (default 1: it never speeds up to reach its target latency; the watch page sets 1.1).
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -18,6 +19,7 @@ const SETTLE = 10; // hls.js joins, then converges on its target latency
 const parts = partArgs.length ? partArgs : ['0.5', '0.333', '0.25', '0.2'];
 // GOP=frames: the publish's keyframe interval (default 60, 2 s at 30 fps).
 const gop = Number(process.env.GOP) || 60;
+const hlsConfig = process.env.RATE ? { maxLiveSyncPlaybackRate: Number(process.env.RATE) } : {};
 const clip = lib.testClip({ seconds: 24, gop });
 const q = (xs, p) => xs[Math.min(xs.length - 1, Math.floor(p * xs.length))];
 
@@ -32,7 +34,7 @@ for (const part of parts) {
   const page = await openPlayerPage();
   let requests = 0;
   page.tab.on('request', (r) => { if (r.url().includes('/hls/')) requests++; });
-  await startPlayback(page.tab, src, 'hls.js');
+  await startPlayback(page.tab, src, 'hls.js', { config: hlsConfig });
   const lat = [];
   let r0 = 0;
   let tr = 0;
@@ -53,6 +55,7 @@ for (const part of parts) {
   rows.push({ part, first, ready, target, med: q(lat, 0.5), p90: q(lat, 0.9), stalls: st.stalls, waiting: st.waiting, rate });
   console.log(`part ${part} s: first playlist ${first} ms after spawning ffmpeg, ${ready} ms after the publish, hls.js target latency ${target} s, latency median ${q(lat, 0.5).toFixed(2)} s, p90 ${q(lat, 0.9).toFixed(2)} s, stalls ${st.stalls}, waiting ${st.waiting}, ${rate.toFixed(1)} requests/s per viewer`);
 }
+console.log(`\nhls.js maxLiveSyncPlaybackRate ${process.env.RATE || '1 (its default)'}`);
 console.log('\n| part (s) | first playlist after publish / ffmpeg spawn (ms) | hls.js target (s) | latency median (s) | p90 (s) | stalls | waiting | requests/s per viewer |');
 console.log('|---|---|---|---|---|---|---|---|');
 for (const r of rows) {

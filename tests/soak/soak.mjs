@@ -322,8 +322,10 @@ async function stopVoice() {
   await Promise.all(v.members.map((m) => (clean ? m.leave() : m.close()).catch((e) => fail(`voice leave: ${e.message}`))));
 }
 
-function rssKiB() {
-  const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${srv.proc.pid}/status`, 'utf8'));
+// The server's resident memory (KiB): the total, and its anonymous (heap, stacks, the sanitizer's
+// shadow) and file-backed (code of the libraries as paths get used) parts.
+function rssKiB(field = 'VmRSS') {
+  const m = new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${srv.proc.pid}/status`, 'utf8'));
   return m ? Number(m[1]) : NaN;
 }
 
@@ -359,7 +361,8 @@ while (Date.now() < end && failures.length === 0) {
     const rss = rssKiB(), heap = await heapBytes();
     quietRss.push(rss);
     quietHeap.push(heap);
-    log(`quiet point: RSS ${(rss / 1024).toFixed(1)} MiB, heap in use ${(heap / 1048576).toFixed(1)} MiB`);
+    log(`quiet point: RSS ${(rss / 1024).toFixed(1)} MiB (anonymous ${(rssKiB('RssAnon') / 1024).toFixed(1)}, ` +
+      `files ${(rssKiB('RssFile') / 1024).toFixed(1)}), heap in use ${(heap / 1048576).toFixed(1)} MiB`);
     if (rss > quietRss[0] * 1.1)
       fail(`RSS at a quiet point ${(rss / 1024).toFixed(1)} MiB is over 110 % of the first (${(quietRss[0] / 1024).toFixed(1)} MiB)`);
     nextQuiet += QUIET_EVERY;

@@ -29,7 +29,7 @@ export const PLAYERS = {
   // (docs/ARCHITECTURE.md, measured figures). Sequence mode is what a low-latency Shaka page
   // must configure, for any LL-HLS server whose tfdt does not start at the viewer's join.
   'shaka-ll': { lib: 'shaka', config: { streaming: { lowLatencyMode: true }, manifest: { hls: { sequenceMode: true } } } },
-  'video.js': { lib: 'video.js', config: {} },
+  'video.js': { lib: 'video.js', config: process.env.VJS_DEBUG ? { debugLog: true } : {} },
 };
 
 // Runs in the page: starts one player on src and counts what the tests assert on in
@@ -99,6 +99,7 @@ function harness() {
       };
       await player.load(src).catch((e) => err(`shaka load ${e.code} (fatal)`));
     } else {
+      if (config.debugLog) videojs.log.level('debug'); // VHS's own log (VJS_DEBUG=1)
       const p = videojs(v, { html5: { vhs: config } });
       window.vjs = p;
       p.on('error', () => err(`video.js ${p.error()?.code} ${p.error()?.message} (fatal)`));
@@ -156,10 +157,10 @@ export async function openPlayerPage({ args = [] } = {}) {
 }
 
 // Starts a player (a key of PLAYERS; hls.js in low-latency mode by default) on url in the tab
-// and waits until it plays.
-export async function startPlayback(tab, url, player = 'hls.js', { timeout = 20000 } = {}) {
+// and waits until it plays. `config`: more of the player's settings, over the PLAYERS entry's.
+export async function startPlayback(tab, url, player = 'hls.js', { timeout = 20000, config: more = {} } = {}) {
   const { lib, config } = PLAYERS[player];
-  await tab.evaluate(([l, src, c]) => window.startPlayer(l, src, c), [lib, url, config]);
+  await tab.evaluate(([l, src, c]) => window.startPlayer(l, src, c), [lib, url, { ...config, ...more }]);
   await tab.waitForFunction(() => window.stats.playing && window.video.currentTime > 0.5,
     null, { timeout });
 }
