@@ -32,9 +32,13 @@
 #define TYPE_MEDIA "video/iso.segment"
 #define TYPE_TEXT "text/plain; charset=utf-8"
 #define CACHE_IMMUTABLE "public, max-age=31536000, immutable"
+/* Every playlist answer, blocking reloads included. A blocking reload's URL does not name one
+ * playlist state: a request for a part that already exists is answered at once with whatever is
+ * newest, and a player may ask the same URL again for news. video.js (VHS 3) does, after each
+ * segment's last part (it asks _HLS_msn=N&_HLS_part=3 while it has 3 already, every half part
+ * target): with the answers cacheable for 5 s, Chromium's cache served it the same playlist for
+ * up to 5 s and it ran dry at the segment's end (issue 10, item 2). */
 #define CACHE_PLAYLIST "no-cache"
-/* A blocking reload's URL names a playlist state, so a cache may keep its answer a while. */
-#define CACHE_BLOCKED "public, max-age=5"
 #define CACHE_ERROR "no-store"
 
 struct seg {
@@ -713,9 +717,8 @@ static int answer_media(struct hls_stream *st, const struct hls_query *q, struct
         return answer_error(resp, 400, bad);
     if (!st->media)
         return answer_error(resp, 404, "the stream has no playlist");
-    bool blocking = !st->ended && q->has_msn;
     struct blob *b = q->skip && !st->ended ? st->media_skip : st->media;
-    return answer_blob(resp, b, TYPE_PLAYLIST, blocking ? CACHE_BLOCKED : CACHE_PLAYLIST);
+    return answer_blob(resp, b, TYPE_PLAYLIST, CACHE_PLAYLIST);
 }
 
 static int answer_file(struct hls_stream *st, const struct hls_query *q, struct hls_response *resp)

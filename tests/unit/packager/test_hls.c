@@ -239,6 +239,13 @@ static void live_blocking(struct live *L)
     /* A finished segment with a part past its end: answered at once. */
     CHECK_EQ_INT(status(L->srv, MEDIA, "1", "9", NULL, 0), 200);
     CHECK_EQ_INT(status(L->srv, MEDIA, "1", NULL, NULL, 0), 200);
+    /* A blocking reload answered at once is the newest playlist, which a repeat of the same
+     * URL must see again: not cacheable (video.js repeats it; a cached copy starved it). */
+    struct hls_response r2;
+    CHECK_EQ_INT(ask(L->srv, MEDIA, "1", "0", "YES", 0, &r2), 0);
+    CHECK_EQ_INT(r2.status, 200);
+    CHECK_STREQ(r2.cache_control, "no-cache");
+    blob_unref(r2.body);
 }
 
 static void live_bad_requests(struct live *L)
