@@ -96,20 +96,46 @@ static void close_part(struct hls_sink *k, bool seg_end)
         out->part_open = false;
         if (!flush_output(k, o, duration, seg_end))
             return;
+        if (seg_end)
+            out->seg_parts = 0;
     }
-    if (seg_end)
+    if (seg_end) {
+        k->last_seg_us = k->part_end_us - k->seg_start_us;
         k->seg_open = false;
+    }
+}
+
+/* How long the parts of an output on its own clock are, for frames of frame_us: the segment
+ * (as long as the main track's last one) split into the fewest parts that each fit in the part
+ * target with a frame to spare. A 2 s segment of AAC frames (21.3 ms) in 0.5 s parts: 5 parts
+ * of about 0.4 s (19 frames each, the last one what is left), where cutting by the target alone
+ * made 4 of 0.49 s and one of 0.04 s. The part target alone before the first segment ended. */
+static int64_t own_part_us(const struct hls_sink *k, int64_t frame_us, int *nparts)
+{
+    int64_t room = k->part_target_us - frame_us;
+    *nparts = 0;
+    if (k->last_seg_us <= 0 || frame_us <= 0 || room <= 0)
+        return k->part_target_us;
+    int64_t n = (k->last_seg_us + room - 1) / room;
+    *nparts = (int)n;
+    return k->last_seg_us / n;
 }
 
 /* Before a packet [dts, end) of the track that cuts output o's parts: the part closes when the
- * packet would make it longer than the part target. */
+ * packet would make it longer than the part target, or, but for the segment's last part (which
+ * takes what is left until the main track cuts the segment), once it is as long as
+ * own_part_us. */
 static void cut_own(struct hls_sink *k, int o, int64_t dts, int64_t end)
 {
     struct output *out = &k->out[o];
-    if (out->part_open && end - out->part_start_us > k->part_target_us) {
+    int parts;
+    int64_t even = own_part_us(k, end - dts, &parts);
+    bool full = out->seg_parts + 1 < parts && dts - out->part_start_us >= even;
+    if (out->part_open && (full || end - out->part_start_us > k->part_target_us)) {
         out->part_open = false;
         if (!flush_output(k, o, out->part_end_us - out->part_start_us, false))
             return;
+        out->seg_parts++;
     }
     if (!out->part_open) {
         out->part_open = true;

@@ -37,11 +37,14 @@ struct output {
     /* An output without the main track (the ladder's shared audio) cuts its parts on the time
      * of its own track (clock), so that none lasts longer than the part target: cut at the
      * main track's boundaries, 0.5 s of video holds 21 or 22 AAC frames (0.488 or 0.511 s).
-     * Its segments still end where the main track's do. clock is -1 for an output whose parts
-     * are the main track's. */
+     * Its segments still end where the main track's do, so cut by the target alone, a 2 s
+     * segment ended in a part of one or two frames (0.04 s): hls.js then left a hole there.
+     * The parts split each segment evenly instead (hls_sink.c: own_part_us). clock is -1 for
+     * an output whose parts are the main track's. */
     int clock;
     bool part_open;
     int64_t part_start_us, part_end_us;
+    int seg_parts;  /* parts it closed in the current segment (own clock only) */
     bool disc_next; /* its next part starts a segment after a timestamp jump */
 };
 
@@ -85,6 +88,7 @@ struct hls_sink {
     /* The segment and part being cut, on the main track's timeline (us after the shift). */
     bool seg_open, part_open, part_independent;
     int64_t seg_start_us, part_start_us, part_end_us;
+    int64_t last_seg_us; /* the main track's last whole segment, 0 before the first */
     int target_s;
     int64_t max_seg_us;
     int64_t fr_frames; /* video frames in the first segment */

@@ -151,6 +151,27 @@ static int check_parts(struct hls_server *srv, const char *stream, const char *r
     return n;
 }
 
+/* The shortest EXT-X-PART of the rendition's playlist outside its stream's first segment (whose
+ * parts are cut before a segment's length is known), and how many there are. */
+static double shortest_part(struct hls_server *srv, const char *stream, const char *rendition,
+                            int *count)
+{
+    char *pl = playlist(srv, stream, rendition);
+    double shortest = 1e9;
+    *count = 0;
+    for (const char *p = pl; p && (p = strstr(p, "#EXT-X-PART:DURATION=")); p++) {
+        double d = atof(p + 21);
+        const char *uri = strstr(p, "URI=\"part-");
+        const char *dash = uri ? strchr(uri + 11, '-') : NULL; /* part-<sid>-<msn>.<k> */
+        if (!dash || atoll(dash + 1) < 1)
+            continue;
+        shortest = d < shortest ? d : shortest;
+        (*count)++;
+    }
+    free(pl);
+    return shortest;
+}
+
 /* The ladder: rendition reports and part durations. */
 static void test_ladder(void)
 {
@@ -178,6 +199,13 @@ static void test_ladder(void)
     CHECK(check_parts(srv, "lad", "source", "vide") >= 8);
     CHECK(check_parts(srv, "lad", "64p", "vide") >= 8);
     CHECK(check_parts(srv, "lad", "audio", "soun") >= 8);
+    /* The shared audio's parts split each segment evenly: cut by PART-TARGET alone, a 2 s
+     * segment ended in a part of 1-2 AAC frames, and hls.js left a hole there (issue 10). */
+    int nshort = 0;
+    double shortest = shortest_part(srv, "lad", "audio", &nshort);
+    fprintf(stderr, "audio: the shortest of %d parts after the first segment: %.3f s\n", nshort,
+            shortest);
+    CHECK(nshort >= 8 && shortest >= 0.25);
 
     /* A player that switches follows the report: the next part after the reported one. */
     char *pl = playlist(srv, "lad", "source");
