@@ -16,7 +16,7 @@
  * duration, which normally bounds the wait, is not known yet). */
 #define NOT_READY_WAIT_US (15 * 1000000LL)
 /* Complete segments before the first playlist (see hls_stream_publish). */
-#define READY_SEGMENTS 2
+#define READY_SEGMENTS 1
 /* The playlist lasts at least this many target durations: more than CAN-SKIP-UNTIL (6), so that
  * delta updates skip something, and far more than the 3 a client needs. */
 #define WINDOW_TARGETS 12
@@ -575,9 +575,11 @@ void hls_stream_publish(struct hls_stream *st, const struct hls_part_pub *pub)
         st->target_s = pub->target_s;
     if (pub->seg_end)
         complete_seg(st, s);
-    /* Playlists appear with the second complete segment, not the first: video.js (VHS) joining
-     * a one-segment playlist starts at its live edge and waits at every segment boundary, and
-     * hls.js 1.5 looped on its last part; with two, both join far enough back. */
+    /* Playlists appear with the first complete segment, one GOP after the publish (the target
+     * duration is the first GOP's length, known at the second keyframe). They once waited for a
+     * second: video.js (VHS) joining a one-segment playlist waited at every segment boundary,
+     * which was the 5 s cache on blocking reloads (see CACHE_PLAYLIST), not the join; and
+     * hls.js 1.5 looped on its last part, which 1.7 does not. */
     if (!st->ready && st->target_s > 0 && pub->seg_end && st->segments_total >= READY_SEGMENTS) {
         st->ready = true;
         log_info("hls", st->name, "%s: first playlist ready %.3f s after the publish started",

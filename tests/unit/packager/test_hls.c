@@ -33,17 +33,21 @@ struct live {
 
 static void live_first_playlist(struct live *L)
 {
-    /* Nothing is cut yet: playlists block until the second segment is complete. */
+    /* Nothing is cut yet: playlists block until the first segment is complete (the next
+     * keyframe, about 1.93 s into the clip). */
     CHECK_EQ_INT(status(L->srv, MEDIA, NULL, NULL, NULL, 0), -1);
     CHECK_EQ_INT(status(L->srv, "cam1/index.m3u8", NULL, NULL, NULL, 0), -1);
     struct wake_count w = {0};
     CHECK_EQ_INT(wait_on(L->srv, MEDIA, NULL, NULL, &w), 0);
     CHECK_EQ_INT(metrics_value(L->m, "kibitka_hls_blocking_requests", NULL), 1);
-    push_until(L->hub, &L->i, 3900);
+    push_until(L->hub, &L->i, 1800);
     CHECK_EQ_INT(w.n, 0);
     while (w.n == 0 && L->i < 400)
         push(L->hub, clip.pkts[L->i++].pkt);
     CHECK_EQ_INT(w.n, 1);
+    /* Woken by the second keyframe (one GOP): the first playlist comes one segment after the
+     * publish, not two (issue 10, item 8). */
+    CHECK(clip.pkts[L->i - 1].pkt->dts < 2100);
     CHECK_EQ_INT(metrics_value(L->m, "kibitka_hls_blocking_requests", NULL), 0);
 
     char *pl = text(L->srv, MEDIA, NULL, NULL, NULL);
