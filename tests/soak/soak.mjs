@@ -362,7 +362,8 @@ while (Date.now() < end && failures.length === 0) {
     quietRss.push(rss);
     quietHeap.push(heap);
     log(`quiet point: RSS ${(rss / 1024).toFixed(1)} MiB (anonymous ${(rssKiB('RssAnon') / 1024).toFixed(1)}, ` +
-      `files ${(rssKiB('RssFile') / 1024).toFixed(1)}), heap in use ${(heap / 1048576).toFixed(1)} MiB`);
+      `files ${(rssKiB('RssFile') / 1024).toFixed(1)}), heap in use ${(heap / 1048576).toFixed(1)} MiB, ` +
+      `${rssKiB('Threads')} threads`);
     if (rss > quietRss[0] * 1.1)
       fail(`RSS at a quiet point ${(rss / 1024).toFixed(1)} MiB is over 110 % of the first (${(quietRss[0] / 1024).toFixed(1)} MiB)`);
     nextQuiet += QUIET_EVERY;
