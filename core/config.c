@@ -78,7 +78,7 @@ static const struct flag flags[] = {
       "development mode: any key publishes as a stream of that name (names are "
       "[a-z0-9_-]{1,64}); without it a publish needs a stream key from the API or "
       "`kibitka stream add`"),
-    F("part", FLAG_DOUBLE, part_seconds, "0.5", "SECONDS", "LL-HLS part target duration, 0.1 to 2"),
+    F("part", FLAG_DOUBLE, part_seconds, "0.4", "SECONDS", "LL-HLS part target duration, 0.1 to 2"),
     F("web-dir", FLAG_STR, web_dir, "", "DIR",
       "serve the pages (/, /watch/<stream>, ...) from this directory, a build of web/ (its "
       "dist/), instead of the ones built into this binary; read at each request"),

@@ -22,7 +22,7 @@ int main(void)
     config_defaults(&c);
     CHECK_STREQ(c.http_addr, "0.0.0.0:8080");
     CHECK_STREQ(c.rtmp_addr, "0.0.0.0:1935");
-    CHECK(c.part_seconds == 0.5);
+    CHECK(c.part_seconds == 0.4);
     CHECK(c.link_lifetime == 21600); /* 6 h */
     CHECK(!c.open_publish);
     CHECK_STREQ(c.cors_origin, "*");
