@@ -1,6 +1,7 @@
 /* H.264 sequence parameter set: just enough to learn the picture size and profile
  * (ITU-T H.264 7.3.2.1.1), including the high profiles' chroma format and scaling lists, frame
- * cropping and field coding; and the avcC record from one SPS and one PPS. See h264.h. */
+ * cropping and field coding; the avcC record from one SPS and one PPS; and whether an access
+ * unit's SEI carries closed captions (7.3.2.3.1, ATSC A/53 Part 4). See h264.h. */
 #include "media/h264.h"
 
 #include <errno.h>
@@ -111,11 +112,12 @@ static int skip_poc(struct bits *b)
 }
 
 /* The SPS without emulation-prevention bytes (00 00 03 -> 00 00). */
-static uint8_t *unescape(const uint8_t *p, size_t n, size_t *out_len)
+/* The RBSP of NAL unit bytes p[0..n): emulation prevention bytes (0x03 after two zeros) taken
+ * out, at most cap bytes written to o; returns how many. */
+static size_t unescape_into(const uint8_t *p, size_t n, uint8_t *o, size_t cap)
 {
-    uint8_t *o = xmalloc(n ? n : 1);
     size_t k = 0, zeros = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && k < cap; i++) {
         if (zeros >= 2 && p[i] == 3) {
             zeros = 0;
             continue;
@@ -123,8 +125,7 @@ static uint8_t *unescape(const uint8_t *p, size_t n, size_t *out_len)
         zeros = p[i] == 0 ? zeros + 1 : 0;
         o[k++] = p[i];
     }
-    *out_len = k;
-    return o;
+    return k;
 }
 
 static int parse_size(struct bits *b, int chroma_array_type, struct avc_config *c)
@@ -160,8 +161,8 @@ static int parse_size(struct bits *b, int chroma_array_type, struct avc_config *
 int h264_sps_parse(const uint8_t *p, size_t n, struct avc_config *c)
 {
     int ret = -EINVAL;
-    size_t len;
-    uint8_t *rbsp = unescape(p, n, &len);
+    uint8_t *rbsp = xmalloc(n ? n : 1);
+    size_t len = unescape_into(p, n, rbsp, n);
     struct bits b;
     bits_init(&b, rbsp, len);
     if ((bits_get(&b, 8) & 0x1F) != 7) /* NAL header: must be an SPS */
@@ -229,4 +230,62 @@ enum AVPixelFormat h264_pix_fmt(const struct avc_config *c)
     else
         snprintf(name, sizeof(name), "%s%d", chroma[c->chroma_format_idc], c->bit_depth);
     return av_get_pix_fmt(name); /* NONE for a depth FFmpeg has no format for */
+}
+
+int h264_avcc_nal_length_size(const uint8_t *extradata, int size)
+{
+    if (!extradata || size < 7 || extradata[0] != 1)
+        return 0;
+    int n = (extradata[4] & 3) + 1;
+    return n == 3 ? 0 : n;
+}
+
+/* An SEI NAL unit (header byte first): does one of its messages carry A/53 cc_data? */
+static bool sei_has_captions(const uint8_t *nal, size_t n)
+{
+    uint8_t rbsp[H264_SEI_SCAN_MAX]; /* the RBSP's first bytes, after the header byte */
+    size_t m = unescape_into(nal + 1, n - 1, rbsp, sizeof(rbsp));
+    bool whole = m < sizeof(rbsp); /* else the unit may go on past what was read */
+    static const uint8_t a53[8] = {0xb5, 0x00, 0x31, 'G', 'A', '9', '4', 0x03};
+    size_t i = 0;
+    while (m - i >= 2) { /* a message has at least a type and a size byte */
+        size_t type = 0, size = 0;
+        while (i < m && rbsp[i] == 0xff)
+            type += 255, i++;
+        if (i >= m)
+            return false;
+        type += rbsp[i++];
+        while (i < m && rbsp[i] == 0xff)
+            size += 255, i++;
+        if (i >= m)
+            return false;
+        size += rbsp[i++];
+        if (size > m - i && whole)
+            return false; /* runs past the NAL unit */
+        if (type == 4 && size >= sizeof(a53) && m - i >= sizeof(a53) &&
+            memcmp(rbsp + i, a53, sizeof(a53)) == 0)
+            return true;
+        if (size > m - i)
+            return false; /* runs past what was read */
+        i += size;
+    }
+    return false;
+}
+
+bool h264_au_has_captions(const uint8_t *p, size_t n, int nal_length_size)
+{
+    if (!p || (nal_length_size != 1 && nal_length_size != 2 && nal_length_size != 4))
+        return false;
+    size_t pos = 0, ls = (size_t)nal_length_size;
+    while (n - pos > ls) {
+        size_t len = 0;
+        for (size_t i = 0; i < ls; i++)
+            len = len << 8 | p[pos++];
+        if (len == 0 || len > n - pos)
+            return false;
+        if ((p[pos] & 0x1f) == 6 && sei_has_captions(p + pos, len))
+            return true;
+        pos += len;
+    }
+    return false;
 }

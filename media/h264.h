@@ -38,4 +38,15 @@ enum AVPixelFormat h264_pix_fmt(const struct avc_config *c);
 int h264_avcc_build(const uint8_t *sps, size_t sps_len, const uint8_t *pps, size_t pps_len,
                     uint8_t **out, int *outlen);
 
+/* Whether an H.264 access unit in AVCC form (each NAL unit after its big-endian length of
+ * nal_length_size bytes: 1, 2 or 4) carries closed captions: an SEI message of payload type 4
+ * (user_data_registered_itu_t_t35) with ATSC A/53's header (country 0xB5, provider 0x0031,
+ * "GA94", user_data_type_code 3: cc_data), which CEA-608 and CEA-708 captions travel in. Reads
+ * no more than n bytes, and only the first H264_SEI_SCAN_MAX of each SEI NAL unit; anything
+ * malformed answers false. */
+#define H264_SEI_SCAN_MAX 2048
+bool h264_au_has_captions(const uint8_t *p, size_t n, int nal_length_size);
+/* The NAL length size of an avcC record (1, 2 or 4), or 0 when extradata is not one. */
+int h264_avcc_nal_length_size(const uint8_t *extradata, int size);
+
 #endif

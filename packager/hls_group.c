@@ -223,6 +223,7 @@ static struct blob *mv_write(const struct view *view)
     struct pl_audio audio = {0};
     const struct hls_stream_stats *a = NULL;
     int nv = 0;
+    bool captions = false, video = false;
     for (int i = 0; i < view->n; i++)
         if (view->r[i].kind == HLS_RENDITION_AUDIO && view->stats[i].ready &&
             !view->stats[i].failed) {
@@ -234,6 +235,8 @@ static struct blob *mv_write(const struct view *view)
         const struct hls_stream_stats *s = &view->stats[i];
         if (view->r[i].kind != HLS_RENDITION_VARIANT || !s->ready || s->failed)
             continue;
+        captions |= s->vi.captions;
+        video |= s->vi.width > 0;
         int k = nv + 1; /* uri[0] is the audio's */
         snprintf(uri[k], sizeof(uri[k]), "%s/media.m3u8", view->r[i].name);
         snprintf(codecs[nv], sizeof(codecs[nv]), "%s%s%s", s->vi.codecs, a ? "," : "",
@@ -252,7 +255,8 @@ static struct blob *mv_write(const struct view *view)
     }
     struct buf b;
     buf_init(&b);
-    pl_write_multivariant(&b, v, nv, a ? &audio : NULL);
+    /* CLOSED-CAPTIONS=NONE where there is video and none of it carries captions. */
+    pl_write_multivariant(&b, v, nv, a ? &audio : NULL, video && !captions);
     struct blob *out = blob_create(buf_head(&b), buf_size(&b));
     buf_free(&b);
     return out;

@@ -9,6 +9,7 @@
 #include "core/alloc.h"
 #include "core/log.h"
 #include "media/fmp4.h"
+#include "media/h264.h"
 #include "media/sink_front.h"
 #include "packager/hls_group.h"
 #include "packager/hls_ladder.h"
@@ -170,6 +171,22 @@ static void cut_before(struct hls_sink *k, int64_t dts, int64_t end, bool key)
     }
 }
 
+/* The video carries closed captions: from now on every output with video says so, for the
+ * multivariant playlist (which says CLOSED-CAPTIONS=NONE only while no rendition has any). */
+static void mark_captions(struct hls_sink *k)
+{
+    k->captions = true;
+    log_info("hls", k->name, "%s: the video carries closed captions (CEA-608/708)",
+             hls_stream_rendition(k->out[0].st));
+    for (int o = 0; o < k->nout; o++) {
+        struct hls_variant_info *vi = &k->out[o].vi;
+        if (vi->width > 0) {
+            vi->captions = true;
+            hls_stream_set_variant(k->out[o].st, vi);
+        }
+    }
+}
+
 /* Writes one packet whose duration is known. */
 static void emit(struct hls_sink *k, int idx, AVPacket *pkt)
 {
@@ -202,6 +219,9 @@ static void emit(struct hls_sink *k, int idx, AVPacket *pkt)
     }
     if (t->out < 0)
         return;
+    if (ft->video && !k->captions && t->nal_length_size &&
+        h264_au_has_captions(pkt->data, (size_t)pkt->size, t->nal_length_size))
+        mark_captions(k);
     if (k->out[t->out].clock == idx)
         cut_own(k, t->out, av_rescale_q(pkt->dts, ft->tb, US_TB),
                 av_rescale_q(pkt->dts + pkt->duration, ft->tb, US_TB));

@@ -59,6 +59,7 @@ struct track {
                            * delay) */
     int64_t last_wall_us; /* arrival of the last packet taken */
     int64_t dropped;
+    int nal_length_size; /* H.264 video in AVCC: scanned for captions (h264_au_has_captions) */
     struct audio_transcoder *atx; /* non-AAC audio: transcoded to AAC before anything else */
     /* Packets with known durations, in dts order, waiting to be interleaved with the other
      * tracks: a ring of QUEUE_MAX. */
@@ -85,6 +86,9 @@ struct hls_sink {
     struct track tr[HUB_MAX_TRACKS];
     bool failed, warned_long, ended;
     bool over_budget; /* admission control denied this stream its ladder: the source only */
+    /* Its video carried closed captions (an A/53 SEI) at least once: every output with video
+     * says so from then on (the multivariant playlist's CLOSED-CAPTIONS). */
+    bool captions;
     /* The segment and part being cut, on the main track's timeline (us after the shift). */
     bool seg_open, part_open, part_independent;
     int64_t seg_start_us, part_start_us, part_end_us;

@@ -6,6 +6,7 @@
 
 #include "core/log.h"
 #include "media/fmp4.h"
+#include "media/h264.h"
 #include "media/sink_front.h"
 #include "media/timeline.h"
 #include "packager/hls_sink_priv.h"
@@ -55,6 +56,11 @@ static void describe_output(struct hls_sink *k, int o, const struct hub_track *t
             continue;
         if (sink_front_track(k->front, i)->video) {
             pl_codec_avc(par->extradata, par->extradata_size, avc, sizeof(avc));
+            k->tr[i].nal_length_size =
+                par->codec_id == AV_CODEC_ID_H264
+                    ? h264_avcc_nal_length_size(par->extradata, par->extradata_size)
+                    : 0;
+            vi->captions = k->captions;
             vi->width = par->width;
             vi->height = par->height;
             if (tracks[i].frame_rate.num > 0 && tracks[i].frame_rate.den > 0)

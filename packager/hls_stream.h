@@ -49,6 +49,7 @@ struct hls_variant_info {
     int width, height; /* 0 for audio */
     double frame_rate; /* 0 when unknown */
     int channels;      /* audio, 0 when unknown */
+    bool captions;     /* its video carries CEA-608/708 captions (seen in an A/53 SEI) */
 };
 
 /* One part handed over by the sink. */

@@ -134,7 +134,7 @@ void pl_write_media(struct buf *out, const struct pl_media *m, int skip)
 }
 
 void pl_write_multivariant(struct buf *out, const struct pl_variant *v, int n,
-                           const struct pl_audio *audio)
+                           const struct pl_audio *audio, bool no_captions)
 {
     buf_printf(out, "#EXTM3U\n#EXT-X-INDEPENDENT-SEGMENTS\n");
     if (audio) {
@@ -155,6 +155,8 @@ void pl_write_multivariant(struct buf *out, const struct pl_variant *v, int n,
             buf_printf(out, ",FRAME-RATE=%.3f", v[i].frame_rate);
         if (audio)
             buf_printf(out, ",AUDIO=\"audio\"");
+        if (no_captions)
+            buf_printf(out, ",CLOSED-CAPTIONS=NONE");
         buf_printf(out, "\n%s\n", v[i].uri);
     }
 }

@@ -39,6 +39,40 @@ function checkProgramDateTimes(text, what) {
     assert.equal(segs[i].pdt - segs[i - 1].pdt, segs[i - 1].dur, `${what}: PDT step before segment ${i}`);
 }
 
+// A viewer who joins as the stream starts gets a playlist of one or two segments. Shaka Player
+// 5.2 (its defaults) failed to load on one ("Cannot read properties of undefined", a request
+// with no URI): without CLOSED-CAPTIONS=NONE it probes the segments for captions, and on so
+// short a playlist it probed the segment still being cut, which has parts but no URI. Every
+// player must start on the first playlist, with and without the ladder.
+describe('joining on the first playlist', () => {
+  for (const ladder of ['default', 'none']) {
+    test(`every player starts on the first playlist (--ladder ${ladder})`, async () => {
+      const srv = await startServer(['--open-publish', '--no-record',
+        ...(ladder === 'none' ? [] : ['--ladder', 'source,720p:2500k,480p:1000k,360p:600k'])], {}, { bin: serverBin });
+      const page = await openPlayerPage();
+      const tabs = await Promise.all(PLAYERS.map(() => page.newTab()));
+      const pub = publish(srv.rtmpUrl('play'), testClip({ seconds: 24 }), { loop: true });
+      try {
+        const src = `${srv.base}/hls/play/index.m3u8`;
+        await waitFor(async () => (await fetchText(src)).status === 200, { timeout: 20000, what: 'playlist', interval: 100 });
+        const media = (await fetchText(src)).text.match(/^[a-z0-9]+\/media\.m3u8$/m)[0];
+        const { text } = await fetchText(`${srv.base}/hls/play/${media}`);
+        const segments = (text.match(/#EXTINF:/g) || []).length;
+        assert.ok(segments >= 1 && segments <= 2, `${media} lists ${segments} segments: not a join on the first playlist`);
+        await Promise.all(PLAYERS.map(async (player, i) => {
+          await startPlayback(tabs[i], src, player);
+          const s = await playerStats(tabs[i]);
+          assert.ok(!s.errors.some((e) => e.includes('fatal')), `${player}: ${s.errors.join(', ')}`);
+        }));
+      } finally {
+        await page.close();
+        await pub.stop();
+        await srv.stop();
+      }
+    });
+  }
+});
+
 for (const ladder of ['default', 'none']) {
   // Two players at a time with and without the ladder. Without it they once ran one at a time:
   // hls.js waited once in a CI run where two played side by side (2.7 s lost at t=48 s), but the

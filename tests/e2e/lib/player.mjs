@@ -97,7 +97,7 @@ function harness() {
         const d = player.getPlayheadTimeAsDate();
         return d ? (Date.now() - d.getTime()) / 1000 : NaN;
       };
-      await player.load(src).catch((e) => err(`shaka load ${e.code} (fatal)`));
+      await player.load(src).catch((e) => err(`shaka load ${e.code ?? `${e.name}: ${e.message} ${(e.stack || '').split('\n').slice(1, 14).join(' | ')}`}${e.data ? ` ${JSON.stringify(e.data).slice(0, 200)}` : ''} (fatal)`));
     } else {
       if (config.debugLog) videojs.log.level('debug'); // VHS's own log (VJS_DEBUG=1)
       const p = videojs(v, { html5: { vhs: config } });
@@ -161,8 +161,22 @@ export async function openPlayerPage({ args = [] } = {}) {
 export async function startPlayback(tab, url, player = 'hls.js', { timeout = 20000, config: more = {} } = {}) {
   const { lib, config } = PLAYERS[player];
   await tab.evaluate(([l, src, c]) => window.startPlayer(l, src, c), [lib, url, { ...config, ...more }]);
-  await tab.waitForFunction(() => window.stats.playing && window.video.currentTime > 0.5,
-    null, { timeout });
+  try {
+    await tab.waitForFunction(() => window.stats.playing && window.video.currentTime > 0.5,
+      null, { timeout });
+  } catch (e) {
+    // Say what the player was doing when it did not start: its errors, the element's state, what
+    // it had buffered.
+    const state = await tab.evaluate(() => {
+      const v = window.video;
+      const b = [];
+      for (let i = 0; i < v.buffered.length; i++) b.push(`${v.buffered.start(i).toFixed(3)}-${v.buffered.end(i).toFixed(3)}`);
+      return `playing ${window.stats.playing}, currentTime ${v.currentTime.toFixed(3)}, readyState ${v.readyState}, `
+        + `paused ${v.paused}, buffered ${b.join(',') || 'nothing'}, errors: ${window.stats.errors.join(', ') || 'none'}`;
+    }).catch((err) => `(page state unreadable: ${err.message})`);
+    e.message = `${player} did not start playing within ${timeout} ms: ${state}\n${e.message}`;
+    throw e;
+  }
 }
 
 // What the tests assert on, read from the page.

@@ -75,7 +75,7 @@ static void live_first_playlist(struct live *L)
     const uint8_t *ex = clip.par[0]->extradata;
     snprintf(want, sizeof(want),
              "CODECS=\"avc1.%02x%02x%02x,mp4a.40.2\",RESOLUTION=160x96,"
-             "FRAME-RATE=30.000\nsource/media.m3u8\n",
+             "FRAME-RATE=30.000,CLOSED-CAPTIONS=NONE\nsource/media.m3u8\n",
              ex[1], ex[2], ex[3]);
     CHECK(has(pl, want));
     CHECK(has(pl, "#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-STREAM-INF:BANDWIDTH="));
@@ -578,6 +578,51 @@ static void test_audio_only(void)
     metrics_destroy(&m);
 }
 
+/* Closed captions (CEA-608 in an A/53 SEI) that start 3 s into the stream: the multivariant
+ * playlist says CLOSED-CAPTIONS=NONE until they come, and not after, so that players look for
+ * them in the video. */
+static void test_captions(void)
+{
+    /* An SEI NAL unit: payload type 4, 14 bytes: the A/53 header, cc_count 1, one padding
+     * triplet, the marker; then the RBSP's trailing bits. */
+    static const uint8_t sei[] = {0x06, 0x04, 0x0e, 0xb5, 0x00, 0x31, 'G',  'A',  '9', '4',
+                                  0x03, 0x41, 0xff, 0xfc, 0x80, 0x80, 0xff, 0x80};
+    struct hub_registry *reg = hub_registry_create();
+    struct metrics *m = metrics_create();
+    struct hls_server *srv = make_server(reg, m, 30);
+    struct hub *hub = start_hub(reg, "cc", true, true);
+    int i = 0;
+    push_until(hub, &i, 3000);
+    char *pl = text(srv, "cc/index.m3u8", NULL, NULL, NULL);
+    CHECK(has(pl, "RESOLUTION=160x96,FRAME-RATE=30.000,CLOSED-CAPTIONS=NONE\n"));
+    free(pl);
+    for (; i < clip.n && clip.pkts[i].pkt->dts < 6000; i++) {
+        const AVPacket *in = clip.pkts[i].pkt;
+        AVPacket *p = av_packet_clone(in);
+        if (in->stream_index == 0) { /* 4-byte NAL lengths (clip_avcc) */
+            uint8_t *data = av_malloc((size_t)in->size + 4 + sizeof(sei) + AV_INPUT_BUFFER_PADDING_SIZE);
+            data[0] = data[1] = data[2] = 0;
+            data[3] = sizeof(sei);
+            memcpy(data + 4, sei, sizeof(sei));
+            memcpy(data + 4 + sizeof(sei), in->data, (size_t)in->size);
+            av_packet_unref(p);
+            CHECK_EQ_INT(av_packet_from_data(p, data, in->size + 4 + (int)sizeof(sei)), 0);
+            av_packet_copy_props(p, in);
+        }
+        push(hub, p);
+        av_packet_free(&p);
+    }
+    pl = text(srv, "cc/index.m3u8", NULL, NULL, NULL);
+    CHECK(has(pl, "RESOLUTION=160x96,FRAME-RATE=30.000\nsource/media.m3u8\n"));
+    CHECK(!has(pl, "CLOSED-CAPTIONS"));
+    free(pl);
+    hub_end(hub);
+    hub_unrefp(&hub);
+    hls_server_destroy(&srv);
+    hub_registry_destroy(&reg);
+    metrics_destroy(&m);
+}
+
 /* A GOP longer than the target: the segment is cut between keyframes rather than exceed the
  * target duration (EXTINF rounds to at most TARGETDURATION), and the target never changes. */
 static void test_long_gop(void)
@@ -736,6 +781,7 @@ int main(void)
     test_destroy_wakes();
     test_audio_only();
     test_long_gop();
+    test_captions();
     test_threads();
     test_many_segments();
     clip_free(&clip);
