@@ -1,21 +1,19 @@
 // Memory goes back to the system when streams end (issue 11, item 9): after a 40-stream spike
 // with one stream left, RSS stayed at 2.5 GB (glibc keeps freed heap; main.c keeps parts in the
-// heap on purpose). Now main's tick calls malloc_trim(0) a little after streams end.
-//
-// malloc_trim does nothing under AddressSanitizer (its own allocator), so this runs against a
-// release build only: KIBITKA_BIN=build/kibitka. On the sanitizer build it is skipped, saying so.
+// heap on purpose). Now main's tick trims the heap a little after streams end (core/alloc.h
+// heap_trim: glibc's malloc_trim(0), or in the sanitizer build ASan's allocator purge, without
+// which this test could not run there: malloc_trim does not touch ASan's heap).
+// Measured under ASan: 60 MB at start, 162 MB with 10 streams, 71-72 MB 8 s after they ended.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { startServer, testClip, publish, waitFor, fetchText, metric, sleep, binary } from './lib/server.mjs';
+import { startServer, testClip, publish, waitFor, fetchText, metric, sleep } from './lib/server.mjs';
 
 const N = 10;
-const sanitized = /libasan/.test(execFileSync('ldd', [binary], { encoding: 'utf8' }));
 const vmrss = (pid) => Number(readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+) kB/)[1]) * 1024;
 const mb = (b) => `${(b / 2 ** 20).toFixed(0)} MB`;
 
-test('RSS returns after a spike of streams ends', { skip: sanitized && 'malloc_trim is a no-op under ASan: run with KIBITKA_BIN=build/kibitka', timeout: 120000 }, async (t) => {
+test('RSS returns after a spike of streams ends', { timeout: 120000 }, async (t) => {
   const srv = await startServer(['--open-publish', '--hls-linger', '1', '--no-record']);
   try {
     const clip = testClip({ seconds: 20 });
