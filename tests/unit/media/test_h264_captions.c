@@ -36,6 +36,17 @@ static size_t sei_nal(uint8_t *out, const uint8_t *msgs, size_t n)
     return n + 2;
 }
 
+/* One SEI unit of the A/53 message with n bytes at offset at replaced by what: captions? */
+static bool with_a53_changed(size_t at, const char *what, size_t n)
+{
+    uint8_t msg[sizeof(a53_msg)], nal[64];
+    memcpy(msg, a53_msg, sizeof(msg));
+    memcpy(msg + at, what, n);
+    struct au a = {0};
+    add_nal(&a, 4, nal, sei_nal(nal, msg, sizeof(msg)));
+    return h264_au_has_captions(a.b, a.n, 4);
+}
+
 static const uint8_t slice[] = {0x65, 0x88, 0x84, 0x00, 0x33, 0xff}; /* an IDR slice's start */
 
 int main(void)
@@ -104,35 +115,15 @@ int main(void)
     add_nal(&a, 4, nal, n);
     CHECK(!h264_au_has_captions(a.b, a.n, 4));
 
-    /* Other T.35 payloads: AFD ("DTG1"), another provider, another user data type. */
-    uint8_t other[sizeof(a53_msg)];
-    memcpy(other, a53_msg, sizeof(other));
-    memcpy(other + 5, "DTG1", 4);
-    a.n = 0;
-    add_nal(&a, 4, nal, sei_nal(nal, other, sizeof(other)));
-    CHECK(!h264_au_has_captions(a.b, a.n, 4));
-    memcpy(other, a53_msg, sizeof(other));
-    other[4] = 0x2f;
-    a.n = 0;
-    add_nal(&a, 4, nal, sei_nal(nal, other, sizeof(other)));
-    CHECK(!h264_au_has_captions(a.b, a.n, 4));
-    memcpy(other, a53_msg, sizeof(other));
-    other[9] = 0x06; /* bar data */
-    a.n = 0;
-    add_nal(&a, 4, nal, sei_nal(nal, other, sizeof(other)));
-    CHECK(!h264_au_has_captions(a.b, a.n, 4));
-    /* The A/53 bytes in a message of another type (5: unregistered user data). */
-    memcpy(other, a53_msg, sizeof(other));
-    other[0] = 0x05;
-    a.n = 0;
-    add_nal(&a, 4, nal, sei_nal(nal, other, sizeof(other)));
-    CHECK(!h264_au_has_captions(a.b, a.n, 4));
-    /* A message whose size runs past the unit. */
-    memcpy(other, a53_msg, sizeof(other));
-    other[1] = 0x40;
-    a.n = 0;
-    add_nal(&a, 4, nal, sei_nal(nal, other, sizeof(other)));
-    CHECK(!h264_au_has_captions(a.b, a.n, 4));
+    /* Other T.35 payloads: AFD ("DTG1"), another provider, another user data type; the A/53
+     * bytes in a message of another type (5: unregistered user data); a message whose size runs
+     * past the unit. */
+    CHECK(!with_a53_changed(5, "DTG1", 4));
+    CHECK(!with_a53_changed(4, "\x2f", 1));
+    CHECK(!with_a53_changed(9, "\x06", 1)); /* bar data */
+    CHECK(!with_a53_changed(0, "\x05", 1));
+    CHECK(!with_a53_changed(1, "\x40", 1));
+    CHECK(with_a53_changed(0, "\x04", 1)); /* unchanged: the control */
     /* A zero NAL length, a length past the end. */
     static const uint8_t zero[] = {0, 0, 0, 0, 0x06, 0x04};
     CHECK(!h264_au_has_captions(zero, sizeof(zero), 4));

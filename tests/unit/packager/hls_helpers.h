@@ -211,4 +211,31 @@ static struct hub *start_hub(struct hub_registry *reg, const char *name, bool vi
     return hub;
 }
 
+/* One stream on its own server: the registry, metrics, the server (linger 30 s, 0.5 s parts) and
+ * the stream's hub with the clip's video and audio. */
+struct one_stream {
+    struct hub_registry *reg;
+    struct metrics *m;
+    struct hls_server *srv;
+    struct hub *hub;
+};
+
+static struct one_stream one_stream_start(const char *name)
+{
+    struct one_stream o = {.reg = hub_registry_create(), .m = metrics_create()};
+    o.srv = make_server(o.reg, o.m, 30);
+    o.hub = start_hub(o.reg, name, true, true);
+    return o;
+}
+
+/* Ends the stream and frees all of it. */
+static void one_stream_end(struct one_stream *o)
+{
+    hub_end(o->hub);
+    hub_unrefp(&o->hub);
+    hls_server_destroy(&o->srv);
+    hub_registry_destroy(&o->reg);
+    metrics_destroy(&o->m);
+}
+
 #endif

@@ -587,13 +587,10 @@ static void test_captions(void)
      * triplet, the marker; then the RBSP's trailing bits. */
     static const uint8_t sei[] = {0x06, 0x04, 0x0e, 0xb5, 0x00, 0x31, 'G',  'A',  '9', '4',
                                   0x03, 0x41, 0xff, 0xfc, 0x80, 0x80, 0xff, 0x80};
-    struct hub_registry *reg = hub_registry_create();
-    struct metrics *m = metrics_create();
-    struct hls_server *srv = make_server(reg, m, 30);
-    struct hub *hub = start_hub(reg, "cc", true, true);
+    struct one_stream o = one_stream_start("cc");
     int i = 0;
-    push_until(hub, &i, 3000);
-    char *pl = text(srv, "cc/index.m3u8", NULL, NULL, NULL);
+    push_until(o.hub, &i, 3000);
+    char *pl = text(o.srv, "cc/index.m3u8", NULL, NULL, NULL);
     CHECK(has(pl, "RESOLUTION=160x96,FRAME-RATE=30.000,CLOSED-CAPTIONS=NONE\n"));
     free(pl);
     for (; i < clip.n && clip.pkts[i].pkt->dts < 6000; i++) {
@@ -609,36 +606,29 @@ static void test_captions(void)
             CHECK_EQ_INT(av_packet_from_data(p, data, in->size + 4 + (int)sizeof(sei)), 0);
             av_packet_copy_props(p, in);
         }
-        push(hub, p);
+        push(o.hub, p);
         av_packet_free(&p);
     }
-    pl = text(srv, "cc/index.m3u8", NULL, NULL, NULL);
+    pl = text(o.srv, "cc/index.m3u8", NULL, NULL, NULL);
     CHECK(has(pl, "RESOLUTION=160x96,FRAME-RATE=30.000\nsource/media.m3u8\n"));
     CHECK(!has(pl, "CLOSED-CAPTIONS"));
     free(pl);
-    hub_end(hub);
-    hub_unrefp(&hub);
-    hls_server_destroy(&srv);
-    hub_registry_destroy(&reg);
-    metrics_destroy(&m);
+    one_stream_end(&o);
 }
 
 /* A GOP longer than the target: the segment is cut between keyframes rather than exceed the
  * target duration (EXTINF rounds to at most TARGETDURATION), and the target never changes. */
 static void test_long_gop(void)
 {
-    struct hub_registry *reg = hub_registry_create();
-    struct metrics *m = metrics_create();
-    struct hls_server *srv = make_server(reg, m, 30);
-    struct hub *hub = start_hub(reg, "cam4", true, true);
+    struct one_stream o = one_stream_start("cam4");
     for (int i = 0; i < clip.n && clip.pkts[i].pkt->dts < 12000; i++) {
         AVPacket *p = av_packet_clone(clip.pkts[i].pkt);
         if (p->stream_index == 0 && (p->pts == 4000 || p->pts == 6000))
             p->flags &= ~AV_PKT_FLAG_KEY; /* a 6 s GOP from 2 s to 8 s */
-        push(hub, p);
+        push(o.hub, p);
         av_packet_free(&p);
     }
-    char *pl = text(srv, "cam4/source/media.m3u8", NULL, NULL, NULL);
+    char *pl = text(o.srv, "cam4/source/media.m3u8", NULL, NULL, NULL);
     CHECK(has(pl, "#EXT-X-TARGETDURATION:2\n"));
     double d, longest = 0;
     int n = 0;
@@ -648,11 +638,7 @@ static void test_long_gop(void)
     CHECK(n >= 5);
     CHECK(longest > 2.0 && longest < 2.5);
     free(pl);
-    hub_end(hub);
-    hub_unrefp(&hub);
-    hls_server_destroy(&srv);
-    hub_registry_destroy(&reg);
-    metrics_destroy(&m);
+    one_stream_end(&o);
 }
 
 /* ---- concurrency: HTTP-like threads doing blocking reloads while the source pushes ---- */

@@ -300,21 +300,14 @@ static void test_jump(int64_t delta_ms)
 /* --ladder none: one muxed rendition; its parts (their video) within PART-TARGET. */
 static void test_no_ladder(void)
 {
-    struct hub_registry *reg = hub_registry_create();
-    struct metrics *m = metrics_create();
-    struct hls_server *srv = make_server(reg, m, 30);
-    struct hub *hub = start_hub(reg, "one", true, true);
+    struct one_stream o = one_stream_start("one");
     int i = 0;
-    push_until(hub, &i, 12000);
-    CHECK(check_parts(srv, "one", "source", "vide") >= 8);
-    char *pl = playlist(srv, "one", "source");
+    push_until(o.hub, &i, 12000);
+    CHECK(check_parts(o.srv, "one", "source", "vide") >= 8);
+    char *pl = playlist(o.srv, "one", "source");
     CHECK(!has(pl, "RENDITION-REPORT")); /* no other rendition */
     free(pl);
-    hub_end(hub);
-    hub_unrefp(&hub);
-    hls_server_destroy(&srv);
-    hub_registry_destroy(&reg);
-    metrics_destroy(&m);
+    one_stream_end(&o);
 }
 
 /* Registers a blocking reload for the part after the playlist's hint on rendition r; returns
