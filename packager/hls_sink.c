@@ -75,8 +75,27 @@ static bool flush_output(struct hls_sink *k, int o, int64_t duration_us, bool se
         .discontinuity = k->out[o].disc_next,
     };
     k->out[o].disc_next = false;
-    hls_stream_publish(k->out[o].st, &pub);
+    struct output *out = &k->out[o];
+    if (k->hold_next && !out->has_held) {
+        out->held = pub;
+        out->has_held = true;
+    } else if (out->has_held) {
+        struct hls_part_pub two[2] = {out->held, pub};
+        out->has_held = false;
+        hls_stream_publish_parts(out->st, two, 2);
+    } else {
+        hls_stream_publish(out->st, &pub);
+    }
     return true;
+}
+
+/* Publishes a part kept back (hold_next) on its own: the stream ends before the next. */
+static void publish_held(struct hls_sink *k, int o)
+{
+    if (k->out[o].has_held) {
+        k->out[o].has_held = false;
+        hls_stream_publish(k->out[o].st, &k->out[o].held);
+    }
 }
 
 /* Closes the current part in every output that follows the main track, all at the same point
@@ -167,7 +186,12 @@ static void cut_before(struct hls_sink *k, int64_t dts, int64_t end, bool key)
     }
     if (end - k->part_start_us > k->part_target_us) {
         bool seg_end = !has_video && dts - k->seg_start_us + k->part_target_us > AUDIO_SEG_US;
+        /* The frame ends where a keyframe that ends the segment starts: it will be the
+         * segment's last part on its own, published with this one (see hold_next). */
+        k->hold_next = has_video && !seg_end && end == k->key_taken_us &&
+                       end - k->seg_start_us >= MIN_SEG_US;
         close_part(k, seg_end);
+        k->hold_next = false;
     }
 }
 
@@ -353,6 +377,8 @@ static void on_take(void *opaque, int idx, AVPacket *p, bool disc, int64_t wall_
     struct hls_sink *k = opaque;
     struct track *t = &k->tr[idx];
     p->dts += t->dts_lead;
+    if (idx == sink_front_main(k->front) && (p->flags & AV_PKT_FLAG_KEY))
+        k->key_taken_us = av_rescale_q(p->dts, sink_front_track(k->front, idx)->tb, US_TB);
     if (k->hole_next && idx == sink_front_main(k->front) && (p->flags & AV_PKT_FLAG_KEY)) {
         k->hole_next = false;
         k->hole_dts = p->dts; /* the frame held before it is released next, ending here */
@@ -447,8 +473,10 @@ static void end_stream(struct hls_sink *k, bool flush)
     if (k->ladder)
         hls_ladder_finish(k->ladder); /* the group reaps it once its rungs are flushed */
     k->ladder = NULL;
-    for (int o = 0; o < k->nout; o++)
+    for (int o = 0; o < k->nout; o++) {
+        publish_held(k, o);
         hls_stream_end(k->out[o].st);
+    }
     if (k->group)
         hls_group_end(k->group);
 }
@@ -506,6 +534,7 @@ void hls_sink_attach(struct hub *hub, struct hls_group *group, const struct hls_
     k->group = hls_group_ref(group);
     k->front = sink_front_create(&front_ops, k, false);
     k->hole_dts = INT64_MIN; /* feed mode only */
+    k->key_taken_us = INT64_MIN;
     k->cfg = *cfg;
     snprintf(k->name, sizeof(k->name), "%s", hub_name(hub));
     k->part_target_us = cfg->part_target_us;
@@ -522,6 +551,7 @@ struct hls_sink *hls_sink_feed_create(const char *name, struct hls_stream *st,
     k->front = sink_front_create(&front_ops, k, true); /* already on the source's timeline */
     k->feed_st = hls_stream_ref(st);
     k->hole_dts = INT64_MIN;
+    k->key_taken_us = INT64_MIN;
     snprintf(k->name, sizeof(k->name), "%s", name);
     k->part_target_us = part_target_us;
     return k;

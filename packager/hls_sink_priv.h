@@ -46,6 +46,9 @@ struct output {
     int64_t part_start_us, part_end_us;
     int seg_parts;  /* parts it closed in the current segment (own clock only) */
     bool disc_next; /* its next part starts a segment after a timestamp jump */
+    /* A part kept back to be published with the next one (see hold_next in struct hls_sink). */
+    bool has_held;
+    struct hls_part_pub held;
 };
 
 #define MAX_OUTPUTS 2
@@ -100,6 +103,16 @@ struct hls_sink {
      * keyframe (sink_front_jump), whose dts (tb of the main track) then cuts the segment. */
     bool disc_cut;
     int64_t disc_dts;
+    /* The main track's last keyframe taken (us, on the timeline; INT64_MIN before one): the
+     * front-end takes a packet before it releases the one held before it, so when a released
+     * frame ends where this keyframe starts, it is the last frame before the keyframe. */
+    int64_t key_taken_us;
+    /* The part being closed is kept back and published with the next one, the segment's last,
+     * which holds only the frame that did not fit (a frame longer than the others before a
+     * keyframe: a timestamp gap, a dropped frame). Published a frame apart, hls.js 1.7 could
+     * miss the one-frame part when its playlist came between the first part's download and its
+     * append, then load nothing for 6 s and wait on the hole. */
+    bool hold_next;
 };
 
 /* Logs what failed (once) and stops the stream's parts. */

@@ -565,25 +565,34 @@ static void complete_seg(struct hls_stream *st, struct seg *s)
 
 void hls_stream_publish(struct hls_stream *st, const struct hls_part_pub *pub)
 {
+    hls_stream_publish_parts(st, pub, 1);
+}
+
+void hls_stream_publish_parts(struct hls_stream *st, const struct hls_part_pub *pubs, int n)
+{
     int64_t now = clock_mono_us();
     pthread_mutex_lock(&st->lock);
-    struct seg *s = open_seg(st);
-    if (s->nparts == 0 && pub->discontinuity && st->nsegs > 1)
-        s->discontinuity = true;
-    add_part(st, s, pub);
-    if (pub->target_s > 0 && st->target_s == 0)
-        st->target_s = pub->target_s;
-    if (pub->seg_end)
-        complete_seg(st, s);
-    /* Playlists appear with the first complete segment, one GOP after the publish (the target
-     * duration is the first GOP's length, known at the second keyframe). They once waited for a
-     * second: video.js (VHS) joining a one-segment playlist waited at every segment boundary,
-     * which was the 5 s cache on blocking reloads (see CACHE_PLAYLIST), not the join; and
-     * hls.js 1.5 looped on its last part, which 1.7 does not. */
-    if (!st->ready && st->target_s > 0 && pub->seg_end && st->segments_total >= READY_SEGMENTS) {
-        st->ready = true;
-        log_info("hls", st->name, "%s: first playlist ready %.3f s after the publish started",
-                 st->rendition, (double)(now - st->started_mono_us) / 1e6);
+    for (int i = 0; i < n; i++) {
+        const struct hls_part_pub *pub = &pubs[i];
+        struct seg *s = open_seg(st);
+        if (s->nparts == 0 && pub->discontinuity && st->nsegs > 1)
+            s->discontinuity = true;
+        add_part(st, s, pub);
+        if (pub->target_s > 0 && st->target_s == 0)
+            st->target_s = pub->target_s;
+        if (pub->seg_end)
+            complete_seg(st, s);
+        /* Playlists appear with the first complete segment, one GOP after the publish (the
+         * target duration is the first GOP's length, known at the second keyframe). They once
+         * waited for a second: video.js (VHS) joining a one-segment playlist waited at every
+         * segment boundary, which was the 5 s cache on blocking reloads (see CACHE_PLAYLIST),
+         * not the join; and hls.js 1.5 looped on its last part, which 1.7 does not. */
+        if (!st->ready && st->target_s > 0 && pub->seg_end &&
+            st->segments_total >= READY_SEGMENTS) {
+            st->ready = true;
+            log_info("hls", st->name, "%s: first playlist ready %.3f s after the publish started",
+                     st->rendition, (double)(now - st->started_mono_us) / 1e6);
+        }
     }
     peer_note(st);
     if (st->ready) {

@@ -92,6 +92,9 @@ void hls_stream_set_init(struct hls_stream *st, struct blob *init,
                          const struct hls_variant_info *vi);
 void hls_stream_set_variant(struct hls_stream *st, const struct hls_variant_info *vi);
 void hls_stream_publish(struct hls_stream *st, const struct hls_part_pub *pub);
+/* Publishes n parts (in order) as one change: no playlist answer lists the first without the
+ * others. */
+void hls_stream_publish_parts(struct hls_stream *st, const struct hls_part_pub *pubs, int n);
 /* The wall clock at time 0 of the stream's timeline: a segment's EXT-X-PROGRAM-DATE-TIME is this
  * plus its start (seg_time_us), so PDT advances exactly by the media's duration and names the
  * same instant in every rendition (hls_group_set_clock gives all of them the same). Set before

@@ -585,8 +585,8 @@ static void test_captions(void)
 {
     /* An SEI NAL unit: payload type 4, 14 bytes: the A/53 header, cc_count 1, one padding
      * triplet, the marker; then the RBSP's trailing bits. */
-    static const uint8_t sei[] = {0x06, 0x04, 0x0e, 0xb5, 0x00, 0x31, 'G',  'A',  '9', '4',
-                                  0x03, 0x41, 0xff, 0xfc, 0x80, 0x80, 0xff, 0x80};
+    static const uint8_t sei[] = {0x06, 0x04, 0x0e, 0xb5, 0x00, 0x31, 'G',  'A',  '9',
+                                  '4',  0x03, 0x41, 0xff, 0xfc, 0x80, 0x80, 0xff, 0x80};
     struct one_stream o = one_stream_start("cc");
     int i = 0;
     push_until(o.hub, &i, 3000);
@@ -597,7 +597,8 @@ static void test_captions(void)
         const AVPacket *in = clip.pkts[i].pkt;
         AVPacket *p = av_packet_clone(in);
         if (in->stream_index == 0) { /* 4-byte NAL lengths (clip_avcc) */
-            uint8_t *data = av_malloc((size_t)in->size + 4 + sizeof(sei) + AV_INPUT_BUFFER_PADDING_SIZE);
+            uint8_t *data =
+                av_malloc((size_t)in->size + 4 + sizeof(sei) + AV_INPUT_BUFFER_PADDING_SIZE);
             data[0] = data[1] = data[2] = 0;
             data[3] = sizeof(sei);
             memcpy(data + 4, sei, sizeof(sei));
@@ -612,6 +613,60 @@ static void test_captions(void)
     pl = text(o.srv, "cc/index.m3u8", NULL, NULL, NULL);
     CHECK(has(pl, "RESOLUTION=160x96,FRAME-RATE=30.000\nsource/media.m3u8\n"));
     CHECK(!has(pl, "CLOSED-CAPTIONS"));
+    free(pl);
+    one_stream_end(&o);
+}
+
+/* A frame longer than the others just before a keyframe (video timestamps 50 ms late from that
+ * keyframe on, as at the seam of ffmpeg's -stream_loop): it does not fit in the segment's fourth
+ * part and makes a fifth of its own. The fourth is published with it, never alone: hls.js 1.7,
+ * given the fourth and then the fifth a frame later, could miss the fifth and load nothing for
+ * 6 s. */
+static void test_long_last_frame(void)
+{
+    struct one_stream o = one_stream_start("seam");
+    int64_t key_dts = -1;
+    for (int i = 0; i < clip.n; i++)
+        if (clip.pkts[i].pkt->stream_index == 0 && clip.pkts[i].pkt->pts == 4000)
+            key_dts = clip.pkts[i].pkt->dts;
+    CHECK(key_dts > 3800);
+    struct wake_count w = {0};
+    bool registered = false, checked = false;
+    for (int i = 0; i < clip.n && clip.pkts[i].pkt->dts < 6000; i++) {
+        AVPacket *p = av_packet_clone(clip.pkts[i].pkt);
+        if (p->stream_index == 0 && p->dts >= key_dts) {
+            p->dts += 50;
+            p->pts += 50;
+        }
+        push(o.hub, p);
+        av_packet_free(&p);
+        if (!registered && status(o.srv, "seam/source/media.m3u8", NULL, NULL, NULL, 0) == 200) {
+            /* the first segment is out: wait for segment 1's fourth part */
+            CHECK_EQ_INT(wait_on(o.srv, "seam/source/media.m3u8", "1", "3", &w), 0);
+            registered = true;
+        }
+        if (w.n > 0 && !checked) {
+            char *pl = text(o.srv, "seam/source/media.m3u8", NULL, NULL, NULL);
+            char sid[32];
+            sid_of(pl ? pl : "", sid);
+            char want[96];
+            snprintf(want, sizeof(want), "URI=\"part-%s-1.4.m4s\"\n#EXTINF:", sid);
+            CHECK(has(pl, want)); /* the fifth part, and the segment complete */
+            free(pl);
+            checked = true;
+        }
+    }
+    CHECK(checked);
+    char *pl = text(o.srv, "seam/source/media.m3u8", NULL, NULL, NULL);
+    /* The fifth part is the frame alone: 83 ms. */
+    const char *p5 = pl ? strstr(pl, "-1.4.m4s") : NULL;
+    CHECK(p5 != NULL);
+    if (p5) {
+        const char *d = p5;
+        while (d > pl && strncmp(d, "DURATION=", 9) != 0)
+            d--;
+        CHECK(strncmp(d, "DURATION=0.08", 13) == 0);
+    }
     free(pl);
     one_stream_end(&o);
 }
@@ -768,6 +823,7 @@ int main(void)
     test_audio_only();
     test_long_gop();
     test_captions();
+    test_long_last_frame();
     test_threads();
     test_many_segments();
     clip_free(&clip);
