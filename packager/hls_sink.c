@@ -188,8 +188,8 @@ static void cut_before(struct hls_sink *k, int64_t dts, int64_t end, bool key)
         bool seg_end = !has_video && dts - k->seg_start_us + k->part_target_us > AUDIO_SEG_US;
         /* The frame ends where a keyframe that ends the segment starts: it will be the
          * segment's last part on its own, published with this one (see hold_next). */
-        k->hold_next = has_video && !seg_end && end == k->key_taken_us &&
-                       end - k->seg_start_us >= MIN_SEG_US;
+        k->hold_next =
+            has_video && !seg_end && end == k->key_taken_us && end - k->seg_start_us >= MIN_SEG_US;
         close_part(k, seg_end);
         k->hold_next = false;
     }
