@@ -16,9 +16,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
 import { binary, publish, startServer, testClip, waitFor, workDir } from './lib/server.mjs';
-import { axeFindings, shots, apiCall } from './lib/pages.mjs';
+import { axeFindings, shots, apiCall, launchChromium } from './lib/pages.mjs';
 import { opusTones, voiceJoin, allConnected } from './lib/voice.mjs';
 
 
@@ -44,12 +43,7 @@ after(async () => {
 });
 
 before(async () => {
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--autoplay-policy=no-user-gesture-required'],
-  });
+  browser = await launchChromium('--autoplay-policy=no-user-gesture-required');
 });
 
 const api = (method, url, token, body) => apiCall(srv, method, url, token, body);

@@ -10,9 +10,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
 import { binary, startServer, waitFor, workDir } from './lib/server.mjs';
-import { axeFindings, shots, apiCall } from './lib/pages.mjs';
+import { axeFindings, shots, apiCall, launchChromium } from './lib/pages.mjs';
 import { opusTones, voiceJoin, allConnected } from './lib/voice.mjs';
 
 
@@ -35,11 +34,7 @@ after(async () => {
 });
 
 before(async () => {
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 });
 
 const api = (method, url, token, body) => apiCall(srv, method, url, token, body);

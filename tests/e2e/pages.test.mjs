@@ -11,9 +11,8 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
 import { binary, fetchText, publish, startServer, testClip, waitFor, workDir } from './lib/server.mjs';
-import { axeFindings, shots } from './lib/pages.mjs';
+import { axeFindings, shots, launchChromium } from './lib/pages.mjs';
 
 
 const PASSWORD = 'a long password';
@@ -35,12 +34,7 @@ after(async () => {
 });
 
 before(async () => {
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--autoplay-policy=no-user-gesture-required'],
-  });
+  browser = await launchChromium('--disable-quic', '--autoplay-policy=no-user-gesture-required');
 });
 
 // A tab at one width that records what must never happen: a CSP violation, a dialog (the XSS

@@ -20,9 +20,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
 import { binary, fetchText, freePort, startServer, waitFor, workDir } from './lib/server.mjs';
-import { axeFindings, shots } from './lib/pages.mjs';
+import { axeFindings, shots, launchChromium } from './lib/pages.mjs';
 import { getPlaylist, probe } from './lib/hls.mjs';
 import { makeNetif } from './lib/netif.mjs';
 
@@ -49,12 +48,7 @@ describe('/publish', { skip }, () => {
       ...(process.env.KIBITKA_WEB_DIR ? ['--web-dir', process.env.KIBITKA_WEB_DIR] : [])]);
     // The fake camera and microphone, but not --use-fake-ui-for-media-stream: a context is
     // allowed the devices only when granted them, and one that is not is refused (NotAllowedError).
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-sync',
-        '--disable-background-networking', '--disable-component-update',
-        '--use-fake-device-for-media-stream', '--autoplay-policy=no-user-gesture-required'],
-    });
+    browser = await launchChromium('--use-fake-device-for-media-stream', '--autoplay-policy=no-user-gesture-required');
     allowed = await browser.newContext({ viewport: { width: 1440, height: 900 } });
     await allowed.grantPermissions(['camera', 'microphone'], { origin: srv.base });
     denied = await browser.newContext({ viewport: { width: 1440, height: 900 } });
@@ -255,11 +249,7 @@ describe('/publish', { skip }, () => {
   // (its fake screen is a generated picture). Not signed in: the stream's name typed, its key
   // pasted, no microphone.
   test('the screen, without a microphone, by a pasted key: live at the captured size; closing the tab ends it', async () => {
-    const other = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--use-fake-device-for-media-stream',
-        '--use-fake-ui-for-media-stream'],
-    });
+    const other = await launchChromium('--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream');
     try {
       const tab = await openTab(await other.newContext({ viewport: { width: 1440, height: 900 } }));
       await tab.getByLabel('Stream name (optional, for the watch link)').fill('second');

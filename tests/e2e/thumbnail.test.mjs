@@ -10,8 +10,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
 import { fetchBytes, metric, publish, startServer, testClip, waitFor, workDir } from './lib/server.mjs';
+import { launchChromium } from './lib/pages.mjs';
 
 const srv = await startServer(['--open-publish']);
 const clip = testClip({ seconds: 12, size: '640x360', rate: 30, gop: 30 });
@@ -19,11 +19,7 @@ let pub = publish(srv.rtmpUrl('cam'), clip, { loop: true });
 const tmp = mkdtempSync(path.join(workDir, 'thumb-'));
 let browser;
 before(async () => {
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 });
 after(async () => {
   if (browser) await browser.close();

@@ -15,9 +15,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
 import { binary, freePort, startServer, workDir } from './lib/server.mjs';
-import { axeFindings, shots } from './lib/pages.mjs';
+import { axeFindings, shots, launchChromium } from './lib/pages.mjs';
 import { makeNetif } from './lib/netif.mjs';
 
 const XSS = '<img src=x onerror=alert(1)>';
@@ -46,11 +45,7 @@ test('/voice/<room>: two tabs join from the page, hear each other, mute, leave',
     { input: `${PASSWORD}\n`, stdio: ['pipe', 'pipe', 'pipe'] });
   const srv = await startServer(['--data', dir, '--no-record', '--rtc', `${netif.addr}:${await freePort()}`,
     ...(process.env.KIBITKA_WEB_DIR ? ['--web-dir', process.env.KIBITKA_WEB_DIR] : [])]);
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-      '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream', '--autoplay-policy=no-user-gesture-required'],
-  });
+  const browser = await launchChromium('--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream', '--autoplay-policy=no-user-gesture-required');
   const problems = [];
   const open = async (width) => {
     const ctx = await browser.newContext({ viewport: { width, height: 900 } });

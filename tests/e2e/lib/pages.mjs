@@ -1,10 +1,21 @@
 // What the page tests share (pages, publish_page, voice_page, admin_page, home_rooms,
-// watch_recording): axe-core's serious and critical findings, where screenshots go, and a JSON
-// API call against a server.
+// watch_recording, thumbnail): headless Chromium, axe-core's serious and critical findings,
+// where screenshots go, and a JSON API call against a server.
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { chromium } from 'playwright-core';
 import { binary } from './server.mjs';
+
+// Debian's Chromium, headless, without the background traffic of a first run; more flags
+// (a fake camera, autoplay) in args.
+export function launchChromium(...args) {
+  return chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', ...args],
+  });
+}
 
 const require = createRequire(import.meta.url);
 const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
