@@ -377,11 +377,12 @@ static void on_take(void *opaque, int idx, AVPacket *p, bool disc, int64_t wall_
     struct hls_sink *k = opaque;
     struct track *t = &k->tr[idx];
     p->dts += t->dts_lead;
-    if (idx == sink_front_main(k->front) && (p->flags & AV_PKT_FLAG_KEY))
+    if (idx == sink_front_main(k->front) && (p->flags & AV_PKT_FLAG_KEY)) {
         k->key_taken_us = av_rescale_q(p->dts, sink_front_track(k->front, idx)->tb, US_TB);
-    if (k->hole_next && idx == sink_front_main(k->front) && (p->flags & AV_PKT_FLAG_KEY)) {
-        k->hole_next = false;
-        k->hole_dts = p->dts; /* the frame held before it is released next, ending here */
+        if (k->hole_next) {
+            k->hole_next = false;
+            k->hole_dts = p->dts; /* the frame held before it is released next, ending here */
+        }
     }
     if (disc)
         mark_discontinuity(k, p);

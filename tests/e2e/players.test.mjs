@@ -29,6 +29,9 @@ const PLAYERS = ['hls.js', 'shaka', 'shaka-ll', 'video.js'];
 // the ladder's encoders, starved the 2-core box (every other e2e file runs the sanitizer build).
 const releaseBin = process.env.KIBITKA_RELEASE_BIN || path.join(repo, 'build', 'kibitka');
 const serverBin = existsSync(releaseBin) ? releaseBin : binary;
+// The server each test plays from: the default ladder (720p source, 480p and 360p rungs) or none.
+const startPlayServer = (ladder) => startServer(['--open-publish', '--no-record',
+  ...(ladder === 'none' ? [] : ['--ladder', 'source,720p:2500k,480p:1000k,360p:600k'])], {}, { bin: serverBin });
 
 // Each segment's PROGRAM-DATE-TIME must follow the previous one by exactly its EXTINF (ms), in
 // every rendition (players that place segments by PDT see holes where it does not).
@@ -48,8 +51,7 @@ function checkProgramDateTimes(text, what) {
 describe('joining on the first playlist', () => {
   for (const ladder of ['default', 'none']) {
     test(`every player starts on the first playlist (--ladder ${ladder})`, async () => {
-      const srv = await startServer(['--open-publish', '--no-record',
-        ...(ladder === 'none' ? [] : ['--ladder', 'source,720p:2500k,480p:1000k,360p:600k'])], {}, { bin: serverBin });
+      const srv = await startPlayServer(ladder);
       const page = await openPlayerPage();
       const tabs = await Promise.all(PLAYERS.map(() => page.newTab()));
       const pub = publish(srv.rtmpUrl('play'), testClip({ seconds: 24 }), { loop: true });
@@ -84,8 +86,7 @@ for (const ladder of ['default', 'none']) {
     let srv, pub, page;
     const src = () => `${srv.base}/hls/play/index.m3u8`;
     before(async () => {
-      srv = await startServer(['--open-publish', '--no-record',
-        ...(ladder === 'none' ? [] : ['--ladder', 'source,720p:2500k,480p:1000k,360p:600k'])], {}, { bin: serverBin });
+      srv = await startPlayServer(ladder);
       console.log(`# server: ${serverBin}`);
       pub = publish(srv.rtmpUrl('play'), testClip({ seconds: 24 }), { loop: true });
       await waitFor(async () => (await fetchText(src())).status === 200, { timeout: 20000, what: 'playlist' });
