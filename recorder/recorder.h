@@ -18,13 +18,13 @@
  *
  * Limits. If the I/O queue holds more than queue_max_bytes (a disk far too slow), a fragment
  * is dropped with a warning; with spool_max_bytes, a recording pauses (one log line) when the
- * spool would outgrow it and resumes, in a new chunk at a keyframe, once uploads free 10% of
- * it. A full disk (a write fails with ENOSPC or EDQUOT) pauses every recording the same way
- * until the disk has DB_SQLITE_RESERVE_BYTES + 8 MiB free (the I/O thread looks once a second).
- * In every case the current chunk is closed, and the next starts on a keyframe, so every
- * chunk stays decodable; the media missing is reported as a gap (upload_event.gap_us). The live
- * stream is never affected. A shortage of descriptors (EMFILE) is waited out, never a lost
- * chunk.
+ * spool would outgrow it and resumes, in a new chunk at a keyframe, once uploads made room for
+ * what did not fit with 10% of it to spare. A full disk (a write fails with ENOSPC or EDQUOT)
+ * pauses every recording the same way until the disk has DB_SQLITE_RESERVE_BYTES + 8 MiB free (the
+ * I/O thread looks once a second). In every case the current chunk is closed, and the next starts
+ * on a keyframe, so every chunk stays decodable; the media missing is reported as a gap
+ * (upload_event.gap_us). The live stream is never affected. A shortage of descriptors (EMFILE) is
+ * waited out, never a lost chunk.
  *
  * Which streams. Not at all with --no-record (the server then creates no recorder). A
  * stream-key publish carries its stream row (hub_publisher): recorded when the row's record

@@ -33,7 +33,8 @@ struct sink {
     struct io_file *file; /* NULL until the first chunk opens */
     int seq;
     bool chunk_open, paused, paused_disk, warned_drop;
-    bool disc_pending; /* a timestamp jump: the chunk ends before the next keyframe */
+    int64_t pause_need; /* the bytes that did not fit when the spool paused it */
+    bool disc_pending;  /* a timestamp jump: the chunk ends before the next keyframe */
     int64_t chunk_us, frag_us;
     int64_t chunk_start_us, chunk_end_us, frag_start_us; /* main track, after the shift */
     int64_t written_end_us; /* the end of the media handed to the I/O thread in this chunk */
@@ -96,11 +97,12 @@ static void start_recording(struct sink *k)
 
 /* disk: the I/O thread found the disk full (recorder->disk_full); else the spool reached
  * --spool-max-bytes. The media until the resume is recorded as a gap (io.c). */
-static void pause_recording(struct sink *k, bool disk)
+static void pause_recording(struct sink *k, bool disk, int64_t need)
 {
     if (k->paused)
         return;
     k->paused = true;
+    k->pause_need = need;
     k->paused_disk = disk;
     metrics_add(k->r->m.recorder_paused, 1);
     if (disk)
@@ -114,13 +116,16 @@ static void pause_recording(struct sink *k, bool disk)
                  (long long)spool_used(k), (long long)k->r->cfg.spool_max_bytes);
 }
 
-/* Whether a chunk may open now: false while the spool or the disk is full (paused). */
+/* Whether a chunk may open now: false while the spool or the disk is full (paused). A spool
+ * pause lasts until the bytes that did not fit would, with 10% of the limit to spare: under 90%
+ * alone, a fragment larger than a tenth of the limit paused and resumed the recording at every
+ * keyframe, in chunks of one fragment. */
 static bool spool_allows(struct sink *k)
 {
     int64_t max = k->r->cfg.spool_max_bytes;
     bool disk = atomic_load(&k->r->disk_full);
     if (k->paused) {
-        if (disk || (max > 0 && spool_used(k) > max / 10 * 9))
+        if (disk || (max > 0 && spool_used(k) + k->pause_need > max / 10 * 9))
             return false;
         k->paused = false;
         metrics_add(k->r->m.recorder_paused, -1);
@@ -132,7 +137,7 @@ static bool spool_allows(struct sink *k)
         return true;
     }
     if (disk || (max > 0 && spool_used(k) + (int64_t)k->init->len > max)) {
-        pause_recording(k, disk);
+        pause_recording(k, disk, (int64_t)k->init->len);
         return false;
     }
     return true;
@@ -153,8 +158,9 @@ static bool emit_fragment(struct sink *k)
     int64_t end_us = k->chunk_end_us, max = k->r->cfg.spool_max_bytes;
     bool disk = atomic_load(&k->r->disk_full);
     if (disk || (max > 0 && spool_used(k) + (int64_t)frag->len > max)) {
+        int64_t need = (int64_t)frag->len;
         blob_unref(frag);
-        pause_recording(k, disk);
+        pause_recording(k, disk, need);
         return false;
     }
     struct io_item *it = xcalloc(1, sizeof(*it));

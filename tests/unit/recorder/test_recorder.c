@@ -15,9 +15,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "media/boxes.h"
 #include "../packager/clip.h"
 #include "core/alloc.h"
+#include "media/boxes.h"
 #include "test.h"
 
 static struct clip clip;
@@ -29,22 +29,37 @@ static char spool[256];
 static struct upload_event events[MAX_EVENTS];
 static int nevents;
 static pthread_mutex_t ev_mu = PTHREAD_MUTEX_INITIALIZER;
-static bool upload_on_close; /* act as the upload worker: remove closed chunks */
-static struct metrics *metrics; /* reachable: not a leak at exit */
+/* test_spool_limit plays the upload worker: closed chunks wait in the spool (keep_closed) until
+ * the recorder pauses for room, then all of them are "uploaded" (removed). (Removing each
+ * chunk from this callback the moment it closed made the pause depend on how far the I/O thread
+ * lagged behind the stream: on a quiet machine the spool never filled and the test failed.) */
+static bool keep_closed;
+static struct metrics *metrics;                 /* reachable: not a leak at exit */
+static struct upload_event waiting[MAX_EVENTS]; /* closed chunks not uploaded yet (ev_mu) */
+static int nwaiting;
+
+static void upload_waiting(void)
+{
+    pthread_mutex_lock(&ev_mu);
+    for (int i = 0; i < nwaiting; i++) {
+        char path[512];
+        upload_chunk_path(spool, waiting[i].rec.id, waiting[i].seq, path, sizeof(path));
+        if (unlink(path) == 0)
+            metrics_add(metrics_gauge(metrics, "kibitka_spool_bytes", RECORDER_SPOOL_BYTES_HELP),
+                        -waiting[i].bytes);
+    }
+    nwaiting = 0;
+    pthread_mutex_unlock(&ev_mu);
+}
 
 static void on_event(void *opaque, const struct upload_event *ev)
 {
     pthread_mutex_lock(&ev_mu);
     if (nevents < MAX_EVENTS)
         events[nevents++] = *ev;
+    if (keep_closed && ev->type == UPLOAD_CHUNK_CLOSE && ev->bytes > 0 && nwaiting < MAX_EVENTS)
+        waiting[nwaiting++] = *ev;
     pthread_mutex_unlock(&ev_mu);
-    if (upload_on_close && ev->type == UPLOAD_CHUNK_CLOSE && ev->bytes > 0) {
-        char path[512];
-        upload_chunk_path(spool, ev->rec.id, ev->seq, path, sizeof(path));
-        if (unlink(path) == 0)
-            metrics_add(metrics_gauge(metrics, "kibitka_spool_bytes", RECORDER_SPOOL_BYTES_HELP),
-                        -ev->bytes);
-    }
 }
 
 static int count_events(enum upload_event_type type)
@@ -58,7 +73,8 @@ static int count_events(enum upload_event_type type)
 static void reset(void)
 {
     nevents = 0;
-    upload_on_close = false;
+    nwaiting = 0;
+    keep_closed = false;
     metrics_destroy(&metrics);
     metrics = metrics_create();
 }
@@ -423,14 +439,40 @@ static void test_spool_limit(void)
 {
     reset();
     clean_spool();
-    upload_on_close = true;
+    keep_closed = true;
     struct hub_registry *hubs = hub_registry_create();
     struct recorder *r = make(2, 60000, hubs);
-    publish(hubs, "cam", NULL);
+    struct hub *hub = NULL;
+    CHECK_EQ_INT(hub_registry_claim(hubs, "cam", &hub), 0);
+    struct hub_track tr[2] = {{clip.par[0], {1, 1000}, {30, 1}}, {clip.par[1], {1, 1000}, {0, 1}}};
+    CHECK_EQ_INT(hub_start(hub, tr, 2), 0);
+    int pauses = 0;
+    for (int i = 0; hub && i < clip.n; i++) {
+        struct hub_packet hp = {clip.pkts[i].pkt, 1767225600000000LL + clip.pkts[i].pkt->dts,
+                                false};
+        hub_push(hub, &hp); /* the recorder's sink runs in it */
+        if (metrics_value(metrics, "kibitka_recordings_paused", NULL) == 0)
+            continue;
+        /* Paused: upload what the I/O thread closed until the spool has room again (the next
+         * keyframe then resumes the recording), as the upload worker would in real time. */
+        pauses++;
+        for (int k = 0; k < 5000; k++) {
+            upload_waiting();
+            if (metrics_value(metrics, "kibitka_spool_bytes", NULL) < 30000)
+                break;
+            usleep(1000);
+        }
+    }
+    if (hub) {
+        hub_end(hub);
+        hub_unref(hub);
+    }
     recorder_destroy(&r);
     hub_registry_destroy(&hubs);
+    upload_waiting(); /* the rest, after the end */
+    CHECK(pauses > 0);
     int closes = count_events(UPLOAD_CHUNK_CLOSE);
-    CHECK(closes >= 2);
+    CHECK(closes >= 3); /* recording resumed once uploads made room */
     CHECK_EQ_INT(metrics_value(metrics, "kibitka_recordings_paused", NULL), 0);
     CHECK_EQ_INT(metrics_value(metrics, "kibitka_spool_bytes", NULL), 0);
     int64_t covered = 0;
