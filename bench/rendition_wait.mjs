@@ -1,4 +1,4 @@
-// How long the source's and the audio's blocking reloads wait after their part exists while the
+// How long the source's blocking reloads wait after their part exists while the
 // ladder's rungs are behind (issue 10 item 7), and whether the lowest rung still advances.
 //   node bench/rendition_wait.mjs [seconds] [size] [ladder] [preset]
 // Defaults: 40 s, a 1920x1080 30 fps publish (the cached test clip, real time, stream copy),
@@ -34,7 +34,7 @@ try {
     return r.status === 200 ? r.text : null;
   }, { timeout: 40000, what: 'the multivariant playlist' });
   const rungs = [...mv.matchAll(/^([0-9a-z]+)\/media\.m3u8$/gm)].map((m) => m[1]).filter((r) => r !== 'source');
-  const names = ['source', 'audio', ...(PLAYERS ? rungs : rungs.slice(-1))];
+  const names = ['source', ...(PLAYERS ? rungs : rungs.slice(-1))];
   const busy = Array.from({ length: BUSY }, () => spawn(process.execPath,
     ['-e', `const e = Date.now() + ${SECONDS * 1000 + 5000}; while (Date.now() < e);`], { stdio: 'ignore' }));
   let scraping = PLAYERS;

@@ -16,11 +16,10 @@
  * <sid> names the publish session ([0-9a-f]+): init, segments and parts are served as immutable,
  * so a republish under the same name must never reuse their URIs.
  *
- * Renditions ([a-z0-9]{1,15}): "source" (the publisher's video passed through), one per encoded
- * rung of the ladder named by its height ("720p"), and "audio" (the source's AAC, shared by every
- * variant) when the stream has encoded rungs. Without encoded rungs (--ladder none, or a source
- * no taller than every rung) the source rendition carries video and audio muxed, one request
- * per part instead of two. */
+ * Renditions ([a-z0-9]{1,15}): "source" (the publisher's video passed through) and one per
+ * encoded rung of the ladder named by its height ("720p"), each with the stream's AAC audio muxed
+ * in: one request per part, and one segment loader per rendition in a player (a separate audio
+ * rendition made video.js run two, and wait: docs/ARCHITECTURE.md). */
 #ifndef KIBITKA_PACKAGER_HLS_H
 #define KIBITKA_PACKAGER_HLS_H
 

@@ -33,7 +33,6 @@ struct viewer {
 
 struct rendition {
     char name[HLS_RENDITION_MAX + 1];
-    enum hls_rendition_kind kind;
     struct hls_stream *st;
 };
 
@@ -97,8 +96,7 @@ const char *hls_group_name(const struct hls_group *g)
     return g->name;
 }
 
-struct hls_stream *hls_group_add(struct hls_group *g, const char *rendition,
-                                 enum hls_rendition_kind kind)
+struct hls_stream *hls_group_add(struct hls_group *g, const char *rendition)
 {
     struct hls_stream *st = NULL;
     pthread_mutex_lock(&g->lock);
@@ -108,7 +106,6 @@ struct hls_stream *hls_group_add(struct hls_group *g, const char *rendition,
     if (!taken && g->n < HLS_GROUP_MAX_RENDITIONS) {
         struct rendition *r = &g->r[g->n++];
         snprintf(r->name, sizeof(r->name), "%s", rendition);
-        r->kind = kind;
         r->st = hls_stream_create(g->name, rendition, g->sid, &g->cfg, g->started_mono_us);
         hls_stream_join(r->st, g->peers);
         if (g->detached)
@@ -194,7 +191,7 @@ static bool mv_ready(struct hls_group *g, const struct view *v, int64_t now)
     int target_s = 0;
     for (int i = 0; i < v->n; i++) {
         const struct hls_stream_stats *s = &v->stats[i];
-        if (s->ready && !s->failed && v->r[i].kind == HLS_RENDITION_VARIANT) {
+        if (s->ready && !s->failed) {
             any = true;
             target_s = s->target_s;
         } else if (!s->ready && !s->ended) {
@@ -219,44 +216,31 @@ static bool all_ended(const struct view *v)
 static struct blob *mv_write(const struct view *view)
 {
     struct pl_variant v[HLS_GROUP_MAX_RENDITIONS];
-    char codecs[HLS_GROUP_MAX_RENDITIONS][160], uri[HLS_GROUP_MAX_RENDITIONS + 1][32];
-    struct pl_audio audio = {0};
-    const struct hls_stream_stats *a = NULL;
+    char uri[HLS_GROUP_MAX_RENDITIONS][32];
     int nv = 0;
     bool captions = false, video = false;
-    for (int i = 0; i < view->n; i++)
-        if (view->r[i].kind == HLS_RENDITION_AUDIO && view->stats[i].ready &&
-            !view->stats[i].failed) {
-            a = &view->stats[i];
-            snprintf(uri[0], sizeof(uri[0]), "%s/media.m3u8", view->r[i].name);
-            audio = (struct pl_audio){.channels = a->vi.channels, .uri = uri[0]};
-        }
     for (int i = 0; i < view->n; i++) {
         const struct hls_stream_stats *s = &view->stats[i];
-        if (view->r[i].kind != HLS_RENDITION_VARIANT || !s->ready || s->failed)
+        if (!s->ready || s->failed)
             continue;
         captions |= s->vi.captions;
         video |= s->vi.width > 0;
-        int k = nv + 1; /* uri[0] is the audio's */
-        snprintf(uri[k], sizeof(uri[k]), "%s/media.m3u8", view->r[i].name);
-        snprintf(codecs[nv], sizeof(codecs[nv]), "%s%s%s", s->vi.codecs, a ? "," : "",
-                 a ? a->vi.codecs : "");
-        int64_t peak = s->peak_bps + (a ? a->peak_bps : 0);
+        snprintf(uri[nv], sizeof(uri[nv]), "%s/media.m3u8", view->r[i].name);
         v[nv] = (struct pl_variant){
-            .bandwidth = peak > 0 ? peak : 1000000,
-            .avg_bandwidth = s->avg_bps > 0 ? s->avg_bps + (a ? a->avg_bps : 0) : 0,
+            .bandwidth = s->peak_bps > 0 ? s->peak_bps : 1000000,
+            .avg_bandwidth = s->avg_bps > 0 ? s->avg_bps : 0,
             .width = s->vi.width,
             .height = s->vi.height,
             .frame_rate = s->vi.frame_rate,
-            .codecs = codecs[nv],
-            .uri = uri[k],
+            .codecs = s->vi.codecs,
+            .uri = uri[nv],
         };
         nv++;
     }
     struct buf b;
     buf_init(&b);
     /* CLOSED-CAPTIONS=NONE where there is video and none of it carries captions. */
-    pl_write_multivariant(&b, v, nv, a ? &audio : NULL, video && !captions);
+    pl_write_multivariant(&b, v, nv, video && !captions);
     struct blob *out = blob_create(buf_head(&b), buf_size(&b));
     buf_free(&b);
     return out;
@@ -274,8 +258,7 @@ int hls_group_answer(struct hls_group *g, int64_t wait_started_us, struct hls_re
     bool gone = v.detached, ended = all_ended(&v);
     bool any_variant = false;
     for (int i = 0; i < v.n; i++)
-        any_variant |=
-            v.r[i].kind == HLS_RENDITION_VARIANT && v.stats[i].ready && !v.stats[i].failed;
+        any_variant |= v.stats[i].ready && !v.stats[i].failed;
     struct blob *body = ready || (gone && any_variant) ? mv_write(&v) : NULL;
     view_drop(&v);
     resp->content_type = "application/vnd.apple.mpegurl";

@@ -1,6 +1,6 @@
-/* One live stream's renditions, as HTTP sees them: the source (or nothing but the encoded rungs),
- * the encoded rungs of the ladder, and the audio rendition they share; the multivariant playlist
- * written from them; the stream's viewers; and the transcode ladder feeding the rungs.
+/* One live stream's renditions, as HTTP sees them: the source (or nothing but the encoded rungs)
+ * and the encoded rungs of the ladder, each with the stream's audio muxed in; the multivariant
+ * playlist written from them; the stream's viewers; and the transcode ladder feeding the rungs.
  *
  * Renditions are added by the source sink when the stream's tracks are known (hub_start), so a
  * group exists, empty, between the claim and then. The multivariant playlist is answered once
@@ -26,11 +26,6 @@
 struct hls_group;
 struct hls_ladder;
 
-enum hls_rendition_kind {
-    HLS_RENDITION_VARIANT, /* video (with or without muxed audio): an EXT-X-STREAM-INF */
-    HLS_RENDITION_AUDIO,   /* the shared audio: EXT-X-MEDIA, named by every variant */
-};
-
 struct hls_group *hls_group_create(const char *name, const char *sid,
                                    const struct hls_stream_config *cfg, int64_t started_mono_us);
 struct hls_group *hls_group_ref(struct hls_group *g);
@@ -39,8 +34,7 @@ const char *hls_group_name(const struct hls_group *g);
 
 /* Adds a rendition; returns a new reference to its stream (NULL when the group is full or the
  * name is taken). Variants are listed in the order they are added. */
-struct hls_stream *hls_group_add(struct hls_group *g, const char *rendition,
-                                 enum hls_rendition_kind kind);
+struct hls_stream *hls_group_add(struct hls_group *g, const char *rendition);
 /* The wall clock at time 0 of the stream's timeline (the first keyframe's arrival), given to
  * every rendition, present and later added: their segments' PROGRAM-DATE-TIMEs are this plus
  * the segment's start (hls_stream_set_clock). */

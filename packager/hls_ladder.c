@@ -23,6 +23,10 @@ struct hls_ladder {
     struct hls_sink *seg[LADDER_MAX_RUNGS];
     AVRational time_base, frame_rate;
     int64_t part_target_us;
+    /* The audio muxed into every rung (has_audio), its parameters owned. */
+    bool has_audio;
+    struct hub_track audio;
+    AVCodecParameters *audio_par;
     int64_t reorder_delay; /* set before the first push, read on the worker after it */
     atomic_bool finished;
     /* The source's discontinuities (hls_ladder_discontinuity): the pts of the last DISC_MAX of
@@ -46,14 +50,27 @@ static struct hub_track rung_track(const struct hls_ladder *l, const AVCodecPara
     };
 }
 
+/* Rung r's tracks as its segmenter takes them: the encoded video, then the audio if any.
+ * Returns how many. */
+static int rung_tracks(const struct hls_ladder *l, const AVCodecParameters *par,
+                       struct hub_track *tracks)
+{
+    tracks[0] = rung_track(l, par);
+    if (!l->has_audio)
+        return 1;
+    tracks[1] = l->audio;
+    return 2;
+}
+
 static void on_start(void *opaque, const struct transcoder *t)
 {
     struct hls_ladder *l = opaque;
     for (int r = 0; r < l->nrungs; r++) {
         const AVCodecParameters *par = transcoder_rung_par(t, r);
-        struct hub_track track = rung_track(l, par);
+        struct hub_track tracks[2];
+        int n = rung_tracks(l, par, tracks);
         l->seg[r] = hls_sink_feed_create(l->name, l->st[r], l->part_target_us);
-        if (!par || hls_sink_feed_start(l->seg[r], &track) < 0) {
+        if (!par || hls_sink_feed_start(l->seg[r], tracks, n) < 0) {
             log_error("hls", l->name, "rendition %s cannot be packaged",
                       hls_stream_rendition(l->st[r]));
             hls_sink_feed_destroy(&l->seg[r]);
@@ -67,9 +84,10 @@ static void on_restart(void *opaque, const struct transcoder *t)
     struct hls_ladder *l = opaque;
     for (int r = 0; r < l->nrungs; r++) {
         const AVCodecParameters *par = transcoder_rung_par(t, r);
-        struct hub_track track = rung_track(l, par);
+        struct hub_track tracks[2];
+        int n = rung_tracks(l, par, tracks);
         if (l->seg[r] && par)
-            hls_sink_feed_restart(l->seg[r], &track);
+            hls_sink_feed_restart(l->seg[r], tracks, n);
     }
 }
 
@@ -104,6 +122,20 @@ static void on_packet(void *opaque, int rung, const AVPacket *pkt, int64_t wall_
         hls_sink_feed_set_reorder_delay(l->seg[rung], l->reorder_delay);
         hls_sink_feed_packet(l->seg[rung], pkt, wall_us);
     }
+}
+
+/* An audio packet, on the worker thread: into every rung, as its track 1. */
+static void on_audio(void *opaque, const AVPacket *pkt, int64_t wall_us)
+{
+    struct hls_ladder *l = opaque;
+    AVPacket *p = av_packet_clone(pkt);
+    if (!p)
+        abort();
+    p->stream_index = 1;
+    for (int r = 0; r < l->nrungs; r++)
+        if (l->seg[r])
+            hls_sink_feed_packet(l->seg[r], p, wall_us);
+    av_packet_free(&p);
 }
 
 /* The worker dropped source frames before the keyframe of pts (transcode/worker.h): each rung's
@@ -144,6 +176,14 @@ int hls_ladder_start(const struct hls_ladder_config *cfg, struct hls_ladder **ou
     l->time_base = cfg->time_base;
     l->frame_rate = cfg->frame_rate;
     l->part_target_us = cfg->part_target_us;
+    if (cfg->audio) {
+        l->audio_par = avcodec_parameters_alloc();
+        if (!l->audio_par || avcodec_parameters_copy(l->audio_par, cfg->audio->par) < 0)
+            abort();
+        l->audio = *cfg->audio;
+        l->audio.par = l->audio_par;
+        l->has_audio = true;
+    }
     pthread_mutex_init(&l->disc_lock, NULL);
     atomic_init(&l->disc_n, 0);
     struct transcode_worker_config wc = {
@@ -163,7 +203,8 @@ int hls_ladder_start(const struct hls_ladder_config *cfg, struct hls_ladder **ou
                 .packet = on_packet,
                 .end = on_end,
                 .fail = on_fail,
-                .hole = on_hole},
+                .hole = on_hole,
+                .audio = on_audio},
         .opaque = l,
         .metrics = cfg->metrics,
     };
@@ -182,6 +223,14 @@ int hls_ladder_start(const struct hls_ladder_config *cfg, struct hls_ladder **ou
 void hls_ladder_set_reorder_delay(struct hls_ladder *l, int64_t delay)
 {
     l->reorder_delay = delay;
+}
+
+void hls_ladder_push_audio(struct hls_ladder *l, const AVPacket *pkt, int64_t wall_us)
+{
+    if (l->has_audio)
+        transcode_worker_push_audio(
+            l->worker, pkt, av_rescale_q(pkt->dts, l->audio.time_base, (AVRational){1, 1000000}),
+            wall_us);
 }
 
 void hls_ladder_discontinuity(struct hls_ladder *l, int64_t pts)
@@ -226,6 +275,7 @@ void hls_ladder_destroy(struct hls_ladder **pl)
         hls_stream_unref(l->st[r]);
     }
     pthread_mutex_destroy(&l->disc_lock);
+    avcodec_parameters_free(&l->audio_par);
     xfreep(pl);
 }
 

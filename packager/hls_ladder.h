@@ -1,11 +1,12 @@
 /* The transcode ladder of one stream, on the packager's side: a transcode worker (transcode/
  * worker.h) fed with the source sink's normalised video packets, and one segmenter per encoded
  * rung (an hls_sink in feed mode, run on the worker thread) publishing into the rung's
- * rendition.
+ * rendition, with the stream's audio muxed in (each rendition is whole: a player runs one
+ * loader per rendition, see docs/ARCHITECTURE.md).
  *
  * Why the packager feeds the transcoder instead of the transcoder being a sink on the hub: the
- * packager must know every rendition when the stream starts (the multivariant playlist and the
- * shared audio depend on it), and the rungs must use the source sink's timeline (the same shift
+ * packager must know every rendition when the stream starts (the multivariant playlist depends
+ * on it), and the rungs must use the source sink's timeline (the same shift
  * of timestamps), so that segment N starts at the same presentation time in every rendition.
  *
  * Lifetime. The source sink creates it, pushes packets and calls finish at its end, and never
@@ -32,6 +33,8 @@ struct hls_ladder_config {
     int64_t part_target_us;
     struct metrics *metrics;
     struct hls_stream *const *rungs; /* one rendition per fitted rung; the ladder takes refs */
+    /* The stream's audio as packaged (AAC), muxed into every rung; NULL: none. Copied. */
+    const struct hub_track *audio;
 };
 
 int hls_ladder_start(const struct hls_ladder_config *cfg, struct hls_ladder **out);
@@ -44,6 +47,9 @@ int hls_ladder_start(const struct hls_ladder_config *cfg, struct hls_ladder **ou
 void hls_ladder_set_reorder_delay(struct hls_ladder *l, int64_t delay);
 /* A normalised source video packet (the source sink's thread). */
 void hls_ladder_push(struct hls_ladder *l, const AVPacket *pkt, int64_t wall_us);
+/* A packet of the audio track (cfg.audio's time base, on the packager's timeline; the source
+ * sink's thread): every rung muxes it with its video, once the worker has reached it. */
+void hls_ladder_push_audio(struct hls_ladder *l, const AVPacket *pkt, int64_t wall_us);
 /* The source cut a segment before its keyframe of this pts for a timestamp jump and marked the
  * next one EXT-X-DISCONTINUITY (the source sink's thread, before pushing that keyframe): each
  * rung does the same before its first keyframe at or after pts (the IDR forced there), so the

@@ -66,10 +66,7 @@ static bool flush_output(struct hls_sink *k, int o, int64_t duration_us, bool se
         .data = data,
         .duration_us = duration_us,
         .independent = k->part_independent || k->out[o].vi.width == 0,
-        /* PDT names the segment's first sample: an output on its own clock (the ladder's
-         * audio) starts its segments at its first frame at or after the cut, up to a frame
-         * after the main track's, and its EXTINF is its own frames' length. */
-        .seg_time_us = k->out[o].clock >= 0 ? k->out[o].part_start_us : k->seg_start_us,
+        .seg_time_us = k->seg_start_us, /* PDT names the segment's first main-track sample */
         .seg_end = seg_end,
         .target_s = k->target_s,
         .discontinuity = k->out[o].disc_next,
@@ -98,70 +95,20 @@ static void publish_held(struct hls_sink *k, int o)
     }
 }
 
-/* Closes the current part in every output that follows the main track, all at the same point
- * of the timeline, so part K of segment M covers the same time span in each of them; at a
- * segment's end, the last part of the outputs that cut their own parts too, so segment M
- * covers the same time span in every rendition. */
+/* Closes the current part in every output (each carries the main track), all at the same point
+ * of the timeline, so part K of segment M covers the same time span in each of them. */
 static void close_part(struct hls_sink *k, bool seg_end)
 {
     k->part_open = false;
     if (seg_end && k->target_s == 0)
         choose_target(k);
-    for (int o = 0; o < k->nout; o++) {
-        struct output *out = &k->out[o];
-        if (out->clock >= 0 && !seg_end)
-            continue;
-        int64_t duration = out->clock >= 0 ? out->part_end_us - out->part_start_us
-                                           : k->part_end_us - k->part_start_us;
-        out->part_open = false;
-        if (!flush_output(k, o, duration, seg_end))
+    for (int o = 0; o < k->nout; o++)
+        if (!flush_output(k, o, k->part_end_us - k->part_start_us, seg_end))
             return;
-        if (seg_end)
-            out->seg_parts = 0;
-    }
     if (seg_end) {
         k->last_seg_us = k->part_end_us - k->seg_start_us;
         k->seg_open = false;
     }
-}
-
-/* How long the parts of an output on its own clock are, for frames of frame_us: the segment
- * (as long as the main track's last one) split into the fewest parts that each fit in the part
- * target with a frame to spare. A 2 s segment of AAC frames (21.3 ms) in 0.5 s parts: 5 parts
- * of about 0.4 s (19 frames each, the last one what is left), where cutting by the target alone
- * made 4 of 0.49 s and one of 0.04 s. The part target alone before the first segment ended. */
-static int64_t own_part_us(const struct hls_sink *k, int64_t frame_us, int *nparts)
-{
-    int64_t room = k->part_target_us - frame_us;
-    *nparts = 0;
-    if (k->last_seg_us <= 0 || frame_us <= 0 || room <= 0)
-        return k->part_target_us;
-    int64_t n = (k->last_seg_us + room - 1) / room;
-    *nparts = (int)n;
-    return k->last_seg_us / n;
-}
-
-/* Before a packet [dts, end) of the track that cuts output o's parts: the part closes when the
- * packet would make it longer than the part target, or, but for the segment's last part (which
- * takes what is left until the main track cuts the segment), once it is as long as
- * own_part_us. */
-static void cut_own(struct hls_sink *k, int o, int64_t dts, int64_t end)
-{
-    struct output *out = &k->out[o];
-    int parts;
-    int64_t even = own_part_us(k, end - dts, &parts);
-    bool full = out->seg_parts + 1 < parts && dts - out->part_start_us >= even;
-    if (out->part_open && (full || end - out->part_start_us > k->part_target_us)) {
-        out->part_open = false;
-        if (!flush_output(k, o, out->part_end_us - out->part_start_us, false))
-            return;
-        out->seg_parts++;
-    }
-    if (!out->part_open) {
-        out->part_open = true;
-        out->part_start_us = dts;
-    }
-    out->part_end_us = end;
 }
 
 /* Closes the part (and maybe the segment) that the main-track packet [dts, end) must not join. */
@@ -246,9 +193,6 @@ static void emit(struct hls_sink *k, int idx, AVPacket *pkt)
     if (ft->video && !k->captions && t->nal_length_size &&
         h264_au_has_captions(pkt->data, (size_t)pkt->size, t->nal_length_size))
         mark_captions(k);
-    if (k->out[t->out].clock == idx)
-        cut_own(k, t->out, av_rescale_q(pkt->dts, ft->tb, US_TB),
-                av_rescale_q(pkt->dts + pkt->duration, ft->tb, US_TB));
     if (k->failed)
         return;
     int err = fmp4_write(k->out[t->out].mux, t->mux, pkt);
@@ -388,6 +332,8 @@ static void on_take(void *opaque, int idx, AVPacket *p, bool disc, int64_t wall_
         mark_discontinuity(k, p);
     if (k->ladder && idx == k->ladder_track)
         hls_ladder_push(k->ladder, p, wall_us);
+    else if (k->ladder && idx == k->ladder_audio)
+        hls_ladder_push_audio(k->ladder, p, wall_us);
     t->last_wall_us = wall_us;
 }
 
@@ -536,6 +482,7 @@ void hls_sink_attach(struct hub *hub, struct hls_group *group, const struct hls_
     k->front = sink_front_create(&front_ops, k, false);
     k->hole_dts = INT64_MIN; /* feed mode only */
     k->key_taken_us = INT64_MIN;
+    k->ladder_audio = -1;
     k->cfg = *cfg;
     snprintf(k->name, sizeof(k->name), "%s", hub_name(hub));
     k->part_target_us = cfg->part_target_us;
@@ -553,14 +500,15 @@ struct hls_sink *hls_sink_feed_create(const char *name, struct hls_stream *st,
     k->feed_st = hls_stream_ref(st);
     k->hole_dts = INT64_MIN;
     k->key_taken_us = INT64_MIN;
+    k->ladder_audio = -1;
     snprintf(k->name, sizeof(k->name), "%s", name);
     k->part_target_us = part_target_us;
     return k;
 }
 
-int hls_sink_feed_start(struct hls_sink *k, const struct hub_track *video)
+int hls_sink_feed_start(struct hls_sink *k, const struct hub_track *tracks, int ntracks)
 {
-    int rc = hls_sink_start(k, NULL, video, 1);
+    int rc = hls_sink_start(k, NULL, tracks, ntracks);
     if (rc < 0 || !sink_front_has_video(k->front)) {
         k->failed = true;
         return rc < 0 ? rc : -EINVAL;
@@ -591,9 +539,9 @@ void hls_sink_feed_set_reorder_delay(struct hls_sink *k, int64_t delay)
         k->tr[main].dts_lead = -delay;
 }
 
-void hls_sink_feed_restart(struct hls_sink *k, const struct hub_track *video)
+void hls_sink_feed_restart(struct hls_sink *k, const struct hub_track *tracks, int ntracks)
 {
-    sink_reconfigure(k, video, 1);
+    sink_reconfigure(k, tracks, ntracks);
 }
 
 void hls_sink_feed_end(struct hls_sink *k)

@@ -36,21 +36,21 @@ struct hls_sink_config {
 };
 
 /* Attaches a packager sink feeding group to hub (from the registry observer). At the hub's start
- * it adds the group's renditions: "source" with every packaged track when there are no encoded
- * rungs; otherwise "source" with the video (if the ladder keeps it), "audio" with the audio, and
- * one rendition per rung, fed by a transcode ladder (hls_ladder.h) that this sink feeds with its
- * normalised video packets. Every output is cut at the same points (the video's), so parts and
- * segments line up across renditions. The sink holds a reference to the group until the hub
- * destroys it. */
+ * it adds the group's renditions: "source" with every packaged track (unless the ladder leaves
+ * the source out), and one rendition per rung, fed by a transcode ladder (hls_ladder.h) that this
+ * sink feeds with its normalised video packets and its audio, which every rung muxes in too.
+ * Every rendition is cut at the same points (the video's), so parts and segments line up. The sink
+ * holds a reference to the group until the hub destroys it. */
 void hls_sink_attach(struct hub *hub, struct hls_group *group, const struct hls_sink_config *cfg);
 
 /* Feed mode: the same segmenter, driven directly (by the ladder, on its worker thread) for one
- * video rendition whose timestamps are already on the stream's timeline (no shift). One thread
+ * rendition whose timestamps are already on the stream's timeline (no shift): track 0 the
+ * video, track 1 the stream's AAC audio if ntracks is 2 (packets by stream_index). One thread
  * at a time. start returns 0 or a negative errno (nothing to package); packets then follow,
  * then end (publishes the last part and ends the rendition), then destroy. */
 struct hls_sink *hls_sink_feed_create(const char *name, struct hls_stream *st,
                                       int64_t part_target_us);
-int hls_sink_feed_start(struct hls_sink *k, const struct hub_track *video);
+int hls_sink_feed_start(struct hls_sink *k, const struct hub_track *tracks, int ntracks);
 void hls_sink_feed_packet(struct hls_sink *k, const AVPacket *pkt, int64_t wall_us);
 /* The source's reorder delay (hls_ladder_set_reorder_delay, in the rung's time base): each
  * packet's dts becomes its pts minus this, as in the source. Before the packets it applies to. */
@@ -64,7 +64,7 @@ void hls_sink_feed_discontinuity(struct hls_sink *k);
  * at its own time, so timestamps and PROGRAM-DATE-TIME still match the other renditions'. */
 void hls_sink_feed_hole(struct hls_sink *k);
 /* The rung was re-opened on a reconfigured source: a new init section and a discontinuity. */
-void hls_sink_feed_restart(struct hls_sink *k, const struct hub_track *video);
+void hls_sink_feed_restart(struct hls_sink *k, const struct hub_track *tracks, int ntracks);
 void hls_sink_feed_end(struct hls_sink *k);
 void hls_sink_feed_destroy(struct hls_sink **pk);
 

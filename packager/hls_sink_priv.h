@@ -34,17 +34,6 @@ struct output {
     struct fmp4 *mux;
     struct hls_variant_info vi;
     int ntracks;
-    /* An output without the main track (the ladder's shared audio) cuts its parts on the time
-     * of its own track (clock), so that none lasts longer than the part target: cut at the
-     * main track's boundaries, 0.5 s of video holds 21 or 22 AAC frames (0.488 or 0.511 s).
-     * Its segments still end where the main track's do, so cut by the target alone, a 2 s
-     * segment ended in a part of one or two frames (0.04 s): hls.js then left a hole there.
-     * The parts split each segment evenly instead (hls_sink.c: own_part_us). clock is -1 for
-     * an output whose parts are the main track's. */
-    int clock;
-    bool part_open;
-    int64_t part_start_us, part_end_us;
-    int seg_parts;  /* parts it closed in the current segment (own clock only) */
     bool disc_next; /* its next part starts a segment after a timestamp jump */
     /* A part kept back to be published with the next one (see hold_next in struct hls_sink). */
     bool has_held;
@@ -83,6 +72,7 @@ struct hls_sink {
     int nout;
     struct hls_ladder *ladder; /* owned by the group; ours to push to until finish */
     int ladder_track;
+    int ladder_audio; /* the audio track muxed into the rungs, -1: none */
     /* Track pick, the start and shift, one packet held per track: the front-end. Its main track
      * is the one cuts follow (video if any, else audio). */
     struct sink_front *front;

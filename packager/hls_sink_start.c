@@ -104,9 +104,9 @@ static int open_outputs(struct hls_sink *k, const struct hub_track *tracks, int 
     return 0;
 }
 
-static int add_output(struct hls_sink *k, const char *rendition, enum hls_rendition_kind kind)
+static int add_output(struct hls_sink *k, const char *rendition)
 {
-    struct hls_stream *st = hls_group_add(k->group, rendition, kind);
+    struct hls_stream *st = hls_group_add(k->group, rendition);
     if (!st)
         return -1;
     k->out[k->nout].st = st;
@@ -150,13 +150,13 @@ static void fit_ladder(struct hls_sink *k, const struct hub_track *tracks, int n
 
 /* Starts the transcode ladder: one rendition per rung, fed through hls_ladder. */
 static void start_ladder(struct hls_sink *k, const struct hub_track *video,
-                         const struct ladder *fitted)
+                         const struct hub_track *audio, const struct ladder *fitted)
 {
     struct hls_stream *rungs[LADDER_MAX_RUNGS];
     for (int r = 0; r < fitted->nrungs; r++) {
         char name[HLS_RENDITION_MAX + 1];
         snprintf(name, sizeof(name), "%dp", fitted->rungs[r].height);
-        rungs[r] = hls_group_add(k->group, name, HLS_RENDITION_VARIANT);
+        rungs[r] = hls_group_add(k->group, name);
     }
     struct hls_ladder_config lc = {
         .name = k->name,
@@ -168,6 +168,7 @@ static void start_ladder(struct hls_sink *k, const struct hub_track *video,
         .part_target_us = k->part_target_us,
         .metrics = k->cfg.metrics,
         .rungs = rungs,
+        .audio = audio,
     };
     if (hls_ladder_start(&lc, &k->ladder) == 0)
         hls_group_set_ladder(k->group, k->ladder);
@@ -178,34 +179,21 @@ static void start_ladder(struct hls_sink *k, const struct hub_track *video,
         hls_stream_unref(rungs[r]);
 }
 
-/* Assigns tracks to outputs: muxed in "source" without encoded rungs; with them, video in
- * "source" (when the fitted ladder keeps it) and audio in the shared "audio" rendition. */
+/* Assigns tracks to outputs: video and audio muxed in "source" (unless the fitted ladder leaves
+ * the source out); the encoded rungs get the audio too (ladder_audio), each rendition whole.
+ * (A shared audio rendition made players run two loaders, and video.js's waited: see
+ * docs/ARCHITECTURE.md.) */
 static void plan_outputs(struct hls_sink *k, int ntracks, const struct ladder *fitted)
 {
-    int video_out = -1, audio_out = -1;
-    if (fitted->nrungs == 0) {
-        video_out = audio_out = add_output(k, "source", HLS_RENDITION_VARIANT);
-    } else {
-        if (fitted->source)
-            video_out = add_output(k, "source", HLS_RENDITION_VARIANT);
-        for (int i = 0; i < ntracks; i++)
-            if (sink_front_used(k->front, i) && !sink_front_track(k->front, i)->video)
-                audio_out = add_output(k, "audio", HLS_RENDITION_AUDIO);
-    }
-    for (int i = 0; i < ntracks; i++)
-        k->tr[i].out = sink_front_track(k->front, i)->video ? video_out : audio_out;
-}
-
-/* Outputs that do not carry the main track cut their parts on their first track's time. */
-static void assign_clocks(struct hls_sink *k)
-{
-    for (int o = 0; o < k->nout; o++) {
-        k->out[o].clock = -1;
-        if (k->tr[sink_front_main(k->front)].out == o)
-            continue;
-        for (int i = sink_front_ntracks(k->front) - 1; i >= 0; i--)
-            if (sink_front_used(k->front, i) && k->tr[i].out == o)
-                k->out[o].clock = i;
+    int out = -1;
+    if (fitted->nrungs == 0 || fitted->source)
+        out = add_output(k, "source");
+    k->ladder_audio = -1;
+    for (int i = 0; i < ntracks; i++) {
+        k->tr[i].out = out;
+        if (fitted->nrungs > 0 && sink_front_used(k->front, i) &&
+            !sink_front_track(k->front, i)->video && k->ladder_audio < 0)
+            k->ladder_audio = i;
     }
 }
 
@@ -297,23 +285,23 @@ int hls_sink_start(void *opaque, struct hub *hub, const struct hub_track *hub_tr
         log_error("hls", k->name, "no track can be packaged; no HLS for this stream");
         return -ENOTSUP;
     }
-    int main = sink_front_main(k->front);
     k->max_seg_us = sink_front_has_video(k->front) ? FIRST_SEG_MAX_US : AUDIO_SEG_US;
     hls_sink_packaged_tracks(k, given, ntracks, tracks);
     struct ladder fitted;
     if (k->feed) {
         k->out[0].st = hls_stream_ref(k->feed_st);
         k->nout = 1;
-        k->tr[main].out = 0;
+        for (int i = 0; i < ntracks; i++)
+            k->tr[i].out = sink_front_used(k->front, i) ? 0 : -1;
         fitted.nrungs = 0;
     } else {
         fit_ladder(k, tracks, ntracks, &fitted);
         plan_outputs(k, ntracks, &fitted);
     }
-    assign_clocks(k);
     if (open_outputs(k, tracks, ntracks) < 0)
         return -EINVAL;
     if (fitted.nrungs > 0)
-        start_ladder(k, &tracks[k->ladder_track], &fitted);
+        start_ladder(k, &tracks[k->ladder_track],
+                     k->ladder_audio >= 0 ? &tracks[k->ladder_audio] : NULL, &fitted);
     return 0;
 }

@@ -1,5 +1,5 @@
-/* One rendition of a packaged live stream as HTTP sees it (the source, an encoded rung, or the
- * shared audio): the init section, the segments and parts cut so far with their bytes, the
+/* One rendition of a packaged live stream as HTTP sees it (the source or an encoded rung, with
+ * the audio muxed in): the init section, the segments and parts cut so far with their bytes, the
  * current media playlists as blobs, and the blocked requests waiting on it. A live stream's
  * renditions are gathered in an hls_group (hls_group.h), which writes the multivariant
  * playlist.
@@ -40,7 +40,7 @@ struct hls_stream_config {
     struct metrics *metrics; /* may be NULL (tests) */
 };
 
-/* Rendition names in URLs ("source", "720p", "audio"): [a-z0-9]{1,15}. */
+/* Rendition names in URLs ("source", "720p"): [a-z0-9]{1,15}. */
 #define HLS_RENDITION_MAX 15
 
 /* What the multivariant playlist says about the rendition. */

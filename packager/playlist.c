@@ -133,17 +133,9 @@ void pl_write_media(struct buf *out, const struct pl_media *m, int skip)
                    m->reports[i].rendition, m->reports[i].last_msn, m->reports[i].last_part);
 }
 
-void pl_write_multivariant(struct buf *out, const struct pl_variant *v, int n,
-                           const struct pl_audio *audio, bool no_captions)
+void pl_write_multivariant(struct buf *out, const struct pl_variant *v, int n, bool no_captions)
 {
     buf_printf(out, "#EXTM3U\n#EXT-X-INDEPENDENT-SEGMENTS\n");
-    if (audio) {
-        buf_printf(out, "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"audio\",DEFAULT=YES,"
-                        "AUTOSELECT=YES");
-        if (audio->channels > 0)
-            buf_printf(out, ",CHANNELS=\"%d\"", audio->channels);
-        buf_printf(out, ",URI=\"%s\"\n", audio->uri);
-    }
     for (int i = 0; i < n; i++) {
         buf_printf(out, "#EXT-X-STREAM-INF:BANDWIDTH=%" PRId64, v[i].bandwidth);
         if (v[i].avg_bandwidth > 0)
@@ -153,8 +145,6 @@ void pl_write_multivariant(struct buf *out, const struct pl_variant *v, int n,
             buf_printf(out, ",RESOLUTION=%dx%d", v[i].width, v[i].height);
         if (v[i].frame_rate > 0)
             buf_printf(out, ",FRAME-RATE=%.3f", v[i].frame_rate);
-        if (audio)
-            buf_printf(out, ",AUDIO=\"audio\"");
         if (no_captions)
             buf_printf(out, ",CLOSED-CAPTIONS=NONE");
         buf_printf(out, "\n%s\n", v[i].uri);

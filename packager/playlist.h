@@ -76,20 +76,13 @@ struct pl_variant {
     const char *uri;       /* "source/media.m3u8" */
 };
 
-/* The one audio rendition that video-only variants share (EXT-X-MEDIA, GROUP-ID "audio"). */
-struct pl_audio {
-    int channels; /* 0: no CHANNELS attribute */
-    const char *uri;
-};
-
-/* Appends the multivariant playlist. With audio (not NULL) every variant names the audio group
- * (AUDIO="audio"); its BANDWIDTH and CODECS must already include the audio's. no_captions: no
+/* Appends the multivariant playlist: one EXT-X-STREAM-INF per variant, each carrying its own
+ * audio (there is no audio group: a player then runs one loader per rendition). no_captions: no
  * variant carries closed captions, and every variant says CLOSED-CAPTIONS=NONE (RFC 8216bis
  * 4.4.6.2: all of them or none). Players then need not look for captions in the media: Shaka
  * Player 5.2 otherwise probes the segments for them, and on a playlist of one or two segments
  * probes the part-only segment being cut, which has no URI, and fails to load. */
-void pl_write_multivariant(struct buf *out, const struct pl_variant *v, int n,
-                           const struct pl_audio *audio, bool no_captions);
+void pl_write_multivariant(struct buf *out, const struct pl_variant *v, int n, bool no_captions);
 
 /* RFC 6381 codec strings from extradata: "avc1.PPCCLL" from an avcC record (or Annex B
  * SPS), "mp4a.40.N" from an AudioSpecificConfig. Fall back to avc1.42e01f / mp4a.40.2 when the

@@ -36,6 +36,12 @@ struct item {
     bool after_hole;   /* the keyframe after source frames push dropped */
 };
 
+/* An audio packet waiting for the video before it (transcode_worker_push_audio). */
+struct audio_item {
+    AVPacket *pkt;
+    int64_t dts_us, wall_us;
+};
+
 atomic_int_fast64_t *transcode_dropped_frames_metric(struct metrics *m)
 {
     return metrics_counter(
@@ -45,8 +51,8 @@ atomic_int_fast64_t *transcode_dropped_frames_metric(struct metrics *m)
 
 struct transcode_worker {
     atomic_int_fast64_t *dropped_frames; /* kibitka_transcode_dropped_frames_total */
-    struct transcode_worker_config cfg; /* cfg.tc.src is src */
-    AVCodecParameters *src;             /* the worker's own copy of the source's parameters */
+    struct transcode_worker_config cfg;  /* cfg.tc.src is src */
+    AVCodecParameters *src;              /* the worker's own copy of the source's parameters */
     struct ladder ladder;
     char preset[32], stream[64];
     pthread_t thread;
@@ -58,6 +64,11 @@ struct transcode_worker {
     int head, len;
     bool finishing, abort, dropping;
     int64_t dropped; /* source packets dropped by push */
+    /* Under lock: audio for the rungs (a ring of WORKER_AUDIO_MAX), and how much of it was lost
+     * to a full ring. */
+    struct audio_item aq[WORKER_AUDIO_MAX];
+    int ahead, alen;
+    int64_t audio_lost;
     /* Read by any thread. */
     atomic_bool done;
     atomic_int_fast64_t lag_us;
@@ -110,8 +121,9 @@ static void shed(struct transcode_worker *w, double lag_s)
         return;
     if (want > cur)
         log_warn("transcode", name_of(w),
-                 "%.1f s behind the source: the %d lowest rung(s) now encode keyframes and a frame per part only", lag_s,
-                 want);
+                 "%.1f s behind the source: the %d lowest rung(s) now encode keyframes and a frame "
+                 "per part only",
+                 lag_s, want);
     else
         log_info("transcode", name_of(w), "caught up (%.2f s behind): every rung encodes again",
                  lag_s);
@@ -134,6 +146,27 @@ static void emit_ready(struct transcode_worker *w)
     if (skipped > w->skipped_seen)
         metrics_add(w->dropped_frames, skipped - w->skipped_seen);
     w->skipped_seen = skipped;
+}
+
+/* Gives ops.audio the audio held that starts at or before upto_us (all of it when all). */
+static void release_audio(struct transcode_worker *w, int64_t upto_us, bool all)
+{
+    for (;;) {
+        struct audio_item it = {0};
+        pthread_mutex_lock(&w->lock);
+        if (w->alen > 0 && (all || w->aq[w->ahead].dts_us <= upto_us)) {
+            it = w->aq[w->ahead];
+            w->aq[w->ahead].pkt = NULL;
+            w->ahead = (w->ahead + 1) % WORKER_AUDIO_MAX;
+            w->alen--;
+        }
+        pthread_mutex_unlock(&w->lock);
+        if (!it.pkt)
+            return;
+        if (w->cfg.ops.audio)
+            w->cfg.ops.audio(w->cfg.opaque, it.pkt, it.wall_us);
+        av_packet_free(&it.pkt);
+    }
 }
 
 /* Takes the next item; false when the worker must stop (finished and empty, or aborted). */
@@ -222,9 +255,12 @@ static void transcode_one(struct transcode_worker *w, struct item *it)
     w->wall_pts[w->wall_next] = it->pkt->pts;
     w->wall_us[w->wall_next] = it->wall_us;
     w->wall_next = (w->wall_next + 1) % WALL_RING;
+    int64_t sent_us = av_rescale_q(it->pkt->pts != AV_NOPTS_VALUE ? it->pkt->pts : it->pkt->dts,
+                                   w->cfg.tc.time_base, (AVRational){1, 1000000});
     transcoder_send(w->t, it->pkt); /* errors are logged there; a live source recovers */
     av_packet_free(&it->pkt);
     emit_ready(w);
+    release_audio(w, sent_us, false);
 }
 
 /* Lowers this thread's priority before the decoder and encoders start theirs: on Linux the
@@ -278,6 +314,8 @@ static void *run(void *arg)
         transcoder_send(w->t, NULL);
         emit_ready(w);
     }
+    if (!aborted)
+        release_audio(w, 0, true);
     w->cfg.ops.end(w->cfg.opaque);
     transcoder_destroy(&w->t);
     atomic_store(&w->done, true);
@@ -358,6 +396,36 @@ void transcode_worker_push(struct transcode_worker *w, const AVPacket *pkt, int6
     pthread_mutex_unlock(&w->lock);
 }
 
+void transcode_worker_push_audio(struct transcode_worker *w, const AVPacket *pkt, int64_t dts_us,
+                                 int64_t wall_us)
+{
+    AVPacket *ref = av_packet_clone(pkt);
+    if (!ref)
+        abort();
+    AVPacket *lost = NULL;
+    pthread_mutex_lock(&w->lock);
+    if (w->finishing || w->abort) {
+        pthread_mutex_unlock(&w->lock);
+        av_packet_free(&ref);
+        return;
+    }
+    if (w->alen == WORKER_AUDIO_MAX) { /* the ladder stands still: the oldest goes */
+        lost = w->aq[w->ahead].pkt;
+        w->aq[w->ahead].pkt = NULL;
+        w->ahead = (w->ahead + 1) % WORKER_AUDIO_MAX;
+        w->alen--;
+        if (w->audio_lost++ == 0)
+            log_warn("transcode", name_of(w),
+                     "the ladder is %d audio packets behind: the rungs lose their oldest audio",
+                     WORKER_AUDIO_MAX);
+    }
+    w->aq[(w->ahead + w->alen) % WORKER_AUDIO_MAX] =
+        (struct audio_item){.pkt = ref, .dts_us = dts_us, .wall_us = wall_us};
+    w->alen++;
+    pthread_mutex_unlock(&w->lock);
+    av_packet_free(&lost);
+}
+
 void transcode_worker_restart(struct transcode_worker *w, const AVCodecParameters *par)
 {
     AVCodecParameters *copy = avcodec_parameters_alloc();
@@ -405,6 +473,8 @@ void transcode_worker_destroy(struct transcode_worker **pw)
         av_packet_free(&w->q[w->head].pkt);
         avcodec_parameters_free(&w->q[w->head].restart);
     }
+    for (; w->alen > 0; w->alen--, w->ahead = (w->ahead + 1) % WORKER_AUDIO_MAX)
+        av_packet_free(&w->aq[w->ahead].pkt);
     avcodec_parameters_free(&w->src);
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->cond);

@@ -39,6 +39,7 @@
 
 #define WORKER_QUEUE_MAX 600
 #define WORKER_LAG_DROP_S 6.0
+#define WORKER_AUDIO_MAX 1024
 
 struct transcode_worker;
 
@@ -60,6 +61,10 @@ struct transcode_worker_ops {
      * base), which the worker is about to transcode: each rung has a hole before it. Called on
      * the worker thread before that keyframe's packets. */
     void (*hole)(void *opaque, int64_t pts);
+    /* Optional: one audio packet given to transcode_worker_push_audio, on the worker thread,
+     * once the video before it went to the encoders (so that it reaches the rungs about when
+     * their video of the same time does). The callee takes what it needs. */
+    void (*audio)(void *opaque, const AVPacket *pkt, int64_t wall_us);
 };
 
 struct transcode_worker_config {
@@ -81,6 +86,13 @@ int transcode_worker_start(const struct transcode_worker_config *cfg,
                            struct transcode_worker **out);
 /* Queues a reference to a source video packet (any thread, never blocks on the encoders). */
 void transcode_worker_push(struct transcode_worker *w, const AVPacket *pkt, int64_t wall_us);
+/* An audio packet for the rungs (their renditions carry the stream's audio with their video):
+ * held until the worker has sent the video before it (start time tb_us: the packet's dts in
+ * microseconds on the packager's timeline) to the encoders, then given to ops.audio. Never
+ * dropped for lag; at most WORKER_AUDIO_MAX are held (a ladder stalled that long loses the
+ * oldest). */
+void transcode_worker_push_audio(struct transcode_worker *w, const AVPacket *pkt, int64_t dts_us,
+                                 int64_t wall_us);
 /* The source's codec parameters changed (a new sequence header): queued in order with the
  * packets, so the worker flushes the frames before it and re-opens its transcoder on par (same
  * rung heights; widths follow the new aspect ratio). */

@@ -1,6 +1,6 @@
 // Every player we claim plays a live stream without a hitch: hls.js (low-latency mode), Shaka
 // Player (its defaults, and lowLatencyMode with manifest.hls.sequenceMode: see lib/player.mjs),
-// and video.js (VHS, its defaults; on the ladder also with its LL-HLS code off), each for 60 s in
+// and video.js (VHS, its defaults), each for 60 s in
 // headless Chromium, against the default ladder (720p source, 480p and 360p rungs, shared
 // audio) and against --ladder none (one muxed rendition). No `waiting` event may fire once
 // playback started, and no player may report a stall or jump a gap.
@@ -104,7 +104,7 @@ for (const ladder of ['default', 'none']) {
       const { text } = await fetchText(src());
       const renditions = [...text.matchAll(/^([a-z0-9]+)\/media\.m3u8$|URI="([a-z0-9]+)\/media\.m3u8"/gm)]
         .map((m) => m[1] || m[2]);
-      assert.ok(renditions.length === (ladder === 'none' ? 1 : 4), `renditions: ${renditions}`);
+      assert.ok(renditions.length === (ladder === 'none' ? 1 : 3), `renditions: ${renditions}`);
       // Wait for a few segments to be listed.
       await new Promise((r) => setTimeout(r, 4000));
       for (const r of renditions) {
@@ -123,23 +123,15 @@ for (const ladder of ['default', 'none']) {
     // segment before ends in a part of one frame; published a frame after the part before it,
     // hls.js sometimes never loaded it and waited on the hole: the two are published together
     // now, packager/README.md).
-    // Still TODO: video.js (VHS 3.17) at its defaults on the default ladder waits in about one
-    // 60 s run in two (issue 10 stays open for it). VHS's LL-HLS code keeps only 0.4-0.8 s of
-    // buffer: it starts PART-HOLD-BACK less one part target (its preload hint counts as a part)
-    // from the newest part, and a viewer who joins mid-GOP starts on a part Chromium cannot
-    // decode (VHS takes EXT-X-INDEPENDENT-SEGMENTS to cover parts) and jumps to the next
-    // keyframe, up to 1.2 s nearer still. With the shared audio rendition it runs two segment
-    // loaders, and a loader skips its turn while the other's SourceBuffer is updating, retrying
-    // 0.35-0.5 s later (its next playlist, or a 500 ms timer): the audio part listed at t=35.0
-    // was fetched 0.35 s late and the 0.32 s of audio ran dry. With one muxed rendition
-    // (--ladder none) it played 4 of 4 runs without a wait, 1.3-1.7 s of buffer on average; the
-    // fix planned is audio muxed into every rung. Run with KIBITKA_E2E_TODO=1.
-    // video.js-segments (VHS with llhls: false, the mode its documentation supports) plays the
-    // ladder in whole segments at HOLD-BACK, about 5 s of buffer.
-    const todo = ladder === 'default' ? { 'video.js': 'VHS LL-HLS with two loaders (shared audio) waits about one run in two (issue 10, item 2)' } : {};
-    // On the ladder the segment mode fills the TODO test's place (two at a time, 60 s a round).
-    const players = ladder === 'default' ? [...PLAYERS, 'video.js-segments'] : PLAYERS;
-    for (const [i, player] of players.entries()) {
+    // video.js (VHS 3.17, its defaults) on the ladder waited in about one 60 s run in two while
+    // the audio was a rendition of its own. VHS's LL-HLS code keeps only 0.4-0.8 s of buffer
+    // (it starts PART-HOLD-BACK less one part target from the newest part, and a viewer who
+    // joins mid-GOP starts on a part Chromium cannot decode and jumps to the next keyframe), and
+    // with two segment loaders one skips its turn while the other's SourceBuffer is updating,
+    // retrying 0.35-0.5 s later: an audio part fetched that late ran the audio dry. Every
+    // rendition now carries the audio (one loader), as --ladder none always did.
+    const todo = {};
+    for (const [i, player] of PLAYERS.entries()) {
       const skip = todo[player] && process.env.KIBITKA_E2E_TODO !== '1' ? `TODO (${todo[player]}); run with KIBITKA_E2E_TODO=1` : false;
       test(`${player} plays ${PLAY_SECONDS} s without waiting`, { todo: todo[player], skip }, async () => {
         const tab = await page.newTab();

@@ -1,7 +1,8 @@
-/* The packager with a transcode ladder (source, one encoded rung, the shared audio), without
- * HTTP: rendition reports in every media playlist, parts never longer than PART-TARGET (in
- * the playlist and in the media), and a stalled rung holding back neither the source, nor the
- * audio, nor the multivariant playlist. Also parts within PART-TARGET with --ladder none. */
+/* The packager with a transcode ladder (source, one encoded rung, each with the audio muxed in),
+ * without HTTP: rendition reports in every media playlist, parts never longer than PART-TARGET
+ * (in the playlist and in the media), the audio in every part of every rendition, and a stalled
+ * rung holding back neither the source nor the multivariant playlist. Also parts within
+ * PART-TARGET with --ladder none. */
 #include "packager/hls.h"
 
 #include <libavformat/avformat.h>
@@ -10,10 +11,10 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "media/boxes.h"
 #include "clip.h"
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "media/boxes.h"
 #include "test.h"
 #include "transcode/ladder.h"
 
@@ -151,25 +152,37 @@ static int check_parts(struct hls_server *srv, const char *stream, const char *r
     return n;
 }
 
-/* The shortest EXT-X-PART of the rendition's playlist outside its stream's first segment (whose
- * parts are cut before a segment's length is known), and how many there are. */
-static double shortest_part(struct hls_server *srv, const char *stream, const char *rendition,
-                            int *count)
+/* How many of the rendition's parts carry audio (an AAC track with samples), and through *all,
+ * whether every part does; *seconds sums the audio. */
+static int audio_parts(struct hls_server *srv, const char *stream, const char *rendition, bool *all,
+                       double *seconds)
 {
-    char *pl = playlist(srv, stream, rendition);
-    double shortest = 1e9;
-    *count = 0;
-    for (const char *p = pl; p && (p = strstr(p, "#EXT-X-PART:DURATION=")); p++) {
-        double d = atof(p + 21);
-        const char *uri = strstr(p, "URI=\"part-");
-        const char *dash = uri ? strchr(uri + 11, '-') : NULL; /* part-<sid>-<msn>.<k> */
-        if (!dash || atoll(dash + 1) < 1)
-            continue;
-        shortest = d < shortest ? d : shortest;
-        (*count)++;
+    char *pl = playlist(srv, stream, rendition), sid[32], path[160];
+    sid_of(pl ? pl : "", sid);
+    snprintf(path, sizeof(path), "%s/%s/init-%s.mp4", stream, rendition, sid);
+    struct blob *init = fetch(srv, path);
+    int n = 0, with = 0;
+    *seconds = 0;
+    for (const char *p = pl; p && init && (p = strstr(p, "#EXT-X-PART:DURATION=")); p++, n++) {
+        char uri[96] = "";
+        sscanf(strstr(p, "URI=\"") + 5, "%95[^\"]", uri);
+        snprintf(path, sizeof(path), "%s/%s/%s", stream, rendition, uri);
+        struct blob *part = fetch(srv, path);
+        struct boxes b = {0};
+        boxes_read(&b, init->data, init->len);
+        if (part)
+            boxes_read(&b, part->data, part->len);
+        blob_unref(part);
+        struct box_track *t = boxes_by_handler(&b, "soun");
+        if (t && t->timescale > 0 && t->duration > 0) {
+            with++;
+            *seconds += (double)t->duration / t->timescale;
+        }
     }
+    *all = n > 0 && with == n;
+    blob_unref(init);
     free(pl);
-    return shortest;
+    return with;
 }
 
 /* The ladder: rendition reports and part durations. */
@@ -189,23 +202,26 @@ static void test_ladder(void)
     }
     push_paced(hub, &i, 12500);
     char *mv = text(srv, "lad/index.m3u8", NULL, NULL, NULL);
-    CHECK(has(mv, "source/media.m3u8") && has(mv, "64p/media.m3u8") && has(mv, "audio/media"));
+    CHECK(has(mv, "source/media.m3u8") && has(mv, "64p/media.m3u8"));
+    /* No separate audio rendition: every variant carries it (CODECS says so). */
+    CHECK(!has(mv, "TYPE=AUDIO") && !has(mv, "audio/media") && count(mv, ",mp4a.40.") == 2);
     free(mv);
 
-    check_reports(srv, "source", (const char *const[]){"64p", "audio"}, 2);
-    check_reports(srv, "64p", (const char *const[]){"source", "audio"}, 2);
-    check_reports(srv, "audio", (const char *const[]){"source", "64p"}, 2);
+    check_reports(srv, "source", (const char *const[]){"64p"}, 1);
+    check_reports(srv, "64p", (const char *const[]){"source"}, 1);
 
     CHECK(check_parts(srv, "lad", "source", "vide") >= 8);
     CHECK(check_parts(srv, "lad", "64p", "vide") >= 8);
-    CHECK(check_parts(srv, "lad", "audio", "soun") >= 8);
-    /* The shared audio's parts split each segment evenly: cut by PART-TARGET alone, a 2 s
-     * segment ended in a part of 1-2 AAC frames, and hls.js left a hole there (issue 10). */
-    int nshort = 0;
-    double shortest = shortest_part(srv, "lad", "audio", &nshort);
-    fprintf(stderr, "audio: the shortest of %d parts after the first segment: %.3f s\n", nshort,
-            shortest);
-    CHECK(nshort >= 8 && shortest >= 0.25);
+    /* The audio is in every part of both, the rung's as much of it as the source's. */
+    const char *rs[] = {"source", "64p"};
+    double secs[2];
+    for (int r = 0; r < 2; r++) {
+        bool all = false;
+        int n = audio_parts(srv, "lad", rs[r], &all, &secs[r]);
+        fprintf(stderr, "%s: audio in %d parts (all: %d), %.3f s of it\n", rs[r], n, all, secs[r]);
+        CHECK(n >= 8 && all);
+    }
+    CHECK(fabs(secs[0] - secs[1]) < 1.0);
 
     /* A player that switches follows the report: the next part after the reported one. */
     char *pl = playlist(srv, "lad", "source");
@@ -247,7 +263,7 @@ static int64_t discontinuity_msn(const char *pl, double *longest)
 }
 
 /* A publisher whose timestamps jump by delta_ms at 7 s (mid-GOP): the hub rebases them and every
- * rendition, the encoded rung and the shared audio included, has one EXT-X-DISCONTINUITY before
+ * rendition, the encoded rung included, has one EXT-X-DISCONTINUITY before
  * the same segment (the one starting at the source's next keyframe, 8 s) and no EXTINF longer
  * than the target (issue 11 item 5). */
 static void test_jump(int64_t delta_ms)
@@ -279,8 +295,8 @@ static void test_jump(int64_t delta_ms)
         usleep(20000);
         hls_server_tick(srv);
     }
-    const char *rs[] = {"source", "64p", "audio"};
-    for (int r = 0; r < 3; r++) {
+    const char *rs[] = {"source", "64p"};
+    for (int r = 0; r < 2; r++) {
         char *pl = playlist(srv, "lad", rs[r]);
         double longest;
         int64_t msn = discontinuity_msn(pl, &longest);
@@ -329,8 +345,8 @@ static void wait_next(struct hls_server *srv, const char *r, struct wake_count *
     snprintf(part_path, n, "lag/%s/part-%s-%lld.%d.m4s", r, sid, (long long)msn, part);
 }
 
-/* A rung whose worker is stuck entirely (KIBITKA_TEST_WORKER_STALL): the source's and the
- * audio's blocking reloads are answered the moment their part exists, part after part, and
+/* A rung whose worker is stuck entirely (KIBITKA_TEST_WORKER_STALL): the source's blocking
+ * reloads are answered the moment their part exists, part after part, and
  * the multivariant playlist comes two target durations after the source is ready, without the
  * stuck rung, instead of waiting for it until it gives up (503 after 15 s). */
 static void test_stalled_rung(void)
@@ -352,24 +368,22 @@ static void test_stalled_rung(void)
     struct hls_request rq = {"lag/index.m3u8", NULL, NULL, NULL, asked, NULL};
     CHECK_EQ_INT(hls_wait(srv, &rq, on_wake, &mw), 0);
 
-    /* Meanwhile the source and the audio advance part by part. */
+    /* Meanwhile the source advances part by part. */
     int answered = 0;
     for (int round = 0; round < 12; round++) {
-        struct wake_count ws = {0}, wa = {0};
-        char src_part[128], aud_part[128];
+        struct wake_count ws = {0};
+        char src_part[128];
         wait_next(srv, "source", &ws, src_part, sizeof(src_part));
-        wait_next(srv, "audio", &wa, aud_part, sizeof(aud_part));
-        while ((ws.n == 0 || wa.n == 0) && i < clip.n) {
+        while (ws.n == 0 && i < clip.n) {
             push(hub, clip.pkts[i++].pkt);
             /* woken by the very push that made the part: not a moment later */
             CHECK_EQ_INT(ws.n, status(srv, src_part, NULL, NULL, NULL, 0) == 200 ? 1 : 0);
-            CHECK_EQ_INT(wa.n, status(srv, aud_part, NULL, NULL, NULL, 0) == 200 ? 1 : 0);
         }
-        answered += ws.n + wa.n;
+        answered += ws.n;
         usleep(100000);
         hls_server_tick(srv);
     }
-    CHECK_EQ_INT(answered, 24);
+    CHECK_EQ_INT(answered, 12);
     while (mw.n == 0 && clock_mono_us() - asked < 7000000) {
         usleep(50000);
         hls_server_tick(srv);
@@ -380,14 +394,14 @@ static void test_stalled_rung(void)
     CHECK_EQ_INT(r.status, 200);
     char *mv = r.body ? xstrndup((const char *)r.body->data, r.body->len) : NULL;
     blob_unref(r.body);
-    CHECK(has(mv, "source/media.m3u8") && has(mv, "audio/media.m3u8"));
+    CHECK(has(mv, "source/media.m3u8") && has(mv, "mp4a.40."));
     CHECK(!has(mv, "64p"));
     fprintf(stderr, "multivariant after %.2f s without the stalled rung\n",
             (double)(clock_mono_us() - asked) / 1e6);
     free(mv);
     /* The stalled rung is not reported: it has no playlist. */
     char *pl = playlist(srv, "lag", "source");
-    CHECK(!has(pl, "../64p/") && has(pl, "../audio/media.m3u8"));
+    CHECK(!has(pl, "../64p/") && !has(pl, "RENDITION-REPORT"));
     free(pl);
 
     hub_end(hub);

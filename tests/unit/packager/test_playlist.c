@@ -204,7 +204,7 @@ static void test_multivariant(void)
                            .uri = "source/media.m3u8"};
     struct buf b;
     buf_init(&b);
-    pl_write_multivariant(&b, &v, 1, NULL, false); /* captions: no attribute */
+    pl_write_multivariant(&b, &v, 1, false); /* captions: no attribute */
     buf_append(&b, "", 1);
     CHECK_STREQ((const char *)buf_head(&b),
                 "#EXTM3U\n#EXT-X-INDEPENDENT-SEGMENTS\n"
@@ -213,14 +213,14 @@ static void test_multivariant(void)
                 "source/media.m3u8\n");
     buf_clear(&b);
     struct pl_variant audio = {.bandwidth = 130000, .codecs = "mp4a.40.5", .uri = "a.m3u8"};
-    pl_write_multivariant(&b, &audio, 1, NULL, true);
+    pl_write_multivariant(&b, &audio, 1, true);
     buf_append(&b, "", 1);
     CHECK_STREQ((const char *)buf_head(&b), "#EXTM3U\n#EXT-X-INDEPENDENT-SEGMENTS\n"
                                             "#EXT-X-STREAM-INF:BANDWIDTH=130000,"
                                             "CODECS=\"mp4a.40.5\",CLOSED-CAPTIONS=NONE\n"
                                             "a.m3u8\n");
     buf_clear(&b);
-    /* a ladder: video-only variants sharing one audio rendition */
+    /* a ladder: every variant with its audio muxed in, no audio group */
     struct pl_variant ladder[2] = {
         {.bandwidth = 2600000,
          .codecs = "avc1.64001f,mp4a.40.2",
@@ -235,18 +235,15 @@ static void test_multivariant(void)
          .frame_rate = 30,
          .uri = "360p/media.m3u8"},
     };
-    struct pl_audio aud = {.channels = 2, .uri = "audio/media.m3u8"};
-    pl_write_multivariant(&b, ladder, 2, &aud, true); /* no captions: every variant says so */
+    pl_write_multivariant(&b, ladder, 2, true); /* no captions: every variant says so */
     buf_append(&b, "", 1);
     CHECK_STREQ((const char *)buf_head(&b),
                 "#EXTM3U\n#EXT-X-INDEPENDENT-SEGMENTS\n"
-                "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"audio\",DEFAULT=YES,"
-                "AUTOSELECT=YES,CHANNELS=\"2\",URI=\"audio/media.m3u8\"\n"
                 "#EXT-X-STREAM-INF:BANDWIDTH=2600000,CODECS=\"avc1.64001f,mp4a.40.2\","
-                "RESOLUTION=1280x720,AUDIO=\"audio\",CLOSED-CAPTIONS=NONE\nsource/media.m3u8\n"
+                "RESOLUTION=1280x720,CLOSED-CAPTIONS=NONE\nsource/media.m3u8\n"
                 "#EXT-X-STREAM-INF:BANDWIDTH=700000,AVERAGE-BANDWIDTH=650000,"
                 "CODECS=\"avc1.64001e,mp4a.40.2\",RESOLUTION=640x360,FRAME-RATE=30.000,"
-                "AUDIO=\"audio\",CLOSED-CAPTIONS=NONE\n360p/media.m3u8\n");
+                "CLOSED-CAPTIONS=NONE\n360p/media.m3u8\n");
     buf_free(&b);
 }
 
