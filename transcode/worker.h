@@ -3,6 +3,7 @@
  *
  *   network thread                         worker thread
  *   transcode_worker_push(pkt) --queue-->  transcoder_send --> ops.packet(rung, pkt) --> segmenter
+ *   transcode_worker_push_audio --held---> ops.audio(pkt), once the video before it was sent
  *
  * push only takes a packet reference into a bounded queue under a mutex, so the network thread
  * never waits for an encoder. The worker opens the decoder and the encoders itself (opening

@@ -30,10 +30,6 @@ export const PLAYERS = {
   // must configure, for any LL-HLS server whose tfdt does not start at the viewer's join.
   'shaka-ll': { lib: 'shaka', config: { streaming: { lowLatencyMode: true }, manifest: { hls: { sequenceMode: true } } } },
   'video.js': { lib: 'video.js', config: process.env.VJS_DEBUG ? { debugLog: true } : {} },
-  // video.js with VHS's LL-HLS code off (llhls: false): whole segments at HOLD-BACK, the mode
-  // VHS 3 documents (its docs/supported-features.md: LL-HLS "on the roadmap, but not currently
-  // available", although its llhls option defaults to on).
-  'video.js-segments': { lib: 'video.js', config: { llhls: false, ...(process.env.VJS_DEBUG ? { debugLog: true } : {}) } },
 };
 
 // Runs in the page: starts one player on src and counts what the tests assert on in
