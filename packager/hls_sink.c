@@ -25,6 +25,13 @@ void hls_sink_fail(struct hls_sink *k, const char *what, int err)
 
 /* ---- cutting ---- */
 
+/* The rendition this sink writes, for logs: none when the ladder's rungs replace the source
+ * (a VP8 source, or H.264 browsers cannot decode). */
+static const char *sink_rendition(const struct hls_sink *k)
+{
+    return k->nout > 0 ? hls_stream_rendition(k->out[0].st) : "source (not served)";
+}
+
 static void choose_target(struct hls_sink *k)
 {
     int64_t len = k->part_end_us - k->seg_start_us;
@@ -34,9 +41,8 @@ static void choose_target(struct hls_sink *k)
     bool has_video = sink_front_has_video(k->front);
     if (has_video)
         k->max_seg_us = (int64_t)k->target_s * 1000000 + ROUNDING_SLACK_US;
-    log_info("hls", k->name, "%s%s%s: target duration %d s (first segment %.3f s)",
-             hls_stream_rendition(k->out[0].st), k->nout > 1 ? "+" : "",
-             k->nout > 1 ? hls_stream_rendition(k->out[1].st) : "", k->target_s, (double)len / 1e6);
+    log_info("hls", k->name, "%s: target duration %d s (first segment %.3f s)", sink_rendition(k),
+             k->target_s, (double)len / 1e6);
     /* No declared frame rate: frames per second of the first segment. */
     if (!has_video || k->fr_frames < 2 || len <= 0)
         return;
@@ -148,7 +154,7 @@ static void mark_captions(struct hls_sink *k)
 {
     k->captions = true;
     log_info("hls", k->name, "%s: the video carries closed captions (CEA-608/708)",
-             hls_stream_rendition(k->out[0].st));
+             sink_rendition(k));
     for (int o = 0; o < k->nout; o++) {
         struct hls_variant_info *vi = &k->out[o].vi;
         if (vi->width > 0) {

@@ -171,7 +171,7 @@ test('each "target duration" line names its rendition', { timeout: 60000 }, asyn
       { timeout: 30000, what: 'the target duration lines' });
     const lines = srv.log().split('\n').filter((l) => l.includes('target duration'));
     assert.equal(lines.length, 2, lines.join('\n'));
-    assert.ok(lines.some((l) => /stream=td source\+audio: target duration 2 s \(first segment/.test(l)), lines.join('\n'));
+    assert.ok(lines.some((l) => /stream=td source: target duration 2 s \(first segment/.test(l)), lines.join('\n'));
     assert.ok(lines.some((l) => /stream=td 240p: target duration 2 s \(first segment/.test(l)), lines.join('\n'));
   } finally {
     await pub.stop();
