@@ -107,6 +107,21 @@ static void check_reports(struct hls_server *srv, const char *self, const char *
     free(pl);
 }
 
+/* The boxes of the part the EXT-X-PART tag at p names, read after init's. */
+static void part_boxes(struct hls_server *srv, const char *stream, const char *rendition,
+                       const char *p, const struct blob *init, struct boxes *b)
+{
+    char uri[96] = "", path[160];
+    sscanf(strstr(p, "URI=\"") + 5, "%95[^\"]", uri);
+    snprintf(path, sizeof(path), "%s/%s/%s", stream, rendition, uri);
+    struct blob *part = fetch(srv, path);
+    *b = (struct boxes){0};
+    boxes_read(b, init->data, init->len);
+    if (part)
+        boxes_read(b, part->data, part->len);
+    blob_unref(part);
+}
+
 /* Every EXT-X-PART of the playlist lasts at most PART-TARGET; with handler set ("vide",
  * "soun"), so do that track's samples in the part itself (its trun durations, read with the
  * init section's timescale), which also match DURATION within a sample. Returns the number of
@@ -125,17 +140,10 @@ static int check_parts(struct hls_server *srv, const char *stream, const char *r
     int n = 0;
     for (const char *p = pl; p && init && (p = strstr(p, "#EXT-X-PART:DURATION=")); p++, n++) {
         double d = atof(p + 21);
-        char uri[96] = "";
-        sscanf(strstr(p, "URI=\"") + 5, "%95[^\"]", uri);
         CHECK(d > 0 && d <= target);
         longest = d > longest ? d : longest;
-        snprintf(path, sizeof(path), "%s/%s/%s", stream, rendition, uri);
-        struct blob *part = fetch(srv, path);
-        struct boxes b = {0};
-        boxes_read(&b, init->data, init->len);
-        if (part)
-            boxes_read(&b, part->data, part->len);
-        blob_unref(part);
+        struct boxes b;
+        part_boxes(srv, stream, rendition, p, init, &b);
         struct box_track *t = boxes_by_handler(&b, handler);
         CHECK(t && t->timescale > 0);
         if (!t || t->timescale == 0)
@@ -164,15 +172,8 @@ static int audio_parts(struct hls_server *srv, const char *stream, const char *r
     int n = 0, with = 0;
     *seconds = 0;
     for (const char *p = pl; p && init && (p = strstr(p, "#EXT-X-PART:DURATION=")); p++, n++) {
-        char uri[96] = "";
-        sscanf(strstr(p, "URI=\"") + 5, "%95[^\"]", uri);
-        snprintf(path, sizeof(path), "%s/%s/%s", stream, rendition, uri);
-        struct blob *part = fetch(srv, path);
-        struct boxes b = {0};
-        boxes_read(&b, init->data, init->len);
-        if (part)
-            boxes_read(&b, part->data, part->len);
-        blob_unref(part);
+        struct boxes b;
+        part_boxes(srv, stream, rendition, p, init, &b);
         struct box_track *t = boxes_by_handler(&b, "soun");
         if (t && t->timescale > 0 && t->duration > 0) {
             with++;
