@@ -44,6 +44,25 @@ function harness() {
   window.stats = { stalls: 0, errors: [], playing: false, waiting: 0, waitingAt: [], switches: [],
     log: [] };
   v.addEventListener('playing', () => { window.stats.playing = true; });
+  // What a `waiting` event reports besides the buffer: the last 3 s of the buffer ahead of the
+  // playhead (sampled every 250 ms) and the requests that ended in them (start relative to the
+  // event, and duration, ms), so that a CI log says whether the player fetched late or the
+  // server answered late.
+  const trace = [];
+  setInterval(() => {
+    if (!window.stats.playing) return;
+    const b = v.buffered;
+    const ahead = b.length ? b.end(b.length - 1) - v.currentTime : 0;
+    trace.push(`${v.currentTime.toFixed(2)}+${ahead.toFixed(2)}`);
+    if (trace.length > 12) trace.shift();
+  }, 250);
+  performance.setResourceTimingBufferSize(5000);
+  performance.addEventListener('resourcetimingbufferfull', () => performance.clearResourceTimings());
+  const recentRequests = () => {
+    const now = performance.now();
+    return performance.getEntriesByType('resource').filter((e) => e.responseEnd > now - 3000)
+      .map((e) => `${e.name.replace(/^.*\/hls\/[^/]+\//, '')}@${(e.startTime - now).toFixed(0)}+${e.duration.toFixed(0)}`);
+  };
   v.addEventListener('waiting', () => {
     if (!window.stats.playing) return;
     window.stats.waiting++;
@@ -56,7 +75,8 @@ function harness() {
       const fmt = (rs) => rs.map((r) => `${r.start.toFixed(3)}-${r.end.toFixed(3)}`).join(',');
       detail = ` (video ${fmt(info.video)}; audio ${fmt(info.audio)})`;
     }
-    window.stats.waitingAt.push(`t=${v.currentTime.toFixed(3)} buffered ${ranges.join(',')}${detail}`);
+    window.stats.waitingAt.push(`t=${v.currentTime.toFixed(3)} buffered ${ranges.join(',')}${detail}`
+      + `; playhead+ahead over 3 s: ${trace.join(' ')}; requests: ${recentRequests().join(' ')}`);
     console.log(`WAITING ${window.stats.waitingAt[window.stats.waitingAt.length - 1]}`);
   });
   const err = (s) => { window.stats.errors.push(s); };
