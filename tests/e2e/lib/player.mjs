@@ -22,6 +22,9 @@ function script(name) {
 // The players the tests name: which library, and its configuration (none = its defaults).
 export const PLAYERS = {
   'hls.js': { lib: 'hls.js', config: { lowLatencyMode: true, ...(process.env.HLS_DEBUG ? { debug: true } : {}) } },
+  // Shaka 5's defaults include lowLatencyMode: true (in segments mode), so the abort() defect
+  // below hits a page with Shaka's defaults too, for a viewer who joins more than about 90 s into
+  // a stream (shaka-player #10589, unreleased fix); players.test.mjs joins in the first seconds.
   shaka: { lib: 'shaka', config: {} },
   // Shaka 5.2 in lowLatencyMode appends HLS in segments mode and, for a viewer whose timeline
   // starts after the stream's first segment (a negative timestampOffset, which it nudges by
