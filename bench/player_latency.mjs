@@ -50,7 +50,7 @@ for (const part of parts) {
   // The rendition hls.js plays at the end, and how often it switched (with LADDER=default).
   const level = await page.tab.evaluate(() => `${window.hls.levels[window.hls.currentLevel]?.height}p, ${window.stats.switches.length} switches`);
   // The server's own figure: from the RTMP publish (the hub's claim) to the first playlist.
-  const ready = Number((srv.log().match(/first playlist ready ([\d.]+) s after the publish/) || [])[1]) * 1000;
+  const ready = Math.round(Number((srv.log().match(/first playlist ready ([\d.]+) s after the publish/) || [])[1]) * 1000);
   const rate = (requests - r0) / ((Date.now() - tr) / 1000);
   const st = await playerStats(page.tab);
   await page.close();
