@@ -3,9 +3,10 @@
 //   node bench/rendition_wait.mjs [seconds] [size] [ladder] [preset]
 // Defaults: 40 s, a 1920x1080 30 fps publish (the cached test clip, real time, stream copy),
 // the default ladder (source,720p:2500k,480p:1000k,360p:600k), x264 veryfast; build/kibitka
-// unless KIBITKA_BIN is set. Follows source, audio and the lowest rung like a low-latency
-// player (tests/e2e/lib/follow.mjs says how "after its part exists" is measured) and prints the
-// delays (p50/p99/max, ms), the transcode lag and frames shed, and the load average.
+// unless KIBITKA_BIN is set. Follows the source and the lowest rung (each with the audio) like
+// a low-latency player (tests/e2e/lib/follow.mjs says how "after its part exists" is measured)
+// and prints the delays (p50/p99/max, ms), the transcode lag and frames shed, and the load
+// average.
 import os from 'node:os';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
