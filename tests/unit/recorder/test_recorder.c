@@ -18,6 +18,7 @@
 #include "../packager/clip.h"
 #include "core/alloc.h"
 #include "media/boxes.h"
+#include "recorder/internal.h" /* queued_bytes: test_spool_limit waits for the I/O thread */
 #include "test.h"
 
 static struct clip clip;
@@ -454,11 +455,16 @@ static void test_spool_limit(void)
         if (metrics_value(metrics, "kibitka_recordings_paused", NULL) == 0)
             continue;
         /* Paused: upload what the I/O thread closed until the spool has room again (the next
-         * keyframe then resumes the recording), as the upload worker would in real time. */
+         * keyframe then resumes the recording), as the upload worker would in real time. The
+         * room counts only once the I/O thread has written everything queued: the recorder
+         * counts queued bytes as used, and with the spool gauge alone the loop went on while
+         * the paused chunk was still queued, pushed the rest of the clip before it closed, and
+         * the recording never resumed (8 of 30 runs). */
         pauses++;
         for (int k = 0; k < 5000; k++) {
             upload_waiting();
-            if (metrics_value(metrics, "kibitka_spool_bytes", NULL) < 30000)
+            if (atomic_load(&r->queued_bytes) == 0 &&
+                metrics_value(metrics, "kibitka_spool_bytes", NULL) < 30000)
                 break;
             usleep(1000);
         }
