@@ -28,7 +28,7 @@ const q = (xs, p) => xs[Math.min(xs.length - 1, Math.floor(p * xs.length))];
 const rows = [];
 for (const part of parts) {
   const srv = await lib.startServer(['--open-publish', '--no-record', '--part', part,
-    ...(process.env.LADDER === 'default' ? ['--ladder', 'source,720p:2500k,480p:1000k,360p:600k'] : [])]);
+    ...(process.env.LADDER === 'default' ? ['--ladder', lib.DEFAULT_LADDER] : [])]);
   const t0 = Date.now();
   const pub = lib.publish(srv.rtmpUrl('lat'), clip, { loop: true });
   const src = `${srv.base}/hls/lat/index.m3u8`;

@@ -17,7 +17,7 @@ process.env.KIBITKA_BIN ||= path.join(here, '..', 'build', 'kibitka');
 const lib = await import('../tests/e2e/lib/server.mjs');
 const { followRendition, summary } = await import('../tests/e2e/lib/follow.mjs');
 
-const [secArg, size = '1920x1080', ladder = 'source,720p:2500k,480p:1000k,360p:600k',
+const [secArg, size = '1920x1080', ladder = lib.DEFAULT_LADDER,
   preset = 'veryfast'] = process.argv.slice(2);
 const SECONDS = Number(secArg) || 40;
 const clip = lib.testClip({ seconds: 60, size });

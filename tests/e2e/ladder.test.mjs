@@ -4,7 +4,7 @@
 // and 360p; --ladder none keeps the source alone with its audio muxed in.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, testClip, publish, fetchText, waitFor, metric } from './lib/server.mjs';
+import { startServer, testClip, publish, fetchText, waitFor, metric, DEFAULT_LADDER } from './lib/server.mjs';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { getPlaylist, probe, firstPts } from './lib/hls.mjs';
@@ -44,7 +44,7 @@ function segmentUri(text, msn) {
 }
 
 test('1080p: four aligned renditions, each with the audio', async () => {
-  const srv = await startServer(['--open-publish', '--ladder', 'source,720p:2500k,480p:1000k,360p:600k']);
+  const srv = await startServer(['--open-publish', '--ladder', DEFAULT_LADDER]);
   servers.push(srv);
   const clip = testClip({ seconds: 24, size: '1920x1080' });
   const base = `${srv.base}/hls/big`;
@@ -122,7 +122,7 @@ test('1080p: four aligned renditions, each with the audio', async () => {
 });
 
 test('480p: only the source and 360p', async () => {
-  const srv = await startServer(['--open-publish', '--ladder', 'source,720p:2500k,480p:1000k,360p:600k']);
+  const srv = await startServer(['--open-publish', '--ladder', DEFAULT_LADDER]);
   servers.push(srv);
   const clip = testClip({ seconds: 12, size: '854x480' });
   const pub = publish(srv.rtmpUrl('small'), clip);

@@ -5,7 +5,7 @@
 // with the audio) and against --ladder none (one rendition). No `waiting` event may fire once
 // playback started, and no player may report a stall or jump a gap.
 //
-// With the ladder the four players of a server play in two rounds of two in one browser: a 720p tab
+// With the ladder the players of a server play in rounds of two in one browser: a 720p tab
 // costs Chromium about 0.3 of a core, the server transcoding the ladder 0.15-0.35, so two tabs
 // take about 1.0 of the 2 cores a CI box has; four at once left none to spare (on a loaded box,
 // all four at once waited 1-4 times each). Without the ladder the server needs next to nothing
@@ -18,7 +18,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { startServer, testClip, publish, fetchText, waitFor, repo, binary } from './lib/server.mjs';
+import { startServer, testClip, publish, fetchText, waitFor, repo, binary, DEFAULT_LADDER } from './lib/server.mjs';
 import { openPlayerPage, startPlayback, playerStats } from './lib/player.mjs';
 
 const PLAY_SECONDS = 60;
@@ -32,7 +32,7 @@ const releaseBin = process.env.KIBITKA_RELEASE_BIN || path.join(repo, 'build', '
 const serverBin = existsSync(releaseBin) ? releaseBin : binary;
 // The server each test plays from: the default ladder (720p source, 480p and 360p rungs) or none.
 const startPlayServer = (ladder) => startServer(['--open-publish', '--no-record',
-  ...(ladder === 'none' ? [] : ['--ladder', 'source,720p:2500k,480p:1000k,360p:600k'])], {}, { bin: serverBin });
+  ...(ladder === 'none' ? [] : ['--ladder', DEFAULT_LADDER])], {}, { bin: serverBin });
 
 // Each segment's PROGRAM-DATE-TIME must follow the previous one by exactly its EXTINF (ms), in
 // every rendition (players that place segments by PDT see holes where it does not).
@@ -176,19 +176,8 @@ for (const ladder of LADDERS) {
             tab.on('requestfailed', (r) => done(r, `FAILED ${r.failure()?.errorText}`));
           }
           await startPlayback(tab, src(), player);
-          if (process.env.PLAYER_LOG) { // every 250 ms: the playhead, the buffer ahead, the rendition
-            await tab.evaluate(() => setInterval(() => {
-              const v = window.video;
-              const b = v.buffered;
-              const end = b.length ? b.end(b.length - 1) : 0;
-              const h = window.shakaPlayer ? window.shakaPlayer.getStats().height
-                : window.hls ? window.hls.currentLevel : '';
-              const fmt = (r) => (r && r.length ? `${r.start(0).toFixed(3)}-${r.end(r.length - 1).toFixed(3)}` : '-');
-              const su = window.vjs ? window.vjs.tech(true).vhs.playlistController_.sourceUpdater_ : null;
-              const sb = su ? ` a=${fmt(su.audioBuffer && su.audioBuffer.buffered)} v=${fmt(su.videoBuffer && su.videoBuffer.buffered)}` : '';
-              console.log(`BUF ct=${v.currentTime.toFixed(3)} ahead=${(end - v.currentTime).toFixed(3)} ranges=${b.length} level=${h} rate=${v.playbackRate}${sb}`);
-            }, 250));
-          }
+          // Every 250 ms: the playhead, the buffer ahead, the rendition (lib/player.mjs).
+          if (process.env.PLAYER_LOG) await tab.evaluate(() => { window.logBuffer = true; });
           const start = await tab.evaluate(() => window.video.currentTime);
           // Media time the player should cover: wall time x its playback rate (Shaka's
           // low-latency live sync plays at 0.95-1.1x to hold its target latency).

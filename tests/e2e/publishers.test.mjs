@@ -8,12 +8,11 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { startServer, fetchText, waitFor, sleep, workDir } from './lib/server.mjs';
+import { startServer, fetchText, waitFor, sleep, workDir, DEFAULT_LADDER as LADDER } from './lib/server.mjs';
 import { getPlaylist, listParts, probe } from './lib/hls.mjs';
 import { flvTags, publishFlvSequence, closedWithin } from './lib/rtmp.mjs';
 import { openPlayerPage, startPlayback } from './lib/player.mjs';
 
-const LADDER = 'source,720p:2500k,480p:1000k,360p:600k';
 const servers = [];
 after(() => Promise.all(servers.map((s) => s.stop())));
 

@@ -13,7 +13,7 @@ import dgram from 'node:dgram';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { RTCPeerConnection, MediaStreamTrack, RTCRtpCodecParameters } from 'werift';
-import { startServer, waitFor, binary, workDir, fetchText } from './lib/server.mjs';
+import { startServer, waitFor, binary, workDir, fetchText, DEFAULT_LADDER } from './lib/server.mjs';
 import { webhookReceiver } from './lib/hooks.mjs';
 
 const execFileP = promisify(execFile);
@@ -251,7 +251,7 @@ test('WHIP H.264 + Opus: recorded as avc1 + Opus, uploaded, webhooks, VOD playli
 });
 
 test('WHIP VP8 + Opus, default ladder: every rung encoded, no passthrough; recorded as vp08 + Opus', { timeout: 120000 }, async () => {
-  const s = await serverWithAdmin(['--ladder', 'source,720p:2500k,480p:1000k,360p:600k']);
+  const s = await serverWithAdmin(['--ladder', DEFAULT_LADDER]);
   try {
     const h = await whipPublish(s.srv.base, 'whipvp8', { codec: 'vp8', size: '854x480' });
     assert.equal(h.status, 201);

@@ -50,7 +50,8 @@ function harness() {
   // What a `waiting` event reports besides the buffer: the last 3 s of the buffer ahead of the
   // playhead (sampled every 250 ms) and the requests that ended in them (start relative to the
   // event, and duration, ms), so that a CI log says whether the player fetched late or the
-  // server answered late.
+  // server answered late. With window.logBuffer set (players.test.mjs under PLAYER_LOG) each
+  // sample is also logged, with the rendition playing and, for video.js, each SourceBuffer.
   const trace = [];
   setInterval(() => {
     if (!window.stats.playing) return;
@@ -58,6 +59,13 @@ function harness() {
     const ahead = b.length ? b.end(b.length - 1) - v.currentTime : 0;
     trace.push(`${v.currentTime.toFixed(2)}+${ahead.toFixed(2)}`);
     if (trace.length > 12) trace.shift();
+    if (!window.logBuffer) return;
+    const level = window.shakaPlayer ? window.shakaPlayer.getStats().height
+      : window.hls ? window.hls.currentLevel : '';
+    const fmt = (r) => (r && r.length ? `${r.start(0).toFixed(3)}-${r.end(r.length - 1).toFixed(3)}` : '-');
+    const su = window.vjs ? window.vjs.tech(true).vhs.playlistController_.sourceUpdater_ : null;
+    const sb = su ? ` a=${fmt(su.audioBuffer && su.audioBuffer.buffered)} v=${fmt(su.videoBuffer && su.videoBuffer.buffered)}` : '';
+    console.log(`BUF ct=${v.currentTime.toFixed(3)} ahead=${ahead.toFixed(3)} ranges=${b.length} level=${level} rate=${v.playbackRate}${sb}`);
   }, 250);
   performance.setResourceTimingBufferSize(5000);
   performance.addEventListener('resourcetimingbufferfull', () => performance.clearResourceTimings());
