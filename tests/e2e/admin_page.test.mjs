@@ -51,11 +51,23 @@ const tokenOf = async (username, password) => (await api('POST', '/api/auth/logi
 
 // A tab that records what must never happen: a dialog (the hostile name's onerror), a page error,
 // a CSP violation.
+const openedAt = Date.now();
 async function openTab() {
   const ctx = await browser.newContext({ viewport: { width: 1440, height: 900 } });
   await ctx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: srv.base });
   const tab = await ctx.newPage();
   const problems = [];
+  // The recording player's requests (playlist, init, chunks), for the report if it does not play.
+  const mediaRequests = [];
+  tab.on('requestfinished', async (r) => {
+    if (!/\/recordings\/|\.m3u8|\.mp4|\.m4s/.test(r.url())) return;
+    const res = await r.response().catch(() => null);
+    mediaRequests.push(`+${Date.now() - openedAt} ms ${r.method()} ${r.url().replace(srv.base, '').replace(/\?.*/, '?…')} ${res ? res.status() : '?'}`);
+  });
+  tab.on('requestfailed', (r) => {
+    if (/\/recordings\/|\.m3u8|\.mp4|\.m4s/.test(r.url()))
+      mediaRequests.push(`+${Date.now() - openedAt} ms ${r.method()} ${r.url().replace(srv.base, '').replace(/\?.*/, '?…')} failed: ${r.failure()?.errorText}`);
+  });
   tab.on('dialog', (d) => { problems.push(`dialog: ${d.message()}`); void d.dismiss(); });
   tab.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   tab.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) problems.push(`console: ${m.text()}`); });
@@ -65,7 +77,7 @@ async function openTab() {
     });
   });
   await tab.goto(`${srv.base}/admin`);
-  return { ctx, tab, problems };
+  return { ctx, tab, problems, mediaRequests };
 }
 
 async function signIn(tab, user, password) {
@@ -109,7 +121,7 @@ async function readKey(tab) {
 const liveNames = async () => (await api('GET', '/api/live')).json.live.map((l) => l.name);
 
 test('an admin manages users, streams, keys, live charts, recordings, rooms and sees the health', { timeout: 150000 }, async () => {
-  const { ctx, tab, problems } = await openTab();
+  const { ctx, tab, problems, mediaRequests } = await openTab();
   await tab.getByRole('heading', { name: 'Admin: sign in' }).waitFor({ timeout: 10000 });
   await checkState(tab, 'signin');
   await tab.setViewportSize({ width: 1440, height: 900 });
@@ -201,8 +213,22 @@ test('an admin manages users, streams, keys, live charts, recordings, rooms and 
   await row.getByRole('button', { name: /^Play the recording of cam/ }).click();
   const video = tab.getByTestId('vod-video');
   await video.waitFor({ timeout: 10000 });
-  await video.evaluate((v) => { v.muted = true; void v.play(); });
-  await waitFor(async () => (await video.evaluate((v) => v.currentTime)) > 1, { timeout: 20000, what: 'the recording to play' });
+  // The page starts playback itself ("Play" was clicked): the test does not call play().
+  try {
+    await waitFor(async () => (await video.evaluate((v) => v.currentTime)) > 1, { timeout: 20000, what: 'the recording to play' });
+  } catch (e) {
+    // Say what the element and the page saw, so that a failure here can be told apart: no
+    // request, a failed one, media that never buffered, or a paused element.
+    const state = await video.evaluate((v) => {
+      const b = [];
+      for (let i = 0; i < v.buffered.length; i++) b.push(`${v.buffered.start(i).toFixed(3)}-${v.buffered.end(i).toFixed(3)}`);
+      return { t: v.currentTime, paused: v.paused, readyState: v.readyState, networkState: v.networkState,
+        buffered: b.join(' '), error: v.error && `${v.error.code} ${v.error.message}`, src: v.currentSrc };
+    }).catch((x) => x.message);
+    const shown = await recs.locator('p.error').allInnerTexts().catch(() => []);
+    throw new Error(`${e.message}\nvideo: ${JSON.stringify(state)}\npage errors shown: ${JSON.stringify(shown)}` +
+      `\nproblems: ${JSON.stringify(problems)}\nrequests:\n${mediaRequests.join('\n')}`);
+  }
   await row.getByRole('button', { name: /^Chunks of the recording of cam/ }).click();
   const chunk = row.getByTestId('chunk-1');
   await chunk.waitFor({ timeout: 10000 });
@@ -252,6 +278,10 @@ test('an admin manages users, streams, keys, live charts, recordings, rooms and 
 });
 
 test('a plain user sees only their own streams and recordings', { timeout: 60000 }, async () => {
+  // The room the first test made; made here if that test failed before it (so that a failure
+  // there is reported once, not twice).
+  const made = await api('POST', '/api/rooms', await tokenOf('root', ADMIN_PW), { name: 'lounge', public: true });
+  assert.ok([201, 409].includes(made.status), `POST /api/rooms: ${made.status}`);
   const { ctx, tab, problems } = await openTab();
   await signIn(tab, 'bob', 'bob password 2');
   assert.match(await tab.getByTestId('admin-who').innerText(), /Signed in as bob \(user\)/);

@@ -32,10 +32,15 @@ function Player(props: { rec: RecordingDetail; onClose: () => void }) {
         hls.on(Hls.Events.ERROR, (_e, d) => {
           if (d.fatal) setError(`The recording cannot be played: ${d.details}.`);
         });
+        // "Play" starts playback here, once the source is attached: a play() made on the
+        // element before hls.js attaches it would be undone by that attach (the new load
+        // aborts it), and the recording would sit paused at 0.
+        hls.on(Hls.Events.MANIFEST_PARSED, () => void v.play().catch(() => undefined));
         hls.loadSource(props.rec.playlist_url);
         hls.attachMedia(v);
       } else if (v.canPlayType('application/vnd.apple.mpegurl')) {
         v.src = props.rec.playlist_url;
+        void v.play().catch(() => undefined);
       } else {
         setError('This browser cannot play HLS.');
       }
