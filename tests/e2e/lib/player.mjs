@@ -93,6 +93,10 @@ function harness() {
   const err = (s) => { window.stats.errors.push(s); };
 
   window.startPlayer = async (lib, src, config) => {
+    // hls.js has attached the element and Shaka has loaded when play() is called below; video.js
+    // sets its source a timer later, and a play() on the element before that would be undone by
+    // the new load (AbortError, the element left paused), so its own play() is used: it waits.
+    let play = () => v.play();
     if (lib === 'hls.js') {
       const hls = new Hls(config);
       window.hls = hls;
@@ -135,13 +139,14 @@ function harness() {
       window.vjs = p;
       p.on('error', () => err(`video.js ${p.error()?.code} ${p.error()?.message} (fatal)`));
       p.src({ src, type: 'application/x-mpegURL' });
+      play = () => p.play();
       window.latency = () => {
         const s = p.seekable();
         return s.length ? s.end(s.length - 1) - p.currentTime() : NaN;
       };
       window.wallLatency = () => NaN;
     }
-    v.play().catch(() => {});
+    Promise.resolve(play()).catch(() => {});
   };
 }
 
