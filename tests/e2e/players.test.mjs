@@ -141,7 +141,20 @@ for (const ladder of LADDERS) {
     // The cause is not found: Shaka's segment iterator stopped, but whether something in our
     // playlists leads it there is not known. The waiting report (lib/player.mjs) keeps the
     // request trace for the next look.
-    const todo = ladder === 'default' ? { shaka: 'stops fetching after its first switch in some runs' } : {};
+    // Shaka in low-latency sequence mode (shaka-ll) on the default ladder (TODO, issue 10): where
+    // it switches rendition it can leave a hole of one to three frames in the buffer and wait
+    // there until its gap jumper skips it. In 1 of the last 5 clean-clone CI runs: 33 ms
+    // (27.553-27.586) after its switch from the source to 480p. A probe that switches it between
+    // 480p and the source every 2.3 s (ABR off) saw 3, 3 and 4 such holes in three 60 s runs
+    // (28-89 ms, about one switch in eight), each at the first part appended after a switch, for
+    // which Shaka logs "unexpected buffered range"; the same probe with Shaka in segments mode
+    // saw none. On a switch in sequence mode Shaka aborts the SourceBuffer and sets its
+    // timestampOffset to the new part's playlist time; why that leaves a hole, and whether
+    // anything in our playlists leads to it, is not established (docs/ARCHITECTURE.md).
+    const todo = ladder === 'default' ? {
+      shaka: 'stops fetching after its first switch in some runs',
+      'shaka-ll': 'a hole in the buffer where it switched rendition in some runs',
+    } : {};
     // The tests of a round play side by side; the next round starts when the whole round has
     // ended. With `concurrency` alone, the third player's tab started as soon as the first ended,
     // while the second still played: a new tab (four player libraries, MSE, the first parts)
