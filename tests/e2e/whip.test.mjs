@@ -249,8 +249,17 @@ test('DELETE mid-stream: 200, ENDLIST, no session, close_notify reaches werift',
   // end this soon: its consent checks would fail only after 30 s). werift 0.25 does not carry
   // a DTLS close into pc.connectionState (that follows ICE only), so the DTLS transport's own
   // state is what shows it.
-  await waitFor(() => dtls.state === 'closed',
-    { timeout: 10000, what: `werift's DTLS transport to close (states ${states})` });
+  try {
+    await waitFor(() => dtls.state === 'closed', { timeout: 10000, what: "werift's DTLS transport to close" });
+  } catch (e) {
+    // Which path the server had selected (an ICE restart above may have moved it) and how the
+    // session ended, beside werift's own view, for a failure here.
+    const rtc = srv.log().split('\n').filter((l) => /alicecam/.test(l) && /rtc|whip/.test(l)).slice(-8);
+    const pair = pub.pc.iceTransports?.[0]?.connection?.nominated;
+    throw new Error(`${e.message}: DTLS states ${JSON.stringify(states)}, ICE ${pub.pc.iceConnectionState}, `
+      + `werift's nominated pair ${pair ? JSON.stringify(pair.json) : 'unknown'}\n`
+      + `server log:\n${rtc.join('\n')}`);
+  }
   assert.equal((await pub.del()).status, 404, 'the session is gone');
   await pub.stop();
 });
