@@ -145,8 +145,8 @@ for (const ladder of LADDERS) {
     // it switches rendition it can leave a hole of one to three frames in the buffer and wait
     // there until its gap jumper skips it. In 1 of the last 5 clean-clone CI runs: 33 ms
     // (27.553-27.586) after its switch from the source to 480p. A probe that switches it between
-    // 480p and the source every 2.3 s (ABR off) saw 3, 3 and 4 such holes in three 60 s runs
-    // (28-89 ms, about one switch in eight), each at the first part appended after a switch, for
+    // 480p and the source every 2.3 s (ABR off) saw 4, 3 and 2 such holes in three 60 s runs
+    // (28-89 ms, about one switch in nine), each at the first part appended after a switch, for
     // which Shaka logs "unexpected buffered range"; the same probe with Shaka in segments mode
     // saw none. On a switch in sequence mode Shaka aborts the SourceBuffer and sets its
     // timestampOffset to the new part's playlist time; why that leaves a hole, and whether
