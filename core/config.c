@@ -84,7 +84,7 @@ static const struct flag flags[] = {
       "dist/), instead of the ones built into this binary; read at each request"),
     F("cors-origin", FLAG_STR, cors_origin, "*", "ORIGIN",
       "Access-Control-Allow-Origin sent with /hls responses"),
-    F("ladder", FLAG_STR, ladder, "source,720p:2500k,480p:1000k,360p:600k", "SPEC",
+    F("ladder", FLAG_STR, ladder, CONFIG_LADDER_DEFAULT, "SPEC",
       "HLS renditions: 'source' (passed through) and HEIGHTp:BITRATE rungs encoded with libx264 "
       "(rungs as tall as the source or taller are skipped), or 'none' for the source only"),
     F("x264-preset", FLAG_STR, x264_preset, "veryfast", "NAME",

@@ -11,6 +11,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* --ladder's default: the source passed through and three encoded rungs (the spec's grammar is
+ * transcode/ladder.h's). */
+#define CONFIG_LADDER_DEFAULT "source,720p:2500k,480p:1000k,360p:600k"
+
 /* A repeatable flag's values, in order. Owned by the config. */
 struct config_list {
     char **v;

@@ -2,7 +2,8 @@
  *
  * SPEC is `none` (the source only) or a comma-separated list of rungs, each either `source` (the
  * passthrough rendition, no re-encode) or `HEIGHTp:BITRATE` with BITRATE in bits per second and an
- * optional `k` or `M` suffix: `source,720p:2500k,480p:1000k,360p:600k` (LADDER_DEFAULT).
+ * optional `k` or `M` suffix: `source,720p:2500k,480p:1000k,360p:600k` (the default,
+ * core/config.h CONFIG_LADDER_DEFAULT).
  *
  * Parsing knows nothing of the source; ladder_fit then takes the source's size, drops the encoded
  * rungs taller than it (and as tall, when `source` is kept) and gives each kept rung a width that
@@ -17,7 +18,6 @@
 #include <stdint.h>
 
 #define LADDER_MAX_RUNGS 8
-#define LADDER_DEFAULT "source,720p:2500k,480p:1000k,360p:600k"
 
 struct ladder_rung {
     int height;       /* even, 16..4320 */

@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { startServer, testClip, publish, waitFor, freePort, binary, workDir } from './lib/server.mjs';
+import { startServer, testClip, publish, waitFor, freePort, binary, workDir, DEFAULT_LADDER } from './lib/server.mjs';
 
 const run = (args, { env = {}, input } = {}) => spawnSync(binary, args,
   { encoding: 'utf8', input, timeout: 20000, env: { ...process.env, ...env } });
@@ -55,6 +55,8 @@ test('serve --help is truthful: every flag it lists is accepted, and every flag 
   }
   for (const f of ['http', 'rtmp', 'data', 'db', 'ladder', 'storage', 'record-chunk', 'webhook'])
     assert.ok(listed.includes(f), `--${f} is listed`);
+  // The tests and benches that name the default ladder (lib/server.mjs) name the server's.
+  assert.ok(help.replace(/\s+/g, ' ').includes(`(default ${DEFAULT_LADDER})`), `--ladder's default is ${DEFAULT_LADDER}`);
 });
 
 test('user and stream subcommands accept what their help lists, and refuse the rest', () => {

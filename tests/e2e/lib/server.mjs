@@ -17,8 +17,9 @@ mkdirSync(workDir, { recursive: true });
 // Voice signaling (--ws) listens on 0.0.0.0:8081 by default: servers a test spawns by hand
 // (data_lock, lost_db, command_line) get a port of their own instead, so two never collide.
 process.env.KIBITKA_WS ??= '127.0.0.1:0';
-// The server's default --ladder (transcode/ladder.h LADDER_DEFAULT), spelled out for tests that
-// must name it: startServer runs --ladder none unless told otherwise.
+// The server's default --ladder (core/config.h CONFIG_LADDER_DEFAULT; command_line.test.mjs
+// checks that --help says the same), for the tests and benches that must name it: startServer
+// runs --ladder none unless told otherwise.
 export const DEFAULT_LADDER = 'source,720p:2500k,480p:1000k,360p:600k';
 
 // A port that is free for TCP and UDP on every address, chosen below the kernel's ephemeral range

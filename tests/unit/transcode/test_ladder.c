@@ -1,6 +1,7 @@
 /* --ladder parsing (good and bad specs) and fitting rungs to a source size. */
 #include <errno.h>
 
+#include "core/config.h"
 #include "test.h"
 #include "transcode/ladder.h"
 
@@ -20,7 +21,7 @@ static void test_parse(void)
 {
     struct ladder l;
     char err[256];
-    CHECK_EQ_INT(ladder_parse(LADDER_DEFAULT, &l, err, sizeof(err)), 0);
+    CHECK_EQ_INT(ladder_parse(CONFIG_LADDER_DEFAULT, &l, err, sizeof(err)), 0);
     CHECK(l.source);
     CHECK_EQ_INT(l.nrungs, 3);
     CHECK_EQ_INT(l.rungs[0].height, 720);
