@@ -40,7 +40,9 @@ struct output {
     struct hls_part_pub held;
 };
 
-#define MAX_OUTPUTS 2
+/* A sink writes one rendition (its "source"), or none when the ladder's rungs replace the source
+ * (nout 0): each rung is a sink of its own in feed mode. */
+#define MAX_OUTPUTS 1
 
 /* The packager's side of a track; what was picked (used, video, time base) is the front-end's
  * (media/sink_front.h: sink_front_track). */
