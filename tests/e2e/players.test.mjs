@@ -19,7 +19,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { startServer, testClip, publish, fetchText, waitFor, repo, binary, DEFAULT_LADDER } from './lib/server.mjs';
-import { openPlayerPage, startPlayback, playerStats } from './lib/player.mjs';
+import { openPlayerPage, startPlayback, playerStats, SHAKA_WINDOW } from './lib/player.mjs';
 
 const PLAY_SECONDS = 60;
 const STAGGER_MS = 3000;
@@ -132,28 +132,33 @@ for (const ladder of LADDERS) {
     // with two segment loaders one skips its turn while the other's SourceBuffer is updating,
     // retrying 0.35-0.5 s later: an audio part fetched that late ran the audio dry. Every
     // rendition now carries the audio (one loader), as --ladder none always did.
-    // Shaka at its defaults on the default ladder (TODO, issue 10): it starts on a rung, switches
-    // to the source within its first second, and in 1 of the last 2 clean-clone CI runs (and 1 of
-    // about 20 probe runs) it then fetched no part of the next segment for 2-3 s while its
-    // blocking playlist reloads went on listing that segment's parts, waited with
-    // 0.04 s of buffer, and jumped ahead to the segment after. Every time the last part it had
-    // fetched before stopping was the source segment's last part, loaded from its preload hint.
-    // The cause is not found: Shaka's segment iterator stopped, but whether something in our
-    // playlists leads it there is not known. The waiting report (lib/player.mjs) keeps the
-    // request trace for the next look.
-    // Shaka in low-latency sequence mode (shaka-ll) on the default ladder (TODO, issue 10): where
-    // it switches rendition it can leave a hole of one to three frames in the buffer and wait
-    // there until its gap jumper skips it. In 1 of the last 5 clean-clone CI runs: 33 ms
-    // (27.553-27.586) after its switch from the source to 480p. A probe that switches it between
-    // 480p and the source every 2.3 s (ABR off) saw 4, 3 and 2 such holes in three 60 s runs
-    // (28-89 ms, about one switch in nine), each at the first part appended after a switch, for
-    // which Shaka logs "unexpected buffered range"; the same probe with Shaka in segments mode
-    // saw none. On a switch in sequence mode Shaka aborts the SourceBuffer and sets its
-    // timestampOffset to the new part's playlist time; why that leaves a hole, and whether
-    // anything in our playlists leads to it, is not established (docs/ARCHITECTURE.md).
+    // Shaka on the default ladder waited in some runs where it switched rendition: at its defaults
+    // it fetched nothing more for 2-3 s after a switch while its playlist reloads went on (1 of 2
+    // clean-clone CI runs), and in low-latency sequence mode (shaka-ll) it left a hole of one frame
+    // (27.553-27.586, 1 of 5). The first is a race in Shaka 5.2.12, not in the stream: a switch
+    // closes the old rendition's segment index before the new one's playlist is loaded, a playlist
+    // update completing in between finds no rendition loaded and sets the live availability window
+    // to 0, and the next update evicts the new rendition's references up to the live edge, under
+    // the streaming engine's iterator (lib/player.mjs SHAKA_WINDOW, docs/ARCHITECTURE.md).
+    // shaka_switch.mjs (shaka-ll switched every 2.3 s by Shaka's ABR path, 40 s runs) saw waits in
+    // 7 of 29 runs without a fix and none in 10 with a fixed window
+    // (manifest.availabilityWindowOverride), though the window went to 0 in 3 of those. So shaka-ll
+    // on the ladder sets it. It is still TODO for the second: with it, in 1 of 3 runs here, it
+    // waited on a hole of one frame, 27.553-27.586, the very range of the CI wait above, after its
+    // own ABR switched from the source to 480p in the segment where the looping clip starts again
+    // (a part of 0.367 s then one of 0.034 s); Shaka had gone back to that segment's first part and
+    // appended 480p over the source's parts. Why a frame is missing there is not established
+    // (docs/ARCHITECTURE.md).
+    // Shaka at its defaults (segments mode) on the ladder stays TODO for another reason too: with
+    // the fixed window it waited 4-8 times in each of 3 forced-switch runs: a switch makes it
+    // compute a timestampOffset of a float error below 0, which it nudges to +1 ms, and from about
+    // 24 s in it then called abort() before every part, keeping only each segment's first part
+    // (shaka-player #10589, the late-join defect of lib/player.mjs, fixed upstream after 5.2.12).
+    // In CI its ABR switched only in the first seconds, but later switches would fail the test.
+    const extra = (player) => (ladder === 'default' && player === 'shaka-ll' ? { manifest: SHAKA_WINDOW } : {});
     const todo = ladder === 'default' ? {
-      shaka: 'stops fetching after its first switch in some runs',
-      'shaka-ll': 'a hole in the buffer where it switched rendition in some runs',
+      shaka: 'Shaka 5.2 at its defaults: #10589 after its switches, and its availability-window race',
+      'shaka-ll': 'a one-frame hole where Shaka re-appends 480p over the source at the clip\'s loop point',
     } : {};
     // The tests of a round play side by side; the next round starts when the whole round has
     // ended. With `concurrency` alone, the third player's tab started as soon as the first ended,
@@ -163,8 +168,9 @@ for (const ladder of LADDERS) {
     // ran dry in a CI run (t=68 s, the last second of its 60).
     const running = new Map(); // test index -> a promise settled when that test ends
     for (const [i, player] of PLAYERS.entries()) {
+      const note = Object.keys(extra(player)).length ? ' (availabilityWindowOverride)' : '';
       const skip = todo[player] && process.env.KIBITKA_E2E_TODO !== '1' ? `TODO (${todo[player]}); run with KIBITKA_E2E_TODO=1` : false;
-      test(`${player} plays ${PLAY_SECONDS} s without waiting`, { todo: todo[player], skip }, async () => {
+      test(`${player}${note} plays ${PLAY_SECONDS} s without waiting`, { todo: todo[player], skip }, async () => {
         let ended;
         running.set(i, new Promise((r) => { ended = r; }));
         let tab;
@@ -188,7 +194,7 @@ for (const ladder of LADDERS) {
             tab.on('requestfinished', (r) => done(r, 'ok'));
             tab.on('requestfailed', (r) => done(r, `FAILED ${r.failure()?.errorText}`));
           }
-          await startPlayback(tab, src(), player);
+          await startPlayback(tab, src(), player, { config: extra(player) });
           // Every 250 ms: the playhead, the buffer ahead, the rendition (lib/player.mjs).
           if (process.env.PLAYER_LOG) await tab.evaluate(() => { window.logBuffer = true; });
           const start = await tab.evaluate(() => window.video.currentTime);

@@ -31,9 +31,27 @@ export const PLAYERS = {
   // 1 ms), calls abort() before every part, so Chromium drops all but each segment's first part
   // (docs/ARCHITECTURE.md, measured figures). Sequence mode is what a low-latency Shaka page
   // must configure, for any LL-HLS server whose tfdt does not start at the viewer's join.
+  //
+  // On a ladder it also needs manifest.availabilityWindowOverride (SHAKA_WINDOW below): without
+  // it Shaka 5.2's ABR switches race its own HLS parser and can empty the new rendition's
+  // segment index (docs/ARCHITECTURE.md). players.test.mjs adds it where shaka-ll plays the
+  // default ladder.
   'shaka-ll': { lib: 'shaka', config: { streaming: { lowLatencyMode: true }, manifest: { hls: { sequenceMode: true } } } },
   'video.js': { lib: 'video.js', config: process.env.VJS_DEBUG ? { debugLog: true } : {} },
 };
+
+// The one setting a Shaka 5.2 page needs to play an LL-HLS ladder (any server's) through its
+// ABR switches. A switch closes the old rendition's segment index and then loads the new
+// rendition's playlist; a playlist update that completes in between (in LL-HLS a blocking
+// reload is pending nearly all the time, and it is answered when a part appears, the moment
+// Shaka's ABR decides) finds no rendition loaded, and Shaka's HLS parser sets the live
+// availability window to 0 (getLiveDuration_: NaN, taken as 0). Its next update of the new
+// rendition then evicts every reference before the live edge: the streaming engine's iterator
+// points at an evicted position and fetches nothing more until the next switch (a stall), or
+// its lookup lands past parts it had not fetched (a hole). A fixed window (s; 20 is within the
+// 24 s a kibitka playlist lists) keeps the window from collapsing. shaka_switch.mjs shows the
+// race and its effect; upstream has no fix in 5.2.12.
+export const SHAKA_WINDOW = { availabilityWindowOverride: 20 };
 
 // Runs in the page: starts one player on src and counts what the tests assert on in
 // window.stats: playing, waiting events after playback started, the player's own stalls and
@@ -192,11 +210,21 @@ export async function openPlayerPage({ args = [] } = {}) {
   };
 }
 
+// b over a, object by object (Shaka's settings nest: manifest.hls.sequenceMode beside
+// manifest.availabilityWindowOverride).
+function merge(a, b) {
+  const isObj = (x) => x && typeof x === 'object' && !Array.isArray(x);
+  const r = { ...a };
+  for (const [k, v] of Object.entries(b)) r[k] = isObj(v) && isObj(a[k]) ? merge(a[k], v) : v;
+  return r;
+}
+
 // Starts a player (a key of PLAYERS; hls.js in low-latency mode by default) on url in the tab
-// and waits until it plays. `config`: more of the player's settings, over the PLAYERS entry's.
+// and waits until it plays. `config`: more of the player's settings, merged over the PLAYERS
+// entry's.
 export async function startPlayback(tab, url, player = 'hls.js', { timeout = 20000, config: more = {} } = {}) {
   const { lib, config } = PLAYERS[player];
-  await tab.evaluate(([l, src, c]) => window.startPlayer(l, src, c), [lib, url, { ...config, ...more }]);
+  await tab.evaluate(([l, src, c]) => window.startPlayer(l, src, c), [lib, url, merge(config, more)]);
   try {
     await tab.waitForFunction(() => window.stats.playing && window.video.currentTime > 0.5,
       null, { timeout });
