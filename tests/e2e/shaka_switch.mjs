@@ -6,7 +6,7 @@
 // and, with Shaka's debug build (SHAKA_DEBUG=1), its own log plus two hooks: LIVEDUR when the
 // HLS parser sets a live availability window under 8 s (with each loaded rendition's first and
 // last time) and EVICT when a segment index drops three references or more at once.
-// It found the Shaka race that lib/player.mjs' SHAKA_WINDOW avoids (docs/ARCHITECTURE.md).
+// It found the Shaka race that lib/player.mjs' SHAKA_LADDER avoids (docs/ARCHITECTURE.md).
 //
 //   node shaka_switch.mjs          env: PLAYER (shaka-ll | shaka), N (s of play, 40), SWITCH_MS
 //                                  (2300), A and B (the two heights, 480 and 720), ON_DOWNLOAD=1

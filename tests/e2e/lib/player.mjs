@@ -32,26 +32,31 @@ export const PLAYERS = {
   // (docs/ARCHITECTURE.md, measured figures). Sequence mode is what a low-latency Shaka page
   // must configure, for any LL-HLS server whose tfdt does not start at the viewer's join.
   //
-  // On a ladder it also needs manifest.availabilityWindowOverride (SHAKA_WINDOW below): without
-  // it Shaka 5.2's ABR switches race its own HLS parser and can empty the new rendition's
-  // segment index (docs/ARCHITECTURE.md). players.test.mjs adds it where shaka-ll plays the
-  // default ladder.
+  // On a ladder it also needs the two settings of SHAKA_LADDER below (docs/ARCHITECTURE.md);
+  // players.test.mjs adds them where shaka-ll plays the default ladder.
   'shaka-ll': { lib: 'shaka', config: { streaming: { lowLatencyMode: true }, manifest: { hls: { sequenceMode: true } } } },
   'video.js': { lib: 'video.js', config: process.env.VJS_DEBUG ? { debugLog: true } : {} },
 };
 
-// The one setting a Shaka 5.2 page needs to play an LL-HLS ladder (any server's) through its
-// ABR switches. A switch closes the old rendition's segment index and then loads the new
-// rendition's playlist; a playlist update that completes in between (in LL-HLS a blocking
-// reload is pending nearly all the time, and it is answered when a part appears, the moment
-// Shaka's ABR decides) finds no rendition loaded, and Shaka's HLS parser sets the live
-// availability window to 0 (getLiveDuration_: NaN, taken as 0). Its next update of the new
-// rendition then evicts every reference before the live edge: the streaming engine's iterator
-// points at an evicted position and fetches nothing more until the next switch (a stall), or
-// its lookup lands past parts it had not fetched (a hole). A fixed window (s; 20 is within the
-// 24 s a kibitka playlist lists) keeps the window from collapsing. shaka_switch.mjs shows the
-// race and its effect; upstream has no fix in 5.2.12.
-export const SHAKA_WINDOW = { availabilityWindowOverride: 20 };
+// What a Shaka 5.2 page in low-latency sequence mode needs to play an LL-HLS ladder (any
+// server's) through its rendition switches, for two defects of its own:
+// - manifest.availabilityWindowOverride: an ABR switch closes the old rendition's segment index
+//   and then loads the new rendition's playlist; a playlist update that completes in between
+//   (in LL-HLS a blocking reload is pending nearly all the time, and it is answered when a part
+//   appears, the moment Shaka's ABR decides) finds no rendition loaded, and the HLS parser sets
+//   the live availability window to 0 (getLiveDuration_: NaN, taken as 0). Its next update of
+//   the new rendition then evicts every reference before the live edge: the streaming engine's
+//   iterator points at an evicted position and fetches nothing more until the next switch (a
+//   stall), or its lookup lands past parts it had not fetched (a hole). A fixed window (s; 20
+//   is within the 24 s a kibitka playlist lists) keeps it from collapsing.
+// - abr.droppedFrames false: when Chromium drops 15% of the frames (a loaded machine) Shaka bans
+//   the rendition and switches without its ABR's `adaptation` flag, and in sequence mode such a
+//   switch does not reset timestampOffset: the new rendition's parts, from the first part of
+//   the segment (the last independent one), are appended after the buffer's end, so up to a
+//   segment of media plays twice and, where the audio and video ends differ, a hole is left
+//   (the same for a track picked with selectVariantTrack).
+// shaka_switch.mjs shows both; upstream has no fix in 5.2.12.
+export const SHAKA_LADDER = { manifest: { availabilityWindowOverride: 20 }, abr: { droppedFrames: false } };
 
 // Runs in the page: starts one player on src and counts what the tests assert on in
 // window.stats: playing, waiting events after playback started, the player's own stalls and
