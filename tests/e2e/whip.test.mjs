@@ -243,9 +243,9 @@ test('DELETE mid-stream: 200, ENDLIST, no session, close_notify reaches werift',
   // decrypts it when the second byte is no alert description it knows; with AES-GCM the record
   // starts with an explicit nonce whose start OpenSSL draws at random (werift knows 25 of the
   // 256 byte values), so in about one session in ten it throws "alert fatal error" on the
-  // server's close_notify and never closes (its
-  // DTLS transport stayed 'connected' twice in recent CI runs). So the test decrypts the
-  // alert itself, with werift's own keys for the session.
+  // server's close_notify and never closes (its DTLS transport stayed 'connected' twice in
+  // recent CI runs). So the test decrypts the alert itself, with werift's own keys for the
+  // session.
   const sock = dtls.dtls.transport.socket;
   const onData = sock.onData;
   const alerts = [];
