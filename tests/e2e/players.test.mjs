@@ -165,8 +165,11 @@ for (const ladder of LADDERS) {
     // in the second round, so it also joins about 70 s into the stream, as a late viewer does:
     // its timeline then starts far below the media's tfdt, the case where the released Shaka
     // stalls even without a ladder (lib/player.mjs).
-    const extra = (player) => (ladder !== 'default' ? {}
-      : player === 'shaka-ll' ? SHAKA_LADDER : player === 'shaka+10589' ? SHAKA_WINDOW : {});
+    // The settings a player gets on this ladder beyond its PLAYERS entry, and the test name's note.
+    const onLadder = ladder !== 'default' ? {} : {
+      'shaka-ll': { config: SHAKA_LADDER, note: ' (availabilityWindowOverride, no dropped-frames ban)' },
+      'shaka+10589': { config: SHAKA_WINDOW, note: ' (availabilityWindowOverride)' },
+    };
     const todo = ladder === 'default' ? {
       shaka: 'Shaka 5.2.12 at its defaults: #10589 after its switches (fixed upstream, in no release yet), and its availability-window race',
     } : {};
@@ -180,8 +183,7 @@ for (const ladder of LADDERS) {
     // ran dry in a CI run (t=68 s, the last second of its 60).
     const running = new Map(); // test index -> a promise settled when that test ends
     for (const [i, player] of order.entries()) {
-      const note = extra(player) === SHAKA_LADDER ? ' (availabilityWindowOverride, no dropped-frames ban)'
-        : extra(player) === SHAKA_WINDOW ? ' (availabilityWindowOverride)' : '';
+      const { config = {}, note = '' } = onLadder[player] || {};
       const skip = todo[player] && process.env.KIBITKA_E2E_TODO !== '1' ? `TODO (${todo[player]}); run with KIBITKA_E2E_TODO=1` : false;
       test(`${player}${note} plays ${PLAY_SECONDS} s without waiting`, { todo: todo[player], skip }, async () => {
         let ended;
@@ -207,7 +209,7 @@ for (const ladder of LADDERS) {
             tab.on('requestfinished', (r) => done(r, 'ok'));
             tab.on('requestfailed', (r) => done(r, `FAILED ${r.failure()?.errorText}`));
           }
-          await startPlayback(tab, src(), player, { config: extra(player) });
+          await startPlayback(tab, src(), player, { config });
           // Every 250 ms: the playhead, the buffer ahead, the rendition (lib/player.mjs).
           if (process.env.PLAYER_LOG) await tab.evaluate(() => { window.logBuffer = true; });
           const start = await tab.evaluate(() => window.video.currentTime);

@@ -254,8 +254,10 @@ function merge(a, b) {
 // entry's.
 export async function startPlayback(tab, url, player = 'hls.js', { timeout = 20000, config: more = {} } = {}) {
   const { lib, config, fix10589 = false } = PLAYERS[player];
-  await tab.evaluate((on) => { window.shakaFix10589 = on; }, fix10589);
-  await tab.evaluate(([l, src, c]) => window.startPlayer(l, src, c), [lib, url, merge(config, more)]);
+  await tab.evaluate(([l, src, c, fix]) => {
+    window.shakaFix10589 = fix; // read by the served Shaka build (withFix10589)
+    return window.startPlayer(l, src, c);
+  }, [lib, url, merge(config, more), fix10589]);
   try {
     await tab.waitForFunction(() => window.stats.playing && window.video.currentTime > 0.5,
       null, { timeout });
